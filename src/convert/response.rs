@@ -1,0 +1,1 @@
+//! See convert/mod.rs.

@@ -1,0 +1,1 @@
+//! See google/mod.rs.

@@ -1,0 +1,57 @@
+//! Proxy authentication shared by every proxy route: four ways to send the key, one
+//! constant-time check, and rejections in the route's own wire format.
+use poem::{Endpoint, IntoResponse, Request, Response};
+
+use crate::error::{GatewayError, Surface};
+use crate::state::AppState;
+
+/// The API key a client sent, from the first place it appears.
+pub fn extract_key(req: &Request) -> Option<String> {
+    if let Some(k) = req.uri().query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "key")
+            .map(|(_, v)| v.into_owned())
+    }) {
+        return Some(k);
+    }
+    for h in ["x-goog-api-key", "x-api-key"] {
+        if let Some(v) = req.headers().get(h).and_then(|v| v.to_str().ok()) {
+            return Some(v.trim().to_string());
+        }
+    }
+    let auth = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())?;
+    let (scheme, token) = auth.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+}
+
+pub fn check(req: &Request, state: &AppState) -> Result<(), GatewayError> {
+    let key = extract_key(req)
+        .filter(|k| !k.is_empty())
+        .ok_or(GatewayError::MissingKey)?;
+    if state.passwords.verify_api(&key) {
+        Ok(())
+    } else {
+        Err(GatewayError::WrongKey)
+    }
+}
+
+pub async fn guard<E: Endpoint>(
+    ep: std::sync::Arc<E>,
+    req: Request,
+    surface: Surface,
+) -> poem::Result<Response> {
+    let state = req
+        .data::<AppState>()
+        .expect("AppState is attached to every route")
+        .clone();
+    if let Err(e) = check(&req, &state) {
+        tracing::info!(path = %req.uri().path(), error = %e, "rejected proxy request");
+        return Ok(e.into_response(surface));
+    }
+    Ok(ep.call(req).await?.into_response())
+}

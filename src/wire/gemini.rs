@@ -1,0 +1,1 @@
+//! See wire/mod.rs.
