@@ -1,3 +1,8 @@
 //! The outbound side: one client per Google service, plus error parsing and SSE decoding.
+pub mod client;
+pub mod code_assist;
+pub mod discovery;
 pub mod errors;
+pub mod oauth;
+pub mod projects;
 pub mod sse;

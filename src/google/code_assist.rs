@@ -1,0 +1,193 @@
+//! Calls to the Code Assist API (`/v1internal:*`). This layer only moves bytes and statuses; what
+//! an error means is decided by `google::errors` and the pool.
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::client::{Upstream, user_agent};
+
+/// A failed upstream call: either Google answered with a non-2xx status, or we never got an answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallFailure {
+    #[error("upstream answered {status}")]
+    Status { status: u16, body: Bytes },
+    #[error("upstream unreachable: {0}")]
+    Transport(String),
+}
+
+impl CallFailure {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Status { status, .. } => Some(*status),
+            Self::Transport(_) => None,
+        }
+    }
+}
+
+fn transport(e: reqwest::Error) -> CallFailure {
+    // without_url: the URL can carry nothing secret today, but error text reaches clients.
+    CallFailure::Transport(e.without_url().to_string())
+}
+
+async fn post(
+    up: &Upstream,
+    method: &str,
+    query: &str,
+    token: &str,
+    model: &str,
+    body: &Value,
+) -> Result<reqwest::Response, CallFailure> {
+    let url = format!("{}/v1internal:{method}{query}", up.config().code_assist);
+    let resp = up
+        .client()
+        .post(url)
+        .bearer_auth(token)
+        .header("user-agent", user_agent(model))
+        .header("content-type", "application/json")
+        .json(body)
+        .send()
+        .await
+        .map_err(transport)?;
+    if resp.status().is_success() {
+        return Ok(resp);
+    }
+    let status = resp.status().as_u16();
+    let body = resp.bytes().await.unwrap_or_default();
+    Err(CallFailure::Status { status, body })
+}
+
+async fn json_reply(resp: reqwest::Response) -> Result<Value, CallFailure> {
+    let status = resp.status().as_u16();
+    let body = resp.bytes().await.map_err(transport)?;
+    serde_json::from_slice(&body)
+        .map_err(|_| CallFailure::Status {
+            status: 502,
+            body: body.clone(),
+        })
+        .and_then(|v: Value| {
+            if status == 200 || v.is_object() || v.is_array() {
+                Ok(v)
+            } else {
+                Err(CallFailure::Status { status, body })
+            }
+        })
+}
+
+/// Non-streaming generation; returns the raw envelope `{response, traceId}`.
+pub async fn generate(
+    up: &Upstream,
+    token: &str,
+    model: &str,
+    envelope: &Value,
+) -> Result<Value, CallFailure> {
+    json_reply(post(up, "generateContent", "", token, model, envelope).await?).await
+}
+
+/// Streaming generation; the caller reads SSE from the returned body.
+pub async fn stream(
+    up: &Upstream,
+    token: &str,
+    model: &str,
+    envelope: &Value,
+) -> Result<reqwest::Response, CallFailure> {
+    post(
+        up,
+        "streamGenerateContent",
+        "?alt=sse",
+        token,
+        model,
+        envelope,
+    )
+    .await
+}
+
+pub async fn count_tokens(
+    up: &Upstream,
+    token: &str,
+    model: &str,
+    body: &Value,
+) -> Result<Value, CallFailure> {
+    json_reply(post(up, "countTokens", "", token, model, body).await?).await
+}
+
+fn client_metadata(project: Option<&str>) -> Value {
+    let mut m = serde_json::json!({
+        "ideType": "IDE_UNSPECIFIED",
+        "platform": "PLATFORM_UNSPECIFIED",
+        "pluginType": "GEMINI",
+    });
+    if let Some(p) = project {
+        m["duetProject"] = Value::String(p.to_string());
+    }
+    m
+}
+
+pub async fn load_code_assist(
+    up: &Upstream,
+    token: &str,
+    project: Option<&str>,
+) -> Result<Value, CallFailure> {
+    let mut body = serde_json::json!({ "metadata": client_metadata(project) });
+    if let Some(p) = project {
+        body["cloudaicompanionProject"] = Value::String(p.to_string());
+    }
+    json_reply(post(up, "loadCodeAssist", "", token, "", &body).await?).await
+}
+
+/// Starts (or, when re-posted, polls) onboarding. The free tier must not carry a project.
+pub async fn onboard_user(
+    up: &Upstream,
+    token: &str,
+    tier: &str,
+    project: Option<&str>,
+) -> Result<Value, CallFailure> {
+    let mut body = serde_json::json!({ "tierId": tier, "metadata": client_metadata(project) });
+    if let Some(p) = project {
+        body["cloudaicompanionProject"] = Value::String(p.to_string());
+    }
+    json_reply(post(up, "onboardUser", "", token, "", &body).await?).await
+}
+
+/// Polls a long-running operation by name (`operations/123`).
+pub async fn get_operation(up: &Upstream, token: &str, name: &str) -> Result<Value, CallFailure> {
+    let url = format!(
+        "{}/v1internal/{}",
+        up.config().code_assist,
+        name.trim_start_matches('/')
+    );
+    let resp = up
+        .client()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(transport)?;
+    if !resp.status().is_success() {
+        let status = resp.status().as_u16();
+        return Err(CallFailure::Status {
+            status,
+            body: resp.bytes().await.unwrap_or_default(),
+        });
+    }
+    json_reply(resp).await
+}
+
+/// `GET {googleapis}/oauth2/v2/userinfo` → the account's e-mail.
+pub async fn user_email(up: &Upstream, token: &str) -> Result<Option<String>, CallFailure> {
+    let url = format!("{}/oauth2/v2/userinfo", up.config().googleapis);
+    let resp = up
+        .client()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(transport)?;
+    if !resp.status().is_success() {
+        let status = resp.status().as_u16();
+        return Err(CallFailure::Status {
+            status,
+            body: resp.bytes().await.unwrap_or_default(),
+        });
+    }
+    let v = json_reply(resp).await?;
+    Ok(v.get("email").and_then(|e| e.as_str()).map(str::to_string))
+}
