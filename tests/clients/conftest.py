@@ -1,0 +1,51 @@
+"""Starts `gcli2api --demo` (gateway + in-process Google simulator) for the SDK tests."""
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+API_KEY = "client-test-key"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def gateway():
+    binary = os.environ.get("GCLI2API_BIN", "target/debug/gcli2api")
+    port = _free_port()
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "PASSWORD": API_KEY,
+        "LOG_LEVEL": "warn",
+    }
+    proc = subprocess.Popen([binary, "--demo"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=1) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError("gcli2api --demo exited early:\n" + proc.stdout.read())
+        if time.time() > deadline:
+            proc.kill()
+            raise RuntimeError("gcli2api --demo did not become healthy")
+        time.sleep(0.2)
+    yield base
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
