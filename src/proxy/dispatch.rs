@@ -1,0 +1,310 @@
+//! Dispatch: sends one Gemini request through the credential pool, retrying on another
+//! credential only *before* anything has reached the client. After the first event of a
+//! stream, nothing is ever replayed: a broken stream ends with an error event instead.
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures_util::{Stream, StreamExt};
+use serde_json::Value;
+
+use crate::convert::response::{is_empty_reply, unwrap_envelope};
+use crate::error::GatewayError;
+use crate::google::code_assist::{self, CallFailure};
+use crate::google::errors::{UpstreamError, parse_error};
+use crate::google::sse::SseDecoder;
+use crate::pool::service::{Lease, Reaction};
+use crate::state::AppState;
+use crate::wire::code_assist::envelope;
+
+/// One upstream call to make: the base model the upstream sees and the Gemini `request` object.
+#[derive(Clone, Debug)]
+pub struct Upcall {
+    pub base_model: String,
+    pub request: Value,
+}
+
+/// What ended a stream early, after events had already been passed on.
+#[derive(Debug, Clone)]
+pub enum StreamBreak {
+    /// The upstream sent an error object inside the stream.
+    Upstream(Box<UpstreamError>),
+    /// The connection dropped or a partial event was left: the answer is incomplete.
+    Cut(String),
+}
+
+impl StreamBreak {
+    pub fn message(&self) -> String {
+        match self {
+            Self::Upstream(e) => e.message.clone(),
+            Self::Cut(why) => format!("upstream stream was cut off: {why}"),
+        }
+    }
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Upstream(e) => e.status,
+            Self::Cut(_) => 502,
+        }
+    }
+}
+
+/// Unwrapped Gemini response events, as they arrive.
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<Value, StreamBreak>> + Send>>;
+
+/// Why the last attempt failed, kept so the client gets the most useful error when all fail.
+enum LastFailure {
+    None,
+    Upstream(Box<UpstreamError>),
+    Empty(String),
+    Transport(String),
+}
+
+impl LastFailure {
+    fn into_error(self) -> GatewayError {
+        match self {
+            Self::None => GatewayError::Internal("no attempt was made".into()),
+            Self::Upstream(e) => GatewayError::Upstream(e),
+            Self::Empty(why) => GatewayError::EmptyReply(why),
+            Self::Transport(why) => GatewayError::UpstreamTransport(why),
+        }
+    }
+}
+
+struct Attempts {
+    max: u32,
+    done: u32,
+    interval: Duration,
+    exclude: Vec<i64>,
+    refreshed: Vec<i64>,
+    last: LastFailure,
+}
+
+impl Attempts {
+    fn new(state: &AppState) -> Self {
+        let s = state.settings.get();
+        let max = if s.retry_429_enabled { 1 + s.retry_429_max_retries } else { 1 };
+        Self {
+            max,
+            done: 0,
+            interval: s.retry_429_interval,
+            exclude: Vec::new(),
+            refreshed: Vec::new(),
+            last: LastFailure::None,
+        }
+    }
+
+    /// The next credential, or the reason there is none. When every credential was already
+    /// tried once, the tried ones become eligible again after the retry interval, so a
+    /// one-credential pool still gets its retries.
+    async fn lease(&mut self, state: &AppState, model: &str) -> Result<Option<Lease>, GatewayError> {
+        if self.done >= self.max {
+            return Ok(None);
+        }
+        self.done += 1;
+        match state.pool.acquire(model, &self.exclude).await {
+            Ok(l) => Ok(Some(l)),
+            Err(_) if !self.exclude.is_empty() => {
+                tokio::time::sleep(self.interval).await;
+                self.exclude.clear();
+                state.pool.acquire(model, &self.exclude).await.map(Some)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Records a failure and decides whether to try again (and on which credential).
+    async fn failed(&mut self, state: &AppState, lease: &Lease, err: UpstreamError) -> Result<(), GatewayError> {
+        let reaction = state.pool.report_failure(lease, &err).await;
+        tracing::info!(credential = lease.id, status = err.status, reason = ?err.reason, ?reaction, "upstream call failed");
+        match reaction {
+            Reaction::ReturnToClient => Err(GatewayError::Upstream(Box::new(err))),
+            Reaction::RefreshAndRetrySame if !self.refreshed.contains(&lease.id) => {
+                // One forced refresh per credential per request; the retry does not count as
+                // an attempt because the credential itself was never at fault.
+                self.refreshed.push(lease.id);
+                if state.pool.force_refresh(lease).await.is_ok() {
+                    self.max += 1;
+                } else {
+                    self.exclude.push(lease.id);
+                }
+                self.last = LastFailure::Upstream(Box::new(err));
+                Ok(())
+            }
+            _ => {
+                self.exclude.push(lease.id);
+                self.last = LastFailure::Upstream(Box::new(err));
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Non-streaming generation with retries; returns the unwrapped Gemini response.
+pub async fn unary(state: &AppState, call: &Upcall) -> Result<Value, GatewayError> {
+    let mut attempts = Attempts::new(state);
+    while let Some(lease) = attempts.lease(state, &call.base_model).await? {
+        let env = envelope(&call.base_model, &lease.project_id, call.request.clone(), None);
+        let up = state.upstream.clone();
+        match code_assist::generate(&up, &lease.access_token, &call.base_model, &env).await {
+            Ok(v) => {
+                let resp = unwrap_envelope(v);
+                if let Some(kind) = is_empty_reply(&resp) {
+                    tracing::warn!(credential = lease.id, ?kind, "empty reply from upstream, retrying");
+                    state.pool.report_empty(&lease).await;
+                    attempts.exclude.push(lease.id);
+                    attempts.last = LastFailure::Empty(format!("{kind:?}"));
+                    continue;
+                }
+                state.pool.report_success(&lease).await;
+                return Ok(resp);
+            }
+            Err(CallFailure::Status { status, body }) => {
+                attempts.failed(state, &lease, parse_error(status, &body)).await?;
+            }
+            Err(CallFailure::Transport(why)) => {
+                state.pool.report_transport(&lease, &why).await;
+                attempts.exclude.push(lease.id);
+                attempts.last = LastFailure::Transport(why);
+            }
+        }
+    }
+    Err(attempts.last.into_error())
+}
+
+/// Streaming generation. Retries happen until the first event with content is in hand; the
+/// returned stream starts with that event.
+pub async fn stream(state: &AppState, call: &Upcall) -> Result<EventStream, GatewayError> {
+    let mut attempts = Attempts::new(state);
+    while let Some(lease) = attempts.lease(state, &call.base_model).await? {
+        let env = envelope(&call.base_model, &lease.project_id, call.request.clone(), None);
+        let up = state.upstream.clone();
+        let resp = match code_assist::stream(&up, &lease.access_token, &call.base_model, &env).await {
+            Ok(r) => r,
+            Err(CallFailure::Status { status, body }) => {
+                attempts.failed(state, &lease, parse_error(status, &body)).await?;
+                continue;
+            }
+            Err(CallFailure::Transport(why)) => {
+                state.pool.report_transport(&lease, &why).await;
+                attempts.exclude.push(lease.id);
+                attempts.last = LastFailure::Transport(why);
+                continue;
+            }
+        };
+        let mut events = decode_events(resp);
+        // Hold back until the first event that carries something, so empty streams and
+        // errors before the first byte can still be retried elsewhere.
+        let mut held = Vec::new();
+        let first = loop {
+            match events.next().await {
+                None => break None,
+                Some(Ok(ev)) => {
+                    let content = has_content(&ev);
+                    held.push(ev);
+                    if content {
+                        break Some(Ok(()));
+                    }
+                }
+                Some(Err(b)) => break Some(Err(b)),
+            }
+        };
+        match first {
+            Some(Ok(())) => {
+                state.pool.report_success(&lease).await;
+                let head = futures_util::stream::iter(held.into_iter().map(Ok));
+                return Ok(Box::pin(head.chain(events)));
+            }
+            Some(Err(StreamBreak::Upstream(e))) => attempts.failed(state, &lease, *e).await?,
+            Some(Err(StreamBreak::Cut(why))) => {
+                state.pool.report_transport(&lease, &why).await;
+                attempts.exclude.push(lease.id);
+                attempts.last = LastFailure::Transport(why);
+            }
+            None => {
+                tracing::warn!(credential = lease.id, "empty stream from upstream, retrying");
+                state.pool.report_empty(&lease).await;
+                attempts.exclude.push(lease.id);
+                attempts.last = LastFailure::Empty("the upstream stream had no events".into());
+            }
+        }
+    }
+    Err(attempts.last.into_error())
+}
+
+/// Whether an event carries anything a client would see: text (thought or not), a tool call,
+/// media or code, or a safety block. Events without any of it are held back pre-first-byte.
+fn has_content(ev: &Value) -> bool {
+    if ev.pointer("/promptFeedback/blockReason").is_some() {
+        return true;
+    }
+    let parts = ev.get("candidates").and_then(Value::as_array).into_iter().flatten()
+        .filter_map(|c| c.pointer("/content/parts").and_then(Value::as_array)).flatten();
+    for p in parts {
+        if p.get("text").and_then(Value::as_str).is_some_and(|t| !t.is_empty())
+            || ["functionCall", "inlineData", "executableCode", "codeExecutionResult", "fileData"].iter().any(|k| p.get(k).is_some())
+        {
+            return true;
+        }
+    }
+    ev.get("candidates").and_then(Value::as_array).into_iter().flatten()
+        .any(|c| matches!(c.get("finishReason").and_then(Value::as_str), Some("SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY")))
+}
+
+/// Bytes → SSE events → unwrapped Gemini responses. Unparseable events are skipped; an
+/// in-stream error object or a cut connection ends the stream with a `StreamBreak`.
+fn decode_events(resp: reqwest::Response) -> EventStream {
+    let mut bytes = resp.bytes_stream();
+    Box::pin(async_stream::stream! {
+        let mut dec = SseDecoder::default();
+        loop {
+            let (events, end) = match bytes.next().await {
+                Some(Ok(chunk)) => (dec.push(&chunk), None),
+                Some(Err(e)) => (Vec::new(), Some(Err(e.to_string()))),
+                None => (dec.finish(), Some(Ok(()))),
+            };
+            for ev in events {
+                let Ok(v) = serde_json::from_str::<Value>(ev.data.trim()) else {
+                    if ev.data.trim() != "[DONE]" {
+                        tracing::debug!(len = ev.data.len(), "skipping unparseable SSE event");
+                    }
+                    continue;
+                };
+                let inner = v.as_array().and_then(|a| a.first()).unwrap_or(&v);
+                if inner.get("error").is_some_and(Value::is_object) {
+                    let status = inner["error"].get("code").and_then(Value::as_u64).unwrap_or(500) as u16;
+                    let body = serde_json::to_vec(inner).unwrap_or_default();
+                    yield Err(StreamBreak::Upstream(Box::new(parse_error(status, &body))));
+                    return;
+                }
+                yield Ok(unwrap_envelope(v));
+            }
+            match end {
+                None => {}
+                Some(Ok(())) => return,
+                Some(Err(why)) => { yield Err(StreamBreak::Cut(why)); return; }
+            }
+        }
+    })
+}
+
+/// countTokens through the pool, with the same credential switching as generation.
+pub async fn count_tokens(state: &AppState, base_model: &str, body: &Value) -> Result<Value, GatewayError> {
+    let mut attempts = Attempts::new(state);
+    while let Some(lease) = attempts.lease(state, base_model).await? {
+        let up = state.upstream.clone();
+        match code_assist::count_tokens(&up, &lease.access_token, base_model, body).await {
+            Ok(v) => {
+                state.pool.report_success(&lease).await;
+                return Ok(v);
+            }
+            Err(CallFailure::Status { status, body }) => {
+                attempts.failed(state, &lease, parse_error(status, &body)).await?;
+            }
+            Err(CallFailure::Transport(why)) => {
+                state.pool.report_transport(&lease, &why).await;
+                attempts.exclude.push(lease.id);
+                attempts.last = LastFailure::Transport(why);
+            }
+        }
+    }
+    Err(attempts.last.into_error())
+}

@@ -1,0 +1,93 @@
+//! Gemini-native routes: `models/{model}:generateContent|streamGenerateContent|countTokens`
+//! and the model list, under `/v1` and `/v1beta`. Errors come back as google.rpc.Status.
+use poem::web::{Data, Json, Path, Query};
+use poem::{Body, IntoResponse, Response, handler};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::dispatch::{self, Upcall};
+use super::frames::{self, NativeFraming};
+use super::{body, modes};
+use crate::convert::request::{apply_model_features, gemini_native_to_request};
+use crate::error::{GatewayError, Surface};
+use crate::models::{self, StreamMode};
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+pub struct ActionQuery {
+    alt: Option<String>,
+}
+
+/// Splits `假流式/gemini-2.5-pro:streamGenerateContent` into model and action; the model part
+/// may itself contain `/` (the feature prefixes), so split at the last `:`.
+fn split_action(rest: &str) -> Result<(&str, &str), GatewayError> {
+    rest.rsplit_once(':')
+        .filter(|(m, a)| !m.is_empty() && !a.is_empty())
+        .ok_or_else(|| GatewayError::NotFound(format!("unknown method 'models/{rest}'; expected models/{{model}}:generateContent")))
+}
+
+#[handler]
+pub async fn model_action(
+    Data(state): Data<&AppState>,
+    Path(rest): Path<String>,
+    Query(q): Query<ActionQuery>,
+    body: Body,
+) -> Response {
+    action(state, &rest, q.alt.as_deref(), body).await.unwrap_or_else(|e| e.into_response(Surface::Gemini))
+}
+
+async fn action(state: &AppState, rest: &str, alt: Option<&str>, body: Body) -> Result<Response, GatewayError> {
+    let (name, method) = split_action(rest)?;
+    let s = state.settings.get();
+    let json = body::read_json(body, s.max_body_bytes).await?;
+    let model = models::resolve(name).map_err(|e| GatewayError::BadRequest(e.to_string()))?;
+    if method == "countTokens" {
+        return count_tokens(state, &model.base, json).await;
+    }
+    let opts = super::convert_options(&s);
+    let mut request = gemini_native_to_request(&json, &opts)?;
+    apply_model_features(&mut request, &model, &opts);
+    let call = Upcall { base_model: model.base.clone(), request };
+    match method {
+        "generateContent" => Ok(Json(dispatch::unary(state, &call).await?).into_response()),
+        "streamGenerateContent" => {
+            let framing = if alt == Some("sse") { NativeFraming::Sse } else { NativeFraming::JsonArray };
+            let events = match model.mode {
+                StreamMode::Normal => dispatch::stream(state, &call).await?,
+                StreamMode::FakeStream => modes::fake_stream(state.clone(), call).await?,
+                StreamMode::AntiTruncation => modes::anti_truncation(state.clone(), call).await?,
+            };
+            let bytes = frames::native(events, framing);
+            let beat = frames::heartbeat_frame(Some(framing));
+            Ok(frames::response(frames::with_heartbeats(bytes, beat, super::HEARTBEAT_EVERY), Some(framing)))
+        }
+        other => Err(GatewayError::NotFound(format!("unsupported method '{other}'"))),
+    }
+}
+
+/// countTokens accepts `{contents}` or `{generateContentRequest: {...}}` like Google's API.
+async fn count_tokens(state: &AppState, base_model: &str, json: Value) -> Result<Response, GatewayError> {
+    let inner = json.get("generateContentRequest").cloned().unwrap_or(json);
+    let contents = inner.get("contents").cloned()
+        .ok_or_else(|| GatewayError::BadRequest("'contents' is required".into()))?;
+    let body = json!({"request": {"model": format!("models/{base_model}"), "contents": contents}});
+    let v = dispatch::count_tokens(state, base_model, &body).await?;
+    Ok(Json(v).into_response())
+}
+
+#[handler]
+pub async fn list_models(Data(state): Data<&AppState>) -> Json<Value> {
+    let s = state.settings.get();
+    Json(json!({"models": models::gemini_model_entries(&s.base_models)}))
+}
+
+#[handler]
+pub async fn get_model(Data(state): Data<&AppState>, Path(rest): Path<String>) -> Response {
+    let s = state.settings.get();
+    let wanted = format!("models/{}", rest.trim_start_matches("models/"));
+    models::gemini_model_entries(&s.base_models)
+        .into_iter()
+        .find(|m| m.get("name").and_then(Value::as_str) == Some(wanted.as_str()))
+        .map(|m| Json(m).into_response())
+        .unwrap_or_else(|| GatewayError::ModelNotFound(rest).into_response(Surface::Gemini))
+}

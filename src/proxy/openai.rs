@@ -1,0 +1,61 @@
+//! `POST /v1/chat/completions` and `GET /v1/models`: thin handlers over convert + dispatch.
+use poem::web::{Data, Json};
+use poem::{Body, IntoResponse, Response, handler};
+use serde_json::{Value, json};
+
+use super::dispatch::{self, Upcall};
+use super::{body, frames, modes};
+use crate::convert::detect::is_gemini_native_body;
+use crate::convert::request::{apply_model_features, gemini_native_to_request, openai_to_gemini};
+use crate::convert::response::{ResponseOptions, gemini_to_openai};
+use crate::convert::stream::OpenAiStreamTranslator;
+use crate::error::{GatewayError, Surface};
+use crate::models::{self, StreamMode};
+use crate::state::AppState;
+
+#[handler]
+pub async fn chat_completions(Data(state): Data<&AppState>, body: Body) -> Response {
+    chat(state, body).await.unwrap_or_else(|e| e.into_response(Surface::OpenAi))
+}
+
+async fn chat(state: &AppState, body: Body) -> Result<Response, GatewayError> {
+    let s = state.settings.get();
+    let json = body::read_json(body, s.max_body_bytes).await?;
+    let opts = super::convert_options(&s);
+    let name = json.get("model").and_then(Value::as_str)
+        .ok_or_else(|| GatewayError::BadRequest("'model' is required".into()))?;
+    let model = models::resolve(name).map_err(|e| GatewayError::BadRequest(e.to_string()))?;
+    // A Gemini-native body is answered in OpenAI format too, as the original advertised.
+    let (mut request, tool_name_map, stream, include_usage) = if is_gemini_native_body(&json) {
+        let stream = json.get("stream").and_then(Value::as_bool).unwrap_or(false);
+        (gemini_native_to_request(&json, &opts)?, Default::default(), stream, false)
+    } else {
+        let c = openai_to_gemini(&json, &opts)?;
+        (c.request, c.tool_name_map, c.stream, c.include_usage)
+    };
+    apply_model_features(&mut request, &model, &opts);
+    let call = Upcall { base_model: model.base.clone(), request };
+    let ropts = ResponseOptions { model: model.requested.clone(), tool_name_map, return_thoughts: s.return_thoughts };
+    if !stream {
+        let resp = dispatch::unary(state, &call).await?;
+        return Ok(Json(gemini_to_openai(&resp, &ropts)).into_response());
+    }
+    let events = match model.mode {
+        StreamMode::Normal => dispatch::stream(state, &call).await?,
+        StreamMode::FakeStream => modes::fake_stream(state.clone(), call).await?,
+        StreamMode::AntiTruncation => modes::anti_truncation(state.clone(), call).await?,
+    };
+    let tr = OpenAiStreamTranslator::new(ropts, include_usage);
+    let bytes = frames::openai(events, tr);
+    Ok(frames::response(frames::with_heartbeats(bytes, frames::heartbeat_frame(None), super::HEARTBEAT_EVERY), None))
+}
+
+#[handler]
+pub async fn list_models(Data(state): Data<&AppState>) -> Json<Value> {
+    let s = state.settings.get();
+    let data: Vec<Value> = models::openai_model_ids(&s.base_models)
+        .into_iter()
+        .map(|id| json!({"id": id, "object": "model", "created": 1_700_000_000, "owned_by": "google"}))
+        .collect();
+    Json(json!({"object": "list", "data": data}))
+}
