@@ -1,1 +1,2 @@
-//! See shared/design/ARCHITECTURE.md.
+//! Usage counters and daily quota windows.
+pub mod window;
