@@ -8,8 +8,8 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
-pub use crate::wire::openai_response::{TokenUsage, openai_usage};
 use crate::wire::openai_response::{FinishReason, completion_id, unix_now};
+pub use crate::wire::openai_response::{TokenUsage, openai_usage};
 use parts::{ContentAssembler, PartKind, classify_part};
 
 #[derive(Debug, Clone, Default)]
@@ -196,9 +196,14 @@ pub fn is_empty_reply(resp: &Value) -> Option<EmptyKind> {
                 Some(t) if is_thought => saw_thought |= !t.is_empty(),
                 Some(t) if !t.trim().is_empty() => return None,
                 Some(_) => {}
-                None if ["functionCall", "inlineData", "executableCode", "codeExecutionResult"]
-                    .iter()
-                    .any(|k| part.get(k).is_some()) =>
+                None if [
+                    "functionCall",
+                    "inlineData",
+                    "executableCode",
+                    "codeExecutionResult",
+                ]
+                .iter()
+                .any(|k| part.get(k).is_some()) =>
                 {
                     return None;
                 }

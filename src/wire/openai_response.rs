@@ -180,7 +180,12 @@ mod tests {
             assert_eq!(f(Some(r), false), ContentFilter, "{r}");
             assert_eq!(f(Some(r), true), ContentFilter, "{r}");
         }
-        for r in ["OTHER", "LANGUAGE", "MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL"] {
+        for r in [
+            "OTHER",
+            "LANGUAGE",
+            "MALFORMED_FUNCTION_CALL",
+            "UNEXPECTED_TOOL_CALL",
+        ] {
             assert_eq!(f(Some(r), false), Stop, "{r}");
         }
         assert_eq!(f(Some("STOP"), true), ToolCalls);

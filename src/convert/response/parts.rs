@@ -52,7 +52,9 @@ pub(crate) fn classify_part<'a>(part: &'a Value, opts: &ResponseOptions) -> Part
         }
         // A Markdown data-URL renders in most chat UIs and needs no non-standard field
         // (CPA's `message.images[]` is ignored by the openai SDKs).
-        return PartKind::Block(format!("![gemini-generated-content](data:{mime};base64,{b64})"));
+        return PartKind::Block(format!(
+            "![gemini-generated-content](data:{mime};base64,{b64})"
+        ));
     }
     if let Some(code) = part.get("executableCode") {
         let lang = code
@@ -64,7 +66,10 @@ pub(crate) fn classify_part<'a>(part: &'a Value, opts: &ResponseOptions) -> Part
         return PartKind::Block(fence(&lang, src));
     }
     if let Some(res) = part.get("codeExecutionResult") {
-        let output = res.get("output").and_then(Value::as_str).unwrap_or_default();
+        let output = res
+            .get("output")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if output.trim().is_empty() {
             return PartKind::Skip;
         }

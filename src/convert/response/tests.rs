@@ -66,8 +66,8 @@ fn case_35_tool_call_args_literals_id_and_finish() {
     assert!(id.starts_with("call_") && id.len() == 29, "{id}");
     assert!(id[5..].chars().all(|c| c.is_ascii_hexdigit()));
     // Compact JSON rather than Python's ", " separators; clients parse it either way.
-    let args: Value =
-        serde_json::from_str(call["function"]["arguments"].as_str().expect("string")).expect("json");
+    let args: Value = serde_json::from_str(call["function"]["arguments"].as_str().expect("string"))
+        .expect("json");
     assert_eq!(args, json!({"a": true, "b": "5", "c": null}));
 }
 
@@ -89,13 +89,19 @@ fn tool_names_map_back_and_upstream_ids_are_kept() {
     assert_eq!(m["tool_calls"][0]["function"]["name"], "获取 天气");
     assert_eq!(m["tool_calls"][0]["function"]["arguments"], "{}");
     assert_eq!(m["tool_calls"][1]["function"]["name"], "nameless_function");
-    assert_eq!(m["tool_calls"][1]["function"]["arguments"], r#"{"x":[1,false]}"#);
+    assert_eq!(
+        m["tool_calls"][1]["function"]["arguments"],
+        r#"{"x":[1,false]}"#
+    );
 }
 
 #[test]
 fn case_36_tool_call_with_max_tokens_is_length() {
     let r = gemini_to_openai(
-        &one(json!([{"functionCall":{"name":"f","args":{}}}]), "MAX_TOKENS"),
+        &one(
+            json!([{"functionCall":{"name":"f","args":{}}}]),
+            "MAX_TOKENS",
+        ),
         &opts(),
     );
     assert_eq!(r["choices"][0]["finish_reason"], "length");
@@ -105,7 +111,10 @@ fn case_36_tool_call_with_max_tokens_is_length() {
 fn case_37_safety_and_malformed_call() {
     let r = gemini_to_openai(&one(json!([{"text":"x"}]), "SAFETY"), &opts());
     assert_eq!(r["choices"][0]["finish_reason"], "content_filter");
-    let r = gemini_to_openai(&one(json!([{"text":"x"}]), "MALFORMED_FUNCTION_CALL"), &opts());
+    let r = gemini_to_openai(
+        &one(json!([{"text":"x"}]), "MALFORMED_FUNCTION_CALL"),
+        &opts(),
+    );
     assert_eq!(r["choices"][0]["finish_reason"], "stop");
     // [FIX] the other block reasons are content filters too.
     let r = gemini_to_openai(&one(json!([]), "PROHIBITED_CONTENT"), &opts());
@@ -126,8 +135,10 @@ fn case_38_usage_spec_mode() {
     let u = usage_from_gemini(&resp).expect("usage");
     assert_eq!(u.prompt + u.completion, u.total);
     // Missing total: derived; missing or empty usageMetadata: no usage at all.
-    let u = usage_from_gemini(&json!({"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":4}}))
-        .expect("usage");
+    let u = usage_from_gemini(
+        &json!({"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":4}}),
+    )
+    .expect("usage");
     assert_eq!(u.total, 7);
     assert_eq!(usage_from_gemini(&json!({"usageMetadata":{}})), None);
     let r = gemini_to_openai(&one(json!([{"text":"x"}]), "STOP"), &opts());
@@ -230,9 +241,18 @@ fn envelope_unwrap() {
 fn empty_replies() {
     use EmptyKind::*;
     assert_eq!(is_empty_reply(&json!({"response":{}})), Some(NoCandidates));
-    assert_eq!(is_empty_reply(&json!({"response":{"candidates":[]}})), Some(NoCandidates));
-    assert_eq!(is_empty_reply(&one(json!([{"text":""}]), "STOP")), Some(EmptyText));
-    assert_eq!(is_empty_reply(&one(json!([{"text":"  \n"}]), "STOP")), Some(EmptyText));
+    assert_eq!(
+        is_empty_reply(&json!({"response":{"candidates":[]}})),
+        Some(NoCandidates)
+    );
+    assert_eq!(
+        is_empty_reply(&one(json!([{"text":""}]), "STOP")),
+        Some(EmptyText)
+    );
+    assert_eq!(
+        is_empty_reply(&one(json!([{"text":"  \n"}]), "STOP")),
+        Some(EmptyText)
+    );
     assert_eq!(
         is_empty_reply(&one(json!([{"text":"hmm","thought":true}]), "MAX_TOKENS")),
         Some(ThoughtsOnly)
@@ -244,11 +264,17 @@ fn empty_replies() {
     // Real answers.
     assert_eq!(is_empty_reply(&one(json!([{"text":"hi"}]), "STOP")), None);
     assert_eq!(
-        is_empty_reply(&one(json!([{"functionCall":{"name":"f","args":{}}}]), "STOP")),
+        is_empty_reply(&one(
+            json!([{"functionCall":{"name":"f","args":{}}}]),
+            "STOP"
+        )),
         None
     );
     assert_eq!(
-        is_empty_reply(&one(json!([{"inlineData":{"mimeType":"image/png","data":"A"}}]), "STOP")),
+        is_empty_reply(&one(
+            json!([{"inlineData":{"mimeType":"image/png","data":"A"}}]),
+            "STOP"
+        )),
         None
     );
     assert_eq!(
@@ -256,7 +282,9 @@ fn empty_replies() {
         None
     );
     assert_eq!(
-        is_empty_reply(&json!({"response":{"candidates":[{"finishReason":"SAFETY","safetyRatings":[]}]}})),
+        is_empty_reply(
+            &json!({"response":{"candidates":[{"finishReason":"SAFETY","safetyRatings":[]}]}})
+        ),
         None
     );
 }
