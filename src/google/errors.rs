@@ -67,6 +67,18 @@ impl UpstreamError {
     }
 }
 
+impl From<&UpstreamError> for crate::error::GatewayError {
+    /// For OpenAI-surface replies. Gemini-native replies should relay
+    /// [`UpstreamError::google_body`] instead, which keeps Google's `details`.
+    fn from(e: &UpstreamError) -> Self {
+        crate::error::GatewayError::Upstream {
+            status: e.status,
+            message: e.message.clone(),
+            status_text: e.status_text.clone(),
+        }
+    }
+}
+
 fn default_status_text(status: u16) -> &'static str {
     match status {
         400 => "INVALID_ARGUMENT",

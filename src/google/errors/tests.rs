@@ -338,3 +338,29 @@ fn in_stream_error_event() {
     assert_eq!(e.code, Some(500));
     assert_eq!(e.message, "Internal error encountered.");
 }
+
+/// Case #46 (the part owned here): a pre-stream 429 parses from a plain JSON body and is
+/// answered as plain JSON with the upstream status, never SSE-framed.
+#[test]
+fn case_46_pre_stream_429_is_a_plain_json_error() {
+    use crate::error::{GatewayError, Surface};
+    let body = r#"{"error":{"code":429,"message":"You have exhausted your capacity on this model. Your quota will reset after 0s.","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"0.5s"}]}}"#;
+    let e = parse_error(429, body.as_bytes());
+    let original: serde_json::Value = serde_json::from_str(body).expect("json");
+    assert_eq!(
+        e.google_body(),
+        original,
+        "Gemini clients get Google's body verbatim"
+    );
+    let g = GatewayError::from(&e);
+    assert_eq!(g.status().as_u16(), 429);
+    let openai = g.body(Surface::OpenAi);
+    assert_eq!(openai["error"]["type"], "rate_limit_error");
+    assert_eq!(openai["error"]["code"], "RESOURCE_EXHAUSTED");
+    assert!(
+        openai["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("You have exhausted"))
+    );
+    assert!(!openai.to_string().starts_with("data:"));
+}
