@@ -96,8 +96,8 @@ impl SseDecoder {
     }
 
     /// After [`Self::finish`]: true when the body stopped inside an event, i.e. without the
-    /// blank line that closes it. Google always closes its events, so this signals an abrupt
-    /// cut (connection dropped mid-event) even when the flushed JSON happens to parse.
+    /// blank line that closes it. Google always closes its events, so together with "no
+    /// `finishReason` seen" this identifies an abrupt cut, even when the flushed JSON parses.
     pub fn ended_mid_event(&self) -> bool {
         self.ended_mid_event
     }
