@@ -3,6 +3,8 @@ use poem::http::StatusCode;
 use poem::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::google::errors::UpstreamError;
+
 /// Which wire format an error must be rendered in: each route answers in its caller's format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Surface {
@@ -31,12 +33,10 @@ pub enum GatewayError {
         message: String,
         retry_after_secs: Option<u64>,
     },
-    #[error("{message}")]
-    Upstream {
-        status: u16,
-        message: String,
-        status_text: Option<String>,
-    },
+    #[error("{}", .0.message)]
+    Upstream(Box<UpstreamError>),
+    #[error("Google returned an empty reply on every attempt ({0}); try again")]
+    EmptyReply(String),
     #[error("upstream unreachable: {0}")]
     UpstreamTransport(String),
     #[error("server is busy, try again later")]
@@ -54,10 +54,11 @@ impl GatewayError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ModelNotFound(_) | Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::NoCredential { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Upstream { status, .. } => {
-                StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY)
-            }
-            Self::UpstreamTransport(_) => StatusCode::BAD_GATEWAY,
+            Self::Upstream(e) => StatusCode::from_u16(e.status)
+                .ok()
+                .filter(|s| s.is_client_error() || s.is_server_error())
+                .unwrap_or(StatusCode::BAD_GATEWAY),
+            Self::EmptyReply(_) | Self::UpstreamTransport(_) => StatusCode::BAD_GATEWAY,
             Self::Overloaded => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -65,23 +66,20 @@ impl GatewayError {
 
     /// google.rpc.Code name used in Google-shaped bodies.
     fn google_status(&self) -> String {
-        if let Self::Upstream {
-            status_text: Some(s),
-            ..
-        } = self
+        if let Self::Upstream(e) = self
+            && let Some(s) = &e.status_text
         {
             return s.clone();
         }
         match self.status().as_u16() {
-            400 => "INVALID_ARGUMENT",
+            400 | 413 => "INVALID_ARGUMENT",
             401 => "UNAUTHENTICATED",
             403 => "PERMISSION_DENIED",
             404 => "NOT_FOUND",
-            413 => "INVALID_ARGUMENT",
             429 => "RESOURCE_EXHAUSTED",
             499 => "CANCELLED",
             501 => "UNIMPLEMENTED",
-            503 => "UNAVAILABLE",
+            502 | 503 => "UNAVAILABLE",
             504 => "DEADLINE_EXCEEDED",
             _ => "INTERNAL",
         }
@@ -98,9 +96,26 @@ impl GatewayError {
         }
     }
 
+    fn openai_code(&self) -> serde_json::Value {
+        match self {
+            Self::MissingKey | Self::WrongKey => json!("invalid_api_key"),
+            Self::ModelNotFound(_) => json!("model_not_found"),
+            // Keep Google's reason (e.g. RATE_LIMIT_EXCEEDED) so clients can tell errors apart.
+            Self::Upstream(e) => match (&e.reason, &e.status_text) {
+                (Some(r), _) => json!(r),
+                (None, Some(s)) => json!(s),
+                (None, None) => json!(e.status),
+            },
+            _ => json!(self.status().as_u16()),
+        }
+    }
+
     /// The JSON error body in the caller's own format.
     pub fn body(&self, surface: Surface) -> serde_json::Value {
-        let status = self.status().as_u16();
+        // Google's own body, details included, is the most useful thing to relay.
+        if let (Surface::Gemini, Self::Upstream(e)) = (surface, self) {
+            return e.google_body();
+        }
         match surface {
             Surface::OpenAi => json!({"error": {
                 "message": self.to_string(),
@@ -108,22 +123,10 @@ impl GatewayError {
                 "code": self.openai_code(),
             }}),
             Surface::Gemini => json!({"error": {
-                "code": status,
+                "code": self.status().as_u16(),
                 "message": self.to_string(),
                 "status": self.google_status(),
             }}),
-        }
-    }
-
-    fn openai_code(&self) -> serde_json::Value {
-        match self {
-            Self::MissingKey | Self::WrongKey => json!("invalid_api_key"),
-            Self::ModelNotFound(_) => json!("model_not_found"),
-            Self::Upstream {
-                status_text: Some(s),
-                ..
-            } => json!(s),
-            _ => json!(self.status().as_u16()),
         }
     }
 

@@ -71,11 +71,7 @@ impl From<&UpstreamError> for crate::error::GatewayError {
     /// For OpenAI-surface replies. Gemini-native replies should relay
     /// [`UpstreamError::google_body`] instead, which keeps Google's `details`.
     fn from(e: &UpstreamError) -> Self {
-        crate::error::GatewayError::Upstream {
-            status: e.status,
-            message: e.message.clone(),
-            status_text: e.status_text.clone(),
-        }
+        crate::error::GatewayError::Upstream(Box::new(e.clone()))
     }
 }
 
