@@ -45,11 +45,15 @@ pub(crate) fn slot_for(
         return Some(Slot::Unable);
     }
     let park = park.filter(|t| *t > now);
-    match state.cooldowns.get(model).filter(|c| c.blocks(now)) {
-        // Cooling wins the label; the later deadline is when it is really free.
-        Some(c) => Some(Slot::Cooling(park.map_or(c.until, |p| p.max(c.until)))),
-        None => Some(park.map_or(Slot::Eligible, Slot::Parked)),
-    }
+    let cooling = state.cooldowns.get(model).filter(|c| c.blocks(now));
+    // Both may hold; the one that lasts longer names the slot, so the label stays true until
+    // the slot's deadline without anyone re-slotting in between.
+    Some(match (cooling, park) {
+        (Some(c), Some(p)) if p > c.until => Slot::Parked(p),
+        (Some(c), _) => Slot::Cooling(c.until),
+        (None, Some(p)) => Slot::Parked(p),
+        (None, None) => Slot::Eligible,
+    })
 }
 
 #[derive(Debug)]
@@ -163,6 +167,48 @@ impl ModelIndex {
         }
     }
 
+    #[cfg(test)]
+    pub fn ids(&self) -> impl Iterator<Item = CredId> + '_ {
+        self.slots.keys().copied()
+    }
+
+    /// Test-only audit of the sets against the slot map.
+    #[cfg(test)]
+    pub fn check(&self) -> Result<(), String> {
+        let mut recount = SlotCounts::default();
+        for (id, slot) in &self.slots {
+            let ok = match slot {
+                Slot::Eligible => {
+                    recount.eligible += 1;
+                    self.eligible.contains(id)
+                }
+                Slot::Cooling(t) => {
+                    recount.cooling += 1;
+                    self.waiting.contains(&(*t, *id))
+                }
+                Slot::Parked(t) => {
+                    recount.parked += 1;
+                    self.waiting.contains(&(*t, *id))
+                }
+                Slot::Unable => {
+                    recount.unable += 1;
+                    true
+                }
+            };
+            if !ok {
+                return Err(format!(
+                    "credential {id} in {slot:?} is missing from its set"
+                ));
+            }
+        }
+        let sizes = (self.eligible.len(), self.waiting.len());
+        let want = (recount.eligible, recount.cooling + recount.parked);
+        if recount != self.counts() || sizes != want {
+            return Err(format!("counts {:?} vs recount {recount:?}", self.counts()));
+        }
+        Ok(())
+    }
+
     /// The first eligible id after `after` in rotation order, wrapping around, with `after`
     /// itself last. Lazy: the caller stops at the first acceptable one.
     pub fn rotation_from(&self, after: Option<CredId>) -> impl Iterator<Item = CredId> + '_ {
@@ -208,7 +254,11 @@ mod tests {
         assert_eq!(slot_for(&s, None, "m", t(0)), Some(Slot::Cooling(t(10))));
         assert_eq!(
             slot_for(&s, Some(t(20)), "m", t(0)),
-            Some(Slot::Cooling(t(20)))
+            Some(Slot::Parked(t(20)))
+        );
+        assert_eq!(
+            slot_for(&s, Some(t(5)), "m", t(0)),
+            Some(Slot::Cooling(t(10)))
         );
         assert_eq!(slot_for(&s, None, "other", t(0)), Some(Slot::Eligible));
         assert_eq!(slot_for(&s, None, "m", t(10)), Some(Slot::Eligible));

@@ -98,9 +98,15 @@ pub struct Cooldown {
 }
 
 impl Cooldown {
-    /// Whether this entry still matters at `now`: an expired plain cooldown is as good as none.
+    /// Whether this entry still matters at `now`: an expired plain cooldown is as good as none,
+    /// and so is a pending probe once the upstream's own reset has passed.
     pub fn is_live(&self, now: DateTime<Utc>) -> bool {
-        self.until > now || self.probe_pending
+        self.until > now || self.wants_probe(now)
+    }
+
+    /// Past the cap but not past the upstream's reset: the next pick is a probe.
+    pub fn wants_probe(&self, now: DateTime<Utc>) -> bool {
+        self.probe_pending && self.until <= now && self.reset_at.is_none_or(|r| r > now)
     }
 
     pub fn blocks(&self, now: DateTime<Utc>) -> bool {

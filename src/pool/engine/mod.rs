@@ -1,18 +1,20 @@
 //! `Pool`: the credential states, the per-model indexes and the rotation cursor, kept in step.
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::AtomicU32;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::clock::{Clock, add};
-use super::failure::{Failure, PoolConfig, Reaction, apply_failure};
-use super::index::{ModelIndex, Slot, slot_for};
-use super::lease::Lease;
-use super::state::{Ban, BanKind, CooldownReason, CredentialState};
-use super::unavailable::Unavailable;
-use super::{CredId, ModelClass, QuotaView};
+use crate::pool::clock::{Clock, add};
+use crate::pool::failure::{Failure, PoolConfig, Reaction, apply_failure};
+use crate::pool::index::{ModelIndex, Slot, slot_for};
+use crate::pool::lease::Lease;
+use crate::pool::state::{CooldownReason, CredentialState};
+use crate::pool::unavailable::Unavailable;
+use crate::pool::{CredId, ModelClass, QuotaView};
+
+mod admin;
 
 /// Indexes kept at once. Model names come from clients; past this the least recently used
 /// index is dropped (it is derived, so it is rebuilt on next use).
@@ -108,36 +110,6 @@ impl Pool {
         }
         pool.rotation = snapshot.rotation;
         pool
-    }
-
-    pub fn config(&self) -> &PoolConfig {
-        &self.cfg
-    }
-
-    /// Apply hot settings. A lowered cap shortens running cooldowns at once (with a probe), so
-    /// changing the setting helps the credentials that are already latched.
-    pub fn set_config(&mut self, cfg: PoolConfig) -> Vec<Change> {
-        let now = self.clock.now();
-        let cap = add(now, cfg.cooldown_cap);
-        self.cfg = cfg;
-        let over: Vec<CredId> = self
-            .entries
-            .iter()
-            .filter(|(_, e)| e.state.cooldowns.values().any(|c| c.until > cap))
-            .map(|(id, _)| *id)
-            .collect();
-        over.into_iter()
-            .filter_map(|id| {
-                self.mutate(id, |s, _| {
-                    for c in s.cooldowns.values_mut().filter(|c| c.until > cap) {
-                        c.reset_at = Some(c.reset_at.unwrap_or(c.until).max(c.until));
-                        c.until = cap;
-                        c.probe_pending = true;
-                    }
-                })
-                .map(|(_, change)| change)
-            })
-            .collect()
     }
 
     /// Add or replace a credential's state (import, restore, or an edit made elsewhere).
@@ -244,7 +216,7 @@ impl Pool {
         // A pick after a capped cooldown ran out is the probe; holding the slot for the probe
         // lease keeps every other request off until it reports.
         let probe = match entry.state.cooldowns.get_mut(model) {
-            Some(c) if c.probe_pending && !c.blocks(now) => {
+            Some(c) if c.wants_probe(now) => {
                 c.until = add(now, lease_for);
                 c.reason = CooldownReason::Probing;
                 true
@@ -321,148 +293,6 @@ impl Pool {
                     change: None,
                 }
             }
-        }
-    }
-
-    /// The manual switch; it does not lift a ban (see [`Pool::clear_errors_and_unban`]).
-    pub fn set_enabled(&mut self, id: CredId, enabled: bool) -> Option<Change> {
-        self.mutate(id, |s, _| s.enabled = enabled).map(|(_, c)| c)
-    }
-
-    /// Forget errors, cooldowns, "unable" marks and any ban: a clean slate for a fixed account.
-    pub fn clear_errors_and_unban(&mut self, id: CredId) -> Option<Change> {
-        if let Some(e) = self.entries.get_mut(&id) {
-            e.parks = [None; 3];
-        }
-        self.mutate(id, |s, _| {
-            s.ban = None;
-            s.errors.clear();
-            s.error_streak = 0;
-            s.cooldowns.clear();
-            s.unable_models.clear();
-            s.preview = true;
-        })
-        .map(|(_, c)| c)
-    }
-
-    /// Ban for a reason found outside a request (an import without a refresh token, say).
-    pub fn ban(
-        &mut self,
-        id: CredId,
-        kind: BanKind,
-        status: Option<u16>,
-        reason: &str,
-        link: Option<&str>,
-    ) -> Option<Change> {
-        self.mutate(id, |s, now| {
-            s.ban = Some(Ban {
-                kind,
-                status,
-                reason: reason.to_owned(),
-                link: link.map(str::to_owned),
-                at: now,
-            });
-        })
-        .map(|(_, c)| c)
-    }
-
-    /// Account facts learned from Google (userinfo, loadCodeAssist).
-    pub fn set_identity(
-        &mut self,
-        id: CredId,
-        email: Option<String>,
-        project_id: Option<String>,
-        tier: Option<String>,
-    ) -> Option<Change> {
-        self.mutate(id, |s, _| {
-            s.email = email;
-            s.project_id = project_id;
-            s.tier = tier;
-        })
-        .map(|(_, c)| c)
-    }
-
-    /// Forget over-quota parks (all credentials, or one): the usage module calls this when a
-    /// limit is raised or counters are reset by hand.
-    pub fn release_quota(&mut self, id: Option<CredId>) {
-        let now = self.clock.now();
-        let ids: Vec<CredId> = match id {
-            Some(id) => vec![id],
-            None => self
-                .entries
-                .iter()
-                .filter(|(_, e)| e.parks.iter().any(Option::is_some))
-                .map(|(id, _)| *id)
-                .collect(),
-        };
-        for id in ids {
-            if let Some(e) = self.entries.get_mut(&id) {
-                e.parks = [None; 3];
-                self.reslot_everywhere(id, now);
-            }
-        }
-    }
-
-    pub fn state(&self, id: CredId) -> Option<CredentialState> {
-        let now = self.clock.now();
-        self.entries.get(&id).map(|e| {
-            let mut s = e.state.clone();
-            s.prune_cooldowns(now);
-            s
-        })
-    }
-
-    pub fn in_flight(&self, id: CredId) -> Option<u32> {
-        self.entries
-            .get(&id)
-            .map(|e| e.in_flight.load(Ordering::Relaxed))
-    }
-
-    pub fn rotation(&self) -> Rotation {
-        self.rotation
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// All states (sorted by id) plus the cursor. O(n).
-    pub fn export(&self) -> Snapshot {
-        let mut credentials: Vec<(CredId, CredentialState)> = self
-            .entries
-            .keys()
-            .filter_map(|id| self.state(*id).map(|s| (*id, s)))
-            .collect();
-        credentials.sort_by_key(|(id, _)| *id);
-        Snapshot {
-            credentials,
-            rotation: self.rotation,
-        }
-    }
-
-    /// Counts for the API and panel. O(n); not for the request path.
-    pub fn summary(&self) -> PoolSummary {
-        let now = self.clock.now();
-        let cooling = self
-            .entries
-            .values()
-            .filter(|e| e.state.is_active() && e.state.cooldowns.values().any(|c| c.blocks(now)))
-            .count();
-        PoolSummary {
-            total: self.entries.len(),
-            active: self.entries.len() - self.disabled - self.banned,
-            disabled: self.disabled,
-            banned: self.banned,
-            cooling,
-            in_flight: self
-                .entries
-                .values()
-                .map(|e| u64::from(e.in_flight.load(Ordering::Relaxed)))
-                .sum(),
         }
     }
 
@@ -556,6 +386,42 @@ impl Pool {
             idx.place(*id, slot_for(&e.state, e.parks[class.slot()], model, now));
         }
         self.models.insert(model.to_owned(), idx);
+    }
+
+    /// Test-only audit: every index slot matches what the states say (or is a wait that is due
+    /// and will be re-slotted lazily), and the global counters match a recount.
+    #[cfg(test)]
+    pub(crate) fn check_consistent(&self) -> Result<(), String> {
+        let now = self.clock.now();
+        let (d, b) = self
+            .entries
+            .values()
+            .map(|e| inactive(&e.state))
+            .fold((0, 0), |(d, b), (x, y)| (d + x, b + y));
+        if (d, b) != (self.disabled, self.banned) {
+            return Err(format!(
+                "counters {:?} vs recount {:?}",
+                (self.disabled, self.banned),
+                (d, b)
+            ));
+        }
+        for (model, idx) in &self.models {
+            idx.check()?;
+            if let Some(stray) = idx.ids().find(|id| !self.entries.contains_key(id)) {
+                return Err(format!("{model}: removed credential {stray} still indexed"));
+            }
+            for (id, e) in &self.entries {
+                let want = slot_for(&e.state, e.parks[idx.class.slot()], model, now);
+                let have = idx.slot(*id);
+                let due = matches!(have, Some(Slot::Cooling(t) | Slot::Parked(t)) if t <= now);
+                if have != want && !due {
+                    return Err(format!(
+                        "{model}: credential {id} in {have:?}, should be {want:?}"
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn unavailable(&self, model: &str, exclude: &[CredId], now: DateTime<Utc>) -> Unavailable {
