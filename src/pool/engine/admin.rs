@@ -1,0 +1,181 @@
+//! Operator actions and read-outs: everything the management API calls besides the request path.
+use std::sync::atomic::Ordering;
+
+use super::{Change, CredId, Pool, PoolSummary, Rotation, Snapshot};
+use crate::pool::clock::add;
+use crate::pool::failure::PoolConfig;
+use crate::pool::state::{Ban, BanKind, CredentialState};
+
+impl Pool {
+    pub fn config(&self) -> &PoolConfig {
+        &self.cfg
+    }
+
+    /// Apply hot settings. A lowered cap shortens running cooldowns at once (with a probe), so
+    /// changing the setting helps the credentials that are already latched.
+    pub fn set_config(&mut self, cfg: PoolConfig) -> Vec<Change> {
+        let now = self.clock.now();
+        let cap = add(now, cfg.cooldown_cap);
+        self.cfg = cfg;
+        let over: Vec<CredId> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.state.cooldowns.values().any(|c| c.until > cap))
+            .map(|(id, _)| *id)
+            .collect();
+        over.into_iter()
+            .filter_map(|id| {
+                self.mutate(id, |s, _| {
+                    for c in s.cooldowns.values_mut().filter(|c| c.until > cap) {
+                        c.reset_at = Some(c.reset_at.unwrap_or(c.until).max(c.until));
+                        c.until = cap;
+                        c.probe_pending = true;
+                    }
+                })
+                .map(|(_, change)| change)
+            })
+            .collect()
+    }
+
+    /// The manual switch; it does not lift a ban (see [`Pool::clear_errors_and_unban`]).
+    pub fn set_enabled(&mut self, id: CredId, enabled: bool) -> Option<Change> {
+        self.mutate(id, |s, _| s.enabled = enabled).map(|(_, c)| c)
+    }
+
+    /// Forget errors, cooldowns, "unable" marks and any ban: a clean slate for a fixed account.
+    pub fn clear_errors_and_unban(&mut self, id: CredId) -> Option<Change> {
+        if let Some(e) = self.entries.get_mut(&id) {
+            e.parks = [None; 3];
+        }
+        self.mutate(id, |s, _| {
+            s.ban = None;
+            s.errors.clear();
+            s.error_streak = 0;
+            s.cooldowns.clear();
+            s.unable_models.clear();
+            s.preview = true;
+        })
+        .map(|(_, c)| c)
+    }
+
+    /// Ban for a reason found outside a request (an import without a refresh token, say).
+    pub fn ban(
+        &mut self,
+        id: CredId,
+        kind: BanKind,
+        status: Option<u16>,
+        reason: &str,
+        link: Option<&str>,
+    ) -> Option<Change> {
+        self.mutate(id, |s, now| {
+            s.ban = Some(Ban {
+                kind,
+                status,
+                reason: reason.to_owned(),
+                link: link.map(str::to_owned),
+                at: now,
+            });
+        })
+        .map(|(_, c)| c)
+    }
+
+    /// Account facts learned from Google (userinfo, loadCodeAssist).
+    pub fn set_identity(
+        &mut self,
+        id: CredId,
+        email: Option<String>,
+        project_id: Option<String>,
+        tier: Option<String>,
+    ) -> Option<Change> {
+        self.mutate(id, |s, _| {
+            s.email = email;
+            s.project_id = project_id;
+            s.tier = tier;
+        })
+        .map(|(_, c)| c)
+    }
+
+    /// Forget over-quota parks (all credentials, or one): the usage module calls this when a
+    /// limit is raised or counters are reset by hand.
+    pub fn release_quota(&mut self, id: Option<CredId>) {
+        let now = self.clock.now();
+        let ids: Vec<CredId> = match id {
+            Some(id) => vec![id],
+            None => self
+                .entries
+                .iter()
+                .filter(|(_, e)| e.parks.iter().any(Option::is_some))
+                .map(|(id, _)| *id)
+                .collect(),
+        };
+        for id in ids {
+            if let Some(e) = self.entries.get_mut(&id) {
+                e.parks = [None; 3];
+                self.reslot_everywhere(id, now);
+            }
+        }
+    }
+
+    pub fn state(&self, id: CredId) -> Option<CredentialState> {
+        let now = self.clock.now();
+        self.entries.get(&id).map(|e| {
+            let mut s = e.state.clone();
+            s.prune_cooldowns(now);
+            s
+        })
+    }
+
+    pub fn in_flight(&self, id: CredId) -> Option<u32> {
+        self.entries
+            .get(&id)
+            .map(|e| e.in_flight.load(Ordering::Relaxed))
+    }
+
+    pub fn rotation(&self) -> Rotation {
+        self.rotation
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// All states (sorted by id) plus the cursor. O(n).
+    pub fn export(&self) -> Snapshot {
+        let mut credentials: Vec<(CredId, CredentialState)> = self
+            .entries
+            .keys()
+            .filter_map(|id| self.state(*id).map(|s| (*id, s)))
+            .collect();
+        credentials.sort_by_key(|(id, _)| *id);
+        Snapshot {
+            credentials,
+            rotation: self.rotation,
+        }
+    }
+
+    /// Counts for the API and panel. O(n); not for the request path.
+    pub fn summary(&self) -> PoolSummary {
+        let now = self.clock.now();
+        let cooling = self
+            .entries
+            .values()
+            .filter(|e| e.state.is_active() && e.state.cooldowns.values().any(|c| c.blocks(now)))
+            .count();
+        PoolSummary {
+            total: self.entries.len(),
+            active: self.entries.len() - self.disabled - self.banned,
+            disabled: self.disabled,
+            banned: self.banned,
+            cooling,
+            in_flight: self
+                .entries
+                .values()
+                .map(|e| u64::from(e.in_flight.load(Ordering::Relaxed)))
+                .sum(),
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! The persisted per-credential state: plain serde data the store writes as it is.
+//!
+//! Everything the pool decides with is in here, so a pool rebuilt from these rows picks exactly
+//! as the one that wrote them. Only derived things stay out: the index, in-flight counters and
+//! daily-quota parks (the usage module owns those counts and re-reports them).
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Upstream messages are raw bodies and can be large; the history keeps a readable prefix.
+pub const MAX_ERROR_MESSAGE_CHARS: usize = 2000;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CredentialState {
+    /// The manual switch. A ban is separate, so "disabled by a person" and "banned by the
+    /// upstream" never look alike.
+    pub enabled: bool,
+    pub ban: Option<Ban>,
+    /// Per base model (`gemini-2.5-pro`, not `gemini-2.5-pro-high-search`).
+    pub cooldowns: BTreeMap<String, Cooldown>,
+    /// Models this credential got a 404 for (preview models the account cannot use).
+    pub unable_models: BTreeSet<String>,
+    /// Last message and count per upstream status code.
+    pub errors: BTreeMap<u16, ErrorRecord>,
+    /// Failures since the last success.
+    pub error_streak: u32,
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_used: Option<DateTime<Utc>>,
+    /// Times picked.
+    pub calls: u64,
+    pub successes: u64,
+    pub failures: u64,
+    /// False once any preview model 404'd through it. Informational: eligibility uses
+    /// `unable_models`, so one preview wall does not bar the credential from other models.
+    pub preview: bool,
+    pub email: Option<String>,
+    pub project_id: Option<String>,
+    pub tier: Option<String>,
+}
+
+impl Default for CredentialState {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            ban: None,
+            cooldowns: BTreeMap::new(),
+            unable_models: BTreeSet::new(),
+            errors: BTreeMap::new(),
+            error_streak: 0,
+            last_success: None,
+            last_used: None,
+            calls: 0,
+            successes: 0,
+            failures: 0,
+            preview: true,
+            email: None,
+            project_id: None,
+            tier: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ban {
+    pub kind: BanKind,
+    /// The upstream status that caused it, when there was one.
+    pub status: Option<u16>,
+    /// The upstream's own words, shown to the operator instead of a bare "disabled".
+    pub reason: String,
+    /// Where the account owner can fix it (VALIDATION_REQUIRED links, activation URLs).
+    pub link: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BanKind {
+    /// A status in AUTO_BAN_ERROR_CODES with AUTO_BAN on.
+    AutoBan,
+    /// The refresh token was rejected for good (invalid_grant and friends).
+    RefreshRevoked,
+    /// Imported without a refresh token.
+    MissingRefreshToken,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cooldown {
+    /// Not pickable for this model before this instant.
+    pub until: DateTime<Utc>,
+    pub reason: CooldownReason,
+    /// The upstream's own reset when it lies beyond the cap; shown, never waited for.
+    pub reset_at: Option<DateTime<Utc>>,
+    /// The cooldown was cut at COOLDOWN_CAP: once `until` passes, one request probes whether the
+    /// quota is really still gone, instead of the credential staying latched for days.
+    pub probe_pending: bool,
+}
+
+impl Cooldown {
+    /// Whether this entry still matters at `now`: an expired plain cooldown is as good as none,
+    /// and so is a pending probe once the upstream's own reset has passed.
+    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
+        self.until > now || self.wants_probe(now)
+    }
+
+    /// Past the cap but not past the upstream's reset: the next pick is a probe.
+    pub fn wants_probe(&self, now: DateTime<Utc>) -> bool {
+        self.probe_pending && self.until <= now && self.reset_at.is_none_or(|r| r > now)
+    }
+
+    pub fn blocks(&self, now: DateTime<Utc>) -> bool {
+        self.until > now
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CooldownReason {
+    RateLimited,
+    QuotaExhausted,
+    /// A cap-probe request is out; the deadline bounds how long a lost probe blocks.
+    Probing,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorRecord {
+    pub count: u64,
+    pub last_message: String,
+    pub last_at: DateTime<Utc>,
+}
+
+impl CredentialState {
+    /// Usable at all (for some model): enabled and not banned.
+    pub fn is_active(&self) -> bool {
+        self.enabled && self.ban.is_none()
+    }
+
+    pub(crate) fn record_error(&mut self, status: u16, message: &str, now: DateTime<Utc>) {
+        let last_message = truncate(message, MAX_ERROR_MESSAGE_CHARS);
+        self.errors
+            .entry(status)
+            .and_modify(|e| {
+                e.count += 1;
+                e.last_message.clone_from(&last_message);
+                e.last_at = now;
+            })
+            .or_insert(ErrorRecord {
+                count: 1,
+                last_message,
+                last_at: now,
+            });
+    }
+
+    /// Drops cooldowns that no longer matter, so exported rows compare equal however long ago
+    /// they expired.
+    pub(crate) fn prune_cooldowns(&mut self, now: DateTime<Utc>) -> bool {
+        let before = self.cooldowns.len();
+        self.cooldowns.retain(|_, c| c.is_live(now));
+        before != self.cooldowns.len()
+    }
+}
+
+fn truncate(s: &str, max_chars: usize) -> String {
+    match s.char_indices().nth(max_chars) {
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+        None => s.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_enabled_and_preview_capable() {
+        let s = CredentialState::default();
+        assert!(s.enabled && s.preview && s.is_active());
+    }
+
+    #[test]
+    fn serde_round_trip_keeps_everything() {
+        let now = DateTime::<Utc>::UNIX_EPOCH;
+        let mut s = CredentialState {
+            ban: Some(Ban {
+                kind: BanKind::AutoBan,
+                status: Some(403),
+                reason: "VALIDATION_REQUIRED".into(),
+                link: Some("https://example.invalid/verify".into()),
+                at: now,
+            }),
+            email: Some("a@example.invalid".into()),
+            ..Default::default()
+        };
+        s.cooldowns.insert(
+            "gemini-2.5-pro".into(),
+            Cooldown {
+                until: now,
+                reason: CooldownReason::QuotaExhausted,
+                reset_at: Some(now),
+                probe_pending: true,
+            },
+        );
+        s.record_error(429, "slow down", now);
+        s.record_error(429, "slow down again", now);
+        let json = serde_json::to_string(&s).expect("serialize");
+        let back: CredentialState = serde_json::from_str(&json).expect("deserialize");
+        assert_eq!(back, s);
+        assert_eq!(back.errors[&429].count, 2);
+        assert_eq!(back.errors[&429].last_message, "slow down again");
+        // Rows written by an older build (missing fields) still load, with the defaults.
+        let old: CredentialState = serde_json::from_str(r#"{"enabled":false}"#).expect("old row");
+        assert!(!old.enabled && old.preview);
+    }
+
+    #[test]
+    fn long_messages_are_cut_on_a_char_boundary() {
+        let mut s = CredentialState::default();
+        let long = "é".repeat(MAX_ERROR_MESSAGE_CHARS + 10);
+        s.record_error(500, &long, DateTime::<Utc>::UNIX_EPOCH);
+        let kept = &s.errors[&500].last_message;
+        assert_eq!(kept.chars().count(), MAX_ERROR_MESSAGE_CHARS + 1);
+        assert!(kept.ends_with('…'));
+    }
+}
