@@ -54,6 +54,7 @@ fn logging_end_to_end() {
 
     secrets_never_reach_any_sink(&hub);
     level_changes_at_runtime(&hub);
+    log_crate_records_follow_the_level(&hub);
     invalid_levels_are_rejected(&hub);
     ring_buffer_is_bounded(&hub);
     daily_file_naming(&hub, &file);
@@ -141,6 +142,24 @@ fn level_changes_at_runtime(hub: &LogHub) {
         .map(|l| l.message)
         .collect();
     assert_eq!(messages, vec![shown, debug_line]);
+}
+
+/// reqwest and r2d2 log through the `log` crate: their records must follow runtime level
+/// changes and keep their own target.
+fn log_crate_records_follow_the_level(hub: &LogHub) {
+    use tracing_log::log;
+    let start = last_seq(hub);
+    let hidden = unique("log-debug-hidden-");
+    log::debug!(target: "reqwest::connect", "{hidden}");
+    hub.set_level("debug").expect("debug");
+    let shown = unique("log-debug-shown-");
+    log::debug!(target: "r2d2", "{shown} token=abc123");
+    hub.set_level("info").expect("info");
+    let lines = lines_since(hub, start);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0].target, "r2d2");
+    assert_eq!(lines[0].level, "DEBUG");
+    assert_eq!(lines[0].message, format!("{shown} token=[REDACTED]"));
 }
 
 fn invalid_levels_are_rejected(hub: &LogHub) {

@@ -25,7 +25,7 @@ pub use secrets::MIN_SECRET_LEN;
 pub use sink::RING_CAPACITY;
 
 use secrets::SecretRegistry;
-use sink::{FileSink, HubWriter, Sinks};
+use sink::{BodyFormat, FileSink, HubWriter, Sinks};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogConfig {
@@ -123,18 +123,29 @@ pub fn init(config: LogConfig) -> Result<LogHub, LogError> {
         None => (None, None),
     };
     let sinks = Arc::new(Sinks::new(config.console, file));
-    let (filter_layer, filter_handle) = reload::Layer::new(filter);
-    let fmt_layer = tracing_subscriber::fmt::layer()
+    // `try_init` fixes the `log` crate's max level (reqwest logs through `log`) from the
+    // filter in force at that moment, and a reload never raises it again. Install with
+    // everything enabled, then switch to the real filter, so `log` records always reach the
+    // EnvFilter and a later `set_level("debug")` shows them too.
+    let (filter_layer, filter_handle) = reload::Layer::new(EnvFilter::new("trace"));
+    // ANSI off: colour codes between a field's name and `=` would defeat redaction.
+    let body = tracing_subscriber::fmt::format()
         .with_ansi(false)
         .without_time()
         .with_level(false)
-        .with_target(false)
+        .with_target(false);
+    let fmt_layer = tracing_subscriber::fmt::layer()
+        .with_ansi(false)
+        .event_format(BodyFormat(body))
         .with_writer(HubWriter(sinks.clone()));
     tracing_subscriber::registry()
         .with(filter_layer)
         .with(fmt_layer)
         .try_init()
         .map_err(|e| LogError::AlreadyInstalled(e.to_string()))?;
+    filter_handle
+        .reload(filter)
+        .map_err(|e| LogError::Reload(e.to_string()))?;
     let hub = LogHub {
         inner: Arc::new(Inner {
             sinks,

@@ -294,3 +294,41 @@ mod tests {
         assert_eq!(spans(&reg, "second-secret").len(), 1);
     }
 }
+
+#[cfg(test)]
+mod scale_tests {
+    use super::*;
+
+    /// The pool's worst case: every token of a large pool registered one by one.
+    #[test]
+    fn twenty_thousand_tokens() {
+        let reg = SecretRegistry::new();
+        let tokens: Vec<String> = (0..20_000)
+            .map(|i| format!("ya29.a0AfB_shared_prefix_{i:08}_{}", "x".repeat(150)))
+            .collect();
+        let t = std::time::Instant::now();
+        for tok in &tokens {
+            reg.register(tok);
+        }
+        let registered = t.elapsed();
+        let t = std::time::Instant::now();
+        let mut out = Vec::new();
+        let line = format!("calling upstream with {} done", tokens[12_345]);
+        reg.find_spans(&line, &mut out);
+        let first = t.elapsed();
+        assert_eq!(out, vec![22..22 + tokens[12_345].len()]);
+        let t = std::time::Instant::now();
+        for _ in 0..1000 {
+            out.clear();
+            reg.find_spans(
+                "an ordinary log line with model=gemini-2.5-pro and nothing secret",
+                &mut out,
+            );
+        }
+        assert!(out.is_empty());
+        eprintln!(
+            "register: {registered:?}, first search (rebuild): {first:?}, 1000 lines: {:?}",
+            t.elapsed()
+        );
+    }
+}

@@ -13,10 +13,13 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use chrono::{SecondsFormat, Utc};
 use tokio::sync::broadcast;
-use tracing::{Level, Metadata};
+use tracing::{Event, Level, Metadata, Subscriber};
 use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
 use tracing_appender::rolling::{RollingFileAppender, Rotation};
-use tracing_subscriber::fmt::MakeWriter;
+use tracing_log::NormalizeEvent;
+use tracing_subscriber::fmt::format::{Format, Full};
+use tracing_subscriber::fmt::{self, FmtContext, FormatEvent, FormatFields, MakeWriter};
+use tracing_subscriber::registry::LookupSpan;
 
 use super::{LogError, LogLine};
 
@@ -50,8 +53,13 @@ impl Sinks {
         }
     }
 
-    fn dispatch(&self, level: Level, target: String, raw: &[u8]) {
+    fn dispatch(&self, level: Level, raw: &[u8]) {
         let text = String::from_utf8_lossy(raw);
+        // Without the header it is `fmt`'s own "unable to format" notice.
+        let (target, text) = match text.split_once(TARGET_END) {
+            Some((target, body)) => (target.to_owned(), body),
+            None => ("tracing_subscriber::fmt".to_owned(), &*text),
+        };
         let message = super::redact(text.trim_end_matches(['\n', '\r'])).into_owned();
         let at = Utc::now();
         let rendered = format!(
@@ -227,6 +235,33 @@ impl Sinks {
     }
 }
 
+/// Separates the target, written first by [`BodyFormat`], from the formatted body.
+const TARGET_END: char = '\u{1f}';
+
+/// The default `fmt` body (spans, message, fields) preceded by the event's target.
+///
+/// `make_writer_for` only sees the raw metadata, which for records bridged from the `log` crate
+/// (reqwest, r2d2, …) has the target `log`; the real one is recovered here from the event.
+pub(crate) struct BodyFormat(pub(crate) Format<Full, ()>);
+
+impl<S, N> FormatEvent<S, N> for BodyFormat
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: fmt::format::Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        let normalized = event.normalized_metadata();
+        let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
+        write!(writer, "{}{TARGET_END}", meta.target())?;
+        self.0.format_event(ctx, writer, event)
+    }
+}
+
 /// The `MakeWriter` handed to the `fmt` layer.
 pub(crate) struct HubWriter(pub(crate) Arc<Sinks>);
 
@@ -237,7 +272,6 @@ impl<'a> MakeWriter<'a> for HubWriter {
         EventWriter {
             sinks: &self.0,
             level: Level::INFO,
-            target: String::new(),
             buf: Vec::new(),
         }
     }
@@ -246,7 +280,6 @@ impl<'a> MakeWriter<'a> for HubWriter {
         EventWriter {
             sinks: &self.0,
             level: *meta.level(),
-            target: meta.target().to_owned(),
             buf: Vec::with_capacity(256),
         }
     }
@@ -256,7 +289,6 @@ impl<'a> MakeWriter<'a> for HubWriter {
 pub(crate) struct EventWriter<'a> {
     sinks: &'a Sinks,
     level: Level,
-    target: String,
     buf: Vec<u8>,
 }
 
@@ -276,8 +308,7 @@ impl Drop for EventWriter<'_> {
         if self.buf.is_empty() {
             return;
         }
-        let target = std::mem::take(&mut self.target);
-        self.sinks.dispatch(self.level, target, &self.buf);
+        self.sinks.dispatch(self.level, &self.buf);
     }
 }
 
