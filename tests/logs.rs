@@ -112,6 +112,17 @@ fn secrets_never_reach_any_sink(hub: &LogHub) {
         }
     }
 
+    // File lines: RFC 3339 UTC timestamp, level, target, then the same text as the ring.
+    let warn_line = sinks[1]
+        .1
+        .lines()
+        .find(|l| l.ends_with("  WARN logs: the weather[REDACTED]is nice today"))
+        .expect("the warning in the file");
+    let stamp = warn_line.split(' ').next().unwrap_or_default();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(stamp).is_ok(),
+        "{warn_line}"
+    );
     // Control: once forgotten, the same string is logged as is, so the checks above are
     // really about redaction.
     logs::forget_secret(&registered);

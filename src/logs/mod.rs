@@ -123,11 +123,9 @@ pub fn init(config: LogConfig) -> Result<LogHub, LogError> {
         None => (None, None),
     };
     let sinks = Arc::new(Sinks::new(config.console, file));
-    // `try_init` fixes the `log` crate's max level (reqwest logs through `log`) from the
-    // filter in force at that moment, and a reload never raises it again. Install with
-    // everything enabled, then switch to the real filter, so `log` records always reach the
-    // EnvFilter and a later `set_level("debug")` shows them too.
-    let (filter_layer, filter_handle) = reload::Layer::new(EnvFilter::new("trace"));
+    // Reloading also updates the `log` crate's max level, so records bridged from `log`
+    // (reqwest, r2d2) follow `set_level` too.
+    let (filter_layer, filter_handle) = reload::Layer::new(filter);
     // ANSI off: colour codes between a field's name and `=` would defeat redaction.
     let body = tracing_subscriber::fmt::format()
         .with_ansi(false)
@@ -143,9 +141,6 @@ pub fn init(config: LogConfig) -> Result<LogHub, LogError> {
         .with(fmt_layer)
         .try_init()
         .map_err(|e| LogError::AlreadyInstalled(e.to_string()))?;
-    filter_handle
-        .reload(filter)
-        .map_err(|e| LogError::Reload(e.to_string()))?;
     let hub = LogHub {
         inner: Arc::new(Inner {
             sinks,
