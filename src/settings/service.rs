@@ -251,13 +251,6 @@ impl SettingsService {
             let Some(def) = registry::find(key) else {
                 continue;
             };
-            if let Some(l) = self.inner.locked.get(def.key) {
-                return Err(SettingsError::Locked {
-                    key: def.key.into(),
-                    layer: l.source,
-                    origin: l.origin.clone(),
-                });
-            }
             if def.secret {
                 return Err(SettingsError::NotWritable {
                     key: def.key.into(),
@@ -270,6 +263,13 @@ impl SettingsService {
                 return Err(SettingsError::NotWritable {
                     key: def.key.into(),
                     reason: format!("set {} in the environment or the config file", def.env),
+                });
+            }
+            if let Some(l) = self.inner.locked.get(def.key) {
+                return Err(SettingsError::Locked {
+                    key: def.key.into(),
+                    layer: l.source,
+                    origin: l.origin.clone(),
                 });
             }
             let value = if raw.is_null() {

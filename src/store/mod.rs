@@ -288,7 +288,7 @@ mod tests {
             })
             .await;
         assert!(r.is_err());
-        let all = store.call(|c| settings::get_all(c)).await.unwrap();
+        let all = store.call(settings::get_all).await.unwrap();
         assert!(all.is_empty());
     }
 }
