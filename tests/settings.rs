@@ -632,3 +632,48 @@ async fn set_stores_hash_and_switches_password() {
         .unwrap();
     assert_eq!(audit.iter().filter(|a| a.kind == "password.set").count(), 2);
 }
+
+#[tokio::test]
+async fn api_password_alone_still_gets_a_panel_password() {
+    let e = env().await;
+    let src = sources(&e.data, &[("API_PASSWORD", "api-only-pass")], None);
+    let svc = SettingsService::load(&src, &e.store).await.unwrap();
+    let (pw, generated) = Passwords::load(&svc, &e.store).await.unwrap();
+    let generated = generated.expect("the panel would have no password");
+    assert!(pw.verify_api("api-only-pass").await);
+    assert!(
+        !pw.verify_api(&generated).await,
+        "API_PASSWORD still decides the API key"
+    );
+    assert!(pw.verify_panel(&generated).await);
+
+    let (pw2, again) = Passwords::load(&svc, &e.store).await.unwrap();
+    assert!(again.is_none());
+    assert!(pw2.verify_panel(&generated).await);
+}
+
+#[tokio::test]
+async fn wrong_keys_after_a_success_skip_argon2() {
+    let e = env().await;
+    let svc = SettingsService::load(&sources(&e.data, &[], None), &e.store)
+        .await
+        .unwrap();
+    let (pw, generated) = Passwords::load(&svc, &e.store).await.unwrap();
+    let generated = generated.unwrap();
+    let t = std::time::Instant::now();
+    assert!(pw.verify_api(&generated).await);
+    let one_argon2 = t.elapsed();
+
+    let t = std::time::Instant::now();
+    for i in 0..20 {
+        assert!(!pw.verify_api(&format!("wrong-{i}")).await);
+    }
+    assert!(pw.verify_api(&generated).await);
+    // 21 argon2 runs would take ~21x; the cached digest makes them near free.
+    assert!(
+        t.elapsed() < one_argon2 * 3,
+        "{:?} vs one argon2 {:?}",
+        t.elapsed(),
+        one_argon2
+    );
+}

@@ -6,6 +6,7 @@ pub mod passwords;
 mod registry;
 mod service;
 mod sources;
+mod validate;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

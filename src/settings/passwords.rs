@@ -2,8 +2,10 @@
 //!
 //! API key = API_PASSWORD, else PASSWORD; panel password = PANEL_PASSWORD, else PASSWORD. Each of
 //! the three comes from env/file (plaintext, locked) or was saved through the management API (an
-//! argon2id hash in the `secrets` table). When none is set anywhere, a random password is
-//! generated on first start and only its hash is kept.
+//! argon2id hash in the `secrets` table). When PASSWORD is unset and the API key or the panel
+//! password would resolve to nothing (in particular when none of the three is set anywhere), a
+//! random PASSWORD is generated on first start and only its hash is kept: no surface is ever left
+//! without a password, and none falls back to a well-known default.
 //!
 //! Checks are constant time: plaintext passwords are compared as SHA-256 digests (so the length
 //! does not leak), and after one successful argon2 verification the digest of the accepted key is
@@ -111,7 +113,10 @@ impl Passwords {
         }
 
         let mut generated = None;
-        if plain.is_empty() && saved.is_empty() {
+        let has = |k: PasswordKind| plain.contains_key(&k) || saved.contains_key(&k);
+        let covered =
+            has(PasswordKind::Shared) || (has(PasswordKind::Api) && has(PasswordKind::Panel));
+        if !covered {
             let password = generate_password();
             let phc = hash_blocking_task(password.clone()).await?;
             let stored = phc.clone();

@@ -111,7 +111,7 @@ impl SettingsService {
                 tracing::warn!(key = %key, "ignoring saved value for an unknown or non-writable setting");
                 continue;
             };
-            match registry::parse(def.kind, &value) {
+            match super::validate::parse(def.kind, &value) {
                 Ok(v) => {
                     saved.insert(def.key, v);
                 }

@@ -141,7 +141,7 @@ pub(crate) fn parse_with_origin(
     raw: &Value,
     origin: impl FnOnce() -> String,
 ) -> Result<Value, SettingsError> {
-    registry::parse(def.kind, raw).map_err(|reason| SettingsError::Invalid {
+    super::validate::parse(def.kind, raw).map_err(|reason| SettingsError::Invalid {
         key: def.key.into(),
         origin: origin(),
         reason,
