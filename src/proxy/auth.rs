@@ -29,11 +29,11 @@ pub fn extract_key(req: &Request) -> Option<String> {
         .then(|| token.trim().to_string())
 }
 
-pub fn check(req: &Request, state: &AppState) -> Result<(), GatewayError> {
+pub async fn check(req: &Request, state: &AppState) -> Result<(), GatewayError> {
     let key = extract_key(req)
         .filter(|k| !k.is_empty())
         .ok_or(GatewayError::MissingKey)?;
-    if state.passwords.verify_api(&key) {
+    if state.passwords.verify_api(&key).await {
         Ok(())
     } else {
         Err(GatewayError::WrongKey)
@@ -49,7 +49,7 @@ pub async fn guard<E: Endpoint>(
         .data::<AppState>()
         .expect("AppState is attached to every route")
         .clone();
-    if let Err(e) = check(&req, &state) {
+    if let Err(e) = check(&req, &state).await {
         tracing::info!(path = %req.uri().path(), error = %e, "rejected proxy request");
         return Ok(e.into_response(surface));
     }

@@ -1,12 +1,26 @@
-//! Typed settings registry. PLACEHOLDER written by the skeleton commit: the settings owner replaces
-//! this module, keeping the public names used elsewhere (`Sources`, `Settings` fields,
-//! `SettingsHandle::get`).
+//! Typed settings. Sources, by precedence: environment, TOML config file, values saved through the
+//! management API (SQLite), defaults. Env and file values lock their key. The registry
+//! (`registry.rs`) is the single list of settings; `Settings` is the typed snapshot the rest of the
+//! code reads through `SettingsService::get` / `SettingsHandle::get` without locking.
 pub mod passwords;
+mod registry;
+mod service;
+mod sources;
+mod validate;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::store::StoreError;
+
+pub use registry::{DefaultValue, Kind, SettingDef, markdown_table, registry};
+pub use service::{SettingView, SettingsService, UpdateOutcome};
 
 /// Raw inputs the settings are resolved from: an env-like map (the process environment in
 /// production, a plain map in tests) and an optional TOML config file path.
@@ -19,52 +33,248 @@ pub struct Sources {
 impl Sources {
     pub fn from_process_env(config_file: Option<PathBuf>) -> Self {
         Self {
-            env: std::env::vars().collect(),
+            // vars_os: a non-UTF-8 variable elsewhere in the environment must not abort startup.
+            env: std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect(),
             config_file,
         }
     }
 }
 
-#[derive(Clone, Debug)]
+/// Where a setting's effective value comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Env,
+    File,
+    Saved,
+    Default,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// `origin` names where the value came from, e.g. "environment variable PORT".
+    #[error("invalid {origin}: {reason}")]
+    Invalid {
+        key: String,
+        origin: String,
+        reason: String,
+    },
+    #[error("unknown setting(s) in {origin}: {}", keys.join(", "))]
+    UnknownKeys { origin: String, keys: Vec<String> },
+    #[error("{key} is locked by {origin}; change it there and restart")]
+    Locked {
+        key: String,
+        layer: Source,
+        origin: String,
+    },
+    #[error("{key} cannot be changed here: {reason}")]
+    NotWritable { key: String, reason: String },
+    #[error("cannot read config file {path}: {reason}")]
+    ConfigFile { path: String, reason: String },
+    #[error("password must be at least {min} characters")]
+    PasswordTooShort { min: usize },
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The effective settings. A plain struct: readers hold an `Arc<Settings>` snapshot.
+#[derive(Clone)]
 pub struct Settings {
     pub host: String,
     pub port: u16,
     pub data_dir: PathBuf,
+    pub credentials_dir: PathBuf,
+    /// Plaintext passwords from env or config file only; saved passwords exist only as hashes
+    /// (see `passwords`).
     pub password: Option<String>,
     pub api_password: Option<String>,
     pub panel_password: Option<String>,
+    pub calls_per_rotation: u32,
+    pub retry_429_enabled: bool,
+    pub retry_429_max_retries: u32,
+    pub retry_429_interval: Duration,
+    pub anti_truncation_max_attempts: u32,
+    pub auto_ban: bool,
+    pub auto_ban_error_codes: Vec<u16>,
+    pub auto_load_env_creds: bool,
+    pub compatibility_mode: bool,
+    pub return_thoughts: bool,
+    pub proxy: Option<String>,
     pub code_assist_endpoint: String,
     pub oauth_proxy_url: String,
     pub googleapis_proxy_url: String,
     pub resource_manager_api_url: String,
     pub service_usage_api_url: String,
+    pub metadata_service_url: String,
+    pub oauth_auth_url: String,
+    /// One of trace, debug, info, warn, error.
     pub log_level: String,
+    pub log_file: PathBuf,
+    pub log_retention_days: u32,
+    pub quota_reset_timezone: chrono_tz::Tz,
+    pub quota_reset_hour: u32,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    pub max_concurrent_requests: usize,
+    pub max_queue_wait: Duration,
+    pub base_models: Vec<String>,
+    pub max_body_bytes: usize,
+    pub daily_limit_total: u64,
+    pub daily_limit_pro: u64,
+    pub cooldown_cap: Duration,
+    pub keepalive_url: Option<String>,
+    pub keepalive_interval: Duration,
+    pub oauth_callback_port: u16,
+}
+
+// Hand-written so the passwords can never reach a log through `{:?}`.
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redact = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
+        f.debug_struct("Settings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("data_dir", &self.data_dir)
+            .field("password", &redact(&self.password))
+            .field("api_password", &redact(&self.api_password))
+            .field("panel_password", &redact(&self.panel_password))
+            .field("log_level", &self.log_level)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Settings {
+    /// Env, config file and defaults only (no saved values), for code that runs before the store
+    /// is open. Transitional for the skeleton's `lib.rs`: startup should use
+    /// `SettingsService::load`, which reports invalid values as errors. Here an invalid source
+    /// is logged and the defaults are used.
     pub fn resolve(sources: &Sources) -> Self {
-        let get = |k: &str| sources.env.get(k).filter(|v| !v.is_empty()).cloned();
-        Self {
-            host: get("HOST").unwrap_or_else(|| "0.0.0.0".into()),
-            port: get("PORT").and_then(|p| p.parse().ok()).unwrap_or(7861),
-            data_dir: get("DATA_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| "./data".into()),
-            password: get("PASSWORD"),
-            api_password: get("API_PASSWORD"),
-            panel_password: get("PANEL_PASSWORD"),
-            code_assist_endpoint: get("CODE_ASSIST_ENDPOINT")
-                .unwrap_or_else(|| "https://cloudcode-pa.googleapis.com".into()),
-            oauth_proxy_url: get("OAUTH_PROXY_URL")
-                .unwrap_or_else(|| "https://oauth2.googleapis.com".into()),
-            googleapis_proxy_url: get("GOOGLEAPIS_PROXY_URL")
-                .unwrap_or_else(|| "https://www.googleapis.com".into()),
-            resource_manager_api_url: get("RESOURCE_MANAGER_API_URL")
-                .unwrap_or_else(|| "https://cloudresourcemanager.googleapis.com".into()),
-            service_usage_api_url: get("SERVICE_USAGE_API_URL")
-                .unwrap_or_else(|| "https://serviceusage.googleapis.com".into()),
-            log_level: get("LOG_LEVEL").unwrap_or_else(|| "info".into()),
+        match Self::from_sources(sources) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "invalid settings; using defaults");
+                let data_dir = PathBuf::from("./data");
+                let values = service::resolve_values(&HashMap::new(), &HashMap::new(), &data_dir);
+                match Self::from_values(&values, data_dir) {
+                    Ok(s) => s,
+                    // The registry's defaults are checked by a unit test.
+                    Err(e) => unreachable!("registry defaults are valid: {e}"),
+                }
+            }
         }
+    }
+
+    /// Env, config file and defaults, with errors; no saved values.
+    pub fn from_sources(sources: &Sources) -> Result<Self, SettingsError> {
+        let data_dir = sources::data_dir(sources)?;
+        let locked = sources::read_locked(sources, &data_dir)?;
+        let values = service::resolve_values(&locked, &HashMap::new(), &data_dir);
+        Self::from_values(&values, data_dir)
+    }
+
+    /// Build the typed struct from canonical values (already validated by the registry).
+    fn from_values(
+        values: &HashMap<&'static str, Value>,
+        data_dir: PathBuf,
+    ) -> Result<Self, SettingsError> {
+        let v = Values(values);
+        Ok(Settings {
+            host: v.string("host")?,
+            port: v.int("port")?,
+            data_dir,
+            credentials_dir: PathBuf::from(v.string("credentials_dir")?),
+            password: v.opt_string("password")?,
+            api_password: v.opt_string("api_password")?,
+            panel_password: v.opt_string("panel_password")?,
+            calls_per_rotation: v.int("calls_per_rotation")?,
+            retry_429_enabled: v.bool("retry_429_enabled")?,
+            retry_429_max_retries: v.int("retry_429_max_retries")?,
+            retry_429_interval: Duration::from_secs_f64(v.float("retry_429_interval")?),
+            anti_truncation_max_attempts: v.int("anti_truncation_max_attempts")?,
+            auto_ban: v.bool("auto_ban")?,
+            auto_ban_error_codes: v.list("auto_ban_error_codes")?,
+            auto_load_env_creds: v.bool("auto_load_env_creds")?,
+            compatibility_mode: v.bool("compatibility_mode")?,
+            return_thoughts: v.bool("return_thoughts")?,
+            proxy: v.opt_string("proxy")?,
+            code_assist_endpoint: v.string("code_assist_endpoint")?,
+            oauth_proxy_url: v.string("oauth_proxy_url")?,
+            googleapis_proxy_url: v.string("googleapis_proxy_url")?,
+            resource_manager_api_url: v.string("resource_manager_api_url")?,
+            service_usage_api_url: v.string("service_usage_api_url")?,
+            metadata_service_url: v.string("metadata_service_url")?,
+            oauth_auth_url: v.string("oauth_auth_url")?,
+            log_level: v.string("log_level")?,
+            log_file: PathBuf::from(v.string("log_file")?),
+            log_retention_days: v.int("log_retention_days")?,
+            quota_reset_timezone: v
+                .string("quota_reset_timezone")?
+                .parse()
+                .map_err(|_| internal("quota_reset_timezone"))?,
+            quota_reset_hour: v.int("quota_reset_hour")?,
+            connect_timeout: Duration::from_secs(v.int("connect_timeout")?),
+            read_timeout: Duration::from_secs(v.int("read_timeout")?),
+            max_concurrent_requests: v.int("max_concurrent_requests")?,
+            max_queue_wait: Duration::from_secs(v.int("max_queue_wait")?),
+            base_models: v.list("base_models")?,
+            max_body_bytes: v.int("max_body_bytes")?,
+            daily_limit_total: v.int("daily_limit_total")?,
+            daily_limit_pro: v.int("daily_limit_pro")?,
+            cooldown_cap: Duration::from_secs(v.int("cooldown_cap")?),
+            keepalive_url: v.opt_string("keepalive_url")?,
+            keepalive_interval: Duration::from_secs(v.int("keepalive_interval")?),
+            oauth_callback_port: v.int("oauth_callback_port")?,
+        })
+    }
+}
+
+/// Only reachable if the registry's validator and the typed field disagree: a programming error,
+/// reported as an error rather than a panic.
+fn internal(key: &str) -> SettingsError {
+    SettingsError::Invalid {
+        key: key.to_string(),
+        origin: format!("setting {key}"),
+        reason: "value does not fit the typed field".into(),
+    }
+}
+
+struct Values<'a>(&'a HashMap<&'static str, Value>);
+
+impl Values<'_> {
+    fn get(&self, key: &str) -> Result<&Value, SettingsError> {
+        self.0.get(key).ok_or_else(|| internal(key))
+    }
+    fn string(&self, key: &str) -> Result<String, SettingsError> {
+        self.get(key)?
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| internal(key))
+    }
+    /// Null or "" mean unset.
+    fn opt_string(&self, key: &str) -> Result<Option<String>, SettingsError> {
+        match self.get(key)? {
+            Value::Null => Ok(None),
+            Value::String(s) if s.is_empty() => Ok(None),
+            Value::String(s) => Ok(Some(s.clone())),
+            _ => Err(internal(key)),
+        }
+    }
+    fn int<T: TryFrom<i64>>(&self, key: &str) -> Result<T, SettingsError> {
+        let n = self.get(key)?.as_i64().ok_or_else(|| internal(key))?;
+        T::try_from(n).map_err(|_| internal(key))
+    }
+    fn float(&self, key: &str) -> Result<f64, SettingsError> {
+        self.get(key)?.as_f64().ok_or_else(|| internal(key))
+    }
+    fn bool(&self, key: &str) -> Result<bool, SettingsError> {
+        self.get(key)?.as_bool().ok_or_else(|| internal(key))
+    }
+    fn list<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Vec<T>, SettingsError> {
+        serde_json::from_value(self.get(key)?.clone()).map_err(|_| internal(key))
     }
 }
 
@@ -73,6 +283,8 @@ impl Settings {
 pub struct SettingsHandle(Arc<ArcSwap<Settings>>);
 
 impl SettingsHandle {
+    /// A handle on a fixed snapshot (tests, tools). The live handle comes from
+    /// `SettingsService::handle`.
     pub fn new(s: Settings) -> Self {
         Self(Arc::new(ArcSwap::from_pointee(s)))
     }

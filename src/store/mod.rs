@@ -1,21 +1,294 @@
-//! SQLite store. PLACEHOLDER: the store owner replaces this module.
-use std::path::Path;
+//! The one SQLite file (`DATA_DIR/gcli2api.db`): WAL, an r2d2 pool with per-connection pragmas,
+//! embedded forward-only migrations, and async entry points that run every blocking call on the
+//! blocking thread pool so async workers never wait on disk or on SQLite locks.
+pub mod audit;
+pub mod credentials;
+pub mod secrets;
+pub mod settings;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use r2d2::Pool;
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
+use rusqlite_migration::{M, Migrations};
+
+/// File name of the database inside the data directory.
+pub const DB_FILE_NAME: &str = "gcli2api.db";
+
+/// Embedded migrations, applied in order; the schema version lives in `PRAGMA user_version`, so
+/// nothing else may touch that pragma.
+const MIGRATION_SQL: &[&str] = &[include_str!("../../migrations/0001_init.sql")];
+
+/// Pragmas for every pooled connection: `foreign_keys` and `busy_timeout` are per connection, and
+/// NORMAL sync is durable against process crashes in WAL mode (only an OS crash can lose the last
+/// commits), which is the right trade for counters and state.
+const CONNECTION_PRAGMAS: &str =
+    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;";
+
+const POOL_SIZE: u32 = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot open database {path}: {reason}")]
     Open { path: String, reason: String },
+    #[error("database {path} is corrupt or not a SQLite database: {reason}")]
+    Corrupt { path: String, reason: String },
+    #[error(
+        "database {path} has schema version {found}, newer than this build supports ({supported}); \
+         run a newer gcli2api or restore a backup"
+    )]
+    SchemaTooNew {
+        path: String,
+        found: i64,
+        supported: usize,
+    },
+    #[error("migrating database {path} failed: {reason}")]
+    Migration { path: String, reason: String },
+    #[error("database connection pool: {0}")]
+    Pool(String),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("{what} already exists")]
+    Conflict { what: String },
+    #[error("{what} not found")]
+    NotFound { what: String },
+    /// A stored value could not be decoded (e.g. a JSON column edited by hand).
+    #[error("invalid stored data: {0}")]
+    Data(String),
+}
+
+impl From<r2d2::Error> for StoreError {
+    fn from(e: r2d2::Error) -> Self {
+        StoreError::Pool(e.to_string())
+    }
+}
+
+/// Current Unix time in milliseconds, the unit of every timestamp column.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(MIGRATION_SQL.iter().map(|sql| M::up(sql)).collect())
+}
+
+/// Number of migrations this build knows, i.e. the schema version after `open`.
+pub fn schema_version() -> usize {
+    MIGRATION_SQL.len()
 }
 
 #[derive(Clone)]
-pub struct Store;
+pub struct Store {
+    pool: Pool<SqliteConnectionManager>,
+    path: Arc<PathBuf>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
 
 impl Store {
+    /// Open (creating if needed) `data_dir/gcli2api.db`.
     pub async fn open(data_dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Open {
-            path: data_dir.display().to_string(),
+        let dir = data_dir.to_path_buf();
+        let created = tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir).map_err(|e| StoreError::Open {
+                path: dir.display().to_string(),
+                reason: format!("cannot create the data directory: {e}"),
+            })
+        });
+        join(created).await??;
+        Self::open_in(&data_dir.join(DB_FILE_NAME)).await
+    }
+
+    /// Open an explicit database file; its parent directory must exist or be creatable.
+    pub async fn open_in(path: &Path) -> Result<Store, StoreError> {
+        let path = path.to_path_buf();
+        join(tokio::task::spawn_blocking(move || open_blocking(path))).await?
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Run `f` with a pooled connection on the blocking thread pool.
+    pub async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        join(tokio::task::spawn_blocking(move || {
+            let conn = pool.get()?;
+            f(&conn)
+        }))
+        .await?
+    }
+
+    /// Run `f` inside an IMMEDIATE transaction (the write lock is taken up front, so two writers
+    /// never deadlock on a read-to-write upgrade); commits when `f` returns Ok, rolls back otherwise.
+    pub async fn tx<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&rusqlite::Transaction) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        join(tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get()?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        }))
+        .await?
+    }
+}
+
+/// Await a blocking task; a panic inside it is a bug and is re-raised rather than hidden.
+async fn join<T>(handle: tokio::task::JoinHandle<T>) -> Result<T, StoreError> {
+    match handle.await {
+        Ok(v) => Ok(v),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(StoreError::Pool(format!("blocking task cancelled: {e}"))),
+    }
+}
+
+fn open_blocking(path: PathBuf) -> Result<Store, StoreError> {
+    let shown = path.display().to_string();
+    let open_err = |reason: String| StoreError::Open {
+        path: shown.clone(),
+        reason,
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| open_err(format!("cannot create the directory: {e}")))?;
+    }
+    let mut conn = Connection::open_with_flags(
+        &path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| classify(&shown, e))?;
+    restrict_permissions(&path);
+
+    // journal_mode is persistent in the file and a no-op inside a transaction, so it is set here,
+    // once, outside the migrations. It is also the first statement that reads the header, so a
+    // garbage file fails here with NotADatabase.
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+        .map_err(|e| classify(&shown, e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(open_err(format!(
+            "cannot switch to WAL journal mode (got {mode})"
+        )));
+    }
+    conn.execute_batch(CONNECTION_PRAGMAS)
+        .map_err(|e| classify(&shown, e))?;
+
+    let found: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(|e| classify(&shown, e))?;
+    let supported = schema_version();
+    if found < 0 || found as u64 > supported as u64 {
+        return Err(StoreError::SchemaTooNew {
+            path: shown,
+            found,
+            supported,
+        });
+    }
+    migrations()
+        .to_latest(&mut conn)
+        .map_err(|e| migration_error(&shown, e))?;
+    drop(conn);
+
+    let manager = SqliteConnectionManager::file(&path)
+        .with_flags(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .with_init(|c| c.execute_batch(CONNECTION_PRAGMAS));
+    let pool = Pool::builder()
+        .max_size(POOL_SIZE)
+        .min_idle(Some(1))
+        .build(manager)?;
+    tracing::info!(path = %shown, schema_version = supported, "database ready");
+    Ok(Store {
+        pool,
+        path: Arc::new(path),
+    })
+}
+
+/// Map an open-time SQLite error to the variant an operator can act on.
+fn classify(path: &str, e: rusqlite::Error) -> StoreError {
+    let code = e.sqlite_error_code();
+    match code {
+        Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
+            path: path.to_string(),
             reason: e.to_string(),
-        })?;
-        Ok(Store)
+        },
+        _ => StoreError::Open {
+            path: path.to_string(),
+            reason: e.to_string(),
+        },
+    }
+}
+
+fn migration_error(path: &str, e: rusqlite_migration::Error) -> StoreError {
+    if let rusqlite_migration::Error::RusqliteError { err, .. } = &e
+        && matches!(
+            err.sqlite_error_code(),
+            Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt)
+        )
+    {
+        return StoreError::Corrupt {
+            path: path.to_string(),
+            reason: err.to_string(),
+        };
+    }
+    StoreError::Migration {
+        path: path.to_string(),
+        reason: e.to_string(),
+    }
+}
+
+/// The file holds refresh tokens and password hashes: keep it owner-only. Best effort, because
+/// some filesystems (bind mounts from other OSes) cannot change modes.
+fn restrict_permissions(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot restrict database file permissions");
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        assert!(migrations().validate().is_ok());
+    }
+
+    #[tokio::test]
+    async fn tx_rolls_back_on_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        let r: Result<(), StoreError> = store
+            .tx(|tx| {
+                settings::put_many(tx, &[("port".into(), serde_json::json!(1))], 1)?;
+                Err(StoreError::Data("boom".into()))
+            })
+            .await;
+        assert!(r.is_err());
+        let all = store.call(settings::get_all).await.unwrap();
+        assert!(all.is_empty());
     }
 }

@@ -1,0 +1,575 @@
+//! The list of settings: one `SettingDef` per key, each with its env name, default, validator and
+//! flags. Everything else (resolution, the management view, the README table) is derived from it.
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+/// How a value is validated and what canonical JSON it is stored as.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Kind {
+    /// Non-empty string.
+    Str,
+    /// Integer within the inclusive range.
+    Int { min: i64, max: i64 },
+    /// Number within the inclusive range.
+    Float { min: f64, max: f64 },
+    /// `true/1/yes/on` or `false/0/no/off` (anything else is an error, not `false`).
+    Bool,
+    /// Comma list (or array) of HTTP status codes 400-599.
+    StatusCodes,
+    /// Empty (no proxy) or an http/https/socks5/socks5h URL.
+    ProxyUrl,
+    /// An http(s) base URL; a trailing slash is stripped.
+    HttpUrl,
+    /// Empty (disabled) or an http(s) URL.
+    OptionalHttpUrl,
+    /// trace|debug|info|warn|error.
+    LogLevel,
+    /// An IANA time zone name.
+    TimeZone,
+    /// A filesystem path.
+    Path,
+    /// A password: write-only, never shown.
+    Secret,
+    /// Comma list (or array) of non-empty names.
+    List,
+}
+
+/// A default value; `DataDir` defaults are relative to the resolved data directory.
+#[derive(Clone, Copy, Debug)]
+pub enum DefaultValue {
+    Str(&'static str),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Codes(&'static [u16]),
+    List(&'static [&'static str]),
+    /// No value (secrets).
+    Unset,
+    /// `DATA_DIR/<relative>`.
+    DataDir(&'static str),
+}
+
+impl DefaultValue {
+    pub fn to_json(self, data_dir: &Path) -> Value {
+        match self {
+            DefaultValue::Str(s) => json!(s),
+            DefaultValue::Int(i) => json!(i),
+            DefaultValue::Float(f) => json!(f),
+            DefaultValue::Bool(b) => json!(b),
+            DefaultValue::Codes(c) => json!(c),
+            DefaultValue::List(l) => json!(l),
+            DefaultValue::Unset => Value::Null,
+            DefaultValue::DataDir(rel) => json!(data_dir.join(rel).display().to_string()),
+        }
+    }
+
+    /// How the default is written in documentation.
+    pub fn doc(self) -> String {
+        match self {
+            DefaultValue::Str("") => "(empty)".into(),
+            DefaultValue::Str(s) => format!("`{s}`"),
+            DefaultValue::Int(i) => format!("`{i}`"),
+            DefaultValue::Float(f) => format!("`{f}`"),
+            DefaultValue::Bool(b) => format!("`{b}`"),
+            DefaultValue::Codes(c) => format!(
+                "`{}`",
+                c.iter().map(u16::to_string).collect::<Vec<_>>().join(",")
+            ),
+            DefaultValue::List(l) => format!("`{}`", l.join(",")),
+            DefaultValue::Unset => "(unset)".into(),
+            DefaultValue::DataDir(rel) => format!("`DATA_DIR/{rel}`"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct SettingDef {
+    /// snake_case key: the config-file key and the management API key.
+    pub key: &'static str,
+    pub env: &'static str,
+    /// Older env names still honoured when `env` is unset.
+    pub legacy_env: &'static [&'static str],
+    pub kind: Kind,
+    pub default: DefaultValue,
+    /// Write-only: the value is never returned, only whether it is set.
+    pub secret: bool,
+    /// Takes effect without a restart.
+    pub hot: bool,
+    /// Can be saved through the management API (`update`). False for DATA_DIR (it locates the
+    /// database holding saved values) and for passwords (they have their own operation).
+    pub api_writable: bool,
+    pub description: &'static str,
+}
+
+const fn def(
+    key: &'static str,
+    env: &'static str,
+    kind: Kind,
+    default: DefaultValue,
+    hot: bool,
+    description: &'static str,
+) -> SettingDef {
+    SettingDef {
+        key,
+        env,
+        legacy_env: &[],
+        kind,
+        default,
+        secret: false,
+        hot,
+        api_writable: true,
+        description,
+    }
+}
+
+const fn secret(key: &'static str, env: &'static str, description: &'static str) -> SettingDef {
+    SettingDef {
+        key,
+        env,
+        legacy_env: &[],
+        kind: Kind::Secret,
+        default: DefaultValue::Unset,
+        secret: true,
+        hot: true,
+        api_writable: false,
+        description,
+    }
+}
+
+const HOT: bool = true;
+const RESTART: bool = false;
+
+pub const DEFAULT_BASE_MODELS: &[&str] = &[
+    "gemini-2.5-pro",
+    "gemini-2.5-flash",
+    "gemini-3-flash-preview",
+    "gemini-3.1-pro-preview",
+    "gemini-3.1-flash-lite",
+    "gemini-3.5-flash",
+];
+
+static REGISTRY: &[SettingDef] = &[
+    def(
+        "host",
+        "HOST",
+        Kind::Str,
+        DefaultValue::Str("0.0.0.0"),
+        RESTART,
+        "Address to listen on.",
+    ),
+    def(
+        "port",
+        "PORT",
+        Kind::Int { min: 1, max: 65535 },
+        DefaultValue::Int(7861),
+        RESTART,
+        "Port to listen on.",
+    ),
+    SettingDef {
+        api_writable: false,
+        ..def(
+            "data_dir",
+            "DATA_DIR",
+            Kind::Path,
+            DefaultValue::Str("./data"),
+            RESTART,
+            "Directory of the database, logs and default config file (env or --config file only).",
+        )
+    },
+    def(
+        "credentials_dir",
+        "CREDENTIALS_DIR",
+        Kind::Path,
+        DefaultValue::DataDir("creds"),
+        RESTART,
+        "Folder whose credential JSON files are imported at startup.",
+    ),
+    secret(
+        "password",
+        "PASSWORD",
+        "Shared password: the API key and panel password when the dedicated ones are unset.",
+    ),
+    secret(
+        "api_password",
+        "API_PASSWORD",
+        "API key for the proxy routes (falls back to PASSWORD).",
+    ),
+    secret(
+        "panel_password",
+        "PANEL_PASSWORD",
+        "Panel password (falls back to PASSWORD).",
+    ),
+    def(
+        "calls_per_rotation",
+        "CALLS_PER_ROTATION",
+        Kind::Int {
+            min: 1,
+            max: 1_000_000,
+        },
+        DefaultValue::Int(10),
+        HOT,
+        "Requests served by one credential before rotating to the next.",
+    ),
+    def(
+        "retry_429_enabled",
+        "RETRY_429_ENABLED",
+        Kind::Bool,
+        DefaultValue::Bool(true),
+        HOT,
+        "Retry rate-limited and retryable upstream errors on another credential.",
+    ),
+    def(
+        "retry_429_max_retries",
+        "RETRY_429_MAX_RETRIES",
+        Kind::Int { min: 0, max: 20 },
+        DefaultValue::Int(3),
+        HOT,
+        "Retries after the first attempt.",
+    ),
+    def(
+        "retry_429_interval",
+        "RETRY_429_INTERVAL",
+        Kind::Float {
+            min: 0.01,
+            max: 10.0,
+        },
+        DefaultValue::Float(1.0),
+        HOT,
+        "Seconds to wait between retries.",
+    ),
+    def(
+        "anti_truncation_max_attempts",
+        "ANTI_TRUNCATION_MAX_ATTEMPTS",
+        Kind::Int { min: 1, max: 10 },
+        DefaultValue::Int(3),
+        HOT,
+        "Continuation attempts for anti-truncation models.",
+    ),
+    def(
+        "auto_ban",
+        "AUTO_BAN",
+        Kind::Bool,
+        DefaultValue::Bool(true),
+        HOT,
+        "Disable a credential when upstream answers with one of AUTO_BAN_ERROR_CODES.",
+    ),
+    def(
+        "auto_ban_error_codes",
+        "AUTO_BAN_ERROR_CODES",
+        Kind::StatusCodes,
+        DefaultValue::Codes(&[403]),
+        HOT,
+        "Comma list of HTTP status codes (400-599) that ban a credential.",
+    ),
+    def(
+        "auto_load_env_creds",
+        "AUTO_LOAD_ENV_CREDS",
+        Kind::Bool,
+        DefaultValue::Bool(false),
+        RESTART,
+        "Import GCLI_CREDS_* environment credentials at startup.",
+    ),
+    def(
+        "compatibility_mode",
+        "COMPATIBILITY_MODE",
+        Kind::Bool,
+        DefaultValue::Bool(false),
+        HOT,
+        "Send system messages as user messages for clients that need it.",
+    ),
+    SettingDef {
+        legacy_env: &["RETURN_THOUGHTS_TO_FRONTEND"],
+        ..def(
+            "return_thoughts",
+            "RETURN_THOUGHTS",
+            Kind::Bool,
+            DefaultValue::Bool(true),
+            HOT,
+            "Return model thoughts to the client (legacy env: RETURN_THOUGHTS_TO_FRONTEND).",
+        )
+    },
+    def(
+        "proxy",
+        "PROXY",
+        Kind::ProxyUrl,
+        DefaultValue::Str(""),
+        RESTART,
+        "Outbound proxy: empty, or an http://, https:// or socks5:// URL.",
+    ),
+    def(
+        "code_assist_endpoint",
+        "CODE_ASSIST_ENDPOINT",
+        Kind::HttpUrl,
+        DefaultValue::Str("https://cloudcode-pa.googleapis.com"),
+        HOT,
+        "Code Assist API base URL.",
+    ),
+    def(
+        "oauth_proxy_url",
+        "OAUTH_PROXY_URL",
+        Kind::HttpUrl,
+        DefaultValue::Str("https://oauth2.googleapis.com"),
+        HOT,
+        "OAuth token server base URL (/token is appended).",
+    ),
+    def(
+        "googleapis_proxy_url",
+        "GOOGLEAPIS_PROXY_URL",
+        Kind::HttpUrl,
+        DefaultValue::Str("https://www.googleapis.com"),
+        HOT,
+        "Google APIs base URL (userinfo).",
+    ),
+    def(
+        "resource_manager_api_url",
+        "RESOURCE_MANAGER_API_URL",
+        Kind::HttpUrl,
+        DefaultValue::Str("https://cloudresourcemanager.googleapis.com"),
+        HOT,
+        "Cloud Resource Manager base URL (project listing).",
+    ),
+    def(
+        "service_usage_api_url",
+        "SERVICE_USAGE_API_URL",
+        Kind::HttpUrl,
+        DefaultValue::Str("https://serviceusage.googleapis.com"),
+        HOT,
+        "Service Usage base URL (enabling APIs).",
+    ),
+    def(
+        "metadata_service_url",
+        "METADATA_SERVICE_URL",
+        Kind::HttpUrl,
+        DefaultValue::Str("https://cloudaicompanion.googleapis.com"),
+        HOT,
+        "Cloud AI Companion base URL (release-channel settings).",
+    ),
+    def(
+        "oauth_auth_url",
+        "OAUTH_AUTH_URL",
+        Kind::HttpUrl,
+        DefaultValue::Str("https://accounts.google.com/o/oauth2/v2/auth"),
+        HOT,
+        "Google authorization page for the browser consent.",
+    ),
+    def(
+        "log_level",
+        "LOG_LEVEL",
+        Kind::LogLevel,
+        DefaultValue::Str("info"),
+        HOT,
+        "trace, debug, info, warn or error.",
+    ),
+    def(
+        "log_file",
+        "LOG_FILE",
+        Kind::Path,
+        DefaultValue::DataDir("logs/gcli2api.log"),
+        RESTART,
+        "Log file (rotated daily).",
+    ),
+    def(
+        "log_retention_days",
+        "LOG_RETENTION_DAYS",
+        Kind::Int { min: 1, max: 3650 },
+        DefaultValue::Int(7),
+        RESTART,
+        "Days of rotated log files to keep.",
+    ),
+    def(
+        "quota_reset_timezone",
+        "QUOTA_RESET_TIMEZONE",
+        Kind::TimeZone,
+        DefaultValue::Str("UTC"),
+        HOT,
+        "IANA time zone of the daily quota reset.",
+    ),
+    def(
+        "quota_reset_hour",
+        "QUOTA_RESET_HOUR",
+        Kind::Int { min: 0, max: 23 },
+        DefaultValue::Int(7),
+        HOT,
+        "Hour (in QUOTA_RESET_TIMEZONE) at which daily quotas reset.",
+    ),
+    def(
+        "connect_timeout",
+        "CONNECT_TIMEOUT",
+        Kind::Int { min: 1, max: 600 },
+        DefaultValue::Int(10),
+        RESTART,
+        "Seconds to establish an upstream connection.",
+    ),
+    def(
+        "read_timeout",
+        "READ_TIMEOUT",
+        Kind::Int { min: 1, max: 3600 },
+        DefaultValue::Int(300),
+        HOT,
+        "Seconds without upstream data (per read gap on streams) before giving up.",
+    ),
+    def(
+        "max_concurrent_requests",
+        "MAX_CONCURRENT_REQUESTS",
+        Kind::Int {
+            min: 1,
+            max: 100_000,
+        },
+        DefaultValue::Int(64),
+        RESTART,
+        "Proxy requests served at once; more wait in a queue.",
+    ),
+    def(
+        "max_queue_wait",
+        "MAX_QUEUE_WAIT",
+        Kind::Int { min: 0, max: 3600 },
+        DefaultValue::Int(30),
+        HOT,
+        "Seconds a request may wait for a free slot before 503.",
+    ),
+    def(
+        "base_models",
+        "BASE_MODELS",
+        Kind::List,
+        DefaultValue::List(DEFAULT_BASE_MODELS),
+        HOT,
+        "Comma list of base models offered (variants are derived).",
+    ),
+    def(
+        "max_body_bytes",
+        "MAX_BODY_BYTES",
+        Kind::Int {
+            min: 1024,
+            max: 1 << 30,
+        },
+        DefaultValue::Int(20 * 1024 * 1024),
+        RESTART,
+        "Largest accepted request body, in bytes.",
+    ),
+    def(
+        "daily_limit_total",
+        "DAILY_LIMIT_TOTAL",
+        Kind::Int {
+            min: 0,
+            max: 1_000_000_000,
+        },
+        DefaultValue::Int(1000),
+        HOT,
+        "Default daily request limit per credential (0 = unlimited).",
+    ),
+    def(
+        "daily_limit_pro",
+        "DAILY_LIMIT_PRO",
+        Kind::Int {
+            min: 0,
+            max: 1_000_000_000,
+        },
+        DefaultValue::Int(100),
+        HOT,
+        "Default daily limit per credential for pro models (0 = unlimited).",
+    ),
+    def(
+        "cooldown_cap",
+        "COOLDOWN_CAP",
+        Kind::Int {
+            min: 1,
+            max: 7 * 86400,
+        },
+        DefaultValue::Int(6 * 3600),
+        HOT,
+        "Longest cooldown in seconds before one probe request is let through.",
+    ),
+    def(
+        "keepalive_url",
+        "KEEPALIVE_URL",
+        Kind::OptionalHttpUrl,
+        DefaultValue::Str(""),
+        HOT,
+        "URL fetched periodically to keep the host awake (empty = off).",
+    ),
+    def(
+        "keepalive_interval",
+        "KEEPALIVE_INTERVAL",
+        Kind::Int { min: 5, max: 86400 },
+        DefaultValue::Int(60),
+        HOT,
+        "Seconds between keep-alive requests.",
+    ),
+    def(
+        "oauth_callback_port",
+        "OAUTH_CALLBACK_PORT",
+        Kind::Int { min: 1, max: 65535 },
+        DefaultValue::Int(11451),
+        HOT,
+        "Port of the loopback OAuth callback listener.",
+    ),
+];
+
+/// Every setting, in documentation order.
+pub fn registry() -> &'static [SettingDef] {
+    REGISTRY
+}
+
+pub fn find(key: &str) -> Option<&'static SettingDef> {
+    REGISTRY.iter().find(|d| d.key == key)
+}
+
+/// The README configuration table.
+pub fn markdown_table() -> String {
+    let mut out = String::from(
+        "| Env var | Config key | Default | Applies | Description |\n|---|---|---|---|---|\n",
+    );
+    for d in REGISTRY {
+        let applies = if d.hot { "live" } else { "restart" };
+        let extra = if d.secret {
+            " Write-only; stored as an argon2id hash when set through the panel."
+        } else if !d.api_writable {
+            " Env or config file only."
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "| `{}` | `{}` | {} | {} | {}{} |\n",
+            d.env,
+            d.key,
+            d.default.doc(),
+            applies,
+            d.description,
+            extra
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_lowercase_env_names_and_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for d in registry() {
+            assert_eq!(d.key, d.env.to_ascii_lowercase(), "{}", d.env);
+            assert!(seen.insert(d.key), "duplicate {}", d.key);
+        }
+    }
+
+    #[test]
+    fn defaults_pass_their_own_validators() {
+        let dir = Path::new("/data");
+        for d in registry() {
+            let v = d.default.to_json(dir);
+            if v.is_null() {
+                assert!(d.secret, "{} has no default", d.key);
+                continue;
+            }
+            assert_eq!(
+                crate::settings::validate::parse(d.kind, &v).as_ref(),
+                Ok(&v),
+                "{}",
+                d.key
+            );
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! Validators: turn a raw value (env string, TOML value, API JSON) into its canonical JSON form.
+use std::str::FromStr;
+
+use serde_json::{Value, json};
+
+use super::registry::Kind;
+
+/// Validate a raw value (an env string, a TOML value converted to JSON, or a JSON value from the
+/// API) and return its canonical JSON form. Errors describe the expectation and never echo the
+/// value, so a secret typed into the wrong field is not written to a log.
+pub fn parse(kind: Kind, raw: &Value) -> Result<Value, String> {
+    match kind {
+        Kind::Str => {
+            let s = as_str(raw)?.trim();
+            if s.is_empty() {
+                return Err("must not be empty".into());
+            }
+            Ok(json!(s))
+        }
+        Kind::Secret => {
+            let s = as_str(raw)?;
+            if s.is_empty() {
+                return Err("must not be empty".into());
+            }
+            Ok(json!(s))
+        }
+        Kind::Path => {
+            let s = as_str(raw)?.trim();
+            if s.is_empty() {
+                return Err("must be a path".into());
+            }
+            Ok(json!(s))
+        }
+        Kind::Int { min, max } => {
+            let n = match raw {
+                Value::Number(n) => n.as_i64().ok_or("must be a whole number")?,
+                Value::String(s) => s
+                    .trim()
+                    .parse::<i64>()
+                    .map_err(|_| "must be a whole number")?,
+                _ => return Err("must be a whole number".into()),
+            };
+            if n < min || n > max {
+                return Err(format!("must be between {min} and {max}"));
+            }
+            Ok(json!(n))
+        }
+        Kind::Float { min, max } => {
+            let n = match raw {
+                Value::Number(n) => n.as_f64().ok_or("must be a number")?,
+                Value::String(s) => s.trim().parse::<f64>().map_err(|_| "must be a number")?,
+                _ => return Err("must be a number".into()),
+            };
+            if !n.is_finite() || n < min || n > max {
+                return Err(format!("must be between {min} and {max}"));
+            }
+            Ok(json!(n))
+        }
+        Kind::Bool => match raw {
+            Value::Bool(b) => Ok(json!(b)),
+            Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Ok(json!(true)),
+                "false" | "0" | "no" | "off" => Ok(json!(false)),
+                _ => Err("must be true/false (also 1/0, yes/no, on/off)".into()),
+            },
+            _ => Err("must be true or false".into()),
+        },
+        Kind::StatusCodes => {
+            let items = list_items(raw)?;
+            let mut codes = Vec::new();
+            for item in items {
+                let code = match &item {
+                    Value::Number(n) => n.as_u64(),
+                    Value::String(s) => s.trim().parse::<u64>().ok(),
+                    _ => None,
+                }
+                .filter(|c| (400..=599).contains(c))
+                .ok_or("must be a comma list of HTTP status codes between 400 and 599")?;
+                if !codes.contains(&code) {
+                    codes.push(code);
+                }
+            }
+            Ok(json!(codes))
+        }
+        Kind::List => {
+            let items = list_items(raw)?;
+            let mut names: Vec<String> = Vec::new();
+            for item in items {
+                let s = item
+                    .as_str()
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .ok_or("must be a comma list of non-empty names")?;
+                if !names.iter().any(|n| n == s) {
+                    names.push(s.to_string());
+                }
+            }
+            if names.is_empty() {
+                return Err("must list at least one name".into());
+            }
+            Ok(json!(names))
+        }
+        Kind::ProxyUrl => {
+            let s = as_str(raw)?.trim();
+            if s.is_empty() {
+                return Ok(json!(""));
+            }
+            let url = url::Url::parse(s).map_err(|_| "must be a URL")?;
+            if !matches!(url.scheme(), "http" | "https" | "socks5" | "socks5h") {
+                return Err("scheme must be http, https, socks5 or socks5h".into());
+            }
+            if url.host_str().is_none() {
+                return Err("must include a host".into());
+            }
+            Ok(json!(s))
+        }
+        Kind::HttpUrl => http_url(as_str(raw)?).map(Value::String),
+        Kind::OptionalHttpUrl => {
+            let s = as_str(raw)?;
+            if s.trim().is_empty() {
+                return Ok(json!(""));
+            }
+            http_url(s).map(Value::String)
+        }
+        Kind::LogLevel => {
+            let s = as_str(raw)?.trim().to_ascii_lowercase();
+            let level = match s.as_str() {
+                "warning" => "warn",
+                "critical" => "error",
+                other => other,
+            };
+            if !matches!(level, "trace" | "debug" | "info" | "warn" | "error") {
+                return Err("must be one of trace, debug, info, warn, error".into());
+            }
+            Ok(json!(level))
+        }
+        Kind::TimeZone => {
+            let s = as_str(raw)?.trim();
+            chrono_tz::Tz::from_str(s)
+                .map_err(|_| "must be an IANA time zone such as UTC or America/Los_Angeles")?;
+            Ok(json!(s))
+        }
+    }
+}
+
+fn as_str(raw: &Value) -> Result<&str, String> {
+    raw.as_str().ok_or_else(|| "must be a string".to_string())
+}
+
+/// A list given as a JSON array or as a comma-separated string.
+fn list_items(raw: &Value) -> Result<Vec<Value>, String> {
+    match raw {
+        Value::Array(items) => Ok(items.clone()),
+        Value::String(s) => Ok(s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| json!(s))
+            .collect()),
+        Value::Number(_) => Ok(vec![raw.clone()]),
+        _ => Err("must be a list".into()),
+    }
+}
+
+fn http_url(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    let url = url::Url::parse(s).map_err(|_| "must be an http(s) URL")?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err("must be an http(s) URL with a host".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("must be a base URL without query or fragment".into());
+    }
+    Ok(s.trim_end_matches('/').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parsing_rules() {
+        assert_eq!(parse(Kind::Bool, &json!("YES")), Ok(json!(true)));
+        assert!(parse(Kind::Bool, &json!("maybe")).is_err());
+        assert_eq!(
+            parse(Kind::StatusCodes, &json!("403, 401,403")),
+            Ok(json!([403, 401]))
+        );
+        assert!(parse(Kind::StatusCodes, &json!("403,200")).is_err());
+        assert!(parse(Kind::StatusCodes, &json!("403,x")).is_err());
+        assert_eq!(
+            parse(Kind::HttpUrl, &json!("http://127.0.0.1:9/x/")),
+            Ok(json!("http://127.0.0.1:9/x"))
+        );
+        assert!(parse(Kind::HttpUrl, &json!("ftp://h")).is_err());
+        assert!(parse(Kind::ProxyUrl, &json!("ftp://h:1")).is_err());
+        assert_eq!(
+            parse(Kind::ProxyUrl, &json!("socks5://127.0.0.1:1080")),
+            Ok(json!("socks5://127.0.0.1:1080"))
+        );
+        assert!(parse(Kind::TimeZone, &json!("Mars/Base")).is_err());
+        assert_eq!(parse(Kind::LogLevel, &json!("WARNING")), Ok(json!("warn")));
+        assert!(parse(Kind::Int { min: 0, max: 20 }, &json!(21)).is_err());
+        assert!(parse(Kind::Int { min: 0, max: 20 }, &json!(1.5)).is_err());
+        assert!(
+            parse(
+                Kind::Float {
+                    min: 0.01,
+                    max: 10.0
+                },
+                &json!("0")
+            )
+            .is_err()
+        );
+        assert!(parse(Kind::List, &json!(" , ")).is_err());
+    }
+}

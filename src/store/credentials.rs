@@ -1,0 +1,373 @@
+//! Rows of the `credentials` table. Minimal but complete CRUD; the pool builds its in-memory index
+//! from `list` and writes every state change through `set_state` / `update_tokens` first.
+use rusqlite::types::ToSql;
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
+use serde_json::Value;
+
+use super::StoreError;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CredentialSource {
+    Upload,
+    Env,
+    Oauth,
+    Dir,
+    Demo,
+}
+
+impl CredentialSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Upload => "upload",
+            Self::Env => "env",
+            Self::Oauth => "oauth",
+            Self::Dir => "dir",
+            Self::Demo => "demo",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "upload" => Self::Upload,
+            "env" => Self::Env,
+            "oauth" => Self::Oauth,
+            "dir" => Self::Dir,
+            "demo" => Self::Demo,
+            _ => return None,
+        })
+    }
+}
+
+/// A credential to insert. `payload` holds the OAuth secrets (client_id, client_secret,
+/// refresh_token, access_token, expiry, token_uri, ...).
+#[derive(Clone)]
+pub struct NewCredential {
+    pub name: String,
+    pub source: CredentialSource,
+    pub payload: Value,
+    pub email: Option<String>,
+    pub project_id: Option<String>,
+    pub tier: Option<String>,
+    pub refresh_token_sha256: Option<String>,
+}
+
+impl std::fmt::Debug for NewCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewCredential")
+            .field("name", &self.name)
+            .field("source", &self.source)
+            .field("payload", &"<redacted>")
+            .field("email", &self.email)
+            .field("project_id", &self.project_id)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, PartialEq)]
+pub struct CredentialRow {
+    pub id: i64,
+    pub name: String,
+    pub source: CredentialSource,
+    pub payload: Value,
+    pub email: Option<String>,
+    pub project_id: Option<String>,
+    pub tier: Option<String>,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub ban_reason: Option<String>,
+    pub ban_link: Option<String>,
+    pub preview_ok: Option<bool>,
+    pub refresh_token_sha256: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub last_success_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+// The payload carries refresh tokens and client secrets: never let `{:?}` print it.
+impl std::fmt::Debug for CredentialRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialRow")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("source", &self.source)
+            .field("payload", &"<redacted>")
+            .field("email", &self.email)
+            .field("project_id", &self.project_id)
+            .field("tier", &self.tier)
+            .field("enabled", &self.enabled)
+            .field("disabled_reason", &self.disabled_reason)
+            .field("ban_reason", &self.ban_reason)
+            .field("preview_ok", &self.preview_ok)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Fields to change; `None` leaves a field alone, `Some(None)` clears a nullable one.
+#[derive(Clone, Debug, Default)]
+pub struct StatePatch {
+    pub enabled: Option<bool>,
+    pub disabled_reason: Option<Option<String>>,
+    pub ban_reason: Option<Option<String>>,
+    pub ban_link: Option<Option<String>>,
+    pub preview_ok: Option<Option<bool>>,
+    pub email: Option<Option<String>>,
+    pub project_id: Option<Option<String>>,
+    pub tier: Option<Option<String>>,
+    pub last_success_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+const COLUMNS: &str = "id, name, source, payload_json, email, project_id, tier, enabled, \
+    disabled_reason, ban_reason, ban_link, preview_ok, refresh_token_sha256, created_at, \
+    updated_at, last_success_at, last_used_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<(CredentialRow, String, String)> {
+    // Decoding of the two text columns that can fail is done by the caller, so the error names
+    // the credential instead of surfacing as an opaque rusqlite conversion error.
+    let source: String = r.get(2)?;
+    let payload: String = r.get(3)?;
+    Ok((
+        CredentialRow {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            source: CredentialSource::Demo,
+            payload: Value::Null,
+            email: r.get(4)?,
+            project_id: r.get(5)?,
+            tier: r.get(6)?,
+            enabled: r.get(7)?,
+            disabled_reason: r.get(8)?,
+            ban_reason: r.get(9)?,
+            ban_link: r.get(10)?,
+            preview_ok: r.get(11)?,
+            refresh_token_sha256: r.get(12)?,
+            created_at: r.get(13)?,
+            updated_at: r.get(14)?,
+            last_success_at: r.get(15)?,
+            last_used_at: r.get(16)?,
+        },
+        source,
+        payload,
+    ))
+}
+
+fn finish(
+    (mut row, source, payload): (CredentialRow, String, String),
+) -> Result<CredentialRow, StoreError> {
+    row.source = CredentialSource::parse(&source).ok_or_else(|| {
+        StoreError::Data(format!("credential {}: unknown source {source:?}", row.id))
+    })?;
+    row.payload = serde_json::from_str(&payload)
+        .map_err(|e| StoreError::Data(format!("credential {}: payload: {e}", row.id)))?;
+    Ok(row)
+}
+
+/// Insert a new credential; a name that already exists is a `Conflict`.
+pub fn insert(conn: &Connection, c: &NewCredential, now: i64) -> Result<i64, StoreError> {
+    let r = conn.execute(
+        "INSERT INTO credentials (name, source, payload_json, email, project_id, tier,
+             refresh_token_sha256, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+        params![
+            c.name,
+            c.source.as_str(),
+            c.payload.to_string(),
+            c.email,
+            c.project_id,
+            c.tier,
+            c.refresh_token_sha256,
+            now
+        ],
+    );
+    match r {
+        Ok(_) => Ok(conn.last_insert_rowid()),
+        Err(e)
+            if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation)
+                && is_name_conflict(conn, &c.name)? =>
+        {
+            Err(StoreError::Conflict {
+                what: format!("credential {:?}", c.name),
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn is_name_conflict(conn: &Connection, name: &str) -> Result<bool, StoreError> {
+    Ok(get_id_by_name(conn, name)?.is_some())
+}
+
+/// Insert, or replace the payload and identity fields of the credential with the same name
+/// (re-upload of a refreshed file). State fields (enabled, bans, timestamps) are kept.
+pub fn upsert_by_name(conn: &Connection, c: &NewCredential, now: i64) -> Result<i64, StoreError> {
+    let id = conn.query_row(
+        "INSERT INTO credentials (name, source, payload_json, email, project_id, tier,
+             refresh_token_sha256, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+         ON CONFLICT (name) DO UPDATE SET
+             source = excluded.source,
+             payload_json = excluded.payload_json,
+             email = coalesce(excluded.email, credentials.email),
+             project_id = coalesce(excluded.project_id, credentials.project_id),
+             tier = coalesce(excluded.tier, credentials.tier),
+             refresh_token_sha256 = excluded.refresh_token_sha256,
+             updated_at = excluded.updated_at
+         RETURNING id",
+        params![
+            c.name,
+            c.source.as_str(),
+            c.payload.to_string(),
+            c.email,
+            c.project_id,
+            c.tier,
+            c.refresh_token_sha256,
+            now
+        ],
+        |r| r.get(0),
+    )?;
+    Ok(id)
+}
+
+pub fn get(conn: &Connection, id: i64) -> Result<Option<CredentialRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM credentials WHERE id = ?1");
+    conn.query_row(&sql, [id], from_row)
+        .optional()?
+        .map(finish)
+        .transpose()
+}
+
+pub fn get_by_name(conn: &Connection, name: &str) -> Result<Option<CredentialRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM credentials WHERE name = ?1");
+    conn.query_row(&sql, [name], from_row)
+        .optional()?
+        .map(finish)
+        .transpose()
+}
+
+pub fn get_id_by_name(conn: &Connection, name: &str) -> Result<Option<i64>, StoreError> {
+    Ok(conn
+        .query_row("SELECT id FROM credentials WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })
+        .optional()?)
+}
+
+/// Ids of credentials holding this refresh token (by its SHA-256 hex), for duplicate detection.
+pub fn find_by_refresh_token_sha256(
+    conn: &Connection,
+    sha256_hex: &str,
+) -> Result<Vec<i64>, StoreError> {
+    let mut stmt =
+        conn.prepare("SELECT id FROM credentials WHERE refresh_token_sha256 = ?1 ORDER BY id")?;
+    let ids = stmt.query_map([sha256_hex], |r| r.get(0))?;
+    Ok(ids.collect::<Result<_, _>>()?)
+}
+
+/// Every credential, oldest first (the stable order the rotation starts from).
+pub fn list(conn: &Connection) -> Result<Vec<CredentialRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM credentials ORDER BY id");
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map([], from_row)?;
+    rows.map(|r| finish(r?)).collect()
+}
+
+/// Delete a credential and (by cascade) its errors, cooldowns and capabilities.
+pub fn delete(conn: &Connection, id: i64) -> Result<bool, StoreError> {
+    Ok(conn.execute("DELETE FROM credentials WHERE id = ?1", [id])? > 0)
+}
+
+/// Apply a patch; returns false when no credential has this id. An empty patch only checks
+/// existence.
+pub fn set_state(
+    conn: &Connection,
+    id: i64,
+    patch: &StatePatch,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let mut sets: Vec<&'static str> = Vec::new();
+    let mut values: Vec<Box<dyn ToSql>> = Vec::new();
+    let mut push = |col: &'static str, v: Box<dyn ToSql>| {
+        sets.push(col);
+        values.push(v);
+    };
+    if let Some(v) = patch.enabled {
+        push("enabled", Box::new(v));
+    }
+    if let Some(v) = &patch.disabled_reason {
+        push("disabled_reason", Box::new(v.clone()));
+    }
+    if let Some(v) = &patch.ban_reason {
+        push("ban_reason", Box::new(v.clone()));
+    }
+    if let Some(v) = &patch.ban_link {
+        push("ban_link", Box::new(v.clone()));
+    }
+    if let Some(v) = patch.preview_ok {
+        push("preview_ok", Box::new(v));
+    }
+    if let Some(v) = &patch.email {
+        push("email", Box::new(v.clone()));
+    }
+    if let Some(v) = &patch.project_id {
+        push("project_id", Box::new(v.clone()));
+    }
+    if let Some(v) = &patch.tier {
+        push("tier", Box::new(v.clone()));
+    }
+    if let Some(v) = patch.last_success_at {
+        push("last_success_at", Box::new(v));
+    }
+    if let Some(v) = patch.last_used_at {
+        push("last_used_at", Box::new(v));
+    }
+    push("updated_at", Box::new(now));
+    // Column names come from the fixed list above, never from input.
+    let assignments: Vec<String> = sets
+        .iter()
+        .enumerate()
+        .map(|(i, col)| format!("{col} = ?{}", i + 1))
+        .collect();
+    let sql = format!(
+        "UPDATE credentials SET {} WHERE id = ?{}",
+        assignments.join(", "),
+        values.len() + 1
+    );
+    values.push(Box::new(id));
+    let params: Vec<&dyn ToSql> = values.iter().map(|v| v.as_ref()).collect();
+    Ok(conn.execute(&sql, params.as_slice())? > 0)
+}
+
+/// New tokens after a refresh, written with json_set inside SQLite so concurrent state writes
+/// cannot be lost to a read-modify-write of the payload. `token` mirrors `access_token` for the
+/// Gemini CLI file format. A rotated refresh token also updates its digest.
+pub fn update_tokens(
+    conn: &Connection,
+    id: i64,
+    access_token: &str,
+    expiry: Option<&str>,
+    new_refresh_token: Option<(&str, &str)>,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let changed = conn.execute(
+        "UPDATE credentials SET
+             payload_json = json_set(payload_json, '$.access_token', ?1, '$.token', ?1, '$.expiry', ?2),
+             updated_at = ?3
+         WHERE id = ?4",
+        params![access_token, expiry, now, id],
+    )?;
+    if changed == 0 {
+        return Ok(false);
+    }
+    if let Some((refresh_token, sha256_hex)) = new_refresh_token {
+        conn.execute(
+            "UPDATE credentials SET
+                 payload_json = json_set(payload_json, '$.refresh_token', ?1),
+                 refresh_token_sha256 = ?2
+             WHERE id = ?3",
+            params![refresh_token, sha256_hex, id],
+        )?;
+    }
+    Ok(true)
+}
