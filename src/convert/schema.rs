@@ -285,19 +285,16 @@ impl<'a> Cleaner<'a> {
 
         // 8. properties (names are data, never filtered)
         let mut nullable_props = HashSet::new();
-        match node.shift_remove("properties") {
-            Some(Value::Object(props)) => {
-                let mut out = Map::new();
-                for (name, prop) in props {
-                    let (cleaned, prop_nullable) = self.clean(&prop);
-                    if prop_nullable {
-                        nullable_props.insert(name.clone());
-                    }
-                    out.insert(name, cleaned);
+        if let Some(Value::Object(props)) = node.shift_remove("properties") {
+            let mut out = Map::new();
+            for (name, prop) in props {
+                let (cleaned, prop_nullable) = self.clean(&prop);
+                if prop_nullable {
+                    nullable_props.insert(name.clone());
                 }
-                node.insert("properties".into(), Value::Object(out));
+                out.insert(name, cleaned);
             }
-            Some(_) | None => {}
+            node.insert("properties".into(), Value::Object(out));
         }
 
         // 9. properties imply an object

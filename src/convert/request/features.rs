@@ -120,9 +120,8 @@ fn merge_client_thinking(
         _ => None,
     };
     let thinking_on = level.is_some() || budget.is_some_and(|b| b != 0);
-    let include = if budget == Some(0) {
-        Some(false)
-    } else if explicit_include == Some(false) {
+    // Budget 0 with thoughts is an upstream 400; an explicit `false` is the client's choice.
+    let include = if budget == Some(0) || explicit_include == Some(false) {
         Some(false)
     } else if thinking_on || explicit_include == Some(true) {
         Some(return_thoughts)
