@@ -97,9 +97,10 @@ fn merge_client_thinking(
         .get("generationConfig")
         .and_then(|g| g.get("thinkingConfig"))
         .and_then(Value::as_object);
+    // Some clients send `1024.0`; the upstream field is an integer.
     let mut budget = client
         .and_then(|c| c.get("thinkingBudget"))
-        .and_then(Value::as_i64);
+        .and_then(|b| b.as_i64().or_else(|| b.as_f64().map(|f| f as i64)));
     let mut level = client
         .and_then(|c| c.get("thinkingLevel"))
         .and_then(Value::as_str)

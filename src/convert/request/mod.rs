@@ -45,12 +45,22 @@ pub use features::apply_model_features;
 pub use native::gemini_native_to_request;
 pub use tools::sanitize_tool_name;
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct ConvertOptions {
     /// `COMPATIBILITY_MODE`: system/developer messages become user turns.
     pub compatibility_mode: bool,
     /// `RETURN_THOUGHTS_TO_FRONTEND`: whether `includeThoughts` may be true.
     pub return_thoughts: bool,
+}
+
+/// The settings' defaults: compatibility mode off, thoughts returned.
+impl Default for ConvertOptions {
+    fn default() -> Self {
+        ConvertOptions {
+            compatibility_mode: false,
+            return_thoughts: true,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -343,3 +343,19 @@ fn search_tool_not_duplicated() {
     apply_model_features(&mut r, &resolve("gemini-2.5-pro-search").unwrap(), &opts());
     assert_eq!(r["tools"], json!([{"googleSearch": {}}]));
 }
+
+#[test]
+fn float_budget_from_native_client_is_kept_as_integer() {
+    let body = json!({"contents": [{"role": "user", "parts": [{"text": "q"}]}],
+        "generationConfig": {"thinkingConfig": {"thinkingBudget": 2048.0}}});
+    let mut r = gemini_native_to_request(&body, &ConvertOptions::default()).unwrap();
+    apply_model_features(
+        &mut r,
+        &resolve("gemini-2.5-flash").unwrap(),
+        &ConvertOptions::default(),
+    );
+    assert_eq!(
+        r["generationConfig"]["thinkingConfig"],
+        json!({"thinkingBudget": 2048, "includeThoughts": true})
+    );
+}
