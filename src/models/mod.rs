@@ -1,1 +1,229 @@
-//! See shared/design/ARCHITECTURE.md.
+//! Model catalog and model-name features: one parser, one place.
+//!
+//! A client-facing model name carries features on top of the upstream model id:
+//! - a stream-mode prefix: `假流式/` or `fake-stream/` (fake streaming; also the later
+//!   `-假流式` suffix form), `流式抗截断/` or `anti-truncation/` (anti-truncation);
+//! - a thinking suffix (`-max -high -medium -low -minimal`, legacy `-maxthinking -nothinking
+//!   -think`), whose meaning depends on the model family (upstream-protocol §6.3);
+//! - `-search`, which adds the `googleSearch` tool.
+//!
+//! Unlike the reference, suffixes are parsed as a structure (at most one thinking suffix, at
+//! most one `-search`, in any order) instead of substring tests, so a conflicting name such as
+//! `x-high-low` is rejected instead of being silently interpreted.
+mod catalog;
+mod thinking;
+
+pub use catalog::{DEFAULT_BASE_MODELS, gemini_model_entries, openai_model_ids};
+pub use thinking::{Family, ReasoningEffortError, reasoning_effort_thinking};
+
+/// How the gateway talks to the upstream for a streaming request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamMode {
+    Normal,
+    /// One non-streaming upstream call, re-chunked for the client.
+    FakeStream,
+    /// Streaming with continuation requests until the done marker appears.
+    AntiTruncation,
+}
+
+/// What the model name asks of `generationConfig.thinkingConfig`.
+///
+/// `include_thoughts` is what the name asks for; the `RETURN_THOUGHTS_TO_FRONTEND` setting can
+/// still turn it off when the features are applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Thinking {
+    /// The name says nothing: the client's own thinking config (if any) is used.
+    Default,
+    /// Only `includeThoughts` (pro models think by default, so showing thoughts is safe).
+    IncludeOnly(bool),
+    Budget {
+        budget: i64,
+        include_thoughts: bool,
+    },
+    /// Gemini 3 style; `level` is lowercase.
+    Level {
+        level: String,
+        include_thoughts: bool,
+    },
+    /// `thinkingBudget: 0, includeThoughts: false`.
+    Off,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolvedModel {
+    /// Prefix stripped, suffixes kept: what the client sees as `model` in responses.
+    pub requested: String,
+    /// What the upstream sees.
+    pub base: String,
+    pub thinking: Thinking,
+    pub search: bool,
+    pub mode: StreamMode,
+}
+
+impl ResolvedModel {
+    pub fn family(&self) -> Family {
+        Family::of(&self.base)
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ModelError {
+    #[error("model name is empty")]
+    Empty,
+    #[error("model name '{0}' is too long (at most 128 characters)")]
+    TooLong(String),
+    #[error(
+        "model name '{0}' is not valid: a model id uses only letters, digits, '.', '-' and '_' (feature prefixes: '假流式/', 'fake-stream/', '流式抗截断/', 'anti-truncation/')"
+    )]
+    Invalid(String),
+    #[error("model name '{name}' has conflicting suffixes '{first}' and '{second}'")]
+    ConflictingSuffixes {
+        name: String,
+        first: String,
+        second: String,
+    },
+    #[error("model name '{0}' combines fake streaming and anti-truncation; pick one")]
+    ConflictingModes(String),
+}
+
+const FAKE_STREAM_PREFIXES: &[&str] = &["假流式/", "fake-stream/"];
+const FAKE_STREAM_SUFFIX: &str = "-假流式";
+const ANTI_TRUNCATION_PREFIXES: &[&str] = &["流式抗截断/", "anti-truncation/"];
+const SEARCH_SUFFIX: &str = "-search";
+/// Longest first, so `-maxthinking` is not read as `-max` + garbage.
+const THINKING_SUFFIXES: &[&str] = &[
+    "-maxthinking",
+    "-nothinking",
+    "-minimal",
+    "-medium",
+    "-think",
+    "-high",
+    "-max",
+    "-low",
+];
+
+/// Parse a client model name (optionally `models/`-prefixed) into the upstream id and features.
+pub fn resolve(name: &str) -> Result<ResolvedModel, ModelError> {
+    let trimmed = name.trim();
+    if trimmed.is_empty() {
+        return Err(ModelError::Empty);
+    }
+    if trimmed.chars().count() > 128 {
+        return Err(ModelError::TooLong(truncate_for_message(trimmed)));
+    }
+    let mut rest = trimmed.strip_prefix("models/").unwrap_or(trimmed);
+    let mut mode = StreamMode::Normal;
+    // Prefixes may be stacked in any order; each mode may appear once.
+    loop {
+        if let Some(r) = strip_any_prefix(rest, FAKE_STREAM_PREFIXES) {
+            set_mode(&mut mode, StreamMode::FakeStream, name)?;
+            rest = r;
+        } else if let Some(r) = strip_any_prefix(rest, ANTI_TRUNCATION_PREFIXES) {
+            set_mode(&mut mode, StreamMode::AntiTruncation, name)?;
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("models/") {
+            rest = r;
+        } else {
+            break;
+        }
+    }
+    let requested_owned;
+    let mut requested = rest;
+    if let Some(r) = requested.strip_suffix(FAKE_STREAM_SUFFIX) {
+        set_mode(&mut mode, StreamMode::FakeStream, name)?;
+        requested_owned = r.to_string();
+        requested = &requested_owned;
+    }
+    validate_id(requested, name)?;
+
+    let mut base = requested;
+    let mut thinking_suffix: Option<&str> = None;
+    let mut search = false;
+    loop {
+        if let Some(r) = base.strip_suffix(SEARCH_SUFFIX) {
+            if search {
+                return Err(conflict(name, SEARCH_SUFFIX, SEARCH_SUFFIX));
+            }
+            search = true;
+            base = r;
+            continue;
+        }
+        let Some(suffix) = THINKING_SUFFIXES.iter().find(|s| base.ends_with(*s)) else {
+            break;
+        };
+        if let Some(first) = thinking_suffix {
+            return Err(conflict(name, suffix, first));
+        }
+        thinking_suffix = Some(suffix);
+        base = &base[..base.len() - suffix.len()];
+    }
+    if base.is_empty() || !base.chars().any(|c| c.is_ascii_alphabetic()) {
+        return Err(ModelError::Invalid(name.to_string()));
+    }
+    let family = Family::of(base);
+    let thinking = thinking::from_suffix(family, thinking_suffix);
+    Ok(ResolvedModel {
+        requested: requested.to_string(),
+        base: upstream_id(base).to_string(),
+        thinking,
+        search,
+        mode,
+    })
+}
+
+/// Ids the Code Assist backend knows under another name. The Gemini CLI maps `gemini-3.5-flash`
+/// to `gemini-3-flash` before calling Code Assist ("those backends do not expect to see the
+/// string gemini-3.5-flash", upstream-protocol §6.8); the reference sends it verbatim.
+fn upstream_id(base: &str) -> &str {
+    match base {
+        "gemini-3.5-flash" => "gemini-3-flash",
+        other => other,
+    }
+}
+
+fn strip_any_prefix<'a>(s: &'a str, prefixes: &[&str]) -> Option<&'a str> {
+    prefixes.iter().find_map(|p| s.strip_prefix(p))
+}
+
+fn set_mode(mode: &mut StreamMode, new: StreamMode, name: &str) -> Result<(), ModelError> {
+    match *mode {
+        StreamMode::Normal => {
+            *mode = new;
+            Ok(())
+        }
+        // Repeating the same prefix is harmless; mixing the two is not meaningful.
+        current if current == new => Ok(()),
+        _ => Err(ModelError::ConflictingModes(name.to_string())),
+    }
+}
+
+fn validate_id(id: &str, name: &str) -> Result<(), ModelError> {
+    let mut chars = id.chars();
+    let valid_first = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let valid_rest = id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if id.is_empty() || !valid_first || !valid_rest {
+        return Err(if id.is_empty() {
+            ModelError::Empty
+        } else {
+            ModelError::Invalid(truncate_for_message(name))
+        });
+    }
+    Ok(())
+}
+
+fn conflict(name: &str, first: &str, second: &str) -> ModelError {
+    ModelError::ConflictingSuffixes {
+        name: name.to_string(),
+        first: first.to_string(),
+        second: second.to_string(),
+    }
+}
+
+fn truncate_for_message(s: &str) -> String {
+    s.chars().take(128).collect()
+}
+
+#[cfg(test)]
+mod tests;

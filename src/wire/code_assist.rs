@@ -1,1 +1,34 @@
-//! See wire/mod.rs.
+//! The Code Assist envelope around a Gemini request (upstream-protocol §4.3).
+use serde_json::{Map, Value};
+
+/// `{model, project, [user_prompt_id], request}`. `model` is the bare upstream id: a `models/`
+/// prefix is removed because Code Assist expects none.
+pub fn envelope(model: &str, project: &str, request: Value, user_prompt_id: Option<&str>) -> Value {
+    let mut out = Map::new();
+    let model = model.strip_prefix("models/").unwrap_or(model);
+    out.insert("model".into(), Value::String(model.to_string()));
+    out.insert("project".into(), Value::String(project.to_string()));
+    if let Some(id) = user_prompt_id {
+        out.insert("user_prompt_id".into(), Value::String(id.to_string()));
+    }
+    out.insert("request".into(), request);
+    Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn envelope_shape() {
+        let req = json!({"contents": []});
+        assert_eq!(
+            envelope("models/gemini-2.5-pro", "p-1", req.clone(), None),
+            json!({"model": "gemini-2.5-pro", "project": "p-1", "request": req})
+        );
+        let e = envelope("gemini-2.5-pro", "p-1", req, Some("abc########1"));
+        assert_eq!(e["user_prompt_id"], "abc########1");
+    }
+}

@@ -1,1 +1,39 @@
-//! See wire/mod.rs.
+//! Gemini `GenerateContentRequest` vocabulary shared by the converters.
+//!
+//! Requests are built as `serde_json::Value` on purpose: the native route must keep fields this
+//! gateway does not know (new `generationConfig` keys, `cachedContent`, ...) instead of dropping
+//! them through a closed struct (format-conversion E12). This module holds the fixed pieces.
+use serde_json::{Value, json};
+
+/// The documented value that makes the upstream skip thought-signature validation
+/// (upstream-protocol §4.6). Used when a client cannot round-trip a real signature.
+pub const SKIP_THOUGHT_SIGNATURE: &str = "skip_thought_signature_validator";
+
+const TEXT_CATEGORIES: &[&str] = &[
+    "HARM_CATEGORY_HARASSMENT",
+    "HARM_CATEGORY_HATE_SPEECH",
+    "HARM_CATEGORY_SEXUALLY_EXPLICIT",
+    "HARM_CATEGORY_DANGEROUS_CONTENT",
+    "HARM_CATEGORY_CIVIC_INTEGRITY",
+];
+
+const EXTRA_CATEGORIES: &[&str] = &[
+    "HARM_CATEGORY_IMAGE_HATE",
+    "HARM_CATEGORY_IMAGE_DANGEROUS_CONTENT",
+    "HARM_CATEGORY_IMAGE_HARASSMENT",
+    "HARM_CATEGORY_IMAGE_SEXUALLY_EXPLICIT",
+    "HARM_CATEGORY_JAILBREAK",
+];
+
+/// Default `safetySettings` (all `BLOCK_NONE`). `gemini-2.5-flash-lite` rejects the image and
+/// jailbreak categories, so it only gets the five text ones (format-conversion §1.12).
+pub fn default_safety_settings(base_model: &str) -> Value {
+    let lite = base_model.contains("gemini-2.5-flash-lite");
+    let extra: &[&str] = if lite { &[] } else { EXTRA_CATEGORIES };
+    let categories = TEXT_CATEGORIES.iter().chain(extra);
+    Value::Array(
+        categories
+            .map(|c| json!({"category": c, "threshold": "BLOCK_NONE"}))
+            .collect(),
+    )
+}

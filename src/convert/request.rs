@@ -1,1 +1,0 @@
-//! See convert/mod.rs.

@@ -1,0 +1,212 @@
+//! OpenAI Chat Completions → Gemini `GenerateContentRequest`, native Gemini bodies → the Code
+//! Assist `request` object, and the model features both routes share.
+//!
+//! Call order for a generation request:
+//! 1. `models::resolve(model)`;
+//! 2. [`openai_to_gemini`] or [`gemini_native_to_request`];
+//! 3. [`apply_model_features`] once (thinking, `googleSearch`, default safety settings);
+//! 4. `wire::code_assist::envelope(&resolved.base, project, request, None)`.
+//!
+//! Product decisions that differ from the reference (format-conversion §1):
+//! - Client parameters are forwarded unchanged: no forced `maxOutputTokens: 64000` / `topK: 64`.
+//! - `developer` is a system role. With compatibility mode every system/developer message is a
+//!   user turn instead.
+//! - `candidateCount` is only sent when `n > 1` (Gemini's default is 1; `n` above 8 is
+//!   rejected, Gemini's limit).
+//! - Remote `http(s)` media URLs are **rejected**, not fetched: fetching arbitrary URLs from
+//!   the gateway is an SSRF risk and a latency trap. Clients must inline media as `data:` URLs.
+//! - Tool names are sanitised everywhere (declarations, history, `allowedFunctionNames`) and
+//!   the sanitised → original map is returned so responses can restore the client's names.
+//! - Every model `functionCall` carries a thought signature: the client's real one when it
+//!   round-tripped `extra_content.google.thought_signature`, else the bypass sentinel.
+//! - `json_schema` response formats go to `responseJsonSchema` verbatim (Gemini accepts JSON
+//!   Schema there), instead of the reference's lossy OpenAPI-style conversion.
+//! - `safetySettings` defaults are added only when the client sent none.
+//! - Unknown top-level OpenAI fields are ignored and never forwarded (the upstream rejects
+//!   unknown fields). There is no "Hi" health-check short-circuit: every request is forwarded.
+//! - Consecutive messages with the same role stay separate contents (Gemini accepts that);
+//!   only consecutive tool results are merged into one user content, as Gemini requires.
+mod features;
+mod messages;
+mod native;
+mod params;
+mod parts;
+mod tools;
+
+use std::collections::HashMap;
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::models::{self, ModelError};
+use crate::wire::openai::json_kind;
+
+pub use features::apply_model_features;
+pub use native::gemini_native_to_request;
+pub use tools::sanitize_tool_name;
+
+#[derive(Clone, Copy, Debug)]
+pub struct ConvertOptions {
+    /// `COMPATIBILITY_MODE`: system/developer messages become user turns.
+    pub compatibility_mode: bool,
+    /// `RETURN_THOUGHTS_TO_FRONTEND`: whether `includeThoughts` may be true.
+    pub return_thoughts: bool,
+}
+
+/// The settings' defaults: compatibility mode off, thoughts returned.
+impl Default for ConvertOptions {
+    fn default() -> Self {
+        ConvertOptions {
+            compatibility_mode: false,
+            return_thoughts: true,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ConvertedRequest {
+    /// The Gemini `request` object (without model features; see [`apply_model_features`]).
+    pub request: Value,
+    /// Sanitised tool name → the client's original name, for every tool name in the request.
+    pub tool_name_map: HashMap<String, String>,
+    pub stream: bool,
+    /// `stream_options.include_usage`.
+    pub include_usage: bool,
+    /// The model exactly as the client sent it.
+    pub model: String,
+}
+
+/// A request the gateway refuses; the message is written for the API user (it becomes the
+/// body of a 400) and names the offending field.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum ConvertError {
+    #[error("request body must be a JSON object")]
+    NotAnObject,
+    #[error("missing required field '{0}'")]
+    Missing(&'static str),
+    #[error("invalid '{field}': {reason}")]
+    Invalid { field: String, reason: String },
+    #[error(
+        "'{field}': remote {kind} URLs are not fetched; send a data: URL (data:<mime>;base64,<data>)"
+    )]
+    RemoteUrl { field: String, kind: &'static str },
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+impl ConvertError {
+    pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConvertError::Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Sent when the conversation has a system instruction but no turn at all (the reference's
+/// wording: "please answer according to the system instruction").
+pub const SYSTEM_ONLY_FALLBACK: &str = "请根据系统指令回答。";
+
+/// Convert an OpenAI Chat Completions body into a Gemini request.
+pub fn openai_to_gemini(
+    body: &Value,
+    opts: &ConvertOptions,
+) -> Result<ConvertedRequest, ConvertError> {
+    let obj = body.as_object().ok_or(ConvertError::NotAnObject)?;
+    let model = match obj.get("model") {
+        Some(Value::String(m)) if !m.trim().is_empty() => m.clone(),
+        None | Some(Value::Null) | Some(Value::String(_)) => {
+            return Err(ConvertError::Missing("model"));
+        }
+        Some(other) => {
+            return Err(ConvertError::invalid(
+                "model",
+                format!("must be a string, got {}", json_kind(other)),
+            ));
+        }
+    };
+    let resolved = models::resolve(&model)?;
+    let messages = match obj.get("messages") {
+        Some(Value::Array(m)) if !m.is_empty() => m,
+        Some(Value::Array(_)) => {
+            return Err(ConvertError::invalid(
+                "messages",
+                "must contain at least one message",
+            ));
+        }
+        None | Some(Value::Null) => return Err(ConvertError::Missing("messages")),
+        Some(other) => {
+            return Err(ConvertError::invalid(
+                "messages",
+                format!("must be an array, got {}", json_kind(other)),
+            ));
+        }
+    };
+    let p = params::read(obj)?;
+
+    let mut names = tools::ToolNames::default();
+    let declared = match obj.get("tools") {
+        None | Some(Value::Null) => tools::Declared::default(),
+        Some(t) => tools::convert_tools(t, &mut names)?,
+    };
+    let (mut contents, system) = messages::convert(messages, &declared, &mut names, opts)?;
+    native::clean_contents(&mut contents);
+    if contents.is_empty() {
+        if system.is_none() {
+            return Err(ConvertError::invalid(
+                "messages",
+                "no message has any content to send",
+            ));
+        }
+        contents
+            .push(serde_json::json!({"role": "user", "parts": [{"text": SYSTEM_ONLY_FALLBACK}]}));
+    }
+
+    let mut request = Map::new();
+    request.insert("contents".into(), Value::Array(contents));
+    if let Some(system) = system {
+        request.insert("systemInstruction".into(), system);
+    }
+    if !declared.entries.is_empty() {
+        request.insert("tools".into(), Value::Array(declared.entries.clone()));
+    }
+    let tool_config = match obj.get("tool_choice") {
+        Some(choice) => tools::tool_config(choice, &declared, &names)?,
+        None => None,
+    };
+    if let Some(config) = tool_config {
+        request.insert("toolConfig".into(), config);
+    }
+    let generation = params::generation_config(&p, resolved.family())?;
+    if !generation.is_empty() {
+        request.insert("generationConfig".into(), Value::Object(generation));
+    }
+
+    Ok(ConvertedRequest {
+        request: Value::Object(request),
+        tool_name_map: names.into_map(),
+        stream: p.stream.unwrap_or(false),
+        include_usage: p
+            .stream_options
+            .as_ref()
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false),
+        model,
+    })
+}
+
+/// Deserialize one optional field; `null` counts as absent. Errors name the field.
+pub(crate) fn field<T: DeserializeOwned>(
+    obj: &Map<String, Value>,
+    key: &str,
+) -> Result<Option<T>, ConvertError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => T::deserialize(v)
+            .map(Some)
+            .map_err(|e| ConvertError::invalid(key, e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests;

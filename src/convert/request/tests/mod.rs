@@ -1,0 +1,31 @@
+//! Conversion tests. `case_NN_*` follow format-conversion §10 (FIX behaviour where marked).
+use serde_json::{Value, json};
+
+use super::*;
+
+mod cases_messages;
+mod cases_params_tools;
+mod features_native;
+
+pub(super) fn opts() -> ConvertOptions {
+    ConvertOptions {
+        compatibility_mode: false,
+        return_thoughts: true,
+    }
+}
+
+pub(super) fn convert(body: Value) -> ConvertedRequest {
+    openai_to_gemini(&body, &opts()).unwrap_or_else(|e| panic!("conversion failed: {e}"))
+}
+
+pub(super) fn convert_err(body: Value) -> ConvertError {
+    match openai_to_gemini(&body, &opts()) {
+        Ok(r) => panic!("expected an error, got {}", r.request),
+        Err(e) => e,
+    }
+}
+
+/// The `request` for `messages` on a model without features.
+pub(super) fn req(messages: Value) -> Value {
+    convert(json!({"model": "gemini-2.5-flash", "messages": messages})).request
+}

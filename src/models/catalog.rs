@@ -1,0 +1,69 @@
+//! The exposed model list (format-conversion §4.4, upstream-protocol §6.1).
+//!
+//! Only the Chinese stream-mode prefixes are listed (they are what existing clients of the
+//! reference have configured); the ASCII forms `fake-stream/` and `anti-truncation/` are
+//! accepted by [`super::resolve`] but not listed, to keep the list at the reference's size.
+use serde_json::{Value, json};
+
+use super::Family;
+
+pub const DEFAULT_BASE_MODELS: &[&str] = &[
+    "gemini-2.5-pro",
+    "gemini-2.5-flash",
+    "gemini-3-flash-preview",
+    "gemini-3.1-pro-preview",
+    "gemini-3.1-flash-lite",
+    "gemini-3.5-flash",
+];
+
+const LISTED_PREFIXES: &[&str] = &["", "假流式/", "流式抗截断/"];
+
+/// Every Gemini model in the catalog accepts 1M input tokens and returns up to 64K.
+const INPUT_TOKEN_LIMIT: u64 = 1_048_576;
+const OUTPUT_TOKEN_LIMIT: u64 = 65_536;
+
+/// Variants of one base model without a stream-mode prefix: plain, each thinking suffix,
+/// `-search`, and each thinking suffix followed by `-search`.
+fn variants(base: &str) -> Vec<String> {
+    let suffixes = Family::of(base).listed_suffixes();
+    let mut out = Vec::with_capacity(2 + 2 * suffixes.len());
+    out.push(base.to_string());
+    out.extend(suffixes.iter().map(|s| format!("{base}{s}")));
+    out.push(format!("{base}-search"));
+    out.extend(suffixes.iter().map(|s| format!("{base}{s}-search")));
+    out
+}
+
+/// All listed ids, grouped by prefix form (plain first), each group in base-model order.
+pub fn openai_model_ids(base_models: &[String]) -> Vec<String> {
+    let bare: Vec<String> = base_models.iter().flat_map(|b| variants(b)).collect();
+    LISTED_PREFIXES
+        .iter()
+        .flat_map(|prefix| bare.iter().map(move |id| format!("{prefix}{id}")))
+        .collect()
+}
+
+/// Google's `models[]` entries for `GET /v1beta/models`, one per listed id.
+pub fn gemini_model_entries(base_models: &[String]) -> Vec<Value> {
+    openai_model_ids(base_models)
+        .into_iter()
+        .map(|id| {
+            let base_model_id = LISTED_PREFIXES
+                .iter()
+                .filter(|p| !p.is_empty())
+                .find_map(|p| id.strip_prefix(p))
+                .unwrap_or(&id)
+                .to_string();
+            json!({
+                "name": format!("models/{id}"),
+                "baseModelId": base_model_id,
+                "version": "001",
+                "displayName": id,
+                "description": format!("Gemini {base_model_id} model"),
+                "inputTokenLimit": INPUT_TOKEN_LIMIT,
+                "outputTokenLimit": OUTPUT_TOKEN_LIMIT,
+                "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"],
+            })
+        })
+        .collect()
+}
