@@ -36,10 +36,7 @@ async fn migrations_apply_to_empty_db_and_reopen_is_idempotent() {
         .unwrap();
     for t in [
         "audit_events",
-        "cooldowns",
-        "credential_errors",
         "credentials",
-        "model_capabilities",
         "quota_limits",
         "quota_windows",
         "secrets",
@@ -248,33 +245,16 @@ async fn credential_repository_round_trip() {
         .collect();
     assert_eq!(names, ["a.json", "b.json"]);
 
-    // Children cascade on delete.
-    s.tx(move |tx| {
-        tx.execute(
-            "INSERT INTO cooldowns (credential_id, model, until_ts) VALUES (?1, 'm', 1)",
-            [id],
-        )?;
-        tx.execute(
-            "INSERT INTO credential_errors (credential_id, code, count, last_at) VALUES (?1, 429, 1, 1)",
-            [id],
-        )?;
-        Ok(())
-    })
-    .await
-    .unwrap();
-    assert!(s.tx(move |tx| credentials::delete(tx, id)).await.unwrap());
-    assert!(!s.tx(move |tx| credentials::delete(tx, id)).await.unwrap());
-    let left: i64 = s
-        .call(|c| {
-            Ok(c.query_row(
-                "SELECT (SELECT count(*) FROM cooldowns) + (SELECT count(*) FROM credential_errors)",
-                [],
-                |r| r.get(0),
-            )?)
-        })
+    // The pool's state document round-trips and goes away with its row.
+    s.tx(move |tx| credentials::set_pool_state(tx, id, r#"{"enabled":false}"#))
         .await
         .unwrap();
-    assert_eq!(left, 0);
+    let states = s.call(credentials::pool_states).await.unwrap();
+    assert!(states.contains(&(id, Some(r#"{"enabled":false}"#.to_string()))));
+    assert!(s.tx(move |tx| credentials::delete(tx, id)).await.unwrap());
+    assert!(!s.tx(move |tx| credentials::delete(tx, id)).await.unwrap());
+    let states = s.call(credentials::pool_states).await.unwrap();
+    assert!(states.iter().all(|(i, _)| *i != id));
     // Ids are never reused (usage history keeps old ids).
     let c = s
         .tx(|tx| credentials::insert(tx, &new_cred("c.json", "r3"), 30))

@@ -371,3 +371,20 @@ pub fn update_tokens(
     }
     Ok(true)
 }
+
+/// The pool's serialized state per credential (`None` for rows written before it existed or
+/// never touched by the pool).
+pub fn pool_states(conn: &Connection) -> Result<Vec<(i64, Option<String>)>, StoreError> {
+    let mut stmt = conn.prepare("SELECT id, state_json FROM credentials ORDER BY id")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Writes the pool's state document; callers pair it with `set_state` for the mirrored columns
+/// inside one transaction.
+pub fn set_pool_state(conn: &Connection, id: i64, state_json: &str) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "UPDATE credentials SET state_json = ?1 WHERE id = ?2",
+        params![state_json, id],
+    )? > 0)
+}
