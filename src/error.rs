@@ -144,3 +144,9 @@ impl GatewayError {
         resp
     }
 }
+
+impl From<crate::convert::request::ConvertError> for GatewayError {
+    fn from(e: crate::convert::request::ConvertError) -> Self {
+        Self::BadRequest(e.to_string())
+    }
+}

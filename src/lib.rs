@@ -1,7 +1,8 @@
 //! gcli2api: a self-hosted gateway from OpenAI / Gemini clients to Google's Code Assist API.
-//! `run` and `build` are shared by the binary and the integration tests.
+//! `build` + `App::serve` (or `run`) are shared by the binary and the integration tests.
 pub mod api;
 pub mod convert;
+pub mod demo;
 pub mod error;
 pub mod google;
 pub mod logs;
@@ -30,6 +31,10 @@ pub use crate::state::AppState;
 pub enum StartupError {
     #[error(transparent)]
     Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Settings(#[from] settings::SettingsError),
+    #[error(transparent)]
+    Client(#[from] google::client::ClientBuildError),
     #[error("cannot serve: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -37,15 +42,22 @@ pub enum StartupError {
 /// A configured gateway that has not started serving yet.
 pub struct App {
     state: AppState,
+    generated_password: Option<String>,
 }
 
-/// Resolve settings and open the store; nothing is bound yet, so the caller can pick the address.
+/// Resolves settings, opens the store and loads the pool; nothing is bound yet, so the caller
+/// can pick the address.
 pub async fn build(sources: Sources) -> Result<App, StartupError> {
-    let settings = Settings::resolve(&sources);
-    let store = store::Store::open(&settings.data_dir).await?;
-    Ok(App {
-        state: AppState::new(settings, store),
-    })
+    let data_dir = settings::SettingsService::data_dir(&sources)?;
+    let store = store::Store::open(&data_dir).await?;
+    let settings = settings::SettingsService::load(&sources, &store).await?;
+    let (passwords, generated_password) = settings::passwords::Passwords::load(&settings, &store).await?;
+    let s = settings.get();
+    let upstream = google::client::Upstream::new(state::upstream_config(&s))?;
+    let clock: Arc<dyn pool::Clock> = Arc::new(pool::SystemClock);
+    let pool = pool::service::PoolService::load(store.clone(), settings.clone(), upstream.clone(), clock).await?;
+    let state = AppState { settings, store, passwords, upstream, pool, logs: logs::hub() };
+    Ok(App { state, generated_password })
 }
 
 impl App {
@@ -57,7 +69,12 @@ impl App {
         &self.state
     }
 
-    /// Serve on an already-bound listener until `shutdown` resolves.
+    /// The password generated on this first start, if any: to be shown once, never logged.
+    pub fn take_generated_password(&mut self) -> Option<String> {
+        self.generated_password.take()
+    }
+
+    /// Serves on an already-bound listener until `shutdown` resolves, then flushes state.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
@@ -66,15 +83,30 @@ impl App {
         let acceptor = TcpAcceptor::from_tokio(listener)?;
         let addr = acceptor.local_addr();
         tracing::info!(addr = ?addr.first(), "gcli2api listening");
-        let app = routes(self.state.clone());
-        poem::Server::new_with_acceptor(acceptor)
+        let state = self.state.clone();
+        let watcher = tokio::spawn(watch_settings(state.clone()));
+        let app = routes(state.clone());
+        let served = poem::Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(10)))
-            .await?;
+            .await;
+        watcher.abort();
+        if let Err(e) = state.pool.flush().await {
+            tracing::error!(error = %e, "could not save credential states at shutdown");
+        }
+        served?;
         Ok(())
     }
 }
 
-/// Build and serve in one call: what tests use with a port-0 listener.
+async fn watch_settings(state: AppState) {
+    let mut rx = state.settings.subscribe();
+    while rx.changed().await.is_ok() {
+        let s = rx.borrow_and_update().clone();
+        state.apply_settings(&s);
+    }
+}
+
+/// Builds and serves in one call: what tests use with a port-0 listener.
 pub async fn run(
     sources: Sources,
     listener: tokio::net::TcpListener,
@@ -91,6 +123,54 @@ fn healthz() -> &'static str {
 pub fn routes(state: AppState) -> impl poem::Endpoint {
     Route::new()
         .at("/healthz", get(healthz))
-        .nest("/v1", proxy::routes(proxy::Surface::OpenAi))
+        .nest("/v1", proxy::v1_routes())
+        .nest("/v1beta", proxy::v1beta_routes())
         .data(state)
+}
+
+/// Starts logging from the resolved settings and hands the hub to the app. Keep the returned
+/// guard alive: dropping it flushes the log file.
+pub fn attach_logs(app: &mut App) -> Result<logs::LogGuard, logs::LogError> {
+    let s = app.settings();
+    let hub = logs::init(logs::LogConfig {
+        level: s.log_level.clone(),
+        file: Some(s.log_file.clone()),
+        retention_days: s.log_retention_days as usize,
+        console: true,
+    })?;
+    crate::logs::register_secrets(
+        [&s.password, &s.api_password, &s.panel_password].into_iter().flatten().map(String::as_str),
+    );
+    let guard = hub.guard();
+    app.state.logs = Some(hub);
+    Ok(guard)
+}
+
+/// Shows a first-start password on the console exactly once. Written to stdout directly,
+/// never through tracing, so it cannot reach the log file or the live log.
+pub fn print_generated_password(pw: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "\n  gcli2api generated a password for the API and the panel:\n\n      {pw}\n\n  It is shown only now; only its hash is stored. To choose your own, set PASSWORD\n  (or API_PASSWORD / PANEL_PASSWORD) or change it in the panel.\n"
+    );
+    let _ = out.flush();
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
 }

@@ -1,6 +1,8 @@
+use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use gcli2api::Sources;
 
 #[derive(Parser)]
 #[command(
@@ -12,7 +14,8 @@ struct Cli {
     /// TOML config file (default: DATA_DIR/config.toml when present).
     #[arg(long, global = true)]
     config: Option<PathBuf>,
-    /// Run against the built-in Google simulator with a throwaway data dir.
+    /// Run against the built-in Google simulator with a throwaway data dir and three
+    /// simulated accounts. Your real DATA_DIR is never touched.
     #[arg(long)]
     demo: bool,
     #[command(subcommand)]
@@ -23,10 +26,10 @@ struct Cli {
 enum Command {
     /// Serve the gateway (the default).
     Serve,
-    /// Run the Google simulator alone.
+    /// Run the Google simulator alone (for tests and experiments).
     SimulateGoogle {
         #[arg(long, default_value = "127.0.0.1:8990")]
-        listen: String,
+        listen: std::net::SocketAddr,
     },
     /// Print the management API's OpenAPI spec.
     Openapi,
@@ -36,31 +39,39 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => {
-            let sources = gcli2api::Sources::from_process_env(cli.config);
-            let app = gcli2api::build(sources).await?;
-            let s = app.settings();
-            gcli2api::logs::init_for_process(&s.log_level);
-            let listener = tokio::net::TcpListener::bind((s.host.as_str(), s.port)).await?;
-            app.serve(listener, shutdown_signal()).await?;
+        Command::Serve if cli.demo => gcli2api::demo::run(cli.config).await,
+        Command::Serve => serve(Sources::from_process_env(cli.config)).await,
+        Command::SimulateGoogle { listen } => {
+            init_console_logs();
+            gcli2api::simulator::serve_forever(listen).await?;
+            Ok(())
         }
-        Command::SimulateGoogle { .. } | Command::Openapi => anyhow::bail!("not built yet"),
+        Command::Openapi => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(gcli2api::api::spec_json().as_bytes())?;
+            out.write_all(b"\n")?;
+            Ok(())
+        }
     }
-    Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+fn init_console_logs() {
+    let _ = gcli2api::logs::init(gcli2api::logs::LogConfig {
+        level: std::env::var("LOG_LEVEL").unwrap_or_else(|_| "info".into()),
+        file: None,
+        retention_days: 2,
+        console: true,
+    });
+}
+
+async fn serve(sources: Sources) -> anyhow::Result<()> {
+    let mut app = gcli2api::build(sources).await?;
+    let _guard = gcli2api::attach_logs(&mut app)?;
+    let s = app.settings();
+    let listener = tokio::net::TcpListener::bind((s.host.as_str(), s.port)).await?;
+    if let Some(pw) = app.take_generated_password() {
+        gcli2api::print_generated_password(&pw);
+    }
+    app.serve(listener, gcli2api::shutdown_signal()).await?;
+    Ok(())
 }

@@ -1,25 +1,49 @@
 //! Shared application state handed to every handler.
+use std::time::Duration;
+
+use crate::google::client::{Upstream, UpstreamConfig};
+use crate::pool::service::PoolService;
 use crate::settings::passwords::Passwords;
-use crate::settings::{Settings, SettingsHandle};
+use crate::settings::{Settings, SettingsService};
 use crate::store::Store;
 
 #[derive(Clone)]
 pub struct AppState {
-    pub settings: SettingsHandle,
+    pub settings: SettingsService,
     pub store: Store,
     pub passwords: Passwords,
+    pub upstream: Upstream,
+    pub pool: PoolService,
+    pub logs: Option<crate::logs::LogHub>,
+}
+
+/// Every outbound URL and transport option, read from settings in one place.
+pub fn upstream_config(s: &Settings) -> UpstreamConfig {
+    UpstreamConfig {
+        code_assist: s.code_assist_endpoint.clone(),
+        oauth: s.oauth_proxy_url.clone(),
+        oauth_auth_url: s.oauth_auth_url.clone(),
+        googleapis: s.googleapis_proxy_url.clone(),
+        resource_manager: s.resource_manager_api_url.clone(),
+        service_usage: s.service_usage_api_url.clone(),
+        proxy: s.proxy.clone(),
+        connect_timeout: s.connect_timeout,
+        read_timeout: s.read_timeout.max(Duration::from_secs(1)),
+    }
 }
 
 impl AppState {
-    pub fn new(settings: Settings, store: Store) -> Self {
-        let api = settings
-            .api_password
-            .clone()
-            .or_else(|| settings.password.clone());
-        Self {
-            settings: SettingsHandle::new(settings),
-            store,
-            passwords: Passwords::from_plain(api),
+    /// Applies hot settings to the parts that cache them; called on every settings change.
+    pub fn apply_settings(&self, s: &Settings) {
+        if let Err(e) = self.upstream.reconfigure(upstream_config(s)) {
+            tracing::warn!(error = %e, "keeping the previous upstream client");
+        }
+        self.pool.reconfigure(s);
+        if let Some(h) = &self.logs
+            && h.level() != s.log_level
+            && let Err(e) = h.set_level(&s.log_level)
+        {
+            tracing::warn!(error = %e, "invalid LOG_LEVEL");
         }
     }
 }

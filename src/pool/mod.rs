@@ -50,6 +50,7 @@ mod index;
 mod lease;
 mod single_flight;
 mod state;
+pub mod service;
 mod unavailable;
 
 #[cfg(test)]

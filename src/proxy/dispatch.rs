@@ -12,7 +12,8 @@ use crate::error::GatewayError;
 use crate::google::code_assist::{self, CallFailure};
 use crate::google::errors::{UpstreamError, parse_error};
 use crate::google::sse::SseDecoder;
-use crate::pool::service::{Lease, Reaction};
+use crate::pool::Reaction;
+use crate::pool::service::Lease;
 use crate::state::AppState;
 use crate::wire::code_assist::envelope;
 
@@ -69,7 +70,10 @@ impl LastFailure {
     }
 }
 
-struct Attempts {
+/// The retry budget and memory of one client request.
+struct Attempts<'a> {
+    state: &'a AppState,
+    model: &'a str,
     max: u32,
     done: u32,
     interval: Duration,
@@ -78,11 +82,13 @@ struct Attempts {
     last: LastFailure,
 }
 
-impl Attempts {
-    fn new(state: &AppState) -> Self {
+impl<'a> Attempts<'a> {
+    fn new(state: &'a AppState, model: &'a str) -> Self {
         let s = state.settings.get();
         let max = if s.retry_429_enabled { 1 + s.retry_429_max_retries } else { 1 };
         Self {
+            state,
+            model,
             max,
             done: 0,
             interval: s.retry_429_interval,
@@ -92,101 +98,121 @@ impl Attempts {
         }
     }
 
-    /// The next credential, or the reason there is none. When every credential was already
-    /// tried once, the tried ones become eligible again after the retry interval, so a
-    /// one-credential pool still gets its retries.
-    async fn lease(&mut self, state: &AppState, model: &str) -> Result<Option<Lease>, GatewayError> {
+    /// The next credential, `None` when the budget is spent. When every credential was tried
+    /// once this request, they become eligible again after the retry interval, so a
+    /// one-credential pool still gets its retries; a request never sleeps while another
+    /// credential is free.
+    async fn lease(&mut self) -> Result<Option<Lease>, GatewayError> {
         if self.done >= self.max {
             return Ok(None);
         }
         self.done += 1;
-        match state.pool.acquire(model, &self.exclude).await {
+        match self.state.pool.acquire(self.model, &self.exclude).await {
             Ok(l) => Ok(Some(l)),
-            Err(_) if !self.exclude.is_empty() => {
+            Err(e) if self.exclude.is_empty() => Err(e),
+            Err(e) => {
+                if matches!(self.last, LastFailure::None) {
+                    return Err(e);
+                }
                 tokio::time::sleep(self.interval).await;
                 self.exclude.clear();
-                state.pool.acquire(model, &self.exclude).await.map(Some)
+                match self.state.pool.acquire(self.model, &self.exclude).await {
+                    Ok(l) => Ok(Some(l)),
+                    // Nothing is free: the last real failure says more than "no credential".
+                    Err(_) => Ok(None),
+                }
             }
-            Err(e) => Err(e),
         }
     }
 
-    /// Records a failure and decides whether to try again (and on which credential).
-    async fn failed(&mut self, state: &AppState, lease: &Lease, err: UpstreamError) -> Result<(), GatewayError> {
-        let reaction = state.pool.report_failure(lease, &err).await;
-        tracing::info!(credential = lease.id, status = err.status, reason = ?err.reason, ?reaction, "upstream call failed");
+    fn react(&mut self, lease: &Lease, reaction: Reaction) {
         match reaction {
-            Reaction::ReturnToClient => Err(GatewayError::Upstream(Box::new(err))),
-            Reaction::RefreshAndRetrySame if !self.refreshed.contains(&lease.id) => {
-                // One forced refresh per credential per request; the retry does not count as
-                // an attempt because the credential itself was never at fault.
-                self.refreshed.push(lease.id);
-                if state.pool.force_refresh(lease).await.is_ok() {
-                    self.max += 1;
-                } else {
-                    self.exclude.push(lease.id);
-                }
-                self.last = LastFailure::Upstream(Box::new(err));
-                Ok(())
-            }
-            _ => {
-                self.exclude.push(lease.id);
-                self.last = LastFailure::Upstream(Box::new(err));
-                Ok(())
-            }
+            Reaction::RetrySame | Reaction::RefreshAndRetrySame => {}
+            Reaction::TryAnother | Reaction::ReturnToClient => self.exclude.push(lease.id),
         }
     }
+
+    /// Records an upstream error and decides whether the request goes on.
+    async fn upstream_failed(&mut self, lease: &Lease, err: UpstreamError) -> Result<(), GatewayError> {
+        let reaction = self.state.pool.report_failure(lease, self.model, &err);
+        tracing::info!(credential = lease.id, status = err.status, reason = ?err.reason, ?reaction, "upstream call failed");
+        match reaction {
+            Reaction::ReturnToClient => return Err(GatewayError::Upstream(Box::new(err))),
+            Reaction::RefreshAndRetrySame => {
+                // One forced refresh per credential per request; that retry is free because
+                // the credential was never at fault.
+                if self.refreshed.contains(&lease.id) || self.state.pool.force_refresh(lease).await.is_err() {
+                    self.exclude.push(lease.id);
+                } else {
+                    self.refreshed.push(lease.id);
+                    self.max += 1;
+                }
+            }
+            other => self.react(lease, other),
+        }
+        self.last = LastFailure::Upstream(Box::new(err));
+        Ok(())
+    }
+
+    fn transport_failed(&mut self, lease: &Lease, why: String) {
+        tracing::warn!(credential = lease.id, error = %why, "upstream unreachable");
+        let reaction = self.state.pool.report_transport(lease, self.model, &why);
+        self.react(lease, reaction);
+        self.last = LastFailure::Transport(why);
+    }
+
+    fn empty(&mut self, lease: &Lease, why: String) {
+        tracing::warn!(credential = lease.id, why = %why, "empty reply from upstream");
+        let reaction = self.state.pool.report_empty(lease, self.model);
+        self.react(lease, reaction);
+        self.last = LastFailure::Empty(why);
+    }
+
+    fn finish(self) -> GatewayError {
+        self.last.into_error()
+    }
+}
+
+fn call_envelope(call: &Upcall, lease: &Lease) -> Value {
+    envelope(&call.base_model, &lease.project_id, call.request.clone(), None)
 }
 
 /// Non-streaming generation with retries; returns the unwrapped Gemini response.
 pub async fn unary(state: &AppState, call: &Upcall) -> Result<Value, GatewayError> {
-    let mut attempts = Attempts::new(state);
-    while let Some(lease) = attempts.lease(state, &call.base_model).await? {
-        let env = envelope(&call.base_model, &lease.project_id, call.request.clone(), None);
-        let up = state.upstream.clone();
-        match code_assist::generate(&up, &lease.access_token, &call.base_model, &env).await {
+    let mut tries = Attempts::new(state, &call.base_model);
+    while let Some(lease) = tries.lease().await? {
+        let env = call_envelope(call, &lease);
+        match code_assist::generate(&state.upstream, &lease.access_token, &call.base_model, &env).await {
             Ok(v) => {
                 let resp = unwrap_envelope(v);
                 if let Some(kind) = is_empty_reply(&resp) {
-                    tracing::warn!(credential = lease.id, ?kind, "empty reply from upstream, retrying");
-                    state.pool.report_empty(&lease).await;
-                    attempts.exclude.push(lease.id);
-                    attempts.last = LastFailure::Empty(format!("{kind:?}"));
+                    tries.empty(&lease, format!("{kind:?}"));
                     continue;
                 }
-                state.pool.report_success(&lease).await;
+                state.pool.report_success(&lease, &call.base_model);
                 return Ok(resp);
             }
-            Err(CallFailure::Status { status, body }) => {
-                attempts.failed(state, &lease, parse_error(status, &body)).await?;
-            }
-            Err(CallFailure::Transport(why)) => {
-                state.pool.report_transport(&lease, &why).await;
-                attempts.exclude.push(lease.id);
-                attempts.last = LastFailure::Transport(why);
-            }
+            Err(CallFailure::Status { status, body }) => tries.upstream_failed(&lease, parse_error(status, &body)).await?,
+            Err(CallFailure::Transport(why)) => tries.transport_failed(&lease, why),
         }
     }
-    Err(attempts.last.into_error())
+    Err(tries.finish())
 }
 
 /// Streaming generation. Retries happen until the first event with content is in hand; the
 /// returned stream starts with that event.
 pub async fn stream(state: &AppState, call: &Upcall) -> Result<EventStream, GatewayError> {
-    let mut attempts = Attempts::new(state);
-    while let Some(lease) = attempts.lease(state, &call.base_model).await? {
-        let env = envelope(&call.base_model, &lease.project_id, call.request.clone(), None);
-        let up = state.upstream.clone();
-        let resp = match code_assist::stream(&up, &lease.access_token, &call.base_model, &env).await {
+    let mut tries = Attempts::new(state, &call.base_model);
+    while let Some(lease) = tries.lease().await? {
+        let env = call_envelope(call, &lease);
+        let resp = match code_assist::stream(&state.upstream, &lease.access_token, &call.base_model, &env).await {
             Ok(r) => r,
             Err(CallFailure::Status { status, body }) => {
-                attempts.failed(state, &lease, parse_error(status, &body)).await?;
+                tries.upstream_failed(&lease, parse_error(status, &body)).await?;
                 continue;
             }
             Err(CallFailure::Transport(why)) => {
-                state.pool.report_transport(&lease, &why).await;
-                attempts.exclude.push(lease.id);
-                attempts.last = LastFailure::Transport(why);
+                tries.transport_failed(&lease, why);
                 continue;
             }
         };
@@ -209,25 +235,21 @@ pub async fn stream(state: &AppState, call: &Upcall) -> Result<EventStream, Gate
         };
         match first {
             Some(Ok(())) => {
-                state.pool.report_success(&lease).await;
+                state.pool.report_success(&lease, &call.base_model);
                 let head = futures_util::stream::iter(held.into_iter().map(Ok));
-                return Ok(Box::pin(head.chain(events)));
+                // The lease lives as long as the stream, so in-flight counts stay true.
+                let tail = events.map(move |item| {
+                    let _hold = &lease;
+                    item
+                });
+                return Ok(Box::pin(head.chain(tail)));
             }
-            Some(Err(StreamBreak::Upstream(e))) => attempts.failed(state, &lease, *e).await?,
-            Some(Err(StreamBreak::Cut(why))) => {
-                state.pool.report_transport(&lease, &why).await;
-                attempts.exclude.push(lease.id);
-                attempts.last = LastFailure::Transport(why);
-            }
-            None => {
-                tracing::warn!(credential = lease.id, "empty stream from upstream, retrying");
-                state.pool.report_empty(&lease).await;
-                attempts.exclude.push(lease.id);
-                attempts.last = LastFailure::Empty("the upstream stream had no events".into());
-            }
+            Some(Err(StreamBreak::Upstream(e))) => tries.upstream_failed(&lease, *e).await?,
+            Some(Err(StreamBreak::Cut(why))) => tries.transport_failed(&lease, why),
+            None => tries.empty(&lease, "the upstream stream had no content".into()),
         }
     }
-    Err(attempts.last.into_error())
+    Err(tries.finish())
 }
 
 /// Whether an event carries anything a client would see: text (thought or not), a tool call,
@@ -288,23 +310,16 @@ fn decode_events(resp: reqwest::Response) -> EventStream {
 
 /// countTokens through the pool, with the same credential switching as generation.
 pub async fn count_tokens(state: &AppState, base_model: &str, body: &Value) -> Result<Value, GatewayError> {
-    let mut attempts = Attempts::new(state);
-    while let Some(lease) = attempts.lease(state, base_model).await? {
-        let up = state.upstream.clone();
-        match code_assist::count_tokens(&up, &lease.access_token, base_model, body).await {
+    let mut tries = Attempts::new(state, base_model);
+    while let Some(lease) = tries.lease().await? {
+        match code_assist::count_tokens(&state.upstream, &lease.access_token, base_model, body).await {
             Ok(v) => {
-                state.pool.report_success(&lease).await;
+                state.pool.report_success(&lease, base_model);
                 return Ok(v);
             }
-            Err(CallFailure::Status { status, body }) => {
-                attempts.failed(state, &lease, parse_error(status, &body)).await?;
-            }
-            Err(CallFailure::Transport(why)) => {
-                state.pool.report_transport(&lease, &why).await;
-                attempts.exclude.push(lease.id);
-                attempts.last = LastFailure::Transport(why);
-            }
+            Err(CallFailure::Status { status, body }) => tries.upstream_failed(&lease, parse_error(status, &body)).await?,
+            Err(CallFailure::Transport(why)) => tries.transport_failed(&lease, why),
         }
     }
-    Err(attempts.last.into_error())
+    Err(tries.finish())
 }

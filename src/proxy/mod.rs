@@ -1,16 +1,47 @@
-//! Proxy surface: thin handlers over the conversion and dispatch modules.
+//! Proxy surface: thin handlers over conversion and dispatch. Every route needs the API key;
+//! OpenAI routes answer errors in OpenAI's shape, Gemini routes in Google's.
 pub mod auth;
+pub mod body;
+pub mod dispatch;
+pub mod frames;
+pub mod gemini;
+pub mod modes;
+pub mod openai;
 
+use std::time::Duration;
+
+use poem::{Endpoint, EndpointExt, Route, get, post};
+
+use crate::convert::request::ConvertOptions;
 pub use crate::error::Surface;
-use poem::{EndpointExt, Route, get, handler, web::Json};
+use crate::settings::Settings;
 
-#[handler]
-fn list_models() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"object": "list", "data": []}))
+/// Silence after which a stream gets a heartbeat frame.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
+
+pub fn convert_options(s: &Settings) -> ConvertOptions {
+    ConvertOptions { compatibility_mode: s.compatibility_mode, return_thoughts: s.return_thoughts }
 }
 
-pub fn routes(surface: Surface) -> impl poem::Endpoint {
+fn guarded<E: Endpoint + 'static>(ep: E, surface: Surface) -> impl Endpoint {
+    ep.around(move |ep, req| auth::guard(ep, req, surface))
+}
+
+fn gemini_routes() -> Route {
     Route::new()
-        .at("/models", get(list_models))
-        .around(move |ep, req| auth::guard(ep, req, surface))
+        .at("/models", guarded(get(gemini::list_models), Surface::Gemini))
+        .at("/models/*rest", guarded(get(gemini::get_model).post(gemini::model_action), Surface::Gemini))
+}
+
+/// `/v1`: the OpenAI surface plus Gemini's model actions (`/v1/models/{m}:generateContent`).
+pub fn v1_routes() -> Route {
+    Route::new()
+        .at("/chat/completions", guarded(post(openai::chat_completions), Surface::OpenAi))
+        .at("/models", guarded(get(openai::list_models), Surface::OpenAi))
+        .at("/models/*rest", guarded(get(gemini::get_model).post(gemini::model_action), Surface::Gemini))
+}
+
+/// `/v1beta`: Gemini's surface, plus chat completions for clients configured with that base.
+pub fn v1beta_routes() -> Route {
+    gemini_routes().at("/chat/completions", guarded(post(openai::chat_completions), Surface::OpenAi))
 }

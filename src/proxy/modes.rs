@@ -86,7 +86,7 @@ pub async fn anti_truncation(state: AppState, mut call: Upcall) -> Result<EventS
         let mut usage: Option<Value> = None;
         let mut attempt = 1;
         loop {
-            let mut filter = anti_truncation::MarkerFilter::default();
+            let mut filter = anti_truncation::MarkerFilter::new();
             let mut broke = None;
             while let Some(item) = events.next().await {
                 let mut ev = match item { Ok(ev) => ev, Err(b) => { broke = Some(b); break; } };
@@ -99,7 +99,7 @@ pub async fn anti_truncation(state: AppState, mut call: Upcall) -> Result<EventS
                 }
                 if has_visible(&ev) { yield Ok(ev); }
             }
-            let tail = filter.finish();
+            let tail = filter.flush();
             if !tail.is_empty() {
                 yield Ok(json!({"candidates": [{"content": {"role": "model", "parts": [{"text": tail}]}, "index": 0}]}));
             }

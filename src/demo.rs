@@ -1,0 +1,96 @@
+//! `gcli2api --demo`: the whole gateway against the built-in Google simulator, with a
+//! throwaway data directory and three simulated accounts, so a newcomer can try every
+//! endpoint offline. The real DATA_DIR is never touched.
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::settings::Sources;
+use crate::simulator::{Simulator, UserSpec};
+use crate::store::credentials::{CredentialSource, NewCredential};
+
+/// Upstream settings that must all point at the simulator.
+const UPSTREAM_KEYS: &[&str] = &[
+    "CODE_ASSIST_ENDPOINT",
+    "OAUTH_PROXY_URL",
+    "GOOGLEAPIS_PROXY_URL",
+    "RESOURCE_MANAGER_API_URL",
+    "SERVICE_USAGE_API_URL",
+    "METADATA_SERVICE_URL",
+];
+
+/// Removes the throwaway directory when the demo ends, however it ends.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp_dir() -> std::io::Result<TempDir> {
+    let dir = std::env::temp_dir().join(format!("gcli2api-demo-{}-{}", std::process::id(), crate::google::oauth::random_token()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(TempDir(dir))
+}
+
+/// The demo's sources: the caller's environment (PORT, HOST, PASSWORD, LOG_LEVEL... still
+/// apply), with the data dir and every upstream URL overridden.
+pub fn demo_sources(mut env: std::collections::HashMap<String, String>, data_dir: &std::path::Path, sim_url: &str) -> Sources {
+    env.insert("DATA_DIR".into(), data_dir.display().to_string());
+    env.remove("CREDENTIALS_DIR");
+    env.remove("LOG_FILE");
+    env.entry("HOST".into()).or_insert_with(|| "127.0.0.1".into());
+    for k in UPSTREAM_KEYS {
+        env.insert((*k).into(), sim_url.to_string());
+    }
+    env.insert("OAUTH_AUTH_URL".into(), format!("{sim_url}/o/oauth2/v2/auth"));
+    env.remove("PROXY");
+    Sources { env, config_file: None }
+}
+
+pub async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
+    if config.is_some() {
+        anyhow::bail!("--demo ignores --config; it always runs on a throwaway data directory");
+    }
+    let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let sim = Simulator::start(sim_listener).await?;
+    let dir = temp_dir()?;
+    let sources = demo_sources(std::env::vars().collect(), &dir.0, &sim.base_url());
+    let mut app = crate::build(sources).await?;
+    let _guard = crate::attach_logs(&mut app)?;
+    for (i, email) in ["alice@demo.test", "bob@demo.test", "carol@demo.test"].iter().enumerate() {
+        let user = sim.add_user(UserSpec::new(*email));
+        let payload = user.credential_json();
+        app.state()
+            .pool
+            .add(NewCredential {
+                name: format!("demo-{}.json", i + 1),
+                source: CredentialSource::Demo,
+                refresh_token_sha256: Some(crate::pool::service::sha256_hex(&user.refresh_token)),
+                payload,
+                email: Some(user.email.clone()),
+                project_id: Some(user.project_id.clone()),
+                tier: Some("free-tier".into()),
+            })
+            .await?;
+    }
+    let s = app.settings();
+    let listener = tokio::net::TcpListener::bind((s.host.as_str(), s.port)).await?;
+    let addr = listener.local_addr()?;
+    let password = app.take_generated_password();
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "\n  gcli2api demo (simulated Google at {})", sim.base_url())?;
+        writeln!(out, "  proxy:  http://{addr}/v1   (OpenAI)   http://{addr}/v1beta   (Gemini)")?;
+        writeln!(out, "  panel:  http://{addr}/panel")?;
+        match &password {
+            Some(pw) => writeln!(out, "  password (API and panel): {pw}")?,
+            None => writeln!(out, "  password: the PASSWORD / API_PASSWORD you set")?,
+        }
+        writeln!(out, "  data:   {} (deleted on exit)\n", dir.0.display())?;
+        out.flush()?;
+    }
+    app.serve(listener, crate::shutdown_signal()).await?;
+    sim.shutdown();
+    Ok(())
+}
