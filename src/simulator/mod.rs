@@ -1,1 +1,206 @@
-//! See shared/design/ARCHITECTURE.md.
+//! The Google simulator: one HTTP server that speaks the upstream protocol of
+//! `shared/spec/upstream-protocol.md` (OAuth token endpoint and consent page, tokeninfo,
+//! userinfo, Resource Manager, Service Usage, Code Assist `/v1internal:*`), with seeded users,
+//! scripted faults (§8.2), stream pacing and a request log. All of the gateway's Google base
+//! URLs point at it; no paths collide.
+//!
+//! # Replies (deterministic; tests may rely on these rules)
+//! * **Anchor.** Trailing `model` turns are a prefill; the content before them is the anchor.
+//! * **Text.** If the anchor holds `functionResponse` parts, the text is one line per response:
+//!   `Result of <name>: <response as compact JSON>`. Otherwise it is `Echo: <anchor text>`,
+//!   where the anchor text joins the anchor's text parts with `\n`.
+//! * **`[done]`.** If the system instruction text contains `[done]`, `\n[done]` is appended,
+//!   unless an [`Fault::IgnoreDoneMarker`] fault is active for the call.
+//! * **Prefill.** With trailing model turns, the last one's text P is taken as already said:
+//!   the reply is the full text minus its longest prefix that P ends with (so a cut-short answer
+//!   is continued exactly; with no overlap the full text is sent again). No tool calls then.
+//! * **Tools.** When `functionDeclarations` are offered, the anchor is user text and the mode is
+//!   not `NONE`: every `call:<name>` directive (optionally followed directly by a JSON object of
+//!   args) calls that declared function; else `use the <name> tool` calls it; else, if the text
+//!   contains "call" (any case) or the mode is `ANY`, the first declaration is called. Args
+//!   default to the schema's required properties: strings `"<prop>-value"`, numbers `1`,
+//!   booleans `true`, arrays `[]`, objects `{}`. The reply then has no text; the first call part
+//!   carries a simulator-issued `thoughtSignature`; all calls arrive whole in one stream event.
+//! * **Thinking.** Models `gemini-2.5*` and `gemini-3*` think unless `thinkingBudget` is 0. The
+//!   thought text is `**Planning the reply**\n\nThe request holds <n> characters of user text.`
+//!   (n = anchor text length in chars). It is sent (first, as `thought:true` parts) only with
+//!   `includeThoughts: true`; `thoughtsTokenCount` is always present for these models.
+//! * **Tokens.** Every count is ceil(chars / 4). Prompt = all text of contents and system
+//!   instruction plus serialized non-text parts (min 1). Candidates = text + serialized calls.
+//!   `totalTokenCount = prompt + candidates + thoughts` exactly.
+//! * **maxOutputTokens.** Thoughts spend the budget first; text longer than the rest is cut to
+//!   `4 × rest` chars (calls dropped) with `finishReason: MAX_TOKENS`; else `STOP`.
+//! * **googleSearch** in tools adds `groundingMetadata` to the final candidate.
+//! * **Streams.** Thought chunks, then text chunks of `Pacing::chunk_chars` chars, then one
+//!   event with all calls; the last event also carries `finishReason` and the full usage.
+//!   Intermediate events carry no usage unless `Pacing::partial_usage`.
+//!
+//! # Enforced validation
+//! Bearer must be live (else 401); `project` must be the user's Code Assist project (after
+//! onboarding for new users) or an owned GCP project with `cloudaicompanion.googleapis.com`
+//! enabled (else 403 CONSUMER_INVALID / SERVICE_DISABLED); the model must be in the catalog and
+//! `*-preview` needs `UserSpec::preview` (else 404); unknown fields, empty contents, bad
+//! thinking config and (Gemini 3) model function calls without a valid signature give 400.
+
+mod code_assist;
+mod control;
+mod errors;
+mod faults;
+mod gzip;
+mod http;
+mod oauth;
+mod projects;
+mod reply;
+mod sse;
+mod state;
+mod types;
+mod validate;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use poem::listener::TcpAcceptor;
+use tokio::sync::watch;
+
+pub use faults::{EmptyReply, Endpoint, Fault, FaultMatch, FaultRule, MalformedSse};
+pub use gzip::decode_stored as gunzip_stored;
+pub use state::DEFAULT_MODELS;
+pub use types::{
+    GEMINI_CLI_CLIENT_ID, GEMINI_CLI_CLIENT_SECRET, LineEnding, OwnedProject, Pacing,
+    ProjectScenario, RecordedBody, RecordedRequest, SCOPES, SeededUser, UserSpec,
+};
+pub use validate::SKIP_SIGNATURE;
+
+use state::SimState;
+
+/// Entry point; see [`Simulator::start`].
+pub struct Simulator {
+    _private: (),
+}
+
+impl Simulator {
+    /// Start serving on an already-bound listener. Returns once the server task is spawned.
+    pub async fn start(listener: tokio::net::TcpListener) -> std::io::Result<SimHandle> {
+        let addr = listener.local_addr()?;
+        let base_url = format!("http://{addr}");
+        let state = Arc::new(SimState::new(base_url.clone()));
+        let acceptor = TcpAcceptor::from_tokio(listener)?;
+        let (stop_tx, mut stop_rx) = watch::channel(false);
+        let ep_state = state.clone();
+        let endpoint = poem::endpoint::make(move |req| http::handle(ep_state.clone(), req));
+        let signal = async move {
+            // An Err means every handle is gone: stop serving too.
+            let _ = stop_rx.wait_for(|stop| *stop).await;
+        };
+        tokio::spawn(async move {
+            let server = poem::Server::new_with_acceptor(acceptor);
+            if let Err(e) = server
+                .run_with_graceful_shutdown(endpoint, signal, Some(Duration::from_secs(1)))
+                .await
+            {
+                tracing::warn!(error = %e, "simulator stopped with an error");
+            }
+        });
+        tracing::info!(%addr, "Google simulator listening");
+        Ok(SimHandle {
+            state,
+            base_url,
+            stop: Arc::new(stop_tx),
+        })
+    }
+}
+
+#[derive(Clone)]
+pub struct SimHandle {
+    state: Arc<SimState>,
+    base_url: String,
+    stop: Arc<watch::Sender<bool>>,
+}
+
+impl SimHandle {
+    /// `http://127.0.0.1:PORT`, the base URL for every Google service.
+    pub fn base_url(&self) -> String {
+        self.base_url.clone()
+    }
+
+    pub fn add_user(&self, spec: UserSpec) -> SeededUser {
+        self.state.lock().add_user(spec, &self.base_url)
+    }
+
+    /// Current view of every user (refresh token, newest live access token, project).
+    pub fn users(&self) -> Vec<SeededUser> {
+        let inner = self.state.lock();
+        inner
+            .users
+            .iter()
+            .map(|u| inner.seeded(u, &self.base_url))
+            .collect()
+    }
+
+    pub fn user(&self, email: &str) -> Option<SeededUser> {
+        let inner = self.state.lock();
+        inner.user(email).map(|u| inner.seeded(u, &self.base_url))
+    }
+
+    pub fn push_fault(&self, rule: FaultRule) {
+        self.state.lock().faults.push(rule);
+    }
+
+    pub fn set_pacing(&self, pacing: Pacing) {
+        self.state.lock().pacing = pacing;
+    }
+
+    /// Replace the model catalog (unknown models answer 404).
+    pub fn set_models(&self, models: Vec<String>) {
+        self.state.lock().models = models;
+    }
+
+    /// The account the consent page signs in when no `login_hint` names a user.
+    pub fn set_default_login(&self, email: &str) {
+        self.state.lock().default_login = Some(email.to_string());
+    }
+
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.state.lock().requests.clone()
+    }
+
+    /// Clear faults, the request log and pacing; users are kept.
+    pub fn reset(&self) {
+        self.state.lock().reset(false);
+    }
+
+    /// `reset` plus users, tokens, codes, operations, signatures and the catalog.
+    pub fn reset_all(&self) {
+        self.state.lock().reset(true);
+    }
+
+    /// Current access tokens answer 401 from now on; `/token` can still refresh.
+    pub fn revoke_access_tokens(&self, email: &str) {
+        self.state.lock().revoke_tokens(email);
+    }
+
+    /// Current access tokens are past their expiry from now on; `/token` can still refresh.
+    pub fn expire_access_tokens(&self, email: &str) {
+        self.state.lock().expire_tokens(email);
+    }
+
+    /// The user's refresh token stops working (`invalid_grant`).
+    pub fn revoke_refresh_token(&self, email: &str) {
+        self.state.lock().revoke_refresh_token(email);
+    }
+
+    pub fn shutdown(&self) {
+        self.stop.send_replace(true);
+    }
+}
+
+/// Blocking entry for `gcli2api simulate-google --listen ADDR`: serve until ctrl-c.
+pub async fn serve_forever(addr: SocketAddr) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let handle = Simulator::start(listener).await?;
+    tracing::info!(base_url = %handle.base_url(), "simulate-google: control API under /__sim/");
+    tokio::signal::ctrl_c().await?;
+    handle.shutdown();
+    Ok(())
+}
