@@ -28,24 +28,39 @@ impl Drop for TempDir {
 }
 
 fn temp_dir() -> std::io::Result<TempDir> {
-    let dir = std::env::temp_dir().join(format!("gcli2api-demo-{}-{}", std::process::id(), crate::google::oauth::random_token()));
+    let dir = std::env::temp_dir().join(format!(
+        "gcli2api-demo-{}-{}",
+        std::process::id(),
+        crate::google::oauth::random_token()
+    ));
     std::fs::create_dir_all(&dir)?;
     Ok(TempDir(dir))
 }
 
 /// The demo's sources: the caller's environment (PORT, HOST, PASSWORD, LOG_LEVEL... still
 /// apply), with the data dir and every upstream URL overridden.
-pub fn demo_sources(mut env: std::collections::HashMap<String, String>, data_dir: &std::path::Path, sim_url: &str) -> Sources {
+pub fn demo_sources(
+    mut env: std::collections::HashMap<String, String>,
+    data_dir: &std::path::Path,
+    sim_url: &str,
+) -> Sources {
     env.insert("DATA_DIR".into(), data_dir.display().to_string());
     env.remove("CREDENTIALS_DIR");
     env.remove("LOG_FILE");
-    env.entry("HOST".into()).or_insert_with(|| "127.0.0.1".into());
+    env.entry("HOST".into())
+        .or_insert_with(|| "127.0.0.1".into());
     for k in UPSTREAM_KEYS {
         env.insert((*k).into(), sim_url.to_string());
     }
-    env.insert("OAUTH_AUTH_URL".into(), format!("{sim_url}/o/oauth2/v2/auth"));
+    env.insert(
+        "OAUTH_AUTH_URL".into(),
+        format!("{sim_url}/o/oauth2/v2/auth"),
+    );
     env.remove("PROXY");
-    Sources { env, config_file: None }
+    Sources {
+        env,
+        config_file: None,
+    }
 }
 
 pub async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
@@ -58,7 +73,10 @@ pub async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     let sources = demo_sources(std::env::vars().collect(), &dir.0, &sim.base_url());
     let mut app = crate::build(sources).await?;
     let _guard = crate::attach_logs(&mut app)?;
-    for (i, email) in ["alice@demo.test", "bob@demo.test", "carol@demo.test"].iter().enumerate() {
+    for (i, email) in ["alice@demo.test", "bob@demo.test", "carol@demo.test"]
+        .iter()
+        .enumerate()
+    {
         let user = sim.add_user(UserSpec::new(*email));
         let payload = user.credential_json();
         app.state()
@@ -80,8 +98,15 @@ pub async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     let password = app.take_generated_password();
     {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "\n  gcli2api demo (simulated Google at {})", sim.base_url())?;
-        writeln!(out, "  proxy:  http://{addr}/v1   (OpenAI)   http://{addr}/v1beta   (Gemini)")?;
+        writeln!(
+            out,
+            "\n  gcli2api demo (simulated Google at {})",
+            sim.base_url()
+        )?;
+        writeln!(
+            out,
+            "  proxy:  http://{addr}/v1   (OpenAI)   http://{addr}/v1beta   (Gemini)"
+        )?;
         writeln!(out, "  panel:  http://{addr}/panel")?;
         match &password {
             Some(pw) => writeln!(out, "  password (API and panel): {pw}")?,

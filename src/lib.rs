@@ -51,13 +51,26 @@ pub async fn build(sources: Sources) -> Result<App, StartupError> {
     let data_dir = settings::SettingsService::data_dir(&sources)?;
     let store = store::Store::open(&data_dir).await?;
     let settings = settings::SettingsService::load(&sources, &store).await?;
-    let (passwords, generated_password) = settings::passwords::Passwords::load(&settings, &store).await?;
+    let (passwords, generated_password) =
+        settings::passwords::Passwords::load(&settings, &store).await?;
     let s = settings.get();
     let upstream = google::client::Upstream::new(state::upstream_config(&s))?;
     let clock: Arc<dyn pool::Clock> = Arc::new(pool::SystemClock);
-    let pool = pool::service::PoolService::load(store.clone(), settings.clone(), upstream.clone(), clock).await?;
-    let state = AppState { settings, store, passwords, upstream, pool, logs: logs::hub() };
-    Ok(App { state, generated_password })
+    let pool =
+        pool::service::PoolService::load(store.clone(), settings.clone(), upstream.clone(), clock)
+            .await?;
+    let state = AppState {
+        settings,
+        store,
+        passwords,
+        upstream,
+        pool,
+        logs: logs::hub(),
+    };
+    Ok(App {
+        state,
+        generated_password,
+    })
 }
 
 impl App {
@@ -139,7 +152,10 @@ pub fn attach_logs(app: &mut App) -> Result<logs::LogGuard, logs::LogError> {
         console: true,
     })?;
     crate::logs::register_secrets(
-        [&s.password, &s.api_password, &s.panel_password].into_iter().flatten().map(String::as_str),
+        [&s.password, &s.api_password, &s.panel_password]
+            .into_iter()
+            .flatten()
+            .map(String::as_str),
     );
     let guard = hub.guard();
     app.state.logs = Some(hub);
@@ -165,7 +181,8 @@ pub async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

@@ -16,12 +16,18 @@ impl SystemApi {
     /// Version of this gateway.
     #[oai(path = "/system/info", method = "get")]
     async fn info(&self) -> Json<SystemInfo> {
-        Json(SystemInfo { version: env!("CARGO_PKG_VERSION").to_string() })
+        Json(SystemInfo {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        })
     }
 }
 
 pub fn service() -> OpenApiService<SystemApi, ()> {
-    OpenApiService::new(SystemApi, "gcli2api management API", env!("CARGO_PKG_VERSION"))
+    OpenApiService::new(
+        SystemApi,
+        "gcli2api management API",
+        env!("CARGO_PKG_VERSION"),
+    )
 }
 
 /// The spec as checked in under `openapi/management.json`.

@@ -48,9 +48,9 @@ mod engine;
 mod failure;
 mod index;
 mod lease;
+pub mod service;
 mod single_flight;
 mod state;
-pub mod service;
 mod unavailable;
 
 #[cfg(test)]

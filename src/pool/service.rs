@@ -40,7 +40,9 @@ struct Tokens {
 
 impl std::fmt::Debug for Tokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tokens").field("expiry", &self.expiry).finish_non_exhaustive()
+        f.debug_struct("Tokens")
+            .field("expiry", &self.expiry)
+            .finish_non_exhaustive()
     }
 }
 
@@ -54,7 +56,10 @@ pub struct Lease {
 
 impl std::fmt::Debug for Lease {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lease").field("id", &self.id).field("project_id", &self.project_id).finish_non_exhaustive()
+        f.debug_struct("Lease")
+            .field("id", &self.id)
+            .field("project_id", &self.project_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -106,14 +111,24 @@ fn parse_expiry(payload: &serde_json::Value) -> Option<DateTime<Utc>> {
             return Some(t.and_utc());
         }
     }
-    payload.get("expiry_date").and_then(|v| v.as_i64()).and_then(DateTime::from_timestamp_millis)
+    payload
+        .get("expiry_date")
+        .and_then(|v| v.as_i64())
+        .and_then(DateTime::from_timestamp_millis)
 }
 
 fn tokens_of(payload: &serde_json::Value) -> Option<Tokens> {
-    let s = |k: &str| payload.get(k).and_then(|v| v.as_str()).filter(|v| !v.is_empty()).map(str::to_string);
+    let s = |k: &str| {
+        payload
+            .get(k)
+            .and_then(|v| v.as_str())
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
     Some(Tokens {
         client_id: s("client_id").unwrap_or_else(|| oauth::GEMINI_CLI_CLIENT_ID.to_string()),
-        client_secret: s("client_secret").unwrap_or_else(|| oauth::GEMINI_CLI_CLIENT_SECRET.to_string()),
+        client_secret: s("client_secret")
+            .unwrap_or_else(|| oauth::GEMINI_CLI_CLIENT_SECRET.to_string()),
         refresh_token: s("refresh_token")?,
         access_token: s("access_token").or_else(|| s("token")),
         expiry: parse_expiry(payload),
@@ -129,28 +144,39 @@ fn register_secrets(t: &Tokens) {
 }
 
 pub fn sha256_hex(s: &str) -> String {
-    Sha256::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// How an upstream error changes the credential that got it.
 pub fn failure_of(err: &UpstreamError, base_model: &str) -> Failure {
     match classify(err) {
         ErrorClass::RateLimited { retry_after } => Failure::RateLimited { retry_after },
-        ErrorClass::QuotaExhausted { reset_after, reset_at } => {
-            Failure::QuotaExhausted { until: reset_at, after: reset_after }
-        }
+        ErrorClass::QuotaExhausted {
+            reset_after,
+            reset_at,
+        } => Failure::QuotaExhausted {
+            until: reset_at,
+            after: reset_after,
+        },
         ErrorClass::Capacity { .. } => Failure::Capacity,
         ErrorClass::ServerError => Failure::Server(err.status),
-        ErrorClass::AuthExpired => {
-            Failure::AuthFailed { permanent: false, reason: "access token rejected (401)".into() }
-        }
+        ErrorClass::AuthExpired => Failure::AuthFailed {
+            permanent: false,
+            reason: "access token rejected (401)".into(),
+        },
         ErrorClass::Forbidden { reason } => Failure::Forbidden {
             status: err.status,
             reason: match reason {
                 Some(r) => format!("{r}: {}", err.message),
                 None => err.message.clone(),
             },
-            link: err.validation_link.clone().or_else(|| err.help_links.first().cloned()),
+            link: err
+                .validation_link
+                .clone()
+                .or_else(|| err.help_links.first().cloned()),
         },
         ErrorClass::ValidationRequired { link } => Failure::Forbidden {
             status: err.status,
@@ -173,7 +199,8 @@ impl PoolService {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StoreError> {
         let rows = store.call(repo::list).await?;
-        let states: HashMap<i64, Option<String>> = store.call(repo::pool_states).await?.into_iter().collect();
+        let states: HashMap<i64, Option<String>> =
+            store.call(repo::pool_states).await?.into_iter().collect();
         let mut pool = Pool::new(pool_config(&settings.get()), Arc::clone(&clock));
         let mut tokens = HashMap::new();
         for row in rows {
@@ -181,7 +208,10 @@ impl PoolService {
                 .get(&row.id)
                 .and_then(|s| s.as_deref())
                 .and_then(|s| serde_json::from_str(s).ok())
-                .unwrap_or_else(|| CredentialState { enabled: row.enabled, ..Default::default() });
+                .unwrap_or_else(|| CredentialState {
+                    enabled: row.enabled,
+                    ..Default::default()
+                });
             state.email = state.email.or(row.email.clone());
             state.project_id = state.project_id.or(row.project_id.clone());
             state.tier = state.tier.or(row.tier.clone());
@@ -246,15 +276,25 @@ impl PoolService {
     }
 
     /// A credential for one call to `base_model`, with a fresh access token and its project.
-    pub async fn acquire(&self, base_model: &str, exclude: &[CredId]) -> Result<Lease, GatewayError> {
+    pub async fn acquire(
+        &self,
+        base_model: &str,
+        exclude: &[CredId],
+    ) -> Result<Lease, GatewayError> {
         let class = model_class(base_model);
         let mut skip: Vec<CredId> = exclude.to_vec();
         // Credentials whose token cannot be had are skipped for this request, bounded so a
         // pool full of broken credentials still answers quickly.
         for _ in 0..8 {
             let hold = {
-                let quota = self.inner.quota.read().unwrap_or_else(|e| e.into_inner()).clone();
-                let view = move |id: CredId, c: super::ModelClass| quota.as_ref().and_then(|q| q(id, c));
+                let quota = self
+                    .inner
+                    .quota
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
+                let view =
+                    move |id: CredId, c: super::ModelClass| quota.as_ref().and_then(|q| q(id, c));
                 self.core().pick(base_model, class, &skip, &view)
             };
             let hold = hold.map_err(|u| GatewayError::NoCredential {
@@ -263,14 +303,24 @@ impl PoolService {
             })?;
             let id = hold.id;
             match self.ready(id).await {
-                Ok((access_token, project_id)) => return Ok(Lease { id, access_token, project_id, _hold: hold }),
+                Ok((access_token, project_id)) => {
+                    return Ok(Lease {
+                        id,
+                        access_token,
+                        project_id,
+                        _hold: hold,
+                    });
+                }
                 Err(e) => {
                     tracing::warn!(credential = id, error = %e, "credential not usable right now");
                     skip.push(id);
                 }
             }
         }
-        Err(GatewayError::NoCredential { message: "no credential could obtain an access token".into(), retry_after_secs: None })
+        Err(GatewayError::NoCredential {
+            message: "no credential could obtain an access token".into(),
+            retry_after_secs: None,
+        })
     }
 
     async fn ready(&self, id: CredId) -> Result<(String, String), TokenError> {
@@ -284,20 +334,30 @@ impl PoolService {
     }
 
     fn tokens(&self, id: CredId) -> Option<Tokens> {
-        self.inner.tokens.read().unwrap_or_else(|e| e.into_inner()).get(&id).cloned()
+        self.inner
+            .tokens
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned()
     }
 
     /// A valid access token, refreshing (once, whoever asks) when it is missing or expiring.
     pub async fn access_token(&self, id: CredId) -> Result<String, TokenError> {
         let now = self.inner.clock.now();
-        let t = self.tokens(id).ok_or_else(|| TokenError::Permanent("credential has no refresh token".into()))?;
+        let t = self
+            .tokens(id)
+            .ok_or_else(|| TokenError::Permanent("credential has no refresh token".into()))?;
         if let (Some(a), Some(exp)) = (&t.access_token, t.expiry)
             && exp - REFRESH_MARGIN > now
         {
             return Ok(a.clone());
         }
         let me = self.clone();
-        self.inner.refresh.run(id, || async move { me.do_refresh(id).await }).await
+        self.inner
+            .refresh
+            .run(id, || async move { me.do_refresh(id).await })
+            .await
     }
 
     /// After an upstream 401: drop the rejected token and refresh, unless someone already did.
@@ -314,7 +374,9 @@ impl PoolService {
     }
 
     async fn do_refresh(&self, id: CredId) -> Result<String, TokenError> {
-        let t = self.tokens(id).ok_or_else(|| TokenError::Permanent("credential was removed".into()))?;
+        let t = self
+            .tokens(id)
+            .ok_or_else(|| TokenError::Permanent("credential was removed".into()))?;
         // Another flight may have finished between our check and this one starting.
         if let (Some(a), Some(exp)) = (&t.access_token, t.expiry)
             && exp - REFRESH_MARGIN > self.inner.clock.now()
@@ -324,7 +386,8 @@ impl PoolService {
         let up = self.inner.upstream.clone();
         match oauth::refresh(&up, &t.client_id, &t.client_secret, &t.refresh_token).await {
             Ok(tr) => {
-                let expiry = self.inner.clock.now() + chrono::Duration::seconds(tr.expires_in.unwrap_or(3599));
+                let expiry = self.inner.clock.now()
+                    + chrono::Duration::seconds(tr.expires_in.unwrap_or(3599));
                 let rotated = tr.refresh_token.clone().filter(|r| *r != t.refresh_token);
                 crate::logs::register_secret(&tr.access_token);
                 if let Some(r) = &rotated {
@@ -340,13 +403,22 @@ impl PoolService {
                     .inner
                     .store
                     .tx(move |tx| {
-                        repo::update_tokens(tx, id, &access, Some(&exp_s), rot.as_ref().map(|(r, s)| (r.as_str(), s.as_str())), now_ms())
+                        repo::update_tokens(
+                            tx,
+                            id,
+                            &access,
+                            Some(&exp_s),
+                            rot.as_ref().map(|(r, s)| (r.as_str(), s.as_str())),
+                            now_ms(),
+                        )
                     })
                     .await;
                 if let Err(e) = write {
                     tracing::error!(credential = id, error = %e, "could not save refreshed tokens");
                     if rotated.is_some() {
-                        return Err(TokenError::Transient("could not save the rotated refresh token".into()));
+                        return Err(TokenError::Transient(
+                            "could not save the rotated refresh token".into(),
+                        ));
                     }
                 }
                 let mut all = self.inner.tokens.write().unwrap_or_else(|e| e.into_inner());
@@ -365,7 +437,16 @@ impl PoolService {
             Err(e) if e.is_permanent() => {
                 let reason = e.to_string();
                 tracing::warn!(credential = id, reason = %reason, "refresh token rejected; disabling credential");
-                let out = self.core().record_failure(id, "*", 400, &reason, Failure::AuthFailed { permanent: true, reason: reason.clone() });
+                let out = self.core().record_failure(
+                    id,
+                    "*",
+                    400,
+                    &reason,
+                    Failure::AuthFailed {
+                        permanent: true,
+                        reason: reason.clone(),
+                    },
+                );
                 self.mark_change(out.change);
                 Err(TokenError::Permanent(reason))
             }
@@ -383,12 +464,20 @@ impl PoolService {
                 let found = discovery::discover(&up, &token, None, Duration::from_secs(2), 30)
                     .await
                     .map_err(|e| TokenError::NoProject(e.to_string()))?;
-                let email = crate::google::code_assist::user_email(&up, &token).await.ok().flatten();
+                let email = crate::google::code_assist::user_email(&up, &token)
+                    .await
+                    .ok()
+                    .flatten();
                 let change = {
                     let mut core = me.core();
                     let cur = core.state(id);
                     let email = email.or(cur.and_then(|s| s.email));
-                    core.set_identity(id, email, Some(found.project_id.clone()), found.tier.clone())
+                    core.set_identity(
+                        id,
+                        email,
+                        Some(found.project_id.clone()),
+                        found.tier.clone(),
+                    )
                 };
                 me.persist_now(change).await;
                 Ok(found.project_id)
@@ -413,20 +502,30 @@ impl PoolService {
     /// Applies an upstream error to the credential and says what the request should do next.
     pub fn report_failure(&self, lease: &Lease, base_model: &str, err: &UpstreamError) -> Reaction {
         let failure = failure_of(err, base_model);
-        let out = self.core().record_failure(lease.id, base_model, err.status, &err.message, failure);
+        let out =
+            self.core()
+                .record_failure(lease.id, base_model, err.status, &err.message, failure);
         self.mark([lease.id]);
         out.reaction
     }
 
     pub fn report_transport(&self, lease: &Lease, base_model: &str, why: &str) -> Reaction {
-        let out = self.core().record_failure(lease.id, base_model, 0, why, Failure::Transport);
+        let out = self
+            .core()
+            .record_failure(lease.id, base_model, 0, why, Failure::Transport);
         self.mark([lease.id]);
         out.reaction
     }
 
     /// An empty 200 reply: Google served nothing; treat like a transient server error.
     pub fn report_empty(&self, lease: &Lease, base_model: &str) -> Reaction {
-        let out = self.core().record_failure(lease.id, base_model, 200, "empty reply", Failure::Server(200));
+        let out = self.core().record_failure(
+            lease.id,
+            base_model,
+            200,
+            "empty reply",
+            Failure::Server(200),
+        );
         self.mark([lease.id]);
         out.reaction
     }
@@ -447,7 +546,11 @@ impl PoolService {
     pub fn insert_loaded(&self, id: CredId, payload: &serde_json::Value, state: CredentialState) {
         if let Some(t) = tokens_of(payload) {
             register_secrets(&t);
-            self.inner.tokens.write().unwrap_or_else(|e| e.into_inner()).insert(id, t);
+            self.inner
+                .tokens
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id, t);
         }
         self.core().upsert(id, state);
         self.mark([id]);
@@ -455,7 +558,13 @@ impl PoolService {
 
     pub fn remove(&self, id: CredId) {
         self.core().remove(id);
-        if let Some(t) = self.inner.tokens.write().unwrap_or_else(|e| e.into_inner()).remove(&id) {
+        if let Some(t) = self
+            .inner
+            .tokens
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id)
+        {
             crate::logs::forget_secret(&t.refresh_token);
             if let Some(a) = &t.access_token {
                 crate::logs::forget_secret(a);
@@ -503,13 +612,18 @@ impl PoolService {
     /// Writes every changed credential state in one transaction (the batched path; graceful
     /// shutdown calls it so nothing is lost).
     pub async fn flush(&self) -> Result<(), StoreError> {
-        let ids: Vec<CredId> = std::mem::take(&mut *self.inner.dirty.lock().unwrap_or_else(|e| e.into_inner())).into_iter().collect();
+        let ids: Vec<CredId> =
+            std::mem::take(&mut *self.inner.dirty.lock().unwrap_or_else(|e| e.into_inner()))
+                .into_iter()
+                .collect();
         if ids.is_empty() {
             return Ok(());
         }
         let states: Vec<(CredId, CredentialState)> = {
             let core = self.core();
-            ids.iter().filter_map(|id| core.state(*id).map(|s| (*id, s))).collect()
+            ids.iter()
+                .filter_map(|id| core.state(*id).map(|s| (*id, s)))
+                .collect()
         };
         if let Err(e) = write_states(&self.inner.store, states).await {
             self.mark(ids);
@@ -531,7 +645,10 @@ fn ms(t: Option<DateTime<Utc>>) -> Option<i64> {
     t.map(|t| t.timestamp_millis())
 }
 
-async fn write_states(store: &Store, states: Vec<(CredId, CredentialState)>) -> Result<(), StoreError> {
+async fn write_states(
+    store: &Store,
+    states: Vec<(CredId, CredentialState)>,
+) -> Result<(), StoreError> {
     store
         .tx(move |tx| {
             let now = now_ms();

@@ -10,12 +10,17 @@ pub async fn read_json(body: Body, limit: usize) -> Result<Value, GatewayError> 
         other => GatewayError::BadRequest(format!("could not read the request body: {other}")),
     })?;
     if bytes.is_empty() {
-        return Err(GatewayError::BadRequest("the request body is empty; send a JSON object".into()));
+        return Err(GatewayError::BadRequest(
+            "the request body is empty; send a JSON object".into(),
+        ));
     }
-    let v: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| GatewayError::BadRequest(format!("the request body is not valid JSON: {e}")))?;
+    let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        GatewayError::BadRequest(format!("the request body is not valid JSON: {e}"))
+    })?;
     if !v.is_object() {
-        return Err(GatewayError::BadRequest("the request body must be a JSON object".into()));
+        return Err(GatewayError::BadRequest(
+            "the request body must be a JSON object".into(),
+        ));
     }
     Ok(v)
 }

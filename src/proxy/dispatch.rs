@@ -22,6 +22,19 @@ use crate::wire::code_assist::envelope;
 pub struct Upcall {
     pub base_model: String,
     pub request: Value,
+    /// An answer with no content is a valid answer (an anti-truncation continuation may have
+    /// nothing left to say); otherwise empty replies are failures and retried.
+    pub accept_empty: bool,
+}
+
+impl Upcall {
+    pub fn new(base_model: String, request: Value) -> Self {
+        Self {
+            base_model,
+            request,
+            accept_empty: false,
+        }
+    }
 }
 
 /// What ended a stream early, after events had already been passed on.
@@ -85,7 +98,11 @@ struct Attempts<'a> {
 impl<'a> Attempts<'a> {
     fn new(state: &'a AppState, model: &'a str) -> Self {
         let s = state.settings.get();
-        let max = if s.retry_429_enabled { 1 + s.retry_429_max_retries } else { 1 };
+        let max = if s.retry_429_enabled {
+            1 + s.retry_429_max_retries
+        } else {
+            1
+        };
         Self {
             state,
             model,
@@ -133,7 +150,11 @@ impl<'a> Attempts<'a> {
     }
 
     /// Records an upstream error and decides whether the request goes on.
-    async fn upstream_failed(&mut self, lease: &Lease, err: UpstreamError) -> Result<(), GatewayError> {
+    async fn upstream_failed(
+        &mut self,
+        lease: &Lease,
+        err: UpstreamError,
+    ) -> Result<(), GatewayError> {
         let reaction = self.state.pool.report_failure(lease, self.model, &err);
         tracing::info!(credential = lease.id, status = err.status, reason = ?err.reason, ?reaction, "upstream call failed");
         match reaction {
@@ -141,7 +162,9 @@ impl<'a> Attempts<'a> {
             Reaction::RefreshAndRetrySame => {
                 // One forced refresh per credential per request; that retry is free because
                 // the credential was never at fault.
-                if self.refreshed.contains(&lease.id) || self.state.pool.force_refresh(lease).await.is_err() {
+                if self.refreshed.contains(&lease.id)
+                    || self.state.pool.force_refresh(lease).await.is_err()
+                {
                     self.exclude.push(lease.id);
                 } else {
                     self.refreshed.push(lease.id);
@@ -174,7 +197,12 @@ impl<'a> Attempts<'a> {
 }
 
 fn call_envelope(call: &Upcall, lease: &Lease) -> Value {
-    envelope(&call.base_model, &lease.project_id, call.request.clone(), None)
+    envelope(
+        &call.base_model,
+        &lease.project_id,
+        call.request.clone(),
+        None,
+    )
 }
 
 /// Non-streaming generation with retries; returns the unwrapped Gemini response.
@@ -182,7 +210,9 @@ pub async fn unary(state: &AppState, call: &Upcall) -> Result<Value, GatewayErro
     let mut tries = Attempts::new(state, &call.base_model);
     while let Some(lease) = tries.lease().await? {
         let env = call_envelope(call, &lease);
-        match code_assist::generate(&state.upstream, &lease.access_token, &call.base_model, &env).await {
+        match code_assist::generate(&state.upstream, &lease.access_token, &call.base_model, &env)
+            .await
+        {
             Ok(v) => {
                 let resp = unwrap_envelope(v);
                 if let Some(kind) = is_empty_reply(&resp) {
@@ -192,7 +222,11 @@ pub async fn unary(state: &AppState, call: &Upcall) -> Result<Value, GatewayErro
                 state.pool.report_success(&lease, &call.base_model);
                 return Ok(resp);
             }
-            Err(CallFailure::Status { status, body }) => tries.upstream_failed(&lease, parse_error(status, &body)).await?,
+            Err(CallFailure::Status { status, body }) => {
+                tries
+                    .upstream_failed(&lease, parse_error(status, &body))
+                    .await?
+            }
             Err(CallFailure::Transport(why)) => tries.transport_failed(&lease, why),
         }
     }
@@ -205,17 +239,22 @@ pub async fn stream(state: &AppState, call: &Upcall) -> Result<EventStream, Gate
     let mut tries = Attempts::new(state, &call.base_model);
     while let Some(lease) = tries.lease().await? {
         let env = call_envelope(call, &lease);
-        let resp = match code_assist::stream(&state.upstream, &lease.access_token, &call.base_model, &env).await {
-            Ok(r) => r,
-            Err(CallFailure::Status { status, body }) => {
-                tries.upstream_failed(&lease, parse_error(status, &body)).await?;
-                continue;
-            }
-            Err(CallFailure::Transport(why)) => {
-                tries.transport_failed(&lease, why);
-                continue;
-            }
-        };
+        let resp =
+            match code_assist::stream(&state.upstream, &lease.access_token, &call.base_model, &env)
+                .await
+            {
+                Ok(r) => r,
+                Err(CallFailure::Status { status, body }) => {
+                    tries
+                        .upstream_failed(&lease, parse_error(status, &body))
+                        .await?;
+                    continue;
+                }
+                Err(CallFailure::Transport(why)) => {
+                    tries.transport_failed(&lease, why);
+                    continue;
+                }
+            };
         let mut events = decode_events(resp);
         // Hold back until the first event that carries something, so empty streams and
         // errors before the first byte can still be retried elsewhere.
@@ -246,6 +285,12 @@ pub async fn stream(state: &AppState, call: &Upcall) -> Result<EventStream, Gate
             }
             Some(Err(StreamBreak::Upstream(e))) => tries.upstream_failed(&lease, *e).await?,
             Some(Err(StreamBreak::Cut(why))) => tries.transport_failed(&lease, why),
+            None if call.accept_empty => {
+                state.pool.report_success(&lease, &call.base_model);
+                return Ok(Box::pin(futures_util::stream::iter(
+                    held.into_iter().map(Ok),
+                )));
+            }
             None => tries.empty(&lease, "the upstream stream had no content".into()),
         }
     }
@@ -258,17 +303,47 @@ fn has_content(ev: &Value) -> bool {
     if ev.pointer("/promptFeedback/blockReason").is_some() {
         return true;
     }
-    let parts = ev.get("candidates").and_then(Value::as_array).into_iter().flatten()
-        .filter_map(|c| c.pointer("/content/parts").and_then(Value::as_array)).flatten();
+    let parts = ev
+        .get("candidates")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.pointer("/content/parts").and_then(Value::as_array))
+        .flatten();
     for p in parts {
-        if p.get("text").and_then(Value::as_str).is_some_and(|t| !t.is_empty())
-            || ["functionCall", "inlineData", "executableCode", "codeExecutionResult", "fileData"].iter().any(|k| p.get(k).is_some())
+        if p.get("text")
+            .and_then(Value::as_str)
+            .is_some_and(|t| !t.is_empty())
+            || [
+                "functionCall",
+                "inlineData",
+                "executableCode",
+                "codeExecutionResult",
+                "fileData",
+            ]
+            .iter()
+            .any(|k| p.get(k).is_some())
         {
             return true;
         }
     }
-    ev.get("candidates").and_then(Value::as_array).into_iter().flatten()
-        .any(|c| matches!(c.get("finishReason").and_then(Value::as_str), Some("SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY")))
+    ev.get("candidates")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|c| {
+            matches!(
+                c.get("finishReason").and_then(Value::as_str),
+                Some(
+                    "SAFETY"
+                        | "RECITATION"
+                        | "BLOCKLIST"
+                        | "PROHIBITED_CONTENT"
+                        | "SPII"
+                        | "IMAGE_SAFETY"
+                )
+            )
+        })
 }
 
 /// Bytes → SSE events → unwrapped Gemini responses. Unparseable events are skipped; an
@@ -277,6 +352,7 @@ fn decode_events(resp: reqwest::Response) -> EventStream {
     let mut bytes = resp.bytes_stream();
     Box::pin(async_stream::stream! {
         let mut dec = SseDecoder::default();
+        let mut saw_finish = false;
         loop {
             let (events, end) = match bytes.next().await {
                 Some(Ok(chunk)) => (dec.push(&chunk), None),
@@ -297,10 +373,17 @@ fn decode_events(resp: reqwest::Response) -> EventStream {
                     yield Err(StreamBreak::Upstream(Box::new(parse_error(status, &body))));
                     return;
                 }
-                yield Ok(unwrap_envelope(v));
+                let ev = unwrap_envelope(v);
+                saw_finish |= ev.get("candidates").and_then(Value::as_array).is_some_and(|cs| cs.iter().any(|c| c.get("finishReason").is_some()));
+                yield Ok(ev);
             }
             match end {
                 None => {}
+                // A body that stops inside an event, before any finishReason, was cut off.
+                Some(Ok(())) if dec.ended_mid_event() && !saw_finish => {
+                    yield Err(StreamBreak::Cut("the connection closed in the middle of an event".into()));
+                    return;
+                }
                 Some(Ok(())) => return,
                 Some(Err(why)) => { yield Err(StreamBreak::Cut(why)); return; }
             }
@@ -309,15 +392,25 @@ fn decode_events(resp: reqwest::Response) -> EventStream {
 }
 
 /// countTokens through the pool, with the same credential switching as generation.
-pub async fn count_tokens(state: &AppState, base_model: &str, body: &Value) -> Result<Value, GatewayError> {
+pub async fn count_tokens(
+    state: &AppState,
+    base_model: &str,
+    body: &Value,
+) -> Result<Value, GatewayError> {
     let mut tries = Attempts::new(state, base_model);
     while let Some(lease) = tries.lease().await? {
-        match code_assist::count_tokens(&state.upstream, &lease.access_token, base_model, body).await {
+        match code_assist::count_tokens(&state.upstream, &lease.access_token, base_model, body)
+            .await
+        {
             Ok(v) => {
                 state.pool.report_success(&lease, base_model);
                 return Ok(v);
             }
-            Err(CallFailure::Status { status, body }) => tries.upstream_failed(&lease, parse_error(status, &body)).await?,
+            Err(CallFailure::Status { status, body }) => {
+                tries
+                    .upstream_failed(&lease, parse_error(status, &body))
+                    .await?
+            }
             Err(CallFailure::Transport(why)) => tries.transport_failed(&lease, why),
         }
     }

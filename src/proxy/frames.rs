@@ -9,6 +9,7 @@ use poem::Response;
 use serde_json::{Value, json};
 
 use super::dispatch::{EventStream, StreamBreak};
+use crate::convert::fake_stream;
 use crate::convert::stream::{DONE_FRAME, OpenAiStreamTranslator, native_sse_frame, sse_frame};
 
 pub type ByteStream = std::pin::Pin<Box<dyn Stream<Item = Bytes> + Send>>;
@@ -41,7 +42,9 @@ pub fn openai(mut events: EventStream, mut tr: OpenAiStreamTranslator) -> ByteSt
 fn native_error(b: &StreamBreak) -> Value {
     match b {
         StreamBreak::Upstream(e) => e.google_body(),
-        StreamBreak::Cut(_) => json!({"error": {"code": 502, "message": b.message(), "status": "UNAVAILABLE"}}),
+        StreamBreak::Cut(_) => {
+            json!({"error": {"code": 502, "message": b.message(), "status": "UNAVAILABLE"}})
+        }
     }
 }
 
@@ -65,17 +68,29 @@ pub fn native(mut events: EventStream, framing: NativeFraming) -> ByteStream {
     })
 }
 
-/// A frame that every client of that framing ignores: an SSE comment, or JSON whitespace.
+/// A frame every client of that framing ignores: an SSE comment for OpenAI clients, an empty
+/// candidate for Gemini SSE (google-genai parses every line as JSON), whitespace between the
+/// elements of a JSON array.
 pub fn heartbeat_frame(framing: Option<NativeFraming>) -> Bytes {
     match framing {
+        None => Bytes::from(fake_stream::openai_heartbeat()),
+        Some(NativeFraming::Sse) => Bytes::from(fake_stream::native_heartbeat()),
         Some(NativeFraming::JsonArray) => Bytes::from_static(b"\n"),
-        _ => Bytes::from_static(b": keep-alive\n\n"),
     }
 }
 
-/// Emits `beat` whenever `inner` has been silent for `every`.
-pub fn with_heartbeats(mut inner: ByteStream, beat: Bytes, every: Duration) -> ByteStream {
+/// Emits `beat` whenever `inner` has been silent for `every`; with `initial`, also right away,
+/// so a client waiting on fake streaming sees the stream is alive at once.
+pub fn with_heartbeats(
+    mut inner: ByteStream,
+    beat: Bytes,
+    every: Duration,
+    initial: bool,
+) -> ByteStream {
     Box::pin(async_stream::stream! {
+        if initial {
+            yield beat.clone();
+        }
         loop {
             match tokio::time::timeout(every, inner.next()).await {
                 Ok(Some(b)) => yield b,
@@ -96,5 +111,7 @@ pub fn response(body: ByteStream, framing: Option<NativeFraming>) -> Response {
         .header("cache-control", "no-cache")
         // nginx and similar proxies buffer event streams unless told not to.
         .header("x-accel-buffering", "no")
-        .body(poem::Body::from_bytes_stream(body.map(Ok::<_, std::io::Error>)))
+        .body(poem::Body::from_bytes_stream(
+            body.map(Ok::<_, std::io::Error>),
+        ))
 }

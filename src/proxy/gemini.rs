@@ -23,7 +23,11 @@ pub struct ActionQuery {
 fn split_action(rest: &str) -> Result<(&str, &str), GatewayError> {
     rest.rsplit_once(':')
         .filter(|(m, a)| !m.is_empty() && !a.is_empty())
-        .ok_or_else(|| GatewayError::NotFound(format!("unknown method 'models/{rest}'; expected models/{{model}}:generateContent")))
+        .ok_or_else(|| {
+            GatewayError::NotFound(format!(
+                "unknown method 'models/{rest}'; expected models/{{model}}:generateContent"
+            ))
+        })
 }
 
 #[handler]
@@ -33,10 +37,17 @@ pub async fn model_action(
     Query(q): Query<ActionQuery>,
     body: Body,
 ) -> Response {
-    action(state, &rest, q.alt.as_deref(), body).await.unwrap_or_else(|e| e.into_response(Surface::Gemini))
+    action(state, &rest, q.alt.as_deref(), body)
+        .await
+        .unwrap_or_else(|e| e.into_response(Surface::Gemini))
 }
 
-async fn action(state: &AppState, rest: &str, alt: Option<&str>, body: Body) -> Result<Response, GatewayError> {
+async fn action(
+    state: &AppState,
+    rest: &str,
+    alt: Option<&str>,
+    body: Body,
+) -> Result<Response, GatewayError> {
     let (name, method) = split_action(rest)?;
     let s = state.settings.get();
     let json = body::read_json(body, s.max_body_bytes).await?;
@@ -47,11 +58,15 @@ async fn action(state: &AppState, rest: &str, alt: Option<&str>, body: Body) -> 
     let opts = super::convert_options(&s);
     let mut request = gemini_native_to_request(&json, &opts)?;
     apply_model_features(&mut request, &model, &opts);
-    let call = Upcall { base_model: model.base.clone(), request };
+    let call = Upcall::new(model.base.clone(), request);
     match method {
         "generateContent" => Ok(Json(dispatch::unary(state, &call).await?).into_response()),
         "streamGenerateContent" => {
-            let framing = if alt == Some("sse") { NativeFraming::Sse } else { NativeFraming::JsonArray };
+            let framing = if alt == Some("sse") {
+                NativeFraming::Sse
+            } else {
+                NativeFraming::JsonArray
+            };
             let events = match model.mode {
                 StreamMode::Normal => dispatch::stream(state, &call).await?,
                 StreamMode::FakeStream => modes::fake_stream(state.clone(), call).await?,
@@ -59,16 +74,32 @@ async fn action(state: &AppState, rest: &str, alt: Option<&str>, body: Body) -> 
             };
             let bytes = frames::native(events, framing);
             let beat = frames::heartbeat_frame(Some(framing));
-            Ok(frames::response(frames::with_heartbeats(bytes, beat, super::HEARTBEAT_EVERY), Some(framing)))
+            Ok(frames::response(
+                frames::with_heartbeats(
+                    bytes,
+                    beat,
+                    super::HEARTBEAT_EVERY,
+                    model.mode == StreamMode::FakeStream,
+                ),
+                Some(framing),
+            ))
         }
-        other => Err(GatewayError::NotFound(format!("unsupported method '{other}'"))),
+        other => Err(GatewayError::NotFound(format!(
+            "unsupported method '{other}'"
+        ))),
     }
 }
 
 /// countTokens accepts `{contents}` or `{generateContentRequest: {...}}` like Google's API.
-async fn count_tokens(state: &AppState, base_model: &str, json: Value) -> Result<Response, GatewayError> {
+async fn count_tokens(
+    state: &AppState,
+    base_model: &str,
+    json: Value,
+) -> Result<Response, GatewayError> {
     let inner = json.get("generateContentRequest").cloned().unwrap_or(json);
-    let contents = inner.get("contents").cloned()
+    let contents = inner
+        .get("contents")
+        .cloned()
         .ok_or_else(|| GatewayError::BadRequest("'contents' is required".into()))?;
     let body = json!({"request": {"model": format!("models/{base_model}"), "contents": contents}});
     let v = dispatch::count_tokens(state, base_model, &body).await?;

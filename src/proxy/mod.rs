@@ -20,7 +20,10 @@ use crate::settings::Settings;
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
 
 pub fn convert_options(s: &Settings) -> ConvertOptions {
-    ConvertOptions { compatibility_mode: s.compatibility_mode, return_thoughts: s.return_thoughts }
+    ConvertOptions {
+        compatibility_mode: s.compatibility_mode,
+        return_thoughts: s.return_thoughts,
+    }
 }
 
 fn guarded<E: Endpoint + 'static>(ep: E, surface: Surface) -> impl Endpoint {
@@ -29,19 +32,43 @@ fn guarded<E: Endpoint + 'static>(ep: E, surface: Surface) -> impl Endpoint {
 
 fn gemini_routes() -> Route {
     Route::new()
-        .at("/models", guarded(get(gemini::list_models), Surface::Gemini))
-        .at("/models/*rest", guarded(get(gemini::get_model).post(gemini::model_action), Surface::Gemini))
+        .at(
+            "/models",
+            guarded(get(gemini::list_models), Surface::Gemini),
+        )
+        .at(
+            "/models/*rest",
+            guarded(
+                get(gemini::get_model).post(gemini::model_action),
+                Surface::Gemini,
+            ),
+        )
 }
 
 /// `/v1`: the OpenAI surface plus Gemini's model actions (`/v1/models/{m}:generateContent`).
 pub fn v1_routes() -> Route {
     Route::new()
-        .at("/chat/completions", guarded(post(openai::chat_completions), Surface::OpenAi))
-        .at("/models", guarded(get(openai::list_models), Surface::OpenAi))
-        .at("/models/*rest", guarded(get(gemini::get_model).post(gemini::model_action), Surface::Gemini))
+        .at(
+            "/chat/completions",
+            guarded(post(openai::chat_completions), Surface::OpenAi),
+        )
+        .at(
+            "/models",
+            guarded(get(openai::list_models), Surface::OpenAi),
+        )
+        .at(
+            "/models/*rest",
+            guarded(
+                get(gemini::get_model).post(gemini::model_action),
+                Surface::Gemini,
+            ),
+        )
 }
 
 /// `/v1beta`: Gemini's surface, plus chat completions for clients configured with that base.
 pub fn v1beta_routes() -> Route {
-    gemini_routes().at("/chat/completions", guarded(post(openai::chat_completions), Surface::OpenAi))
+    gemini_routes().at(
+        "/chat/completions",
+        guarded(post(openai::chat_completions), Surface::OpenAi),
+    )
 }

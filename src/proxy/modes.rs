@@ -32,7 +32,9 @@ pub async fn fake_stream(state: AppState, call: Upcall) -> Result<EventStream, G
 }
 
 fn events_of(resp: Value) -> EventStream {
-    Box::pin(futures_util::stream::iter(fake_stream::native_chunks(&resp).into_iter().map(Ok)))
+    Box::pin(futures_util::stream::iter(
+        fake_stream::native_chunks(&resp).into_iter().map(Ok),
+    ))
 }
 
 pub fn into_break(e: GatewayError) -> StreamBreak {
@@ -47,9 +49,14 @@ fn answer_texts(ev: &mut Value) -> Vec<&mut Value> {
     let mut out = Vec::new();
     if let Some(cands) = ev.get_mut("candidates").and_then(Value::as_array_mut) {
         for c in cands {
-            if let Some(parts) = c.pointer_mut("/content/parts").and_then(Value::as_array_mut) {
+            if let Some(parts) = c
+                .pointer_mut("/content/parts")
+                .and_then(Value::as_array_mut)
+            {
                 for p in parts {
-                    if p.get("thought").and_then(Value::as_bool) != Some(true) && p.get("text").is_some() {
+                    if p.get("thought").and_then(Value::as_bool) != Some(true)
+                        && p.get("text").is_some()
+                    {
                         out.push(p);
                     }
                 }
@@ -63,18 +70,34 @@ fn answer_texts(ev: &mut Value) -> Vec<&mut Value> {
 /// client's stream.
 fn take_finish(ev: &mut Value) -> Option<Value> {
     let cands = ev.get_mut("candidates")?.as_array_mut()?;
-    cands.iter_mut().filter_map(|c| c.as_object_mut()?.remove("finishReason")).last()
+    cands
+        .iter_mut()
+        .filter_map(|c| c.as_object_mut()?.remove("finishReason"))
+        .last()
 }
 
 fn has_visible(ev: &Value) -> bool {
-    ev.get("candidates").and_then(Value::as_array).into_iter().flatten().any(|c| {
-        c.pointer("/content/parts").and_then(Value::as_array).is_some_and(|ps| {
-            ps.iter().any(|p| p.get("text").and_then(Value::as_str) != Some("") || p.as_object().is_some_and(|o| o.len() > 1))
+    ev.get("candidates")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|c| {
+            c.pointer("/content/parts")
+                .and_then(Value::as_array)
+                .is_some_and(|ps| {
+                    ps.iter().any(|p| {
+                        p.get("text").and_then(Value::as_str) != Some("")
+                            || p.as_object().is_some_and(|o| o.len() > 1)
+                    })
+                })
         })
-    }) || ev.get("usageMetadata").is_some()
+        || ev.get("usageMetadata").is_some()
 }
 
-pub async fn anti_truncation(state: AppState, mut call: Upcall) -> Result<EventStream, GatewayError> {
+pub async fn anti_truncation(
+    state: AppState,
+    mut call: Upcall,
+) -> Result<EventStream, GatewayError> {
     let max = state.settings.get().anti_truncation_max_attempts.max(1);
     anti_truncation::prepare(&mut call.request);
     let original = call.request.clone();
@@ -108,6 +131,7 @@ pub async fn anti_truncation(state: AppState, mut call: Upcall) -> Result<EventS
             attempt += 1;
             tracing::info!(attempt, collected = collected.len(), "reply ended without the completion marker; continuing");
             call.request = anti_truncation::continuation(&original, &collected);
+            call.accept_empty = true;
             match dispatch::stream(&state, &call).await {
                 Ok(s) => events = s,
                 Err(e) => { yield Err(into_break(e)); return; }

@@ -15,27 +15,40 @@ use crate::state::AppState;
 
 #[handler]
 pub async fn chat_completions(Data(state): Data<&AppState>, body: Body) -> Response {
-    chat(state, body).await.unwrap_or_else(|e| e.into_response(Surface::OpenAi))
+    chat(state, body)
+        .await
+        .unwrap_or_else(|e| e.into_response(Surface::OpenAi))
 }
 
 async fn chat(state: &AppState, body: Body) -> Result<Response, GatewayError> {
     let s = state.settings.get();
     let json = body::read_json(body, s.max_body_bytes).await?;
     let opts = super::convert_options(&s);
-    let name = json.get("model").and_then(Value::as_str)
+    let name = json
+        .get("model")
+        .and_then(Value::as_str)
         .ok_or_else(|| GatewayError::BadRequest("'model' is required".into()))?;
     let model = models::resolve(name).map_err(|e| GatewayError::BadRequest(e.to_string()))?;
     // A Gemini-native body is answered in OpenAI format too, as the original advertised.
     let (mut request, tool_name_map, stream, include_usage) = if is_gemini_native_body(&json) {
         let stream = json.get("stream").and_then(Value::as_bool).unwrap_or(false);
-        (gemini_native_to_request(&json, &opts)?, Default::default(), stream, false)
+        (
+            gemini_native_to_request(&json, &opts)?,
+            Default::default(),
+            stream,
+            false,
+        )
     } else {
         let c = openai_to_gemini(&json, &opts)?;
         (c.request, c.tool_name_map, c.stream, c.include_usage)
     };
     apply_model_features(&mut request, &model, &opts);
-    let call = Upcall { base_model: model.base.clone(), request };
-    let ropts = ResponseOptions { model: model.requested.clone(), tool_name_map, return_thoughts: s.return_thoughts };
+    let call = Upcall::new(model.base.clone(), request);
+    let ropts = ResponseOptions {
+        model: model.requested.clone(),
+        tool_name_map,
+        return_thoughts: s.return_thoughts,
+    };
     if !stream {
         let resp = dispatch::unary(state, &call).await?;
         return Ok(Json(gemini_to_openai(&resp, &ropts)).into_response());
@@ -47,7 +60,15 @@ async fn chat(state: &AppState, body: Body) -> Result<Response, GatewayError> {
     };
     let tr = OpenAiStreamTranslator::new(ropts, include_usage);
     let bytes = frames::openai(events, tr);
-    Ok(frames::response(frames::with_heartbeats(bytes, frames::heartbeat_frame(None), super::HEARTBEAT_EVERY), None))
+    Ok(frames::response(
+        frames::with_heartbeats(
+            bytes,
+            frames::heartbeat_frame(None),
+            super::HEARTBEAT_EVERY,
+            model.mode == StreamMode::FakeStream,
+        ),
+        None,
+    ))
 }
 
 #[handler]

@@ -1,0 +1,7 @@
+//! Integration tests: the real gateway over real sockets against the Google simulator.
+mod auth;
+mod gemini;
+mod openai;
+mod pool;
+mod streams;
+mod support;

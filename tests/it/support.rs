@@ -1,0 +1,245 @@
+//! Test harness: a real gateway on 127.0.0.1:0 in front of a real simulator, with seeded
+//! accounts imported as credentials.
+#![allow(dead_code)]
+use std::collections::HashMap;
+
+use gcli2api::AppState;
+use gcli2api::simulator::{RecordedRequest, SeededUser, SimHandle, Simulator, UserSpec};
+use gcli2api::store::credentials::{CredentialSource, NewCredential};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+pub const KEY: &str = "test-api-key";
+
+pub struct TestApp {
+    pub url: String,
+    pub sim: SimHandle,
+    pub users: Vec<SeededUser>,
+    pub ids: Vec<i64>,
+    pub state: AppState,
+    pub http: reqwest::Client,
+    pub dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+pub struct Builder {
+    users: Vec<UserSpec>,
+    env: HashMap<String, String>,
+    sim: Option<SimHandle>,
+    dir: Option<tempfile::TempDir>,
+    seed: bool,
+}
+
+pub fn builder() -> Builder {
+    Builder {
+        users: Vec::new(),
+        env: HashMap::new(),
+        sim: None,
+        dir: None,
+        seed: true,
+    }
+}
+
+impl Builder {
+    pub fn user(mut self, spec: UserSpec) -> Self {
+        self.users.push(spec);
+        self
+    }
+    pub fn users(mut self, n: usize) -> Self {
+        for i in 0..n {
+            self.users
+                .push(UserSpec::new(format!("user{}@sim.test", i + 1)));
+        }
+        self
+    }
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.insert(k.into(), v.into());
+        self
+    }
+    /// Reuse a simulator and data dir (restart tests); nothing is seeded again.
+    pub fn reuse(mut self, sim: SimHandle, dir: tempfile::TempDir) -> Self {
+        self.sim = Some(sim);
+        self.dir = Some(dir);
+        self.seed = false;
+        self
+    }
+
+    pub async fn spawn(self) -> TestApp {
+        let sim = match self.sim {
+            Some(s) => s,
+            None => Simulator::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
+                .await
+                .unwrap(),
+        };
+        let dir = self.dir.unwrap_or_else(|| tempfile::tempdir().unwrap());
+        let mut env = gcli2api_env(&sim.base_url(), dir.path());
+        env.extend(self.env);
+        let sources = gcli2api::Sources {
+            env,
+            config_file: None,
+        };
+        let app = gcli2api::build(sources).await.expect("gateway builds");
+        let state = app.state().clone();
+        let mut users = Vec::new();
+        let mut ids = Vec::new();
+        if self.seed {
+            let specs = if self.users.is_empty() {
+                (1..=3)
+                    .map(|i| UserSpec::new(format!("user{i}@sim.test")))
+                    .collect()
+            } else {
+                self.users
+            };
+            for (i, spec) in specs.into_iter().enumerate() {
+                let u = sim.add_user(spec);
+                let id = state
+                    .pool
+                    .add(new_credential(&format!("cred-{}.json", i + 1), &u))
+                    .await
+                    .unwrap();
+                users.push(u);
+                ids.push(id);
+            }
+        } else {
+            users = sim.users();
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            app.serve(listener, async move {
+                let _ = rx.await;
+            })
+            .await
+            .expect("gateway serves");
+        });
+        TestApp {
+            url,
+            sim,
+            users,
+            ids,
+            state,
+            http: reqwest::Client::new(),
+            dir,
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+}
+
+pub fn new_credential(name: &str, u: &SeededUser) -> NewCredential {
+    NewCredential {
+        name: name.into(),
+        source: CredentialSource::Upload,
+        payload: u.credential_json(),
+        email: Some(u.email.clone()),
+        project_id: Some(u.project_id.clone()),
+        tier: None,
+        refresh_token_sha256: None,
+    }
+}
+
+pub fn gcli2api_env(sim: &str, dir: &std::path::Path) -> HashMap<String, String> {
+    let mut env = HashMap::new();
+    env.insert("DATA_DIR".into(), dir.display().to_string());
+    env.insert("PASSWORD".into(), KEY.into());
+    env.insert("RETRY_429_INTERVAL".into(), "0.05".into());
+    for k in [
+        "CODE_ASSIST_ENDPOINT",
+        "OAUTH_PROXY_URL",
+        "GOOGLEAPIS_PROXY_URL",
+        "RESOURCE_MANAGER_API_URL",
+        "SERVICE_USAGE_API_URL",
+    ] {
+        env.insert(k.into(), sim.to_string());
+    }
+    env.insert("OAUTH_AUTH_URL".into(), format!("{sim}/o/oauth2/v2/auth"));
+    env
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        builder().spawn().await
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> reqwest::RequestBuilder {
+        self.http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(KEY)
+            .json(body)
+    }
+
+    pub async fn chat(&self, body: Value) -> (u16, Value) {
+        let r = self
+            .post("/v1/chat/completions", &body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A streamed chat completion as its `data:` payloads (`[DONE]` kept as a string).
+    pub async fn chat_stream(&self, body: Value) -> (u16, Vec<Value>, String) {
+        let r = self
+            .post("/v1/chat/completions", &body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (status, sse_payloads(&text), text)
+    }
+
+    /// Generation requests the simulator received, oldest first.
+    pub fn generation_requests(&self) -> Vec<RecordedRequest> {
+        self.sim
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.starts_with("/v1internal:") && r.path.contains("enerateContent"))
+            .collect()
+    }
+
+    pub fn token_requests(&self, email: &str) -> Vec<RecordedRequest> {
+        self.sim
+            .requests()
+            .into_iter()
+            .filter(|r| r.path == "/token" && r.email.as_deref() == Some(email))
+            .collect()
+    }
+
+    /// Graceful shutdown; returns the data dir and simulator for a restart.
+    pub async fn stop(mut self) -> (SimHandle, tempfile::TempDir) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.unwrap();
+        }
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        (self.sim.clone(), dir)
+    }
+}
+
+pub fn sse_payloads(text: &str) -> Vec<Value> {
+    text.split("\n\n")
+        .filter_map(|ev| ev.lines().find_map(|l| l.strip_prefix("data: ")))
+        .map(|d| serde_json::from_str(d).unwrap_or(Value::String(d.to_string())))
+        .collect()
+}
+
+/// Concatenated `delta.content` of OpenAI stream chunks.
+pub fn stream_text(chunks: &[Value]) -> String {
+    chunks
+        .iter()
+        .filter_map(|c| {
+            c.pointer("/choices/0/delta/content")
+                .and_then(Value::as_str)
+        })
+        .collect()
+}
+
+pub fn user_text(s: &str) -> Value {
+    serde_json::json!({"role": "user", "content": s})
+}
