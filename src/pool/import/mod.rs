@@ -12,6 +12,7 @@ mod archive;
 mod credential;
 mod dedup;
 mod error;
+mod fields;
 mod names;
 mod sources;
 
