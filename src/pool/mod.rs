@@ -46,8 +46,10 @@
 mod clock;
 mod engine;
 mod failure;
+pub mod import;
 mod index;
 mod lease;
+pub mod oauth_flow;
 pub mod service;
 mod single_flight;
 mod state;
