@@ -56,15 +56,27 @@ pub async fn build(sources: Sources) -> Result<App, StartupError> {
     let s = settings.get();
     let upstream = google::client::Upstream::new(state::upstream_config(&s))?;
     let clock: Arc<dyn pool::Clock> = Arc::new(pool::SystemClock);
-    let pool =
-        pool::service::PoolService::load(store.clone(), settings.clone(), upstream.clone(), clock)
-            .await?;
+    let pool = pool::service::PoolService::load(
+        store.clone(),
+        settings.clone(),
+        upstream.clone(),
+        Arc::clone(&clock),
+    )
+    .await?;
+    let imported = pool.import_at_start(&s, &sources.env).await?;
+    for r in &imported.rejected {
+        tracing::warn!(name = %r.name, reason = %r.reason, "credential not imported");
+    }
+    let login = pool::login::LoginService::new(pool.clone(), clock);
+    let limiter = proxy::limit::Limiter::new(s.max_concurrent_requests, s.max_queue_wait);
     let state = AppState {
         settings,
         store,
         passwords,
         upstream,
         pool,
+        login,
+        limiter,
         logs: logs::hub(),
     };
     Ok(App {
@@ -133,9 +145,43 @@ fn healthz() -> &'static str {
     "ok"
 }
 
+/// Google's redirect after sign-in. Public on purpose: the one-time `state` (with PKCE) is
+/// what authorizes it, exactly as for Gemini CLI's own loopback server.
+#[handler]
+async fn pool_oauth_callback(
+    req: &poem::Request,
+    poem::web::Data(state): poem::web::Data<&AppState>,
+) -> poem::web::Html<String> {
+    let query = req.uri().query().unwrap_or_default();
+    let body = match state.login.complete_query(query).await {
+        Ok(r) => format!(
+            "<h1>Signed in</h1><p>Credential <b>{}</b> added for {} (project {}). You can close this tab.</p>",
+            html_escape(&r.name),
+            html_escape(r.email.as_deref().unwrap_or("unknown e-mail")),
+            html_escape(&r.project_id)
+        ),
+        Err(e) => format!(
+            "<h1>Sign-in failed</h1><p>{}</p>",
+            html_escape(&e.to_string())
+        ),
+    };
+    poem::web::Html(format!(
+        "<!doctype html><meta charset=utf-8><title>gcli2api sign-in</title>{body}"
+    ))
+}
+
+pub fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
 pub fn routes(state: AppState) -> impl poem::Endpoint {
     Route::new()
         .at("/healthz", get(healthz))
+        .at("/oauth2callback", get(pool_oauth_callback))
         .nest("/v1", proxy::v1_routes())
         .nest("/v1beta", proxy::v1beta_routes())
         .data(state)

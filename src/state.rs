@@ -2,6 +2,7 @@
 use std::time::Duration;
 
 use crate::google::client::{Upstream, UpstreamConfig};
+use crate::pool::login::LoginService;
 use crate::pool::service::PoolService;
 use crate::settings::passwords::Passwords;
 use crate::settings::{Settings, SettingsService};
@@ -14,6 +15,8 @@ pub struct AppState {
     pub passwords: Passwords,
     pub upstream: Upstream,
     pub pool: PoolService,
+    pub login: LoginService,
+    pub limiter: crate::proxy::limit::Limiter,
     pub logs: Option<crate::logs::LogHub>,
 }
 

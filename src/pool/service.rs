@@ -16,7 +16,7 @@ use super::{
 use crate::error::GatewayError;
 use crate::google::client::Upstream;
 use crate::google::errors::{ErrorClass, UpstreamError, classify};
-use crate::google::{discovery, oauth};
+use crate::google::oauth;
 use crate::settings::{Settings, SettingsService};
 use crate::store::credentials::{self as repo, StatePatch};
 use crate::store::{Store, StoreError, now_ms};
@@ -328,7 +328,7 @@ impl PoolService {
         let known = self.core().state(id).and_then(|s| s.project_id);
         let project = match known {
             Some(p) => p,
-            None => self.discover_project(id, &token).await?,
+            None => self.discover_project(id).await?,
         };
         Ok((token, project))
     }
@@ -454,33 +454,17 @@ impl PoolService {
         }
     }
 
-    async fn discover_project(&self, id: CredId, token: &str) -> Result<String, TokenError> {
+    /// Finds the project on first use of a credential imported without one (single-flight,
+    /// so a burst of requests runs discovery once).
+    async fn discover_project(&self, id: CredId) -> Result<String, TokenError> {
         let me = self.clone();
-        let token = token.to_string();
         self.inner
             .discover
             .run(id, || async move {
-                let up = me.inner.upstream.clone();
-                let found = discovery::discover(&up, &token, None, Duration::from_secs(2), 30)
-                    .await
-                    .map_err(|e| TokenError::NoProject(e.to_string()))?;
-                let email = crate::google::code_assist::user_email(&up, &token)
-                    .await
-                    .ok()
-                    .flatten();
-                let change = {
-                    let mut core = me.core();
-                    let cur = core.state(id);
-                    let email = email.or(cur.and_then(|s| s.email));
-                    core.set_identity(
-                        id,
-                        email,
-                        Some(found.project_id.clone()),
-                        found.tier.clone(),
-                    )
-                };
-                me.persist_now(change).await;
-                Ok(found.project_id)
+                me.identify(id).await?;
+                me.state(id)
+                    .and_then(|s| s.project_id)
+                    .ok_or_else(|| TokenError::NoProject("no project found".into()))
             })
             .await
     }
@@ -697,5 +681,19 @@ impl PoolService {
             .await?;
         self.insert_loaded(id, &payload, state);
         Ok(id)
+    }
+}
+
+impl PoolService {
+    /// Records the account's identity and writes it at once (it is what the panel shows).
+    pub async fn set_identity(
+        &self,
+        id: CredId,
+        email: Option<String>,
+        project: Option<String>,
+        tier: Option<String>,
+    ) {
+        let change = self.core().set_identity(id, email, project, tier);
+        self.persist_now(change).await;
     }
 }

@@ -1,5 +1,6 @@
 //! Proxy authentication shared by every proxy route: four ways to send the key, one
 //! constant-time check, and rejections in the route's own wire format.
+use futures_util::StreamExt;
 use poem::{Endpoint, IntoResponse, Request, Response};
 
 use crate::error::{GatewayError, Surface};
@@ -53,5 +54,19 @@ pub async fn guard<E: Endpoint>(
         tracing::info!(path = %req.uri().path(), error = %e, "rejected proxy request");
         return Ok(e.into_response(surface));
     }
-    Ok(ep.call(req).await?.into_response())
+    let permit = match state.limiter.acquire().await {
+        Ok(p) => p,
+        Err(e) => return Ok(e.into_response(surface)),
+    };
+    let resp = ep.call(req).await?.into_response();
+    // The slot is held until the body is fully sent, so long streams count as in flight.
+    let (parts, body) = resp.into_parts();
+    let body = body.into_bytes_stream().map(move |chunk| {
+        let _held = &permit;
+        chunk
+    });
+    Ok(Response::from_parts(
+        parts,
+        poem::Body::from_bytes_stream(body),
+    ))
 }

@@ -5,6 +5,7 @@ pub mod body;
 pub mod dispatch;
 pub mod frames;
 pub mod gemini;
+pub mod limit;
 pub mod modes;
 pub mod openai;
 

@@ -388,3 +388,20 @@ pub fn set_pool_state(conn: &Connection, id: i64, state_json: &str) -> Result<bo
         params![state_json, id],
     )? > 0)
 }
+
+/// Replaces a credential's secrets and source in place (an env credential taking over a
+/// directory copy of the same account keeps the row, its id and its history).
+pub fn replace_payload(
+    conn: &Connection,
+    id: i64,
+    payload: &Value,
+    source: CredentialSource,
+    refresh_token_sha256: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let json = serde_json::to_string(payload).map_err(|e| StoreError::Data(e.to_string()))?;
+    Ok(conn.execute(
+        "UPDATE credentials SET payload_json = ?1, source = ?2, refresh_token_sha256 = ?3, updated_at = ?4 WHERE id = ?5",
+        params![json, source.as_str(), refresh_token_sha256, now, id],
+    )? > 0)
+}

@@ -1,0 +1,96 @@
+//! MAX_CONCURRENT_REQUESTS: a global cap on proxy requests in flight, with a bounded wait
+//! queue. Beyond it a request waits up to MAX_QUEUE_WAIT for a slot, then gets a clear 429.
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::error::GatewayError;
+
+/// Waiting requests allowed per slot; past that, new arrivals are refused at once instead of
+/// piling up memory and timing out later anyway.
+const QUEUE_PER_SLOT: usize = 4;
+
+#[derive(Clone)]
+pub struct Limiter {
+    slots: Arc<Semaphore>,
+    waiting: Arc<AtomicUsize>,
+    max_waiting: usize,
+    wait: Duration,
+}
+
+pub struct Permit {
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Limiter {
+    pub fn new(max: usize, wait: Duration) -> Self {
+        let max = max.max(1);
+        Self {
+            slots: Arc::new(Semaphore::new(max)),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            max_waiting: max * QUEUE_PER_SLOT,
+            wait,
+        }
+    }
+
+    pub async fn acquire(&self) -> Result<Permit, GatewayError> {
+        if let Ok(p) = Arc::clone(&self.slots).try_acquire_owned() {
+            return Ok(Permit { _permit: p });
+        }
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(GatewayError::Overloaded);
+        }
+        let got = tokio::time::timeout(self.wait, Arc::clone(&self.slots).acquire_owned()).await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        match got {
+            Ok(Ok(p)) => Ok(Permit { _permit: p }),
+            _ => Err(GatewayError::Overloaded),
+        }
+    }
+
+    pub fn in_use(&self, max: usize) -> usize {
+        max.saturating_sub(self.slots.available_permits())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn waits_then_refuses() {
+        let l = Limiter::new(1, Duration::from_millis(50));
+        let held = l.acquire().await.unwrap();
+        assert!(
+            matches!(l.acquire().await, Err(GatewayError::Overloaded)),
+            "times out"
+        );
+        drop(held);
+        assert!(l.acquire().await.is_ok(), "a freed slot is reused");
+    }
+
+    #[tokio::test]
+    async fn queue_is_bounded() {
+        let l = Limiter::new(1, Duration::from_secs(5));
+        let _held = l.acquire().await.unwrap();
+        let waiters: Vec<_> = (0..QUEUE_PER_SLOT)
+            .map(|_| {
+                let l = l.clone();
+                tokio::spawn(async move { l.acquire().await.is_ok() })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let start = std::time::Instant::now();
+        assert!(matches!(l.acquire().await, Err(GatewayError::Overloaded)));
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "refused at once when the queue is full"
+        );
+        for w in waiters {
+            w.abort();
+        }
+    }
+}
