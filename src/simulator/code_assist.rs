@@ -205,13 +205,16 @@ pub(crate) async fn generate(ctx: &Ctx, fault: Option<&Fault>, stream: bool) -> 
             .body(pretty(&Value::Array(envelopes)));
     }
     let plan = sse::plan(envelopes, fault, pacing.line_ending.as_str());
-    with_trace(Response::builder(), &meta)
+    let mut builder = with_trace(Response::builder(), &meta)
         .header("content-type", "text/event-stream")
-        .header("cache-control", "no-cache")
-        .body(sse::body(
-            plan,
-            Duration::from_millis(pacing.event_delay_ms),
-        ))
+        .header("cache-control", "no-cache");
+    if let Some(len) = plan.abort_length() {
+        builder = builder.header("content-length", len);
+    }
+    builder.body(sse::body(
+        plan,
+        Duration::from_millis(pacing.event_delay_ms),
+    ))
 }
 
 /// Non-streaming body; a stream cut becomes a body that stops half-way, an empty stream an
@@ -227,7 +230,10 @@ fn non_stream_body(body: Value, fault: Option<&Fault>, meta: &Meta) -> Response 
                 frames: vec![half],
                 ending: sse::Ending::Abort,
             };
-            builder.body(sse::body(plan, Duration::ZERO))
+            let len = plan.abort_length().unwrap_or_default();
+            builder
+                .header("content-length", len)
+                .body(sse::body(plan, Duration::ZERO))
         }
         Some(Fault::EmptyStream) => builder.body(""),
         _ => builder.body(text),

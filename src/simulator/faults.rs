@@ -203,8 +203,10 @@ pub enum Fault {
     SlowFirstByte {
         delay_ms: u64,
     },
-    /// Stream: after `after_events` events the body ends abruptly (no chunked terminator);
-    /// with `mid_event` half of the next event is sent first.
+    /// Stream: after `after_events` events the connection is closed before the body is
+    /// complete (the response declares a longer `content-length`, so no clean end is
+    /// possible); with `mid_event` half of the next event is sent first. On
+    /// `generateContent` the JSON body is cut in half the same way.
     StreamCut {
         after_events: u32,
         #[serde(default)]

@@ -135,13 +135,14 @@ fn rpc_method(endpoint: Endpoint) -> &'static str {
     }
 }
 
-/// A response whose body fails at once: hyper closes the connection without a complete reply.
+/// A reply that promises a body and sends none: hyper must close the connection, and the
+/// client sees a transport error instead of an answer.
 pub(crate) fn connection_drop() -> Response {
-    let stream = futures_util::stream::once(async {
-        Err::<bytes::Bytes, std::io::Error>(std::io::Error::other("simulated connection drop"))
-    });
+    let stream = futures_util::stream::empty::<Result<bytes::Bytes, std::io::Error>>();
     Response::builder()
         .status(StatusCode::OK)
+        .header("content-type", errors::JSON_UTF8)
+        .header("content-length", 64)
         .body(poem::Body::from_bytes_stream(stream))
 }
 

@@ -39,6 +39,17 @@ pub(crate) struct StreamPlan {
     pub ending: Ending,
 }
 
+impl StreamPlan {
+    /// For an aborted plan, a `content-length` larger than what is sent: hyper then has to
+    /// close the connection when the body ends, and cannot finish the message cleanly.
+    pub fn abort_length(&self) -> Option<usize> {
+        match self.ending {
+            Ending::Abort => Some(self.frames.iter().map(Bytes::len).sum::<usize>() + 64),
+            Ending::Clean => None,
+        }
+    }
+}
+
 fn event(json: &str, eol: &str) -> Bytes {
     Bytes::from(format!("data: {json}{eol}{eol}"))
 }
@@ -159,7 +170,8 @@ fn malformed(envelopes: &[Value], variant: MalformedSse, eol: &str) -> Vec<Bytes
     frames
 }
 
-/// A streaming body that paces frames and ends as planned.
+/// A streaming body that paces frames. An aborted plan simply stops: the caller declares a
+/// longer `content-length` (see [`StreamPlan::abort_length`]), so the connection is cut.
 pub(crate) fn body(plan: StreamPlan, delay: Duration) -> poem::Body {
     let stream = async_stream::stream! {
         for (i, frame) in plan.frames.into_iter().enumerate() {
@@ -167,11 +179,6 @@ pub(crate) fn body(plan: StreamPlan, delay: Duration) -> poem::Body {
                 tokio::time::sleep(delay).await;
             }
             yield Ok::<Bytes, std::io::Error>(frame);
-        }
-        if matches!(plan.ending, Ending::Abort) {
-            // Give hyper a chance to flush what was sent before the connection is torn down.
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            yield Err(std::io::Error::other("simulated upstream stream cut"));
         }
     };
     poem::Body::from_bytes_stream(stream)
