@@ -8,7 +8,9 @@
 //! * **Anchor.** Trailing `model` turns are a prefill; the content before them is the anchor.
 //! * **Text.** If the anchor holds `functionResponse` parts, the text is one line per response:
 //!   `Result of <name>: <response as compact JSON>`. Otherwise it is `Echo: <anchor text>`,
-//!   where the anchor text joins the anchor's text parts with `\n`.
+//!   where the anchor text joins the anchor's text parts with `\n`; each `inlineData` part adds
+//!   a line `[inlineData <mime>, <n> base64 chars]`. With `responseMimeType:
+//!   application/json` the text is instead `{"echo":"<anchor text>","media":[...]}`.
 //! * **`[done]`.** If the system instruction text contains `[done]`, `\n[done]` is appended,
 //!   unless an [`Fault::IgnoreDoneMarker`] fault is active for the call.
 //! * **Prefill.** With trailing model turns, the last one's text P is taken as already said:

@@ -17,6 +17,7 @@ pub(crate) struct Reply {
     pub grounding: Option<Value>,
 }
 
+#[derive(Default)]
 pub(crate) struct ReplyOptions {
     pub ignore_done: bool,
 }
@@ -214,8 +215,30 @@ pub(crate) fn build(
         .collect();
     let user_text = part_text(anchor_parts);
 
-    let mut text = if responses.is_empty() {
-        format!("Echo: {user_text}")
+    let media: Vec<String> = anchor_parts
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.get("inlineData"))
+        .map(|d| {
+            let mime = d.get("mimeType").and_then(Value::as_str).unwrap_or("?");
+            let len = d.get("data").and_then(Value::as_str).map_or(0, str::len);
+            format!("[inlineData {mime}, {len} base64 chars]")
+        })
+        .collect();
+    let json_mode = request
+        .pointer("/generationConfig/responseMimeType")
+        .and_then(Value::as_str)
+        == Some("application/json");
+    let mut text = if json_mode && responses.is_empty() {
+        serde_json::json!({"echo": user_text, "media": media}).to_string()
+    } else if responses.is_empty() {
+        let mut t = format!("Echo: {user_text}");
+        for m in &media {
+            t.push('\n');
+            t.push_str(m);
+        }
+        t
     } else {
         responses
             .iter()
@@ -462,5 +485,26 @@ mod tests {
         assert_eq!(r.finish, "MAX_TOKENS");
         assert_eq!(r.text, "Echo: a fair");
         assert_eq!(r.thoughts_tokens, Some(0));
+    }
+}
+
+#[cfg(test)]
+mod media_tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn json_mode_and_inline_data_are_reflected() {
+        let opts = ReplyOptions::default();
+        let req = json!({"contents": [{"role": "user", "parts": [{"text": "pic"}, {"inlineData": {"mimeType": "image/png", "data": "AAAA"}}]}]});
+        let r = build("gemini-2.5-flash", &req, &opts, || "sig".into());
+        assert_eq!(r.text, "Echo: pic\n[inlineData image/png, 4 base64 chars]");
+        let mut req = req;
+        req["generationConfig"] = json!({"responseMimeType": "application/json"});
+        let r = build("gemini-2.5-flash", &req, &opts, || "sig".into());
+        let v: Value = serde_json::from_str(&r.text).unwrap();
+        assert_eq!(v["echo"], "pic");
+        assert_eq!(v["media"][0], "[inlineData image/png, 4 base64 chars]");
     }
 }
