@@ -19,7 +19,10 @@ pub const DB_FILE_NAME: &str = "gcli2api.db";
 
 /// Embedded migrations, applied in order; the schema version lives in `PRAGMA user_version`, so
 /// nothing else may touch that pragma.
-const MIGRATION_SQL: &[&str] = &[include_str!("../../migrations/0001_init.sql")];
+const MIGRATION_SQL: &[&str] = &[
+    include_str!("../../migrations/0001_init.sql"),
+    include_str!("../../migrations/0003_usage.sql"),
+];
 
 /// Pragmas for every pooled connection: `foreign_keys` and `busy_timeout` are per connection, and
 /// NORMAL sync is durable against process crashes in WAL mode (only an OS crash can lose the last
