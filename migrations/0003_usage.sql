@@ -1,5 +1,6 @@
 -- Usage accounting (src/usage). The 0001 usage tables were placeholders that no code ever wrote,
--- so they are replaced rather than altered. `quota_limits` from 0001 is kept as is: its foreign
+-- so they are dropped and recreated (same names where the role is the same) rather than altered
+-- column by column. `quota_limits` from 0001 is kept as is: its foreign
 -- key drops a credential's overrides with the credential, which is what we want.
 -- No usage table has a foreign key: history outlives a deleted credential.
 DROP TABLE usage_minute;
@@ -27,10 +28,10 @@ CREATE TABLE usage_minute (
     PRIMARY KEY (bucket_start, credential_id, base_model, requested_model, surface, stream, outcome)
 ) STRICT, WITHOUT ROWID;
 
--- Upstream calls (one per attempt) per quota day. `day` is the local date, in
+-- Upstream calls (one per attempt) per quota day and model. `day` is the local date, in
 -- QUOTA_RESET_TIMEZONE, on which the quota window started; rows older than the retention are
 -- folded into day = 'total', so the table stays bounded.
-CREATE TABLE usage_daily_calls (
+CREATE TABLE usage_daily (
     day           TEXT NOT NULL,
     credential_id INTEGER NOT NULL,
     model         TEXT NOT NULL,
@@ -38,9 +39,9 @@ CREATE TABLE usage_daily_calls (
     calls         INTEGER NOT NULL CHECK (calls >= 0),
     PRIMARY KEY (day, credential_id, model, outcome)
 ) STRICT, WITHOUT ROWID;
-CREATE INDEX usage_daily_calls_credential ON usage_daily_calls (credential_id, day);
+CREATE INDEX usage_daily_credential ON usage_daily (credential_id, day);
 
--- Client requests per quota day, with tokens; same day keys and roll-up as usage_daily_calls.
+-- Client requests per quota day, with tokens; same day keys and roll-up as usage_daily.
 CREATE TABLE usage_daily_requests (
     day               TEXT NOT NULL,
     credential_id     INTEGER NOT NULL,            -- 0: no credential served the request
@@ -65,7 +66,7 @@ CREATE TABLE usage_counters (
 
 -- The current daily window's use per credential and class; a row whose window_start is not the
 -- current window's is stale and reads as zero. One row per (credential, class): bounded.
-CREATE TABLE quota_usage (
+CREATE TABLE quota_windows (
     credential_id INTEGER NOT NULL,
     class         TEXT NOT NULL CHECK (class IN ('pro', 'flash', 'other')),
     window_start  INTEGER NOT NULL,                -- ms

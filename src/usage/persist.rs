@@ -53,7 +53,7 @@ pub(crate) fn load(conn: &Connection) -> Result<Loaded, StoreError> {
         }
     }
     let mut st =
-        conn.prepare("SELECT credential_id, class, window_start, used FROM quota_usage")?;
+        conn.prepare("SELECT credential_id, class, window_start, used FROM quota_windows")?;
     let rows = st.query_map([], |r| {
         Ok((
             r.get::<_, i64>(0)?,
@@ -104,7 +104,7 @@ pub(crate) fn write_batch(tx: &Transaction, b: &Batch) -> Result<(), StoreError>
             "INSERT INTO usage_counters (credential_id, class, outcome, calls) VALUES (?1, ?2, ?3, ?4)",
         )?;
         let mut quota = tx.prepare_cached(
-            "INSERT INTO quota_usage (credential_id, class, window_start, used) VALUES (?1, ?2, ?3, ?4)
+            "INSERT INTO quota_windows (credential_id, class, window_start, used) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (credential_id, class)
              DO UPDATE SET window_start = excluded.window_start, used = excluded.used",
         )?;
@@ -126,7 +126,7 @@ pub(crate) fn write_batch(tx: &Transaction, b: &Batch) -> Result<(), StoreError>
         }
     }
     let mut calls = tx.prepare_cached(
-        "INSERT INTO usage_daily_calls (day, credential_id, model, outcome, calls) VALUES (?1, ?2, ?3, ?4, ?5)
+        "INSERT INTO usage_daily (day, credential_id, model, outcome, calls) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (day, credential_id, model, outcome) DO UPDATE SET calls = calls + excluded.calls",
     )?;
     for (k, n) in &b.pending.calls {
@@ -242,14 +242,14 @@ pub(crate) fn prune(
     )? as u64;
     // `WHERE ... AND day <> 'total'` also keeps the upsert's SELECT unambiguous for SQLite's parser.
     tx.execute(
-        "INSERT INTO usage_daily_calls (day, credential_id, model, outcome, calls)
-         SELECT 'total', credential_id, model, outcome, sum(calls) FROM usage_daily_calls
+        "INSERT INTO usage_daily (day, credential_id, model, outcome, calls)
+         SELECT 'total', credential_id, model, outcome, sum(calls) FROM usage_daily
          WHERE day < ?1 AND day <> 'total' GROUP BY credential_id, model, outcome
          ON CONFLICT (day, credential_id, model, outcome) DO UPDATE SET calls = calls + excluded.calls",
         [day_cutoff],
     )?;
     let calls = tx.execute(
-        "DELETE FROM usage_daily_calls WHERE day < ?1 AND day <> 'total'",
+        "DELETE FROM usage_daily WHERE day < ?1 AND day <> 'total'",
         [day_cutoff],
     )?;
     tx.execute(
@@ -280,27 +280,21 @@ pub(crate) fn prune(
 /// Daily history between `first_day` and `last_day` inclusive (never the `'total'` roll-up).
 pub(crate) fn aggregate(
     conn: &Connection,
-    first_day: &str,
-    last_day: &str,
-) -> Result<
-    (
-        Totals,
-        Vec<DayStats>,
-        Vec<ModelStats>,
-        Vec<CredentialPeriodStats>,
-    ),
-    StoreError,
-> {
+    days: u32,
+    first_day: String,
+    last_day: String,
+    next_reset: chrono::DateTime<chrono::Utc>,
+) -> Result<AggregatedStats, StoreError> {
     let mut overall = Totals::default();
-    let mut days: BTreeMap<String, Totals> = BTreeMap::new();
+    let mut days_map: BTreeMap<String, Totals> = BTreeMap::new();
     let mut models: BTreeMap<String, Totals> = BTreeMap::new();
     let mut creds: BTreeMap<CredId, Totals> = BTreeMap::new();
 
     let mut st = conn.prepare(
-        "SELECT day, credential_id, model, outcome, calls FROM usage_daily_calls
+        "SELECT day, credential_id, model, outcome, calls FROM usage_daily
          WHERE day >= ?1 AND day <= ?2 AND day <> 'total'",
     )?;
-    let rows = st.query_map([first_day, last_day], |r| {
+    let rows = st.query_map([&first_day, &last_day], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, i64>(1)?,
@@ -315,7 +309,7 @@ pub(crate) fn aggregate(
         let ok = outcome == "success";
         for t in [
             &mut overall,
-            days.entry(day).or_default(),
+            days_map.entry(day).or_default(),
             models.entry(model).or_default(),
             creds.entry(id).or_default(),
         ] {
@@ -333,7 +327,7 @@ pub(crate) fn aggregate(
              completion_tokens, reasoning_tokens
          FROM usage_daily_requests WHERE day >= ?1 AND day <= ?2 AND day <> 'total'",
     )?;
-    let rows = st.query_map([first_day, last_day], |r| {
+    let rows = st.query_map([&first_day, &last_day], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, i64>(1)?,
@@ -353,7 +347,7 @@ pub(crate) fn aggregate(
         let [req, ok, fail, p, c, r] = v.map(to_u64);
         for t in [
             &mut overall,
-            days.entry(day).or_default(),
+            days_map.entry(day).or_default(),
             models.entry(model).or_default(),
             creds.entry(id).or_default(),
         ] {
@@ -371,53 +365,32 @@ pub(crate) fn aggregate(
         t.finish();
         t
     };
-    Ok((
+    Ok(AggregatedStats {
+        days,
+        first_day,
+        last_day,
         overall,
-        days.into_iter()
+        per_day: days_map
+            .into_iter()
             .map(|(day, t)| DayStats {
                 day,
                 totals: finish(t),
             })
             .collect(),
-        models
+        per_model: models
             .into_iter()
             .map(|(model, t)| ModelStats {
                 model,
                 totals: finish(t),
             })
             .collect(),
-        creds
+        per_credential: creds
             .into_iter()
             .map(|(credential_id, t)| CredentialPeriodStats {
                 credential_id,
                 totals: finish(t),
             })
             .collect(),
-    ))
-}
-
-/// Assemble the public shape (kept here so `mod.rs` stays about orchestration).
-pub(crate) fn aggregated_stats(
-    parts: (
-        Totals,
-        Vec<DayStats>,
-        Vec<ModelStats>,
-        Vec<CredentialPeriodStats>,
-    ),
-    days: u32,
-    first_day: String,
-    last_day: String,
-    next_reset: chrono::DateTime<chrono::Utc>,
-) -> AggregatedStats {
-    let (overall, per_day, per_model, per_credential) = parts;
-    AggregatedStats {
-        days,
-        first_day,
-        last_day,
-        overall,
-        per_day,
-        per_model,
-        per_credential,
         next_reset,
-    }
+    })
 }

@@ -501,15 +501,11 @@ impl UsageService {
             .checked_sub_days(Days::new(u64::from(days - 1)))
             .unwrap_or(today);
         let (first_day, last_day) = (first.to_string(), today.to_string());
-        let (a, b) = (first_day.clone(), last_day.clone());
-        let parts = self
+        Ok(self
             .inner
             .store
-            .call(move |c| persist::aggregate(c, &a, &b))
-            .await?;
-        Ok(persist::aggregated_stats(
-            parts, days, first_day, last_day, next_reset,
-        ))
+            .call(move |c| persist::aggregate(c, days, first_day, last_day, next_reset))
+            .await?)
     }
 
     /// Retention: drop minute rows older than `minute_retention`, fold daily rows older than
@@ -542,7 +538,8 @@ fn today_of(w: &Window) -> NaiveDate {
 async fn run_flusher(weak: Weak<Inner>, cancel: CancellationToken, opts: UsageOptions) {
     let mut tick = tokio::time::interval(opts.flush_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_prune: Option<Instant> = None;
+    // The first pass waits a full interval: retention is not urgent, and starting up stays fast.
+    let mut last_prune = Instant::now();
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
@@ -553,8 +550,8 @@ async fn run_flusher(weak: Weak<Inner>, cancel: CancellationToken, opts: UsageOp
         if let Err(e) = svc.flush().await {
             tracing::warn!(error = %e, "usage flush failed; it is retried next interval");
         }
-        if last_prune.is_none_or(|t| t.elapsed() >= opts.prune_interval) {
-            last_prune = Some(Instant::now());
+        if last_prune.elapsed() >= opts.prune_interval {
+            last_prune = Instant::now();
             match svc.prune().await {
                 Ok(r) => tracing::debug!(
                     minute_rows_deleted = r.minute_rows_deleted,
