@@ -753,3 +753,48 @@ async fn sigkill_loses_at_most_one_batch() {
     assert_eq!(total as i64, CRASH_N);
     assert!(total as i64 <= CRASH_N + CRASH_M);
 }
+
+#[tokio::test]
+async fn changing_the_reset_rule_carries_todays_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    // 12:00 UTC: under the default rule the window began 07:00 UTC; under Los Angeles midnight
+    // (PDT in June) it also began 07:00 UTC, so use Shanghai 07:00 (23:00 UTC the day before).
+    let clock = Arc::new(ManualClock::new(utc("2026-06-10T12:00:00Z")));
+    let usage = start(&store, &clock, DefaultLimits { total: 2, pro: 0 }, quiet()).await;
+    usage.record_call(call(1, FLASH, Outcome::Success));
+    usage.record_call(call(1, FLASH, Outcome::Success));
+    assert_eq!(
+        usage.over_quota(1, ModelClass::Flash),
+        Some(utc("2026-06-11T07:00:00Z"))
+    );
+    let shanghai = ResetRule {
+        tz: chrono_tz::Asia::Shanghai,
+        hour: 7,
+    };
+    usage.set_rule(shanghai);
+    assert_eq!(
+        usage.over_quota(1, ModelClass::Flash),
+        Some(utc("2026-06-10T23:00:00Z")),
+        "no fresh allowance from a rule change; the new boundary applies"
+    );
+    usage.shutdown().await.unwrap();
+
+    let dyn_clock: Arc<dyn Clock> = clock.clone();
+    let usage = UsageService::start_with(
+        store.clone(),
+        shanghai,
+        DefaultLimits { total: 2, pro: 0 },
+        dyn_clock,
+        quiet(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        usage.credential_stats(1).today.total.used,
+        2,
+        "persisted under the new window"
+    );
+    clock.set(utc("2026-06-10T23:00:00Z"));
+    assert_eq!(usage.over_quota(1, ModelClass::Flash), None);
+}
