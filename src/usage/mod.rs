@@ -40,6 +40,7 @@
 //! which they are folded into a per-key `'total'` row.
 pub mod window;
 
+mod admin;
 mod memory;
 mod persist;
 mod service;
