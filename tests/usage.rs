@@ -798,3 +798,50 @@ async fn changing_the_reset_rule_carries_todays_counts() {
     clock.set(utc("2026-06-10T23:00:00Z"));
     assert_eq!(usage.over_quota(1, ModelClass::Flash), None);
 }
+
+#[tokio::test]
+async fn a_failed_flush_loses_nothing_and_is_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let clock = Arc::new(ManualClock::new(utc("2026-03-10T12:00:00Z")));
+    let usage = start(&store, &clock, unlimited(), quiet()).await;
+    for _ in 0..5 {
+        usage.record_call(call(1, PRO, Outcome::Success));
+        usage.record_request(request(Some(1), PRO, Outcome::Success, 0));
+    }
+    let rename = |sql: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .call(move |c| Ok(c.execute_batch(sql)?))
+                .await
+                .unwrap()
+        }
+    };
+    rename("ALTER TABLE usage_daily RENAME TO usage_daily_away").await;
+    assert!(usage.flush().await.is_err());
+    assert_eq!(
+        scalar(&store, "SELECT count(*) FROM usage_counters").await,
+        0,
+        "the batch rolled back whole"
+    );
+    usage.record_call(call(1, PRO, Outcome::Success));
+    rename("ALTER TABLE usage_daily_away RENAME TO usage_daily").await;
+    usage.flush().await.unwrap();
+    assert_eq!(
+        scalar(&store, "SELECT sum(calls) FROM usage_counters").await,
+        6
+    );
+    assert_eq!(
+        scalar(&store, "SELECT sum(calls) FROM usage_daily").await,
+        6
+    );
+    assert_eq!(
+        scalar(&store, "SELECT sum(requests) FROM usage_minute").await,
+        5
+    );
+    assert_eq!(
+        scalar(&store, "SELECT sum(used) FROM quota_windows").await,
+        6
+    );
+}
