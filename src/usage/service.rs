@@ -393,7 +393,8 @@ impl UsageService {
 /// Flush every `flush_interval` and prune every `prune_interval` until cancelled or until the
 /// service is dropped (it holds only a weak reference, so dropping the service stops it).
 async fn run_flusher(weak: Weak<Inner>, cancel: CancellationToken, opts: UsageOptions) {
-    let mut tick = tokio::time::interval(opts.flush_interval);
+    // `interval` panics on zero; a zero setting means "as often as sensible".
+    let mut tick = tokio::time::interval(opts.flush_interval.max(Duration::from_millis(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The first pass waits a full interval: retention is not urgent, and starting up stays fast.
     let mut last_prune = Instant::now();
