@@ -22,6 +22,7 @@ pub const DB_FILE_NAME: &str = "gcli2api.db";
 const MIGRATION_SQL: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_pool_state.sql"),
+    include_str!("../../migrations/0003_usage.sql"),
 ];
 
 /// Pragmas for every pooled connection: `foreign_keys` and `busy_timeout` are per connection, and

@@ -1,0 +1,423 @@
+//! `UsageService`: the hot-path recorders, the quota check, the flusher and the admin operations.
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::memory::{
+    Batch, CallKey, Cell, CredData, DailyRequestKey, MinuteAgg, MinuteKey, Pending, Window,
+    clamp_model, lock, slot,
+};
+use super::persist;
+use super::types::{CallRecord, DefaultLimits, RequestRecord};
+use super::window::ResetRule;
+use super::{UsageError, UsageOptions};
+use crate::pool::{Clock, CredId, ModelClass, model_class};
+use crate::store::Store;
+
+type ReleaseHook = Arc<dyn Fn(Option<CredId>) + Send + Sync>;
+
+fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|e| e.into_inner())
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Usage counters and daily quotas. Cheap to clone; all clones share one state and one flusher.
+#[derive(Clone)]
+pub struct UsageService {
+    pub(super) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for UsageService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UsageService")
+            .field("credentials", &read(&self.inner.cells).len())
+            .finish()
+    }
+}
+
+pub(super) struct Inner {
+    pub(super) store: Store,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) opts: UsageOptions,
+    /// Lock order everywhere: `window`, then one cell. `cells` is never held while taking
+    /// `window`.
+    pub(super) window: RwLock<Window>,
+    pub(super) cells: RwLock<HashMap<CredId, Arc<Cell>>>,
+    default_total: AtomicU64,
+    default_pro: AtomicU64,
+    pending: Mutex<Pending>,
+    /// Serialises flushes and limit writes: snapshots are absolute values, so two flushes
+    /// committing out of order could write an older value last.
+    pub(super) writer: tokio::sync::Mutex<()>,
+    release: RwLock<Option<ReleaseHook>>,
+    task: Mutex<Option<JoinHandle<()>>>,
+    cancel: CancellationToken,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+impl Inner {
+    pub(super) fn defaults(&self) -> DefaultLimits {
+        DefaultLimits {
+            total: self.default_total.load(Ordering::Relaxed),
+            pro: self.default_pro.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Run `f` with the window containing `now`, refreshing the cache at a boundary. Records
+    /// hold the read lock while they count, so a rule change (write lock) never interleaves
+    /// with a count.
+    pub(super) fn with_window<R>(&self, now: DateTime<Utc>, f: impl FnOnce(&Window) -> R) -> R {
+        {
+            let w = read(&self.window);
+            if w.contains(now) {
+                return f(&w);
+            }
+        }
+        let mut w = write(&self.window);
+        if !w.contains(now) {
+            *w = Window::at(w.rule, now);
+        }
+        f(&w)
+    }
+
+    pub(super) fn find(&self, id: CredId) -> Option<Arc<Cell>> {
+        read(&self.cells).get(&id).cloned()
+    }
+
+    pub(super) fn cell(&self, id: CredId) -> Arc<Cell> {
+        if let Some(c) = self.find(id) {
+            return c;
+        }
+        Arc::clone(write(&self.cells).entry(id).or_default())
+    }
+
+    pub(super) fn all_cells(&self) -> Vec<(CredId, Arc<Cell>)> {
+        let mut v: Vec<_> = read(&self.cells)
+            .iter()
+            .map(|(id, c)| (*id, Arc::clone(c)))
+            .collect();
+        v.sort_unstable_by_key(|(id, _)| *id);
+        v
+    }
+
+    fn take_batch(&self) -> Batch {
+        let pending = std::mem::take(&mut *lock(&self.pending));
+        let cells = self
+            .all_cells()
+            .into_iter()
+            .filter(|(_, c)| c.dirty.swap(false, Ordering::AcqRel))
+            .map(|(id, c)| c.snapshot(id))
+            .collect();
+        Batch { pending, cells }
+    }
+
+    /// Put a batch that failed to commit back, so the next flush retries it.
+    fn restore(&self, batch: Arc<Batch>) {
+        let batch = Arc::try_unwrap(batch).unwrap_or_else(|shared| Batch {
+            pending: shared.pending.clone(),
+            cells: shared.cells.clone(),
+        });
+        lock(&self.pending).merge(batch.pending);
+        for snap in batch.cells {
+            if let Some(c) = self.find(snap.id) {
+                c.dirty.store(true, Ordering::Release);
+            }
+        }
+    }
+
+    pub(super) fn release(&self, id: Option<CredId>) {
+        let hook = read(&self.release).clone();
+        if let Some(hook) = hook {
+            hook(id);
+        }
+    }
+}
+
+impl UsageService {
+    /// Load counters, today's window and the overrides from SQLite, then start the flusher.
+    pub async fn start(
+        store: Store,
+        rule: ResetRule,
+        limits: DefaultLimits,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, UsageError> {
+        Self::start_with(store, rule, limits, clock, UsageOptions::default()).await
+    }
+
+    pub async fn start_with(
+        store: Store,
+        rule: ResetRule,
+        limits: DefaultLimits,
+        clock: Arc<dyn Clock>,
+        opts: UsageOptions,
+    ) -> Result<Self, UsageError> {
+        let loaded = store.call(persist::load).await?;
+        let window = Window::at(rule, clock.now());
+        let mut data: HashMap<CredId, CredData> = HashMap::new();
+        for (id, class, outcome, n) in loaded.counters {
+            data.entry(id)
+                .or_default()
+                .counts
+                .insert((class, outcome), n);
+        }
+        for (id, class, start, used) in loaded.quota {
+            if start == window.start_ms {
+                let d = data.entry(id).or_default();
+                d.window = start;
+                d.used[slot(class)] = used;
+            }
+        }
+        for (id, l) in loaded.limits {
+            data.entry(id).or_default().limits = l;
+        }
+        let cells = data
+            .into_iter()
+            .map(|(id, d)| {
+                let cell = Cell {
+                    data: Mutex::new(d),
+                    ..Cell::default()
+                };
+                (id, Arc::new(cell))
+            })
+            .collect();
+        let inner = Arc::new(Inner {
+            store,
+            clock,
+            opts: opts.clone(),
+            window: RwLock::new(window),
+            cells: RwLock::new(cells),
+            default_total: AtomicU64::new(limits.total),
+            default_pro: AtomicU64::new(limits.pro),
+            pending: Mutex::new(Pending::default()),
+            writer: tokio::sync::Mutex::new(()),
+            release: RwLock::new(None),
+            task: Mutex::new(None),
+            cancel: CancellationToken::new(),
+        });
+        let handle = tokio::spawn(run_flusher(
+            Arc::downgrade(&inner),
+            inner.cancel.clone(),
+            opts,
+        ));
+        *lock(&inner.task) = Some(handle);
+        Ok(Self { inner })
+    }
+
+    /// Called with `Some(id)` or `None` (all) whenever an allowance may have grown outside a
+    /// window rollover (limits raised, counters reset, rule changed), so the pool can drop the
+    /// parks it made from earlier `over_quota` answers: wire it to `Pool::release_quota`.
+    pub fn on_quota_release(&self, hook: impl Fn(Option<CredId>) + Send + Sync + 'static) {
+        *write(&self.inner.release) = Some(Arc::new(hook));
+    }
+
+    /// Hot setting. Today's counts carry over into the window that contains "now" under the new
+    /// rule (a rule change never hands out a fresh allowance) and reset at its next boundary.
+    pub fn set_rule(&self, rule: ResetRule) {
+        let now = self.inner.clock.now();
+        {
+            let mut w = write(&self.inner.window);
+            if w.rule == rule {
+                return;
+            }
+            let next = Window::at(rule, now);
+            let old = w.start_ms;
+            if next.start_ms != old {
+                for (_, c) in self.inner.all_cells() {
+                    let mut d = lock(&c.data);
+                    if d.window == old {
+                        d.window = next.start_ms;
+                        c.dirty.store(true, Ordering::Release);
+                    }
+                }
+            }
+            *w = next;
+        }
+        self.inner.release(None);
+    }
+
+    /// Hot setting.
+    pub fn set_default_limits(&self, limits: DefaultLimits) {
+        let old_total = self
+            .inner
+            .default_total
+            .swap(limits.total, Ordering::Relaxed);
+        let old_pro = self.inner.default_pro.swap(limits.pro, Ordering::Relaxed);
+        if (old_total, old_pro) != (limits.total, limits.pro) {
+            self.inner.release(None);
+        }
+    }
+
+    /// One upstream attempt. Every call counts toward the credential's daily window, whatever
+    /// its outcome: a failed call still spent an upstream request, and counting it errs on the
+    /// side of not overrunning Google's own allowance.
+    pub fn record_call(&self, rec: CallRecord) {
+        let class = model_class(&rec.base_model);
+        let now = self.inner.clock.now();
+        let cell = self.inner.cell(rec.credential_id);
+        let day = self.inner.with_window(now, |w| {
+            cell.count(w.start_ms, class, rec.outcome);
+            Arc::clone(&w.day)
+        });
+        let key = CallKey {
+            day,
+            credential_id: rec.credential_id,
+            model: clamp_model(&rec.base_model),
+            outcome: rec.outcome,
+        };
+        *lock(&self.inner.pending).calls.entry(key).or_insert(0) += 1;
+    }
+
+    /// One client request, once, when it ends (its calls are recorded separately).
+    pub fn record_request(&self, rec: RequestRecord) {
+        let now = self.inner.clock.now();
+        let day = self.inner.with_window(now, |w| Arc::clone(&w.day));
+        let now_ms = now.timestamp_millis();
+        let credential_id = rec.credential_id.unwrap_or(0);
+        let base_model = clamp_model(&rec.base_model);
+        let ok = rec.outcome.is_success();
+        let daily_key = DailyRequestKey {
+            day,
+            credential_id,
+            model: base_model.clone(),
+        };
+        let minute_key = MinuteKey {
+            bucket_start: now_ms - now_ms.rem_euclid(60_000),
+            credential_id,
+            base_model,
+            requested_model: clamp_model(&rec.requested_model),
+            surface: rec.surface,
+            stream: rec.stream,
+            outcome: rec.outcome,
+        };
+        let minute = MinuteAgg {
+            requests: 1,
+            prompt_tokens: rec.prompt_tokens,
+            completion_tokens: rec.completion_tokens,
+            reasoning_tokens: rec.reasoning_tokens,
+            latency_ms_sum: millis(rec.latency),
+            ttfb_ms_sum: rec.ttfb.map_or(0, millis),
+            ttfb_count: u64::from(rec.ttfb.is_some()),
+            retries: u64::from(rec.retries),
+        };
+        let mut p = lock(&self.inner.pending);
+        let d = p.daily_requests.entry(daily_key).or_default();
+        d.requests += 1;
+        d.successes += u64::from(ok);
+        d.failures += u64::from(!ok);
+        d.prompt_tokens += rec.prompt_tokens;
+        d.completion_tokens += rec.completion_tokens;
+        d.reasoning_tokens += rec.reasoning_tokens;
+        p.minute.entry(minute_key).or_default().add(&minute);
+    }
+
+    /// `Some(next reset)` when `id` has used its daily allowance for `class`: the total limit
+    /// counts every call, the pro limit only pro-class calls. O(1): two short locks.
+    pub fn over_quota(&self, id: CredId, class: ModelClass) -> Option<DateTime<Utc>> {
+        let cell = self.inner.find(id)?;
+        let defaults = self.inner.defaults();
+        let now = self.inner.clock.now();
+        self.inner.with_window(now, |w| {
+            let d = lock(&cell.data);
+            let used = d.used_in(w.start_ms);
+            let total = d.limits.total.unwrap_or(defaults.total);
+            if total > 0 && used.iter().sum::<u64>() >= total {
+                return Some(w.next);
+            }
+            let pro = d.limits.pro.unwrap_or(defaults.pro);
+            (class == ModelClass::Pro && pro > 0 && used[slot(ModelClass::Pro)] >= pro)
+                .then_some(w.next)
+        })
+    }
+
+    /// The pool's `QuotaView`.
+    pub fn quota_view(
+        &self,
+    ) -> impl Fn(CredId, ModelClass) -> Option<DateTime<Utc>> + Send + Sync + 'static {
+        let svc = self.clone();
+        move |id, class| svc.over_quota(id, class)
+    }
+
+    /// Write everything recorded so far in one transaction. Exact: every record that returned
+    /// before this call is persisted when it returns Ok; on error nothing is lost from memory.
+    pub async fn flush(&self) -> Result<(), UsageError> {
+        let _writer = self.inner.writer.lock().await;
+        let batch = self.inner.take_batch();
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let batch = Arc::new(batch);
+        let shared = Arc::clone(&batch);
+        let written = self
+            .inner
+            .store
+            .tx(move |tx| persist::write_batch(tx, &shared))
+            .await;
+        if let Err(e) = written {
+            self.inner.restore(batch);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Stop the flusher and write what is left. Records made afterwards stay in memory until
+    /// an explicit `flush`.
+    pub async fn shutdown(&self) -> Result<(), UsageError> {
+        self.inner.cancel.cancel();
+        let handle = lock(&self.inner.task).take();
+        if let Some(h) = handle
+            && let Err(e) = h.await
+        {
+            tracing::error!(error = %e, "usage flusher task failed");
+        }
+        self.flush().await
+    }
+}
+
+/// Flush every `flush_interval` and prune every `prune_interval` until cancelled or until the
+/// service is dropped (it holds only a weak reference, so dropping the service stops it).
+async fn run_flusher(weak: Weak<Inner>, cancel: CancellationToken, opts: UsageOptions) {
+    // `interval` panics on zero; a zero setting means "as often as sensible".
+    let mut tick = tokio::time::interval(opts.flush_interval.max(Duration::from_millis(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first pass waits a full interval: retention is not urgent, and starting up stays fast.
+    let mut last_prune = Instant::now();
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        let Some(inner) = weak.upgrade() else { break };
+        let svc = UsageService { inner };
+        if let Err(e) = svc.flush().await {
+            tracing::warn!(error = %e, "usage flush failed; it is retried next interval");
+        }
+        if last_prune.elapsed() >= opts.prune_interval {
+            last_prune = Instant::now();
+            match svc.prune().await {
+                Ok(r) => tracing::debug!(
+                    minute_rows_deleted = r.minute_rows_deleted,
+                    daily_rows_rolled_up = r.daily_rows_rolled_up,
+                    "usage retention pass"
+                ),
+                Err(e) => tracing::warn!(error = %e, "usage retention pass failed"),
+            }
+        }
+    }
+}
