@@ -35,6 +35,8 @@ pub enum StartupError {
     Settings(#[from] settings::SettingsError),
     #[error(transparent)]
     Client(#[from] google::client::ClientBuildError),
+    #[error(transparent)]
+    Usage(#[from] usage::UsageError),
     #[error("cannot serve: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -67,6 +69,18 @@ pub async fn build(sources: Sources) -> Result<App, StartupError> {
     for r in &imported.rejected {
         tracing::warn!(name = %r.name, reason = %r.reason, "credential not imported");
     }
+    let usage = usage::UsageService::start(
+        store.clone(),
+        usage::ResetRule::from_settings(&s),
+        usage::DefaultLimits::from_settings(&s),
+        Arc::clone(&clock),
+    )
+    .await?;
+    pool.set_quota_view(Arc::new(usage.quota_view()));
+    {
+        let pool = pool.clone();
+        usage.on_quota_release(move |id| pool.release_quota(id));
+    }
     let login = pool::login::LoginService::new(pool.clone(), clock);
     let limiter = proxy::limit::Limiter::new(s.max_concurrent_requests, s.max_queue_wait);
     let state = AppState {
@@ -76,6 +90,7 @@ pub async fn build(sources: Sources) -> Result<App, StartupError> {
         upstream,
         pool,
         login,
+        usage,
         limiter,
         logs: logs::hub(),
     };
@@ -117,6 +132,9 @@ impl App {
         watcher.abort();
         if let Err(e) = state.pool.flush().await {
             tracing::error!(error = %e, "could not save credential states at shutdown");
+        }
+        if let Err(e) = state.usage.shutdown().await {
+            tracing::error!(error = %e, "could not save usage counters at shutdown");
         }
         served?;
         Ok(())

@@ -16,6 +16,7 @@ pub struct AppState {
     pub upstream: Upstream,
     pub pool: PoolService,
     pub login: LoginService,
+    pub usage: crate::usage::UsageService,
     pub limiter: crate::proxy::limit::Limiter,
     pub logs: Option<crate::logs::LogHub>,
 }
@@ -42,6 +43,10 @@ impl AppState {
             tracing::warn!(error = %e, "keeping the previous upstream client");
         }
         self.pool.reconfigure(s);
+        self.usage
+            .set_rule(crate::usage::ResetRule::from_settings(s));
+        self.usage
+            .set_default_limits(crate::usage::DefaultLimits::from_settings(s));
         if let Some(h) = &self.logs
             && h.level() != s.log_level
             && let Err(e) = h.set_level(&s.log_level)

@@ -514,6 +514,11 @@ impl PoolService {
         out.reaction
     }
 
+    /// Forgets over-quota parks (one credential or all) after limits were raised or reset.
+    pub fn release_quota(&self, id: Option<CredId>) {
+        self.core().release_quota(id);
+    }
+
     pub fn state(&self, id: CredId) -> Option<CredentialState> {
         self.core().state(id)
     }

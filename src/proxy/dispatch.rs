@@ -15,6 +15,7 @@ use crate::google::sse::SseDecoder;
 use crate::pool::Reaction;
 use crate::pool::service::Lease;
 use crate::state::AppState;
+use crate::usage::{CallRecord, Outcome};
 use crate::wire::code_assist::envelope;
 
 /// One upstream call to make: the base model the upstream sees and the Gemini `request` object.
@@ -63,6 +64,13 @@ impl StreamBreak {
 
 /// Unwrapped Gemini response events, as they arrive.
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<Value, StreamBreak>> + Send>>;
+
+/// Who finally served a request, and after how many extra attempts (for usage records).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Served {
+    pub credential_id: i64,
+    pub retries: u32,
+}
 
 /// Why the last attempt failed, kept so the client gets the most useful error when all fail.
 enum LastFailure {
@@ -142,6 +150,23 @@ impl<'a> Attempts<'a> {
         }
     }
 
+    fn record(&self, lease: &Lease, outcome: Outcome) {
+        self.state.usage.record_call(CallRecord {
+            credential_id: lease.id,
+            base_model: self.model.to_string(),
+            outcome,
+        });
+    }
+
+    fn served(&self, lease: &Lease) -> Served {
+        self.record(lease, Outcome::Success);
+        self.state.pool.report_success(lease, self.model);
+        Served {
+            credential_id: lease.id,
+            retries: self.done.saturating_sub(1),
+        }
+    }
+
     fn react(&mut self, lease: &Lease, reaction: Reaction) {
         match reaction {
             Reaction::RetrySame | Reaction::RefreshAndRetrySame => {}
@@ -155,6 +180,7 @@ impl<'a> Attempts<'a> {
         lease: &Lease,
         err: UpstreamError,
     ) -> Result<(), GatewayError> {
+        self.record(lease, Outcome::UpstreamError(err.status));
         let reaction = self.state.pool.report_failure(lease, self.model, &err);
         tracing::info!(credential = lease.id, status = err.status, reason = ?err.reason, ?reaction, "upstream call failed");
         match reaction {
@@ -179,6 +205,7 @@ impl<'a> Attempts<'a> {
 
     fn transport_failed(&mut self, lease: &Lease, why: String) {
         tracing::warn!(credential = lease.id, error = %why, "upstream unreachable");
+        self.record(lease, Outcome::Transport);
         let reaction = self.state.pool.report_transport(lease, self.model, &why);
         self.react(lease, reaction);
         self.last = LastFailure::Transport(why);
@@ -186,6 +213,7 @@ impl<'a> Attempts<'a> {
 
     fn empty(&mut self, lease: &Lease, why: String) {
         tracing::warn!(credential = lease.id, why = %why, "empty reply from upstream");
+        self.record(lease, Outcome::UpstreamError(200));
         let reaction = self.state.pool.report_empty(lease, self.model);
         self.react(lease, reaction);
         self.last = LastFailure::Empty(why);
@@ -206,7 +234,7 @@ fn call_envelope(call: &Upcall, lease: &Lease) -> Value {
 }
 
 /// Non-streaming generation with retries; returns the unwrapped Gemini response.
-pub async fn unary(state: &AppState, call: &Upcall) -> Result<Value, GatewayError> {
+pub async fn unary(state: &AppState, call: &Upcall) -> Result<(Value, Served), GatewayError> {
     let mut tries = Attempts::new(state, &call.base_model);
     while let Some(lease) = tries.lease().await? {
         let env = call_envelope(call, &lease);
@@ -219,8 +247,7 @@ pub async fn unary(state: &AppState, call: &Upcall) -> Result<Value, GatewayErro
                     tries.empty(&lease, format!("{kind:?}"));
                     continue;
                 }
-                state.pool.report_success(&lease, &call.base_model);
-                return Ok(resp);
+                return Ok((resp, tries.served(&lease)));
             }
             Err(CallFailure::Status { status, body }) => {
                 tries
@@ -235,7 +262,10 @@ pub async fn unary(state: &AppState, call: &Upcall) -> Result<Value, GatewayErro
 
 /// Streaming generation. Retries happen until the first event with content is in hand; the
 /// returned stream starts with that event.
-pub async fn stream(state: &AppState, call: &Upcall) -> Result<EventStream, GatewayError> {
+pub async fn stream(
+    state: &AppState,
+    call: &Upcall,
+) -> Result<(EventStream, Served), GatewayError> {
     let mut tries = Attempts::new(state, &call.base_model);
     while let Some(lease) = tries.lease().await? {
         let env = call_envelope(call, &lease);
@@ -274,22 +304,23 @@ pub async fn stream(state: &AppState, call: &Upcall) -> Result<EventStream, Gate
         };
         match first {
             Some(Ok(())) => {
-                state.pool.report_success(&lease, &call.base_model);
+                let served = tries.served(&lease);
                 let head = futures_util::stream::iter(held.into_iter().map(Ok));
                 // The lease lives as long as the stream, so in-flight counts stay true.
                 let tail = events.map(move |item| {
                     let _hold = &lease;
                     item
                 });
-                return Ok(Box::pin(head.chain(tail)));
+                return Ok((Box::pin(head.chain(tail)), served));
             }
             Some(Err(StreamBreak::Upstream(e))) => tries.upstream_failed(&lease, *e).await?,
             Some(Err(StreamBreak::Cut(why))) => tries.transport_failed(&lease, why),
             None if call.accept_empty => {
-                state.pool.report_success(&lease, &call.base_model);
-                return Ok(Box::pin(futures_util::stream::iter(
-                    held.into_iter().map(Ok),
-                )));
+                let served = tries.served(&lease);
+                return Ok((
+                    Box::pin(futures_util::stream::iter(held.into_iter().map(Ok))),
+                    served,
+                ));
             }
             None => tries.empty(&lease, "the upstream stream had no content".into()),
         }
@@ -396,16 +427,13 @@ pub async fn count_tokens(
     state: &AppState,
     base_model: &str,
     body: &Value,
-) -> Result<Value, GatewayError> {
+) -> Result<(Value, Served), GatewayError> {
     let mut tries = Attempts::new(state, base_model);
     while let Some(lease) = tries.lease().await? {
         match code_assist::count_tokens(&state.upstream, &lease.access_token, base_model, body)
             .await
         {
-            Ok(v) => {
-                state.pool.report_success(&lease, base_model);
-                return Ok(v);
-            }
+            Ok(v) => return Ok((v, tries.served(&lease))),
             Err(CallFailure::Status { status, body }) => {
                 tries
                     .upstream_failed(&lease, parse_error(status, &body))

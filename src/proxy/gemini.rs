@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::dispatch::{self, Upcall};
 use super::frames::{self, NativeFraming};
+use super::meter::Meter;
 use super::{body, modes};
 use crate::convert::request::{apply_model_features, gemini_native_to_request};
 use crate::error::{GatewayError, Surface};
@@ -37,9 +38,14 @@ pub async fn model_action(
     Query(q): Query<ActionQuery>,
     body: Body,
 ) -> Response {
-    action(state, &rest, q.alt.as_deref(), body)
-        .await
-        .unwrap_or_else(|e| e.into_response(Surface::Gemini))
+    let mut meter = Meter::new(&state.usage, Surface::Gemini, false, "unknown", "unknown");
+    match action(state, &rest, q.alt.as_deref(), body, &mut meter).await {
+        Ok(r) => r,
+        Err(e) => {
+            meter.failed(&e);
+            e.into_response(Surface::Gemini)
+        }
+    }
 }
 
 async fn action(
@@ -47,32 +53,38 @@ async fn action(
     rest: &str,
     alt: Option<&str>,
     body: Body,
+    meter: &mut Meter,
 ) -> Result<Response, GatewayError> {
     let (name, method) = split_action(rest)?;
     let s = state.settings.get();
     let json = body::read_json(body, s.max_body_bytes).await?;
     let model = models::resolve(name).map_err(|e| GatewayError::BadRequest(e.to_string()))?;
+    meter.model(&model.requested, &model.base);
     if method == "countTokens" {
-        return count_tokens(state, &model.base, json).await;
+        let (v, served) = count_tokens(state, &model.base, json).await?;
+        meter.served(served);
+        return Ok(Json(v).into_response());
     }
     let opts = super::convert_options(&s);
     let mut request = gemini_native_to_request(&json, &opts)?;
     apply_model_features(&mut request, &model, &opts);
     let call = Upcall::new(model.base.clone(), request);
     match method {
-        "generateContent" => Ok(Json(dispatch::unary(state, &call).await?).into_response()),
+        "generateContent" => {
+            let (resp, served) = dispatch::unary(state, &call).await?;
+            meter.served(served);
+            meter.tokens(&resp);
+            Ok(Json(resp).into_response())
+        }
         "streamGenerateContent" => {
             let framing = if alt == Some("sse") {
                 NativeFraming::Sse
             } else {
                 NativeFraming::JsonArray
             };
-            let events = match model.mode {
-                StreamMode::Normal => dispatch::stream(state, &call).await?,
-                StreamMode::FakeStream => modes::fake_stream(state.clone(), call).await?,
-                StreamMode::AntiTruncation => modes::anti_truncation(state.clone(), call).await?,
-            };
-            let bytes = frames::native(events, framing);
+            meter.stream(true);
+            let events = modes::events(state, call, model.mode).await?;
+            let bytes = frames::native(meter.take().watch(events), framing);
             let beat = frames::heartbeat_frame(Some(framing));
             Ok(frames::response(
                 frames::with_heartbeats(
@@ -95,15 +107,14 @@ async fn count_tokens(
     state: &AppState,
     base_model: &str,
     json: Value,
-) -> Result<Response, GatewayError> {
+) -> Result<(Value, dispatch::Served), GatewayError> {
     let inner = json.get("generateContentRequest").cloned().unwrap_or(json);
     let contents = inner
         .get("contents")
         .cloned()
         .ok_or_else(|| GatewayError::BadRequest("'contents' is required".into()))?;
     let body = json!({"request": {"model": format!("models/{base_model}"), "contents": contents}});
-    let v = dispatch::count_tokens(state, base_model, &body).await?;
-    Ok(Json(v).into_response())
+    dispatch::count_tokens(state, base_model, &body).await
 }
 
 #[handler]

@@ -6,6 +6,7 @@ pub mod dispatch;
 pub mod frames;
 pub mod gemini;
 pub mod limit;
+pub mod meter;
 pub mod modes;
 pub mod openai;
 

@@ -12,14 +12,28 @@ use serde_json::{Value, json};
 use super::dispatch::{self, EventStream, StreamBreak, Upcall};
 use crate::convert::{anti_truncation, fake_stream};
 use crate::error::GatewayError;
+use crate::models::StreamMode;
 use crate::state::AppState;
 
 /// How long fake streaming waits before committing to a 200 stream. A failure inside this
 /// window still reaches the client as a proper HTTP error.
 const FAKE_STREAM_COMMIT_AFTER: Duration = Duration::from_secs(3);
 
+/// The event stream for a streaming request in the given mode.
+pub async fn events(
+    state: &AppState,
+    call: Upcall,
+    mode: StreamMode,
+) -> Result<EventStream, GatewayError> {
+    match mode {
+        StreamMode::Normal => Ok(dispatch::stream(state, &call).await?.0),
+        StreamMode::FakeStream => fake_stream(state.clone(), call).await,
+        StreamMode::AntiTruncation => anti_truncation(state.clone(), call).await,
+    }
+}
+
 pub async fn fake_stream(state: AppState, call: Upcall) -> Result<EventStream, GatewayError> {
-    let mut fut = Box::pin(async move { dispatch::unary(&state, &call).await });
+    let mut fut = Box::pin(async move { dispatch::unary(&state, &call).await.map(|(v, _)| v) });
     match tokio::time::timeout(FAKE_STREAM_COMMIT_AFTER, &mut fut).await {
         Ok(done) => Ok(events_of(done?)),
         Err(_) => Ok(Box::pin(async_stream::stream! {
@@ -101,7 +115,7 @@ pub async fn anti_truncation(
     let max = state.settings.get().anti_truncation_max_attempts.max(1);
     anti_truncation::prepare(&mut call.request);
     let original = call.request.clone();
-    let first = dispatch::stream(&state, &call).await?;
+    let first = dispatch::stream(&state, &call).await?.0;
     Ok(Box::pin(async_stream::stream! {
         let mut events = first;
         let mut collected = String::new();
@@ -133,7 +147,7 @@ pub async fn anti_truncation(
             call.request = anti_truncation::continuation(&original, &collected);
             call.accept_empty = true;
             match dispatch::stream(&state, &call).await {
-                Ok(s) => events = s,
+                Ok((s, _)) => events = s,
                 Err(e) => { yield Err(into_break(e)); return; }
             }
         }

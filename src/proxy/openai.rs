@@ -4,6 +4,7 @@ use poem::{Body, IntoResponse, Response, handler};
 use serde_json::{Value, json};
 
 use super::dispatch::{self, Upcall};
+use super::meter::Meter;
 use super::{body, frames, modes};
 use crate::convert::detect::is_gemini_native_body;
 use crate::convert::request::{apply_model_features, gemini_native_to_request, openai_to_gemini};
@@ -15,12 +16,17 @@ use crate::state::AppState;
 
 #[handler]
 pub async fn chat_completions(Data(state): Data<&AppState>, body: Body) -> Response {
-    chat(state, body)
-        .await
-        .unwrap_or_else(|e| e.into_response(Surface::OpenAi))
+    let mut meter = Meter::new(&state.usage, Surface::OpenAi, false, "unknown", "unknown");
+    match chat(state, body, &mut meter).await {
+        Ok(r) => r,
+        Err(e) => {
+            meter.failed(&e);
+            e.into_response(Surface::OpenAi)
+        }
+    }
 }
 
-async fn chat(state: &AppState, body: Body) -> Result<Response, GatewayError> {
+async fn chat(state: &AppState, body: Body, meter: &mut Meter) -> Result<Response, GatewayError> {
     let s = state.settings.get();
     let json = body::read_json(body, s.max_body_bytes).await?;
     let opts = super::convert_options(&s);
@@ -29,6 +35,7 @@ async fn chat(state: &AppState, body: Body) -> Result<Response, GatewayError> {
         .and_then(Value::as_str)
         .ok_or_else(|| GatewayError::BadRequest("'model' is required".into()))?;
     let model = models::resolve(name).map_err(|e| GatewayError::BadRequest(e.to_string()))?;
+    meter.model(&model.requested, &model.base);
     // A Gemini-native body is answered in OpenAI format too, as the original advertised.
     let (mut request, tool_name_map, stream, include_usage) = if is_gemini_native_body(&json) {
         let stream = json.get("stream").and_then(Value::as_bool).unwrap_or(false);
@@ -49,15 +56,15 @@ async fn chat(state: &AppState, body: Body) -> Result<Response, GatewayError> {
         tool_name_map,
         return_thoughts: s.return_thoughts,
     };
+    meter.stream(stream);
     if !stream {
-        let resp = dispatch::unary(state, &call).await?;
+        let (resp, served) = dispatch::unary(state, &call).await?;
+        meter.served(served);
+        meter.tokens(&resp);
         return Ok(Json(gemini_to_openai(&resp, &ropts)).into_response());
     }
-    let events = match model.mode {
-        StreamMode::Normal => dispatch::stream(state, &call).await?,
-        StreamMode::FakeStream => modes::fake_stream(state.clone(), call).await?,
-        StreamMode::AntiTruncation => modes::anti_truncation(state.clone(), call).await?,
-    };
+    let events = modes::events(state, call, model.mode).await?;
+    let events = meter.take().watch(events);
     let tr = OpenAiStreamTranslator::new(ropts, include_usage);
     let bytes = frames::openai(events, tr);
     Ok(frames::response(

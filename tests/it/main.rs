@@ -5,3 +5,4 @@ mod openai;
 mod pool;
 mod streams;
 mod support;
+mod usage;
