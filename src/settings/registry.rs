@@ -294,7 +294,7 @@ static REGISTRY: &[SettingDef] = &[
         "PROXY",
         Kind::ProxyUrl,
         DefaultValue::Str(""),
-        RESTART,
+        HOT,
         "Outbound proxy: empty, or an http://, https:// or socks5:// URL.",
     ),
     def(
@@ -398,7 +398,7 @@ static REGISTRY: &[SettingDef] = &[
         "CONNECT_TIMEOUT",
         Kind::Int { min: 1, max: 600 },
         DefaultValue::Int(10),
-        RESTART,
+        HOT,
         "Seconds to establish an upstream connection.",
     ),
     def(
