@@ -1,6 +1,7 @@
 //! Integration tests: the real gateway over real sockets against the Google simulator.
 mod auth;
 mod gemini;
+mod import;
 mod openai;
 mod pool;
 mod streams;
