@@ -258,12 +258,37 @@ impl PoolService {
         let up = self.upstream().clone();
         let project = match current.project_id.clone() {
             Some(p) => Some(p),
-            None => Some(
-                discovery::discover(&up, &token, None, std::time::Duration::from_secs(2), 30)
+            None => {
+                match discovery::discover(&up, &token, None, std::time::Duration::from_secs(2), 30)
                     .await
-                    .map_err(|e| super::service::TokenError::NoProject(e.to_string()))?
-                    .project_id,
-            ),
+                {
+                    Ok(found) => Some(found.project_id),
+                    Err(e) => {
+                        let link = match &e {
+                            discovery::DiscoveryError::ValidationRequired { link, .. } => {
+                                link.clone()
+                            }
+                            _ => None,
+                        };
+                        // Only what the account owner must fix is kept on the credential; a
+                        // network failure is simply retried on next use.
+                        if !matches!(
+                            e,
+                            discovery::DiscoveryError::Upstream(_)
+                                | discovery::DiscoveryError::OnboardingTimeout
+                        ) {
+                            self.ban(
+                                id,
+                                super::BanKind::Ineligible,
+                                &e.to_string(),
+                                link.as_deref(),
+                            )
+                            .await;
+                        }
+                        return Err(super::service::TokenError::NoProject(e.to_string()));
+                    }
+                }
+            }
         };
         let email = match current.email.clone() {
             Some(e) => Some(e),

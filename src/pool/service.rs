@@ -514,6 +514,12 @@ impl PoolService {
         out.reaction
     }
 
+    /// Takes a credential out of rotation for a reason found outside a request.
+    pub async fn ban(&self, id: CredId, kind: super::BanKind, reason: &str, link: Option<&str>) {
+        let change = self.core().ban(id, kind, None, reason, link);
+        self.persist_now(change).await;
+    }
+
     /// Forgets over-quota parks (one credential or all) after limits were raised or reset.
     pub fn release_quota(&self, id: Option<CredId>) {
         self.core().release_quota(id);

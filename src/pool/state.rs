@@ -83,6 +83,9 @@ pub enum BanKind {
     RefreshRevoked,
     /// Imported without a refresh token.
     MissingRefreshToken,
+    /// Project discovery says the account cannot use Code Assist yet (VALIDATION_REQUIRED,
+    /// an ineligible tier, no project): the reason and link tell the owner what to do.
+    Ineligible,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -252,3 +252,68 @@ async fn export_then_import_round_trips() {
         200
     );
 }
+
+fn no_project(u: &gcli2api::simulator::SeededUser) -> Vec<u8> {
+    let mut v = u.credential_json();
+    v.as_object_mut().unwrap().remove("project_id");
+    v.to_string().into_bytes()
+}
+
+#[tokio::test]
+async fn discovery_onboards_new_users_and_keeps_validation_links() {
+    use gcli2api::simulator::ProjectScenario;
+    let app = builder().users(1).spawn().await;
+    let new = app.sim.add_user(
+        UserSpec::new("new@sim.test").scenario(ProjectScenario::NewUser {
+            polls: 2,
+            returns_project: true,
+        }),
+    );
+    let out = app
+        .state
+        .pool
+        .import_upload("new.json", &no_project(&new))
+        .await
+        .unwrap();
+    let st = wait_identified(&app, out.imported[0].id).await;
+    assert_eq!(
+        st.project_id.as_deref(),
+        Some(new.project_id.as_str()),
+        "onboardUser's project"
+    );
+    assert!(
+        app.sim
+            .requests()
+            .iter()
+            .any(|r| r.path.contains("onboardUser"))
+    );
+
+    let url = "https://accounts.example/verify?x=1";
+    let val = app.sim.add_user(UserSpec::new("verify@sim.test").scenario(
+        ProjectScenario::ValidationRequired {
+            validation_url: url.into(),
+        },
+    ));
+    let out = app
+        .state
+        .pool
+        .import_upload("verify.json", &no_project(&val))
+        .await
+        .unwrap();
+    let id = out.imported[0].id;
+    let mut ban = None;
+    for _ in 0..100 {
+        ban = app.state.pool.state(id).unwrap().ban;
+        if ban.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ban = ban.expect("an account that needs verification is set aside");
+    assert_eq!(
+        ban.link.as_deref(),
+        Some(url),
+        "the link the owner must visit is kept"
+    );
+    assert!(ban.reason.contains("verif"), "{}", ban.reason);
+}
