@@ -87,6 +87,9 @@ pub fn schema_version() -> usize {
 pub struct Store {
     pool: Pool<SqliteConnectionManager>,
     path: Arc<PathBuf>,
+    /// `call` invocations (reads and single statements): a test and the benchmark check that
+    /// serving a request never waits on one.
+    reads: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -126,12 +129,18 @@ impl Store {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let pool = self.pool.clone();
         join(tokio::task::spawn_blocking(move || {
             let conn = pool.get()?;
             f(&conn)
         }))
         .await?
+    }
+
+    /// How many times `call` ran since the store was opened.
+    pub fn read_count(&self) -> u64 {
+        self.reads.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Run `f` inside an IMMEDIATE transaction (the write lock is taken up front, so two writers
@@ -222,6 +231,7 @@ fn open_blocking(path: PathBuf) -> Result<Store, StoreError> {
     Ok(Store {
         pool,
         path: Arc::new(path),
+        reads: Arc::default(),
     })
 }
 

@@ -247,3 +247,20 @@ async fn remote_image_urls_are_rejected_and_data_urls_forwarded() {
         "image/png"
     );
 }
+
+#[tokio::test]
+async fn serving_requests_never_reads_sqlite() {
+    let app = TestApp::spawn().await;
+    // Warm up: first use of each credential may refresh or identify it.
+    for _ in 0..3 {
+        assert_eq!(app.chat(json!({"model": "gemini-2.5-flash", "messages": [user_text("warm")]})).await.0, 200);
+    }
+    let before = app.state.store.read_count();
+    for i in 0..30 {
+        let stream = i % 2 == 0;
+        let r = app.post("/v1/chat/completions", &json!({"model": "gemini-2.5-pro", "stream": stream, "messages": [user_text("hot path")]})).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        r.bytes().await.unwrap();
+    }
+    assert_eq!(app.state.store.read_count(), before, "the hot path reads only memory");
+}
