@@ -134,3 +134,35 @@ async fn bad_bodies_get_clear_errors_in_the_callers_format() {
     assert_eq!(b["error"]["status"], "INVALID_ARGUMENT");
     assert!(app.generation_requests().is_empty());
 }
+
+#[tokio::test]
+async fn browsers_get_cors_preflight_answers() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .http
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/v1/chat/completions", app.url),
+        )
+        .header("origin", "https://chat.example")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    assert!(r.headers().get("access-control-allow-origin").is_some());
+    let r = app
+        .http
+        .get(format!("{}/v1/models", app.url))
+        .bearer_auth(KEY)
+        .header("origin", "https://chat.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("access-control-allow-origin").is_some());
+}

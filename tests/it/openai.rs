@@ -253,7 +253,12 @@ async fn serving_requests_never_reads_sqlite() {
     let app = TestApp::spawn().await;
     // Warm up: first use of each credential may refresh or identify it.
     for _ in 0..3 {
-        assert_eq!(app.chat(json!({"model": "gemini-2.5-flash", "messages": [user_text("warm")]})).await.0, 200);
+        assert_eq!(
+            app.chat(json!({"model": "gemini-2.5-flash", "messages": [user_text("warm")]}))
+                .await
+                .0,
+            200
+        );
     }
     let before = app.state.store.read_count();
     for i in 0..30 {
@@ -262,5 +267,9 @@ async fn serving_requests_never_reads_sqlite() {
         assert_eq!(r.status(), 200);
         r.bytes().await.unwrap();
     }
-    assert_eq!(app.state.store.read_count(), before, "the hot path reads only memory");
+    assert_eq!(
+        app.state.store.read_count(),
+        before,
+        "the hot path reads only memory"
+    );
 }
