@@ -56,20 +56,9 @@ async fn post(
 }
 
 async fn json_reply(resp: reqwest::Response) -> Result<Value, CallFailure> {
-    let status = resp.status().as_u16();
     let body = resp.bytes().await.map_err(transport)?;
-    serde_json::from_slice(&body)
-        .map_err(|_| CallFailure::Status {
-            status: 502,
-            body: body.clone(),
-        })
-        .and_then(|v: Value| {
-            if status == 200 || v.is_object() || v.is_array() {
-                Ok(v)
-            } else {
-                Err(CallFailure::Status { status, body })
-            }
-        })
+    // A 2xx whose body is not JSON is the upstream's fault: report it as a bad gateway.
+    serde_json::from_slice(&body).map_err(|_| CallFailure::Status { status: 502, body })
 }
 
 /// Non-streaming generation; returns the raw envelope `{response, traceId}`.
@@ -147,13 +136,12 @@ pub async fn onboard_user(
     json_reply(post(up, "onboardUser", "", token, "", &body).await?).await
 }
 
-/// Polls a long-running operation by name (`operations/123`).
-pub async fn get_operation(up: &Upstream, token: &str, name: &str) -> Result<Value, CallFailure> {
-    let url = format!(
-        "{}/v1internal/{}",
-        up.config().code_assist,
-        name.trim_start_matches('/')
-    );
+/// An authenticated GET that must answer 2xx with JSON; shared by every read-only Google call.
+pub(crate) async fn get_json(
+    up: &Upstream,
+    url: String,
+    token: &str,
+) -> Result<Value, CallFailure> {
     let resp = up
         .client()
         .get(url)
@@ -171,23 +159,23 @@ pub async fn get_operation(up: &Upstream, token: &str, name: &str) -> Result<Val
     json_reply(resp).await
 }
 
+/// Polls a long-running operation by name (`operations/123`).
+pub async fn get_operation(up: &Upstream, token: &str, name: &str) -> Result<Value, CallFailure> {
+    let url = format!(
+        "{}/v1internal/{}",
+        up.config().code_assist,
+        name.trim_start_matches('/')
+    );
+    get_json(up, url, token).await
+}
+
 /// `GET {googleapis}/oauth2/v2/userinfo` → the account's e-mail.
 pub async fn user_email(up: &Upstream, token: &str) -> Result<Option<String>, CallFailure> {
-    let url = format!("{}/oauth2/v2/userinfo", up.config().googleapis);
-    let resp = up
-        .client()
-        .get(url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .map_err(transport)?;
-    if !resp.status().is_success() {
-        let status = resp.status().as_u16();
-        return Err(CallFailure::Status {
-            status,
-            body: resp.bytes().await.unwrap_or_default(),
-        });
-    }
-    let v = json_reply(resp).await?;
+    let v = get_json(
+        up,
+        format!("{}/oauth2/v2/userinfo", up.config().googleapis),
+        token,
+    )
+    .await?;
     Ok(v.get("email").and_then(|e| e.as_str()).map(str::to_string))
 }

@@ -3,31 +3,12 @@
 use serde_json::Value;
 
 use super::client::Upstream;
-use super::code_assist::CallFailure;
+use super::code_assist::{CallFailure, get_json};
 
 pub const REQUIRED_SERVICES: &[&str] = &[
     "geminicloudassist.googleapis.com",
     "cloudaicompanion.googleapis.com",
 ];
-
-async fn get_json(up: &Upstream, url: String, token: &str) -> Result<Value, CallFailure> {
-    let resp = up
-        .client()
-        .get(url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .map_err(|e| CallFailure::Transport(e.without_url().to_string()))?;
-    let status = resp.status().as_u16();
-    let body = resp
-        .bytes()
-        .await
-        .map_err(|e| CallFailure::Transport(e.to_string()))?;
-    if !(200..300).contains(&status) {
-        return Err(CallFailure::Status { status, body });
-    }
-    serde_json::from_slice(&body).map_err(|_| CallFailure::Status { status: 502, body })
-}
 
 /// ACTIVE projects of the user, following pagination (the reference read only the first page).
 pub async fn list_active_projects(up: &Upstream, token: &str) -> Result<Vec<String>, CallFailure> {
