@@ -260,3 +260,55 @@ async fn state_and_rotated_refresh_tokens_survive_a_restart() {
     let (status, b) = app.chat(ask()).await;
     assert_eq!(status, 200, "{b}");
 }
+
+#[tokio::test]
+async fn a_preview_404_marks_only_that_model_unable_and_b_serves() {
+    let app = builder()
+        .user(UserSpec::new("nopreview@sim.test").preview(false))
+        .user(UserSpec::new("preview@sim.test"))
+        .spawn()
+        .await;
+    let (status, b) = app
+        .chat(json!({"model": "gemini-3-flash-preview", "messages": [user_text("new model")]}))
+        .await;
+    assert_eq!(status, 200, "{b}");
+    let st = app.state.pool.state(app.ids[0]).unwrap();
+    assert!(
+        st.unable_models.contains("gemini-3-flash-preview"),
+        "{st:?}"
+    );
+    assert!(st.ban.is_none() && st.enabled);
+    // It keeps serving other models, and is not asked for the preview model again.
+    app.sim.reset();
+    assert_eq!(
+        app.chat(json!({"model": "gemini-2.5-flash", "messages": [user_text("old model")]}))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        app.chat(json!({"model": "gemini-3-flash-preview", "messages": [user_text("again")]}))
+            .await
+            .0,
+        200
+    );
+    let preview_on_a = app
+        .generation_requests()
+        .iter()
+        .filter(|r| {
+            r.email.as_deref() == Some("nopreview@sim.test")
+                && r.json().unwrap()["model"] == "gemini-3-flash-preview"
+        })
+        .count();
+    assert_eq!(preview_on_a, 0);
+}
+
+#[tokio::test]
+async fn a_non_preview_404_goes_back_to_the_client() {
+    let app = TestApp::spawn().await;
+    let (status, b) = app
+        .chat(json!({"model": "gemini-9-ultra", "messages": [user_text("x")]}))
+        .await;
+    assert_eq!(status, 404, "{b}");
+    assert_eq!(app.generation_requests().len(), 1, "not retried elsewhere");
+}
