@@ -186,14 +186,15 @@ impl AnthropicStreamTranslator {
         if t.is_empty() {
             return;
         }
+        let mut text = t;
         if self.open != Some(Open::Text) {
-            if t.trim().is_empty() {
-                self.pending_ws.push_str(&t);
+            if text.trim().is_empty() {
+                self.pending_ws.push_str(&text);
                 return;
             }
+            text.insert_str(0, &std::mem::take(&mut self.pending_ws));
             self.open_block(Open::Text, json!({"type": "text", "text": ""}), out);
         }
-        let text = format!("{}{t}", std::mem::take(&mut self.pending_ws));
         out.push(self.delta(json!({"type": "text_delta", "text": text})));
     }
 
