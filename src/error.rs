@@ -10,6 +10,7 @@ use crate::google::errors::UpstreamError;
 pub enum Surface {
     OpenAi,
     Gemini,
+    Anthropic,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +97,22 @@ impl GatewayError {
         }
     }
 
+    /// Anthropic's error `type` for this error's status.
+    fn anthropic_type(&self) -> &'static str {
+        if matches!(self, Self::MissingKey | Self::WrongKey) {
+            return "authentication_error";
+        }
+        match self.status().as_u16() {
+            401 => "authentication_error",
+            403 => "permission_error",
+            404 => "not_found_error",
+            429 => "rate_limit_error",
+            400 | 413 | 422 => "invalid_request_error",
+            503 | 529 => "overloaded_error",
+            _ => "api_error",
+        }
+    }
+
     fn openai_code(&self) -> serde_json::Value {
         match self {
             Self::MissingKey | Self::WrongKey => json!("invalid_api_key"),
@@ -126,6 +143,10 @@ impl GatewayError {
                 "code": self.status().as_u16(),
                 "message": self.to_string(),
                 "status": self.google_status(),
+            }}),
+            Surface::Anthropic => json!({"type": "error", "error": {
+                "type": self.anthropic_type(),
+                "message": self.to_string(),
             }}),
         }
     }

@@ -1,4 +1,5 @@
 //! Format conversion between OpenAI, Gemini and the Code Assist envelope.
+pub mod anthropic;
 pub mod anti_truncation;
 pub mod detect;
 pub mod fake_stream;

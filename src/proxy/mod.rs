@@ -1,5 +1,7 @@
 //! Proxy surface: thin handlers over conversion and dispatch. Every route needs the API key;
-//! OpenAI routes answer errors in OpenAI's shape, Gemini routes in Google's.
+//! OpenAI routes answer errors in OpenAI's shape, Gemini routes in Google's, Anthropic routes
+//! in Anthropic's.
+pub mod anthropic;
 pub mod auth;
 pub mod body;
 pub mod dispatch;
@@ -47,9 +49,18 @@ fn gemini_routes() -> Route {
         )
 }
 
-/// `/v1`: the OpenAI surface plus Gemini's model actions (`/v1/models/{m}:generateContent`).
+/// `/v1`: the OpenAI surface, Anthropic's Messages, plus Gemini's model actions
+/// (`/v1/models/{m}:generateContent`).
 pub fn v1_routes() -> Route {
     Route::new()
+        .at(
+            "/messages",
+            guarded(post(anthropic::messages), Surface::Anthropic),
+        )
+        .at(
+            "/messages/count_tokens",
+            guarded(post(anthropic::count_tokens), Surface::Anthropic),
+        )
         .at(
             "/chat/completions",
             guarded(post(openai::chat_completions), Surface::OpenAi),

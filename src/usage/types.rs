@@ -14,6 +14,7 @@ use crate::pool::CredId;
 pub enum Surface {
     OpenAi,
     Gemini,
+    Anthropic,
 }
 
 impl Surface {
@@ -21,6 +22,7 @@ impl Surface {
         match self {
             Surface::OpenAi => "openai",
             Surface::Gemini => "gemini",
+            Surface::Anthropic => "anthropic",
         }
     }
 }
@@ -30,6 +32,7 @@ impl From<crate::error::Surface> for Surface {
         match s {
             crate::error::Surface::OpenAi => Surface::OpenAi,
             crate::error::Surface::Gemini => Surface::Gemini,
+            crate::error::Surface::Anthropic => Surface::Anthropic,
         }
     }
 }

@@ -1,4 +1,5 @@
 //! Integration tests: the real gateway over real sockets against the Google simulator.
+mod anthropic;
 mod auth;
 mod gemini;
 mod import;
