@@ -202,6 +202,7 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
         .at("/oauth2callback", get(pool_oauth_callback))
         .nest("/v1", proxy::v1_routes())
         .nest("/v1beta", proxy::v1beta_routes())
+        .nest("/api", api::routes(state.clone()))
         .data(state)
 }
 
