@@ -30,7 +30,7 @@ enum ListCredentialsResponse {
 #[derive(ApiResponse)]
 enum GetCredentialResponse {
     #[oai(status = 200)]
-    Ok(Json<Credential>),
+    Ok(Json<Box<Credential>>),
     #[oai(status = 404)]
     NotFound(Json<ApiError>),
 }
@@ -39,7 +39,7 @@ enum GetCredentialResponse {
 enum CredentialActionResponse {
     /// Done; the credential as it is now.
     #[oai(status = 200)]
-    Ok(Json<Credential>),
+    Ok(Json<Box<Credential>>),
     #[oai(status = 404)]
     NotFound(Json<ApiError>),
 }
@@ -48,7 +48,7 @@ enum CredentialActionResponse {
 enum IdentifyCredentialResponse {
     /// Project and e-mail learned; the credential as it is now.
     #[oai(status = 200)]
-    Ok(Json<Credential>),
+    Ok(Json<Box<Credential>>),
     #[oai(status = 404)]
     NotFound(Json<ApiError>),
     /// Google refused the token refresh or project discovery; `message` has its words.
@@ -72,19 +72,19 @@ pub(super) fn not_found(id: CredId) -> Json<ApiError> {
 }
 
 /// The API view of one credential, or `None` when it does not exist.
-pub(super) async fn load(state: &AppState, id: CredId) -> Result<Option<Credential>, Failure> {
+pub(super) async fn load(state: &AppState, id: CredId) -> Result<Option<Box<Credential>>, Failure> {
     let row = state
         .store
         .call(move |c| repo::get(c, id))
         .await
         .map_err(|e| Failure::internal("cannot read the credential", &e))?;
     Ok(row.map(|row| {
-        view::credential(
+        Box::new(view::credential(
             &row,
             state.pool.state(id).unwrap_or_default(),
             state.pool.in_flight(id).unwrap_or(0),
             &state.usage.credential_stats(id),
-        )
+        ))
     }))
 }
 
