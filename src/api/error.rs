@@ -152,6 +152,23 @@ pub enum Failure {
     Internal(Json<ApiError>),
 }
 
+/// What an operation without authentication can fail with beyond its own responses.
+#[derive(ApiResponse, Debug)]
+pub enum ServerFailure {
+    /// Something broke on our side.
+    #[oai(status = 500)]
+    Internal(Json<ApiError>),
+}
+
+impl ServerFailure {
+    pub fn internal(context: &str, e: &dyn std::fmt::Display) -> Self {
+        match Failure::internal(context, e) {
+            Failure::Internal(j) => ServerFailure::Internal(j),
+            _ => ServerFailure::Internal(ApiError::json(ErrorCode::Internal, context)),
+        }
+    }
+}
+
 impl Failure {
     /// Logs the cause (it may be long or technical) and answers with a short message.
     pub fn internal(context: &str, e: &dyn std::fmt::Display) -> Self {

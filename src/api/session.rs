@@ -6,7 +6,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
 use super::auth::{AuthContext, PanelAuth, client_ip};
-use super::error::{ApiError, ErrorCode, Failure};
+use super::error::{ApiError, ErrorCode, Failure, ServerFailure};
 use crate::state::AppState;
 
 pub struct SessionApi;
@@ -56,7 +56,7 @@ impl SessionApi {
         state: Data<&AppState>,
         auth: Data<&AuthContext>,
         body: Json<SessionRequest>,
-    ) -> Result<CreateSessionResponse, Failure> {
+    ) -> Result<CreateSessionResponse, ServerFailure> {
         let ip = client_ip(req);
         if let Err(secs) = auth.throttled(ip) {
             return Ok(CreateSessionResponse::TooManyAttempts(
@@ -77,7 +77,7 @@ impl SessionApi {
         let issued = auth
             .issue(&state)
             .await
-            .map_err(|e| Failure::internal("cannot issue a session", &e))?;
+            .map_err(|e| ServerFailure::internal("cannot issue a session", &e))?;
         tracing::info!("panel session started");
         Ok(CreateSessionResponse::Created(Json(SessionToken {
             token: issued.token,

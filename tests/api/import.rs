@@ -124,6 +124,25 @@ async fn oversized_uploads_get_413() {
     )
     .await;
     assert_eq!((status, code(&body)), (413, "payload_too_large"));
+    // A chunked body declares no length: it is cut off at the limit and still answers 413.
+    let chunks = (0..40).map(|i| {
+        let piece = if i == 0 {
+            b"{\"proxy\": \"".to_vec()
+        } else {
+            vec![b'a'; 64 << 10]
+        };
+        Ok::<_, std::io::Error>(piece)
+    });
+    let (status, body) = send(
+        api(&app, Method::PATCH, "/settings")
+            .header("content-type", "application/json")
+            .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+                chunks,
+            ))),
+    )
+    .await;
+    assert_eq!((status, code(&body)), (413, "payload_too_large"), "{body}");
+    assert_eq!(app.state.settings.get().proxy, None);
     assert_eq!(app.state.pool.summary().total, 3);
 }
 

@@ -48,3 +48,63 @@ fn every_operation_has_an_id_a_tag_and_json_errors() {
     }
     assert!(spec["components"]["securitySchemes"]["PanelAuth"]["scheme"] == "bearer");
 }
+
+/// serde_json keeps the last of duplicate keys; a spec with two `401`s under one operation
+/// would silently lose one.
+#[test]
+fn spec_has_no_duplicate_keys() {
+    fn check(v: &str) -> Result<(), String> {
+        struct NoDup;
+        impl<'de> serde::de::DeserializeSeed<'de> for NoDup {
+            type Value = ();
+            fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+                d.deserialize_any(NoDup)
+            }
+        }
+        impl<'de> serde::de::Visitor<'de> for NoDup {
+            type Value = ();
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
+                let mut seen = std::collections::HashSet::new();
+                while let Some(k) = m.next_key::<String>()? {
+                    if !seen.insert(k.clone()) {
+                        return Err(serde::de::Error::custom(format!("duplicate key {k}")));
+                    }
+                    m.next_value_seed(NoDup)?;
+                }
+                Ok(())
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut s: A) -> Result<(), A::Error> {
+                while s.next_element_seed(NoDup)?.is_some() {}
+                Ok(())
+            }
+            fn visit_str<E>(self, _: &str) -> Result<(), E> {
+                Ok(())
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+                Ok(())
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+                Ok(())
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+                Ok(())
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+                Ok(())
+            }
+            fn visit_unit<E>(self) -> Result<(), E> {
+                Ok(())
+            }
+        }
+        let mut d = serde_json::Deserializer::from_str(v);
+        serde::de::DeserializeSeed::deserialize(NoDup, &mut d).map_err(|e| e.to_string())
+    }
+    assert_eq!(
+        check(r#"{"a": 1, "a": 2}"#).map_err(|e| e.contains("duplicate")),
+        Err(true)
+    );
+    check(&gcli2api::api::spec_json()).unwrap();
+}
