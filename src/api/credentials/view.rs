@@ -1,0 +1,257 @@
+//! What the API shows of a credential: identity, health and today's quota. Never the payload
+//! (it holds the refresh token, the access token and the client secret).
+use poem_openapi::{Enum, Object};
+
+use crate::pool::{BanKind, CooldownReason, CredentialState};
+use crate::store::credentials::{CredentialRow, CredentialSource};
+use crate::usage::{CredentialUsage, QuotaStatus, TodayQuota};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum SourceView {
+    Upload,
+    Env,
+    Oauth,
+    Dir,
+    Demo,
+}
+
+impl From<CredentialSource> for SourceView {
+    fn from(s: CredentialSource) -> Self {
+        match s {
+            CredentialSource::Upload => SourceView::Upload,
+            CredentialSource::Env => SourceView::Env,
+            CredentialSource::Oauth => SourceView::Oauth,
+            CredentialSource::Dir => SourceView::Dir,
+            CredentialSource::Demo => SourceView::Demo,
+        }
+    }
+}
+
+/// One word for the list view; the details are in the other fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum Status {
+    /// Enabled, not banned, not cooling down for any model.
+    Active,
+    /// Usable, but cooling down for at least one model.
+    Cooling,
+    /// Switched off by a person.
+    Disabled,
+    /// Switched off by the gateway; see `ban`.
+    Banned,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum BanKindView {
+    /// A status in AUTO_BAN_ERROR_CODES with AUTO_BAN on.
+    AutoBan,
+    /// Google rejected the refresh token for good.
+    RefreshRevoked,
+    /// Imported without a refresh token.
+    MissingRefreshToken,
+}
+
+#[derive(Object)]
+pub struct BanView {
+    pub kind: BanKindView,
+    /// The upstream status that caused it.
+    pub status: Option<u16>,
+    /// The upstream's own words.
+    pub reason: String,
+    /// Where the account owner can fix it.
+    pub link: Option<String>,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum CooldownReasonView {
+    RateLimited,
+    QuotaExhausted,
+    Probing,
+}
+
+#[derive(Object)]
+pub struct CooldownView {
+    /// Base model name.
+    pub model: String,
+    pub until: chrono::DateTime<chrono::Utc>,
+    pub reason: CooldownReasonView,
+    /// Google's own reset time when it lies beyond the cooldown cap.
+    pub reset_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The next request for this model probes whether the quota is back.
+    pub probe_pending: bool,
+}
+
+#[derive(Object)]
+pub struct ErrorView {
+    /// Upstream HTTP status.
+    pub status: u16,
+    pub count: u64,
+    /// The upstream's last message for this status (shortened, redacted).
+    pub last_message: String,
+    pub last_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Today's use of one daily allowance.
+#[derive(Object)]
+pub struct AllowanceView {
+    pub used: u64,
+    /// Null = unlimited.
+    pub limit: Option<u64>,
+    /// Null = unlimited.
+    pub remaining: Option<u64>,
+    /// The limit is this credential's own, not the global default.
+    pub overridden: bool,
+    pub exhausted: bool,
+}
+
+impl From<&QuotaStatus> for AllowanceView {
+    fn from(q: &QuotaStatus) -> Self {
+        AllowanceView {
+            used: q.used,
+            limit: q.limit,
+            remaining: q.remaining,
+            overridden: q.overridden,
+            exhausted: q.exhausted(),
+        }
+    }
+}
+
+/// The current daily window (QUOTA_RESET_HOUR in QUOTA_RESET_TIMEZONE).
+#[derive(Object)]
+pub struct QuotaView {
+    pub window_start: chrono::DateTime<chrono::Utc>,
+    /// When `used` goes back to zero.
+    pub next_reset: chrono::DateTime<chrono::Utc>,
+    /// Every upstream call counts.
+    pub total: AllowanceView,
+    /// Only pro-model calls count.
+    pub pro: AllowanceView,
+}
+
+impl From<&TodayQuota> for QuotaView {
+    fn from(t: &TodayQuota) -> Self {
+        QuotaView {
+            window_start: t.window_start,
+            next_reset: t.next_reset,
+            total: (&t.total).into(),
+            pro: (&t.pro).into(),
+        }
+    }
+}
+
+#[derive(Object)]
+pub struct Credential {
+    pub id: i64,
+    pub name: String,
+    pub source: SourceView,
+    pub email: Option<String>,
+    pub project_id: Option<String>,
+    pub tier: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub status: Status,
+    /// The manual switch (a ban is separate).
+    pub enabled: bool,
+    pub ban: Option<BanView>,
+    /// Live cooldowns only.
+    pub cooldowns: Vec<CooldownView>,
+    /// Models that answered 404 through this credential (preview models the account lacks).
+    pub unable_models: Vec<String>,
+    /// History per upstream status, cleared by `unban`.
+    pub errors: Vec<ErrorView>,
+    /// Failures since the last success.
+    pub error_streak: u32,
+    pub calls: u64,
+    pub successes: u64,
+    pub failures: u64,
+    pub last_success: Option<chrono::DateTime<chrono::Utc>>,
+    pub last_used: Option<chrono::DateTime<chrono::Utc>>,
+    pub preview: bool,
+    /// Upstream calls running through it right now.
+    pub in_flight: u32,
+    /// Today's allowance: remaining calls and the next reset.
+    pub quota: QuotaView,
+}
+
+pub fn credential(
+    row: &CredentialRow,
+    state: CredentialState,
+    in_flight: u32,
+    usage: &CredentialUsage,
+) -> Credential {
+    let now = chrono::Utc::now();
+    let cooldowns: Vec<CooldownView> = state
+        .cooldowns
+        .iter()
+        .filter(|(_, c)| c.is_live(now))
+        .map(|(model, c)| CooldownView {
+            model: model.clone(),
+            until: c.until,
+            reason: match c.reason {
+                CooldownReason::RateLimited => CooldownReasonView::RateLimited,
+                CooldownReason::QuotaExhausted => CooldownReasonView::QuotaExhausted,
+                CooldownReason::Probing => CooldownReasonView::Probing,
+            },
+            reset_at: c.reset_at,
+            probe_pending: c.probe_pending,
+        })
+        .collect();
+    let status = if state.ban.is_some() {
+        Status::Banned
+    } else if !state.enabled {
+        Status::Disabled
+    } else if state.cooldowns.values().any(|c| c.blocks(now)) {
+        Status::Cooling
+    } else {
+        Status::Active
+    };
+    let created_at = chrono::DateTime::from_timestamp_millis(row.created_at)
+        .unwrap_or(chrono::DateTime::UNIX_EPOCH);
+    Credential {
+        id: row.id,
+        name: row.name.clone(),
+        source: row.source.into(),
+        email: state.email.clone().or_else(|| row.email.clone()),
+        project_id: state.project_id.clone().or_else(|| row.project_id.clone()),
+        tier: state.tier.clone().or_else(|| row.tier.clone()),
+        created_at,
+        status,
+        enabled: state.enabled,
+        ban: state.ban.as_ref().map(|b| BanView {
+            kind: match b.kind {
+                BanKind::AutoBan => BanKindView::AutoBan,
+                BanKind::RefreshRevoked => BanKindView::RefreshRevoked,
+                BanKind::MissingRefreshToken => BanKindView::MissingRefreshToken,
+            },
+            status: b.status,
+            reason: crate::logs::redact(&b.reason).into_owned(),
+            link: b.link.clone(),
+            at: b.at,
+        }),
+        cooldowns,
+        unable_models: state.unable_models.iter().cloned().collect(),
+        errors: state
+            .errors
+            .iter()
+            .map(|(status, e)| ErrorView {
+                status: *status,
+                count: e.count,
+                // Upstream bodies are Google's words, but redaction is cheap insurance.
+                last_message: crate::logs::redact(&e.last_message).into_owned(),
+                last_at: e.last_at,
+            })
+            .collect(),
+        error_streak: state.error_streak,
+        calls: state.calls,
+        successes: state.successes,
+        failures: state.failures,
+        last_success: state.last_success,
+        last_used: state.last_used,
+        preview: state.preview,
+        in_flight,
+        quota: (&usage.today).into(),
+    }
+}
