@@ -201,8 +201,14 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
         .at("/healthz", get(healthz))
         .at("/oauth2callback", get(pool_oauth_callback))
         // Browser-based chat front ends call the proxy directly, so it answers CORS preflights.
-        .nest("/v1", proxy::v1_routes().with(poem::middleware::Cors::new()))
-        .nest("/v1beta", proxy::v1beta_routes().with(poem::middleware::Cors::new()))
+        .nest(
+            "/v1",
+            proxy::v1_routes().with(poem::middleware::Cors::new()),
+        )
+        .nest(
+            "/v1beta",
+            proxy::v1beta_routes().with(poem::middleware::Cors::new()),
+        )
         .nest("/api", api::routes(state.clone()))
         .data(state)
 }

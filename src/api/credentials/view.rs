@@ -51,6 +51,9 @@ pub enum BanKindView {
     RefreshRevoked,
     /// Imported without a refresh token.
     MissingRefreshToken,
+    /// Project discovery says the account cannot use Code Assist yet (verification needed,
+    /// ineligible tier, no project); `reason` and `link` say what to do.
+    Ineligible,
 }
 
 #[derive(Object)]
@@ -225,6 +228,7 @@ pub fn credential(
                 BanKind::AutoBan => BanKindView::AutoBan,
                 BanKind::RefreshRevoked => BanKindView::RefreshRevoked,
                 BanKind::MissingRefreshToken => BanKindView::MissingRefreshToken,
+                BanKind::Ineligible => BanKindView::Ineligible,
             },
             status: b.status,
             reason: crate::logs::redact(&b.reason).into_owned(),
