@@ -72,19 +72,7 @@ impl GatewayError {
         {
             return s.clone();
         }
-        match self.status().as_u16() {
-            400 | 413 => "INVALID_ARGUMENT",
-            401 => "UNAUTHENTICATED",
-            403 => "PERMISSION_DENIED",
-            404 => "NOT_FOUND",
-            429 => "RESOURCE_EXHAUSTED",
-            499 => "CANCELLED",
-            501 => "UNIMPLEMENTED",
-            502 | 503 => "UNAVAILABLE",
-            504 => "DEADLINE_EXCEEDED",
-            _ => "INTERNAL",
-        }
-        .to_string()
+        crate::google::errors::default_status_text(self.status().as_u16()).to_string()
     }
 
     fn openai_type(&self) -> &'static str {

@@ -75,17 +75,20 @@ impl From<&UpstreamError> for crate::error::GatewayError {
     }
 }
 
-fn default_status_text(status: u16) -> &'static str {
+/// The google.rpc.Code name Google pairs with an HTTP status.
+pub fn default_status_text(status: u16) -> &'static str {
     match status {
-        400 => "INVALID_ARGUMENT",
+        400 | 413 => "INVALID_ARGUMENT",
         401 => "UNAUTHENTICATED",
         403 => "PERMISSION_DENIED",
         404 => "NOT_FOUND",
+        409 => "ABORTED",
         429 => "RESOURCE_EXHAUSTED",
         499 => "CANCELLED",
         501 => "UNIMPLEMENTED",
-        503 => "UNAVAILABLE",
+        502 | 503 => "UNAVAILABLE",
         504 => "DEADLINE_EXCEEDED",
+        s if s >= 500 => "INTERNAL",
         _ => "UNKNOWN",
     }
 }
