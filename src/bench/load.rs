@@ -122,12 +122,38 @@ impl LoadStats {
     }
 }
 
-#[derive(Default)]
-struct Tally {
+/// Raw per-request timings of one or more phases of the same kind; merged before the
+/// percentiles are taken.
+#[derive(Clone, Debug, Default)]
+pub struct Samples {
     latency: Vec<Duration>,
     ttfb: Vec<Duration>,
     errors: usize,
     first_error: Option<String>,
+    elapsed: Duration,
+}
+
+impl Samples {
+    pub fn merge(&mut self, other: Samples) {
+        self.latency.extend(other.latency);
+        self.ttfb.extend(other.ttfb);
+        self.errors += other.errors;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+        self.elapsed += other.elapsed;
+    }
+
+    pub fn stats(&self) -> LoadStats {
+        LoadStats {
+            requests: self.latency.len() + self.errors,
+            errors: self.errors,
+            first_error: self.first_error.clone(),
+            elapsed: self.elapsed,
+            latency: Percentiles::of(&mut self.latency.clone()),
+            ttfb: Percentiles::of(&mut self.ttfb.clone()),
+        }
+    }
 }
 
 /// Sends `n` requests to `target` from `concurrency` workers; stops starting new ones after
@@ -138,7 +164,7 @@ pub async fn drive(
     n: usize,
     concurrency: usize,
     limit: Duration,
-) -> LoadStats {
+) -> Samples {
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let deadline = start + limit;
@@ -146,7 +172,7 @@ pub async fn drive(
     for _ in 0..concurrency.clamp(1, n.max(1)) {
         let (client, target, next) = (client.clone(), target.clone(), Arc::clone(&next));
         workers.push(tokio::spawn(async move {
-            let mut tally = Tally::default();
+            let mut tally = Samples::default();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= n || Instant::now() >= deadline {
@@ -165,35 +191,22 @@ pub async fn drive(
             }
         }));
     }
-    let mut all = Tally::default();
+    let mut all = Samples::default();
     for w in workers {
         match w.await {
-            Ok(t) => {
-                all.latency.extend(t.latency);
-                all.ttfb.extend(t.ttfb);
-                all.errors += t.errors;
-                if all.first_error.is_none() {
-                    all.first_error = t.first_error;
-                }
-            }
+            Ok(t) => all.merge(t),
             Err(e) => {
                 all.errors += 1;
                 all.first_error.get_or_insert(format!("worker failed: {e}"));
             }
         }
     }
-    let elapsed = start.elapsed();
+    // Workers add no elapsed time of their own: the phase's wall time is what counts.
+    all.elapsed = start.elapsed();
     if let Some(e) = &all.first_error {
         tracing::warn!(errors = all.errors, first = %e, "benchmark requests failed");
     }
-    LoadStats {
-        requests: all.latency.len() + all.errors,
-        errors: all.errors,
-        first_error: all.first_error,
-        elapsed,
-        latency: Percentiles::of(&mut all.latency),
-        ttfb: Percentiles::of(&mut all.ttfb),
-    }
+    all
 }
 
 /// One request read to its end: (time to first body byte, total time).

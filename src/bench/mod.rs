@@ -102,10 +102,7 @@ pub async fn measure(plan: &Plan) -> Result<Report, BenchError> {
     tracing::info!(cases = plan.pick.cases.len(), "measuring Pool::pick");
     let picks = pick::measure(&plan.pick)?;
     let client = load::client(plan.concurrency)?;
-    let mut pools = Vec::new();
-    for &credentials in &plan.pools {
-        pools.push(world::run_pool(&client, plan, credentials).await?);
-    }
+    let pools = world::run_pools(&client, plan).await?;
     Ok(Report {
         plan: plan.clone(),
         picks,

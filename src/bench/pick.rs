@@ -17,7 +17,7 @@ use crate::pool::{
     Pool, PoolConfig, SystemClock,
 };
 
-const MODEL: &str = "gemini-2.5-pro";
+pub const MODEL: &str = "gemini-2.5-pro";
 /// Picks between two clock reads: enough that reading the clock costs nothing by comparison.
 const BATCH: u64 = 64;
 
@@ -89,53 +89,84 @@ pub struct PickRow {
     pub scan_ns: f64,
 }
 
-pub fn measure(plan: &PickPlan) -> Result<Vec<PickRow>, BenchError> {
-    plan.cases
-        .iter()
-        .map(|case| measure_case(plan, case))
-        .collect()
+/// A case ready to time: its states, and a pool loaded with them.
+struct Prepared {
+    case: PickCase,
+    rows: Vec<(CredId, CredentialState)>,
+    pool: Pool,
+    eligible: usize,
 }
 
-fn measure_case(plan: &PickPlan, case: &PickCase) -> Result<PickRow, BenchError> {
+/// Times every case, interleaved: run `r` of each case is taken before run `r + 1` of any, so
+/// a drift in machine speed (frequency scaling, another process) spreads over all cases instead
+/// of skewing the ones that happened to run first.
+pub fn measure(plan: &PickPlan) -> Result<Vec<PickRow>, BenchError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let rows = states(case, clock.now());
-    let eligible = rows
-        .iter()
-        .filter(|(_, s)| s.is_active() && !s.cooldowns.contains_key(MODEL))
-        .count();
-    let mut pool = Pool::new(PoolConfig::default(), Arc::clone(&clock));
-    for (id, state) in &rows {
-        pool.upsert(*id, state.clone());
+    let mut cases = Vec::new();
+    for case in &plan.cases {
+        let rows = states(case, clock.now());
+        let eligible = rows
+            .iter()
+            .filter(|(_, s)| s.is_active() && !s.cooldowns.contains_key(MODEL))
+            .count();
+        let mut pool = Pool::new(PoolConfig::default(), Arc::clone(&clock));
+        for (id, state) in &rows {
+            pool.upsert(*id, state.clone());
+        }
+        // The first pick builds the model's index (once per model, O(n)): not the hot path.
+        pick_once(&mut pool)?;
+        cases.push(Prepared {
+            case: *case,
+            rows,
+            pool,
+            eligible,
+        });
     }
-    let mut pick = || {
-        pool.pick(MODEL, ModelClass::Pro, &[], &NoQuota)
-            .map(|lease| drop(black_box(lease)))
-            .map_err(|u| BenchError::Pick(u.to_string()))
-    };
-    // The first pick builds the model's index (once per model, O(n)); that is not the hot path.
-    pick()?;
-    let index_ns = time_per_op(plan, pick)?;
+    let runs = plan.runs.max(1);
+    let mut index_runs = vec![Vec::with_capacity(runs); cases.len()];
+    let mut scan_runs = vec![Vec::with_capacity(runs); cases.len()];
     let mut rng = rand::rng();
-    let scan_ns = time_per_op(plan, || {
-        scan_pick(&rows, MODEL, Utc::now(), &mut rng)
-            .map(|id| {
-                black_box(id);
-            })
-            .ok_or_else(|| BenchError::Pick("linear scan found nothing".into()))
-    })?;
-    tracing::info!(
-        credentials = case.credentials,
-        shape = %case.describe(),
-        index_ns = index_ns.round(),
-        scan_ns = scan_ns.round(),
-        "Pool::pick measured"
-    );
-    Ok(PickRow {
-        case: *case,
-        eligible,
-        index_ns,
-        scan_ns,
-    })
+    for _ in 0..runs {
+        for (i, c) in cases.iter_mut().enumerate() {
+            let pool = &mut c.pool;
+            index_runs[i].push(time_run(plan.run_time, || pick_once(pool))?);
+            let rows = &c.rows;
+            scan_runs[i].push(time_run(plan.run_time, || {
+                scan_pick(rows, MODEL, Utc::now(), &mut rng)
+                    .map(|id| {
+                        black_box(id);
+                    })
+                    .ok_or_else(|| BenchError::Pick("linear scan found nothing".into()))
+            })?);
+        }
+    }
+    let rows = cases
+        .iter()
+        .zip(index_runs.iter_mut().zip(scan_runs.iter_mut()))
+        .map(|(c, (index, scan))| {
+            let row = PickRow {
+                case: c.case,
+                eligible: c.eligible,
+                index_ns: median(index),
+                scan_ns: median(scan),
+            };
+            tracing::info!(
+                credentials = c.case.credentials,
+                shape = %c.case.describe(),
+                index_ns = row.index_ns.round(),
+                scan_ns = row.scan_ns.round(),
+                "Pool::pick measured"
+            );
+            row
+        })
+        .collect();
+    Ok(rows)
+}
+
+fn pick_once(pool: &mut Pool) -> Result<(), BenchError> {
+    pool.pick(MODEL, ModelClass::Pro, &[], &NoQuota)
+        .map(|lease| drop(black_box(lease)))
+        .map_err(|u| BenchError::Pick(u.to_string()))
 }
 
 /// Deterministic states for `case`: credential `i` is banned, cooling or healthy by `i % 100`,
@@ -191,27 +222,23 @@ pub fn scan_pick(
     chosen
 }
 
-/// Median over `plan.runs` timed runs of the mean ns per call of `op`.
-fn time_per_op(
-    plan: &PickPlan,
+/// Mean ns per call of `op` over one run of at least `run_time`.
+fn time_run(
+    run_time: Duration,
     mut op: impl FnMut() -> Result<(), BenchError>,
 ) -> Result<f64, BenchError> {
-    let mut per_run = Vec::with_capacity(plan.runs);
-    for _ in 0..plan.runs.max(1) {
-        let start = Instant::now();
-        let mut ops = 0u64;
-        loop {
-            for _ in 0..BATCH {
-                op()?;
-            }
-            ops += BATCH;
-            if start.elapsed() >= plan.run_time {
-                break;
-            }
+    let start = Instant::now();
+    let mut ops = 0u64;
+    loop {
+        for _ in 0..BATCH {
+            op()?;
         }
-        per_run.push(start.elapsed().as_nanos() as f64 / ops as f64);
+        ops += BATCH;
+        if start.elapsed() >= run_time {
+            break;
+        }
     }
-    Ok(median(&mut per_run))
+    Ok(start.elapsed().as_nanos() as f64 / ops as f64)
 }
 
 pub(super) fn median(values: &mut [f64]) -> f64 {

@@ -111,9 +111,11 @@ impl Report {
         };
         for run in &self.pools {
             let n = run.credentials;
-            let pairs: [(&str, &LoadStats, &LoadStats); 4] = [
+            let pairs: [(&str, &LoadStats, &LoadStats); 6] = [
                 ("direct", &run.direct, &base.direct),
                 ("gateway", &run.gateway, &base.gateway),
+                ("direct c=1", &run.direct_seq, &base.direct_seq),
+                ("gateway c=1", &run.gateway_seq, &base.gateway_seq),
                 ("direct stream", &run.direct_stream, &base.direct_stream),
                 ("gateway stream", &run.gateway_stream, &base.gateway_stream),
             ];
@@ -201,7 +203,7 @@ impl Report {
             "1. Pool::pick, ns per pick (median of {} runs of {} ms each; model {})",
             p.runs,
             p.run_time.as_millis(),
-            "gemini-2.5-pro"
+            super::pick::MODEL
         )?;
         let Some(base) = self.picks.first() else {
             return writeln!(o, "   (no cases)");
@@ -246,8 +248,10 @@ impl Report {
         writeln!(o)?;
         writeln!(
             o,
-            "2. End-to-end, non-streaming /v1/chat/completions ({} requests per row, concurrency {}, model {MODEL})",
-            plan.requests, plan.concurrency
+            "2. End-to-end, non-streaming /v1/chat/completions, model {MODEL}\n   \
+             ({} requests per row at concurrency c={}, {} at c=1; the simulator alone is the\n   \
+             no-gateway baseline: direct POST /v1internal:generateContent, same tokens)",
+            plan.requests, plan.concurrency, plan.sequential_requests
         )?;
         let Some(base) = self.pools.first() else {
             return writeln!(o, "   (no pools)");
@@ -266,10 +270,13 @@ impl Report {
             format!("vs {b}"),
             "errors"
         )?;
+        let c = plan.concurrency;
         for run in &self.pools {
             for (what, s, bs) in [
-                ("simulator alone", &run.direct, &base.direct),
-                ("gateway", &run.gateway, &base.gateway),
+                (format!("simulator, c={c}"), &run.direct, &base.direct),
+                (format!("gateway, c={c}"), &run.gateway, &base.gateway),
+                ("simulator, c=1".into(), &run.direct_seq, &base.direct_seq),
+                ("gateway, c=1".into(), &run.gateway_seq, &base.gateway_seq),
             ] {
                 writeln!(
                     o,
@@ -292,13 +299,10 @@ impl Report {
         )?;
         for (label, pick) in [
             (
-                format!("concurrency {}", plan.concurrency),
+                format!("c={}", plan.concurrency),
                 (|r: &PoolRun| (&r.gateway, &r.direct)) as fn(&PoolRun) -> (&LoadStats, &LoadStats),
             ),
-            (
-                format!("one at a time ({} requests)", plan.sequential_requests),
-                |r: &PoolRun| (&r.gateway_seq, &r.direct_seq),
-            ),
+            ("c=1".into(), |r: &PoolRun| (&r.gateway_seq, &r.direct_seq)),
         ] {
             let added = |r: &PoolRun| {
                 let (g, d) = pick(r);
@@ -316,7 +320,7 @@ impl Report {
             } else {
                 "n/a".into()
             };
-            writeln!(o, "     {label:<28} {}   ratio {r}", cells.join(", "))?;
+            writeln!(o, "     {label:<5} {}   ratio {r}", cells.join(", "))?;
         }
         writeln!(
             o,

@@ -112,7 +112,7 @@ async fn tiny_run_reports_every_section_with_finite_ratios() {
     }
 
     let ratios = report.ratios();
-    assert!(ratios.len() >= 9 + 2 * 14, "{} ratios", ratios.len());
+    assert_eq!(ratios.len(), 9 + 2 * 20, "{ratios:?}");
     for (name, r) in &ratios {
         assert!(r.is_finite() && *r > 0.0, "{name} = {r}");
     }
@@ -146,7 +146,7 @@ async fn tiny_run_reports_every_section_with_finite_ratios() {
             }
         }
     }
-    // Pick table: 3 rows × 3 ratios; e2e: 4 rows × 3; streaming: 4 rows × 4.
-    assert_eq!(printed, 9 + 12 + 16, "{text}");
+    // Pick table: 3 rows × 3 ratios; e2e: 8 rows × 3; streaming: 4 rows × 4.
+    assert_eq!(printed, 9 + 24 + 16, "{text}");
     assert!(!text.contains("NaN") && !text.contains("inf"), "{text}");
 }

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use super::load::{self, Target};
+use std::sync::Arc;
+
+use super::load::{self, Samples, Target};
 use super::report::PoolRun;
 use super::{BenchError, Plan};
 use crate::AppState;
@@ -76,6 +78,10 @@ fn sources(data_dir: &std::path::Path, sim_url: &str, concurrency: usize) -> cra
     // Every request moves to the next credential: the most index work per request, and a
     // large pool's requests really are spread over thousands of credentials.
     env.insert("CALLS_PER_ROTATION".into(), "1".into());
+    // The default daily limits (1,000 requests per credential) would stop a 3-credential pool
+    // mid-run; a limit that is never reached keeps the quota accounting on the measured path.
+    env.insert("DAILY_LIMIT_TOTAL".into(), "1000000000".into());
+    env.insert("DAILY_LIMIT_PRO".into(), "1000000000".into());
     env.insert(
         "MAX_CONCURRENT_REQUESTS".into(),
         concurrency.max(64).to_string(),
@@ -133,128 +139,287 @@ async fn seed(dir: &std::path::Path, users: &[SeededUser]) -> Result<(), BenchEr
     Ok(())
 }
 
-/// Measures every end-to-end phase for a pool of `credentials`.
-pub async fn run_pool(
-    client: &reqwest::Client,
-    plan: &Plan,
+/// One pool size, seeded and served.
+struct World {
     credentials: usize,
-) -> Result<PoolRun, BenchError> {
-    let dir = TempDir::new()?;
-    let sim = Simulator::start(tokio::net::TcpListener::bind("127.0.0.1:0").await?).await?;
-    let result = measure_pool(client, plan, credentials, &sim, &dir).await;
-    sim.shutdown();
-    result
+    loaded: usize,
+    seed_time: Duration,
+    load_time: Duration,
+    sim: SimHandle,
+    gateway: Gateway,
+    /// (access token, project) per seeded user, for the simulator-alone phases.
+    users: Arc<Vec<(String, String)>>,
+    _dir: TempDir,
 }
 
-async fn measure_pool(
-    client: &reqwest::Client,
-    plan: &Plan,
-    credentials: usize,
-    sim: &SimHandle,
-    dir: &TempDir,
-) -> Result<PoolRun, BenchError> {
-    tracing::info!(
-        credentials,
-        "seeding simulator users and stored credentials"
-    );
-    let started = Instant::now();
-    let users: Vec<SeededUser> = (0..credentials)
-        .map(|i| sim.add_user(UserSpec::new(format!("bench{}@sim.test", i + 1))))
-        .collect();
-    seed(&dir.0, &users).await?;
-    let seed_time = started.elapsed();
+impl World {
+    async fn start(plan: &Plan, credentials: usize) -> Result<World, BenchError> {
+        let dir = TempDir::new()?;
+        let sim = Simulator::start(tokio::net::TcpListener::bind("127.0.0.1:0").await?).await?;
+        match Self::start_on(plan, credentials, &sim, &dir).await {
+            Ok((gateway, users, loaded, seed_time, load_time)) => Ok(World {
+                credentials,
+                loaded,
+                seed_time,
+                load_time,
+                sim,
+                gateway,
+                users,
+                _dir: dir,
+            }),
+            Err(e) => {
+                sim.shutdown();
+                Err(e)
+            }
+        }
+    }
 
-    let started = Instant::now();
-    let app = crate::build(sources(&dir.0, &sim.base_url(), plan.concurrency)).await?;
-    let load_time = started.elapsed();
-    let loaded = app.state().pool.summary().active;
-    tracing::info!(credentials, loaded, ?seed_time, ?load_time, "gateway built");
+    #[allow(clippy::type_complexity)]
+    async fn start_on(
+        plan: &Plan,
+        credentials: usize,
+        sim: &SimHandle,
+        dir: &TempDir,
+    ) -> Result<
+        (
+            Gateway,
+            Arc<Vec<(String, String)>>,
+            usize,
+            Duration,
+            Duration,
+        ),
+        BenchError,
+    > {
+        tracing::info!(
+            credentials,
+            "seeding simulator users and stored credentials"
+        );
+        let started = Instant::now();
+        let users: Vec<SeededUser> = (0..credentials)
+            .map(|i| sim.add_user(UserSpec::new(format!("bench{}@sim.test", i + 1))))
+            .collect();
+        seed(&dir.0, &users).await?;
+        let seed_time = started.elapsed();
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let (tx, rx) = oneshot::channel::<()>();
-    let state = app.state().clone();
-    let task = tokio::spawn(app.serve(listener, async move {
-        let _ = rx.await;
-    }));
-    let gateway = Gateway {
-        url,
-        state,
-        stop: Some(tx),
-        task,
-    };
-    let measured = phases(client, plan, sim, &gateway, &users).await;
-    let stopped = gateway.stop().await;
-    let mut run = measured?;
-    stopped?;
-    run.credentials = credentials;
-    run.loaded = loaded;
-    run.seed_time = seed_time;
-    run.load_time = load_time;
-    Ok(run)
-}
+        let started = Instant::now();
+        let app = crate::build(sources(&dir.0, &sim.base_url(), plan.concurrency)).await?;
+        let load_time = started.elapsed();
+        let loaded = app.state().pool.summary().active;
+        tracing::info!(credentials, loaded, ?seed_time, ?load_time, "gateway built");
 
-async fn phases(
-    client: &reqwest::Client,
-    plan: &Plan,
-    sim: &SimHandle,
-    gw: &Gateway,
-    users: &[SeededUser],
-) -> Result<PoolRun, BenchError> {
-    let pairs: std::sync::Arc<Vec<(String, String)>> = std::sync::Arc::new(
-        users
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let (tx, rx) = oneshot::channel::<()>();
+        let state = app.state().clone();
+        let task = tokio::spawn(app.serve(listener, async move {
+            let _ = rx.await;
+        }));
+        let gateway = Gateway {
+            url,
+            state,
+            stop: Some(tx),
+            task,
+        };
+        let pairs = users
             .iter()
             .map(|u| (u.access_token.clone(), u.project_id.clone()))
-            .collect(),
-    );
-    let direct = |stream| Target::Direct {
-        url: sim.base_url(),
-        users: pairs.clone(),
-        stream,
-    };
-    let gateway = |stream| Target::Gateway {
-        url: gw.url.clone(),
-        key: KEY.into(),
-        stream,
-    };
-    let c = plan.concurrency;
-    let limit = plan.phase_limit;
-    let drive = |target: Target, n: usize, c: usize| async move {
-        // The simulator logs every request it serves; clear it so memory stays flat.
-        sim.reset();
-        load::drive(client, &target, n, c, limit).await
+            .collect();
+        Ok((gateway, Arc::new(pairs), loaded, seed_time, load_time))
+    }
+
+    fn target(&self, phase: Phase) -> Target {
+        if phase.gateway {
+            Target::Gateway {
+                url: self.gateway.url.clone(),
+                key: KEY.into(),
+                stream: phase.stream,
+            }
+        } else {
+            Target::Direct {
+                url: self.sim.base_url(),
+                users: Arc::clone(&self.users),
+                stream: phase.stream,
+            }
+        }
+    }
+
+    async fn stop(self) -> Result<(), BenchError> {
+        let stopped = self.gateway.stop().await;
+        self.sim.shutdown();
+        stopped
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Phase {
+    gateway: bool,
+    stream: bool,
+    sequential: bool,
+}
+
+const PHASES: [Phase; 6] = [
+    Phase {
+        gateway: false,
+        stream: false,
+        sequential: false,
+    },
+    Phase {
+        gateway: true,
+        stream: false,
+        sequential: false,
+    },
+    Phase {
+        gateway: false,
+        stream: true,
+        sequential: false,
+    },
+    Phase {
+        gateway: true,
+        stream: true,
+        sequential: false,
+    },
+    Phase {
+        gateway: false,
+        stream: false,
+        sequential: true,
+    },
+    Phase {
+        gateway: true,
+        stream: false,
+        sequential: true,
+    },
+];
+
+/// Each phase is split into this many slices, alternated between the pool sizes, so a drift in
+/// machine speed over the run lands on both sides of every ratio.
+const ROUNDS: usize = 4;
+
+/// Slice `round` of `n` requests split in `ROUNDS`.
+fn slice(n: usize, round: usize) -> usize {
+    n / ROUNDS + usize::from(round < n % ROUNDS)
+}
+
+/// Seeds and starts every pool size of `plan`, runs every end-to-end phase on all of them, and
+/// stops them.
+pub async fn run_pools(client: &reqwest::Client, plan: &Plan) -> Result<Vec<PoolRun>, BenchError> {
+    let mut worlds = Vec::new();
+    for &credentials in &plan.pools {
+        match World::start(plan, credentials).await {
+            Ok(w) => worlds.push(w),
+            Err(e) => {
+                for w in worlds {
+                    let _ = w.stop().await;
+                }
+                return Err(e);
+            }
+        }
+    }
+    let measured = measure(client, plan, &worlds).await;
+    let mut stopped = Ok(());
+    for w in worlds {
+        let r = w.stop().await;
+        if stopped.is_ok() {
+            stopped = r;
+        }
+    }
+    let runs = measured?;
+    stopped?;
+    Ok(runs)
+}
+
+async fn measure(
+    client: &reqwest::Client,
+    plan: &Plan,
+    worlds: &[World],
+) -> Result<Vec<PoolRun>, BenchError> {
+    let drive = |w: &World, phase: Phase, n: usize| {
+        // The simulator logs every request it serves; clearing it keeps memory flat.
+        w.sim.reset();
+        let c = if phase.sequential {
+            1
+        } else {
+            plan.concurrency
+        };
+        let target = w.target(phase);
+        async move { load::drive(client, &target, n, c, plan.phase_limit).await }
     };
 
-    tracing::info!(credentials = users.len(), "warming up");
-    let warm_direct = drive(direct(false), plan.warmup, c).await;
-    let warm_gateway = drive(gateway(false), plan.warmup, c).await;
-    let reads_before = gw.state.store.read_count();
+    tracing::info!("warming up");
+    let mut warmup_errors = vec![0; worlds.len()];
+    for (i, w) in worlds.iter().enumerate() {
+        for phase in &PHASES[..2] {
+            warmup_errors[i] += drive(w, *phase, plan.warmup).await.stats().errors;
+        }
+    }
+    let reads_before: Vec<u64> = worlds
+        .iter()
+        .map(|w| w.gateway.state.store.read_count())
+        .collect();
 
-    tracing::info!(credentials = users.len(), "non-streaming, concurrency {c}");
-    let direct_stats = drive(direct(false), plan.requests, c).await;
-    let gateway_stats = drive(gateway(false), plan.requests, c).await;
-    tracing::info!(credentials = users.len(), "streaming, concurrency {c}");
-    let direct_stream = drive(direct(true), plan.stream_requests, c).await;
-    let gateway_stream = drive(gateway(true), plan.stream_requests, c).await;
-    tracing::info!(credentials = users.len(), "one request at a time");
-    let direct_seq = drive(direct(false), plan.sequential_requests, 1).await;
-    let gateway_seq = drive(gateway(false), plan.sequential_requests, 1).await;
+    let mut samples = vec![vec![Samples::default(); PHASES.len()]; worlds.len()];
+    for (p, phase) in PHASES.iter().enumerate() {
+        let n = if phase.sequential {
+            plan.sequential_requests
+        } else if phase.stream {
+            plan.stream_requests
+        } else {
+            plan.requests
+        };
+        tracing::info!(?phase, requests = n, "measuring");
+        for round in 0..ROUNDS {
+            let n = slice(n, round);
+            if n == 0 {
+                continue;
+            }
+            for (i, w) in worlds.iter().enumerate() {
+                let s = drive(w, *phase, n).await;
+                samples[i][p].merge(s);
+            }
+        }
+    }
 
-    let store_reads = gw.state.store.read_count().saturating_sub(reads_before);
-    let gateway_requests = gateway_stats.requests + gateway_stream.requests + gateway_seq.requests;
-    Ok(PoolRun {
-        credentials: 0,
-        loaded: 0,
-        seed_time: Duration::ZERO,
-        load_time: Duration::ZERO,
-        warmup_errors: warm_direct.errors + warm_gateway.errors,
-        direct: direct_stats,
-        gateway: gateway_stats,
-        direct_stream,
-        gateway_stream,
-        direct_seq,
-        gateway_seq,
-        store_reads,
-        gateway_requests,
-    })
+    let runs = worlds
+        .iter()
+        .zip(samples)
+        .zip(reads_before.into_iter().zip(warmup_errors))
+        .map(|((w, s), (before, warmup_errors))| {
+            let [
+                direct,
+                gateway,
+                direct_stream,
+                gateway_stream,
+                direct_seq,
+                gateway_seq,
+            ] = [0, 1, 2, 3, 4, 5].map(|p| s[p].stats());
+            PoolRun {
+                credentials: w.credentials,
+                loaded: w.loaded,
+                seed_time: w.seed_time,
+                load_time: w.load_time,
+                warmup_errors,
+                store_reads: w.gateway.state.store.read_count().saturating_sub(before),
+                gateway_requests: gateway.requests + gateway_stream.requests + gateway_seq.requests,
+                direct,
+                gateway,
+                direct_stream,
+                gateway_stream,
+                direct_seq,
+                gateway_seq,
+            }
+        })
+        .collect();
+    Ok(runs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_add_up() {
+        for n in [0, 1, 3, 4, 5, 20, 2001] {
+            let total: usize = (0..ROUNDS).map(|r| slice(n, r)).sum();
+            assert_eq!(total, n);
+        }
+    }
 }
