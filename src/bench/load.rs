@@ -109,6 +109,9 @@ pub struct LoadStats {
     pub errors: usize,
     pub first_error: Option<String>,
     pub elapsed: Duration,
+    /// Process CPU time per request (Linux only): unlike wall time, barely moved by other
+    /// processes competing for the machine.
+    pub cpu_per_request: Option<Duration>,
     /// Send to last body byte, over successful requests.
     pub latency: Percentiles,
     /// Send to first body byte, over successful requests.
@@ -131,6 +134,8 @@ pub struct Samples {
     errors: usize,
     first_error: Option<String>,
     elapsed: Duration,
+    /// Process CPU time (every thread: client, gateway, simulator, background writers).
+    cpu: Option<Duration>,
 }
 
 impl Samples {
@@ -142,6 +147,10 @@ impl Samples {
             self.first_error = other.first_error;
         }
         self.elapsed += other.elapsed;
+        self.cpu = match (self.cpu, other.cpu) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
     }
 
     pub fn stats(&self) -> LoadStats {
@@ -150,6 +159,9 @@ impl Samples {
             errors: self.errors,
             first_error: self.first_error.clone(),
             elapsed: self.elapsed,
+            cpu_per_request: self
+                .cpu
+                .map(|c| c / (self.latency.len() + self.errors).max(1) as u32),
             latency: Percentiles::of(&mut self.latency.clone()),
             ttfb: Percentiles::of(&mut self.ttfb.clone()),
         }
@@ -166,6 +178,7 @@ pub async fn drive(
     limit: Duration,
 ) -> Samples {
     let next = Arc::new(AtomicUsize::new(0));
+    let cpu_before = process_cpu();
     let start = Instant::now();
     let deadline = start + limit;
     let mut workers = Vec::new();
@@ -203,10 +216,31 @@ pub async fn drive(
     }
     // Workers add no elapsed time of their own: the phase's wall time is what counts.
     all.elapsed = start.elapsed();
+    all.cpu = match (cpu_before, process_cpu()) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+        _ => None,
+    };
     if let Some(e) = &all.first_error {
         tracing::warn!(errors = all.errors, first = %e, "benchmark requests failed");
     }
     all
+}
+
+/// User plus system CPU time of this process, from `/proc/self/stat` (Linux). `utime` and
+/// `stime` are in USER_HZ ticks, which the kernel ABI fixes at 100 per second.
+pub fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    parse_stat_cpu(&stat)
+}
+
+fn parse_stat_cpu(stat: &str) -> Option<Duration> {
+    // The command name may hold spaces and parentheses; fields resume after the last ')'.
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state); utime and stime are fields 14 and 15.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
 }
 
 /// One request read to its end: (time to first body byte, total time).
@@ -252,5 +286,15 @@ mod tests {
         let mut one = vec![Duration::from_millis(7)];
         assert_eq!(Percentiles::of(&mut one).p99, Duration::from_millis(7));
         assert_eq!(Percentiles::of(&mut []), Percentiles::default());
+    }
+
+    #[test]
+    fn cpu_time_comes_from_utime_and_stime() {
+        let stat = "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 9 0";
+        assert_eq!(parse_stat_cpu(stat), Some(Duration::from_millis(3250)));
+        assert_eq!(parse_stat_cpu("garbage"), None);
+        if cfg!(target_os = "linux") {
+            assert!(process_cpu().is_some());
+        }
     }
 }

@@ -99,6 +99,9 @@ impl Plan {
 /// Runs every measurement of `plan` and returns the figures; prints nothing.
 pub async fn measure(plan: &Plan) -> Result<Report, BenchError> {
     let started = Instant::now();
+    let load_average = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next()?.parse().ok());
     tracing::info!(cases = plan.pick.cases.len(), "measuring Pool::pick");
     let picks = pick::measure(&plan.pick)?;
     let client = load::client(plan.concurrency)?;
@@ -110,6 +113,7 @@ pub async fn measure(plan: &Plan) -> Result<Report, BenchError> {
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
         release: !cfg!(debug_assertions),
         took: started.elapsed(),
+        load_average,
     })
 }
 

@@ -55,6 +55,8 @@ pub struct Report {
     pub cpus: usize,
     pub release: bool,
     pub took: Duration,
+    /// One-minute load average when the run started (Linux), to judge the noise.
+    pub load_average: Option<f64>,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -192,7 +194,15 @@ impl Report {
         writeln!(
             o,
             "Ratios are against a baseline measured in this run: 1.00x = no change, above 1 = more."
-        )
+        )?;
+        if let Some(load) = self.load_average {
+            writeln!(
+                o,
+                "Load average at start: {load:.2}. On a shared machine, wall-clock ratios between 0.8x and\n\
+                 1.25x are within noise; the CPU-per-request line is steadier."
+            )?;
+        }
+        Ok(())
     }
 
     fn pick_section(&self, o: &mut String) -> std::fmt::Result {
@@ -249,8 +259,9 @@ impl Report {
         writeln!(
             o,
             "2. End-to-end, non-streaming /v1/chat/completions, model {MODEL}\n   \
-             ({} requests per row at concurrency c={}, {} at c=1; the simulator alone is the\n   \
-             no-gateway baseline: direct POST /v1internal:generateContent, same tokens)",
+             ({} requests per row at concurrency c={}, {} at c=1; CALLS_PER_ROTATION=1, so every\n   \
+             request moves to the next credential; the simulator alone is the no-gateway\n   \
+             baseline: direct POST /v1internal:generateContent with the same tokens)",
             plan.requests, plan.concurrency, plan.sequential_requests
         )?;
         let Some(base) = self.pools.first() else {
@@ -322,11 +333,47 @@ impl Report {
             };
             writeln!(o, "     {label:<5} {}   ratio {r}", cells.join(", "))?;
         }
+        if let Some(line) = self.cpu_line(base) {
+            writeln!(o, "{line}")?;
+        }
         writeln!(
             o,
             "   The simulator alone looks its user up by a linear scan, so its own cost grows with\n   \
              the number of users; the added latency isolates what the gateway adds."
         )
+    }
+
+    /// Process CPU per request at c=N: steadier than wall time when other processes compete
+    /// for the CPUs. `None` where the platform gives no process CPU time.
+    fn cpu_line(&self, base: &PoolRun) -> Option<String> {
+        let us = |d: Duration| d.as_secs_f64() * 1e6;
+        let added =
+            |r: &PoolRun| Some(us(r.gateway.cpu_per_request?) - us(r.direct.cpu_per_request?));
+        let cells: Vec<String> = self
+            .pools
+            .iter()
+            .map(|r| {
+                Some(format!(
+                    "{}: {:.0} µs (gateway {:.0} − simulator {:.0})",
+                    thousands(r.credentials),
+                    added(r)?,
+                    us(r.gateway.cpu_per_request?),
+                    us(r.direct.cpu_per_request?)
+                ))
+            })
+            .collect::<Option<_>>()?;
+        let first = added(base)?;
+        let last = self.pools.last().and_then(added)?;
+        let r = if first > 1.0 {
+            x(last / first)
+        } else {
+            "n/a".into()
+        };
+        Some(format!(
+            "   Gateway added CPU per request (whole process, c={}):\n     {}   ratio {r}",
+            self.plan.concurrency,
+            cells.join(", ")
+        ))
     }
 
     fn stream_section(&self, o: &mut String) -> std::fmt::Result {

@@ -77,7 +77,10 @@ fn sources(data_dir: &std::path::Path, sim_url: &str, concurrency: usize) -> cra
     env.insert("PASSWORD".into(), KEY.into());
     // Every request moves to the next credential: the most index work per request, and a
     // large pool's requests really are spread over thousands of credentials.
-    env.insert("CALLS_PER_ROTATION".into(), "1".into());
+    env.insert(
+        "CALLS_PER_ROTATION".into(),
+        std::env::var("BENCH_CPR").unwrap_or("1".into()),
+    );
     // The default daily limits (1,000 requests per credential) would stop a 3-credential pool
     // mid-run; a limit that is never reached keeps the quota accounting on the measured path.
     env.insert("DAILY_LIMIT_TOTAL".into(), "1000000000".into());
