@@ -338,8 +338,8 @@ impl Report {
         }
         writeln!(
             o,
-            "   The simulator alone looks its user up by a linear scan, so its own cost grows with\n   \
-             the number of users; the added latency isolates what the gateway adds."
+            "   The simulator finds users by a linear scan, so its own cost may grow with the pool;\n   \
+             the gateway-minus-simulator lines take that out."
         )
     }
 
