@@ -1,6 +1,7 @@
 //! gcli2api: a self-hosted gateway from OpenAI / Gemini clients to Google's Code Assist API.
 //! `build` + `App::serve` (or `run`) are shared by the binary and the integration tests.
 pub mod api;
+pub mod bench;
 pub mod convert;
 pub mod demo;
 pub mod error;

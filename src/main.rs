@@ -33,6 +33,8 @@ enum Command {
     },
     /// Print the management API's OpenAPI spec.
     Openapi,
+    /// Measure request cost against pool size, on loopback with the built-in simulator.
+    Bench(gcli2api::bench::BenchArgs),
 }
 
 #[tokio::main]
@@ -52,6 +54,7 @@ async fn main() -> anyhow::Result<()> {
             out.write_all(b"\n")?;
             Ok(())
         }
+        Command::Bench(args) => Ok(gcli2api::bench::run(args).await?),
     }
 }
 
