@@ -6,8 +6,8 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Map, Value, json};
 
 use super::SIGNATURE_PREFIX;
-use super::tools::ToolNames;
 use crate::convert::request::ConvertError;
+use crate::convert::request::ToolNames;
 use crate::wire::gemini::SKIP_THOUGHT_SIGNATURE;
 use crate::wire::openai::json_kind;
 

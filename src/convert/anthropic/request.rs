@@ -1,9 +1,10 @@
 //! Anthropic Messages body → Gemini request: validation, system, sampling and thinking.
 use serde_json::{Map, Value, json};
 
-use super::tools::{self, Declared, ToolNames};
+use super::tools::{self, Declared};
 use super::{AnthropicRequest, messages};
 use crate::convert::request::{ConvertError, ConvertOptions, SYSTEM_ONLY_FALLBACK, field};
+use crate::convert::request::{ToolNames, required_messages, required_model};
 use crate::models::{self, Family, Thinking, reasoning_effort_thinking};
 use crate::wire::openai::json_kind;
 
@@ -51,35 +52,9 @@ fn convert(
     generation: bool,
 ) -> Result<(AnthropicRequest, Declared), ConvertError> {
     let obj = body.as_object().ok_or(ConvertError::NotAnObject)?;
-    let model = match obj.get("model") {
-        Some(Value::String(m)) if !m.trim().is_empty() => m.clone(),
-        None | Some(Value::Null) | Some(Value::String(_)) => {
-            return Err(ConvertError::Missing("model"));
-        }
-        Some(other) => {
-            return Err(ConvertError::invalid(
-                "model",
-                format!("must be a string, got {}", json_kind(other)),
-            ));
-        }
-    };
+    let model = required_model(obj)?;
     let resolved = models::resolve(&model)?;
-    let raw_messages = match obj.get("messages") {
-        Some(Value::Array(m)) if !m.is_empty() => m,
-        Some(Value::Array(_)) => {
-            return Err(ConvertError::invalid(
-                "messages",
-                "must contain at least one message",
-            ));
-        }
-        None | Some(Value::Null) => return Err(ConvertError::Missing("messages")),
-        Some(other) => {
-            return Err(ConvertError::invalid(
-                "messages",
-                format!("must be an array, got {}", json_kind(other)),
-            ));
-        }
-    };
+    let raw_messages = required_messages(obj)?;
 
     let mut names = ToolNames::default();
     let declared = match obj.get("tools") {

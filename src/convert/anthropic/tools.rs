@@ -1,48 +1,10 @@
 //! Anthropic `tools` and `tool_choice` → Gemini `tools` and `toolConfig`.
-use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 
-use crate::convert::request::{ConvertError, sanitize_tool_name};
+use crate::convert::request::{ConvertError, ToolNames};
 use crate::convert::schema::clean_parameters_schema;
 use crate::wire::openai::json_kind;
-
-const MAX_NAME_LEN: usize = 64;
-
-/// Every tool name of one request, sanitised consistently; two originals that sanitise alike
-/// get distinct names so that mapping back is exact.
-#[derive(Debug, Default)]
-pub(super) struct ToolNames {
-    to_original: HashMap<String, String>,
-    by_original: HashMap<String, String>,
-}
-
-impl ToolNames {
-    pub fn sanitize(&mut self, original: &str) -> String {
-        if let Some(done) = self.by_original.get(original) {
-            return done.clone();
-        }
-        let base = sanitize_tool_name(original);
-        let mut candidate = base.clone();
-        let mut n = 2;
-        while self.to_original.contains_key(&candidate) {
-            let suffix = format!("_{n}");
-            let keep = base.len().min(MAX_NAME_LEN - suffix.len());
-            // Sanitised names are ASCII, so any byte index is a char boundary.
-            candidate = format!("{}{suffix}", &base[..keep]);
-            n += 1;
-        }
-        self.to_original
-            .insert(candidate.clone(), original.to_string());
-        self.by_original
-            .insert(original.to_string(), candidate.clone());
-        candidate
-    }
-
-    pub fn into_map(self) -> HashMap<String, String> {
-        self.to_original
-    }
-}
 
 #[derive(Debug, Default)]
 pub(super) struct Declared {

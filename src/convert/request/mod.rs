@@ -32,6 +32,7 @@ mod native;
 mod params;
 mod parts;
 mod tools;
+pub(crate) use tools::ToolNames;
 
 use std::collections::HashMap;
 
@@ -107,41 +108,45 @@ impl ConvertError {
 /// wording: "please answer according to the system instruction").
 pub const SYSTEM_ONLY_FALLBACK: &str = "请根据系统指令回答。";
 
+/// The request's `model`: a non-empty string (shared by the OpenAI and Anthropic surfaces).
+pub(crate) fn required_model(obj: &serde_json::Map<String, Value>) -> Result<String, ConvertError> {
+    match obj.get("model") {
+        Some(Value::String(m)) if !m.trim().is_empty() => Ok(m.clone()),
+        None | Some(Value::Null) | Some(Value::String(_)) => Err(ConvertError::Missing("model")),
+        Some(other) => Err(ConvertError::invalid(
+            "model",
+            format!("must be a string, got {}", json_kind(other)),
+        )),
+    }
+}
+
+/// The request's `messages`: a non-empty array (shared by the OpenAI and Anthropic surfaces).
+pub(crate) fn required_messages(
+    obj: &serde_json::Map<String, Value>,
+) -> Result<&Vec<Value>, ConvertError> {
+    match obj.get("messages") {
+        Some(Value::Array(m)) if !m.is_empty() => Ok(m),
+        Some(Value::Array(_)) => Err(ConvertError::invalid(
+            "messages",
+            "must contain at least one message",
+        )),
+        None | Some(Value::Null) => Err(ConvertError::Missing("messages")),
+        Some(other) => Err(ConvertError::invalid(
+            "messages",
+            format!("must be an array, got {}", json_kind(other)),
+        )),
+    }
+}
+
 /// Convert an OpenAI Chat Completions body into a Gemini request.
 pub fn openai_to_gemini(
     body: &Value,
     opts: &ConvertOptions,
 ) -> Result<ConvertedRequest, ConvertError> {
     let obj = body.as_object().ok_or(ConvertError::NotAnObject)?;
-    let model = match obj.get("model") {
-        Some(Value::String(m)) if !m.trim().is_empty() => m.clone(),
-        None | Some(Value::Null) | Some(Value::String(_)) => {
-            return Err(ConvertError::Missing("model"));
-        }
-        Some(other) => {
-            return Err(ConvertError::invalid(
-                "model",
-                format!("must be a string, got {}", json_kind(other)),
-            ));
-        }
-    };
+    let model = required_model(obj)?;
     let resolved = models::resolve(&model)?;
-    let messages = match obj.get("messages") {
-        Some(Value::Array(m)) if !m.is_empty() => m,
-        Some(Value::Array(_)) => {
-            return Err(ConvertError::invalid(
-                "messages",
-                "must contain at least one message",
-            ));
-        }
-        None | Some(Value::Null) => return Err(ConvertError::Missing("messages")),
-        Some(other) => {
-            return Err(ConvertError::invalid(
-                "messages",
-                format!("must be an array, got {}", json_kind(other)),
-            ));
-        }
-    };
+    let messages = required_messages(obj)?;
     let p = params::read(obj)?;
 
     let mut names = tools::ToolNames::default();

@@ -45,7 +45,7 @@ pub fn sanitize_tool_name(name: &str) -> String {
 /// Every tool name seen in one request, sanitised consistently. Two different originals that
 /// sanitise to the same name get distinct names (`_2`, `_3`, ...), so mapping back is exact.
 #[derive(Debug, Default)]
-pub(super) struct ToolNames {
+pub(crate) struct ToolNames {
     to_original: HashMap<String, String>,
     by_original: HashMap<String, String>,
 }
