@@ -4,7 +4,7 @@ use serde_json::{Map, Value, json};
 use super::tools::{self, Declared};
 use super::{AnthropicRequest, messages};
 use crate::convert::request::{ConvertError, ConvertOptions, SYSTEM_ONLY_FALLBACK, field};
-use crate::convert::request::{ToolNames, required_messages, required_model};
+use crate::convert::request::{ToolNames, required_messages, required_model, thinking_config};
 use crate::models::{self, Family, Thinking, reasoning_effort_thinking};
 use crate::wire::openai::json_kind;
 
@@ -253,7 +253,7 @@ fn thinking(
             ));
         }
     };
-    Ok(thinking_json(&t, opts.return_thoughts))
+    Ok(thinking_config(&t, opts.return_thoughts))
 }
 
 /// A token budget for the family: Gemini 3 thinks in levels, so the budget picks the level
@@ -280,25 +280,4 @@ fn budget_thinking(family: Family, budget: Option<i64>) -> Thinking {
         budget: budget.clamp(min, max),
         include_thoughts: true,
     }
-}
-
-fn thinking_json(t: &Thinking, return_thoughts: bool) -> Option<Value> {
-    Some(match t {
-        Thinking::Default => return None,
-        Thinking::IncludeOnly(i) => json!({"includeThoughts": *i && return_thoughts}),
-        Thinking::Budget {
-            budget,
-            include_thoughts,
-        } => json!({
-            "thinkingBudget": budget,
-            "includeThoughts": *include_thoughts && return_thoughts && *budget != 0,
-        }),
-        Thinking::Level {
-            level,
-            include_thoughts,
-        } => {
-            json!({"thinkingLevel": level, "includeThoughts": *include_thoughts && return_thoughts})
-        }
-        Thinking::Off => json!({"thinkingBudget": 0, "includeThoughts": false}),
-    })
 }

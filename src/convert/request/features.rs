@@ -8,7 +8,7 @@ use crate::wire::gemini::default_safety_settings;
 
 /// The `thinkingConfig` for a thinking setting; `None` for [`Thinking::Default`].
 /// `return_thoughts` can only turn `includeThoughts` off, never on.
-pub(super) fn thinking_config(thinking: &Thinking, return_thoughts: bool) -> Option<Value> {
+pub(crate) fn thinking_config(thinking: &Thinking, return_thoughts: bool) -> Option<Value> {
     Some(match thinking {
         Thinking::Default => return None,
         Thinking::IncludeOnly(include) => json!({"includeThoughts": *include && return_thoughts}),

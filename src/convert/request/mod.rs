@@ -32,6 +32,7 @@ mod native;
 mod params;
 mod parts;
 mod tools;
+pub(crate) use features::thinking_config;
 pub(crate) use tools::ToolNames;
 
 use std::collections::HashMap;
