@@ -18,8 +18,8 @@ const UPSTREAM_KEYS: &[&str] = &[
     "METADATA_SERVICE_URL",
 ];
 
-/// Removes the throwaway directory when the demo ends, however it ends.
-struct TempDir(PathBuf);
+/// A throwaway directory, removed when dropped however the run ends (demo and bench).
+pub(crate) struct TempDir(pub(crate) PathBuf);
 
 impl Drop for TempDir {
     fn drop(&mut self) {
@@ -27,14 +27,16 @@ impl Drop for TempDir {
     }
 }
 
-fn temp_dir() -> std::io::Result<TempDir> {
-    let dir = std::env::temp_dir().join(format!(
-        "gcli2api-demo-{}-{}",
-        std::process::id(),
-        crate::google::oauth::random_token()
-    ));
-    std::fs::create_dir_all(&dir)?;
-    Ok(TempDir(dir))
+impl TempDir {
+    pub(crate) fn new(purpose: &str) -> std::io::Result<Self> {
+        let dir = std::env::temp_dir().join(format!(
+            "gcli2api-{purpose}-{}-{}",
+            std::process::id(),
+            crate::google::oauth::random_token()
+        ));
+        std::fs::create_dir_all(&dir)?;
+        Ok(TempDir(dir))
+    }
 }
 
 /// The demo's sources: the caller's environment (PORT, HOST, PASSWORD, LOG_LEVEL... still
@@ -69,7 +71,7 @@ pub async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     }
     let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let sim = Simulator::start(sim_listener).await?;
-    let dir = temp_dir()?;
+    let dir = TempDir::new("demo")?;
     let sources = demo_sources(std::env::vars().collect(), &dir.0, &sim.base_url());
     let mut app = crate::build(sources).await?;
     let _guard = crate::attach_logs(&mut app)?;

@@ -1,7 +1,6 @@
 //! One pool size's world: a fresh simulator with N users, a throwaway data directory whose
 //! SQLite file holds N credentials, and a gateway `build()` loaded from it the normal way.
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
@@ -12,43 +11,13 @@ use super::load::{self, Samples, Target};
 use super::report::PoolRun;
 use super::{BenchError, Plan};
 use crate::AppState;
+use crate::demo::TempDir;
 use crate::pool::CredentialState;
 use crate::simulator::{SeededUser, SimHandle, Simulator, UserSpec};
 use crate::store::credentials::{self as repo, CredentialSource, NewCredential};
 use crate::store::{Store, now_ms};
 
 const KEY: &str = "bench-api-key";
-
-/// Every Google base URL the gateway has; all point at the simulator.
-const UPSTREAM_KEYS: &[&str] = &[
-    "CODE_ASSIST_ENDPOINT",
-    "OAUTH_PROXY_URL",
-    "GOOGLEAPIS_PROXY_URL",
-    "RESOURCE_MANAGER_API_URL",
-    "SERVICE_USAGE_API_URL",
-    "METADATA_SERVICE_URL",
-];
-
-/// Removes the throwaway directory however the bench ends.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> std::io::Result<Self> {
-        let dir = std::env::temp_dir().join(format!(
-            "gcli2api-bench-{}-{}",
-            std::process::id(),
-            uuid::Uuid::new_v4().simple()
-        ));
-        std::fs::create_dir_all(&dir)?;
-        Ok(Self(dir))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 struct Gateway {
     url: String,
@@ -73,7 +42,6 @@ impl Gateway {
 /// so a user's PROXY or DATA_DIR cannot leak into the bench.
 fn sources(data_dir: &std::path::Path, sim_url: &str, concurrency: usize) -> crate::Sources {
     let mut env = HashMap::new();
-    env.insert("DATA_DIR".into(), data_dir.display().to_string());
     env.insert("PASSWORD".into(), KEY.into());
     // Every request moves to the next credential: the most index work per request, and a
     // large pool's requests really are spread over thousands of credentials.
@@ -89,17 +57,7 @@ fn sources(data_dir: &std::path::Path, sim_url: &str, concurrency: usize) -> cra
         "MAX_CONCURRENT_REQUESTS".into(),
         concurrency.max(64).to_string(),
     );
-    for k in UPSTREAM_KEYS {
-        env.insert((*k).into(), sim_url.to_string());
-    }
-    env.insert(
-        "OAUTH_AUTH_URL".into(),
-        format!("{sim_url}/o/oauth2/v2/auth"),
-    );
-    crate::Sources {
-        env,
-        config_file: None,
-    }
+    crate::demo::demo_sources(env, data_dir, sim_url)
 }
 
 /// Writes one credential per user in a single transaction: the row and its pool state, as
@@ -157,7 +115,7 @@ struct World {
 
 impl World {
     async fn start(plan: &Plan, credentials: usize) -> Result<World, BenchError> {
-        let dir = TempDir::new()?;
+        let dir = TempDir::new("bench")?;
         let sim = Simulator::start(tokio::net::TcpListener::bind("127.0.0.1:0").await?).await?;
         match Self::start_on(plan, credentials, &sim, &dir).await {
             Ok((gateway, users, loaded, seed_time, load_time)) => Ok(World {
