@@ -140,6 +140,6 @@ mod tests {
         };
         let html = render_line(&l).unwrap();
         assert!(!html.contains("<script>"));
-        assert!(html.contains("&lt;script&gt;"));
+        assert!(html.contains("&#60;script&#62;alert(1)"), "{html}");
     }
 }

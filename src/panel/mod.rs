@@ -50,9 +50,18 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/", protect(get(overview::page)))
         .at("/credentials", protect(get(credentials::list)))
         .at("/credentials/upload", protect(post(credentials::upload)))
-        .at("/credentials/export.zip", protect(get(credentials::export_all)))
-        .at("/credentials/:id/export", protect(get(credentials::export_one)))
-        .at("/credentials/:id/:action", protect(post(credentials::action)))
+        .at(
+            "/credentials/export.zip",
+            protect(get(credentials::export_all)),
+        )
+        .at(
+            "/credentials/:id/export",
+            protect(get(credentials::export_one)),
+        )
+        .at(
+            "/credentials/:id/:action",
+            protect(post(credentials::action)),
+        )
         .at("/oauth", protect(get(oauth::page)))
         .at("/oauth/start", protect(post(oauth::start)))
         .at("/oauth/complete", protect(post(oauth::complete)))

@@ -51,9 +51,7 @@ pub fn start(state: Data<&AppState>, Form(form): Form<StartForm>) -> Result<Resp
         "http://localhost:{}/oauth2callback",
         state.settings.get().port
     );
-    let started = state
-        .login
-        .start(&redirect_uri, Some(project.to_string()));
+    let started = state.login.start(&redirect_uri, Some(project.to_string()));
     if !url::Url::parse(&started.auth_url).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
         return Err(PanelError::BadRequest(
             "OAUTH_AUTH_URL is not an http(s) address".into(),

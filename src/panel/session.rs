@@ -63,11 +63,10 @@ pub async fn login(
         ctx.auth.record_failure(ip);
         return login_page(StatusCode::UNAUTHORIZED, Some("Wrong password."));
     }
-    let issued = ctx
-        .auth
-        .issue(&state)
-        .await
-        .map_err(|e| PanelError::internal("cannot issue a session", std::io::Error::other(e)))?;
+    let issued =
+        ctx.auth.issue(&state).await.map_err(|e| {
+            PanelError::internal("cannot issue a session", std::io::Error::other(e))
+        })?;
     tracing::info!("panel session started");
     let cookie = format!(
         "{COOKIE}={}; Path=/panel; HttpOnly; SameSite=Strict; Max-Age={}{}",
@@ -92,11 +91,7 @@ fn is_https(req: &Request) -> bool {
 }
 
 #[handler]
-pub fn logout(
-    req: &Request,
-    ctx: Data<&PanelContext>,
-    session: Data<&SessionRef>,
-) -> Response {
+pub fn logout(req: &Request, ctx: Data<&PanelContext>, session: Data<&SessionRef>) -> Response {
     ctx.auth.revoke(&session);
     tracing::info!("panel session ended");
     let mut r = to_login(req);

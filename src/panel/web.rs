@@ -318,7 +318,10 @@ pub async fn guard<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Respon
         header::REFERRER_POLICY,
         HeaderValue::from_static("same-origin"),
     );
-    h.insert(header::VARY, HeaderValue::from_static("HX-Request, HX-Target"));
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("HX-Request, HX-Target"),
+    );
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
@@ -353,10 +356,7 @@ mod tests {
             ("origin", "http://evil.test:7861"),
             ("hx-request", "true")
         ])));
-        assert!(!same_origin(&req(&[
-            ("host", "a"),
-            ("origin", "null")
-        ])));
+        assert!(!same_origin(&req(&[("host", "a"), ("origin", "null")])));
         assert!(same_origin(&req(&[("hx-request", "true")])));
         assert!(same_origin(&req(&[("sec-fetch-site", "same-origin")])));
         assert!(!same_origin(&req(&[("sec-fetch-site", "cross-site")])));

@@ -183,8 +183,16 @@ pub async fn action(
             }
             if let Err(e) = state.pool.identify(id).await {
                 let msg = crate::logs::redact(&e.to_string()).into_owned();
-                let r = html(RowTemplate { row: load(&state, id).await? }.render()?);
-                return Ok(with_toast(r, Toast::error(format!("Identify failed: {msg}"))));
+                let r = html(
+                    RowTemplate {
+                        row: load(&state, id).await?,
+                    }
+                    .render()?,
+                );
+                return Ok(with_toast(
+                    r,
+                    Toast::error(format!("Identify failed: {msg}")),
+                ));
             }
             (true, "identified")
         }
@@ -198,7 +206,10 @@ pub async fn action(
                 return Err(not_found(id));
             }
             tracing::info!(credential = id, "credential deleted in the panel");
-            return Ok(with_toast(html(""), Toast::ok(format!("Credential {id} deleted"))));
+            return Ok(with_toast(
+                html(""),
+                Toast::ok(format!("Credential {id} deleted")),
+            ));
         }
         _ => return Err(PanelError::NotFound(format!("no action named {action}"))),
     };
@@ -207,7 +218,10 @@ pub async fn action(
     }
     let row = load(&state, id).await?;
     let text = format!("{} {done}", row.name);
-    Ok(with_toast(html(RowTemplate { row }.render()?), Toast::ok(text)))
+    Ok(with_toast(
+        html(RowTemplate { row }.render()?),
+        Toast::ok(text),
+    ))
 }
 
 fn not_found(id: CredId) -> PanelError {

@@ -1,6 +1,6 @@
 //! One credential as a table row: the management API's view (no payload, redacted upstream
 //! text), flattened into display strings.
-use crate::api::credentials::view::{self, BanKindView, Credential, CooldownReasonView, Status};
+use crate::api::credentials::view::{self, BanKindView, CooldownReasonView, Credential, Status};
 use crate::pool::CredId;
 use crate::state::AppState;
 use crate::store::credentials::{self as repo, CredentialRow};
@@ -64,9 +64,7 @@ fn allowance(a: &view::AllowanceView) -> String {
 }
 
 fn safe_link(link: Option<String>) -> Option<String> {
-    link.filter(|l| {
-        url::Url::parse(l).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
-    })
+    link.filter(|l| url::Url::parse(l).is_ok_and(|u| matches!(u.scheme(), "http" | "https")))
 }
 
 impl From<Credential> for RowView {

@@ -56,10 +56,7 @@ fn lines_of(file: &str, o: ImportOutcome, out: &mut Vec<ResultLine>) {
 }
 
 #[handler]
-pub async fn upload(
-    state: Data<&AppState>,
-    mut form: Multipart,
-) -> Result<Response, PanelError> {
+pub async fn upload(state: Data<&AppState>, mut form: Multipart) -> Result<Response, PanelError> {
     let mut lines = Vec::new();
     let mut files = 0usize;
     let bad = |e: String| PanelError::BadRequest(format!("cannot read the upload: {e}"));
