@@ -78,6 +78,8 @@ fn render_line(l: &LogLine) -> Option<String> {
     }
     .render()
     .ok()
+    // SSE treats a bare CR as a line break, which poem's `data:` splitting does not expect.
+    .map(|h| h.replace('\r', ""))
 }
 
 #[handler]
@@ -141,5 +143,17 @@ mod tests {
         let html = render_line(&l).unwrap();
         assert!(!html.contains("<script>"));
         assert!(html.contains("&#60;script&#62;alert(1)"), "{html}");
+    }
+
+    #[test]
+    fn a_bare_carriage_return_cannot_start_a_new_sse_field() {
+        let l = LogLine {
+            seq: 1,
+            at: chrono::Utc::now(),
+            level: "INFO".into(),
+            target: "t".into(),
+            message: "a\revent: spoof\rdata: x".into(),
+        };
+        assert!(!render_line(&l).unwrap().contains('\r'));
     }
 }
