@@ -238,6 +238,9 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
             proxy::v1beta_routes().with(poem::middleware::Cors::new()),
         )
         .nest("/api", api::routes(state.clone()))
+        .nest("/panel", panel::routes(state.clone()))
+        .at("/", get(panel::to_panel))
+        .at("/auth", get(panel::to_panel))
         .data(state)
 }
 

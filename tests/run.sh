@@ -15,3 +15,9 @@ if [ ! -x target/pyenv/bin/python ]; then
 fi
 target/pyenv/bin/python -m pip install -q --disable-pip-version-check -r tests/clients/requirements.txt
 GCLI2API_BIN="$PWD/target/debug/gcli2api" target/pyenv/bin/python -m pytest -q tests/clients
+
+echo "== browser tests (panel in headless Chromium)"
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  npm ci --prefix tests/browser --no-audit --no-fund
+fi
+GCLI2API_BIN="$PWD/target/debug/gcli2api" node tests/browser/panel.test.mjs

@@ -202,7 +202,7 @@ impl AuthContext {
     }
 
     /// The session a token stands for, if it is valid, current and not revoked.
-    async fn session(&self, state: &AppState, token: &str) -> Option<SessionRef> {
+    pub(crate) async fn session(&self, state: &AppState, token: &str) -> Option<SessionRef> {
         let mut v = Validation::new(Algorithm::HS256);
         v.leeway = 5;
         v.set_issuer(&[ISSUER]);

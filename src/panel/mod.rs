@@ -1,1 +1,90 @@
-//! See shared/design/ARCHITECTURE.md.
+//! The web panel under `/panel`: server-rendered askama pages with HTMX fragments, and the live
+//! log over SSE. Handlers call the same services as the management API (`AppState`) and reuse
+//! its views; every value is escaped by the templates, and no page ever carries a secret.
+//!
+//! A handler answers a whole document for a browser navigation and only the swapped fragment
+//! for an HTMX request (`HX-Request`; `HX-Target` picks the fragment).
+mod assets;
+mod credentials;
+mod logs;
+mod oauth;
+mod overview;
+mod session;
+mod settings;
+mod usage;
+mod web;
+
+use poem::http::{StatusCode, header};
+use poem::{Endpoint, EndpointExt, Response, Route, get, handler, post};
+
+use crate::api::auth::AuthContext;
+use crate::state::AppState;
+
+/// Per-process panel state: its own session keys and sign-in lockout (the API's mechanism).
+#[derive(Clone)]
+pub struct PanelContext {
+    auth: AuthContext,
+}
+
+/// The section a page belongs to, for the navigation's active item.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Nav {
+    Overview,
+    Credentials,
+    OAuth,
+    Settings,
+    Usage,
+    Logs,
+}
+
+fn protect<E: Endpoint + 'static>(ep: E) -> impl Endpoint {
+    ep.around(session::require_session)
+}
+
+/// The panel, to be nested at `/panel`.
+pub fn routes(state: AppState) -> impl Endpoint {
+    Route::new()
+        .at("/login", get(session::login_form).post(session::login))
+        .at("/assets/:name", get(assets::serve))
+        .at("/logout", protect(post(session::logout)))
+        .at("/", protect(get(overview::page)))
+        .at("/credentials", protect(get(credentials::list)))
+        .at("/credentials/upload", protect(post(credentials::upload)))
+        .at(
+            "/credentials/export.zip",
+            protect(get(credentials::export_all)),
+        )
+        .at(
+            "/credentials/:id/export",
+            protect(get(credentials::export_one)),
+        )
+        .at(
+            "/credentials/:id/:action",
+            protect(post(credentials::action)),
+        )
+        .at("/oauth", protect(get(oauth::page)))
+        .at("/oauth/start", protect(post(oauth::start)))
+        .at("/oauth/complete", protect(post(oauth::complete)))
+        .at(
+            "/settings",
+            protect(get(settings::page).post(settings::save)),
+        )
+        .at("/settings/password", protect(post(settings::password)))
+        .at("/usage", protect(get(usage::page)))
+        .at("/logs", protect(get(logs::page)))
+        .at("/logs/stream", protect(get(logs::stream)))
+        .around(web::guard)
+        .data(PanelContext {
+            auth: AuthContext::new(),
+        })
+        .data(state)
+}
+
+/// `GET /` and `GET /auth` (the original project's panel address) lead to the panel.
+#[handler]
+pub fn to_panel() -> Response {
+    Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header(header::LOCATION, "/panel")
+        .finish()
+}

@@ -2,7 +2,7 @@
 //! Import and export live in `transfer.rs`.
 mod transfer;
 
-pub use self::transfer::MAX_IMPORT_BYTES;
+pub use self::transfer::{MAX_IMPORT_BYTES, MAX_IMPORT_FILES, content_disposition};
 pub mod view;
 
 use poem::web::Data;

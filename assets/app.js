@@ -1,0 +1,96 @@
+// gcli2api panel: the few things HTML and htmx cannot do alone. No inline handlers (the CSP
+// forbids them); every text shown here goes through textContent, never innerHTML.
+(function () {
+  'use strict';
+
+  function toast(level, text) {
+    var box = document.getElementById('toasts');
+    if (!box) return;
+    var t = document.createElement('div');
+    t.className = 'toast ' + (level === 'error' ? 'error' : 'ok');
+    t.setAttribute('role', level === 'error' ? 'alert' : 'status');
+    t.textContent = String(text);
+    box.appendChild(t);
+    setTimeout(function () { t.remove(); }, level === 'error' ? 8000 : 4000);
+  }
+
+  // Server toasts arrive as an HX-Trigger event named "toast".
+  document.addEventListener('toast', function (e) {
+    var d = e.detail || {};
+    toast(d.level, d.text);
+  });
+
+  // A request that failed without a toast of its own (network down, 5xx from a proxy).
+  document.addEventListener('htmx:sendError', function () {
+    toast('error', 'The gateway did not answer.');
+  });
+
+  function human(ms) {
+    var s = Math.max(0, Math.round(ms / 1000));
+    var d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600);
+    var m = Math.floor(s % 3600 / 60), r = s % 60;
+    if (d > 0) return d + 'd ' + h + 'h';
+    if (h > 0) return h + 'h ' + m + 'm';
+    if (m > 0) return m + 'm ' + (r < 10 ? '0' : '') + r + 's';
+    return r + 's';
+  }
+
+  // Countdowns: <time datetime=… data-countdown> shows the time left, ticking each second.
+  function tick() {
+    var now = Date.now();
+    document.querySelectorAll('time[data-countdown]').forEach(function (el) {
+      var at = Date.parse(el.getAttribute('datetime'));
+      if (isNaN(at)) return;
+      if (!el.title) el.title = new Date(at).toLocaleString();
+      el.textContent = at <= now ? 'now' : human(at - now);
+    });
+  }
+  setInterval(tick, 1000);
+  document.addEventListener('DOMContentLoaded', tick);
+  document.addEventListener('htmx:afterSettle', tick);
+
+  // Live log: follow the end while the box is ticked, and keep at most 1000 lines.
+  document.addEventListener('htmx:sseMessage', function (e) {
+    var log = document.getElementById('log');
+    if (!log || e.target !== log) return;
+    while (log.childElementCount > 1000) log.firstElementChild.remove();
+    var follow = document.getElementById('autoscroll');
+    if (!follow || follow.checked) log.scrollTop = log.scrollHeight;
+  });
+
+  // Upload progress and reset.
+  document.addEventListener('htmx:xhr:progress', function (e) {
+    var p = document.getElementById('upload-progress');
+    if (!p || !e.target.closest('#upload-form') || !e.detail.lengthComputable) return;
+    p.hidden = false;
+    p.value = Math.round(e.detail.loaded / e.detail.total * 100);
+  });
+  document.addEventListener('htmx:afterRequest', function (e) {
+    var form = e.target.closest && e.target.closest('#upload-form');
+    if (!form) return;
+    var p = document.getElementById('upload-progress');
+    if (p) p.hidden = true;
+    if (e.detail.successful) form.reset();
+  });
+
+  // Copy buttons: data-copy names the element whose text is copied.
+  document.addEventListener('click', function (e) {
+    var b = e.target.closest && e.target.closest('[data-copy]');
+    if (!b) return;
+    var src = document.getElementById(b.getAttribute('data-copy'));
+    if (!src) return;
+    var text = src.textContent;
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(
+        function () { toast('ok', 'Copied ' + text); },
+        function () { toast('error', 'Copy failed; select the text instead.'); });
+    } else {
+      var r = document.createRange();
+      r.selectNodeContents(src);
+      var sel = window.getSelection();
+      sel.removeAllRanges();
+      sel.addRange(r);
+      toast('ok', 'Selected; press Ctrl+C to copy.');
+    }
+  });
+})();

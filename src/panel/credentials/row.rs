@@ -1,0 +1,167 @@
+//! One credential as a table row: the management API's view (no payload, redacted upstream
+//! text), flattened into display strings.
+use crate::api::credentials::view::{self, BanKindView, CooldownReasonView, Credential, Status};
+use crate::pool::CredId;
+use crate::state::AppState;
+use crate::store::credentials::{self as repo, CredentialRow};
+
+use super::super::web::PanelError;
+
+pub struct RowView {
+    pub id: CredId,
+    pub name: String,
+    pub email: String,
+    pub project: String,
+    pub source: &'static str,
+    pub status: &'static str,
+    pub enabled: bool,
+    pub banned: bool,
+    pub ban: Option<BanText>,
+    pub cooldowns: Vec<CooldownText>,
+    pub errors: Vec<ErrorText>,
+    pub error_streak: u32,
+    pub total: String,
+    pub pro: String,
+    pub next_reset: String,
+    pub in_flight: u32,
+}
+
+pub struct BanText {
+    pub kind: &'static str,
+    pub status: Option<u16>,
+    pub reason: String,
+    /// Only http(s) links become `href`s.
+    pub link: Option<String>,
+}
+
+pub struct CooldownText {
+    pub model: String,
+    /// RFC 3339, for `<time datetime>` and the countdown script.
+    pub until: String,
+    pub reason: &'static str,
+}
+
+pub struct ErrorText {
+    pub status: u16,
+    pub count: u64,
+    pub last_message: String,
+}
+
+pub fn status_word(s: Status) -> &'static str {
+    match s {
+        Status::Active => "active",
+        Status::Cooling => "cooling",
+        Status::Disabled => "disabled",
+        Status::Banned => "banned",
+    }
+}
+
+fn allowance(a: &view::AllowanceView) -> String {
+    match a.limit {
+        Some(l) => format!("{}/{l}", a.used),
+        None => format!("{}/∞", a.used),
+    }
+}
+
+fn safe_link(link: Option<String>) -> Option<String> {
+    link.filter(|l| url::Url::parse(l).is_ok_and(|u| matches!(u.scheme(), "http" | "https")))
+}
+
+impl From<Credential> for RowView {
+    fn from(c: Credential) -> Self {
+        RowView {
+            id: c.id,
+            name: c.name,
+            email: c.email.unwrap_or_default(),
+            project: c.project_id.unwrap_or_default(),
+            source: match c.source {
+                view::SourceView::Upload => "upload",
+                view::SourceView::Env => "env",
+                view::SourceView::Oauth => "sign-in",
+                view::SourceView::Dir => "directory",
+                view::SourceView::Demo => "demo",
+            },
+            status: status_word(c.status),
+            enabled: c.enabled,
+            banned: c.ban.is_some(),
+            ban: c.ban.map(|b| BanText {
+                kind: match b.kind {
+                    BanKindView::AutoBan => "auto-ban",
+                    BanKindView::RefreshRevoked => "refresh token revoked",
+                    BanKindView::MissingRefreshToken => "no refresh token",
+                    BanKindView::Ineligible => "account not eligible",
+                },
+                status: b.status,
+                reason: b.reason,
+                link: safe_link(b.link),
+            }),
+            cooldowns: c
+                .cooldowns
+                .into_iter()
+                .map(|cd| CooldownText {
+                    model: cd.model,
+                    until: cd.until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    reason: match cd.reason {
+                        CooldownReasonView::RateLimited => "rate limited",
+                        CooldownReasonView::QuotaExhausted => "quota exhausted",
+                        CooldownReasonView::Probing => "probing",
+                    },
+                })
+                .collect(),
+            errors: c
+                .errors
+                .into_iter()
+                .map(|e| ErrorText {
+                    status: e.status,
+                    count: e.count,
+                    last_message: e.last_message,
+                })
+                .collect(),
+            error_streak: c.error_streak,
+            total: allowance(&c.quota.total),
+            pro: allowance(&c.quota.pro),
+            next_reset: c
+                .quota
+                .next_reset
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            in_flight: c.in_flight,
+        }
+    }
+}
+
+pub fn build(state: &AppState, row: &CredentialRow) -> Credential {
+    view::credential(
+        row,
+        state.pool.state(row.id).unwrap_or_default(),
+        state.pool.in_flight(row.id).unwrap_or(0),
+        &state.usage.credential_stats(row.id),
+    )
+}
+
+pub async fn all(state: &AppState) -> Result<Vec<Credential>, PanelError> {
+    let rows = state
+        .store
+        .call(repo::list)
+        .await
+        .map_err(|e| PanelError::internal("cannot list credentials", e))?;
+    Ok(rows.iter().map(|r| build(state, r)).collect())
+}
+
+pub async fn one(state: &AppState, id: CredId) -> Result<Option<Credential>, PanelError> {
+    let row = state
+        .store
+        .call(move |c| repo::get(c, id))
+        .await
+        .map_err(|e| PanelError::internal("cannot read the credential", e))?;
+    Ok(row.map(|r| build(state, &r)))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_web_links_are_kept() {
+        assert!(super::safe_link(Some("https://accounts.google.com/x".into())).is_some());
+        assert!(super::safe_link(Some("javascript:alert(1)".into())).is_none());
+        assert!(super::safe_link(Some("data:text/html,x".into())).is_none());
+    }
+}

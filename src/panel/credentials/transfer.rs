@@ -1,0 +1,150 @@
+//! Uploads (.json / .zip, several at once, each reported entry by entry) and downloads. The
+//! downloads are the one place the panel hands out refresh tokens: as attachments, on an
+//! explicit click, never inside a page.
+use askama::Template;
+use poem::http::{StatusCode, header};
+use poem::web::{Data, Multipart, Path};
+use poem::{IntoResponse, Response, handler};
+
+use super::super::web::{PanelError, Toast, html, trigger};
+use crate::api::credentials::{MAX_IMPORT_BYTES, MAX_IMPORT_FILES, content_disposition};
+use crate::pool::CredId;
+use crate::pool::admin::{AdminError, ImportOutcome};
+use crate::pool::import::sanitize_name;
+use crate::state::AppState;
+
+/// One line of the result table.
+pub struct ResultLine {
+    file: String,
+    entry: String,
+    outcome: &'static str,
+    detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "panel/partials/upload_result.html")]
+struct UploadResult {
+    lines: Vec<ResultLine>,
+    imported: usize,
+}
+
+fn lines_of(file: &str, o: ImportOutcome, out: &mut Vec<ResultLine>) {
+    for i in o.imported {
+        out.push(ResultLine {
+            file: file.into(),
+            entry: i.name,
+            outcome: "imported",
+            detail: format!("credential {}", i.id),
+        });
+    }
+    for d in o.duplicates {
+        out.push(ResultLine {
+            file: file.into(),
+            entry: d.name,
+            outcome: "duplicate",
+            detail: d.reason,
+        });
+    }
+    for r in o.rejected {
+        out.push(ResultLine {
+            file: file.into(),
+            entry: r.name,
+            outcome: "rejected",
+            detail: r.reason,
+        });
+    }
+}
+
+#[handler]
+pub async fn upload(state: Data<&AppState>, mut form: Multipart) -> Result<Response, PanelError> {
+    let mut lines = Vec::new();
+    let mut files = 0usize;
+    let bad = |e: String| PanelError::BadRequest(format!("cannot read the upload: {e}"));
+    while let Some(field) = form.next_field().await.map_err(|e| bad(e.to_string()))? {
+        if field.name() != Some("files") {
+            continue;
+        }
+        let raw_name = field.file_name().unwrap_or("upload").to_string();
+        let bytes = field.bytes().await.map_err(|e| bad(e.to_string()))?;
+        if raw_name.is_empty() && bytes.is_empty() {
+            // An empty file input still sends one empty part.
+            continue;
+        }
+        files += 1;
+        if files > MAX_IMPORT_FILES {
+            return Err(PanelError::BadRequest(format!(
+                "at most {MAX_IMPORT_FILES} files per upload"
+            )));
+        }
+        let shown = sanitize_name(&raw_name).unwrap_or_else(|| "upload".into());
+        if bytes.len() > MAX_IMPORT_BYTES {
+            lines.push(ResultLine {
+                file: shown,
+                entry: String::new(),
+                outcome: "rejected",
+                detail: format!("larger than the limit of {MAX_IMPORT_BYTES} bytes"),
+            });
+            continue;
+        }
+        match state.pool.import_upload(&raw_name, &bytes).await {
+            Ok(o) => lines_of(&shown, o, &mut lines),
+            // A file refused as a whole (wrong type, bad archive, too large) is one line.
+            Err(AdminError::Import(e)) => lines.push(ResultLine {
+                file: shown.clone(),
+                entry: String::new(),
+                outcome: "rejected",
+                detail: e.to_string(),
+            }),
+            Err(e) => return Err(PanelError::internal("cannot import", e)),
+        }
+    }
+    if files == 0 {
+        return Err(PanelError::BadRequest(
+            "choose one or more .json or .zip files first".into(),
+        ));
+    }
+    let imported = lines.iter().filter(|l| l.outcome == "imported").count();
+    let body = UploadResult { lines, imported }.render()?;
+    let toast = if imported > 0 {
+        Toast::ok(format!("{imported} credential(s) imported"))
+    } else {
+        Toast::error("Nothing was imported; see the table for why")
+    };
+    Ok(trigger(html(body), Some(toast), &["rows-changed"]))
+}
+
+fn attachment(body: Vec<u8>, content_type: &str, name: &str) -> Response {
+    Response::builder()
+        .content_type(content_type)
+        .header(header::CONTENT_DISPOSITION, content_disposition(name))
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(body)
+}
+
+#[handler]
+pub async fn export_one(
+    state: Data<&AppState>,
+    Path(id): Path<CredId>,
+) -> Result<Response, PanelError> {
+    match state.pool.export_one(id).await {
+        Ok((name, json)) => {
+            let body = serde_json::to_vec_pretty(&json)
+                .map_err(|e| PanelError::internal("cannot encode the credential", e))?;
+            tracing::info!(credential = id, "credential exported in the panel");
+            Ok(attachment(body, "application/json", &name))
+        }
+        Err(AdminError::NotFound(_)) => Ok(StatusCode::NOT_FOUND.into_response()),
+        Err(e) => Err(PanelError::internal("cannot export", e)),
+    }
+}
+
+#[handler]
+pub async fn export_all(state: Data<&AppState>) -> Result<Response, PanelError> {
+    let zip = state
+        .pool
+        .export_all()
+        .await
+        .map_err(|e| PanelError::internal("cannot export", e))?;
+    tracing::info!("all credentials exported in the panel");
+    Ok(attachment(zip, "application/zip", "credentials.zip"))
+}
