@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# The whole test suite: Rust unit + integration tests, then the official Python SDKs against a
-# live gateway + simulator. Installs the Python packages it needs into target/pyenv.
+# The whole test suite: Rust unit + integration tests, the official Python SDKs (openai,
+# google-genai, anthropic) against a live gateway + simulator, and the panel in headless
+# Chromium. Installs what a fresh machine lacks: Python packages into target/pyenv,
+# playwright-core into tests/browser/node_modules, and Debian's chromium (when run as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== cargo test"
 cargo test --all-targets --locked
 
-echo "== client SDK tests (openai, google-genai)"
+echo "== client SDK tests (openai, google-genai, anthropic)"
 cargo build --locked --bin gcli2api
 PY=${PYTHON:-python3}
 if [ ! -x target/pyenv/bin/python ]; then
@@ -17,6 +19,14 @@ target/pyenv/bin/python -m pip install -q --disable-pip-version-check -r tests/c
 GCLI2API_BIN="$PWD/target/debug/gcli2api" target/pyenv/bin/python -m pytest -q tests/clients
 
 echo "== browser tests (panel in headless Chromium)"
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+  else
+    echo "The panel tests need Chromium at /usr/bin/chromium: run 'sudo apt-get install chromium'." >&2
+    exit 1
+  fi
+fi
 if [ ! -d tests/browser/node_modules/playwright-core ]; then
   npm ci --prefix tests/browser --no-audit --no-fund
 fi
