@@ -117,13 +117,7 @@ enum ExportCredentialsResponse {
 pub fn content_disposition(name: &str) -> String {
     let ascii: String = name
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '+' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(crate::pool::import::safe_name_char)
         .collect();
     let encoded: String = name
         .bytes()

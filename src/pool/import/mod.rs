@@ -20,5 +20,5 @@ pub use self::archive::{ImportReport, ZipLimits, export_zip, parse_upload, parse
 pub use self::credential::{DEFAULT_TOKEN_URI, ImportedCredential, parse_json_credential};
 pub use self::dedup::{Duplicate, ExistingKey, dedup_batch, find_duplicate};
 pub use self::error::ImportError;
-pub use self::names::sanitize_name;
+pub use self::names::{safe_name_char, sanitize_name};
 pub use self::sources::{merge_sources, parse_env, scan_dir};

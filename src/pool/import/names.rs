@@ -17,20 +17,20 @@ const GENERIC_STEMS: &[&str] = &[
     "cred",
 ];
 
+/// A character allowed in a stored or downloaded file name, or `_` in its place.
+pub fn safe_name_char(c: char) -> char {
+    if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '+' | '-') {
+        c
+    } else {
+        '_'
+    }
+}
+
 /// Maps `raw` onto `[A-Za-z0-9._@+-]`, at most [`MAX_NAME_LEN`] characters, with no leading
 /// dot or dash (no hidden files, nothing that reads as an option). `None` when nothing
 /// meaningful is left.
 pub fn sanitize_name(raw: &str) -> Option<String> {
-    let mapped: String = raw
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '+' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let mapped: String = raw.chars().map(safe_name_char).collect();
     let trimmed = mapped.trim_start_matches(['.', '-']);
     let cut: String = trimmed.chars().take(MAX_NAME_LEN).collect();
     let cut = cut.trim_end_matches('.').to_string();
