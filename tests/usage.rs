@@ -845,3 +845,65 @@ async fn a_failed_flush_loses_nothing_and_is_retried() {
         6
     );
 }
+
+#[tokio::test]
+async fn every_surface_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let clock = Arc::new(ManualClock::new(utc("2026-03-10T12:00:00Z")));
+    let usage = start(&store, &clock, unlimited(), quiet()).await;
+    for surface in [Surface::OpenAi, Surface::Gemini, Surface::Anthropic] {
+        usage.record_request(RequestRecord {
+            surface,
+            ..request(Some(1), PRO, Outcome::Success, 0)
+        });
+    }
+    usage.flush().await.unwrap();
+    assert_eq!(usage.rejected_rows(), 0);
+    let rows = per_credential(
+        &store,
+        "SELECT count(DISTINCT surface), sum(requests) FROM usage_minute",
+    )
+    .await;
+    assert_eq!(rows, vec![(3, 3)], "one row per surface, none refused");
+}
+
+#[tokio::test]
+async fn a_refused_row_is_set_aside_and_the_rest_of_the_batch_lands() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    store
+        .call(|c| {
+            Ok(c.execute_batch(
+                "CREATE TRIGGER poison BEFORE INSERT ON usage_minute
+                 WHEN NEW.base_model = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned row'); END;",
+            )?)
+        })
+        .await
+        .unwrap();
+    let clock = Arc::new(ManualClock::new(utc("2026-03-10T12:00:00Z")));
+    let usage = start(&store, &clock, unlimited(), quiet()).await;
+    usage.record_request(request(Some(1), "poison", Outcome::Success, 0));
+    for _ in 0..4 {
+        usage.record_call(call(1, PRO, Outcome::Success));
+        usage.record_request(request(Some(1), PRO, Outcome::Success, 0));
+    }
+    usage.flush().await.unwrap();
+    assert_eq!(usage.rejected_rows(), 1, "only the poisoned row is refused");
+    assert_eq!(
+        scalar(&store, "SELECT sum(requests) FROM usage_minute").await,
+        4
+    );
+    // The refused row is not retried forever: the next flush writes new rows and nothing else fails.
+    usage.record_request(request(Some(1), PRO, Outcome::Success, 0));
+    usage.flush().await.unwrap();
+    assert_eq!(usage.rejected_rows(), 1);
+    assert_eq!(
+        scalar(&store, "SELECT sum(requests) FROM usage_minute").await,
+        5
+    );
+    assert_eq!(
+        scalar(&store, "SELECT sum(calls) FROM usage_daily").await,
+        4
+    );
+}

@@ -39,20 +39,41 @@ impl Limiter {
         if let Ok(p) = Arc::clone(&self.slots).try_acquire_owned() {
             return Ok(Permit { _permit: p });
         }
-        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
-            return Err(GatewayError::Overloaded);
-        }
-        let got = tokio::time::timeout(self.wait, Arc::clone(&self.slots).acquire_owned()).await;
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
-        match got {
+        // The guard, not straight-line code, gives the queue place back: a client that
+        // disconnects while queued drops this future mid-await, and must not leak its place.
+        let _queued = QueuePlace::take(&self.waiting, self.max_waiting)?;
+        match tokio::time::timeout(self.wait, Arc::clone(&self.slots).acquire_owned()).await {
             Ok(Ok(p)) => Ok(Permit { _permit: p }),
             _ => Err(GatewayError::Overloaded),
         }
     }
 
+    /// Requests waiting for a slot right now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Acquire)
+    }
+
     pub fn in_use(&self, max: usize) -> usize {
         max.saturating_sub(self.slots.available_permits())
+    }
+}
+
+/// One place in the wait queue, released when dropped.
+struct QueuePlace<'a>(&'a AtomicUsize);
+
+impl<'a> QueuePlace<'a> {
+    fn take(waiting: &'a AtomicUsize, max: usize) -> Result<Self, GatewayError> {
+        if waiting.fetch_add(1, Ordering::AcqRel) >= max {
+            waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(GatewayError::Overloaded);
+        }
+        Ok(Self(waiting))
+    }
+}
+
+impl Drop for QueuePlace<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -92,5 +113,33 @@ mod tests {
         for w in waiters {
             w.abort();
         }
+    }
+
+    #[tokio::test]
+    async fn disconnected_waiters_give_their_place_back() {
+        let l = Limiter::new(25, Duration::from_secs(30));
+        let held: Vec<_> = futures_util::future::join_all((0..25).map(|_| l.acquire()))
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        // 100 queued clients (the whole queue) that go away while waiting.
+        let waiters: Vec<_> = (0..100)
+            .map(|_| {
+                let l = l.clone();
+                tokio::spawn(async move { l.acquire().await.is_ok() })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(l.waiting(), 100);
+        for w in waiters {
+            w.abort();
+            let _ = w.await;
+        }
+        assert_eq!(l.waiting(), 0, "aborted waiters released their queue places");
+        drop(held);
+        assert_eq!(l.in_use(25), 0);
+        let next = tokio::time::timeout(Duration::from_secs(1), l.acquire()).await;
+        assert!(matches!(next, Ok(Ok(_))), "the next request is served");
     }
 }

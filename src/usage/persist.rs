@@ -96,8 +96,38 @@ pub(crate) fn load(conn: &Connection) -> Result<Loaded, StoreError> {
     Ok(out)
 }
 
-/// Write one flush batch. Runs inside the caller's transaction, so a batch lands whole or not at all.
-pub(crate) fn write_batch(tx: &Transaction, b: &Batch) -> Result<(), StoreError> {
+/// Keep a row's failure from sinking its batch. SQLite backs out only the failed statement on a
+/// constraint error (a CHECK, a type, a trigger's RAISE) and keeps the transaction, so such a
+/// row is logged with its reason and set aside; any other error (I/O, busy) fails the batch,
+/// which the caller keeps in memory for the next flush.
+fn row_written(
+    result: rusqlite::Result<usize>,
+    table: &'static str,
+    key: &dyn std::fmt::Debug,
+    rejected: &mut usize,
+) -> Result<(), StoreError> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(rusqlite::Error::SqliteFailure(e, msg))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            *rejected += 1;
+            tracing::error!(
+                table,
+                row = ?key,
+                reason = msg.as_deref().unwrap_or("constraint violation"),
+                "usage row refused by the database; set aside so the rest of the batch is kept"
+            );
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Write one flush batch inside the caller's transaction. Returns how many rows the schema
+/// refused and were set aside; every other row lands.
+pub(crate) fn write_batch(tx: &Transaction, b: &Batch) -> Result<usize, StoreError> {
+    let mut rejected = 0;
     {
         let mut del = tx.prepare_cached("DELETE FROM usage_counters WHERE credential_id = ?1")?;
         let mut ins = tx.prepare_cached(
@@ -112,16 +142,23 @@ pub(crate) fn write_batch(tx: &Transaction, b: &Batch) -> Result<(), StoreError>
             del.execute([c.id])?;
             for (class, outcome, n) in &c.counts {
                 if *n > 0 {
-                    ins.execute(params![c.id, class_str(*class), outcome.key(), to_i64(*n)])?;
+                    let r = ins.execute(params![
+                        c.id,
+                        class_str(*class),
+                        outcome.key(),
+                        to_i64(*n)
+                    ]);
+                    row_written(r, "usage_counters", &(c.id, class, outcome), &mut rejected)?;
                 }
             }
             for class in CLASSES {
-                quota.execute(params![
+                let r = quota.execute(params![
                     c.id,
                     class_str(class),
                     c.window,
                     to_i64(c.used[slot(class)])
-                ])?;
+                ]);
+                row_written(r, "quota_windows", &(c.id, class), &mut rejected)?;
             }
         }
     }
@@ -130,13 +167,14 @@ pub(crate) fn write_batch(tx: &Transaction, b: &Batch) -> Result<(), StoreError>
          ON CONFLICT (day, credential_id, model, outcome) DO UPDATE SET calls = calls + excluded.calls",
     )?;
     for (k, n) in &b.pending.calls {
-        calls.execute(params![
+        let r = calls.execute(params![
             &*k.day,
             k.credential_id,
             k.model,
             k.outcome.key(),
             to_i64(*n)
-        ])?;
+        ]);
+        row_written(r, "usage_daily", k, &mut rejected)?;
     }
     let mut daily = tx.prepare_cached(
         "INSERT INTO usage_daily_requests (day, credential_id, model, requests, successes, failures,
@@ -151,7 +189,7 @@ pub(crate) fn write_batch(tx: &Transaction, b: &Batch) -> Result<(), StoreError>
              reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens",
     )?;
     for (k, v) in &b.pending.daily_requests {
-        daily.execute(params![
+        let r = daily.execute(params![
             &*k.day,
             k.credential_id,
             k.model,
@@ -161,7 +199,8 @@ pub(crate) fn write_batch(tx: &Transaction, b: &Batch) -> Result<(), StoreError>
             to_i64(v.prompt_tokens),
             to_i64(v.completion_tokens),
             to_i64(v.reasoning_tokens)
-        ])?;
+        ]);
+        row_written(r, "usage_daily_requests", k, &mut rejected)?;
     }
     let mut minute = tx.prepare_cached(
         "INSERT INTO usage_minute (bucket_start, credential_id, base_model, requested_model, surface,
@@ -180,7 +219,7 @@ pub(crate) fn write_batch(tx: &Transaction, b: &Batch) -> Result<(), StoreError>
              retries = retries + excluded.retries",
     )?;
     for (k, v) in &b.pending.minute {
-        minute.execute(params![
+        let r = minute.execute(params![
             k.bucket_start,
             k.credential_id,
             k.base_model,
@@ -196,9 +235,10 @@ pub(crate) fn write_batch(tx: &Transaction, b: &Batch) -> Result<(), StoreError>
             to_i64(v.ttfb_ms_sum),
             to_i64(v.ttfb_count),
             to_i64(v.retries)
-        ])?;
+        ]);
+        row_written(r, "usage_minute", k, &mut rejected)?;
     }
-    Ok(())
+    Ok(rejected)
 }
 
 /// Replace a credential's overrides. `NotFound` when the credential does not exist (the

@@ -64,6 +64,8 @@ pub(super) struct Inner {
     release: RwLock<Option<ReleaseHook>>,
     task: Mutex<Option<JoinHandle<()>>>,
     cancel: CancellationToken,
+    /// Rows the database refused since start (each logged once, then dropped).
+    rejected_rows: AtomicU64,
 }
 
 impl Drop for Inner {
@@ -209,6 +211,7 @@ impl UsageService {
             writer: tokio::sync::Mutex::new(()),
             release: RwLock::new(None),
             task: Mutex::new(None),
+            rejected_rows: AtomicU64::new(0),
             cancel: CancellationToken::new(),
         });
         let handle = tokio::spawn(run_flusher(
@@ -369,11 +372,21 @@ impl UsageService {
             .store
             .tx(move |tx| persist::write_batch(tx, &shared))
             .await;
-        if let Err(e) = written {
-            self.inner.restore(batch);
-            return Err(e.into());
+        match written {
+            Ok(rejected) => {
+                self.inner.rejected_rows.fetch_add(rejected as u64, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                self.inner.restore(batch);
+                Err(e.into())
+            }
         }
-        Ok(())
+    }
+
+    /// Rows the database refused since start; each was logged with its reason.
+    pub fn rejected_rows(&self) -> u64 {
+        self.inner.rejected_rows.load(Ordering::Relaxed)
     }
 
     /// Stop the flusher and write what is left. Records made afterwards stay in memory until
