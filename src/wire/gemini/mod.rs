@@ -5,6 +5,12 @@
 //! them through a closed struct (format-conversion E12). This module holds the fixed pieces.
 use serde_json::{Value, json};
 
+mod response;
+pub use response::{
+    Blob, Candidate, Content, EmptyKind, FinishReason, FunctionCall, GenerateContentResponse, Part,
+    PartData, PromptFeedback, UsageMetadata,
+};
+
 /// The documented value that makes the upstream skip thought-signature validation
 /// (upstream-protocol §4.6). Used when a client cannot round-trip a real signature.
 pub const SKIP_THOUGHT_SIGNATURE: &str = "skip_thought_signature_validator";
