@@ -25,7 +25,7 @@ for (const [name, model] of Object.entries(providers)) {
   describe(`@ai-sdk/${name}`, () => {
     test('generateText', { timeout: CLIENT_TIMEOUT_MS }, async () => {
       const { marker, text } = prompt(`ai-${name}`);
-      const r = await generateText({ model: model(), prompt: text, maxRetries: 0 });
+      const r = await generateText({ model: model(), prompt: text, maxOutputTokens: 1024, maxRetries: 0 });
       assert.equal(r.text.trim(), `Echo: ${text}`);
       assert.ok(r.text.includes(marker));
       assert.equal(r.finishReason, 'stop');
@@ -35,7 +35,9 @@ for (const [name, model] of Object.entries(providers)) {
     test('streamText', { timeout: CLIENT_TIMEOUT_MS }, async () => {
       const { text } = prompt(`ai-${name}-stream`);
       const errors = [];
-      const r = streamText({ model: model(), prompt: text, maxRetries: 0, onError: ({ error }) => errors.push(error) });
+      const r = streamText({
+        model: model(), prompt: text, maxOutputTokens: 1024, maxRetries: 0, onError: ({ error }) => errors.push(error),
+      });
       let answer = '';
       for await (const delta of r.textStream) answer += delta;
       assert.deepEqual(errors, []);
