@@ -2,6 +2,7 @@
 //!
 //! Everything works on `serde_json::Value`: the upstream adds fields over time and we must
 //! not drop what we do not model.
+pub(crate) mod logprobs;
 pub(crate) mod parts;
 
 use std::collections::HashMap;
@@ -107,11 +108,15 @@ fn choice(pos: usize, cand: &Value, opts: &ResponseOptions) -> Value {
     if opts.return_thoughts && !reasoning.is_empty() {
         message["reasoning_content"] = Value::String(reasoning.join("\n\n"));
     }
-    json!({
+    let mut choice = json!({
         "index": cand.get("index").and_then(Value::as_u64).unwrap_or(pos as u64),
         "message": message,
         "finish_reason": finish.as_str(),
-    })
+    });
+    if let Some(l) = logprobs::openai_logprobs(cand) {
+        choice["logprobs"] = l;
+    }
+    choice
 }
 
 pub(crate) fn candidate_parts(cand: &Value) -> &[Value] {

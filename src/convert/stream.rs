@@ -148,6 +148,8 @@ impl OpenAiStreamTranslator {
             d.insert("tool_calls".into(), Value::Array(calls));
             deltas.push(d);
         }
+        // Log probabilities cover the whole event's text, so they ride on its first chunk.
+        let mut logprobs = super::response::logprobs::openai_logprobs(cand);
         for mut d in deltas {
             if !st.started {
                 st.started = true;
@@ -157,7 +159,10 @@ impl OpenAiStreamTranslator {
                 d = with_role;
             }
             self.has_output = true;
-            let chunk = self.header.chunk(index, Value::Object(d), None);
+            let mut chunk = self.header.chunk(index, Value::Object(d), None);
+            if let Some(l) = logprobs.take() {
+                chunk["choices"][0]["logprobs"] = l;
+            }
             out.push(with_usage_null(chunk, self.include_usage));
         }
     }

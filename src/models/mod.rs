@@ -10,9 +10,11 @@
 //! Unlike the reference, suffixes are parsed as a structure (at most one thinking suffix, at
 //! most one `-search`, in any order) instead of substring tests, so a conflicting name such as
 //! `x-high-low` is rejected instead of being silently interpreted.
+mod aliases;
 mod catalog;
 mod thinking;
 
+pub use aliases::{Alias, AliasError, Aliases, DEFAULT_MODEL_ALIASES};
 pub use catalog::{DEFAULT_BASE_MODELS, gemini_model_entries, openai_model_ids};
 pub use thinking::{Family, ReasoningEffortError, reasoning_effort_thinking};
 
@@ -102,8 +104,15 @@ const THINKING_SUFFIXES: &[&str] = &[
     "-low",
 ];
 
-/// Parse a client model name (optionally `models/`-prefixed) into the upstream id and features.
+/// Parse a client model name (optionally `models/`-prefixed) into the upstream id and features,
+/// without aliases.
 pub fn resolve(name: &str) -> Result<ResolvedModel, ModelError> {
+    resolve_with(name, &Aliases::default())
+}
+
+/// Parse a client model name, then map its base name through `aliases`. `requested` keeps the
+/// client's name (responses echo it); `base` is the alias target the upstream sees.
+pub fn resolve_with(name: &str, aliases: &Aliases) -> Result<ResolvedModel, ModelError> {
     let trimmed = name.trim();
     if trimmed.is_empty() {
         return Err(ModelError::Empty);
@@ -134,6 +143,15 @@ pub fn resolve(name: &str) -> Result<ResolvedModel, ModelError> {
         requested_owned = r.to_string();
         requested = &requested_owned;
     }
+    if let Some(target) = aliases.exact_pattern(requested) {
+        return Ok(ResolvedModel {
+            requested: requested.to_string(),
+            base: upstream_id(target).to_string(),
+            thinking: thinking::from_suffix(Family::of(target), None),
+            search: false,
+            mode,
+        });
+    }
     validate_id(requested, name)?;
 
     let mut base = requested;
@@ -160,6 +178,7 @@ pub fn resolve(name: &str) -> Result<ResolvedModel, ModelError> {
     if base.is_empty() || !base.chars().any(|c| c.is_ascii_alphabetic()) {
         return Err(ModelError::Invalid(name.to_string()));
     }
+    let base = aliases.target(base).unwrap_or(base);
     let family = Family::of(base);
     let thinking = thinking::from_suffix(family, thinking_suffix);
     Ok(ResolvedModel {

@@ -394,3 +394,44 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn aliases_apply_to_the_base_name_and_keep_features() {
+    let a = Aliases::defaults();
+    let m = resolve_with("fake-stream/claude-sonnet-4-5", &a).unwrap();
+    assert_eq!(
+        m.requested, "claude-sonnet-4-5",
+        "the client's name is echoed"
+    );
+    assert_eq!(m.base, "gemini-2.5-pro");
+    assert_eq!(m.mode, StreamMode::FakeStream);
+    assert_eq!(
+        m.thinking,
+        Thinking::IncludeOnly(true),
+        "pro family rules apply"
+    );
+    let m = resolve_with("gpt-5-codex-high-search", &a).unwrap();
+    assert_eq!(m.base, "gemini-2.5-pro");
+    assert!(m.search);
+    assert_eq!(m.thinking, budget(16000));
+    let m = resolve_with("claude-haiku-4-5-20251001", &a).unwrap();
+    assert_eq!(m.base, "gemini-2.5-flash");
+    // A pattern picked from the model list resolves too.
+    let m = resolve_with("claude-sonnet-*", &a).unwrap();
+    assert_eq!(m.base, "gemini-2.5-pro");
+    // Without aliases, the name goes upstream as sent.
+    assert_eq!(
+        resolve("claude-sonnet-4-5").unwrap().base,
+        "claude-sonnet-4-5"
+    );
+    assert_eq!(
+        resolve_with("gemini-2.5-flash", &a).unwrap().base,
+        "gemini-2.5-flash"
+    );
+    // A custom table: first match wins, an alias may point at a Gemini 3 model.
+    let custom =
+        Aliases::parse(["team-*=gemini-3-flash-preview", "team-pro=gemini-2.5-pro"]).unwrap();
+    let m = resolve_with("team-pro-high", &custom).unwrap();
+    assert_eq!(m.base, "gemini-3-flash-preview");
+    assert_eq!(m.thinking, level("high"));
+}

@@ -529,6 +529,10 @@ impl PoolService {
         self.core().state(id)
     }
 
+    pub fn account(&self, id: CredId) -> Option<String> {
+        self.core().account(id)
+    }
+
     pub fn summary(&self) -> super::PoolSummary {
         self.core().summary()
     }

@@ -2,7 +2,7 @@
 //! thin handlers over convert + dispatch like the OpenAI route. Errors use Anthropic's shape.
 use bytes::Bytes;
 use futures_util::StreamExt;
-use poem::web::{Data, Json};
+use poem::web::{Data, Json, RemoteAddr};
 use poem::{Body, IntoResponse, Response, handler};
 use serde_json::{Value, json};
 
@@ -21,14 +21,12 @@ use crate::models::{self, StreamMode};
 use crate::state::AppState;
 
 #[handler]
-pub async fn messages(Data(state): Data<&AppState>, body: Body) -> Response {
-    let mut meter = Meter::new(
-        &state.usage,
-        Surface::Anthropic,
-        false,
-        "unknown",
-        "unknown",
-    );
+pub async fn messages(
+    Data(state): Data<&AppState>,
+    RemoteAddr(remote): &RemoteAddr,
+    body: Body,
+) -> Response {
+    let mut meter = Meter::new(state, Surface::Anthropic, remote);
     match generate(state, body, &mut meter).await {
         Ok(r) => r,
         Err(e) => {
@@ -52,8 +50,8 @@ async fn generate(
     let s = state.settings.get();
     let json = body::read_json(body, s.max_body_bytes).await?;
     let opts = super::convert_options(&s);
-    let model =
-        models::resolve(model_name(&json)?).map_err(|e| GatewayError::BadRequest(e.to_string()))?;
+    let model = models::resolve_with(model_name(&json)?, &s.model_aliases)
+        .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
     meter.model(&model.requested, &model.base);
     let converted = anthropic_to_gemini(&json, &opts)?;
     let mut request = converted.request;
@@ -104,14 +102,12 @@ pub fn frame(mut events: EventStream, mut tr: AnthropicStreamTranslator) -> Byte
 }
 
 #[handler]
-pub async fn count_tokens(Data(state): Data<&AppState>, body: Body) -> Response {
-    let mut meter = Meter::new(
-        &state.usage,
-        Surface::Anthropic,
-        false,
-        "unknown",
-        "unknown",
-    );
+pub async fn count_tokens(
+    Data(state): Data<&AppState>,
+    RemoteAddr(remote): &RemoteAddr,
+    body: Body,
+) -> Response {
+    let mut meter = Meter::new(state, Surface::Anthropic, remote);
     match count(state, body, &mut meter).await {
         Ok(r) => r,
         Err(e) => {
@@ -125,8 +121,8 @@ async fn count(state: &AppState, body: Body, meter: &mut Meter) -> Result<Respon
     let s = state.settings.get();
     let json = body::read_json(body, s.max_body_bytes).await?;
     let opts = super::convert_options(&s);
-    let model =
-        models::resolve(model_name(&json)?).map_err(|e| GatewayError::BadRequest(e.to_string()))?;
+    let model = models::resolve_with(model_name(&json)?, &s.model_aliases)
+        .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
     meter.model(&model.requested, &model.base);
     let contents = count_tokens_contents(&json, &opts)?;
     let body =

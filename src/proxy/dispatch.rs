@@ -182,7 +182,13 @@ impl<'a> Attempts<'a> {
     ) -> Result<(), GatewayError> {
         self.record(lease, Outcome::UpstreamError(err.status));
         let reaction = self.state.pool.report_failure(lease, self.model, &err);
-        tracing::info!(credential = lease.id, status = err.status, reason = ?err.reason, ?reaction, "upstream call failed");
+        tracing::warn!(
+            credential = lease.id,
+            status = err.status,
+            reason = err.reason.as_deref().unwrap_or("-"),
+            ?reaction,
+            "upstream call failed"
+        );
         match reaction {
             Reaction::ReturnToClient => return Err(GatewayError::Upstream(Box::new(err))),
             Reaction::RefreshAndRetrySame => {

@@ -1,6 +1,6 @@
 //! Gemini-native routes: `models/{model}:generateContent|streamGenerateContent|countTokens`
 //! and the model list, under `/v1` and `/v1beta`. Errors come back as google.rpc.Status.
-use poem::web::{Data, Json, Path, Query};
+use poem::web::{Data, Json, Path, Query, RemoteAddr};
 use poem::{Body, IntoResponse, Response, handler};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -34,11 +34,12 @@ fn split_action(rest: &str) -> Result<(&str, &str), GatewayError> {
 #[handler]
 pub async fn model_action(
     Data(state): Data<&AppState>,
+    RemoteAddr(remote): &RemoteAddr,
     Path(rest): Path<String>,
     Query(q): Query<ActionQuery>,
     body: Body,
 ) -> Response {
-    let mut meter = Meter::new(&state.usage, Surface::Gemini, false, "unknown", "unknown");
+    let mut meter = Meter::new(state, Surface::Gemini, remote);
     match action(state, &rest, q.alt.as_deref(), body, &mut meter).await {
         Ok(r) => r,
         Err(e) => {
@@ -58,7 +59,8 @@ async fn action(
     let (name, method) = split_action(rest)?;
     let s = state.settings.get();
     let json = body::read_json(body, s.max_body_bytes).await?;
-    let model = models::resolve(name).map_err(|e| GatewayError::BadRequest(e.to_string()))?;
+    let model = models::resolve_with(name, &s.model_aliases)
+        .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
     meter.model(&model.requested, &model.base);
     if method == "countTokens" {
         let (v, served) = count_tokens(state, &model.base, json).await?;

@@ -136,7 +136,11 @@ mod tests {
             w.abort();
             let _ = w.await;
         }
-        assert_eq!(l.waiting(), 0, "aborted waiters released their queue places");
+        assert_eq!(
+            l.waiting(),
+            0,
+            "aborted waiters released their queue places"
+        );
         drop(held);
         assert_eq!(l.in_use(25), 0);
         let next = tokio::time::timeout(Duration::from_secs(1), l.acquire()).await;

@@ -1,5 +1,5 @@
-//! One usage record per client request, written when the request is over — including when a
-//! client disconnects mid-stream (the meter's Drop records it).
+//! One usage record and one access-log line per client request, written when the request is
+//! over — including when a client disconnects mid-stream (the meter's Drop records it).
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -8,30 +8,42 @@ use serde_json::Value;
 use super::dispatch::{EventStream, Served};
 use crate::convert::response::usage_from_gemini;
 use crate::error::{GatewayError, Surface};
+use crate::pool::service::PoolService;
+use crate::state::AppState;
 use crate::usage::{Outcome, RequestRecord, UsageService};
 
 pub struct Meter {
     usage: UsageService,
     rec: RequestRecord,
     started: Instant,
+    /// Set when ACCESS_LOG is on: what the access line needs beyond the usage record.
+    access: Option<Access>,
+}
+
+#[derive(Clone)]
+struct Access {
+    pool: PoolService,
+    client: String,
+    /// The HTTP status the client got (200 for a stream that broke after its first byte).
+    status: u16,
 }
 
 impl Meter {
-    pub fn new(
-        usage: &UsageService,
-        surface: Surface,
-        stream: bool,
-        requested: &str,
-        base: &str,
-    ) -> Self {
+    pub fn new(state: &AppState, surface: Surface, client: &poem::Addr) -> Self {
+        let access = state.settings.get().access_log.then(|| Access {
+            pool: state.pool.clone(),
+            client: client_addr(client),
+            status: 200,
+        });
         Self {
-            usage: usage.clone(),
+            usage: state.usage.clone(),
+            access,
             rec: RequestRecord {
                 credential_id: None,
-                base_model: base.to_string(),
-                requested_model: requested.to_string(),
+                base_model: "unknown".to_string(),
+                requested_model: "unknown".to_string(),
                 surface: surface.into(),
-                stream,
+                stream: false,
                 outcome: Outcome::Success,
                 prompt_tokens: 0,
                 completion_tokens: 0,
@@ -69,6 +81,9 @@ impl Meter {
     }
 
     pub fn failed(&mut self, e: &GatewayError) {
+        if let Some(a) = &mut self.access {
+            a.status = e.status().as_u16();
+        }
         self.rec.outcome = match e {
             GatewayError::Upstream(u) => Outcome::UpstreamError(u.status),
             GatewayError::UpstreamTransport(_) => Outcome::Transport,
@@ -83,6 +98,7 @@ impl Meter {
             usage: self.usage.clone(),
             rec: self.rec.clone(),
             started: self.started,
+            access: self.access.clone(),
         };
         self.rec.base_model.clear();
         twin
@@ -116,6 +132,48 @@ impl Drop for Meter {
         if self.rec.ttfb.is_none() && !self.rec.stream {
             self.rec.ttfb = Some(self.rec.latency);
         }
+        if let Some(a) = &self.access {
+            access_line(&self.rec, a);
+        }
         self.usage.record_request(self.rec.clone());
     }
+}
+
+fn client_addr(addr: &poem::Addr) -> String {
+    match addr {
+        poem::Addr::SocketAddr(a) => a.ip().to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The access line: who asked for what, who served it, how it went. The credential appears by
+/// id and account email (what the panel shows), never by a token.
+fn access_line(rec: &RequestRecord, a: &Access) {
+    let account = rec
+        .credential_id
+        .and_then(|id| a.pool.account(id))
+        .unwrap_or_default();
+    let ttfb_ms = rec.ttfb.filter(|_| rec.stream).map(millis);
+    tracing::info!(
+        target: "gcli2api::access",
+        surface = %rec.surface.as_str(),
+        client_model = %rec.requested_model,
+        served_model = %rec.base_model,
+        credential = rec.credential_id,
+        account = %account,
+        status = a.status,
+        outcome = %rec.outcome.key(),
+        stream = rec.stream,
+        attempts = rec.retries + u32::from(rec.credential_id.is_some()),
+        latency_ms = millis(rec.latency),
+        ttfb_ms,
+        tokens_in = rec.prompt_tokens,
+        tokens_out = rec.completion_tokens + rec.reasoning_tokens,
+        client = %a.client,
+        "request"
+    );
 }

@@ -27,6 +27,7 @@ pub fn convert_options(s: &Settings) -> ConvertOptions {
     ConvertOptions {
         compatibility_mode: s.compatibility_mode,
         return_thoughts: s.return_thoughts,
+        aliases: s.model_aliases.clone(),
     }
 }
 

@@ -1,5 +1,5 @@
 //! `POST /v1/chat/completions` and `GET /v1/models`: thin handlers over convert + dispatch.
-use poem::web::{Data, Json};
+use poem::web::{Data, Json, RemoteAddr};
 use poem::{Body, IntoResponse, Response, handler};
 use serde_json::{Value, json};
 
@@ -15,8 +15,12 @@ use crate::models::{self, StreamMode};
 use crate::state::AppState;
 
 #[handler]
-pub async fn chat_completions(Data(state): Data<&AppState>, body: Body) -> Response {
-    let mut meter = Meter::new(&state.usage, Surface::OpenAi, false, "unknown", "unknown");
+pub async fn chat_completions(
+    Data(state): Data<&AppState>,
+    RemoteAddr(remote): &RemoteAddr,
+    body: Body,
+) -> Response {
+    let mut meter = Meter::new(state, Surface::OpenAi, remote);
     match chat(state, body, &mut meter).await {
         Ok(r) => r,
         Err(e) => {
@@ -34,7 +38,8 @@ async fn chat(state: &AppState, body: Body, meter: &mut Meter) -> Result<Respons
         .get("model")
         .and_then(Value::as_str)
         .ok_or_else(|| GatewayError::BadRequest("'model' is required".into()))?;
-    let model = models::resolve(name).map_err(|e| GatewayError::BadRequest(e.to_string()))?;
+    let model = models::resolve_with(name, &s.model_aliases)
+        .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
     meter.model(&model.requested, &model.base);
     // A Gemini-native body is answered in OpenAI format too, as the original advertised.
     let (mut request, tool_name_map, stream, include_usage) = if is_gemini_native_body(&json) {

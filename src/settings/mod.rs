@@ -122,6 +122,9 @@ pub struct Settings {
     pub max_concurrent_requests: usize,
     pub max_queue_wait: Duration,
     pub base_models: Vec<String>,
+    /// Parsed once per settings change, not per request.
+    pub model_aliases: Arc<crate::models::Aliases>,
+    pub access_log: bool,
     pub max_body_bytes: usize,
     pub daily_limit_total: u64,
     pub daily_limit_pro: u64,
@@ -221,6 +224,15 @@ impl Settings {
             max_concurrent_requests: v.int("max_concurrent_requests")?,
             max_queue_wait: Duration::from_secs(v.int("max_queue_wait")?),
             base_models: v.list("base_models")?,
+            model_aliases: Arc::new(
+                crate::models::Aliases::parse(
+                    v.list::<String>("model_aliases")?
+                        .iter()
+                        .map(String::as_str),
+                )
+                .map_err(|_| internal("model_aliases"))?,
+            ),
+            access_log: v.bool("access_log")?,
             max_body_bytes: v.int("max_body_bytes")?,
             daily_limit_total: v.int("daily_limit_total")?,
             daily_limit_pro: v.int("daily_limit_pro")?,

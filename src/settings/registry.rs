@@ -33,6 +33,8 @@ pub enum Kind {
     Secret,
     /// Comma list (or array) of non-empty names.
     List,
+    /// Comma list (or array) of `pattern=target` model aliases, in order; may be empty.
+    ModelAliases,
 }
 
 /// A default value; `DataDir` defaults are relative to the resolved data directory.
@@ -278,6 +280,14 @@ static REGISTRY: &[SettingDef] = &[
         HOT,
         "Send system messages as user messages for clients that need it.",
     ),
+    def(
+        "access_log",
+        "ACCESS_LOG",
+        Kind::Bool,
+        DefaultValue::Bool(true),
+        HOT,
+        "Log one INFO line per proxied request (surface, models, credential, status, latency, tokens, client address).",
+    ),
     SettingDef {
         legacy_env: &["RETURN_THOUGHTS_TO_FRONTEND"],
         ..def(
@@ -435,6 +445,14 @@ static REGISTRY: &[SettingDef] = &[
         DefaultValue::List(DEFAULT_BASE_MODELS),
         HOT,
         "Comma list of base models offered (variants are derived).",
+    ),
+    def(
+        "model_aliases",
+        "MODEL_ALIASES",
+        Kind::ModelAliases,
+        DefaultValue::List(crate::models::DEFAULT_MODEL_ALIASES),
+        HOT,
+        "Comma list of `pattern=target` model aliases, first match wins; a pattern may end in `*`. Applied to the base name after prefixes and suffixes, so clients' default names (`claude-*`, `gpt-5*`) work. Empty: none.",
     ),
     def(
         "max_body_bytes",

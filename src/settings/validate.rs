@@ -100,6 +100,20 @@ pub fn parse(kind: Kind, raw: &Value) -> Result<Value, String> {
             }
             Ok(json!(names))
         }
+        Kind::ModelAliases => {
+            let items = list_items(raw)?;
+            let texts = items
+                .iter()
+                .map(|i| {
+                    i.as_str()
+                        .ok_or("must be a comma list of pattern=target pairs")
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let aliases = crate::models::Aliases::parse(texts).map_err(|e| e.to_string())?;
+            Ok(json!(
+                aliases.iter().map(ToString::to_string).collect::<Vec<_>>()
+            ))
+        }
         Kind::ProxyUrl => {
             let s = as_str(raw)?.trim();
             if s.is_empty() {
@@ -213,5 +227,15 @@ mod tests {
             .is_err()
         );
         assert!(parse(Kind::List, &json!(" , ")).is_err());
+        assert_eq!(
+            parse(
+                Kind::ModelAliases,
+                &json!(" a-*= gemini-2.5-pro ,b=gemini-2.5-flash")
+            ),
+            Ok(json!(["a-*=gemini-2.5-pro", "b=gemini-2.5-flash"]))
+        );
+        assert_eq!(parse(Kind::ModelAliases, &json!("")), Ok(json!([])));
+        let e = parse(Kind::ModelAliases, &json!("claude")).unwrap_err();
+        assert!(e.contains("pattern=target"), "{e}");
     }
 }

@@ -99,8 +99,20 @@ fn empty_reply(variant: EmptyReply, reply: &Reply, meta: &Meta) -> Value {
     meta.envelope(inner)
 }
 
-fn final_candidate(reply: &Reply, parts: Vec<Value>) -> Value {
+/// A candidate for some parts, with `logprobsResult` when the request asked for it.
+fn scored_candidate(reply: &Reply, parts: Vec<Value>) -> Value {
+    let logprobs = reply
+        .logprobs
+        .map(|top| reply::logprobs_result(&parts, top));
     let mut c = candidate(parts);
+    if let Some(l) = logprobs {
+        c["logprobsResult"] = l;
+    }
+    c
+}
+
+fn final_candidate(reply: &Reply, parts: Vec<Value>) -> Value {
+    let mut c = scored_candidate(reply, parts);
     c["finishReason"] = json!(reply.finish);
     if let Some(g) = &reply.grounding {
         c["groundingMetadata"] = g.clone();
@@ -137,7 +149,10 @@ fn stream_envelopes(
             let c = tokens(seen_chars);
             json!({"promptTokenCount": reply.prompt_tokens, "candidatesTokenCount": c, "totalTokenCount": reply.prompt_tokens + c, "trafficType": "PROVISIONED_THROUGHPUT"})
         });
-        out.push(meta.envelope(response_obj(Some(vec![candidate(parts)]), usage)));
+        out.push(meta.envelope(response_obj(
+            Some(vec![scored_candidate(reply, parts)]),
+            usage,
+        )));
     }
     out
 }

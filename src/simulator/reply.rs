@@ -15,6 +15,8 @@ pub(crate) struct Reply {
     pub prompt_tokens: u64,
     pub candidates_tokens: u64,
     pub grounding: Option<Value>,
+    /// `generationConfig.responseLogprobs`: the number of top candidates per token to report.
+    pub logprobs: Option<usize>,
 }
 
 #[derive(Default)]
@@ -328,6 +330,16 @@ pub(crate) fn build(
         .sum();
     let candidates_tokens = tokens(text.chars().count()) + tokens(call_chars);
     let grounding = has_google_search(request).then(|| grounding(&user_text));
+    let logprobs = request
+        .pointer("/generationConfig/responseLogprobs")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+        .then(|| {
+            request
+                .pointer("/generationConfig/logprobs")
+                .and_then(Value::as_u64)
+                .map_or(0, |n| n.min(20) as usize)
+        });
     Reply {
         thought,
         thoughts_tokens,
@@ -337,7 +349,36 @@ pub(crate) fn build(
         prompt_tokens: tokens(prompt_chars(request)).max(1),
         candidates_tokens,
         grounding,
+        logprobs,
     }
+}
+
+/// Gemini's `logprobsResult` for the visible text of some parts: one chosen token per 4
+/// characters (the simulator's tokenizer), each with `top` alternatives, most likely first.
+pub(crate) fn logprobs_result(parts: &[Value], top: usize) -> Value {
+    let text: String = parts
+        .iter()
+        .filter(|p| p.get("thought").is_none())
+        .filter_map(|p| p.get("text").and_then(Value::as_str))
+        .collect();
+    let tokens = chunks(&text, 4);
+    let chosen: Vec<Value> = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| json!({"token": t, "tokenId": i, "logProbability": -0.05 * (i % 4) as f64}))
+        .collect();
+    let top: Vec<Value> = chosen
+        .iter()
+        .map(|c| {
+            let mut list = vec![c.clone()];
+            list.extend((1..top).map(|k| {
+                json!({"token": format!("alt{k}"), "tokenId": 100_000 + k, "logProbability": -1.0 - k as f64})
+            }));
+            list.truncate(top);
+            json!({"candidates": list})
+        })
+        .collect();
+    json!({"topCandidates": top, "chosenCandidates": chosen})
 }
 
 fn grounding(query: &str) -> Value {

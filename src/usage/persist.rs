@@ -142,12 +142,8 @@ pub(crate) fn write_batch(tx: &Transaction, b: &Batch) -> Result<usize, StoreErr
             del.execute([c.id])?;
             for (class, outcome, n) in &c.counts {
                 if *n > 0 {
-                    let r = ins.execute(params![
-                        c.id,
-                        class_str(*class),
-                        outcome.key(),
-                        to_i64(*n)
-                    ]);
+                    let r =
+                        ins.execute(params![c.id, class_str(*class), outcome.key(), to_i64(*n)]);
                     row_written(r, "usage_counters", &(c.id, class, outcome), &mut rejected)?;
                 }
             }

@@ -374,7 +374,9 @@ impl UsageService {
             .await;
         match written {
             Ok(rejected) => {
-                self.inner.rejected_rows.fetch_add(rejected as u64, Ordering::Relaxed);
+                self.inner
+                    .rejected_rows
+                    .fetch_add(rejected as u64, Ordering::Relaxed);
                 Ok(())
             }
             Err(e) => {

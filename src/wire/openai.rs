@@ -26,6 +26,20 @@ pub struct ChatParams {
     pub seed: Option<i64>,
     pub response_format: Option<ResponseFormat>,
     pub reasoning_effort: Option<String>,
+    pub logprobs: Option<bool>,
+    pub top_logprobs: Option<i64>,
+    /// `google.thinking_config` (top level, or nested in `extra_body` as Google's own
+    /// OpenAI-compatibility docs show it).
+    pub google_thinking: Option<GoogleThinkingConfig>,
+}
+
+/// Google's OpenAI-compatible extension: `{"google": {"thinking_config": {...}}}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoogleThinkingConfig {
+    pub thinking_budget: Option<i64>,
+    pub thinking_level: Option<String>,
+    pub include_thoughts: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -131,3 +131,163 @@ async fn recent_logs_and_the_live_stream() {
     let seqs: Vec<u64> = lines.iter().map(|l| l["seq"].as_u64().unwrap()).collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "oldest first");
 }
+
+/// One request on each surface, then the usage API: every surface is stored (an Anthropic row
+/// once kept every later flush out of the database), aliases keep both names, and each request
+/// left one access line in the log.
+#[tokio::test]
+async fn every_surface_is_counted_and_logged_once() {
+    crate::init_logs();
+    // Model names of this test's own, since the tests of this binary share one log.
+    let app = crate::support::builder()
+        .env(
+            "MODEL_ALIASES",
+            "surface-*=gemini-2.5-flash,claude-*=gemini-2.5-pro",
+        )
+        .spawn()
+        .await;
+    let post = |path: &str, body: serde_json::Value| {
+        app.http
+            .post(format!("{}{path}", app.url))
+            .bearer_auth(crate::support::KEY)
+            .json(&body)
+            .send()
+    };
+    let r = post(
+        "/v1/chat/completions",
+        json!({"model": "surface-openai", "messages": [user_text("from openai")]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = post(
+        "/v1beta/models/surface-gemini:generateContent",
+        json!({"contents": [{"role": "user", "parts": [{"text": "from gemini"}]}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = post(
+        "/v1/messages",
+        json!({"model": "claude-surface-test", "max_tokens": 50,
+               "messages": [{"role": "user", "content": "from anthropic"}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    app.state.usage.flush().await.unwrap();
+    app.state.usage.flush().await.unwrap();
+    assert_eq!(app.state.usage.rejected_rows(), 0);
+
+    let (status, agg) = get(&app, "/usage/aggregated?days=1").await;
+    assert_eq!(status, 200, "{agg}");
+    assert_eq!(agg["overall"]["requests"], 3, "{agg}");
+    let rows: Vec<(String, String, String)> = app
+        .state
+        .store
+        .call(|c| {
+            let mut st = c.prepare(
+                "SELECT surface, requested_model, base_model FROM usage_minute ORDER BY surface",
+            )?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+        .unwrap();
+    let want = |s: &str, a: &str, b: &str| (s.to_string(), a.to_string(), b.to_string());
+    assert_eq!(
+        rows,
+        vec![
+            want("anthropic", "claude-surface-test", "gemini-2.5-pro"),
+            want("gemini", "surface-gemini", "gemini-2.5-flash"),
+            want("openai", "surface-openai", "gemini-2.5-flash"),
+        ]
+    );
+
+    let (_, lines) = get(&app, "/logs?n=2000").await;
+    let access: Vec<String> = lines
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["target"] == "gcli2api::access")
+        .map(|l| l.to_string())
+        .filter(|l| {
+            l.contains("client_model=surface-") || l.contains("client_model=claude-surface-test")
+        })
+        .collect();
+    assert_eq!(access.len(), 3, "one line per request: {access:?}");
+    let anthropic = access
+        .iter()
+        .find(|l| l.contains("surface=anthropic"))
+        .expect("anthropic line");
+    for field in [
+        "client_model=claude-surface-test",
+        "served_model=gemini-2.5-pro",
+        "status=200",
+        "attempts=1",
+        "latency_ms=",
+        "tokens_in=",
+        "tokens_out=",
+        "client=127.0.0.1",
+        "account=user",
+    ] {
+        assert!(anthropic.contains(field), "{field} in {anthropic}");
+    }
+    assert!(
+        !anthropic.contains(crate::support::KEY),
+        "no secret in the access line"
+    );
+}
+
+#[tokio::test]
+async fn the_access_log_is_turned_off_and_on_without_a_restart_and_aliases_are_editable() {
+    let app = spawn().await;
+    let (status, body) = send(api(&app, Method::PATCH, "/settings").json(&json!({
+        "access_log": false,
+        "model_aliases": "quiet-model=gemini-2.5-flash, loud-*=gemini-2.5-pro"
+    })))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let chat = |model: &'static str| {
+        app.http
+            .post(format!("{}/v1/chat/completions", app.url))
+            .bearer_auth(crate::support::KEY)
+            .json(&json!({"model": model, "messages": [user_text("hello")]}))
+            .send()
+    };
+    let r = chat("quiet-model").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let (status, _) =
+        send(api(&app, Method::PATCH, "/settings").json(&json!({"access_log": true}))).await;
+    assert_eq!(status, 200);
+    let r = chat("loud-model-7").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let served: Vec<String> = app
+        .generation_requests()
+        .iter()
+        .filter_map(|r| r.json()?.get("model")?.as_str().map(str::to_string))
+        .collect();
+    assert!(
+        served.contains(&"gemini-2.5-flash".to_string()),
+        "{served:?}"
+    );
+    assert!(served.contains(&"gemini-2.5-pro".to_string()), "{served:?}");
+    let (_, lines) = get(&app, "/logs?n=2000").await;
+    let access = |needle: &str| {
+        lines
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["target"] == "gcli2api::access")
+            .filter(|l| l["message"].as_str().unwrap_or_default().contains(needle))
+            .count()
+    };
+    assert_eq!(access("client_model=quiet-model"), 0, "off: no line");
+    assert_eq!(access("client_model=loud-model-7"), 1, "on again: one line");
+    // A bad alias is refused with the rule, in the management API's format.
+    let (status, body) =
+        send(api(&app, Method::PATCH, "/settings").json(&json!({"model_aliases": "claude"}))).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["target"], "model_aliases");
+    assert!(body.to_string().contains("pattern=target"), "{body}");
+}

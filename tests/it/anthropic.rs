@@ -404,3 +404,94 @@ async fn a_mid_stream_failure_ends_with_an_error_event() {
     assert_eq!(last["error"]["type"], "api_error");
     assert!(!events.iter().any(|(n, _)| n == "message_stop"), "{raw}");
 }
+
+/// Claude Code 2.1's request shape: a `claude-*` model, system blocks at the top and as
+/// `{"role": "system"}` entries in `messages`, `cache_control` everywhere, `metadata`, tools,
+/// thinking, `anthropic-beta` and a stream.
+#[tokio::test]
+async fn claude_code_2_1_request_shape_is_served() {
+    let app = TestApp::spawn().await;
+    let body = json!({
+        "model": "claude-sonnet-4-5-20250929",
+        "max_tokens": 32000,
+        "stream": true,
+        "metadata": {"user_id": "user_abc_account_def_session_1"},
+        "thinking": {"type": "enabled", "budget_tokens": 4000},
+        "system": [
+            {"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}},
+            {"type": "text", "text": "Use the tools.", "cache_control": {"type": "ephemeral"}}
+        ],
+        "tools": serde_json::from_str::<Value>(WEATHER_TOOL).unwrap(),
+        "messages": [
+            {"role": "system", "content": [{"type": "text", "text": "<env>cwd: /tmp</env>",
+                "cache_control": {"type": "ephemeral"}}]},
+            {"role": "user", "content": [
+                {"type": "text", "text": "<system-reminder>ctx</system-reminder>"},
+                {"type": "text", "text": "say hi", "cache_control": {"type": "ephemeral"}}
+            ]}
+        ]
+    });
+    let r = app
+        .http
+        .post(format!("{}/v1/messages?beta=true", app.url))
+        .bearer_auth(KEY)
+        .header("anthropic-version", "2023-06-01")
+        .header(
+            "anthropic-beta",
+            "claude-code-20250219,interleaved-thinking-2025-05-14",
+        )
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let raw = r.text().await.unwrap();
+    assert_eq!(status, 200, "{raw}");
+    assert!(raw.contains("event: message_stop"), "{raw}");
+    let text: String = raw
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter(|e| e["delta"]["type"] == "text_delta")
+        .map(|e| e["delta"]["text"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        text.ends_with("say hi"),
+        "the simulator's echo reached the client: {text}"
+    );
+    assert!(
+        raw.contains("claude-sonnet-4-5-20250929"),
+        "the client's model is echoed"
+    );
+    let env = app.generation_requests().pop().unwrap();
+    let env = env.json().unwrap();
+    assert_eq!(
+        env["model"], "gemini-2.5-pro",
+        "the alias picked the served model"
+    );
+    assert_eq!(
+        env["request"]["systemInstruction"]["parts"],
+        json!([{"text": "You are Claude Code."}, {"text": "Use the tools."}, {"text": "<env>cwd: /tmp</env>"}])
+    );
+    assert!(!env.to_string().contains("cache_control"));
+}
+
+#[tokio::test]
+async fn an_unknown_block_type_is_a_clear_anthropic_400() {
+    let app = TestApp::spawn().await;
+    let (status, e) = messages(
+        &app,
+        json!({"model": "claude-haiku-4-5", "max_tokens": 10, "messages": [
+            {"role": "user", "content": [{"type": "mystery_block", "x": 1}]}]}),
+    )
+    .await;
+    assert_eq!(status, 400, "{e}");
+    assert_eq!(e["type"], "error");
+    assert_eq!(e["error"]["type"], "invalid_request_error");
+    let msg = e["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("mystery_block"), "{msg}");
+    assert!(
+        app.generation_requests().is_empty(),
+        "nothing was sent upstream"
+    );
+}

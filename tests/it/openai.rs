@@ -273,3 +273,89 @@ async fn serving_requests_never_reads_sqlite() {
         "the hot path reads only memory"
     );
 }
+
+#[tokio::test]
+async fn logprobs_reach_upstream_and_come_back_in_openai_shape() {
+    let app = TestApp::spawn().await;
+    let (status, b) = app
+        .chat(
+            json!({"model": "gemini-2.5-flash", "logprobs": true, "top_logprobs": 2,
+                     "messages": [user_text("probabilities")]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{b}");
+    let sent = app.generation_requests().pop().unwrap();
+    let g = &sent.json().unwrap()["request"]["generationConfig"];
+    assert_eq!(g["responseLogprobs"], true);
+    assert_eq!(g["logprobs"], 2);
+    let content = b["choices"][0]["logprobs"]["content"].as_array().unwrap();
+    let text: String = content
+        .iter()
+        .map(|t| t["token"].as_str().unwrap())
+        .collect();
+    assert_eq!(text, "Echo: probabilities", "tokens spell the answer");
+    assert_eq!(content[0]["top_logprobs"].as_array().unwrap().len(), 2);
+    assert!(content[0]["logprob"].is_number());
+
+    let (status, chunks, _) = app
+        .chat_stream(
+            json!({"model": "gemini-2.5-flash", "stream": true, "logprobs": true,
+                            "messages": [user_text("streamed probabilities")]}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let streamed: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["logprobs"]["content"].as_array())
+        .flatten()
+        .map(|t| t["token"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(streamed, "Echo: streamed probabilities");
+
+    let (status, e) = app
+        .chat(json!({"model": "gemini-2.5-flash", "top_logprobs": 3,
+                     "messages": [user_text("x")]}))
+        .await;
+    assert_eq!(status, 400, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("top_logprobs")
+    );
+}
+
+#[tokio::test]
+async fn google_thinking_config_in_extra_body_is_honoured() {
+    let app = TestApp::spawn().await;
+    // Google's documented form nests it in `extra_body`; the OpenAI SDK's `extra_body` merges
+    // keys at the top level, so `google` there is accepted too.
+    for body in [
+        json!({"model": "gemini-2.5-flash", "messages": [user_text("think")],
+               "extra_body": {"google": {"thinking_config": {"thinking_budget": 800, "include_thoughts": true}}}}),
+        json!({"model": "gemini-2.5-flash", "messages": [user_text("think")],
+               "google": {"thinking_config": {"thinking_budget": 800, "include_thoughts": true}}}),
+    ] {
+        let (status, b) = app.chat(body).await;
+        assert_eq!(status, 200, "{b}");
+        let sent = app.generation_requests().pop().unwrap();
+        assert_eq!(
+            sent.json().unwrap()["request"]["generationConfig"]["thinkingConfig"],
+            json!({"thinkingBudget": 800, "includeThoughts": true})
+        );
+        assert!(
+            b["choices"][0]["message"]["reasoning_content"]
+                .as_str()
+                .is_some_and(|r| r.contains("Planning")),
+            "{b}"
+        );
+    }
+    let (status, e) = app
+        .chat(
+            json!({"model": "gemini-2.5-flash", "messages": [user_text("x")],
+               "google": {"thinking_config": {"thinking_budget": 10, "thinking_level": "low"}}}),
+        )
+        .await;
+    assert_eq!(status, 400, "{e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains("not both"));
+}

@@ -248,3 +248,51 @@ async fn errors_before_the_first_byte_are_plain_http_errors() {
     let b: Value = r.json().await.unwrap();
     assert_eq!(b["error"]["code"], "RATE_LIMIT_EXCEEDED");
 }
+
+/// Clients that give up while queued for the only slot: the queue drains to zero and the next
+/// request is served. (HTTP/1 does not cancel a queued request when its client hangs up, so
+/// these are served once the slot frees; the cancelled-future case, where the place used to
+/// leak, is the limiter's unit test with 100 aborted waiters.)
+#[tokio::test]
+async fn the_queue_drains_after_clients_give_up_and_the_next_request_is_served() {
+    let app = crate::support::builder()
+        .env("MAX_CONCURRENT_REQUESTS", "1")
+        .spawn()
+        .await;
+    app.sim.set_pacing(Pacing {
+        chunk_chars: 4,
+        event_delay_ms: 100,
+        ..Pacing::default()
+    });
+    let body = json!({"model": "gemini-2.5-flash", "stream": true,
+                      "messages": [user_text("hold the only slot for a while")]});
+    let holder = app
+        .post("/v1/chat/completions", &body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(holder.status(), 200);
+    for _ in 0..4 {
+        let quick = json!({"model": "gemini-2.5-flash", "messages": [user_text("x")]});
+        let req = app.post("/v1/chat/completions", &quick);
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(50), req.send()).await;
+    }
+    assert_eq!(
+        app.state.limiter.waiting(),
+        4,
+        "the four wait behind the holder"
+    );
+    let text = holder.text().await.unwrap();
+    assert!(text.contains("[DONE]"));
+    let drained = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while app.state.limiter.waiting() > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(drained.is_ok(), "the queue drains to zero");
+    let (status, _) = app
+        .chat(json!({"model": "gemini-2.5-flash", "messages": [user_text("after")]}))
+        .await;
+    assert_eq!(status, 200);
+}

@@ -1,6 +1,11 @@
 //! The Anthropic message walk: content blocks → Gemini parts, and the tool reorganisation of
 //! case #54 (each `functionCall` in its own model turn, directly followed by its
 //! `functionResponse`).
+//!
+//! Claude Code 2.1 also puts `{"role": "system"}` entries inside `messages`; their text joins
+//! the system instruction in order (or, in compatibility mode, stays in place as user text).
+//! Every block type Claude Code sends is understood; any other is refused by name rather than
+//! pasted into the prompt as JSON, which the model would read as if the user had typed it.
 use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value, json};
@@ -59,17 +64,92 @@ fn str_of<'a>(b: &'a Block, key: &str) -> Option<&'a str> {
     b.get(key).and_then(Value::as_str)
 }
 
-/// Converts `messages` into Gemini contents.
-pub(super) fn convert(raw: &[Value], names: &mut ToolNames) -> Result<Vec<Value>, ConvertError> {
+/// `messages` as Gemini contents, plus the text of the `system` entries found among them.
+pub(super) struct Converted {
+    pub contents: Vec<Value>,
+    pub system: Vec<Value>,
+}
+
+/// `system` (top level or a system entry's content) as a string or text blocks; blank texts
+/// are skipped and `cache_control` is ignored (Gemini's caching is not per block).
+pub(super) fn system_parts(
+    system: Option<&Value>,
+    field: &str,
+) -> Result<Vec<Value>, ConvertError> {
+    let texts: Vec<&str> = match system {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Array(blocks)) => {
+            let mut out = Vec::new();
+            for (i, b) in blocks.iter().enumerate() {
+                match (
+                    b.get("type").and_then(Value::as_str),
+                    b.get("text").and_then(Value::as_str),
+                ) {
+                    (Some("text"), Some(t)) => out.push(t),
+                    _ => {
+                        return Err(ConvertError::invalid(
+                            format!("{field}[{i}]"),
+                            "must be a text block ({\"type\": \"text\", \"text\": ...})",
+                        ));
+                    }
+                }
+            }
+            out
+        }
+        Some(other) => {
+            return Err(ConvertError::invalid(
+                field,
+                format!(
+                    "must be a string or an array of text blocks, got {}",
+                    json_kind(other)
+                ),
+            ));
+        }
+    };
+    Ok(texts
+        .into_iter()
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| json!({"text": t}))
+        .collect())
+}
+
+/// Converts `messages` into Gemini contents. `system_in_place` keeps system entries where they
+/// are, as user text (compatibility mode), instead of collecting them.
+pub(super) fn convert(
+    raw: &[Value],
+    names: &mut ToolNames,
+    system_in_place: bool,
+) -> Result<Converted, ConvertError> {
     let mut messages = Vec::with_capacity(raw.len());
+    let mut system = Vec::new();
     for (i, m) in raw.iter().enumerate() {
         let field = format!("messages[{i}]");
         let role = m.get("role").and_then(Value::as_str).unwrap_or("");
-        if !matches!(role, "user" | "assistant") {
-            return Err(ConvertError::invalid(
-                format!("{field}.role"),
-                format!("'{role}' is not supported; use user or assistant"),
-            ));
+        match role {
+            "user" | "assistant" => {}
+            "system" => {
+                let parts = system_parts(m.get("content"), &format!("{field}.content"))?;
+                if system_in_place {
+                    let blocks = parts
+                        .into_iter()
+                        .map(|p| json_block(json!({"type": "text", "text": p["text"]})))
+                        .collect();
+                    messages.push(Message {
+                        role: "user",
+                        blocks,
+                    });
+                } else {
+                    system.extend(parts);
+                }
+                continue;
+            }
+            _ => {
+                return Err(ConvertError::invalid(
+                    format!("{field}.role"),
+                    format!("'{role}' is not supported; use user, assistant or system"),
+                ));
+            }
         }
         let blocks = blocks(m.get("content"), &format!("{field}.content"))?;
         messages.push(Message { role, blocks });
@@ -155,7 +235,7 @@ pub(super) fn convert(raw: &[Value], names: &mut ToolNames) -> Result<Vec<Value>
         }
         flush(&mut contents, role, &mut run);
     }
-    Ok(contents)
+    Ok(Converted { contents, system })
 }
 
 fn flush(contents: &mut Vec<Value>, role: &str, run: &mut Vec<Value>) {
@@ -164,8 +244,8 @@ fn flush(contents: &mut Vec<Value>, role: &str, run: &mut Vec<Value>) {
     }
 }
 
-/// A text, image or document block as a Gemini part; unknown blocks travel as their JSON
-/// text, as in the reference, so the model still sees what the client sent.
+/// A text, image or document block as a Gemini part. Any other type is refused by name: the
+/// reference pasted it into the prompt as JSON text.
 fn content_part(b: &Block, field: &str) -> Result<Option<Value>, ConvertError> {
     Ok(match kind(b) {
         "text" => str_of(b, "text")
@@ -173,11 +253,22 @@ fn content_part(b: &Block, field: &str) -> Result<Option<Value>, ConvertError> {
             .map(|t| json!({"text": t})),
         "image" => Some(media_part(b, field, "image")?),
         "document" => Some(media_part(b, field, "document")?),
-        other => {
-            tracing::debug!(field, kind = other, "sending unknown content block as text");
-            Some(json!({"text": Value::Object(b.clone()).to_string()}))
-        }
+        other => return Err(unknown_block(other, field)),
     })
+}
+
+fn unknown_block(kind: &str, field: &str) -> ConvertError {
+    let what = if kind.is_empty() {
+        "a content block needs a 'type'".to_string()
+    } else {
+        format!("content block type '{kind}' is not supported")
+    };
+    ConvertError::invalid(
+        format!("{field}.type"),
+        format!(
+            "{what}; use text, image, document, tool_use, tool_result, thinking or redacted_thinking"
+        ),
+    )
 }
 
 /// `source: {type: base64, media_type, data}` → `inlineData`; a plain-text document source
@@ -277,7 +368,14 @@ fn function_response(
                 match kind(o) {
                     "text" => texts.push(str_of(o, "text").unwrap_or_default().to_string()),
                     "image" | "document" => media.push(media_part(o, &item_field, kind(o))?),
-                    _ => texts.push(item.to_string()),
+                    other => {
+                        return Err(ConvertError::invalid(
+                            format!("{item_field}.type"),
+                            format!(
+                                "tool_result content block type '{other}' is not supported; use text, image or document"
+                            ),
+                        ));
+                    }
                 }
             }
         }

@@ -6,7 +6,6 @@ use super::{AnthropicRequest, messages};
 use crate::convert::request::{ConvertError, ConvertOptions, SYSTEM_ONLY_FALLBACK, field};
 use crate::convert::request::{ToolNames, required_messages, required_model, thinking_config};
 use crate::models::{self, Family, Thinking, reasoning_effort_thinking};
-use crate::wire::openai::json_kind;
 
 /// Gemini accepts at most 5 stop sequences.
 const MAX_STOP_SEQUENCES: usize = 5;
@@ -53,7 +52,7 @@ fn convert(
 ) -> Result<(AnthropicRequest, Declared), ConvertError> {
     let obj = body.as_object().ok_or(ConvertError::NotAnObject)?;
     let model = required_model(obj)?;
-    let resolved = models::resolve(&model)?;
+    let resolved = models::resolve_with(&model, &opts.aliases)?;
     let raw_messages = required_messages(obj)?;
 
     let mut names = ToolNames::default();
@@ -65,8 +64,10 @@ fn convert(
         Some(choice) => tools::tool_config(choice, &declared, &mut names)?,
         None => None,
     };
-    let mut contents = messages::convert(raw_messages, &mut names)?;
-    let mut system = system_parts(obj.get("system"))?;
+    let converted = messages::convert(raw_messages, &mut names, opts.compatibility_mode)?;
+    let mut contents = converted.contents;
+    let mut system = messages::system_parts(obj.get("system"), "system")?;
+    system.extend(converted.system);
     if opts.compatibility_mode && !system.is_empty() {
         contents.insert(
             0,
@@ -105,46 +106,6 @@ fn convert(
         model,
     };
     Ok((converted, declared))
-}
-
-/// `system` as a string or text blocks; blank texts are skipped.
-fn system_parts(system: Option<&Value>) -> Result<Vec<Value>, ConvertError> {
-    let texts: Vec<&str> = match system {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::String(s)) => vec![s.as_str()],
-        Some(Value::Array(blocks)) => {
-            let mut out = Vec::new();
-            for (i, b) in blocks.iter().enumerate() {
-                match (
-                    b.get("type").and_then(Value::as_str),
-                    b.get("text").and_then(Value::as_str),
-                ) {
-                    (Some("text"), Some(t)) => out.push(t),
-                    _ => {
-                        return Err(ConvertError::invalid(
-                            format!("system[{i}]"),
-                            "must be a text block ({\"type\": \"text\", \"text\": ...})",
-                        ));
-                    }
-                }
-            }
-            out
-        }
-        Some(other) => {
-            return Err(ConvertError::invalid(
-                "system",
-                format!(
-                    "must be a string or an array of text blocks, got {}",
-                    json_kind(other)
-                ),
-            ));
-        }
-    };
-    Ok(texts
-        .into_iter()
-        .filter(|t| !t.trim().is_empty())
-        .map(|t| json!({"text": t}))
-        .collect())
 }
 
 fn number(x: f64) -> Value {

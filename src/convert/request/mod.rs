@@ -47,20 +47,23 @@ pub use features::apply_model_features;
 pub use native::gemini_native_to_request;
 pub use tools::sanitize_tool_name;
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ConvertOptions {
     /// `COMPATIBILITY_MODE`: system/developer messages become user turns.
     pub compatibility_mode: bool,
     /// `RETURN_THOUGHTS_TO_FRONTEND`: whether `includeThoughts` may be true.
     pub return_thoughts: bool,
+    /// `MODEL_ALIASES`, shared with the settings snapshot.
+    pub aliases: std::sync::Arc<models::Aliases>,
 }
 
-/// The settings' defaults: compatibility mode off, thoughts returned.
+/// The settings' defaults: compatibility mode off, thoughts returned, no aliases.
 impl Default for ConvertOptions {
     fn default() -> Self {
         ConvertOptions {
             compatibility_mode: false,
             return_thoughts: true,
+            aliases: Default::default(),
         }
     }
 }
@@ -146,7 +149,7 @@ pub fn openai_to_gemini(
 ) -> Result<ConvertedRequest, ConvertError> {
     let obj = body.as_object().ok_or(ConvertError::NotAnObject)?;
     let model = required_model(obj)?;
-    let resolved = models::resolve(&model)?;
+    let resolved = models::resolve_with(&model, &opts.aliases)?;
     let messages = required_messages(obj)?;
     let p = params::read(obj)?;
 

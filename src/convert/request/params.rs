@@ -4,7 +4,9 @@ use serde_json::{Map, Value, json};
 use super::features::thinking_config;
 use super::{ConvertError, field};
 use crate::models::{Family, reasoning_effort_thinking};
-use crate::wire::openai::{ChatParams, ResponseFormat, Stop};
+use serde::Deserialize;
+
+use crate::wire::openai::{ChatParams, GoogleThinkingConfig, ResponseFormat, Stop};
 
 /// Gemini accepts at most 5 stop sequences and at most 8 candidates.
 const MAX_STOP_SEQUENCES: usize = 5;
@@ -26,7 +28,32 @@ pub(super) fn read(obj: &Map<String, Value>) -> Result<ChatParams, ConvertError>
         seed: field(obj, "seed")?,
         response_format: field(obj, "response_format")?,
         reasoning_effort: field(obj, "reasoning_effort")?,
+        logprobs: field(obj, "logprobs")?,
+        top_logprobs: field(obj, "top_logprobs")?,
+        google_thinking: google_thinking(obj)?,
     })
+}
+
+/// Most top candidates Gemini reports per token, as OpenAI's `top_logprobs` range.
+const MAX_TOP_LOGPROBS: i64 = 20;
+
+fn google_thinking(obj: &Map<String, Value>) -> Result<Option<GoogleThinkingConfig>, ConvertError> {
+    let nested = obj
+        .get("extra_body")
+        .and_then(Value::as_object)
+        .and_then(|e| e.get("google"));
+    let (google, path) = match (obj.get("google"), nested) {
+        (Some(g), _) => (g, "google"),
+        (None, Some(g)) => (g, "extra_body.google"),
+        (None, None) => return Ok(None),
+    };
+    let Some(config) = google.get("thinking_config").filter(|c| !c.is_null()) else {
+        return Ok(None);
+    };
+    let field = format!("{path}.thinking_config");
+    GoogleThinkingConfig::deserialize(config)
+        .map(Some)
+        .map_err(|e| ConvertError::invalid(field, e.to_string()))
 }
 
 fn check_range(name: &str, v: Option<f64>, lo: f64, hi: f64) -> Result<(), ConvertError> {
@@ -147,5 +174,79 @@ pub(super) fn generation_config(
             g.insert("thinkingConfig".into(), config);
         }
     }
+    if let Some(t) = &p.google_thinking {
+        if p.reasoning_effort.is_some() {
+            return Err(ConvertError::invalid(
+                "google.thinking_config",
+                "cannot be combined with reasoning_effort; send one of them",
+            ));
+        }
+        g.insert("thinkingConfig".into(), google_thinking_config(t)?);
+    }
+    logprobs(p, &mut g)?;
     Ok(g)
+}
+
+/// `google.thinking_config` in Gemini's own spelling. Budget and level together are an
+/// upstream 400, so they are refused here with the fields named.
+fn google_thinking_config(t: &GoogleThinkingConfig) -> Result<Value, ConvertError> {
+    let mut c = Map::new();
+    match (t.thinking_budget, &t.thinking_level) {
+        (Some(_), Some(_)) => {
+            return Err(ConvertError::invalid(
+                "google.thinking_config",
+                "set thinking_budget or thinking_level, not both",
+            ));
+        }
+        (Some(b), None) if b < -1 => {
+            return Err(ConvertError::invalid(
+                "google.thinking_config.thinking_budget",
+                format!("must be -1 (dynamic), 0 (off) or a token count, got {b}"),
+            ));
+        }
+        (Some(b), None) => {
+            c.insert("thinkingBudget".into(), json!(b));
+        }
+        (None, Some(level)) => {
+            let level = level.to_ascii_lowercase();
+            if !matches!(level.as_str(), "minimal" | "low" | "medium" | "high") {
+                return Err(ConvertError::invalid(
+                    "google.thinking_config.thinking_level",
+                    format!("'{level}' is not one of minimal, low, medium, high"),
+                ));
+            }
+            c.insert("thinkingLevel".into(), json!(level));
+        }
+        (None, None) => {}
+    }
+    if let Some(include) = t.include_thoughts {
+        c.insert("includeThoughts".into(), json!(include));
+    }
+    Ok(Value::Object(c))
+}
+
+/// `logprobs` / `top_logprobs` → `responseLogprobs` / `logprobs`, with OpenAI's own rules:
+/// `top_logprobs` is 0..=20 and needs `logprobs: true`.
+fn logprobs(p: &ChatParams, g: &mut Map<String, Value>) -> Result<(), ConvertError> {
+    if let Some(n) = p.top_logprobs {
+        if !(0..=MAX_TOP_LOGPROBS).contains(&n) {
+            return Err(ConvertError::invalid(
+                "top_logprobs",
+                format!("must be between 0 and {MAX_TOP_LOGPROBS}, got {n}"),
+            ));
+        }
+        if n > 0 && p.logprobs != Some(true) {
+            return Err(ConvertError::invalid(
+                "top_logprobs",
+                "requires logprobs: true",
+            ));
+        }
+    }
+    if p.logprobs == Some(true) {
+        g.insert("responseLogprobs".into(), json!(true));
+        if let Some(n) = p.top_logprobs.filter(|n| *n > 0) {
+            g.insert("logprobs".into(), json!(n));
+        }
+    }
+    Ok(())
 }

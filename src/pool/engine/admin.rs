@@ -125,6 +125,11 @@ impl Pool {
         })
     }
 
+    /// The account a credential belongs to, for log lines (cheaper than a whole `state`).
+    pub fn account(&self, id: CredId) -> Option<String> {
+        self.entries.get(&id).and_then(|e| e.state.email.clone())
+    }
+
     pub fn in_flight(&self, id: CredId) -> Option<u32> {
         self.entries
             .get(&id)

@@ -208,7 +208,7 @@ fn invalid_parameters_are_rejected_with_the_field_named() {
     let mut b = body(json!([{"role": "user", "content": "x"}]));
     b["max_tokens"] = json!(0);
     assert!(err(b).contains("max_tokens"));
-    assert!(err(body(json!([{"role": "system", "content": "x"}]))).contains("role"));
+    assert!(err(body(json!([{"role": "tool", "content": "x"}]))).contains("role"));
     assert!(err(body(json!([]))).contains("messages"));
     assert!(err(body(json!([{"role": "user", "content": 5}]))).contains("content"));
     let e = anthropic_to_gemini(&json!([]), &ConvertOptions::default()).unwrap_err();
@@ -331,4 +331,94 @@ fn count_tokens_counts_system_and_tools_without_max_tokens() {
     );
     assert_eq!(contents[2]["parts"][0]["text"], "count me");
     assert!(anthropic_to_gemini(&b, &ConvertOptions::default()).is_err());
+}
+
+#[test]
+fn system_entries_in_messages_join_the_system_instruction_in_order() {
+    // Claude Code 2.1's first request: top-level system blocks plus system entries in messages.
+    let mut b = body(json!([
+        {"role": "system", "content": [{"type": "text", "text": "second", "cache_control": {"type": "ephemeral"}}]},
+        {"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}]},
+        {"role": "system", "content": "third"},
+        {"role": "assistant", "content": "hello"},
+        {"role": "user", "content": "go"},
+    ]));
+    b["system"] = json!([{"type": "text", "text": "first", "cache_control": {"type": "ephemeral", "ttl": "1h"}}]);
+    let req = convert(b.clone());
+    assert_eq!(
+        req["systemInstruction"],
+        json!({"parts": [{"text": "first"}, {"text": "second"}, {"text": "third"}]})
+    );
+    assert_eq!(
+        roles_and_kinds(&req["contents"]),
+        ["user(text hi)", "model(text hello)", "user(text go)"]
+    );
+    assert!(!req.to_string().contains("cache_control"));
+
+    let compat = ConvertOptions {
+        compatibility_mode: true,
+        ..ConvertOptions::default()
+    };
+    let req = anthropic_to_gemini(&b, &compat).unwrap().request;
+    assert!(req.get("systemInstruction").is_none());
+    assert_eq!(
+        roles_and_kinds(&req["contents"]),
+        [
+            "user(text first)",
+            "user(text second)",
+            "user(text hi)",
+            "user(text third)",
+            "model(text hello)",
+            "user(text go)"
+        ]
+    );
+    // A system entry must hold text.
+    let e = err(body(json!([
+        {"role": "system", "content": [{"type": "image", "source": {}}]},
+        {"role": "user", "content": "x"},
+    ])));
+    assert!(e.contains("messages[0].content[0]"), "{e}");
+}
+
+#[test]
+fn unknown_block_types_are_refused_by_name_not_pasted_as_json() {
+    let e = err(body(json!([{"role": "user", "content": [
+        {"type": "text", "text": "x"},
+        {"type": "hologram", "data": "secret payload"},
+    ]}])));
+    assert!(e.contains("messages[0].content[1].type"), "{e}");
+    assert!(e.contains("'hologram'"), "{e}");
+    let e = err(body(
+        json!([{"role": "user", "content": [{"text": "no type"}]}]),
+    ));
+    assert!(e.contains("needs a 'type'"), "{e}");
+    let e = err(body(json!([
+        {"role": "user", "content": "x"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1",
+            "content": [{"type": "text", "text": "ok"}, {"type": "widget"}]}]},
+    ])));
+    assert!(e.contains("'widget'"), "{e}");
+    // Every block type Claude Code sends is understood.
+    let req = convert(body(json!([
+        {"role": "user", "content": [
+            {"type": "text", "text": "look"},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBO"}},
+            {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "doc"}},
+        ]},
+        {"role": "assistant", "content": [
+            {"type": "thinking", "thinking": "hmm", "signature": "x"},
+            {"type": "redacted_thinking", "data": "abc"},
+            {"type": "tool_use", "id": "t1", "name": "f", "input": {}},
+        ]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "done"}]},
+    ])));
+    assert_eq!(
+        roles_and_kinds(&req["contents"]),
+        [
+            "user(text look, other, text doc)",
+            "model(fc t1)",
+            "user(fr t1)"
+        ]
+    );
 }

@@ -48,6 +48,7 @@ fn case_03_compatibility_mode_makes_system_a_user_turn() {
     let o = ConvertOptions {
         compatibility_mode: true,
         return_thoughts: true,
+        ..ConvertOptions::default()
     };
     let r = openai_to_gemini(&body, &o).unwrap().request;
     assert!(r.get("systemInstruction").is_none());

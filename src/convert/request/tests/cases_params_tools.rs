@@ -299,7 +299,7 @@ fn validation_errors_name_the_field() {
 #[test]
 fn unknown_fields_are_ignored_and_stream_flags_read() {
     let r = with(
-        json!({"size": "1024x1024", "user": "u", "logprobs": true, "stream": true,
+        json!({"size": "1024x1024", "user": "u", "logprobs": false, "stream": true,
         "stream_options": {"include_usage": true}, "temperature": null, "parallel_tool_calls": false}),
     );
     assert!(r.request.get("size").is_none());
@@ -313,4 +313,25 @@ fn unknown_fields_are_ignored_and_stream_flags_read() {
     assert_eq!(r.model, "gemini-2.5-flash");
     let r = with(json!({}));
     assert!(!r.stream && !r.include_usage);
+}
+
+#[test]
+fn logprobs_and_google_thinking_config_map_to_generation_config() {
+    let r = with(json!({"logprobs": true, "top_logprobs": 5}));
+    assert_eq!(
+        r.request["generationConfig"],
+        json!({"responseLogprobs": true, "logprobs": 5})
+    );
+    let r = with(json!({"logprobs": true, "top_logprobs": 0}));
+    assert_eq!(
+        r.request["generationConfig"],
+        json!({"responseLogprobs": true})
+    );
+    let r = with(
+        json!({"google": {"thinking_config": {"thinking_level": "HIGH", "include_thoughts": false}}}),
+    );
+    assert_eq!(
+        r.request["generationConfig"]["thinkingConfig"],
+        json!({"thinkingLevel": "high", "includeThoughts": false})
+    );
 }

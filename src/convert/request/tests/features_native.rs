@@ -131,6 +131,7 @@ fn return_thoughts_off_turns_every_include_off() {
     let o = ConvertOptions {
         compatibility_mode: false,
         return_thoughts: false,
+        ..ConvertOptions::default()
     };
     assert_eq!(
         thinking_for("gemini-2.5-pro", &o),

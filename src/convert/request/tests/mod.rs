@@ -11,6 +11,7 @@ pub(super) fn opts() -> ConvertOptions {
     ConvertOptions {
         compatibility_mode: false,
         return_thoughts: true,
+        ..ConvertOptions::default()
     }
 }
 
