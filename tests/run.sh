@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: Rust unit + integration tests, the official Python SDKs (openai,
-# google-genai, anthropic) against a live gateway + simulator, and the panel in headless
-# Chromium. Installs what a fresh machine lacks: Python packages into target/pyenv,
-# playwright-core into tests/browser/node_modules, and Debian's chromium (when run as root).
+# google-genai, anthropic) and real clients (Claude Code, Gemini CLI, the openai Node SDK, the
+# Vercel AI SDK) against a live gateway + simulator, and the panel in headless Chromium.
+# Installs what a fresh machine lacks: Python packages into target/pyenv, the pinned clients
+# (and Node.js) into tests/clients/node/node_modules, playwright-core into
+# tests/browser/node_modules, and Debian's chromium (when run as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +19,16 @@ if [ ! -x target/pyenv/bin/python ]; then
 fi
 target/pyenv/bin/python -m pip install -q --disable-pip-version-check -r tests/clients/requirements.txt
 GCLI2API_BIN="$PWD/target/debug/gcli2api" target/pyenv/bin/python -m pytest -q tests/clients
+
+echo "== real client tests (Claude Code, Gemini CLI, openai Node SDK, Vercel AI SDK)"
+# Versions (and the Node.js that runs them) are pinned in tests/clients/node/package.json.
+# npm ci runs again only when the lock file changed since the last install.
+clients=tests/clients/node
+if ! cmp -s "$clients/package-lock.json" "$clients/node_modules/.installed-lock.json"; then
+  npm ci --prefix "$clients" --no-audit --no-fund
+  cp "$clients/package-lock.json" "$clients/node_modules/.installed-lock.json"
+fi
+GCLI2API_BIN="$PWD/target/debug/gcli2api" npm test --prefix "$clients"
 
 echo "== browser tests (panel in headless Chromium)"
 if [ ! -x /usr/bin/chromium ]; then
