@@ -1,7 +1,7 @@
 //! Anti-truncation (`流式抗截断/` models): ask the model to end with a marker, and continue
 //! the answer (prefill) when a stream ends without it.
 //!
-//! Decisions (format-conversion §6 [FIX]):
+//! Decisions (fixes over the reference):
 //! - only non-thought text counts: the marker is searched in it and only it is prefilled, so
 //!   a `[done]` inside reasoning does not end the answer and thoughts are never replayed as
 //!   model text;
@@ -10,7 +10,11 @@
 //! - the marker is stripped by a streaming filter that holds back a possible partial marker
 //!   across chunks, so `[do` + `ne]` never leaks (the reference leaks it);
 //! - the reference's regex that deletes age expressions from the user's prompt is not ported.
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
+
+use crate::wire::gemini::{
+    Candidate, Content, FinishReason, GenerateContentResponse, Part, PartData,
+};
 
 pub const DONE_MARKER: &str = "[done]";
 
@@ -167,28 +171,17 @@ impl MarkerFilter {
         &self.collected
     }
 
-    /// Filter the visible text parts of the first candidate of a Gemini event in place
-    /// (enveloped or not). Thought parts are left alone and not counted. Anti-truncation
-    /// streams are single-candidate; other candidates pass through untouched.
-    pub fn filter_event(&mut self, event: &mut Value) {
-        let r = if event.get("response").is_some_and(Value::is_object) {
-            &mut event["response"]
-        } else {
-            event
-        };
-        let Some(parts) = r
-            .pointer_mut("/candidates/0/content/parts")
-            .and_then(Value::as_array_mut)
-        else {
-            return;
-        };
+    /// Filter the visible text parts of every candidate of an event in place. Thought parts
+    /// are left alone and not counted, so a `[done]` inside reasoning ends nothing.
+    pub fn filter_event(&mut self, event: &mut GenerateContentResponse) {
+        let parts = event
+            .candidates
+            .iter_mut()
+            .filter_map(|c| c.content.as_mut())
+            .flat_map(|c| c.parts.iter_mut());
         for part in parts {
-            if part.get("thought").and_then(Value::as_bool) == Some(true) {
-                continue;
-            }
-            if let Some(text) = part.get("text").and_then(Value::as_str) {
-                let filtered = self.push(text);
-                part["text"] = Value::String(filtered);
+            if let PartData::Text(text) = &mut part.data {
+                *text = self.push(text);
             }
         }
     }
@@ -211,25 +204,40 @@ fn hold_from(s: &str) -> usize {
 
 /// A minimal Gemini event carrying one visible text part, for emitting flushed text through
 /// the same path as upstream events.
-pub fn text_event(text: &str) -> Value {
-    json!({"candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}]})
+pub fn text_event(text: &str) -> GenerateContentResponse {
+    GenerateContentResponse {
+        candidates: vec![Candidate {
+            content: Some(Content {
+                role: Some("model".into()),
+                parts: vec![Part::text(text)],
+                extra: Map::new(),
+            }),
+            index: Some(0),
+            ..Candidate::default()
+        }],
+        ..GenerateContentResponse::default()
+    }
 }
 
-/// Remove `finishReason` from every candidate (native streams between attempts, so clients
-/// see a single end).
-pub fn strip_finish_reason(event: &mut Value) {
-    let r = if event.get("response").is_some_and(Value::is_object) {
-        &mut event["response"]
-    } else {
-        event
-    };
-    if let Some(cands) = r.get_mut("candidates").and_then(Value::as_array_mut) {
-        for c in cands {
-            if let Some(o) = c.as_object_mut() {
-                o.remove("finishReason");
-            }
-        }
-    }
+/// Remove and return the candidates' finish reason, so only the last attempt ends the
+/// client's stream.
+pub fn take_finish(event: &mut GenerateContentResponse) -> Option<FinishReason> {
+    event
+        .candidates
+        .iter_mut()
+        .filter_map(|c| c.finish_reason.take())
+        .last()
+}
+
+/// Whether an event still says something after filtering: a non-empty part or usage. Events
+/// whose only text was (part of) the marker are dropped instead of sent empty.
+pub fn has_visible(event: &GenerateContentResponse) -> bool {
+    event.usage_metadata.is_some()
+        || event.candidates.iter().flat_map(Candidate::parts).any(|p| {
+            !matches!(&p.data, PartData::Text(t) if t.is_empty())
+                || p.thought_signature.is_some()
+                || !p.extra.is_empty()
+        })
 }
 
 #[cfg(test)]

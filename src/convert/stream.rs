@@ -14,9 +14,8 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 
 use super::response::parts::{ContentAssembler, PartKind, classify_part};
-use super::response::{
-    ResponseOptions, block_reason, candidate_parts, finish_reason, inner, usage_from_gemini,
-};
+use super::response::{ResponseOptions, finish_reason, usage_from_gemini};
+use crate::wire::gemini::{Candidate, GenerateContentResponse};
 use crate::wire::openai_response::{ChunkHeader, FinishReason, TokenUsage};
 
 /// The terminator OpenAI clients wait for.
@@ -77,11 +76,10 @@ impl OpenAiStreamTranslator {
         self.has_output
     }
 
-    /// Translate one upstream event (enveloped or not) into the chunks to send now. An
-    /// in-stream `{"error": ...}` object becomes an [`Self::error_chunk`].
-    pub fn on_event(&mut self, event: &Value) -> Vec<Value> {
-        let r = inner(event);
-        if let Some(err) = r.get("error") {
+    /// Translate one upstream event into the chunks to send now. An in-stream
+    /// `{"error": ...}` object becomes an [`Self::error_chunk`].
+    pub fn on_event(&mut self, r: &GenerateContentResponse) -> Vec<Value> {
+        if let Some(err) = &r.error {
             let msg = err
                 .get("message")
                 .and_then(Value::as_str)
@@ -99,28 +97,25 @@ impl OpenAiStreamTranslator {
         if let Some(u) = usage_from_gemini(r) {
             self.usage_current = Some(u);
         }
-        self.blocked |= block_reason(r).is_some();
+        self.blocked |= r.block_reason().is_some();
         let mut out = Vec::new();
-        let candidates = r.get("candidates").and_then(Value::as_array);
-        for (pos, cand) in candidates.into_iter().flatten().enumerate() {
-            let index = cand
-                .get("index")
-                .and_then(Value::as_u64)
-                .unwrap_or(pos as u64);
+        for (pos, cand) in r.candidates.iter().enumerate() {
+            let index = cand.index.unwrap_or(pos as u64);
             self.on_candidate(index, cand, &mut out);
         }
         out
     }
 
-    fn on_candidate(&mut self, index: u64, cand: &Value, out: &mut Vec<Value>) {
+    fn on_candidate(&mut self, index: u64, cand: &Candidate, out: &mut Vec<Value>) {
         let st = self.choices.entry(index).or_default();
         let (mut content, mut reasoning, mut calls) = (String::new(), String::new(), Vec::new());
-        for part in candidate_parts(cand) {
+        for part in cand.parts() {
             match classify_part(part, &self.opts) {
                 PartKind::Thought(t) if self.opts.return_thoughts => reasoning.push_str(t),
                 PartKind::Text(t) => content.push_str(&st.asm.text(t)),
                 PartKind::Block(b) => content.push_str(&st.asm.block(&b)),
-                PartKind::ToolCall(mut c) => {
+                PartKind::ToolCall(call) => {
+                    let mut c = call.openai();
                     c["index"] = json!(st.next_tool_index);
                     st.next_tool_index += 1;
                     calls.push(c);
@@ -246,49 +241,6 @@ pub fn openai_error_event(message: &str, code: u16) -> Value {
         _ => "api_error",
     };
     json!({"error": {"message": message, "type": kind, "code": code}})
-}
-
-/// A native (`alt=sse`) frame: the unwrapped response, no `[DONE]` ever (not part of the
-/// Gemini protocol).
-pub fn native_sse_frame(resp: &Value) -> String {
-    sse_frame(inner(resp))
-}
-
-/// Framing for native streaming without `alt=sse`: one JSON array written incrementally,
-/// as Google's REST default does (`[`, items separated by `,`, `]`).
-#[derive(Debug, Default)]
-pub struct JsonArrayFramer {
-    opened: bool,
-    closed: bool,
-}
-
-impl JsonArrayFramer {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The bytes for the next item (unwrapped from the envelope).
-    pub fn item(&mut self, resp: &Value) -> String {
-        let sep = if self.opened { ",\r\n" } else { "[" };
-        self.opened = true;
-        format!("{sep}{}", inner(resp))
-    }
-
-    /// The closing bytes; a stream without items becomes `[]`. Idempotent.
-    pub fn close(&mut self) -> String {
-        if self.closed {
-            return String::new();
-        }
-        self.closed = true;
-        let out = if self.opened { "]" } else { "[]" };
-        self.opened = true;
-        out.to_string()
-    }
-
-    /// Whether `[` was already written (after that, errors can only be array items).
-    pub fn is_open(&self) -> bool {
-        self.opened
-    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use crate::convert::anthropic::{
     gemini_to_anthropic, ping_frame, sse_event,
 };
 use crate::convert::request::apply_model_features;
-use crate::convert::response::{ResponseOptions, usage_from_gemini};
+use crate::convert::response::ResponseOptions;
 use crate::error::{GatewayError, Surface};
 use crate::models::{self, StreamMode};
 use crate::state::AppState;
@@ -132,7 +132,10 @@ async fn count(state: &AppState, body: Body, meter: &mut Meter) -> Result<Respon
     let total = v
         .get("totalTokens")
         .and_then(Value::as_u64)
-        .or_else(|| usage_from_gemini(&v).map(|u| u.prompt))
+        .or_else(|| {
+            v.pointer("/usageMetadata/promptTokenCount")
+                .and_then(Value::as_u64)
+        })
         .ok_or_else(|| GatewayError::Internal("countTokens answered without totalTokens".into()))?;
     Ok(Json(json!({"input_tokens": total})).into_response())
 }

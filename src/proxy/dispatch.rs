@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_util::{Stream, StreamExt};
 use serde_json::Value;
 
-use crate::convert::response::{is_empty_reply, unwrap_envelope};
+use crate::convert::response::parse_response;
 use crate::error::GatewayError;
 use crate::google::code_assist::{self, CallFailure};
 use crate::google::errors::{UpstreamError, parse_error};
@@ -17,6 +17,7 @@ use crate::pool::service::Lease;
 use crate::state::AppState;
 use crate::usage::{CallRecord, Outcome};
 use crate::wire::code_assist::envelope;
+use crate::wire::gemini::{FinishReason, GenerateContentResponse, PartData};
 
 /// One upstream call to make: the base model the upstream sees and the Gemini `request` object.
 #[derive(Clone, Debug)]
@@ -63,7 +64,8 @@ impl StreamBreak {
 }
 
 /// Unwrapped Gemini response events, as they arrive.
-pub type EventStream = Pin<Box<dyn Stream<Item = Result<Value, StreamBreak>> + Send>>;
+pub type EventStream =
+    Pin<Box<dyn Stream<Item = Result<GenerateContentResponse, StreamBreak>> + Send>>;
 
 /// Who finally served a request, and after how many extra attempts (for usage records).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -240,7 +242,10 @@ fn call_envelope(call: &Upcall, lease: &Lease) -> Value {
 }
 
 /// Non-streaming generation with retries; returns the unwrapped Gemini response.
-pub async fn unary(state: &AppState, call: &Upcall) -> Result<(Value, Served), GatewayError> {
+pub async fn unary(
+    state: &AppState,
+    call: &Upcall,
+) -> Result<(GenerateContentResponse, Served), GatewayError> {
     let mut tries = Attempts::new(state, &call.base_model);
     while let Some(lease) = tries.lease().await? {
         let env = call_envelope(call, &lease);
@@ -248,8 +253,14 @@ pub async fn unary(state: &AppState, call: &Upcall) -> Result<(Value, Served), G
             .await
         {
             Ok(v) => {
-                let resp = unwrap_envelope(v);
-                if let Some(kind) = is_empty_reply(&resp) {
+                let resp = match parse_response(v) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tries.transport_failed(&lease, format!("unreadable answer: {e}"));
+                        continue;
+                    }
+                };
+                if let Some(kind) = resp.is_empty_reply() {
                     tries.empty(&lease, format!("{kind:?}"));
                     continue;
                 }
@@ -299,7 +310,7 @@ pub async fn stream(
             match events.next().await {
                 None => break None,
                 Some(Ok(ev)) => {
-                    let content = has_content(&ev);
+                    let content = starts_output(&ev);
                     held.push(ev);
                     if content {
                         break Some(Ok(()));
@@ -334,52 +345,18 @@ pub async fn stream(
     Err(tries.finish())
 }
 
-/// Whether an event carries anything a client would see: text (thought or not), a tool call,
-/// media or code, or a safety block. Events without any of it are held back pre-first-byte.
-fn has_content(ev: &Value) -> bool {
-    if ev.pointer("/promptFeedback/blockReason").is_some() {
-        return true;
-    }
-    let parts = ev
-        .get("candidates")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c.pointer("/content/parts").and_then(Value::as_array))
-        .flatten();
-    for p in parts {
-        if p.get("text")
-            .and_then(Value::as_str)
-            .is_some_and(|t| !t.is_empty())
-            || [
-                "functionCall",
-                "inlineData",
-                "executableCode",
-                "codeExecutionResult",
-                "fileData",
-            ]
-            .iter()
-            .any(|k| p.get(k).is_some())
-        {
-            return true;
-        }
-    }
-    ev.get("candidates")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .any(|c| {
-            matches!(
-                c.get("finishReason").and_then(Value::as_str),
-                Some(
-                    "SAFETY"
-                        | "RECITATION"
-                        | "BLOCKLIST"
-                        | "PROHIBITED_CONTENT"
-                        | "SPII"
-                        | "IMAGE_SAFETY"
-                )
-            )
+/// Whether an event carries anything a client would see: content, a thought, or a block.
+/// Events without any of it are held back before the first byte, so an empty stream can
+/// still be retried elsewhere.
+fn starts_output(ev: &GenerateContentResponse) -> bool {
+    ev.block_reason().is_some()
+        || ev.has_content()
+        || ev.candidates.iter().any(|c| {
+            c.finish().is_some_and(FinishReason::is_filtered)
+                || c.parts().iter().any(|p| {
+                    matches!(&p.data, PartData::Thought(t) if !t.is_empty())
+                        || matches!(p.data, PartData::FileData(_))
+                })
         })
 }
 
@@ -396,13 +373,15 @@ fn decode_events(resp: reqwest::Response) -> EventStream {
                 Some(Err(e)) => (Vec::new(), Some(Err(e.to_string()))),
                 None => (dec.finish(), Some(Ok(()))),
             };
-            for ev in events {
-                let Ok(v) = serde_json::from_str::<Value>(ev.data.trim()) else {
-                    if ev.data.trim() != "[DONE]" {
-                        tracing::debug!(len = ev.data.len(), "skipping unparseable SSE event");
-                    }
-                    continue;
-                };
+            // `json()` also recovers two documents whose separating blank line went missing.
+            let docs = events.iter().flat_map(|ev| {
+                let docs = ev.json();
+                if docs.is_empty() && !ev.is_done() {
+                    tracing::debug!(len = ev.data.len(), "skipping unparseable SSE event");
+                }
+                docs
+            }).collect::<Vec<_>>();
+            for v in docs {
                 let inner = v.as_array().and_then(|a| a.first()).unwrap_or(&v);
                 if inner.get("error").is_some_and(Value::is_object) {
                     let status = inner["error"].get("code").and_then(Value::as_u64).unwrap_or(500) as u16;
@@ -410,8 +389,14 @@ fn decode_events(resp: reqwest::Response) -> EventStream {
                     yield Err(StreamBreak::Upstream(Box::new(parse_error(status, &body))));
                     return;
                 }
-                let ev = unwrap_envelope(v);
-                saw_finish |= ev.get("candidates").and_then(Value::as_array).is_some_and(|cs| cs.iter().any(|c| c.get("finishReason").is_some()));
+                let ev = match parse_response(v) {
+                    Ok(ev) => ev,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "skipping an SSE event that is not a Gemini response");
+                        continue;
+                    }
+                };
+                saw_finish |= ev.finish().is_some();
                 yield Ok(ev);
             }
             match end {

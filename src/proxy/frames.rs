@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::dispatch::{EventStream, StreamBreak};
 use crate::convert::fake_stream;
-use crate::convert::stream::{DONE_FRAME, OpenAiStreamTranslator, native_sse_frame, sse_frame};
+use crate::convert::stream::{DONE_FRAME, OpenAiStreamTranslator, sse_frame};
 
 pub type ByteStream = std::pin::Pin<Box<dyn Stream<Item = Bytes> + Send>>;
 
@@ -53,12 +53,15 @@ pub fn native(mut events: EventStream, framing: NativeFraming) -> ByteStream {
         let mut first = true;
         if framing == NativeFraming::JsonArray { yield Bytes::from_static(b"["); }
         while let Some(item) = events.next().await {
-            let (v, stop) = match item { Ok(ev) => (ev, false), Err(b) => (native_error(&b), true) };
+            let (json, stop) = match item {
+                Ok(ev) => (serde_json::to_string(&ev).unwrap_or_default(), false),
+                Err(b) => (native_error(&b).to_string(), true),
+            };
             match framing {
-                NativeFraming::Sse => yield Bytes::from(native_sse_frame(&v)),
+                NativeFraming::Sse => yield Bytes::from(format!("data: {json}\n\n")),
                 NativeFraming::JsonArray => {
                     let sep = if first { "" } else { ",\r\n" };
-                    yield Bytes::from(format!("{sep}{}", serde_json::to_string(&v).unwrap_or_default()));
+                    yield Bytes::from(format!("{sep}{json}"));
                 }
             }
             first = false;
@@ -114,4 +117,54 @@ pub fn response(body: ByteStream, framing: Option<NativeFraming>) -> Response {
         .body(poem::Body::from_bytes_stream(
             body.map(Ok::<_, std::io::Error>),
         ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::convert::response::typed;
+
+    async fn body(framing: NativeFraming, items: Vec<Result<Value, StreamBreak>>) -> String {
+        let events: EventStream = Box::pin(futures_util::stream::iter(
+            items.into_iter().map(|i| i.map(|v| typed(&v))),
+        ));
+        let bytes: Vec<Bytes> = native(events, framing).collect().await;
+        bytes.iter().map(|b| String::from_utf8_lossy(b)).collect()
+    }
+
+    fn ev(text: &str, finish: Option<&str>) -> Value {
+        let mut c = json!({"content": {"role": "model", "parts": [{"text": text}]}});
+        if let Some(f) = finish {
+            c["finishReason"] = json!(f);
+        }
+        json!({"response": {"candidates": [c]}, "traceId": "t"})
+    }
+
+    /// Case #48: native SSE frames carry the unwrapped response and never `[DONE]`; without
+    /// `alt=sse` the stream is one JSON array.
+    #[tokio::test]
+    async fn case_48_native_framing() {
+        let sse = body(NativeFraming::Sse, vec![Ok(ev("a", None))]).await;
+        assert!(sse.starts_with("data: {\"candidates\""), "{sse}");
+        assert!(sse.ends_with("\n\n") && !sse.contains("[DONE]"));
+
+        let array = body(
+            NativeFraming::JsonArray,
+            vec![Ok(ev("a", None)), Ok(ev("b", Some("STOP")))],
+        )
+        .await;
+        let parsed: Value = serde_json::from_str(&array).expect("array body is JSON");
+        assert_eq!(parsed.as_array().map(Vec::len), Some(2));
+        assert!(parsed[0].get("response").is_none());
+        assert_eq!(parsed[1]["candidates"][0]["finishReason"], "STOP");
+        assert_eq!(body(NativeFraming::JsonArray, vec![]).await, "[]");
+
+        let broken = body(
+            NativeFraming::JsonArray,
+            vec![Ok(ev("a", None)), Err(StreamBreak::Cut("gone".into()))],
+        )
+        .await;
+        let parsed: Value = serde_json::from_str(&broken).expect("still a JSON array");
+        assert_eq!(parsed[1]["error"]["code"], 502);
+    }
 }

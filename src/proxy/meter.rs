@@ -3,7 +3,6 @@
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use serde_json::Value;
 
 use super::dispatch::{EventStream, Served};
 use crate::convert::response::usage_from_gemini;
@@ -11,6 +10,7 @@ use crate::error::{GatewayError, Surface};
 use crate::pool::service::PoolService;
 use crate::state::AppState;
 use crate::usage::{Outcome, RequestRecord, UsageService};
+use crate::wire::gemini::GenerateContentResponse;
 
 pub struct Meter {
     usage: UsageService,
@@ -72,7 +72,7 @@ impl Meter {
     }
 
     /// Token counts from a Gemini response or final stream event.
-    pub fn tokens(&mut self, resp: &Value) {
+    pub fn tokens(&mut self, resp: &GenerateContentResponse) {
         if let Some(u) = usage_from_gemini(resp) {
             self.rec.prompt_tokens = u.prompt;
             self.rec.completion_tokens = u.completion;

@@ -7,13 +7,13 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use serde_json::{Value, json};
 
 use super::dispatch::{self, EventStream, StreamBreak, Upcall};
 use crate::convert::{anti_truncation, fake_stream};
 use crate::error::GatewayError;
 use crate::models::StreamMode;
 use crate::state::AppState;
+use crate::wire::gemini::{FinishReason, GenerateContentResponse, UsageMetadata};
 
 /// How long fake streaming waits before committing to a 200 stream. A failure inside this
 /// window still reaches the client as a proper HTTP error.
@@ -45,7 +45,7 @@ pub async fn fake_stream(state: AppState, call: Upcall) -> Result<EventStream, G
     }
 }
 
-fn events_of(resp: Value) -> EventStream {
+fn events_of(resp: GenerateContentResponse) -> EventStream {
     Box::pin(futures_util::stream::iter(
         fake_stream::native_chunks(&resp).into_iter().map(Ok),
     ))
@@ -58,56 +58,6 @@ pub fn into_break(e: GatewayError) -> StreamBreak {
     }
 }
 
-/// Text parts that are not thoughts: the only text that is checked for the marker and replayed.
-fn answer_texts(ev: &mut Value) -> Vec<&mut Value> {
-    let mut out = Vec::new();
-    if let Some(cands) = ev.get_mut("candidates").and_then(Value::as_array_mut) {
-        for c in cands {
-            if let Some(parts) = c
-                .pointer_mut("/content/parts")
-                .and_then(Value::as_array_mut)
-            {
-                for p in parts {
-                    if p.get("thought").and_then(Value::as_bool) != Some(true)
-                        && p.get("text").is_some()
-                    {
-                        out.push(p);
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
-/// Removes and returns the candidates' finishReason, so only the very last attempt ends the
-/// client's stream.
-fn take_finish(ev: &mut Value) -> Option<Value> {
-    let cands = ev.get_mut("candidates")?.as_array_mut()?;
-    cands
-        .iter_mut()
-        .filter_map(|c| c.as_object_mut()?.remove("finishReason"))
-        .last()
-}
-
-fn has_visible(ev: &Value) -> bool {
-    ev.get("candidates")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .any(|c| {
-            c.pointer("/content/parts")
-                .and_then(Value::as_array)
-                .is_some_and(|ps| {
-                    ps.iter().any(|p| {
-                        p.get("text").and_then(Value::as_str) != Some("")
-                            || p.as_object().is_some_and(|o| o.len() > 1)
-                    })
-                })
-        })
-        || ev.get("usageMetadata").is_some()
-}
-
 pub async fn anti_truncation(
     state: AppState,
     mut call: Upcall,
@@ -118,41 +68,42 @@ pub async fn anti_truncation(
     let first = dispatch::stream(&state, &call).await?.0;
     Ok(Box::pin(async_stream::stream! {
         let mut events = first;
-        let mut collected = String::new();
-        let mut finish: Option<Value> = None;
-        let mut usage: Option<Value> = None;
+        // One filter for the whole answer: its collected text is the prefill of every
+        // continuation, and its held-back tail is released at the end of each attempt.
+        let mut filter = anti_truncation::MarkerFilter::new();
+        let mut finish: Option<FinishReason> = None;
+        let mut usage: Option<UsageMetadata> = None;
         let mut attempt = 1;
         loop {
-            let mut filter = anti_truncation::MarkerFilter::new();
             let mut broke = None;
             while let Some(item) = events.next().await {
                 let mut ev = match item { Ok(ev) => ev, Err(b) => { broke = Some(b); break; } };
-                if let Some(f) = take_finish(&mut ev) { finish = Some(f); }
-                if let Some(u) = ev.as_object_mut().and_then(|o| o.remove("usageMetadata")) { usage = Some(u); }
-                for part in answer_texts(&mut ev) {
-                    let raw = part["text"].as_str().unwrap_or_default().to_string();
-                    collected.push_str(&raw);
-                    part["text"] = Value::String(filter.push(&raw));
-                }
-                if has_visible(&ev) { yield Ok(ev); }
+                if let Some(f) = anti_truncation::take_finish(&mut ev) { finish = Some(f); }
+                if let Some(u) = ev.usage_metadata.take() { usage = Some(u); }
+                filter.filter_event(&mut ev);
+                if anti_truncation::has_visible(&ev) { yield Ok(ev); }
             }
             let tail = filter.flush();
             if !tail.is_empty() {
-                yield Ok(json!({"candidates": [{"content": {"role": "model", "parts": [{"text": tail}]}, "index": 0}]}));
+                yield Ok(anti_truncation::text_event(&tail));
             }
             if let Some(b) = broke { yield Err(b); return; }
             if filter.seen() || attempt >= max { break; }
             attempt += 1;
-            tracing::info!(attempt, collected = collected.len(), "reply ended without the completion marker; continuing");
-            call.request = anti_truncation::continuation(&original, &collected);
+            tracing::info!(attempt, collected = filter.collected().len(), "reply ended without the completion marker; continuing");
+            call.request = anti_truncation::continuation(&original, filter.collected());
             call.accept_empty = true;
             match dispatch::stream(&state, &call).await {
                 Ok((s, _)) => events = s,
                 Err(e) => { yield Err(into_break(e)); return; }
             }
         }
-        let mut last = json!({"candidates": [{"content": {"role": "model", "parts": []}, "finishReason": finish.unwrap_or(json!("STOP")), "index": 0}]});
-        if let Some(u) = usage { last["usageMetadata"] = u; }
+        let mut last = anti_truncation::text_event("");
+        if let Some(c) = last.candidates.first_mut() {
+            if let Some(content) = c.content.as_mut() { content.parts.clear(); }
+            c.finish_reason = Some(finish.unwrap_or(FinishReason::Stop));
+        }
+        last.usage_metadata = usage;
         yield Ok(last);
     }))
 }

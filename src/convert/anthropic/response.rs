@@ -1,13 +1,11 @@
 //! Gemini response → Anthropic `message`, plus the pieces the stream translator shares:
 //! part classification, tool_use blocks, stop reasons and usage.
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::{SIGNATURE_PREFIX, message_id, tool_use_id};
-use crate::convert::response::parts::{ContentAssembler, PartKind, classify_part};
-use crate::convert::response::{
-    ResponseOptions, block_reason, candidate_parts, finish_reason, inner, usage_from_gemini,
-};
-use crate::wire::gemini::SKIP_THOUGHT_SIGNATURE;
+use crate::convert::response::parts::{ContentAssembler, PartKind, ToolCall, classify_part};
+use crate::convert::response::{ResponseOptions, finish_reason, usage_from_gemini};
+use crate::wire::gemini::{GenerateContentResponse, Part, SKIP_THOUGHT_SIGNATURE};
 use crate::wire::openai_response::TokenUsage;
 
 /// One Gemini part as Anthropic sees it.
@@ -21,7 +19,7 @@ pub(super) enum Piece<'a> {
     Skip,
 }
 
-pub(super) fn classify<'a>(part: &'a Value, opts: &ResponseOptions) -> Piece<'a> {
+pub(super) fn classify<'a>(part: &'a Part, opts: &ResponseOptions) -> Piece<'a> {
     match classify_part(part, opts) {
         PartKind::Thought(t) if opts.return_thoughts => Piece::Thinking(t),
         PartKind::Thought(_) | PartKind::Skip => Piece::Skip,
@@ -29,35 +27,20 @@ pub(super) fn classify<'a>(part: &'a Value, opts: &ResponseOptions) -> Piece<'a>
         PartKind::Block(b) => Piece::Markdown(b),
         PartKind::ToolCall(call) => {
             let signature = part
-                .get("thoughtSignature")
-                .and_then(Value::as_str)
+                .thought_signature
+                .as_deref()
                 .filter(|s| !s.is_empty() && *s != SKIP_THOUGHT_SIGNATURE)
                 .map(|s| format!("{SIGNATURE_PREFIX}{s}"));
-            Piece::ToolUse(tool_use(part, &call), signature)
+            Piece::ToolUse(tool_use(call), signature)
         }
     }
 }
 
-/// A `tool_use` block from the shared OpenAI classification (which already maps the name
-/// back and repairs stringly literals) and the raw part (for the id).
-fn tool_use(part: &Value, call: &Value) -> Value {
-    let id = part
-        .pointer("/functionCall/id")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map_or_else(tool_use_id, str::to_string);
-    let name = call
-        .pointer("/function/name")
-        .and_then(Value::as_str)
-        .unwrap_or("nameless_function");
-    let input = call
-        .pointer("/function/arguments")
-        .and_then(Value::as_str)
-        .and_then(|a| serde_json::from_str::<Value>(a).ok())
-        .filter(Value::is_object)
-        .map(drop_nulls)
-        .unwrap_or_else(|| Value::Object(Map::new()));
-    json!({"type": "tool_use", "id": id, "name": name, "input": input})
+/// A `tool_use` block from the shared classification (which already maps the name back and
+/// repairs stringly literals).
+fn tool_use(call: ToolCall) -> Value {
+    let id = call.id.map_or_else(tool_use_id, str::to_string);
+    json!({"type": "tool_use", "id": id, "name": call.name, "input": drop_nulls(call.args)})
 }
 
 /// Null members are removed: Claude-style clients validate inputs against the tool's schema,
@@ -190,20 +173,16 @@ impl Blocks {
     }
 }
 
-/// A non-stream Anthropic message for the (possibly enveloped) Gemini response. Only the
+/// A non-stream Anthropic message for the Gemini response. Only the
 /// first candidate is used: Anthropic has one answer per message.
-pub fn gemini_to_anthropic(resp: &Value, opts: &ResponseOptions) -> Value {
-    let r = inner(resp);
-    let cand = r
-        .get("candidates")
-        .and_then(Value::as_array)
-        .and_then(|c| c.first());
+pub fn gemini_to_anthropic(r: &GenerateContentResponse, opts: &ResponseOptions) -> Value {
+    let cand = r.candidates.first();
     let mut blocks = Blocks::default();
-    for part in cand.map(candidate_parts).unwrap_or_default() {
+    for part in cand.map(|c| c.parts()).unwrap_or_default() {
         blocks.push(classify(part, opts));
     }
     let finish = cand.and_then(finish_reason);
-    let blocked = block_reason(r).is_some() && cand.is_none();
+    let blocked = r.block_reason().is_some() && cand.is_none();
     let usage = usage_from_gemini(r).unwrap_or_default();
     json!({
         "id": message_id(),

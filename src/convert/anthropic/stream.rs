@@ -10,9 +10,8 @@ use serde_json::{Value, json};
 use super::message_id;
 use super::response::{Piece, anthropic_usage, classify, stop_reason};
 use crate::convert::response::parts::ContentAssembler;
-use crate::convert::response::{
-    ResponseOptions, block_reason, candidate_parts, finish_reason, inner, usage_from_gemini,
-};
+use crate::convert::response::{ResponseOptions, finish_reason, usage_from_gemini};
+use crate::wire::gemini::GenerateContentResponse;
 use crate::wire::openai_response::TokenUsage;
 
 /// `event: <type>\ndata: <compact json>\n\n`, the event name taken from the payload's `type`.
@@ -85,9 +84,8 @@ impl AnthropicStreamTranslator {
         &self.id
     }
 
-    /// The events for one upstream event (enveloped or not).
-    pub fn on_event(&mut self, event: &Value) -> Vec<Value> {
-        let r = inner(event);
+    /// The events for one upstream event.
+    pub fn on_event(&mut self, r: &GenerateContentResponse) -> Vec<Value> {
         let mut out = Vec::new();
         if self.finished {
             return out;
@@ -95,14 +93,12 @@ impl AnthropicStreamTranslator {
         if let Some(u) = usage_from_gemini(r) {
             self.usage = Some(u);
         }
-        self.blocked |= block_reason(r).is_some();
+        self.blocked |= r.block_reason().is_some();
         self.start(&mut out);
-        let cand = r
-            .get("candidates")
-            .and_then(Value::as_array)
-            .and_then(|c| c.first());
-        let Some(cand) = cand else { return out };
-        for part in candidate_parts(cand) {
+        let Some(cand) = r.candidates.first() else {
+            return out;
+        };
+        for part in cand.parts() {
             let piece = classify(part, &self.opts);
             self.on_piece(piece, &mut out);
         }

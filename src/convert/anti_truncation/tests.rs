@@ -14,12 +14,15 @@ fn original() -> Value {
         "systemInstruction": {"parts": [{"text": "be brief"}]}}})
 }
 
-fn ev(text: &str, finish: Option<&str>) -> Value {
+fn ev(text: &str, finish: Option<&str>) -> GenerateContentResponse {
     let mut cand = json!({"content": {"role": "model", "parts": [{"text": text}]}});
     if let Some(f) = finish {
         cand["finishReason"] = json!(f);
     }
-    json!({"response": {"candidates": [cand]}, "traceId": "t"})
+    crate::convert::response::parse_response(
+        json!({"response": {"candidates": [cand]}, "traceId": "t"}),
+    )
+    .unwrap()
 }
 
 fn contents(v: &Value) -> &Vec<Value> {
@@ -187,26 +190,31 @@ fn false_prefixes_are_released() {
 #[test]
 fn thoughts_do_not_count() {
     let mut f = MarkerFilter::new();
-    let mut e = json!({"candidates": [{"content": {"parts": [
+    let mut e =
+        crate::convert::response::parse_response(json!({"candidates": [{"content": {"parts": [
         {"text": "I will write [done] at the end", "thought": true},
-        {"text": "answer"}]}}]});
+        {"text": "answer"}]}}]}))
+        .unwrap();
     f.filter_event(&mut e);
     assert!(!f.seen());
     assert_eq!(f.collected(), "answer");
     assert_eq!(
-        e["candidates"][0]["content"]["parts"][0]["text"],
-        "I will write [done] at the end"
+        e.candidates[0].parts()[0].data,
+        PartData::Thought("I will write [done] at the end".into())
     );
 }
 
 #[test]
-fn strip_finish_and_text_event() {
+fn take_finish_text_event_and_visibility() {
     let mut e = ev("x", Some("STOP"));
-    strip_finish_reason(&mut e);
-    assert!(e["response"]["candidates"][0].get("finishReason").is_none());
-    assert_eq!(
-        text_event("held")["candidates"][0]["content"]["parts"][0]["text"],
-        "held"
+    assert_eq!(take_finish(&mut e), Some(FinishReason::Stop));
+    assert!(e.candidates[0].finish_reason.is_none());
+    assert_eq!(take_finish(&mut e), None);
+    assert_eq!(text_event("held").text(), "held");
+    assert!(has_visible(&text_event("held")));
+    assert!(
+        !has_visible(&text_event("")),
+        "a part emptied by the filter is not sent"
     );
 }
 

@@ -4,6 +4,27 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::convert::response::{ResponseOptions, typed};
+use crate::convert::stream::OpenAiStreamTranslator;
+
+/// What an OpenAI client of a fake stream receives: the reply cut into Gemini events, then
+/// the ordinary stream translator (the live path).
+fn openai_chunks(resp: &Value, opts: &ResponseOptions, include_usage: bool) -> Vec<Value> {
+    let mut t = OpenAiStreamTranslator::new(opts.clone(), include_usage);
+    let mut out: Vec<Value> = native_chunks(&typed(resp))
+        .iter()
+        .flat_map(|ev| t.on_event(ev))
+        .collect();
+    out.extend(t.finish());
+    out
+}
+
+fn native(resp: &Value) -> Vec<Value> {
+    native_chunks(&typed(resp))
+        .iter()
+        .map(|c| serde_json::to_value(c).unwrap())
+        .collect()
+}
 
 fn opts() -> ResponseOptions {
     ResponseOptions {
@@ -29,7 +50,8 @@ fn case_50_content_in_50_char_pieces() {
         .map(|i| char::from(b'a' + (i % 26) as u8))
         .collect();
     let chunks = openai_chunks(&resp(json!([{"text": text}]), "STOP"), &opts(), false);
-    assert_eq!(chunks.len(), 3);
+    // One chunk per 50-character piece, then the finish chunk.
+    assert_eq!(chunks.len(), 4);
     let lens: Vec<usize> = chunks
         .iter()
         .map(|c| {
@@ -38,11 +60,11 @@ fn case_50_content_in_50_char_pieces() {
                 .map_or(0, |s| s.chars().count())
         })
         .collect();
-    assert_eq!(lens, vec![50, 50, 20]);
+    assert_eq!(lens, vec![50, 50, 20, 0]);
     assert_eq!(delta(&chunks[0])["role"], "assistant");
     assert_eq!(chunks[0]["choices"][0]["finish_reason"], Value::Null);
-    assert_eq!(chunks[1]["choices"][0]["finish_reason"], Value::Null);
-    assert_eq!(chunks[2]["choices"][0]["finish_reason"], "stop");
+    assert_eq!(chunks[2]["choices"][0]["finish_reason"], Value::Null);
+    assert_eq!(chunks[3]["choices"][0]["finish_reason"], "stop");
     let joined: String = chunks
         .iter()
         .filter_map(|c| delta(c)["content"].as_str())
@@ -51,7 +73,7 @@ fn case_50_content_in_50_char_pieces() {
     let id = chunks[0]["id"].as_str().expect("id");
     assert!(id.starts_with("chatcmpl-"));
     assert!(chunks.iter().all(|c| c["id"] == id));
-    assert_eq!(chunks[2]["usage"]["total_tokens"], 10);
+    assert_eq!(chunks[3]["usage"]["total_tokens"], 10);
 }
 
 /// We do not inject the reference's placeholder sentence: the reasoning is delivered as
@@ -66,12 +88,12 @@ fn case_51_reasoning_only_without_placeholder() {
         &opts(),
         false,
     );
-    assert_eq!(chunks.len(), 1);
+    assert_eq!(chunks.len(), 2);
     assert_eq!(
         delta(&chunks[0]),
         &json!({"role": "assistant", "reasoning_content": "thinking hard"})
     );
-    assert_eq!(chunks[0]["choices"][0]["finish_reason"], "length");
+    assert_eq!(chunks[1]["choices"][0]["finish_reason"], "length");
     let mut o = opts();
     o.return_thoughts = false;
     let chunks = openai_chunks(
@@ -97,20 +119,21 @@ fn reasoning_before_content_tool_calls_last_and_usage_trailer() {
         &opts(),
         true,
     );
-    assert_eq!(chunks.len(), 4);
+    // reasoning, content, one chunk per call, the finish chunk, the usage trailer.
+    assert_eq!(chunks.len(), 6);
     assert_eq!(
         delta(&chunks[0]),
         &json!({"role": "assistant", "reasoning_content": "r"})
     );
     assert_eq!(delta(&chunks[1]), &json!({"content": "c"}));
-    let calls = &delta(&chunks[2])["tool_calls"];
-    assert_eq!(calls[0]["index"], 0);
-    assert_eq!(calls[1]["index"], 1);
-    assert_eq!(calls[1]["function"]["name"], "g");
-    assert_eq!(chunks[2]["choices"][0]["finish_reason"], "tool_calls");
-    assert!(chunks[..3].iter().all(|c| c["usage"].is_null()));
-    assert_eq!(chunks[3]["choices"], json!([]));
-    assert_eq!(chunks[3]["usage"]["prompt_tokens"], 4);
+    let f = &delta(&chunks[2])["tool_calls"][0];
+    let g = &delta(&chunks[3])["tool_calls"][0];
+    assert_eq!((&f["index"], &g["index"]), (&json!(0), &json!(1)));
+    assert_eq!(g["function"]["name"], "g");
+    assert_eq!(chunks[4]["choices"][0]["finish_reason"], "tool_calls");
+    assert!(chunks[..5].iter().all(|c| c["usage"].is_null()));
+    assert_eq!(chunks[5]["choices"], json!([]));
+    assert_eq!(chunks[5]["usage"]["prompt_tokens"], 4);
 }
 
 #[test]
@@ -137,7 +160,7 @@ fn images_are_not_cut_and_errors_and_blocks() {
         &opts(),
         false,
     );
-    assert_eq!(chunks.len(), 1);
+    assert_eq!(chunks.len(), 2, "the image whole, then the finish chunk");
     assert!(
         delta(&chunks[0])["content"]
             .as_str()
@@ -150,8 +173,8 @@ fn images_are_not_cut_and_errors_and_blocks() {
         false,
     );
     assert_eq!(
-        err,
-        vec![json!({"error": {"message": "boom", "type": "api_error", "code": 500}})]
+        err[0],
+        json!({"error": {"message": "boom", "type": "api_error", "code": 500}})
     );
 
     let blocked = openai_chunks(
@@ -166,7 +189,7 @@ fn images_are_not_cut_and_errors_and_blocks() {
 #[test]
 fn native_chunks_keep_signatures_calls_and_metadata() {
     let text = "b".repeat(70);
-    let chunks = native_chunks(&resp(
+    let chunks = native(&resp(
         json!([{"text": "t", "thought": true},
                {"text": text, "thoughtSignature": "SIG"},
                {"functionCall": {"name": "f", "args": {}}, "thoughtSignature": "SIG2"}]),
@@ -193,10 +216,10 @@ fn native_chunks_keep_signatures_calls_and_metadata() {
 
     let blocked = json!({"response": {"promptFeedback": {"blockReason": "SAFETY"}}});
     assert_eq!(
-        native_chunks(&blocked),
+        native(&blocked),
         vec![json!({"promptFeedback": {"blockReason": "SAFETY"}})]
     );
-    let safety = native_chunks(&json!({"candidates": [{"finishReason": "SAFETY"}]}));
+    let safety = native(&json!({"candidates": [{"finishReason": "SAFETY"}]}));
     assert_eq!(
         safety,
         vec![json!({"candidates": [{"index": 0, "finishReason": "SAFETY"}]})]
@@ -216,5 +239,5 @@ fn heartbeats_are_ignorable_frames() {
     assert!(v["candidates"][0].get("finishReason").is_none());
     // A heartbeat converts to no OpenAI output and is not an empty *reply* signal.
     let mut t = crate::convert::stream::OpenAiStreamTranslator::new(opts(), false);
-    assert!(t.on_event(&v).is_empty());
+    assert!(t.on_event(&typed(&v)).is_empty());
 }

@@ -1,10 +1,12 @@
 //! Gemini `logprobsResult` → OpenAI `choices[].logprobs` (asked for with `logprobs: true`).
 use serde_json::{Value, json};
 
+use crate::wire::gemini::Candidate;
+
 /// OpenAI's `{content: [{token, logprob, bytes, top_logprobs}], refusal: null}` for one
 /// candidate, or `None` when the candidate has no log probabilities.
-pub(crate) fn openai_logprobs(cand: &Value) -> Option<Value> {
-    let result = cand.get("logprobsResult")?;
+pub(crate) fn openai_logprobs(cand: &Candidate) -> Option<Value> {
+    let result = cand.extra.get("logprobsResult")?;
     let chosen = result.get("chosenCandidates")?.as_array()?;
     let top = result.get("topCandidates").and_then(Value::as_array);
     let content: Vec<Value> = chosen
@@ -48,6 +50,7 @@ mod tests {
                 {"candidates": [{"token": "é"}]}
             ]
         }});
+        let cand: Candidate = serde_json::from_value(cand).unwrap();
         let l = openai_logprobs(&cand).unwrap();
         assert_eq!(l["content"][0]["token"], "Hi");
         assert_eq!(l["content"][0]["logprob"], -0.5);
@@ -56,6 +59,6 @@ mod tests {
         assert_eq!(l["content"][1]["logprob"], 0.0);
         assert_eq!(l["content"][1]["bytes"], json!([195, 169]));
         assert!(l["refusal"].is_null());
-        assert!(openai_logprobs(&json!({"content": {}})).is_none());
+        assert!(openai_logprobs(&Candidate::default()).is_none());
     }
 }

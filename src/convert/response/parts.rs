@@ -3,110 +3,111 @@
 use serde_json::{Map, Value, json};
 
 use super::ResponseOptions;
+use crate::wire::gemini::{FunctionCall, Part, PartData};
 use crate::wire::openai_response::tool_call_id;
-
-/// The bypass signature the gateway puts on replayed function calls; a `...` text part
-/// carrying it is the reference's own placeholder echoed back, not model output.
-pub(crate) const SKIP_SIGNATURE: &str = "skip_thought_signature_validator";
 
 pub(crate) enum PartKind<'a> {
     Thought(&'a str),
     Text(&'a str),
     /// A Markdown block: generated image, executable code or its result.
     Block(String),
-    /// An OpenAI tool call without `index` (the caller numbers them).
-    ToolCall(Value),
+    ToolCall(ToolCall<'a>),
     Skip,
 }
 
-pub(crate) fn classify_part<'a>(part: &'a Value, opts: &ResponseOptions) -> PartKind<'a> {
-    if let Some(call) = part.get("functionCall") {
-        return PartKind::ToolCall(tool_call(call, opts));
+/// A function call with the client's own tool name and repaired arguments; each surface
+/// renders it in its own shape.
+pub(crate) struct ToolCall<'a> {
+    /// Upstream's id, when it sent one; each surface mints its own otherwise.
+    pub id: Option<&'a str>,
+    pub name: String,
+    /// Always an object.
+    pub args: Value,
+}
+
+impl ToolCall<'_> {
+    /// An OpenAI tool call without `index` (the caller numbers them).
+    pub(crate) fn openai(&self) -> Value {
+        json!({
+            "id": self.id.map_or_else(tool_call_id, str::to_string),
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.args.to_string()},
+        })
     }
-    if let Some(text) = part.get("text").and_then(Value::as_str) {
-        if part.get("thought").and_then(Value::as_bool) == Some(true) {
-            return if text.is_empty() {
-                PartKind::Skip
-            } else {
-                PartKind::Thought(text)
-            };
-        }
+}
+
+pub(crate) fn classify_part<'a>(part: &'a Part, opts: &ResponseOptions) -> PartKind<'a> {
+    match &part.data {
+        PartData::FunctionCall(call) => PartKind::ToolCall(tool_call(call, opts)),
+        PartData::Thought(t) if t.is_empty() => PartKind::Skip,
+        PartData::Thought(t) => PartKind::Thought(t),
         // Only the reference's own placeholder is hidden: dropping every "..." (as the
         // reference does) makes a genuine "..." answer vanish.
-        let placeholder = matches!(text.trim(), "..." | "…")
-            && part.get("thoughtSignature").and_then(Value::as_str) == Some(SKIP_SIGNATURE);
-        return if text.is_empty() || placeholder {
-            PartKind::Skip
-        } else {
-            PartKind::Text(text)
-        };
-    }
-    if let Some(data) = part.get("inlineData") {
-        let mime = data
-            .get("mimeType")
-            .and_then(Value::as_str)
-            .unwrap_or("image/png");
-        let b64 = data.get("data").and_then(Value::as_str).unwrap_or_default();
-        if b64.is_empty() {
-            return PartKind::Skip;
+        PartData::Text(t) if t.is_empty() || part.is_placeholder() => PartKind::Skip,
+        PartData::Text(t) => PartKind::Text(t),
+        PartData::InlineData(blob) if blob.data.is_empty() => PartKind::Skip,
+        PartData::InlineData(blob) => {
+            let mime = if blob.mime_type.is_empty() {
+                "image/png"
+            } else {
+                &blob.mime_type
+            };
+            // A Markdown data-URL renders in most chat UIs and needs no non-standard field
+            // (CPA's `message.images[]` is ignored by the openai SDKs).
+            PartKind::Block(format!(
+                "![gemini-generated-content](data:{mime};base64,{})",
+                blob.data
+            ))
         }
-        // A Markdown data-URL renders in most chat UIs and needs no non-standard field
-        // (CPA's `message.images[]` is ignored by the openai SDKs).
-        return PartKind::Block(format!(
-            "![gemini-generated-content](data:{mime};base64,{b64})"
-        ));
-    }
-    if let Some(code) = part.get("executableCode") {
-        let lang = code
-            .get("language")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        let src = code.get("code").and_then(Value::as_str).unwrap_or_default();
-        return PartKind::Block(fence(&lang, src));
-    }
-    if let Some(res) = part.get("codeExecutionResult") {
-        let output = res
-            .get("output")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        if output.trim().is_empty() {
-            return PartKind::Skip;
+        PartData::ExecutableCode(code) => {
+            let lang = code
+                .get("language")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            let src = code.get("code").and_then(Value::as_str).unwrap_or_default();
+            PartKind::Block(fence(&lang, src))
         }
-        let label = match res.get("outcome").and_then(Value::as_str) {
-            Some("OUTCOME_OK") | None => "output",
-            Some(_) => "error",
-        };
-        return PartKind::Block(fence(label, output));
+        PartData::CodeExecutionResult(res) => {
+            let output = res
+                .get("output")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if output.trim().is_empty() {
+                return PartKind::Skip;
+            }
+            let label = match res.get("outcome").and_then(Value::as_str) {
+                Some("OUTCOME_OK") | None => "output",
+                Some(_) => "error",
+            };
+            PartKind::Block(fence(label, output))
+        }
+        PartData::FunctionResponse(_) | PartData::FileData(_) | PartData::Unknown => PartKind::Skip,
     }
-    PartKind::Skip
 }
 
 fn fence(label: &str, body: &str) -> String {
     format!("```{label}\n{}\n```", body.trim_end_matches(['\n', '\r']))
 }
 
-fn tool_call(call: &Value, opts: &ResponseOptions) -> Value {
-    let name = call
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or("nameless_function");
+fn tool_call<'a>(call: &'a FunctionCall, opts: &ResponseOptions) -> ToolCall<'a> {
+    let name = if call.name.is_empty() {
+        "nameless_function"
+    } else {
+        call.name.as_str()
+    };
     let name = opts.tool_name_map.get(name).map_or(name, String::as_str);
-    let id = call
-        .get("id")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map_or_else(tool_call_id, str::to_string);
     let args = call
-        .get("args")
-        .cloned()
+        .args
+        .clone()
         .map(fix_stringly_literals)
+        .filter(Value::is_object)
         .unwrap_or_else(|| Value::Object(Map::new()));
-    json!({
-        "id": id,
-        "type": "function",
-        "function": {"name": name, "arguments": args.to_string()},
-    })
+    ToolCall {
+        id: call.id.as_deref().filter(|s| !s.is_empty()),
+        name: name.to_string(),
+        args,
+    }
 }
 
 /// Gemini sometimes emits booleans and null as the strings "true"/"false"/"null"; clients

@@ -2,6 +2,18 @@
 use serde_json::{Value, json};
 
 use super::*;
+use crate::wire::gemini::EmptyKind;
+
+// The cases are written against upstream JSON; these take it as such.
+fn gemini_to_openai(v: &Value, o: &ResponseOptions) -> Value {
+    super::gemini_to_openai(&typed(v), o)
+}
+fn is_empty_reply(v: &Value) -> Option<EmptyKind> {
+    typed(v).is_empty_reply()
+}
+fn usage_from_gemini(v: &Value) -> Option<TokenUsage> {
+    super::usage_from_gemini(&typed(v))
+}
 
 fn opts() -> ResponseOptions {
     ResponseOptions {
@@ -231,7 +243,6 @@ fn candidate_index_and_multiple_choices() {
 fn envelope_unwrap() {
     let e = json!({"response":{"candidates":[]},"traceId":"x"});
     assert_eq!(unwrap_envelope(e.clone()), json!({"candidates":[]}));
-    assert_eq!(inner(&e), &json!({"candidates":[]}));
     let plain = json!({"candidates":[],"response":{"odd":1}});
     assert_eq!(unwrap_envelope(plain.clone()), plain);
 }

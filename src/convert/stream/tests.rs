@@ -5,6 +5,17 @@ use serde_json::{Value, json};
 
 use super::*;
 
+/// The cases are written against upstream JSON.
+trait OnJson {
+    fn on_json(&mut self, v: &serde_json::Value) -> Vec<serde_json::Value>;
+}
+
+impl OnJson for crate::convert::stream::OpenAiStreamTranslator {
+    fn on_json(&mut self, v: &serde_json::Value) -> Vec<serde_json::Value> {
+        self.on_event(&crate::convert::response::typed(v))
+    }
+}
+
 fn opts() -> ResponseOptions {
     ResponseOptions {
         model: "gemini-2.5-flash".into(),
@@ -32,16 +43,16 @@ fn finish(c: &Value) -> &Value {
 #[test]
 fn case_43_role_first_null_finishes_and_tool_calls_at_the_end() {
     let mut t = OpenAiStreamTranslator::new(opts(), false);
-    let mut chunks = t.on_event(&ev(json!([{"text": "Hi"}]), None));
+    let mut chunks = t.on_json(&ev(json!([{"text": "Hi"}]), None));
     assert!(t.has_output());
-    chunks.extend(t.on_event(&ev(
+    chunks.extend(t.on_json(&ev(
         json!([{"functionCall": {"name": "f", "args": {}}}]),
         None,
     )));
     let mut last = ev(json!([{"text": ""}]), Some("STOP"));
     last["response"]["usageMetadata"] =
         json!({"promptTokenCount": 1, "candidatesTokenCount": 2, "totalTokenCount": 3});
-    chunks.extend(t.on_event(&last));
+    chunks.extend(t.on_json(&last));
     chunks.extend(t.finish());
     assert_eq!(chunks.len(), 3, "{chunks:#?}");
     assert_eq!(
@@ -77,11 +88,11 @@ fn case_43_role_first_null_finishes_and_tool_calls_at_the_end() {
 #[test]
 fn case_44_tool_calls_in_separate_chunks_get_running_indexes() {
     let mut t = OpenAiStreamTranslator::new(opts(), false);
-    let a = t.on_event(&ev(
+    let a = t.on_json(&ev(
         json!([{"functionCall": {"name": "a", "args": {}}}]),
         None,
     ));
-    let b = t.on_event(&ev(
+    let b = t.on_json(&ev(
         json!([{"text": "x"}, {"functionCall": {"name": "b", "args": {"k": 1}}}]),
         None,
     ));
@@ -99,10 +110,10 @@ fn case_44_tool_calls_in_separate_chunks_get_running_indexes() {
 #[test]
 fn case_45_include_usage_trailer() {
     let mut t = OpenAiStreamTranslator::new(opts(), true);
-    let mut chunks = t.on_event(&ev(json!([{"text": "a"}]), None));
+    let mut chunks = t.on_json(&ev(json!([{"text": "a"}]), None));
     let mut last = ev(json!([{"text": "b"}]), Some("STOP"));
     last["response"]["usageMetadata"] = json!({"promptTokenCount": 10, "candidatesTokenCount": 5, "thoughtsTokenCount": 2, "totalTokenCount": 17});
-    chunks.extend(t.on_event(&last));
+    chunks.extend(t.on_json(&last));
     chunks.extend(t.finish());
     let (trailer, rest) = chunks.split_last().expect("chunks");
     assert_eq!(trailer["choices"], json!([]));
@@ -120,7 +131,7 @@ fn case_45_include_usage_trailer() {
 #[test]
 fn reasoning_deltas_and_return_thoughts_off() {
     let mut t = OpenAiStreamTranslator::new(opts(), false);
-    let c = t.on_event(&ev(json!([{"text": "plan", "thought": true}]), None));
+    let c = t.on_json(&ev(json!([{"text": "plan", "thought": true}]), None));
     assert_eq!(
         delta(&c[0]),
         &json!({"role": "assistant", "reasoning_content": "plan"})
@@ -129,7 +140,7 @@ fn reasoning_deltas_and_return_thoughts_off() {
     o.return_thoughts = false;
     let mut t = OpenAiStreamTranslator::new(o, false);
     assert!(
-        t.on_event(&ev(json!([{"text": "plan", "thought": true}]), None))
+        t.on_json(&ev(json!([{"text": "plan", "thought": true}]), None))
             .is_empty()
     );
     assert!(!t.has_output());
@@ -138,11 +149,11 @@ fn reasoning_deltas_and_return_thoughts_off() {
 #[test]
 fn max_tokens_blocked_prompt_and_empty_stream() {
     let mut t = OpenAiStreamTranslator::new(opts(), false);
-    t.on_event(&ev(json!([{"text": "a"}]), Some("MAX_TOKENS")));
+    t.on_json(&ev(json!([{"text": "a"}]), Some("MAX_TOKENS")));
     assert_eq!(finish(&t.finish()[0]), "length");
 
     let mut t = OpenAiStreamTranslator::new(opts(), false);
-    let c = t.on_event(&json!({"response": {"promptFeedback": {"blockReason": "SAFETY"}}}));
+    let c = t.on_json(&json!({"response": {"promptFeedback": {"blockReason": "SAFETY"}}}));
     assert!(c.is_empty());
     let end = t.finish();
     assert_eq!(delta(&end[0]), &json!({"role": "assistant", "content": ""}));
@@ -157,7 +168,7 @@ fn max_tokens_blocked_prompt_and_empty_stream() {
 #[test]
 fn in_stream_error_becomes_openai_error_event() {
     let mut t = OpenAiStreamTranslator::new(opts(), false);
-    let c = t.on_event(&json!({"error": {"code": 500, "message": "Internal error encountered.", "status": "INTERNAL"}}));
+    let c = t.on_json(&json!({"error": {"code": 500, "message": "Internal error encountered.", "status": "INTERNAL"}}));
     assert_eq!(
         c,
         vec![
@@ -183,13 +194,16 @@ fn blocks_in_stream_match_non_stream_content() {
     let mut t = OpenAiStreamTranslator::new(opts(), false);
     let streamed: String = events
         .iter()
-        .flat_map(|e| t.on_event(e))
+        .flat_map(|e| t.on_json(e))
         .filter_map(|c| delta(&c)["content"].as_str().map(str::to_string))
         .collect();
     let all_parts = json!({"candidates": [{"content": {"parts": [
         {"text": "x"}, {"inlineData": {"mimeType": "image/png", "data": "BBB"}}, {"text": "y"}]},
         "finishReason": "STOP"}]});
-    let whole = crate::convert::response::gemini_to_openai(&all_parts, &opts());
+    let whole = crate::convert::response::gemini_to_openai(
+        &crate::convert::response::typed(&all_parts),
+        &opts(),
+    );
     assert_eq!(
         streamed,
         whole["choices"][0]["message"]["content"]
@@ -204,12 +218,12 @@ fn new_attempt_sums_usage_and_replaces_finish() {
     let mut a = ev(json!([{"text": "A"}]), Some("STOP"));
     a["response"]["usageMetadata"] =
         json!({"promptTokenCount": 10, "candidatesTokenCount": 1, "totalTokenCount": 11});
-    t.on_event(&a);
+    t.on_json(&a);
     t.new_attempt();
     let mut b = ev(json!([{"text": "B"}]), Some("MAX_TOKENS"));
     b["response"]["usageMetadata"] =
         json!({"promptTokenCount": 12, "candidatesTokenCount": 2, "totalTokenCount": 14});
-    let c = t.on_event(&b);
+    let c = t.on_json(&b);
     assert!(
         delta(&c[0]).get("role").is_none(),
         "role only once per stream"
@@ -217,23 +231,4 @@ fn new_attempt_sums_usage_and_replaces_finish() {
     let end = t.finish();
     assert_eq!(finish(&end[0]), "length");
     assert_eq!(end[1]["usage"]["total_tokens"], 25);
-}
-
-#[test]
-fn case_48_native_framing() {
-    let e = ev(json!([{"text": "a"}]), None);
-    let frame = native_sse_frame(&e);
-    assert!(frame.starts_with("data: {\"candidates\""), "{frame}");
-    assert!(frame.ends_with("\n\n") && !frame.contains("[DONE]"));
-    let mut f = JsonArrayFramer::new();
-    let mut body = f.item(&e);
-    body.push_str(&f.item(&ev(json!([{"text": "b"}]), Some("STOP"))));
-    body.push_str(&f.close());
-    assert!(f.close().is_empty());
-    let parsed: Value = serde_json::from_str(&body).expect("array body is JSON");
-    assert_eq!(parsed.as_array().map(Vec::len), Some(2));
-    assert!(parsed[0].get("response").is_none());
-    assert_eq!(parsed[1]["candidates"][0]["finishReason"], "STOP");
-    let mut empty = JsonArrayFramer::new();
-    assert_eq!(empty.close(), "[]");
 }

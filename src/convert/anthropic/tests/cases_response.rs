@@ -2,8 +2,15 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
-use crate::convert::anthropic::{SIGNATURE_PREFIX, gemini_to_anthropic, stop_reason};
+use crate::convert::anthropic::{SIGNATURE_PREFIX, stop_reason};
 use crate::convert::response::ResponseOptions;
+
+fn gemini_to_anthropic(
+    v: &serde_json::Value,
+    o: &crate::convert::response::ResponseOptions,
+) -> serde_json::Value {
+    crate::convert::anthropic::gemini_to_anthropic(&crate::convert::response::typed(v), o)
+}
 
 pub(super) fn opts() -> ResponseOptions {
     ResponseOptions {

@@ -5,6 +5,17 @@ use crate::convert::anthropic::{
     AnthropicStreamTranslator, SIGNATURE_PREFIX, error_event, ping_frame, sse_event,
 };
 
+/// The cases are written against upstream JSON.
+trait OnJson {
+    fn on_json(&mut self, v: &serde_json::Value) -> Vec<serde_json::Value>;
+}
+
+impl OnJson for crate::convert::anthropic::AnthropicStreamTranslator {
+    fn on_json(&mut self, v: &serde_json::Value) -> Vec<serde_json::Value> {
+        self.on_event(&crate::convert::response::typed(v))
+    }
+}
+
 fn ev(parts: Value, finish: Option<&str>) -> Value {
     let mut c = json!({"content": {"role": "model", "parts": parts}, "index": 0});
     if let Some(f) = finish {
@@ -15,7 +26,7 @@ fn ev(parts: Value, finish: Option<&str>) -> Value {
 
 fn run(events: &[Value]) -> Vec<Value> {
     let mut tr = AnthropicStreamTranslator::new(opts());
-    let mut out: Vec<Value> = events.iter().flat_map(|e| tr.on_event(e)).collect();
+    let mut out: Vec<Value> = events.iter().flat_map(|e| tr.on_json(e)).collect();
     out.extend(tr.finish());
     assert!(tr.finish().is_empty(), "finish is idempotent");
     out
