@@ -11,6 +11,7 @@ pub mod models;
 pub mod panel;
 pub mod pool;
 pub mod proxy;
+pub mod remote;
 pub mod settings;
 pub mod simulator;
 pub mod state;
@@ -38,6 +39,8 @@ pub enum StartupError {
     Client(#[from] google::client::ClientBuildError),
     #[error(transparent)]
     Usage(#[from] usage::UsageError),
+    #[error(transparent)]
+    Remote(#[from] remote::BuildError),
     #[error("cannot serve: {0}")]
     Io(#[from] std::io::Error),
 }
