@@ -97,6 +97,7 @@ pub async fn build(sources: Sources) -> Result<App, StartupError> {
         usage,
         limiter,
         logs: logs::hub(),
+        remote: remote::RemoteFetcher::new(remote::FetchConfig::from_settings(&s))?,
     };
     Ok(App {
         state,
