@@ -53,7 +53,7 @@ pub fn redirect_policy(allow: Arc<AllowList>, max_hops: usize) -> reqwest::redir
         match check_url(&allow, attempt.url()) {
             Ok(()) => attempt.follow(),
             Err(e) => {
-                tracing::info!(host = ?attempt.url().host_str(), reason = %e, "remote fetch: redirect refused");
+                tracing::info!(host = attempt.url().host_str().unwrap_or(""), reason = %e, "remote fetch: redirect refused");
                 attempt.error(e)
             }
         }

@@ -220,7 +220,12 @@ fn failure(t: &Target, e: &FetchError, format: Format) -> GatewayError {
     let host = url::Url::parse(&t.url)
         .ok()
         .and_then(|u| u.host_str().map(str::to_string));
-    tracing::info!(field = %t.field, host = ?host, error = %e, "remote fetch refused or failed");
+    tracing::info!(
+        field = %t.field,
+        host = host.as_deref().unwrap_or(""),
+        error = %e,
+        "remote fetch refused or failed"
+    );
     let from = host.map(|h| format!(" from {h}")).unwrap_or_default();
     GatewayError::BadRequest(format!(
         "'{}': cannot fetch the {}{from}: {e}; fix the URL {}",

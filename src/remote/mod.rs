@@ -137,7 +137,11 @@ impl RemoteFetcher {
         let url = Url::parse(url.trim()).map_err(|_| FetchError::BadUrl)?;
         let limits = cur.config.limits;
         if let Some(f) = self.cache.get(url.as_str(), Instant::now()) {
-            tracing::debug!(host = ?url.host_str(), bytes = f.bytes.len(), "remote fetch: cache hit");
+            tracing::debug!(
+                host = url.host_str().unwrap_or(""),
+                bytes = f.bytes.len(),
+                "remote fetch: cache hit"
+            );
             // The file passed for its first use; this use may want another type or less size.
             if !purpose.accepts(&f.mime) {
                 return Err(FetchError::WrongType {
@@ -155,7 +159,7 @@ impl RemoteFetcher {
         let started = Instant::now();
         let f = fetch::fetch(&cur.client, &cur.allow, &url, purpose, limits).await?;
         tracing::debug!(
-            host = ?url.host_str(),
+            host = url.host_str().unwrap_or(""),
             bytes = f.bytes.len(),
             mime = %f.mime,
             ms = started.elapsed().as_millis() as u64,
