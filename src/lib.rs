@@ -11,6 +11,7 @@ pub mod models;
 pub mod panel;
 pub mod pool;
 pub mod proxy;
+pub mod remote;
 pub mod settings;
 pub mod simulator;
 pub mod state;
@@ -38,6 +39,8 @@ pub enum StartupError {
     Client(#[from] google::client::ClientBuildError),
     #[error(transparent)]
     Usage(#[from] usage::UsageError),
+    #[error(transparent)]
+    Remote(#[from] remote::BuildError),
     #[error("cannot serve: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -94,6 +97,7 @@ pub async fn build(sources: Sources) -> Result<App, StartupError> {
         usage,
         limiter,
         logs: logs::hub(),
+        remote: remote::RemoteFetcher::new(remote::FetchConfig::from_settings(&s))?,
     };
     Ok(App {
         state,

@@ -19,6 +19,8 @@ pub struct AppState {
     pub usage: crate::usage::UsageService,
     pub limiter: crate::proxy::limit::Limiter,
     pub logs: Option<crate::logs::LogHub>,
+    /// Fetches remote image and file URLs before conversion (`remote`).
+    pub remote: crate::remote::RemoteFetcher,
 }
 
 /// Every outbound URL and transport option, read from settings in one place.
@@ -43,6 +45,12 @@ impl AppState {
             tracing::warn!(error = %e, "keeping the previous upstream client");
         }
         self.pool.reconfigure(s);
+        if let Err(e) = self
+            .remote
+            .reconfigure(crate::remote::FetchConfig::from_settings(s))
+        {
+            tracing::warn!(error = %e, "keeping the previous remote-fetch client");
+        }
         self.usage
             .set_rule(crate::usage::ResetRule::from_settings(s));
         self.usage

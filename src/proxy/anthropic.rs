@@ -53,6 +53,7 @@ async fn generate(
     let model = models::resolve_with(model_name(&json)?, &s.model_aliases)
         .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
     meter.model(&model.requested, &model.base);
+    let json = state.remote.inline_anthropic(json).await?;
     let converted = anthropic_to_gemini(&json, &opts)?;
     let mut request = converted.request;
     apply_model_features(&mut request, &model, &opts);
@@ -124,6 +125,7 @@ async fn count(state: &AppState, body: Body, meter: &mut Meter) -> Result<Respon
     let model = models::resolve_with(model_name(&json)?, &s.model_aliases)
         .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
     meter.model(&model.requested, &model.base);
+    let json = state.remote.inline_anthropic(json).await?;
     let contents = count_tokens_contents(&json, &opts)?;
     let body =
         json!({"request": {"model": format!("models/{}", model.base), "contents": contents}});

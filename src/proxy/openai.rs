@@ -41,6 +41,7 @@ async fn chat(state: &AppState, body: Body, meter: &mut Meter) -> Result<Respons
     let model = models::resolve_with(name, &s.model_aliases)
         .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
     meter.model(&model.requested, &model.base);
+    let json = state.remote.inline_openai(json).await?;
     // A Gemini-native body is answered in OpenAI format too, as the original advertised.
     let (mut request, tool_name_map, stream, include_usage) = if is_gemini_native_body(&json) {
         let stream = json.get("stream").and_then(Value::as_bool).unwrap_or(false);

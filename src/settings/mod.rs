@@ -132,6 +132,11 @@ pub struct Settings {
     pub keepalive_url: Option<String>,
     pub keepalive_interval: Duration,
     pub oauth_callback_port: u16,
+    pub remote_fetch_enabled: bool,
+    pub remote_fetch_max_bytes: u64,
+    pub remote_fetch_timeout: Duration,
+    /// Validated entries of REMOTE_FETCH_ALLOWLIST (hosts, IPs, CIDR ranges).
+    pub remote_fetch_allowlist: Vec<String>,
 }
 
 // Hand-written so the passwords can never reach a log through `{:?}`.
@@ -240,6 +245,10 @@ impl Settings {
             keepalive_url: v.opt_string("keepalive_url")?,
             keepalive_interval: Duration::from_secs(v.int("keepalive_interval")?),
             oauth_callback_port: v.int("oauth_callback_port")?,
+            remote_fetch_enabled: v.bool("remote_fetch_enabled")?,
+            remote_fetch_max_bytes: v.int("remote_fetch_max_bytes")?,
+            remote_fetch_timeout: Duration::from_secs(v.int("remote_fetch_timeout")?),
+            remote_fetch_allowlist: v.list("remote_fetch_allowlist")?,
         })
     }
 }

@@ -35,6 +35,8 @@ pub enum Kind {
     List,
     /// Comma list (or array) of `pattern=target` model aliases, in order; may be empty.
     ModelAliases,
+    /// Comma list (or array) of host names, IP addresses and CIDR ranges; may be empty.
+    AddressList,
 }
 
 /// A default value; `DataDir` defaults are relative to the resolved data directory.
@@ -78,6 +80,7 @@ impl DefaultValue {
                 "`{}`",
                 c.iter().map(u16::to_string).collect::<Vec<_>>().join(",")
             ),
+            DefaultValue::List([]) => "(empty)".into(),
             DefaultValue::List(l) => format!("`{}`", l.join(",")),
             DefaultValue::Unset => "(unset)".into(),
             DefaultValue::DataDir(rel) => format!("`DATA_DIR/{rel}`"),
@@ -521,6 +524,41 @@ static REGISTRY: &[SettingDef] = &[
         DefaultValue::Int(11451),
         HOT,
         "Port of the loopback OAuth callback listener.",
+    ),
+    def(
+        "remote_fetch_enabled",
+        "REMOTE_FETCH_ENABLED",
+        Kind::Bool,
+        DefaultValue::Bool(true),
+        HOT,
+        "Fetch http(s) image and document URLs in requests and send them inline (off: such URLs are refused with a 400).",
+    ),
+    def(
+        "remote_fetch_max_bytes",
+        "REMOTE_FETCH_MAX_BYTES",
+        Kind::Int {
+            min: 1024,
+            max: 1 << 30,
+        },
+        DefaultValue::Int(10 * 1024 * 1024),
+        HOT,
+        "Largest file fetched from a URL, in bytes (all files of one request together: MAX_BODY_BYTES).",
+    ),
+    def(
+        "remote_fetch_timeout",
+        "REMOTE_FETCH_TIMEOUT",
+        Kind::Int { min: 1, max: 600 },
+        DefaultValue::Int(15),
+        HOT,
+        "Seconds one URL fetch may take in total, redirects and body included.",
+    ),
+    def(
+        "remote_fetch_allowlist",
+        "REMOTE_FETCH_ALLOWLIST",
+        Kind::AddressList,
+        DefaultValue::List(&[]),
+        HOT,
+        "Comma list of host names, IPs and CIDR ranges that URL fetches may reach although private, loopback or link-local (empty: public addresses only).",
     ),
 ];
 

@@ -114,6 +114,25 @@ pub fn parse(kind: Kind, raw: &Value) -> Result<Value, String> {
                 aliases.iter().map(ToString::to_string).collect::<Vec<_>>()
             ))
         }
+        Kind::AddressList => {
+            let mut entries: Vec<String> = Vec::new();
+            for item in list_items(raw)? {
+                let s = item
+                    .as_str()
+                    .ok_or("must be a comma list of host names, IP addresses or CIDR ranges")?;
+                let entry = match crate::remote::parse_entry(s)? {
+                    crate::remote::Entry::Host(h) => h,
+                    crate::remote::Entry::Net(n) if n.prefix_len() == n.max_prefix_len() => {
+                        n.addr().to_string()
+                    }
+                    crate::remote::Entry::Net(n) => n.to_string(),
+                };
+                if !entries.contains(&entry) {
+                    entries.push(entry);
+                }
+            }
+            Ok(json!(entries))
+        }
         Kind::ProxyUrl => {
             let s = as_str(raw)?.trim();
             if s.is_empty() {
@@ -237,5 +256,20 @@ mod tests {
         assert_eq!(parse(Kind::ModelAliases, &json!("")), Ok(json!([])));
         let e = parse(Kind::ModelAliases, &json!("claude")).unwrap_err();
         assert!(e.contains("pattern=target"), "{e}");
+        assert_eq!(parse(Kind::AddressList, &json!("")), Ok(json!([])));
+        assert_eq!(
+            parse(
+                Kind::AddressList,
+                &json!(" 127.0.0.1, Images.LAN,10.1.2.3/8,[::1],127.0.0.1")
+            ),
+            Ok(json!(["127.0.0.1", "images.lan", "10.0.0.0/8", "::1"]))
+        );
+        assert_eq!(
+            parse(Kind::AddressList, &json!(["fd00::/8"])),
+            Ok(json!(["fd00::/8"]))
+        );
+        assert!(parse(Kind::AddressList, &json!("10.0.0.0/33")).is_err());
+        assert!(parse(Kind::AddressList, &json!("http://x")).is_err());
+        assert!(parse(Kind::AddressList, &json!([1])).is_err());
     }
 }

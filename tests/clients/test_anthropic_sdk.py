@@ -124,4 +124,6 @@ def test_bad_request_error(client):
             max_tokens=10,
             messages=[{"role": "user", "content": [{"type": "image", "source": {"type": "url", "url": "http://169.254.169.254/x.png"}}]}],
         )
+    # The cloud metadata address is never fetched from.
+    assert "link-local address" in e.value.body["error"]["message"]
     assert "base64" in e.value.body["error"]["message"]

@@ -161,12 +161,14 @@ def test_image_input(client):
     assert "image/png" in content, "the simulator reports the inline data it received"
 
 
-def test_remote_image_url_is_rejected_clearly(client):
+def test_remote_image_url_on_an_internal_address_is_refused_clearly(client):
+    # Remote URLs are fetched, but never from loopback or private addresses unless allowed.
     with pytest.raises(openai.BadRequestError) as e:
         client.chat.completions.create(
             model="gemini-2.5-flash",
-            messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]}],
+            messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://127.0.0.1:9/a.png"}}]}],
         )
+    assert "loopback address" in str(e.value)
     assert "data:" in str(e.value)
 
 

@@ -5,6 +5,7 @@ mod gemini;
 mod import;
 mod openai;
 mod pool;
+mod remote;
 mod streams;
 mod support;
 mod usage;

@@ -272,7 +272,9 @@ fn unknown_block(kind: &str, field: &str) -> ConvertError {
 }
 
 /// `source: {type: base64, media_type, data}` → `inlineData`; a plain-text document source
-/// becomes text. URLs are refused rather than fetched (SSRF and latency risk).
+/// becomes text. `url` sources were fetched and turned into base64 sources by the handler's
+/// pre-pass (`crate::remote`); one that is still here means fetching is turned off, so it is
+/// refused.
 fn media_part(b: &Block, field: &str, what: &str) -> Result<Value, ConvertError> {
     let src_field = format!("{field}.source");
     let src = b

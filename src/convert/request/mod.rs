@@ -13,8 +13,10 @@
 //!   user turn instead.
 //! - `candidateCount` is only sent when `n > 1` (Gemini's default is 1; `n` above 8 is
 //!   rejected, Gemini's limit).
-//! - Remote `http(s)` media URLs are **rejected**, not fetched: fetching arbitrary URLs from
-//!   the gateway is an SSRF risk and a latency trap. Clients must inline media as `data:` URLs.
+//! - Conversion never touches the network. Remote `http(s)` image URLs are fetched before it,
+//!   by the handlers' pre-pass (`crate::remote`, SSRF-guarded), and arrive here as `data:`
+//!   URLs; a remote URL that still reaches a converter (fetching turned off with
+//!   `REMOTE_FETCH_ENABLED=false`, or a `video_url`) is refused with a clear error.
 //! - Tool names are sanitised everywhere (declarations, history, `allowedFunctionNames`) and
 //!   the sanitised → original map is returned so responses can restore the client's names.
 //! - Every model `functionCall` carries a thought signature: the client's real one when it

@@ -1,8 +1,9 @@
 //! OpenAI content parts → Gemini parts (format-conversion §1.4).
 //!
 //! Media must be inline: `data:` URLs (any `;` parameters, base64 payload) become
-//! `inlineData`. Remote `http(s)` URLs are rejected with a clear error instead of being
-//! fetched (SSRF and latency risk) or silently dropped (the reference's behaviour).
+//! `inlineData`. Remote `http(s)` image URLs have already been fetched and inlined by the
+//! handler's pre-pass (`crate::remote`) when fetching is on; any that remain are rejected with a
+//! clear error instead of being silently dropped (the reference's behaviour).
 use serde_json::{Value, json};
 
 use super::ConvertError;
