@@ -231,7 +231,7 @@ async fn upstream_errors_keep_status_and_reason_in_each_format() {
 }
 
 #[tokio::test]
-async fn remote_image_urls_are_rejected_and_data_urls_forwarded() {
+async fn internal_image_urls_are_refused_and_data_urls_forwarded() {
     let app = TestApp::spawn().await;
     let (status, b) = app.chat(json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://169.254.169.254/x.png"}}]}]})).await;
     assert_eq!(status, 400);
