@@ -5,6 +5,15 @@ use serde_json::json;
 
 use crate::google::errors::UpstreamError;
 
+impl From<crate::pool::service::AcquireError> for GatewayError {
+    fn from(e: crate::pool::service::AcquireError) -> Self {
+        GatewayError::NoCredential {
+            retry_after_secs: e.retry_after().map(|d| d.as_secs().max(1)),
+            message: e.to_string(),
+        }
+    }
+}
+
 /// Which wire format an error must be rendered in: each route answers in its caller's format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Surface {

@@ -8,6 +8,7 @@ pub mod error;
 pub mod google;
 pub mod logs;
 pub mod models;
+pub mod onboarding;
 pub mod panel;
 pub mod pool;
 pub mod proxy;
@@ -85,7 +86,7 @@ pub async fn build(sources: Sources) -> Result<App, StartupError> {
         let pool = pool.clone();
         usage.on_quota_release(move |id| pool.release_quota(id));
     }
-    let login = pool::login::LoginService::new(pool.clone(), clock);
+    let login = onboarding::login::LoginService::new(pool.clone(), clock);
     let limiter = proxy::limit::Limiter::new(s.max_concurrent_requests, s.max_queue_wait);
     let state = AppState {
         settings,

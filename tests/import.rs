@@ -7,7 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{TimeZone, Utc};
 use gcli2api::google::oauth::{GEMINI_CLI_CLIENT_ID, GEMINI_CLI_CLIENT_SECRET};
-use gcli2api::pool::import::{
+use gcli2api::onboarding::import::{
     Duplicate, ExistingKey, ImportError, ImportReport, ImportedCredential, ZipLimits, dedup_batch,
     export_zip, find_duplicate, merge_sources, parse_env, parse_json_credential, parse_upload,
     parse_zip, scan_dir,

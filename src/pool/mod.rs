@@ -44,14 +44,11 @@
 //! every request without a `Change`; flush them in batches from [`Pool::state`] or
 //! [`Pool::export`]. [`Pool::restore`] rebuilds a pool that picks exactly as the exported one.
 pub mod admin;
-mod clock;
+pub(crate) mod clock;
 mod engine;
 mod failure;
-pub mod import;
 mod index;
 mod lease;
-pub mod login;
-pub mod oauth_flow;
 pub mod service;
 mod single_flight;
 mod state;

@@ -8,11 +8,11 @@ use serde::Serialize;
 
 use super::import::{ExistingKey, ImportedCredential, find_duplicate, sanitize_name};
 use super::oauth_flow::{FlowError, OAuthFlows, ReadyFlow, StartedFlow};
-use super::service::PoolService;
-use super::{Clock, CredId};
 use crate::google::code_assist;
 use crate::google::discovery::{self, DiscoveryError};
 use crate::google::oauth::{self, GEMINI_CLI_CLIENT_ID, GEMINI_CLI_CLIENT_SECRET, OAuthError};
+use crate::pool::service::PoolService;
+use crate::pool::{Clock, CredId};
 use crate::store::credentials::{self as repo, CredentialSource};
 use crate::store::{StoreError, now_ms};
 

@@ -105,7 +105,7 @@ pub fn dedup_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pool::import::parse_json_credential;
+    use crate::onboarding::import::parse_json_credential;
     use serde_json::json;
 
     fn cred(name: &str, v: serde_json::Value) -> ImportedCredential {
