@@ -204,60 +204,84 @@ fn count_tokens(ctx: &Ctx, caller: &KeyCaller, model: &str) -> Result<Value, Rej
     )
 }
 
-/// One `EmbedContentRequest`; `at` prefixes field paths in errors (batch items).
-fn embedding(model: &str, request: &Value, at: &str) -> Result<(Vec<f64>, u64), Rejection> {
-    let text = request
-        .get("content")
-        .and_then(embeddings::content_text)
-        .ok_or_else(|| bad(&format!("* {at}content: content is not specified\n")))?;
-    let opts = embeddings::EmbedOptions {
-        task_type: request.get("taskType").and_then(Value::as_str),
-        title: request.get("title").and_then(Value::as_str),
-        dims: request.get("outputDimensionality"),
-    };
-    let dims = embeddings::check_options(&opts, catalog::embedding_dims(model))?;
-    let count = tokens(text.chars().count());
-    Ok((embeddings::embedding_values(&text, dims), count))
+/// One checked `EmbedContentRequest`: its text, dimensionality and tokens.
+struct EmbedInput {
+    text: String,
+    dims: usize,
+    tokens: u64,
+}
+
+impl EmbedInput {
+    /// `at` prefixes field paths in errors (batch items).
+    fn parse(model: &str, request: &Value, at: &str) -> Result<Self, Rejection> {
+        let text = request
+            .get("content")
+            .and_then(embeddings::content_text)
+            .ok_or_else(|| bad(&format!("* {at}content: content is not specified\n")))?;
+        let opts = embeddings::EmbedOptions {
+            task_type: request.get("taskType").and_then(Value::as_str),
+            title: request.get("title").and_then(Value::as_str),
+            dims: request.get("outputDimensionality"),
+        };
+        let dims = embeddings::check_options(&opts, catalog::embedding_dims(model))?;
+        let tokens = tokens(text.chars().count());
+        Ok(Self { text, dims, tokens })
+    }
+
+    fn values(&self) -> Vec<f64> {
+        embeddings::embedding_values(&self.text, self.dims)
+    }
 }
 
 fn embed_content(ctx: &Ctx, caller: &KeyCaller, model: &str) -> Result<Value, Rejection> {
     let body = ctx.json().cloned().unwrap_or(Value::Null);
-    let mut inner = ctx.state.lock();
-    gate(&inner, caller, model, "embedContent")?;
-    let (values, count) = embedding(model, &body, "EmbedContentRequest.")?;
-    admit(&mut inner, caller, model, count, Family::Embed)?;
-    Ok(json!({"embedding": {"values": values}}))
+    let input = {
+        let mut inner = ctx.state.lock();
+        gate(&inner, caller, model, "embedContent")?;
+        let input = EmbedInput::parse(model, &body, "EmbedContentRequest.")?;
+        admit(&mut inner, caller, model, input.tokens, Family::Embed)?;
+        input
+    };
+    Ok(json!({"embedding": {"values": input.values()}}))
 }
 
-/// At most 100 requests, each naming the batch's model; one embedding each, in order.
+/// At most 100 requests, each naming the batch's model; one embedding each, in order. The
+/// vectors are computed after the lock is released: a full batch is 300k values.
 fn batch_embed(ctx: &Ctx, caller: &KeyCaller, model: &str) -> Result<Value, Rejection> {
     let body = ctx.json().cloned().unwrap_or(Value::Null);
-    let mut inner = ctx.state.lock();
-    gate(&inner, caller, model, "batchEmbedContents")?;
-    let requests = body
-        .get("requests")
-        .and_then(Value::as_array)
-        .filter(|r| !r.is_empty())
-        .ok_or_else(|| bad("* BatchEmbedContentsRequest.requests: requests is not specified\n"))?;
-    if requests.len() > MAX_BATCH {
-        return Err(bad(
-            "* BatchEmbedContentsRequest.requests: at most 100 requests can be in one batch\n",
-        ));
-    }
-    let mut out = Vec::with_capacity(requests.len());
-    let mut total = 0;
-    for (i, r) in requests.iter().enumerate() {
-        if r.get("model").and_then(Value::as_str) != Some(&format!("models/{model}")) {
-            return Err(bad(&format!(
-                "* BatchEmbedContentsRequest.requests[{i}].model: the model of each request must be the model of the batch (models/{model})\n"
-            )));
+    let inputs = {
+        let mut inner = ctx.state.lock();
+        gate(&inner, caller, model, "batchEmbedContents")?;
+        let requests = body
+            .get("requests")
+            .and_then(Value::as_array)
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| {
+                bad("* BatchEmbedContentsRequest.requests: requests is not specified\n")
+            })?;
+        if requests.len() > MAX_BATCH {
+            return Err(bad(
+                "* BatchEmbedContentsRequest.requests: at most 100 requests can be in one batch\n",
+            ));
         }
-        let at = format!("BatchEmbedContentsRequest.requests[{i}].");
-        let (values, count) = embedding(model, r, &at)?;
-        total += count;
-        out.push(json!({ "values": values }));
-    }
-    admit(&mut inner, caller, model, total, Family::Embed)?;
+        let mut inputs = Vec::with_capacity(requests.len());
+        for (i, r) in requests.iter().enumerate() {
+            if r.get("model").and_then(Value::as_str) != Some(&format!("models/{model}")) {
+                return Err(bad(&format!(
+                    "* BatchEmbedContentsRequest.requests[{i}].model: the model of each request must be the model of the batch (models/{model})\n"
+                )));
+            }
+            let at = format!("BatchEmbedContentsRequest.requests[{i}].");
+            inputs.push(EmbedInput::parse(model, r, &at)?);
+        }
+        let total = inputs.iter().map(|i| i.tokens).sum();
+        admit(&mut inner, caller, model, total, Family::Embed)?;
+        inputs
+    };
+    let out: Vec<Value> = inputs
+        .iter()
+        .map(|i| json!({ "values": i.values() }))
+        .collect();
     Ok(json!({ "embeddings": out }))
 }
 

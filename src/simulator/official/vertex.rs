@@ -216,14 +216,22 @@ fn count_tokens(ctx: &Ctx, caller: &Caller, target: &Target<'_>) -> Result<Value
     )
 }
 
+/// One checked `:predict` instance, already cut to the model's input limit.
+struct Instance {
+    text: String,
+    tokens: u64,
+    truncated: bool,
+    dims: usize,
+}
+
 /// `{instances:[{content, task_type?, title?}], parameters:{autoTruncate?,
 /// outputDimensionality?}}`: at most 250 instances (one for `gemini-embedding-001`) and 20k
-/// tokens; each input is cut to the model's limit unless `autoTruncate` is false.
+/// tokens; each input is cut to the model's limit unless `autoTruncate` is false. The lock is
+/// held only to check the model and count the quota, not while vectors are computed.
 fn predict(ctx: &Ctx, caller: &Caller, target: &Target<'_>) -> Result<Value, Rejection> {
     let model = target.model;
     let body = ctx.json().cloned().unwrap_or(Value::Null);
-    let mut inner = ctx.state.lock();
-    gate(&inner, caller, target)?;
+    gate(&ctx.state.lock(), caller, target)?;
     if !catalog::VERTEX_PREDICT.contains(&model) {
         return Err(if model.starts_with("gemini") {
             embeddings::failed_precondition(GEMINI_VIA_PREDICT)
@@ -254,8 +262,7 @@ fn predict(ctx: &Ctx, caller: &Caller, target: &Target<'_>) -> Result<Value, Rej
         .and_then(Value::as_bool)
         .unwrap_or(true);
     let limit = catalog::embedding_input_limit(model);
-    let mut predictions = Vec::with_capacity(n);
-    let (mut total_tokens, mut billable) = (0, 0);
+    let mut inputs = Vec::with_capacity(n);
     for (i, instance) in instances.iter().enumerate() {
         let text = instance
             .get("content")
@@ -274,20 +281,31 @@ fn predict(ctx: &Ctx, caller: &Caller, target: &Target<'_>) -> Result<Value, Rej
                 limit,
             ));
         }
-        total_tokens += kept;
-        billable += kept_text.chars().count();
-        predictions.push(json!({"embeddings": {
-            "values": embeddings::embedding_values(&kept_text, dims),
-            "statistics": {"truncated": truncated, "token_count": kept},
-        }}));
+        inputs.push(Instance {
+            text: kept_text,
+            tokens: kept,
+            truncated,
+            dims,
+        });
     }
+    let total_tokens: u64 = inputs.iter().map(|i| i.tokens).sum();
     if total_tokens > MAX_REQUEST_TOKENS {
         return Err(embeddings::too_many_tokens(
             total_tokens,
             MAX_REQUEST_TOKENS,
         ));
     }
-    admit(&mut inner, caller, model, total_tokens)?;
+    admit(&mut ctx.state.lock(), caller, model, total_tokens)?;
+    let billable: usize = inputs.iter().map(|i| i.text.chars().count()).sum();
+    let predictions: Vec<Value> = inputs
+        .iter()
+        .map(|i| {
+            json!({"embeddings": {
+                "values": embeddings::embedding_values(&i.text, i.dims),
+                "statistics": {"truncated": i.truncated, "token_count": i.tokens},
+            }})
+        })
+        .collect();
     Ok(json!({"predictions": predictions, "metadata": {"billableCharacterCount": billable}}))
 }
 
@@ -295,8 +313,7 @@ fn predict(ctx: &Ctx, caller: &Caller, target: &Target<'_>) -> Result<Value, Rej
 fn embed_content(ctx: &Ctx, caller: &Caller, target: &Target<'_>) -> Result<Value, Rejection> {
     let model = target.model;
     let body = ctx.json().cloned().unwrap_or(Value::Null);
-    let mut inner = ctx.state.lock();
-    gate(&inner, caller, target)?;
+    gate(&ctx.state.lock(), caller, target)?;
     if !catalog::VERTEX_EMBED_CONTENT.contains(&model) {
         return Err(embeddings::failed_precondition(&format!(
             "The model {model} does not support embedContent; use predict."
@@ -324,7 +341,7 @@ fn embed_content(ctx: &Ctx, caller: &Caller, target: &Target<'_>) -> Result<Valu
             limit,
         ));
     }
-    admit(&mut inner, caller, model, kept)?;
+    admit(&mut ctx.state.lock(), caller, model, kept)?;
     Ok(json!({
         "embedding": {"values": embeddings::embedding_values(&kept_text, dims)},
         "usageMetadata": {"promptTokenCount": kept, "totalTokenCount": kept},
