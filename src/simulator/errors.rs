@@ -8,8 +8,9 @@ use poem::Response;
 use poem::http::StatusCode;
 use serde_json::{Value, json};
 
-use super::faults::Fault;
+use super::faults::{Fault, Upstream};
 use super::gzip;
+use super::official::errors::Family;
 
 pub(crate) const JSON_UTF8: &str = "application/json; charset=UTF-8";
 pub(crate) const EXHAUSTED_PLAIN: &str = "Resource has been exhausted (e.g. check quota).";
@@ -21,8 +22,27 @@ pub(crate) const VALIDATION_URL: &str = "https://accounts.google.com/signin/cont
 pub(crate) struct ErrCtx<'a> {
     pub project: &'a str,
     pub model: &'a str,
-    /// RPC method name, e.g. `GenerateContent`.
+    /// RPC method name: `GenerateContent` for Code Assist, fully qualified
+    /// (`google.ai.generativelanguage.v1beta.GenerativeService.GenerateContent`) for the
+    /// official upstreams.
     pub method: &'a str,
+    /// `None` for Code Assist and OAuth calls.
+    pub upstream: Option<Upstream>,
+    pub api_key: &'a str,
+    pub family: Family,
+}
+
+impl<'a> ErrCtx<'a> {
+    pub fn code_assist(project: &'a str, model: &'a str, method: &'a str) -> Self {
+        Self {
+            project,
+            model,
+            method,
+            upstream: None,
+            api_key: "",
+            family: Family::Generate,
+        }
+    }
 }
 
 pub(crate) fn status_body(code: u16, status: &str, message: &str, details: Vec<Value>) -> Value {
@@ -185,6 +205,9 @@ fn rate_limited(model: &str, delay: Duration) -> Value {
 
 /// What an error fault answers; `None` for behaviour faults.
 pub(crate) fn fault_body(fault: &Fault, ctx: &ErrCtx<'_>) -> Option<(u16, &'static str, Vec<u8>)> {
+    if let Some(official) = super::official::errors::fault_body(fault, ctx) {
+        return Some(official);
+    }
     let json = |code: u16, v: Value| Some((code, JSON_UTF8, pretty(&v).into_bytes()));
     match fault {
         Fault::RateLimitExceeded { retry_delay_ms } => json(
@@ -315,6 +338,18 @@ pub(crate) fn fault_body(fault: &Fault, ctx: &ErrCtx<'_>) -> Option<(u16, &'stat
         | Fault::InStreamError { .. }
         | Fault::EmptyReply { .. }
         | Fault::IgnoreDoneMarker => None,
+        // Answered by `official::errors::fault_body` above.
+        Fault::ApiKeyInvalid
+        | Fault::ApiKeyExpired
+        | Fault::StandardKeyRejected
+        | Fault::ApiKeyLeaked
+        | Fault::ConsumerSuspended
+        | Fault::ApiKeyServiceBlocked
+        | Fault::ApiKeyReferrerBlocked
+        | Fault::PermissionDenied
+        | Fault::QuotaViolations { .. }
+        | Fault::LegacyRateLimit
+        | Fault::VertexResourceExhausted { .. } => None,
     }
 }
 

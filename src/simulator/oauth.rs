@@ -76,6 +76,9 @@ pub(crate) fn token(ctx: &Ctx) -> Response {
             "Missing required parameter: grant_type",
         );
     }
+    if grant == super::official::types::JWT_BEARER_GRANT {
+        return super::official::service_account::grant(ctx);
+    }
     if grant != "authorization_code" && grant != "refresh_token" {
         return bad(
             400,

@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 
 use super::faults::FaultRule;
+use super::official::registry::OfficialState;
 use super::types::{Pacing, ProjectScenario, RecordedRequest, SeededUser, UserSpec};
 
 pub const DEFAULT_MODELS: [&str; 11] = [
@@ -87,6 +88,8 @@ pub(crate) struct Inner {
     pub services: HashSet<(String, String)>,
     pub default_login: Option<String>,
     pub next_user: u64,
+    /// API keys, service accounts and Google projects of the official upstreams.
+    pub official: OfficialState,
 }
 
 pub(crate) struct SimState {
@@ -143,6 +146,7 @@ impl SimState {
                 services: HashSet::new(),
                 default_login: None,
                 next_user: 1,
+                official: OfficialState::default(),
             }),
             base_url,
         }
@@ -292,12 +296,15 @@ impl Inner {
         sig
     }
 
-    /// Clear faults, the request log and pacing; `all` also forgets users and their tokens.
+    /// Clear faults, the request log, pacing and quota usage; `all` also forgets users, keys,
+    /// service accounts, projects and their tokens.
     pub fn reset(&mut self, all: bool) {
         self.faults.clear();
         self.requests.clear();
         self.pacing = Pacing::default();
+        self.official.reset_usage();
         if all {
+            self.official = OfficialState::default();
             self.users.clear();
             self.tokens.clear();
             self.codes.clear();

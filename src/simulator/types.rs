@@ -7,6 +7,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::faults::Upstream;
+
 /// Gemini CLI's public "installed application" client (spec §2.1); not a secret.
 pub const GEMINI_CLI_CLIENT_ID: &str =
     "681255809395-oo8ft2oprdrnp9e3aqf6av3hmdib135j.apps.googleusercontent.com";
@@ -241,8 +243,15 @@ pub struct RecordedRequest {
     /// Lower-case names, in arrival order.
     pub headers: Vec<(String, String)>,
     pub body: RecordedBody,
-    /// The seeded user the bearer token or refresh token belonged to, when known.
+    /// The seeded user (or service account) the bearer token, refresh token or JWT assertion
+    /// belonged to, when known.
     pub email: Option<String>,
+    /// The API key sent in `x-goog-api-key` or, failing that, `?key=`.
+    #[serde(default)]
+    pub api_key: Option<String>,
+    /// The service called; `None` for OAuth, userinfo and project discovery.
+    #[serde(default)]
+    pub upstream: Option<Upstream>,
     pub at: DateTime<Utc>,
 }
 
