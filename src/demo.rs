@@ -91,6 +91,10 @@ pub async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
                 email: Some(user.email.clone()),
                 project_id: Some(user.project_id.clone()),
                 tier: Some("free-tier".into()),
+                kind: crate::google::kind::CredentialKind::CodeAssist,
+                secret_sha256: None,
+                quota_group: None,
+                models: None,
             })
             .await?;
     }

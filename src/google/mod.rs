@@ -3,6 +3,8 @@ pub mod client;
 pub mod code_assist;
 pub mod discovery;
 pub mod errors;
+pub mod kind;
 pub mod oauth;
 pub mod projects;
+pub mod service_account;
 pub mod sse;

@@ -59,6 +59,10 @@ pub fn routes(state: AppState) -> impl Endpoint {
             protect(get(credentials::export_one)),
         )
         .at(
+            "/credentials/:id/quota-group",
+            protect(post(credentials::set_group)),
+        )
+        .at(
             "/credentials/:id/:action",
             protect(post(credentials::action)),
         )

@@ -47,6 +47,36 @@ pub enum AdminError {
     NotFound(CredId),
 }
 
+/// Longest quota-group label; it names a Google project, which has at most 30 characters, but
+/// operators may use their own names.
+pub const MAX_GROUP_LEN: usize = 100;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QuotaGroupError {
+    #[error("a quota group has at most {MAX_GROUP_LEN} characters")]
+    TooLong,
+    #[error("a quota group uses letters, digits, '.', '-', '_' and ':' only")]
+    BadChar,
+}
+
+/// A quota-group label as typed: trimmed; empty means none.
+pub fn parse_quota_group(s: &str) -> Result<Option<String>, QuotaGroupError> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    if s.chars().count() > MAX_GROUP_LEN {
+        return Err(QuotaGroupError::TooLong);
+    }
+    if !s
+        .chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'))
+    {
+        return Err(QuotaGroupError::BadChar);
+    }
+    Ok(Some(s.to_string()))
+}
+
 fn key_of(row: &CredentialRow) -> ExistingKey {
     ExistingKey {
         name: row.name.clone(),
@@ -144,7 +174,8 @@ impl PoolService {
             .tx(move |tx| repo::replace_payload(tx, id, &p2, CredentialSource::Env, &sha, now_ms()))
             .await?;
         let state = self.state(id).unwrap_or_default();
-        self.insert_loaded(id, &payload, state);
+        let profile = self.profile(id).unwrap_or_default();
+        self.insert_loaded(id, profile, &payload, state);
         Ok(true)
     }
 
@@ -241,6 +272,23 @@ impl PoolService {
             .map(|r| ImportedCredential::from_payload(&r.name, &with_identity(r)))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(crate::onboarding::import::export_zip(&creds)?)
+    }
+
+    /// Names the Google project a credential's quota belongs to (`None`: its own group).
+    pub async fn set_quota_group(
+        &self,
+        id: CredId,
+        group: Option<String>,
+    ) -> Result<bool, StoreError> {
+        let g = group.clone();
+        let found = self
+            .store()
+            .tx(move |tx| repo::set_quota_group(tx, id, g.as_deref(), now_ms()))
+            .await?;
+        if found {
+            self.set_group_in_memory(id, group);
+        }
+        Ok(found)
     }
 
     pub async fn delete(&self, id: CredId) -> Result<bool, StoreError> {

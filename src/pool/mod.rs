@@ -49,6 +49,8 @@ mod engine;
 mod failure;
 mod index;
 mod lease;
+mod profile;
+mod secrets;
 pub mod service;
 mod single_flight;
 mod state;
@@ -65,6 +67,7 @@ pub use self::engine::{
 };
 pub use self::failure::{Failure, PoolConfig, Reaction};
 pub use self::lease::Lease;
+pub use self::profile::Profile;
 pub use self::single_flight::SingleFlight;
 pub use self::state::{
     Ban, BanKind, Cooldown, CooldownReason, CredentialState, ErrorRecord, MAX_ERROR_MESSAGE_CHARS,

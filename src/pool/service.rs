@@ -9,9 +9,10 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
+use super::secrets::{Secret, Tokens, missing_reason, secret_of};
 use super::{
-    Change, Clock, CredId, CredentialState, Failure, Pool, PoolConfig, Reaction, SingleFlight,
-    model_class,
+    Change, Clock, CredId, CredentialState, Failure, Pool, PoolConfig, Profile, Reaction,
+    SingleFlight, model_class,
 };
 use crate::google::client::Upstream;
 use crate::google::errors::{ErrorClass, UpstreamError, classify};
@@ -26,24 +27,6 @@ const REFRESH_MARGIN: chrono::Duration = chrono::Duration::minutes(5);
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
 type QuotaFn = dyn Fn(CredId, super::ModelClass) -> Option<DateTime<Utc>> + Send + Sync;
-
-/// Secrets of one credential; only the pool service holds them in memory.
-#[derive(Clone)]
-struct Tokens {
-    client_id: String,
-    client_secret: String,
-    refresh_token: String,
-    access_token: Option<String>,
-    expiry: Option<DateTime<Utc>>,
-}
-
-impl std::fmt::Debug for Tokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tokens")
-            .field("expiry", &self.expiry)
-            .finish_non_exhaustive()
-    }
-}
 
 /// A credential handed to one upstream call. Dropping it ends the in-flight count.
 pub struct Lease {
@@ -75,7 +58,7 @@ pub enum TokenError {
 
 struct Inner {
     core: Mutex<Pool>,
-    tokens: RwLock<HashMap<CredId, Tokens>>,
+    secrets: RwLock<HashMap<CredId, Secret>>,
     refresh: SingleFlight<CredId, String, TokenError>,
     discover: SingleFlight<CredId, String, TokenError>,
     dirty: Mutex<HashSet<CredId>>,
@@ -120,45 +103,10 @@ pub fn pool_config(s: &Settings) -> PoolConfig {
     }
 }
 
-fn parse_expiry(payload: &serde_json::Value) -> Option<DateTime<Utc>> {
-    if let Some(s) = payload.get("expiry").and_then(|v| v.as_str()) {
-        if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-            return Some(t.with_timezone(&Utc));
-        }
-        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f") {
-            return Some(t.and_utc());
-        }
-    }
-    payload
-        .get("expiry_date")
-        .and_then(|v| v.as_i64())
-        .and_then(DateTime::from_timestamp_millis)
-}
-
-fn tokens_of(payload: &serde_json::Value) -> Option<Tokens> {
-    let s = |k: &str| {
-        payload
-            .get(k)
-            .and_then(|v| v.as_str())
-            .filter(|v| !v.is_empty())
-            .map(str::to_string)
-    };
-    Some(Tokens {
-        client_id: s("client_id").unwrap_or_else(|| oauth::GEMINI_CLI_CLIENT_ID.to_string()),
-        client_secret: s("client_secret")
-            .unwrap_or_else(|| oauth::GEMINI_CLI_CLIENT_SECRET.to_string()),
-        refresh_token: s("refresh_token")?,
-        access_token: s("access_token").or_else(|| s("token")),
-        expiry: parse_expiry(payload),
-    })
-}
-
-fn register_secrets(t: &Tokens) {
-    crate::logs::register_secret(&t.refresh_token);
-    crate::logs::register_secret(&t.client_secret);
-    if let Some(a) = &t.access_token {
-        crate::logs::register_secret(a);
-    }
+fn profile_of(row: &repo::CredentialRow) -> Profile {
+    Profile::of(row.kind)
+        .with_group(row.quota_group.clone())
+        .with_models(row.models.clone())
 }
 
 pub fn sha256_hex(s: &str) -> String {
@@ -220,7 +168,7 @@ impl PoolService {
         let states: HashMap<i64, Option<String>> =
             store.call(repo::pool_states).await?.into_iter().collect();
         let mut pool = Pool::new(pool_config(&settings.get()), Arc::clone(&clock));
-        let mut tokens = HashMap::new();
+        let mut secrets = HashMap::new();
         for row in rows {
             let mut state: CredentialState = states
                 .get(&row.id)
@@ -233,23 +181,25 @@ impl PoolService {
             state.email = state.email.or(row.email.clone());
             state.project_id = state.project_id.or(row.project_id.clone());
             state.tier = state.tier.or(row.tier.clone());
-            match tokens_of(&row.payload) {
-                Some(t) => {
-                    register_secrets(&t);
-                    tokens.insert(row.id, t);
+            match secret_of(row.kind, &row.payload) {
+                Some(secret) => {
+                    secret.register();
+                    secrets.insert(row.id, secret);
                 }
                 None => {
-                    tracing::warn!(credential = row.id, name = %row.name, "credential has no refresh token; disabled");
+                    tracing::warn!(credential = row.id, name = %row.name, kind = %row.kind,
+                        reason = missing_reason(row.kind), "credential disabled");
                     state.enabled = false;
                 }
             }
             pool.upsert(row.id, state);
+            pool.set_profile(row.id, profile_of(&row));
         }
         tracing::info!(credentials = pool.len(), "credential pool loaded");
         let svc = Self {
             inner: Arc::new(Inner {
                 core: Mutex::new(pool),
-                tokens: RwLock::new(tokens),
+                secrets: RwLock::new(secrets),
                 refresh: SingleFlight::new(),
                 discover: SingleFlight::new(),
                 dirty: Mutex::new(HashSet::new()),
@@ -346,12 +296,16 @@ impl PoolService {
     }
 
     fn tokens(&self, id: CredId) -> Option<Tokens> {
-        self.inner
-            .tokens
+        match self
+            .inner
+            .secrets
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(&id)
-            .cloned()
+        {
+            Some(Secret::OAuth(t)) => Some(t.clone()),
+            _ => None,
+        }
     }
 
     /// A valid access token, refreshing (once, whoever asks) when it is missing or expiring.
@@ -375,8 +329,12 @@ impl PoolService {
     /// After an upstream 401: drop the rejected token and refresh, unless someone already did.
     pub async fn force_refresh(&self, lease: &Lease) -> Result<String, TokenError> {
         {
-            let mut all = self.inner.tokens.write().unwrap_or_else(|e| e.into_inner());
-            if let Some(t) = all.get_mut(&lease.id)
+            let mut all = self
+                .inner
+                .secrets
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            if let Some(Secret::OAuth(t)) = all.get_mut(&lease.id)
                 && t.access_token.as_deref() == Some(lease.access_token.as_str())
             {
                 t.access_token = None;
@@ -433,8 +391,12 @@ impl PoolService {
                         ));
                     }
                 }
-                let mut all = self.inner.tokens.write().unwrap_or_else(|e| e.into_inner());
-                if let Some(slot) = all.get_mut(&id) {
+                let mut all = self
+                    .inner
+                    .secrets
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner());
+                if let Some(Secret::OAuth(slot)) = all.get_mut(&id) {
                     if let Some(old) = slot.access_token.replace(tr.access_token.clone()) {
                         crate::logs::forget_secret(&old);
                     }
@@ -554,32 +516,55 @@ impl PoolService {
     }
 
     /// Adds (or replaces) a credential that is already in SQLite.
-    pub fn insert_loaded(&self, id: CredId, payload: &serde_json::Value, state: CredentialState) {
-        if let Some(t) = tokens_of(payload) {
-            register_secrets(&t);
-            self.inner
-                .tokens
+    pub fn insert_loaded(
+        &self,
+        id: CredId,
+        profile: Profile,
+        payload: &serde_json::Value,
+        state: CredentialState,
+    ) {
+        if let Some(secret) = secret_of(profile.kind, payload) {
+            secret.register();
+            let old = self
+                .inner
+                .secrets
                 .write()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(id, t);
+                .insert(id, secret);
+            if let Some(old) = old {
+                old.forget();
+            }
         }
-        self.core().upsert(id, state);
+        {
+            let mut core = self.core();
+            core.upsert(id, state);
+            core.set_profile(id, profile);
+        }
         self.mark([id]);
+    }
+
+    pub fn profile(&self, id: CredId) -> Option<Profile> {
+        self.core().profile(id)
+    }
+
+    /// The quota group as the pool sees it (the row is written by the caller).
+    pub(crate) fn set_group_in_memory(&self, id: CredId, group: Option<String>) {
+        let mut core = self.core();
+        if let Some(p) = core.profile(id) {
+            core.set_profile(id, p.with_group(group));
+        }
     }
 
     pub fn remove(&self, id: CredId) {
         self.core().remove(id);
-        if let Some(t) = self
+        if let Some(secret) = self
             .inner
-            .tokens
+            .secrets
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&id)
         {
-            crate::logs::forget_secret(&t.refresh_token);
-            if let Some(a) = &t.access_token {
-                crate::logs::forget_secret(a);
-            }
+            secret.forget();
         }
     }
 
@@ -697,6 +682,9 @@ impl PoolService {
         };
         let json = serde_json::to_string(&state).map_err(|e| StoreError::Data(e.to_string()))?;
         let payload = new.payload.clone();
+        let profile = Profile::of(new.kind)
+            .with_group(new.quota_group.clone())
+            .with_models(new.models.clone());
         let id = self
             .inner
             .store
@@ -706,7 +694,7 @@ impl PoolService {
                 Ok(id)
             })
             .await?;
-        self.insert_loaded(id, &payload, state);
+        self.insert_loaded(id, profile, &payload, state);
         Ok(id)
     }
 }

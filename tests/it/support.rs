@@ -137,6 +137,10 @@ pub fn new_credential(name: &str, u: &SeededUser) -> NewCredential {
         project_id: Some(u.project_id.clone()),
         tier: None,
         refresh_token_sha256: None,
+        kind: gcli2api::google::kind::CredentialKind::CodeAssist,
+        secret_sha256: None,
+        quota_group: None,
+        models: None,
     }
 }
 

@@ -2,6 +2,7 @@
 //! (it holds the refresh token, the access token and the client secret).
 use poem_openapi::{Enum, Object};
 
+use crate::google::kind::CredentialKind;
 use crate::pool::{BanKind, CooldownReason, CredentialState};
 use crate::store::credentials::{CredentialRow, CredentialSource};
 use crate::usage::{CredentialUsage, QuotaStatus, TodayQuota};
@@ -24,6 +25,42 @@ impl From<CredentialSource> for SourceView {
             CredentialSource::Oauth => SourceView::Oauth,
             CredentialSource::Dir => SourceView::Dir,
             CredentialSource::Demo => SourceView::Demo,
+        }
+    }
+}
+
+/// Which Google upstream the credential speaks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum KindView {
+    /// Gemini CLI / Code Assist OAuth.
+    CodeAssist,
+    /// An AI Studio key for the Gemini API.
+    GeminiApiKey,
+    /// A Vertex AI service-account key file.
+    VertexServiceAccount,
+    /// A Vertex AI express-mode key.
+    VertexExpressKey,
+}
+
+impl From<CredentialKind> for KindView {
+    fn from(k: CredentialKind) -> Self {
+        match k {
+            CredentialKind::CodeAssist => Self::CodeAssist,
+            CredentialKind::GeminiApiKey => Self::GeminiApiKey,
+            CredentialKind::VertexServiceAccount => Self::VertexServiceAccount,
+            CredentialKind::VertexExpressKey => Self::VertexExpressKey,
+        }
+    }
+}
+
+impl From<KindView> for CredentialKind {
+    fn from(k: KindView) -> Self {
+        match k {
+            KindView::CodeAssist => Self::CodeAssist,
+            KindView::GeminiApiKey => Self::GeminiApiKey,
+            KindView::VertexServiceAccount => Self::VertexServiceAccount,
+            KindView::VertexExpressKey => Self::VertexExpressKey,
         }
     }
 }
@@ -151,6 +188,16 @@ pub struct Credential {
     pub id: i64,
     pub name: String,
     pub source: SourceView,
+    pub kind: KindView,
+    /// The Google project the credential's quota belongs to, as the operator named it: keys
+    /// of one group share cooldowns and daily exhaustion. Null: a group of its own.
+    pub quota_group: Option<String>,
+    /// Models the credential was found to serve (a Gemini API key's model list). Null: not
+    /// discovered; the kind's default list applies.
+    pub models: Option<Vec<String>>,
+    /// When `models` was last discovered.
+    pub models_checked_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The service-account e-mail, or the Code Assist account's.
     pub email: Option<String>,
     pub project_id: Option<String>,
     pub tier: Option<String>,
@@ -217,6 +264,12 @@ pub fn credential(
         id: row.id,
         name: row.name.clone(),
         source: row.source.into(),
+        kind: row.kind.into(),
+        quota_group: row.quota_group.clone(),
+        models: row.models.clone(),
+        models_checked_at: row
+            .models_checked_at
+            .and_then(chrono::DateTime::from_timestamp_millis),
         email: state.email.clone().or_else(|| row.email.clone()),
         project_id: state.project_id.clone().or_else(|| row.project_id.clone()),
         tier: state.tier.clone().or_else(|| row.tier.clone()),

@@ -13,6 +13,13 @@ pub struct RowView {
     pub email: String,
     pub project: String,
     pub source: &'static str,
+    /// The filter value (`gemini_api_key`).
+    pub kind: &'static str,
+    /// For people (`Gemini API key`).
+    pub kind_label: &'static str,
+    pub group: String,
+    /// Discovered models, comma separated (empty when not discovered).
+    pub models: String,
     pub status: &'static str,
     pub enabled: bool,
     pub banned: bool,
@@ -81,6 +88,10 @@ impl From<Credential> for RowView {
                 view::SourceView::Dir => "directory",
                 view::SourceView::Demo => "demo",
             },
+            kind: crate::google::kind::CredentialKind::from(c.kind).as_str(),
+            kind_label: crate::google::kind::CredentialKind::from(c.kind).label(),
+            group: c.quota_group.unwrap_or_default(),
+            models: c.models.map(|m| m.join(", ")).unwrap_or_default(),
             status: status_word(c.status),
             enabled: c.enabled,
             banned: c.ban.is_some(),

@@ -2,6 +2,7 @@
 use std::sync::atomic::Ordering;
 
 use super::{Change, CredId, Pool, PoolSummary, Rotation, Snapshot};
+use crate::pool::Profile;
 use crate::pool::clock::add;
 use crate::pool::failure::PoolConfig;
 use crate::pool::state::{Ban, BanKind, CredentialState};
@@ -35,6 +36,19 @@ impl Pool {
                 .map(|(_, change)| change)
             })
             .collect()
+    }
+
+    /// Sets what the credential is (kind, quota group, models); unknown ids are ignored.
+    pub fn set_profile(&mut self, id: CredId, profile: Profile) {
+        let now = self.clock.now();
+        if let Some(e) = self.entries.get_mut(&id) {
+            e.profile = profile;
+            self.reslot_everywhere(id, now);
+        }
+    }
+
+    pub fn profile(&self, id: CredId) -> Option<Profile> {
+        self.entries.get(&id).map(|e| e.profile.clone())
     }
 
     /// The manual switch; it does not lift a ban (see [`Pool::clear_errors_and_unban`]).

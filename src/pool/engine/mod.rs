@@ -10,6 +10,7 @@ use crate::pool::clock::{Clock, add};
 use crate::pool::failure::{Failure, PoolConfig, Reaction, apply_failure};
 use crate::pool::index::{ModelIndex, Slot, slot_for};
 use crate::pool::lease::Lease;
+use crate::pool::profile::Profile;
 use crate::pool::state::{CooldownReason, CredentialState};
 use crate::pool::unavailable::Unavailable;
 use crate::pool::{CredId, ModelClass, QuotaView};
@@ -66,6 +67,7 @@ struct Entry {
     in_flight: Arc<AtomicU32>,
     /// Over-quota parks per `ModelClass::slot`, as reported by the `QuotaView`.
     parks: [Option<DateTime<Utc>>; 3],
+    profile: Profile,
 }
 
 /// Why an inactive credential is out; disabled wins when both apply.
@@ -133,6 +135,7 @@ impl Pool {
                         state,
                         in_flight: Arc::new(AtomicU32::new(0)),
                         parks: [None; 3],
+                        profile: Profile::default(),
                     },
                 );
             }
