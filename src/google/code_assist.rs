@@ -1,5 +1,6 @@
-//! Calls to the Code Assist API (`/v1internal:*`). This layer only moves bytes and statuses; what
-//! an error means is decided by `google::errors` and the pool.
+//! Calls to the Code Assist API (`/v1internal:*`) for onboarding and identity. Generation goes
+//! through `google::executor`. This layer only moves bytes and statuses; what an error means is
+//! decided by `google::errors` and the pool.
 use bytes::Bytes;
 use serde_json::Value;
 
@@ -59,43 +60,6 @@ async fn json_reply(resp: reqwest::Response) -> Result<Value, CallFailure> {
     let body = resp.bytes().await.map_err(transport)?;
     // A 2xx whose body is not JSON is the upstream's fault: report it as a bad gateway.
     serde_json::from_slice(&body).map_err(|_| CallFailure::Status { status: 502, body })
-}
-
-/// Non-streaming generation; returns the raw envelope `{response, traceId}`.
-pub async fn generate(
-    up: &Upstream,
-    token: &str,
-    model: &str,
-    envelope: &Value,
-) -> Result<Value, CallFailure> {
-    json_reply(post(up, "generateContent", "", token, model, envelope).await?).await
-}
-
-/// Streaming generation; the caller reads SSE from the returned body.
-pub async fn stream(
-    up: &Upstream,
-    token: &str,
-    model: &str,
-    envelope: &Value,
-) -> Result<reqwest::Response, CallFailure> {
-    post(
-        up,
-        "streamGenerateContent",
-        "?alt=sse",
-        token,
-        model,
-        envelope,
-    )
-    .await
-}
-
-pub async fn count_tokens(
-    up: &Upstream,
-    token: &str,
-    model: &str,
-    body: &Value,
-) -> Result<Value, CallFailure> {
-    json_reply(post(up, "countTokens", "", token, model, body).await?).await
 }
 
 fn client_metadata(project: Option<&str>) -> Value {

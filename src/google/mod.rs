@@ -3,6 +3,7 @@ pub mod client;
 pub mod code_assist;
 pub mod discovery;
 pub mod errors;
+pub mod executor;
 pub mod kind;
 pub mod oauth;
 pub mod projects;

@@ -299,8 +299,16 @@ impl PoolService {
         Ok(gone)
     }
 
-    /// Learns the account's project (Gemini CLI's discovery flow) and e-mail (userinfo).
+    /// Learns the account's project (Gemini CLI's discovery flow) and e-mail (userinfo). Keys
+    /// and service accounts have nothing to discover: their project is the operator's group or
+    /// the key file's.
     pub async fn identify(&self, id: CredId) -> Result<(), super::service::TokenError> {
+        if self
+            .profile(id)
+            .is_some_and(|p| p.kind != crate::google::kind::CredentialKind::CodeAssist)
+        {
+            return Ok(());
+        }
         let token = self.access_token(id).await?;
         let current = self.state(id).unwrap_or_default();
         let up = self.upstream().clone();

@@ -9,14 +9,14 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
-use super::secrets::{Secret, Tokens, missing_reason, secret_of};
+use super::secrets::{Secret, missing_reason, secret_of};
 use super::{
     Change, Clock, CredId, CredentialState, Failure, Pool, PoolConfig, Profile, Reaction,
-    SingleFlight, model_class,
+    SingleFlight,
 };
 use crate::google::client::Upstream;
-use crate::google::errors::{ErrorClass, UpstreamError, classify};
-use crate::google::oauth;
+use crate::google::errors::{ErrorClass, UpstreamError};
+use crate::google::executor::Call;
 use crate::settings::{Settings, SettingsService};
 use crate::store::credentials::{self as repo, StatePatch};
 use crate::store::{Store, StoreError, now_ms};
@@ -28,11 +28,13 @@ const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
 type QuotaFn = dyn Fn(CredId, super::ModelClass) -> Option<DateTime<Utc>> + Send + Sync;
 
-/// A credential handed to one upstream call. Dropping it ends the in-flight count.
+mod access;
+
+/// A credential handed to one upstream call: its id and its kind's executor, holding the
+/// secret the call needs. Dropping it ends the in-flight count.
 pub struct Lease {
     pub id: CredId,
-    pub access_token: String,
-    pub project_id: String,
+    pub call: Call,
     _hold: super::Lease,
 }
 
@@ -40,7 +42,7 @@ impl std::fmt::Debug for Lease {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Lease")
             .field("id", &self.id)
-            .field("project_id", &self.project_id)
+            .field("call", &self.call)
             .finish_non_exhaustive()
     }
 }
@@ -116,9 +118,10 @@ pub fn sha256_hex(s: &str) -> String {
         .collect()
 }
 
-/// How an upstream error changes the credential that got it.
-pub fn failure_of(err: &UpstreamError, base_model: &str) -> Failure {
-    match classify(err) {
+/// How an upstream error, as read by the credential's executor (`class`), changes the
+/// credential that got it.
+pub fn failure_of(class: ErrorClass, err: &UpstreamError, base_model: &str) -> Failure {
+    match class {
         ErrorClass::RateLimited { retry_after } => Failure::RateLimited { retry_after },
         ErrorClass::QuotaExhausted {
             reset_after,
@@ -153,6 +156,12 @@ pub fn failure_of(err: &UpstreamError, base_model: &str) -> Failure {
         ErrorClass::NotFound | ErrorClass::BadRequest => Failure::Rejected,
         ErrorClass::Other if err.status >= 500 => Failure::Server(err.status),
         ErrorClass::Other => Failure::Rejected,
+        ErrorClass::CredentialRejected { reason } => Failure::CredentialRejected {
+            status: err.status,
+            reason,
+        },
+        ErrorClass::ModelDenied => Failure::ModelUnavailable,
+        ErrorClass::DailyQuota => Failure::DailyExhausted,
     }
 }
 
@@ -243,206 +252,6 @@ impl PoolService {
         }
     }
 
-    /// A credential for one call to `base_model`, with a fresh access token and its project.
-    pub async fn acquire(
-        &self,
-        base_model: &str,
-        exclude: &[CredId],
-    ) -> Result<Lease, AcquireError> {
-        let class = model_class(base_model);
-        let mut skip: Vec<CredId> = exclude.to_vec();
-        // Credentials whose token cannot be had are skipped for this request, bounded so a
-        // pool full of broken credentials still answers quickly.
-        for _ in 0..8 {
-            let hold = {
-                let quota = self
-                    .inner
-                    .quota
-                    .read()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .clone();
-                let view =
-                    move |id: CredId, c: super::ModelClass| quota.as_ref().and_then(|q| q(id, c));
-                self.core().pick(base_model, class, &skip, &view)
-            };
-            let hold = hold.map_err(AcquireError::Unavailable)?;
-            let id = hold.id;
-            match self.ready(id).await {
-                Ok((access_token, project_id)) => {
-                    return Ok(Lease {
-                        id,
-                        access_token,
-                        project_id,
-                        _hold: hold,
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(credential = id, error = %e, "credential not usable right now");
-                    skip.push(id);
-                }
-            }
-        }
-        Err(AcquireError::NoToken)
-    }
-
-    async fn ready(&self, id: CredId) -> Result<(String, String), TokenError> {
-        let token = self.access_token(id).await?;
-        let known = self.core().state(id).and_then(|s| s.project_id);
-        let project = match known {
-            Some(p) => p,
-            None => self.discover_project(id).await?,
-        };
-        Ok((token, project))
-    }
-
-    fn tokens(&self, id: CredId) -> Option<Tokens> {
-        match self
-            .inner
-            .secrets
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&id)
-        {
-            Some(Secret::OAuth(t)) => Some(t.clone()),
-            _ => None,
-        }
-    }
-
-    /// A valid access token, refreshing (once, whoever asks) when it is missing or expiring.
-    pub async fn access_token(&self, id: CredId) -> Result<String, TokenError> {
-        let now = self.inner.clock.now();
-        let t = self
-            .tokens(id)
-            .ok_or_else(|| TokenError::Permanent("credential has no refresh token".into()))?;
-        if let (Some(a), Some(exp)) = (&t.access_token, t.expiry)
-            && exp - REFRESH_MARGIN > now
-        {
-            return Ok(a.clone());
-        }
-        let me = self.clone();
-        self.inner
-            .refresh
-            .run(id, || async move { me.do_refresh(id).await })
-            .await
-    }
-
-    /// After an upstream 401: drop the rejected token and refresh, unless someone already did.
-    pub async fn force_refresh(&self, lease: &Lease) -> Result<String, TokenError> {
-        {
-            let mut all = self
-                .inner
-                .secrets
-                .write()
-                .unwrap_or_else(|e| e.into_inner());
-            if let Some(Secret::OAuth(t)) = all.get_mut(&lease.id)
-                && t.access_token.as_deref() == Some(lease.access_token.as_str())
-            {
-                t.access_token = None;
-            }
-        }
-        self.access_token(lease.id).await
-    }
-
-    async fn do_refresh(&self, id: CredId) -> Result<String, TokenError> {
-        let t = self
-            .tokens(id)
-            .ok_or_else(|| TokenError::Permanent("credential was removed".into()))?;
-        // Another flight may have finished between our check and this one starting.
-        if let (Some(a), Some(exp)) = (&t.access_token, t.expiry)
-            && exp - REFRESH_MARGIN > self.inner.clock.now()
-        {
-            return Ok(a.clone());
-        }
-        let up = self.inner.upstream.clone();
-        match oauth::refresh(&up, &t.client_id, &t.client_secret, &t.refresh_token).await {
-            Ok(tr) => {
-                let expiry = self.inner.clock.now()
-                    + chrono::Duration::seconds(tr.expires_in.unwrap_or(3599));
-                let rotated = tr.refresh_token.clone().filter(|r| *r != t.refresh_token);
-                crate::logs::register_secret(&tr.access_token);
-                if let Some(r) = &rotated {
-                    crate::logs::register_secret(r);
-                }
-                // Written before use: a rotated refresh token must never exist only in memory.
-                let (access, exp_s) = (tr.access_token.clone(), expiry.to_rfc3339());
-                let rot = rotated.clone().map(|r| {
-                    let sha = sha256_hex(&r);
-                    (r, sha)
-                });
-                let write = self
-                    .inner
-                    .store
-                    .tx(move |tx| {
-                        repo::update_tokens(
-                            tx,
-                            id,
-                            &access,
-                            Some(&exp_s),
-                            rot.as_ref().map(|(r, s)| (r.as_str(), s.as_str())),
-                            now_ms(),
-                        )
-                    })
-                    .await;
-                if let Err(e) = write {
-                    tracing::error!(credential = id, error = %e, "could not save refreshed tokens");
-                    if rotated.is_some() {
-                        return Err(TokenError::Transient(
-                            "could not save the rotated refresh token".into(),
-                        ));
-                    }
-                }
-                let mut all = self
-                    .inner
-                    .secrets
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner());
-                if let Some(Secret::OAuth(slot)) = all.get_mut(&id) {
-                    if let Some(old) = slot.access_token.replace(tr.access_token.clone()) {
-                        crate::logs::forget_secret(&old);
-                    }
-                    slot.expiry = Some(expiry);
-                    if let Some(r) = rotated {
-                        slot.refresh_token = r;
-                    }
-                }
-                tracing::info!(credential = id, "access token refreshed");
-                Ok(tr.access_token)
-            }
-            Err(e) if e.is_permanent() => {
-                let reason = e.to_string();
-                tracing::warn!(credential = id, reason = %reason, "refresh token rejected; disabling credential");
-                let out = self.core().record_failure(
-                    id,
-                    "*",
-                    400,
-                    &reason,
-                    Failure::AuthFailed {
-                        permanent: true,
-                        reason: reason.clone(),
-                    },
-                );
-                self.mark_change(out.change);
-                Err(TokenError::Permanent(reason))
-            }
-            Err(e) => Err(TokenError::Transient(e.to_string())),
-        }
-    }
-
-    /// Finds the project on first use of a credential imported without one (single-flight,
-    /// so a burst of requests runs discovery once).
-    async fn discover_project(&self, id: CredId) -> Result<String, TokenError> {
-        let me = self.clone();
-        self.inner
-            .discover
-            .run(id, || async move {
-                me.identify(id).await?;
-                me.state(id)
-                    .and_then(|s| s.project_id)
-                    .ok_or_else(|| TokenError::NoProject("no project found".into()))
-            })
-            .await
-    }
-
     async fn persist_now(&self, change: Option<Change>) {
         if let Some(c) = change {
             if let Err(e) = write_states(&self.inner.store, vec![(c.id, c.state)]).await {
@@ -459,7 +268,7 @@ impl PoolService {
 
     /// Applies an upstream error to the credential and says what the request should do next.
     pub fn report_failure(&self, lease: &Lease, base_model: &str, err: &UpstreamError) -> Reaction {
-        let failure = failure_of(err, base_model);
+        let failure = failure_of(lease.call.classify(err), err, base_model);
         let out =
             self.core()
                 .record_failure(lease.id, base_model, err.status, &err.message, failure);

@@ -86,6 +86,9 @@ pub enum BanKind {
     /// Project discovery says the account cannot use Code Assist yet (VALIDATION_REQUIRED,
     /// an ineligible tier, no project): the reason and link tell the owner what to do.
     Ineligible,
+    /// Google refused the key or service account itself (invalid, expired, leaked, suspended,
+    /// a standard key, an API blocked or disabled for it, a deleted account).
+    Rejected,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,6 +127,8 @@ pub enum CooldownReason {
     QuotaExhausted,
     /// A cap-probe request is out; the deadline bounds how long a lost probe blocks.
     Probing,
+    /// A per-day quota is spent until Google's daily reset (midnight Pacific).
+    DailyExhausted,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

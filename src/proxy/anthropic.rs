@@ -127,9 +127,7 @@ async fn count(state: &AppState, body: Body, meter: &mut Meter) -> Result<Respon
     meter.model(&model.requested, &model.base);
     let json = state.remote.inline_anthropic(json).await?;
     let contents = count_tokens_contents(&json, &opts)?;
-    let body =
-        json!({"request": {"model": format!("models/{}", model.base), "contents": contents}});
-    let (v, served) = dispatch::count_tokens(state, &model.base, &body).await?;
+    let (v, served) = dispatch::count_tokens(state, &model.base, &json!(contents)).await?;
     meter.served(served);
     let total = v
         .get("totalTokens")

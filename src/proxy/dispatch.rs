@@ -9,14 +9,13 @@ use serde_json::Value;
 
 use crate::convert::response::parse_response;
 use crate::error::GatewayError;
-use crate::google::code_assist::{self, CallFailure};
 use crate::google::errors::{UpstreamError, parse_error};
+use crate::google::executor::{self, CallFailure};
 use crate::google::sse::SseDecoder;
 use crate::pool::Reaction;
 use crate::pool::service::Lease;
 use crate::state::AppState;
 use crate::usage::{CallRecord, Outcome};
-use crate::wire::code_assist::envelope;
 use crate::wire::gemini::{FinishReason, GenerateContentResponse, PartData};
 
 /// One upstream call to make: the base model the upstream sees and the Gemini `request` object.
@@ -232,15 +231,6 @@ impl<'a> Attempts<'a> {
     }
 }
 
-fn call_envelope(call: &Upcall, lease: &Lease) -> Value {
-    envelope(
-        &call.base_model,
-        &lease.project_id,
-        call.request.clone(),
-        None,
-    )
-}
-
 /// Non-streaming generation with retries; returns the unwrapped Gemini response.
 pub async fn unary(
     state: &AppState,
@@ -248,9 +238,13 @@ pub async fn unary(
 ) -> Result<(GenerateContentResponse, Served), GatewayError> {
     let mut tries = Attempts::new(state, &call.base_model);
     while let Some(lease) = tries.lease().await? {
-        let env = call_envelope(call, &lease);
-        match code_assist::generate(&state.upstream, &lease.access_token, &call.base_model, &env)
-            .await
+        match executor::generate(
+            &state.upstream,
+            &lease.call,
+            &call.base_model,
+            &call.request,
+        )
+        .await
         {
             Ok(v) => {
                 let resp = match parse_response(v) {
@@ -285,23 +279,26 @@ pub async fn stream(
 ) -> Result<(EventStream, Served), GatewayError> {
     let mut tries = Attempts::new(state, &call.base_model);
     while let Some(lease) = tries.lease().await? {
-        let env = call_envelope(call, &lease);
-        let resp =
-            match code_assist::stream(&state.upstream, &lease.access_token, &call.base_model, &env)
-                .await
-            {
-                Ok(r) => r,
-                Err(CallFailure::Status { status, body }) => {
-                    tries
-                        .upstream_failed(&lease, parse_error(status, &body))
-                        .await?;
-                    continue;
-                }
-                Err(CallFailure::Transport(why)) => {
-                    tries.transport_failed(&lease, why);
-                    continue;
-                }
-            };
+        let resp = match executor::stream(
+            &state.upstream,
+            &lease.call,
+            &call.base_model,
+            &call.request,
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(CallFailure::Status { status, body }) => {
+                tries
+                    .upstream_failed(&lease, parse_error(status, &body))
+                    .await?;
+                continue;
+            }
+            Err(CallFailure::Transport(why)) => {
+                tries.transport_failed(&lease, why);
+                continue;
+            }
+        };
         let mut events = decode_events(resp);
         // Hold back until the first event that carries something, so empty streams and
         // errors before the first byte can still be retried elsewhere.
@@ -413,17 +410,16 @@ fn decode_events(resp: reqwest::Response) -> EventStream {
     })
 }
 
-/// countTokens through the pool, with the same credential switching as generation.
+/// countTokens of `contents` through the pool, with the same credential switching as
+/// generation.
 pub async fn count_tokens(
     state: &AppState,
     base_model: &str,
-    body: &Value,
+    contents: &Value,
 ) -> Result<(Value, Served), GatewayError> {
     let mut tries = Attempts::new(state, base_model);
     while let Some(lease) = tries.lease().await? {
-        match code_assist::count_tokens(&state.upstream, &lease.access_token, base_model, body)
-            .await
-        {
+        match executor::count_tokens(&state.upstream, &lease.call, base_model, contents).await {
             Ok(v) => return Ok((v, tries.served(&lease))),
             Err(CallFailure::Status { status, body }) => {
                 tries

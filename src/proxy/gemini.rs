@@ -115,8 +115,7 @@ async fn count_tokens(
         .get("contents")
         .cloned()
         .ok_or_else(|| GatewayError::BadRequest("'contents' is required".into()))?;
-    let body = json!({"request": {"model": format!("models/{base_model}"), "contents": contents}});
-    dispatch::count_tokens(state, base_model, &body).await
+    dispatch::count_tokens(state, base_model, &contents).await
 }
 
 #[handler]

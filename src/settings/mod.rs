@@ -111,6 +111,10 @@ pub struct Settings {
     pub service_usage_api_url: String,
     pub metadata_service_url: String,
     pub oauth_auth_url: String,
+    pub gemini_api_url: String,
+    /// `None`: derived from `vertex_location`.
+    pub vertex_api_url: Option<String>,
+    pub vertex_location: String,
     /// One of trace, debug, info, warn, error.
     pub log_level: String,
     pub log_file: PathBuf,
@@ -216,6 +220,9 @@ impl Settings {
             service_usage_api_url: v.string("service_usage_api_url")?,
             metadata_service_url: v.string("metadata_service_url")?,
             oauth_auth_url: v.string("oauth_auth_url")?,
+            gemini_api_url: v.string("gemini_api_url")?,
+            vertex_api_url: v.opt_string("vertex_api_url")?,
+            vertex_location: v.string("vertex_location")?,
             log_level: v.string("log_level")?,
             log_file: PathBuf::from(v.string("log_file")?),
             log_retention_days: v.int("log_retention_days")?,

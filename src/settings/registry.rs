@@ -27,6 +27,8 @@ pub enum Kind {
     LogLevel,
     /// An IANA time zone name.
     TimeZone,
+    /// A cloud location: lowercase letters, digits and '-' (`global`, `us`, `europe-west4`).
+    Location,
     /// A filesystem path.
     Path,
     /// A password: write-only, never shown.
@@ -365,6 +367,30 @@ static REGISTRY: &[SettingDef] = &[
         DefaultValue::Str("https://accounts.google.com/o/oauth2/v2/auth"),
         HOT,
         "Google authorization page for the browser consent.",
+    ),
+    def(
+        "gemini_api_url",
+        "GEMINI_API_URL",
+        Kind::HttpUrl,
+        DefaultValue::Str("https://generativelanguage.googleapis.com"),
+        HOT,
+        "Gemini API base URL (AI Studio keys).",
+    ),
+    def(
+        "vertex_location",
+        "VERTEX_LOCATION",
+        Kind::Location,
+        DefaultValue::Str("global"),
+        HOT,
+        "Vertex AI location of service-account calls: `global` (where the newest models are), `us`, `eu` or a region such as `europe-west4`.",
+    ),
+    def(
+        "vertex_api_url",
+        "VERTEX_API_URL",
+        Kind::OptionalHttpUrl,
+        DefaultValue::Str(""),
+        HOT,
+        "Vertex AI base URL (empty: derived from VERTEX_LOCATION; express keys use the global host).",
     ),
     def(
         "log_level",

@@ -3,6 +3,7 @@ mod anthropic;
 mod auth;
 mod gemini;
 mod import;
+mod official;
 mod openai;
 mod pool;
 mod remote;

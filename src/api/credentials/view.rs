@@ -91,6 +91,9 @@ pub enum BanKindView {
     /// Project discovery says the account cannot use Code Assist yet (verification needed,
     /// ineligible tier, no project); `reason` and `link` say what to do.
     Ineligible,
+    /// Google refused the key or service account itself (invalid, expired, leaked,
+    /// suspended, a standard key, an API blocked or disabled for it); `reason` says what to do.
+    Rejected,
 }
 
 #[derive(Object)]
@@ -111,6 +114,8 @@ pub enum CooldownReasonView {
     RateLimited,
     QuotaExhausted,
     Probing,
+    /// A per-day quota is spent until Google's daily reset (midnight Pacific).
+    DailyExhausted,
 }
 
 #[derive(Object)]
@@ -244,6 +249,7 @@ pub fn credential(
                 CooldownReason::RateLimited => CooldownReasonView::RateLimited,
                 CooldownReason::QuotaExhausted => CooldownReasonView::QuotaExhausted,
                 CooldownReason::Probing => CooldownReasonView::Probing,
+                CooldownReason::DailyExhausted => CooldownReasonView::DailyExhausted,
             },
             reset_at: c.reset_at,
             probe_pending: c.probe_pending,
@@ -282,6 +288,7 @@ pub fn credential(
                 BanKind::RefreshRevoked => BanKindView::RefreshRevoked,
                 BanKind::MissingRefreshToken => BanKindView::MissingRefreshToken,
                 BanKind::Ineligible => BanKindView::Ineligible,
+                BanKind::Rejected => BanKindView::Rejected,
             },
             status: b.status,
             reason: crate::logs::redact(&b.reason).into_owned(),

@@ -14,6 +14,7 @@ mod dedup;
 mod error;
 mod fields;
 mod names;
+pub mod official;
 mod sources;
 
 pub use self::archive::{ImportReport, ZipLimits, export_zip, parse_upload, parse_zip};

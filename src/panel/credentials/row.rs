@@ -101,6 +101,7 @@ impl From<Credential> for RowView {
                     BanKindView::RefreshRevoked => "refresh token revoked",
                     BanKindView::MissingRefreshToken => "no refresh token",
                     BanKindView::Ineligible => "account not eligible",
+                    BanKindView::Rejected => "refused by Google",
                 },
                 status: b.status,
                 reason: b.reason,
@@ -116,6 +117,7 @@ impl From<Credential> for RowView {
                         CooldownReasonView::RateLimited => "rate limited",
                         CooldownReasonView::QuotaExhausted => "quota exhausted",
                         CooldownReasonView::Probing => "probing",
+                        CooldownReasonView::DailyExhausted => "daily quota spent",
                     },
                 })
                 .collect(),
