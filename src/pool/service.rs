@@ -50,7 +50,7 @@ pub struct Lease {
     pub id: CredId,
     pub access_token: String,
     pub project_id: String,
-    _hold: super::Lease,
+    _hold: super::Hold,
 }
 
 impl std::fmt::Debug for Lease {
