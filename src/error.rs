@@ -14,12 +14,24 @@ impl From<crate::pool::service::AcquireError> for GatewayError {
     }
 }
 
-/// Which wire format an error must be rendered in: each route answers in its caller's format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which API a client speaks: errors are rendered in its format, and usage is counted by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Surface {
     OpenAi,
     Gemini,
     Anthropic,
+}
+
+impl Surface {
+    /// Stable text form, used as the database key.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Surface::OpenAi => "openai",
+            Surface::Gemini => "gemini",
+            Surface::Anthropic => "anthropic",
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

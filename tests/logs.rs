@@ -1,5 +1,6 @@
 //! The global subscriber can be installed once per process (= per test binary), so a single
 //! test runs the scenarios in order against one hub.
+#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
 use std::path::Path;
 
 use gcli2api::logs::{self, LogConfig, LogError, LogHub, LogLine, RING_CAPACITY};

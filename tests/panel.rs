@@ -1,5 +1,6 @@
 //! Web panel tests over real sockets: the gateway on 127.0.0.1:0 in front of the simulator,
 //! driven like a browser (cookies, forms, HTMX headers) without one.
+#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
 #[path = "it/support.rs"]
 mod support;
 

@@ -1,4 +1,5 @@
 //! Conformance tests for the Google simulator over real loopback sockets.
+#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
 
 #[path = "simulator/control.rs"]
 mod control;

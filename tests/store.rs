@@ -1,4 +1,5 @@
 //! Store: migrations, open errors, repositories, and crash consistency (SIGKILL mid-write).
+#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -1,5 +1,6 @@
 //! Usage counters and daily quotas against a real SQLite file: exactness under concurrency,
 //! restart, limits with the real pool, reset, retention, graceful shutdown and SIGKILL.
+#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};

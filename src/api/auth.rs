@@ -189,7 +189,7 @@ impl AuthContext {
             sub: "panel".into(),
             iat: now.timestamp(),
             exp: expires_at.timestamp(),
-            jti: hex(&jti),
+            jti: hex::encode(jti),
             epoch,
         };
         let token = jsonwebtoken::encode(
@@ -256,11 +256,7 @@ async fn password_epoch(state: &AppState) -> Result<String, String> {
             h.update([0]);
         }
     }
-    Ok(hex(&h.finalize()[..12]))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    Ok(hex::encode(&h.finalize()[..12]))
 }
 
 pub fn client_ip(req: &Request) -> Option<IpAddr> {

@@ -34,7 +34,7 @@
 //! [`Pool`] takes `&mut self`; the service keeps it behind one `std::sync::Mutex`. Every method
 //! is short CPU work with nothing to await, so a plain lock held for microseconds is cheaper and
 //! simpler than inner locking, and a single writer rules out the reference's lost updates.
-//! In-flight counts are atomics held by the [`Lease`], so dropping one needs no lock.
+//! In-flight counts are atomics held by the [`Hold`], so dropping one needs no lock.
 //! Token refreshes, which do await, go through [`SingleFlight`] outside the lock.
 //!
 //! # Persistence
@@ -47,8 +47,8 @@ pub mod admin;
 pub(crate) mod clock;
 mod engine;
 mod failure;
+mod hold;
 mod index;
-mod lease;
 mod profile;
 mod secrets;
 pub mod service;
@@ -66,7 +66,7 @@ pub use self::engine::{
     Change, FailureOutcome, MAX_MODEL_INDEXES, Pool, PoolSummary, Rotation, Snapshot,
 };
 pub use self::failure::{Failure, PoolConfig, Reaction};
-pub use self::lease::Lease;
+pub use self::hold::Hold;
 pub use self::profile::Profile;
 pub use self::single_flight::SingleFlight;
 pub use self::state::{

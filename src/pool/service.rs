@@ -35,7 +35,7 @@ mod access;
 pub struct Lease {
     pub id: CredId,
     pub call: Call,
-    _hold: super::Lease,
+    _hold: super::Hold,
 }
 
 impl std::fmt::Debug for Lease {
@@ -112,10 +112,7 @@ fn profile_of(row: &repo::CredentialRow) -> Profile {
 }
 
 pub fn sha256_hex(s: &str) -> String {
-    Sha256::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(s.as_bytes()))
 }
 
 /// How an upstream error, as read by the credential's executor (`class`), changes the

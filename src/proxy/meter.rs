@@ -42,7 +42,7 @@ impl Meter {
                 credential_id: None,
                 base_model: "unknown".to_string(),
                 requested_model: "unknown".to_string(),
-                surface: surface.into(),
+                surface,
                 stream: false,
                 outcome: Outcome::Success,
                 prompt_tokens: 0,

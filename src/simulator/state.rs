@@ -98,10 +98,9 @@ pub(crate) struct SimState {
 }
 
 pub(crate) fn random_hex(bytes: usize) -> String {
-    let mut rng = rand::rng();
-    (0..bytes)
-        .map(|_| format!("{:02x}", rng.random::<u8>()))
-        .collect()
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill(buf.as_mut_slice());
+    hex::encode(buf)
 }
 
 pub(crate) fn random_urlsafe(len: usize) -> String {

@@ -1,4 +1,5 @@
 //! Integration tests: the real gateway over real sockets against the Google simulator.
+#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
 mod anthropic;
 mod auth;
 mod gemini;

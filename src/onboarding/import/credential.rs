@@ -2,7 +2,6 @@
 //! (upstream protocol §2.6 a–d).
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 use super::error::ImportError;
 use super::fields::{expiry_of, format_expiry, id_token_email, string_field};
@@ -232,10 +231,7 @@ impl ImportedCredential {
 
     /// Hex SHA-256 of the refresh token: the key for duplicate detection, safe to store and show.
     pub fn refresh_token_sha256(&self) -> String {
-        Sha256::digest(self.refresh_token.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::pool::service::sha256_hex(&self.refresh_token)
     }
 
     /// The row to insert for this credential. `tier` is unknown until project discovery.
