@@ -11,6 +11,8 @@ mod credentials;
 mod import;
 #[path = "api/oauth.rs"]
 mod oauth;
+#[path = "api/official_import.rs"]
+mod official_import;
 #[path = "api/secrets.rs"]
 mod secrets;
 #[path = "api/settings.rs"]

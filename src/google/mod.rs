@@ -4,6 +4,7 @@ pub mod code_assist;
 pub mod discovery;
 pub mod errors;
 pub mod executor;
+pub mod gemini_api;
 pub mod kind;
 pub mod oauth;
 pub mod projects;

@@ -15,7 +15,7 @@ pub const DEFAULT_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
 const ASSERTION_LIFETIME_SECS: i64 = 3600;
 
 /// A service-account key file (`"type": "service_account"`), the fields the grant needs.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ServiceAccountKey {
     pub client_email: String,
     pub private_key_id: Option<String>,

@@ -67,6 +67,7 @@ struct Inner {
     wake: Notify,
     store: Store,
     upstream: Upstream,
+    settings: SettingsService,
     clock: Arc<dyn Clock>,
     quota: RwLock<Option<Arc<QuotaFn>>>,
 }
@@ -212,6 +213,7 @@ impl PoolService {
                 wake: Notify::new(),
                 store,
                 upstream,
+                settings,
                 clock,
                 quota: RwLock::new(None),
             }),
@@ -222,6 +224,17 @@ impl PoolService {
 
     fn core(&self) -> std::sync::MutexGuard<'_, Pool> {
         self.inner.core.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The model an express key's import check counts tokens with: the first Vertex model.
+    pub fn probe_model(&self) -> String {
+        self.inner
+            .settings
+            .get()
+            .vertex_models
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "gemini-2.5-flash".into())
     }
 
     pub fn set_quota_view(&self, f: Arc<QuotaFn>) {

@@ -115,6 +115,7 @@ pub struct Settings {
     /// `None`: derived from `vertex_location`.
     pub vertex_api_url: Option<String>,
     pub vertex_location: String,
+    pub vertex_models: Vec<String>,
     /// One of trace, debug, info, warn, error.
     pub log_level: String,
     pub log_file: PathBuf,
@@ -223,6 +224,7 @@ impl Settings {
             gemini_api_url: v.string("gemini_api_url")?,
             vertex_api_url: v.opt_string("vertex_api_url")?,
             vertex_location: v.string("vertex_location")?,
+            vertex_models: v.list("vertex_models")?,
             log_level: v.string("log_level")?,
             log_file: PathBuf::from(v.string("log_file")?),
             log_retention_days: v.int("log_retention_days")?,

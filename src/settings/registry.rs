@@ -156,6 +156,20 @@ pub const DEFAULT_BASE_MODELS: &[&str] = &[
     "gemini-3.5-flash",
 ];
 
+/// Models a Vertex credential serves unless VERTEX_MODELS says otherwise: Vertex publishes
+/// no per-project model list, so it is configured. The first is what an express key's import
+/// check counts tokens with.
+pub const DEFAULT_VERTEX_MODELS: &[&str] = &[
+    "gemini-2.5-flash",
+    "gemini-2.5-pro",
+    "gemini-2.5-flash-lite",
+    "gemini-3-flash",
+    "gemini-3-flash-preview",
+    "gemini-3-pro-preview",
+    "gemini-3.1-pro-preview",
+    "gemini-3.1-flash-lite",
+];
+
 static REGISTRY: &[SettingDef] = &[
     def(
         "host",
@@ -391,6 +405,14 @@ static REGISTRY: &[SettingDef] = &[
         DefaultValue::Str(""),
         HOT,
         "Vertex AI base URL (empty: derived from VERTEX_LOCATION; express keys use the global host).",
+    ),
+    def(
+        "vertex_models",
+        "VERTEX_MODELS",
+        Kind::List,
+        DefaultValue::List(DEFAULT_VERTEX_MODELS),
+        HOT,
+        "Comma list of the models Vertex credentials (service accounts and express keys) serve; a request for another model never goes to them.",
     ),
     def(
         "log_level",

@@ -67,6 +67,11 @@ impl Builder {
         self.env.insert(k.into(), v.into());
         self
     }
+    /// Another gateway in front of the same simulator, with its own data dir.
+    pub fn reuse_sim(mut self, sim: SimHandle) -> Self {
+        self.sim = Some(sim);
+        self
+    }
     /// Reuse a simulator and data dir (restart tests); nothing is seeded again.
     pub fn reuse(mut self, sim: SimHandle, dir: tempfile::TempDir) -> Self {
         self.sim = Some(sim);

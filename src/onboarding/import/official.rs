@@ -153,7 +153,7 @@ impl PastedKey {
 }
 
 /// A service-account key file ready to store.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ServiceAccountFile {
     pub key: ServiceAccountKey,
     /// The file as given (Google's fields, kept for export).
@@ -190,6 +190,32 @@ impl ServiceAccountFile {
             ..NewCredential::code_assist(self.name(), source, self.json.clone())
         }
     }
+}
+
+/// The file an export holds for an API key; [`key_from_document`] reads it back.
+pub fn key_document(kind: CredentialKind, key: &str, group: Option<&str>) -> Value {
+    let mut v = json!({"type": kind.as_str(), "api_key": key});
+    if let Some(g) = group {
+        v["quota_group"] = json!(g);
+    }
+    v
+}
+
+/// An exported key file: `Some` when the document is one (with the key, or why it is bad).
+pub fn key_from_document(v: &Value) -> Option<Result<PastedKey, KeyError>> {
+    let kind = v
+        .get("type")
+        .and_then(Value::as_str)
+        .and_then(CredentialKind::parse)
+        .filter(|k| k.is_api_key())?;
+    let key = v.get("api_key").and_then(Value::as_str).unwrap_or_default();
+    let group = v.get("quota_group").and_then(Value::as_str);
+    Some(parse_entry(kind, key.trim(), None).and_then(|mut k| {
+        if let Some(g) = group {
+            k.group = parse_quota_group(g)?;
+        }
+        Ok(k)
+    }))
 }
 
 /// Whether a JSON document is a service-account key file (uploads are sorted by content).
@@ -238,6 +264,30 @@ mod tests {
     fn labels_show_only_the_ends() {
         assert_eq!(key_label("AQ.Ab8RN6LabcdefghWXYZ"), "AQ.A…WXYZ");
         assert_eq!(key_label("short"), "…");
+    }
+
+    #[test]
+    fn exported_key_files_read_back() {
+        let doc = key_document(
+            CredentialKind::VertexExpressKey,
+            "AQ.abcdefghijklmnop",
+            Some("p"),
+        );
+        let k = key_from_document(&doc).unwrap().unwrap();
+        assert_eq!(
+            (k.kind, k.key.as_str(), k.group.as_deref()),
+            (
+                CredentialKind::VertexExpressKey,
+                "AQ.abcdefghijklmnop",
+                Some("p")
+            )
+        );
+        assert!(key_from_document(&json!({"type": "code_assist", "api_key": "x"})).is_none());
+        assert!(
+            key_from_document(&json!({"type": "gemini_api_key"}))
+                .unwrap()
+                .is_err()
+        );
     }
 
     #[test]

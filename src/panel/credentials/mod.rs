@@ -3,7 +3,7 @@
 mod row;
 mod transfer;
 
-pub use transfer::{export_all, export_one, upload};
+pub use transfer::{export_all, export_one, paste_keys, upload};
 
 use askama::Template;
 use poem::web::{Data, Path, Query};
