@@ -177,6 +177,17 @@ fn demo_serves_and_answers_without_touching_data_dir() {
         r#"{"model":"gemini-2.5-flash","messages":[{"role":"user","content":"demo works"}]}"#;
     let text = http_post(port, "/v1/chat/completions", &pw, body);
     assert!(text.contains("Echo: demo works"), "{text}");
+    // Each upstream serves, chosen by its kind pin.
+    for pin in ["aistudio/", "vertex/", "code-assist/"] {
+        let body = format!(
+            r#"{{"model":"{pin}gemini-2.5-flash","messages":[{{"role":"user","content":"pinned {pin}"}}]}}"#
+        );
+        let text = http_post(port, "/v1/chat/completions", &pw, &body);
+        assert!(
+            text.contains(&format!("Echo: pinned {pin}")),
+            "{pin}: {text}"
+        );
+    }
     // One credential of each kind.
     let list = http_get(port, "/api/v1/credentials", &pw);
     for kind in [

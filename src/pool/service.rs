@@ -17,6 +17,7 @@ use super::{
 use crate::google::client::Upstream;
 use crate::google::errors::{ErrorClass, UpstreamError};
 use crate::google::executor::Call;
+use crate::google::kind::CredentialKind;
 use crate::settings::{Settings, SettingsService};
 use crate::store::credentials::{self as repo, StatePatch};
 use crate::store::{Store, StoreError, now_ms};
@@ -106,10 +107,26 @@ pub fn pool_config(s: &Settings) -> PoolConfig {
     }
 }
 
-fn profile_of(row: &repo::CredentialRow) -> Profile {
-    Profile::of(row.kind)
-        .with_group(row.quota_group.clone())
-        .with_models(row.models.clone())
+/// What a credential serves: a Gemini API key its discovered models, Vertex the configured
+/// VERTEX_MODELS (it publishes no per-project list), Code Assist whatever is asked.
+fn profile_for(
+    kind: CredentialKind,
+    group: Option<String>,
+    discovered: Option<Vec<String>>,
+    s: &Settings,
+) -> Profile {
+    let models = match kind {
+        CredentialKind::VertexServiceAccount | CredentialKind::VertexExpressKey => {
+            Some(s.vertex_models.clone())
+        }
+        CredentialKind::GeminiApiKey => discovered,
+        CredentialKind::CodeAssist => None,
+    };
+    Profile::of(kind).with_group(group).with_models(models)
+}
+
+fn profile_of(row: &repo::CredentialRow, s: &Settings) -> Profile {
+    profile_for(row.kind, row.quota_group.clone(), row.models.clone(), s)
 }
 
 pub fn sha256_hex(s: &str) -> String {
@@ -200,7 +217,7 @@ impl PoolService {
                 }
             }
             pool.upsert(row.id, state);
-            pool.set_profile(row.id, profile_of(&row));
+            pool.set_profile(row.id, profile_of(&row, &settings.get()));
         }
         tracing::info!(credentials = pool.len(), "credential pool loaded");
         let svc = Self {
@@ -244,8 +261,52 @@ impl PoolService {
     /// Applies hot settings (rotation, cap, auto-ban); returns nothing because changed states
     /// are persisted by the writer.
     pub fn reconfigure(&self, s: &Settings) {
+        self.apply_vertex_models(s);
         let changes = self.core().set_config(pool_config(s));
         self.mark(changes.into_iter().map(|c| c.id));
+    }
+
+    /// VERTEX_MODELS is hot: Vertex credentials serve the new list at once.
+    fn apply_vertex_models(&self, s: &Settings) {
+        let mut core = self.core();
+        for (id, p) in core.profiles() {
+            let vertex = matches!(
+                p.kind,
+                CredentialKind::VertexServiceAccount | CredentialKind::VertexExpressKey
+            );
+            let wanted = profile_for(p.kind, p.group.clone(), None, s);
+            if vertex && p.models != wanted.models {
+                core.set_profile(id, wanted);
+            }
+        }
+    }
+
+    /// The kind pins worth listing: those with at least one active credential, when the pool
+    /// mixes upstreams (with one upstream a pin changes nothing). O(n).
+    pub fn pins_present(&self) -> Vec<crate::google::kind::Pin> {
+        let mut pins = self.core().active_pins();
+        pins.sort();
+        pins.dedup();
+        if pins.len() < 2 {
+            pins.clear();
+        }
+        pins
+    }
+
+    /// Records the models a credential was found to serve (a Gemini API key's list).
+    pub async fn set_models(&self, id: CredId, models: Vec<String>) -> Result<(), StoreError> {
+        let m = models.clone();
+        self.inner
+            .store
+            .tx(move |tx| repo::set_models(tx, id, &m, now_ms()))
+            .await?;
+        let mut core = self.core();
+        if let Some(p) = core.profile(id)
+            && p.kind == CredentialKind::GeminiApiKey
+        {
+            core.set_profile(id, p.with_models(Some(models)));
+        }
+        Ok(())
     }
 
     fn mark(&self, ids: impl IntoIterator<Item = CredId>) {
@@ -501,9 +562,12 @@ impl PoolService {
         };
         let json = serde_json::to_string(&state).map_err(|e| StoreError::Data(e.to_string()))?;
         let payload = new.payload.clone();
-        let profile = Profile::of(new.kind)
-            .with_group(new.quota_group.clone())
-            .with_models(new.models.clone());
+        let profile = profile_for(
+            new.kind,
+            new.quota_group.clone(),
+            new.models.clone(),
+            &self.inner.settings.get(),
+        );
         let id = self
             .inner
             .store

@@ -12,6 +12,7 @@ use crate::error::GatewayError;
 use crate::google::errors::{UpstreamError, parse_error};
 use crate::google::executor::{self, CallFailure};
 use crate::google::sse::SseDecoder;
+use crate::models;
 use crate::pool::Reaction;
 use crate::pool::service::Lease;
 use crate::state::AppState;
@@ -26,6 +27,8 @@ pub struct Upcall {
     /// An answer with no content is a valid answer (an anti-truncation continuation may have
     /// nothing left to say); otherwise empty replies are failures and retried.
     pub accept_empty: bool,
+    /// Only credentials of this upstream (the model name's `vertex/`, ... prefix).
+    pub pin: Option<models::Pin>,
 }
 
 impl Upcall {
@@ -34,7 +37,13 @@ impl Upcall {
             base_model,
             request,
             accept_empty: false,
+            pin: None,
         }
+    }
+
+    pub fn pinned(mut self, pin: Option<models::Pin>) -> Self {
+        self.pin = pin;
+        self
     }
 }
 
@@ -96,6 +105,7 @@ impl LastFailure {
 struct Attempts<'a> {
     state: &'a AppState,
     model: &'a str,
+    pin: Option<models::Pin>,
     max: u32,
     done: u32,
     interval: Duration,
@@ -105,7 +115,7 @@ struct Attempts<'a> {
 }
 
 impl<'a> Attempts<'a> {
-    fn new(state: &'a AppState, model: &'a str) -> Self {
+    fn new(state: &'a AppState, model: &'a str, pin: Option<models::Pin>) -> Self {
         let s = state.settings.get();
         let max = if s.retry_429_enabled {
             1 + s.retry_429_max_retries
@@ -115,6 +125,7 @@ impl<'a> Attempts<'a> {
         Self {
             state,
             model,
+            pin,
             max,
             done: 0,
             interval: s.retry_429_interval,
@@ -133,7 +144,12 @@ impl<'a> Attempts<'a> {
             return Ok(None);
         }
         self.done += 1;
-        match self.state.pool.acquire(self.model, &self.exclude).await {
+        match self
+            .state
+            .pool
+            .acquire(self.model, self.pin, &self.exclude)
+            .await
+        {
             Ok(l) => Ok(Some(l)),
             Err(e) if self.exclude.is_empty() => Err(e.into()),
             Err(e) => {
@@ -142,7 +158,12 @@ impl<'a> Attempts<'a> {
                 }
                 tokio::time::sleep(self.interval).await;
                 self.exclude.clear();
-                match self.state.pool.acquire(self.model, &self.exclude).await {
+                match self
+                    .state
+                    .pool
+                    .acquire(self.model, self.pin, &self.exclude)
+                    .await
+                {
                     Ok(l) => Ok(Some(l)),
                     // Nothing is free: the last real failure says more than "no credential".
                     Err(_) => Ok(None),
@@ -236,7 +257,7 @@ pub async fn unary(
     state: &AppState,
     call: &Upcall,
 ) -> Result<(GenerateContentResponse, Served), GatewayError> {
-    let mut tries = Attempts::new(state, &call.base_model);
+    let mut tries = Attempts::new(state, &call.base_model, call.pin);
     while let Some(lease) = tries.lease().await? {
         match executor::generate(
             &state.upstream,
@@ -277,7 +298,7 @@ pub async fn stream(
     state: &AppState,
     call: &Upcall,
 ) -> Result<(EventStream, Served), GatewayError> {
-    let mut tries = Attempts::new(state, &call.base_model);
+    let mut tries = Attempts::new(state, &call.base_model, call.pin);
     while let Some(lease) = tries.lease().await? {
         let resp = match executor::stream(
             &state.upstream,
@@ -415,9 +436,10 @@ fn decode_events(resp: reqwest::Response) -> EventStream {
 pub async fn count_tokens(
     state: &AppState,
     base_model: &str,
+    pin: Option<models::Pin>,
     contents: &Value,
 ) -> Result<(Value, Served), GatewayError> {
-    let mut tries = Attempts::new(state, base_model);
+    let mut tries = Attempts::new(state, base_model, pin);
     while let Some(lease) = tries.lease().await? {
         match executor::count_tokens(&state.upstream, &lease.call, base_model, contents).await {
             Ok(v) => return Ok((v, tries.served(&lease))),

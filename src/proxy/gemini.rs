@@ -63,14 +63,14 @@ async fn action(
         .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
     meter.model(&model.requested, &model.base);
     if method == "countTokens" {
-        let (v, served) = count_tokens(state, &model.base, json).await?;
+        let (v, served) = count_tokens(state, &model.base, model.pin, json).await?;
         meter.served(served);
         return Ok(Json(v).into_response());
     }
     let opts = super::convert_options(&s);
     let mut request = gemini_native_to_request(&json, &opts)?;
     apply_model_features(&mut request, &model, &opts);
-    let call = Upcall::new(model.base.clone(), request);
+    let call = Upcall::new(model.base.clone(), request).pinned(model.pin);
     match method {
         "generateContent" => {
             let (resp, served) = dispatch::unary(state, &call).await?;
@@ -108,6 +108,7 @@ async fn action(
 async fn count_tokens(
     state: &AppState,
     base_model: &str,
+    pin: Option<models::Pin>,
     json: Value,
 ) -> Result<(Value, dispatch::Served), GatewayError> {
     let inner = json.get("generateContentRequest").cloned().unwrap_or(json);
@@ -115,20 +116,22 @@ async fn count_tokens(
         .get("contents")
         .cloned()
         .ok_or_else(|| GatewayError::BadRequest("'contents' is required".into()))?;
-    dispatch::count_tokens(state, base_model, &contents).await
+    dispatch::count_tokens(state, base_model, pin, &contents).await
 }
 
 #[handler]
 pub async fn list_models(Data(state): Data<&AppState>) -> Json<Value> {
     let s = state.settings.get();
-    Json(json!({"models": models::gemini_model_entries(&s.base_models)}))
+    Json(
+        json!({"models": models::gemini_model_entries(&s.base_models, &state.pool.pins_present())}),
+    )
 }
 
 #[handler]
 pub async fn get_model(Data(state): Data<&AppState>, Path(rest): Path<String>) -> Response {
     let s = state.settings.get();
     let wanted = format!("models/{}", rest.trim_start_matches("models/"));
-    models::gemini_model_entries(&s.base_models)
+    models::gemini_model_entries(&s.base_models, &state.pool.pins_present())
         .into_iter()
         .find(|m| m.get("name").and_then(Value::as_str) == Some(wanted.as_str()))
         .map(|m| Json(m).into_response())

@@ -56,7 +56,7 @@ async fn chat(state: &AppState, body: Body, meter: &mut Meter) -> Result<Respons
         (c.request, c.tool_name_map, c.stream, c.include_usage)
     };
     apply_model_features(&mut request, &model, &opts);
-    let call = Upcall::new(model.base.clone(), request);
+    let call = Upcall::new(model.base.clone(), request).pinned(model.pin);
     let ropts = ResponseOptions {
         model: model.requested.clone(),
         tool_name_map,
@@ -87,7 +87,7 @@ async fn chat(state: &AppState, body: Body, meter: &mut Meter) -> Result<Respons
 #[handler]
 pub async fn list_models(Data(state): Data<&AppState>) -> Json<Value> {
     let s = state.settings.get();
-    let data: Vec<Value> = models::openai_model_ids(&s.base_models)
+    let data: Vec<Value> = models::openai_model_ids(&s.base_models, &state.pool.pins_present())
         .into_iter()
         .map(|id| json!({"id": id, "object": "model", "created": 1_700_000_000, "owned_by": "google"}))
         .collect();

@@ -229,3 +229,155 @@ async fn service_account_token_is_cached_and_granted_again_after_401() {
     assert_eq!(status, 200, "{c}");
     assert_eq!(app.token_requests(&sa.client_email).len(), 2);
 }
+
+/// A pool of all four kinds, keys imported through the real import (so the Gemini API key's
+/// models are discovered). CALLS_PER_ROTATION=1 spreads requests over every credential.
+pub async fn mixed_pool() -> TestApp {
+    let app = builder()
+        .users(1)
+        .env("CALLS_PER_ROTATION", "1")
+        .spawn()
+        .await;
+    for (kind, spec) in [
+        (CredentialKind::GeminiApiKey, ApiKeySpec::gemini()),
+        (CredentialKind::VertexExpressKey, ApiKeySpec::express()),
+    ] {
+        let key = app.sim.add_api_key(spec);
+        let out = gcli2api::onboarding::official::import_keys(
+            &app.state.pool,
+            kind,
+            &key.key,
+            None,
+            gcli2api::store::credentials::CredentialSource::Upload,
+            "gemini-2.5-flash",
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.imported.len(), 1, "{out:?}");
+    }
+    app.add_service_account(ServiceAccountSpec::new()).await;
+    app
+}
+
+fn upstreams_since(app: &TestApp, before: usize) -> Vec<Upstream> {
+    app.sim.requests()[before..]
+        .iter()
+        .filter(|r| r.path.contains("enerateContent"))
+        .filter_map(|r| r.upstream)
+        .collect()
+}
+
+#[tokio::test]
+async fn kind_pins_choose_the_upstream_and_models_follow_each_kind() {
+    let app = mixed_pool().await;
+    let ask = |model: &str| {
+        let model = model.to_string();
+        let app = &app;
+        async move {
+            app.chat(json!({"model": model, "messages": [user_text("pinned")]}))
+                .await
+        }
+    };
+    for (model, wanted) in [
+        (
+            "vertex/gemini-2.5-flash",
+            &[Upstream::Vertex, Upstream::VertexExpress][..],
+        ),
+        ("aistudio/gemini-2.5-flash", &[Upstream::GeminiApi][..]),
+        ("code-assist/gemini-2.5-flash", &[Upstream::CodeAssist][..]),
+        (
+            "假流式/vertex/gemini-2.5-pro-high",
+            &[Upstream::Vertex, Upstream::VertexExpress][..],
+        ),
+        (
+            "aistudio/anti-truncation/gemini-2.5-flash",
+            &[Upstream::GeminiApi][..],
+        ),
+    ] {
+        for _ in 0..3 {
+            let before = app.sim.requests().len();
+            let (status, c) = ask(model).await;
+            assert_eq!(status, 200, "{model}: {c}");
+            let used = upstreams_since(&app, before);
+            assert!(
+                !used.is_empty() && used.iter().all(|u| wanted.contains(u)),
+                "{model}: {used:?}"
+            );
+        }
+    }
+    // Vertex serves only VERTEX_MODELS: gemma goes to the others, never to Vertex.
+    for _ in 0..6 {
+        let before = app.sim.requests().len();
+        let (status, c) = ask("gemma-4-31b-it").await;
+        assert_eq!(status, 200, "{c}");
+        let used = upstreams_since(&app, before);
+        assert!(
+            !used.contains(&Upstream::Vertex) && !used.contains(&Upstream::VertexExpress),
+            "{used:?}"
+        );
+    }
+    let (status, c) = ask("vertex/gemma-4-31b-it").await;
+    assert_eq!(status, 503, "{c}");
+    let msg = c["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("vertex/gemma-4-31b-it") && msg.contains("not offering this model"),
+        "{msg}"
+    );
+
+    // The list shows each pin, since the pool mixes upstreams.
+    let list: Value = app
+        .http
+        .get(format!("{}/v1/models", app.url))
+        .bearer_auth(crate::support::KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    for pinned in [
+        "vertex/gemini-2.5-pro",
+        "aistudio/gemini-2.5-pro",
+        "code-assist/gemini-2.5-flash",
+    ] {
+        assert!(ids.contains(&pinned), "{pinned}");
+    }
+
+    // VERTEX_MODELS is hot: without gemini-2.5-flash, Vertex stops serving it.
+    let r = app
+        .http
+        .patch(format!("{}/api/v1/settings", app.url))
+        .bearer_auth(crate::support::KEY)
+        .json(&json!({"vertex_models": "gemini-2.5-pro"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let (status, _) = ask("vertex/gemini-2.5-flash").await;
+    assert_eq!(status, 503);
+    let (status, _) = ask("vertex/gemini-2.5-pro").await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_pool_of_one_upstream_lists_no_pins() {
+    let app = app_with(CredentialKind::GeminiApiKey).await;
+    let list: Value = app
+        .http
+        .get(format!("{}/v1beta/models", app.url))
+        .bearer_auth(crate::support::KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!list.to_string().contains("aistudio/"), "{list}");
+}

@@ -51,6 +51,23 @@ impl Pool {
         self.entries.get(&id).map(|e| e.profile.clone())
     }
 
+    /// The pin of every active credential (with repeats). O(n).
+    pub fn active_pins(&self) -> Vec<crate::google::kind::Pin> {
+        self.entries
+            .values()
+            .filter(|e| e.state.is_active())
+            .map(|e| e.profile.kind.pin())
+            .collect()
+    }
+
+    /// Every credential's profile. O(n); for settings changes, not the request path.
+    pub fn profiles(&self) -> Vec<(CredId, Profile)> {
+        self.entries
+            .iter()
+            .map(|(id, e)| (*id, e.profile.clone()))
+            .collect()
+    }
+
     /// The manual switch; it does not lift a ban (see [`Pool::clear_errors_and_unban`]).
     pub fn set_enabled(&mut self, id: CredId, enabled: bool) -> Option<Change> {
         self.mutate(id, |s, _| s.enabled = enabled).map(|(_, c)| c)

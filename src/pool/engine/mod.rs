@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicU32;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::google::kind::Pin;
 use crate::pool::clock::{Clock, add};
 use crate::pool::failure::{Failure, PoolConfig, Reaction, apply_failure};
 use crate::pool::hold::Hold;
@@ -20,6 +21,24 @@ mod admin;
 /// Indexes kept at once. Model names come from clients; past this the least recently used
 /// index is dropped (it is derived, so it is rebuilt on next use).
 pub const MAX_MODEL_INDEXES: usize = 64;
+
+/// The index of `model` among the credentials `pin` admits: `vertex/gemini-2.5-pro`.
+fn index_key(model: &str, pin: Option<Pin>) -> String {
+    match pin {
+        Some(p) => format!("{}{model}", p.prefix()),
+        None => model.to_owned(),
+    }
+}
+
+/// Where `entry` belongs in `idx`: nowhere when its profile does not serve the index's model
+/// or its kind is not the index's pin; else as its state says.
+fn slot_in(entry: &Entry, idx: &ModelIndex, now: DateTime<Utc>) -> Option<Slot> {
+    let p = &entry.profile;
+    if !p.serves(&idx.model) || idx.pin.is_some_and(|pin| !pin.admits(p.kind)) {
+        return None;
+    }
+    slot_for(&entry.state, entry.parks[idx.class.slot()], &idx.model, now)
+}
 
 /// A credential's new state, for the caller to persist.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -163,12 +182,26 @@ impl Pool {
         exclude: &[CredId],
         quota: &dyn QuotaView,
     ) -> Result<Hold, Unavailable> {
+        self.pick_pinned(model, None, class, exclude, quota)
+    }
+
+    /// [`Pool::pick`] among the credentials of one upstream (`pin`), or all of them. Only
+    /// credentials whose profile serves `model` are candidates.
+    pub fn pick_pinned(
+        &mut self,
+        model: &str,
+        pin: Option<Pin>,
+        class: ModelClass,
+        exclude: &[CredId],
+        quota: &dyn QuotaView,
+    ) -> Result<Hold, Unavailable> {
         let now = self.clock.now();
         self.picks += 1;
-        self.ensure_index(model, class, now);
-        self.expire(model, now);
+        let key = index_key(model, pin);
+        self.ensure_index(&key, model, pin, class, now);
+        self.expire(&key, now);
         let per_rotation = self.cfg.calls_per_rotation.max(1);
-        let idx = &self.models[model];
+        let idx = &self.models[&key];
 
         let mut parks = Vec::new();
         let mut chosen = None;
@@ -200,7 +233,7 @@ impl Pool {
             self.park(id, class, reset, now);
         }
         let Some((id, served)) = chosen else {
-            return Err(self.unavailable(model, exclude, now));
+            return Err(self.unavailable(&key, exclude, now));
         };
         self.rotation = Rotation {
             current: Some(id),
@@ -229,7 +262,7 @@ impl Pool {
         let lease = Hold::new(id, probe, &entry.in_flight);
         if probe {
             tracing::info!(credential = id, model, "cooldown cap reached: probing");
-            self.reslot(id, model, now);
+            self.reslot_model(id, model, now);
         }
         lease
     }
@@ -322,16 +355,25 @@ impl Pool {
         let Some(entry) = self.entries.get(&id) else {
             return;
         };
-        for (model, idx) in &mut self.models {
-            let park = entry.parks[idx.class.slot()];
-            idx.place(id, slot_for(&entry.state, park, model, now));
+        for idx in self.models.values_mut() {
+            idx.place(id, slot_in(entry, idx, now));
         }
     }
 
-    fn reslot(&mut self, id: CredId, model: &str, now: DateTime<Utc>) {
-        if let (Some(entry), Some(idx)) = (self.entries.get(&id), self.models.get_mut(model)) {
-            let park = entry.parks[idx.class.slot()];
-            idx.place(id, slot_for(&entry.state, park, model, now));
+    /// Re-slot `id` in the index under `key`.
+    fn reslot(&mut self, id: CredId, key: &str, now: DateTime<Utc>) {
+        if let (Some(entry), Some(idx)) = (self.entries.get(&id), self.models.get_mut(key)) {
+            idx.place(id, slot_in(entry, idx, now));
+        }
+    }
+
+    /// Re-slot `id` in every index of base model `model` (pinned or not): they share its state.
+    fn reslot_model(&mut self, id: CredId, model: &str, now: DateTime<Utc>) {
+        let Some(entry) = self.entries.get(&id) else {
+            return;
+        };
+        for idx in self.models.values_mut().filter(|i| i.model == model) {
+            idx.place(id, slot_in(entry, idx, now));
         }
     }
 
@@ -342,21 +384,14 @@ impl Pool {
         // A reset already past would park nothing; the view is stale, so skip this pick only.
         entry.parks[class.slot()] = Some(reset.max(add(now, std::time::Duration::from_secs(1))));
         let entry = &self.entries[&id];
-        for (model, idx) in self.models.iter_mut().filter(|(_, i)| i.class == class) {
-            idx.place(
-                id,
-                slot_for(&entry.state, entry.parks[class.slot()], model, now),
-            );
+        for idx in self.models.values_mut().filter(|i| i.class == class) {
+            idx.place(id, slot_in(entry, idx, now));
         }
     }
 
-    /// Re-slot the credentials of `model` whose cooldown or park ran out.
-    fn expire(&mut self, model: &str, now: DateTime<Utc>) {
-        let due = self
-            .models
-            .get(model)
-            .map(|i| i.due(now))
-            .unwrap_or_default();
+    /// Re-slot the credentials of the index under `key` whose cooldown or park ran out.
+    fn expire(&mut self, key: &str, now: DateTime<Utc>) {
+        let due = self.models.get(key).map(|i| i.due(now)).unwrap_or_default();
         for id in due {
             if let Some(e) = self.entries.get_mut(&id) {
                 e.state.prune_cooldowns(now);
@@ -364,13 +399,20 @@ impl Pool {
                     *p = p.filter(|t| *t > now);
                 }
             }
-            self.reslot(id, model, now);
+            self.reslot(id, key, now);
         }
     }
 
-    fn ensure_index(&mut self, model: &str, class: ModelClass, now: DateTime<Utc>) {
+    fn ensure_index(
+        &mut self,
+        key: &str,
+        model: &str,
+        pin: Option<Pin>,
+        class: ModelClass,
+        now: DateTime<Utc>,
+    ) {
         let picks = self.picks;
-        if let Some(idx) = self.models.get_mut(model) {
+        if let Some(idx) = self.models.get_mut(key) {
             idx.last_used = picks;
             return;
         }
@@ -383,12 +425,12 @@ impl Pool {
         {
             self.models.remove(&oldest);
         }
-        let mut idx = ModelIndex::new(class);
+        let mut idx = ModelIndex::new(class).for_model(model, pin);
         idx.last_used = picks;
         for (id, e) in &self.entries {
-            idx.place(*id, slot_for(&e.state, e.parks[class.slot()], model, now));
+            idx.place(*id, slot_in(e, &idx, now));
         }
-        self.models.insert(model.to_owned(), idx);
+        self.models.insert(key.to_owned(), idx);
     }
 
     /// Test-only audit: every index slot matches what the states say (or is a wait that is due
@@ -414,7 +456,7 @@ impl Pool {
                 return Err(format!("{model}: removed credential {stray} still indexed"));
             }
             for (id, e) in &self.entries {
-                let want = slot_for(&e.state, e.parks[idx.class.slot()], model, now);
+                let want = slot_in(e, idx, now);
                 let have = idx.slot(*id);
                 let due = matches!(have, Some(Slot::Cooling(t) | Slot::Parked(t)) if t <= now);
                 if have != want && !due {
@@ -427,8 +469,8 @@ impl Pool {
         Ok(())
     }
 
-    fn unavailable(&self, model: &str, exclude: &[CredId], now: DateTime<Utc>) -> Unavailable {
-        let idx = &self.models[model];
+    fn unavailable(&self, key: &str, exclude: &[CredId], now: DateTime<Utc>) -> Unavailable {
+        let idx = &self.models[key];
         let counts = idx.counts();
         let mut excluded: Vec<CredId> = exclude
             .iter()
@@ -437,9 +479,11 @@ impl Pool {
             .collect();
         excluded.sort_unstable();
         excluded.dedup();
+        let active = self.entries.len() - self.disabled - self.banned;
         Unavailable {
-            model: model.to_owned(),
+            model: key.to_owned(),
             total: self.entries.len(),
+            not_offered: active.saturating_sub(idx.len()),
             disabled: self.disabled,
             banned: self.banned,
             unable: counts.unable,

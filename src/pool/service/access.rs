@@ -4,7 +4,7 @@
 //! its project, discovered on first use.
 use super::{AcquireError, Lease, PoolService, REFRESH_MARGIN, TokenError, sha256_hex};
 use crate::google::executor::{Call, CodeAssist, GeminiApi, Vertex, VertexExpress};
-use crate::google::kind::CredentialKind;
+use crate::google::kind::{CredentialKind, Pin};
 use crate::google::oauth;
 use crate::google::service_account;
 use crate::pool::secrets::Secret;
@@ -17,6 +17,7 @@ impl PoolService {
     pub async fn acquire(
         &self,
         base_model: &str,
+        pin: Option<Pin>,
         exclude: &[CredId],
     ) -> Result<Lease, AcquireError> {
         let class = model_class(base_model);
@@ -34,7 +35,8 @@ impl PoolService {
                 let view = move |id: CredId, c: crate::pool::ModelClass| {
                     quota.as_ref().and_then(|q| q(id, c))
                 };
-                self.core().pick(base_model, class, &skip, &view)
+                self.core()
+                    .pick_pinned(base_model, pin, class, &skip, &view)
             };
             let hold = hold.map_err(AcquireError::Unavailable)?;
             let id = hold.id;
