@@ -2,6 +2,7 @@
 //! `build` + `App::serve` (or `run`) are shared by the binary and the integration tests.
 pub mod api;
 pub mod bench;
+pub mod catch_panic;
 pub mod convert;
 pub mod demo;
 pub mod error;
@@ -247,6 +248,8 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
         .at("/", get(panel::to_panel))
         .at("/auth", get(panel::to_panel))
         .data(state)
+        // Outermost, so it sees every request with its full path.
+        .around(catch_panic::catch)
 }
 
 /// Starts logging from the resolved settings and hands the hub to the app. Keep the returned

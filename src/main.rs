@@ -39,6 +39,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    gcli2api::catch_panic::install_panic_hook();
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve if cli.demo => gcli2api::demo::run(cli.config).await,
