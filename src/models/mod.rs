@@ -15,7 +15,7 @@ mod catalog;
 mod thinking;
 
 pub use aliases::{Alias, AliasError, Aliases, DEFAULT_MODEL_ALIASES};
-pub use catalog::{DEFAULT_BASE_MODELS, gemini_model_entries, openai_model_ids};
+pub use catalog::{DEFAULT_BASE_MODELS, alias_entries, gemini_model_entries, openai_model_ids};
 pub use thinking::{Family, ReasoningEffortError, reasoning_effort_thinking};
 
 /// How the gateway talks to the upstream for a streaming request.

@@ -74,13 +74,14 @@ pub struct TokenUsage {
     pub total: u64,
 }
 
+/// Saturating: the counts come from Google and are not trusted to fit.
 impl AddAssign for TokenUsage {
     fn add_assign(&mut self, o: Self) {
-        self.prompt += o.prompt;
-        self.completion += o.completion;
-        self.reasoning += o.reasoning;
-        self.cached += o.cached;
-        self.total += o.total;
+        self.prompt = self.prompt.saturating_add(o.prompt);
+        self.completion = self.completion.saturating_add(o.completion);
+        self.reasoning = self.reasoning.saturating_add(o.reasoning);
+        self.cached = self.cached.saturating_add(o.cached);
+        self.total = self.total.saturating_add(o.total);
     }
 }
 

@@ -299,3 +299,13 @@ fn empty_replies() {
         None
     );
 }
+
+/// Found by the converter property tests: token counts near u64::MAX must not overflow.
+#[test]
+fn huge_token_counts_saturate() {
+    let r = json!({"usageMetadata": {"candidatesTokenCount": 5583865080150059088u64,
+        "thoughtsTokenCount": 12862878993559492528u64}});
+    let u = usage_from_gemini(&r).unwrap();
+    assert_eq!(u.completion, u64::MAX);
+    assert_eq!(u.total, u64::MAX);
+}
