@@ -20,7 +20,6 @@ use poem::Request;
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::Bearer;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::error::{ApiError, ErrorCode};
 use crate::state::AppState;
@@ -239,24 +238,12 @@ impl AuthContext {
     }
 }
 
-/// Changes whenever the panel or shared password hash is saved. Env passwords are fixed for the
-/// life of the process, so only the stored hashes can move.
 async fn password_epoch(state: &AppState) -> Result<String, String> {
-    let rows = state
-        .store
-        .call(crate::store::secrets::get_all)
+    state
+        .passwords
+        .panel_epoch()
         .await
-        .map_err(|e| e.to_string())?;
-    let mut h = Sha256::new();
-    for (name, phc) in rows {
-        if name == "panel_password" || name == "password" {
-            h.update(name.as_bytes());
-            h.update([0]);
-            h.update(phc.as_bytes());
-            h.update([0]);
-        }
-    }
-    Ok(hex::encode(&h.finalize()[..12]))
+        .map_err(|e| e.to_string())
 }
 
 pub fn client_ip(req: &Request) -> Option<IpAddr> {

@@ -255,6 +255,26 @@ impl Passwords {
     }
 
     /// Save a new password as an argon2id hash (in a transaction, with an audit event).
+    /// Changes whenever the panel or shared password hash is saved, so sessions signed before
+    /// a password change stop validating. Env passwords are fixed for the life of the process,
+    /// so only the stored hashes can move.
+    pub async fn panel_epoch(&self) -> Result<String, store::StoreError> {
+        let rows = match &self.inner.store {
+            Some(s) => s.call(store::secrets::get_all).await?,
+            None => Vec::new(),
+        };
+        let mut h = Sha256::new();
+        for (name, phc) in rows {
+            if name == "panel_password" || name == "password" {
+                h.update(name.as_bytes());
+                h.update([0]);
+                h.update(phc.as_bytes());
+                h.update([0]);
+            }
+        }
+        Ok(hex::encode(&h.finalize()[..12]))
+    }
+
     pub async fn set(&self, which: PasswordKind, new: &str) -> Result<(), SettingsError> {
         if self.locked(which) {
             let (source, origin) = self
