@@ -1,5 +1,6 @@
-//! Upstream error bodies with the byte shapes of spec §5.1/§5.2 (google.rpc.Status JSON), the
-//! OAuth error bodies of §2.4, and the mapping from error faults to HTTP responses.
+//! Upstream error bodies with Google's exact bytes (`google.rpc.Status` JSON with its
+//! `details`), the OAuth endpoints' error bodies (`{"error": "invalid_grant", ...}`), and the
+//! mapping from error faults to HTTP responses.
 
 use std::time::Duration;
 
@@ -372,7 +373,7 @@ pub(crate) fn fault_response(fault: &Fault, ctx: &ErrCtx<'_>) -> Option<Response
     Some(builder.body(body))
 }
 
-/// Google's non-streaming bodies are pretty-printed (spec §4.1).
+/// Google's non-streaming bodies are pretty-printed.
 pub(crate) fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
 }

@@ -1,9 +1,8 @@
-//! The Google simulator: one HTTP server that speaks the upstream protocol of
-//! `shared/spec/upstream-protocol.md` (OAuth token endpoint and consent page, tokeninfo,
-//! userinfo, Resource Manager, Service Usage, Code Assist `/v1internal:*`) and the official
-//! upstreams of `shared/spec/official-upstreams.md` (the Gemini API for AI Studio keys,
-//! Vertex AI for service accounts and express keys; see `official/mod.rs` for the paths),
-//! with seeded users, keys and service accounts, scripted faults (§8.2), stream pacing and a
+//! The Google simulator: one HTTP server that speaks Google's side of everything the gateway calls
+//! (OAuth token endpoint and consent page, tokeninfo, userinfo, Resource Manager, Service Usage,
+//! Code Assist `/v1internal:*`) and the official upstreams (the Gemini API for AI Studio keys,
+//! Vertex AI for service accounts and express keys; see `official/mod.rs` for the paths), with
+//! seeded users, keys and service accounts, scripted faults (see `faults`), stream pacing and a
 //! request log. All of the gateway's Google base URLs point at it; no paths collide.
 //!
 //! # Official upstreams
