@@ -77,7 +77,6 @@ mod code_assist;
 mod control;
 mod errors;
 mod faults;
-mod gzip;
 mod http;
 mod oauth;
 mod official;
@@ -100,7 +99,6 @@ pub use faults::{
     EmptyReply, Endpoint, Fault, FaultMatch, FaultRule, MalformedSse, QuotaKind, QuotaViolation,
     Upstream,
 };
-pub use gzip::decode_stored as gunzip_stored;
 pub use official::embeddings::embedding_values;
 pub use official::types::{
     ApiKeyKind, ApiKeySpec, CLOUD_PLATFORM_SCOPE, DemoCredentials, GEMINI_API_SERVICE,
