@@ -1,4 +1,9 @@
 //! gcli2api: a self-hosted gateway from OpenAI / Gemini clients to Google's Code Assist API.
+//!
+//! In comments, "the reference" is the original Python gcli2api (su-kaka/gcli2api) this crate
+//! replaces, whose behaviour existing clients depend on; CLIProxyAPI (router-for-me) is another
+//! open-source gateway to the same upstream, cited where we follow its choices.
+//!
 //! `build` + `App::serve` (or `run`) are shared by the binary and the integration tests.
 pub mod api;
 pub mod bench;

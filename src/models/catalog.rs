@@ -1,4 +1,5 @@
-//! The exposed model list (format-conversion §4.4, upstream-protocol §6.1).
+//! The exposed model list: every base model with its thinking, search and stream-mode
+//! variants, in the OpenAI and Gemini list formats.
 //!
 //! Only the Chinese stream-mode prefixes are listed (they are what existing clients of the
 //! reference have configured); the ASCII forms `fake-stream/` and `anti-truncation/` are

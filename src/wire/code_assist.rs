@@ -1,4 +1,4 @@
-//! The Code Assist envelope around a Gemini request (upstream-protocol §4.3).
+//! The Code Assist envelope around a Gemini request.
 use serde_json::{Map, Value};
 
 /// `{model, project, [user_prompt_id], request}`. `model` is the bare upstream id: a `models/`

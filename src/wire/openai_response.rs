@@ -85,10 +85,11 @@ impl AddAssign for TokenUsage {
     }
 }
 
-/// The OpenAI `usage` object. We use the spec mode of format-conversion §3.5, not the
-/// reference's (which subtracts cached tokens from the prompt and leaves thoughts out of the
-/// completion, so its numbers do not add up): billing dashboards that price reasoning as
-/// output get the right total. Details appear only when non-zero, as OpenAI does.
+/// The OpenAI `usage` object, in OpenAI's own convention: `prompt_tokens` includes cached
+/// tokens and `completion_tokens` includes thoughts, so prompt + completion = total. The
+/// reference subtracts cached tokens from the prompt and leaves thoughts out of the completion,
+/// so its numbers do not add up; billing dashboards that price reasoning as output get the
+/// right total from ours. Details appear only when non-zero, as OpenAI does.
 pub fn openai_usage(u: &TokenUsage) -> Value {
     let mut v = json!({
         "prompt_tokens": u.prompt,

@@ -1,4 +1,4 @@
-//! OpenAI content parts → Gemini parts (format-conversion §1.4).
+//! OpenAI content parts → Gemini parts.
 //!
 //! Media must be inline: `data:` URLs (any `;` parameters, base64 payload) become
 //! `inlineData`. Remote `http(s)` image URLs have already been fetched and inlined by the
@@ -120,7 +120,7 @@ pub(super) fn parse_data_url(url: &str) -> Result<(&str, &str), String> {
     Ok((mime, data.trim()))
 }
 
-/// OpenAI audio `format` → MIME type (CPA's table).
+/// OpenAI audio `format` → MIME type (CLIProxyAPI's table).
 fn audio_mime(format: &str) -> String {
     let f = format.trim().to_ascii_lowercase();
     match f.as_str() {
