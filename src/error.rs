@@ -50,6 +50,9 @@ pub enum GatewayError {
     ModelNotFound(String),
     #[error("{0}")]
     NotFound(String),
+    /// The path exists, but not for this HTTP method.
+    #[error("{0}")]
+    MethodNotAllowed(String),
     #[error("{message}")]
     NoCredential {
         message: String,
@@ -75,6 +78,7 @@ impl GatewayError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ModelNotFound(_) | Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::NoCredential { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Upstream(e) => StatusCode::from_u16(e.status)
                 .ok()
@@ -101,7 +105,7 @@ impl GatewayError {
             401 | 403 => "authentication_error",
             404 => "not_found_error",
             429 => "rate_limit_error",
-            400 | 413 | 422 => "invalid_request_error",
+            400 | 405 | 413 | 422 => "invalid_request_error",
             _ => "api_error",
         }
     }
@@ -116,7 +120,7 @@ impl GatewayError {
             403 => "permission_error",
             404 => "not_found_error",
             429 => "rate_limit_error",
-            400 | 413 | 422 => "invalid_request_error",
+            400 | 405 | 413 | 422 => "invalid_request_error",
             503 | 529 => "overloaded_error",
             _ => "api_error",
         }

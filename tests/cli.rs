@@ -205,3 +205,136 @@ fn demo_serves_and_answers_without_touching_data_dir() {
     stop(child);
     assert!(!untouched.exists(), "--demo never touches DATA_DIR");
 }
+
+/// Runs the binary to completion (it is expected to fail fast) with a clean environment plus
+/// `env`; returns (exit code, stdout, stderr).
+fn run_to_exit(env: &[(&str, String)]) -> (Option<i32>, String, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("RUST_BACKTRACE", "1")
+        .env("RUST_LIB_BACKTRACE", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the binary did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Exit code 1 and exactly one stderr line, which contains `want`, with no backtrace or debug
+/// dump even though `RUST_BACKTRACE` is set.
+fn assert_one_clear_line(result: (Option<i32>, String, String), want: &str) {
+    let (code, _, stderr) = result;
+    assert_eq!(code, Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line on stderr:\n{stderr}");
+    assert!(lines[0].contains(want), "{:?} lacks {want:?}", lines[0]);
+    for noise in ["backtrace", "panicked", "Error:", "Os {", "Custom {"] {
+        assert!(!stderr.contains(noise), "{noise:?} on stderr:\n{stderr}");
+    }
+}
+
+#[test]
+fn a_port_in_use_is_one_line_naming_port_and_host() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let result = run_to_exit(&[
+        ("HOST", "127.0.0.1".into()),
+        ("PORT", port.to_string()),
+        ("PASSWORD", "pw-for-the-port-test".into()),
+        ("DATA_DIR", dir.path().display().to_string()),
+    ]);
+    assert_one_clear_line(
+        result,
+        &format!("PORT={port} is in use (HOST=127.0.0.1); set PORT to a free port"),
+    );
+    drop(taken);
+}
+
+#[test]
+fn a_port_in_use_on_first_start_still_shows_the_generated_password() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = run_to_exit(&[
+        ("HOST", "127.0.0.1".into()),
+        ("PORT", port.to_string()),
+        ("DATA_DIR", dir.path().display().to_string()),
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("is in use"), "{stderr}");
+    assert!(
+        stdout.contains("generated a password"),
+        "only its hash is stored, so it must be shown now: {stdout}"
+    );
+}
+
+#[test]
+fn an_unusable_data_dir_is_one_line_naming_data_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, b"not a directory").unwrap();
+    let base = [
+        ("PASSWORD", "pw".to_string()),
+        ("PORT", free_port().to_string()),
+    ];
+    // A regular file where the directory should be.
+    let mut env = base.to_vec();
+    env.push(("DATA_DIR", file.display().to_string()));
+    assert_one_clear_line(
+        run_to_exit(&env),
+        &format!(
+            "DATA_DIR={} is not a directory; set DATA_DIR to a readable and writable directory",
+            file.display()
+        ),
+    );
+    // A directory that cannot be created (its parent is a file).
+    let below = file.join("data");
+    let mut env = base.to_vec();
+    env.push(("DATA_DIR", below.display().to_string()));
+    assert_one_clear_line(
+        run_to_exit(&env),
+        &format!("DATA_DIR={} cannot be created (", below.display()),
+    );
+    // A directory without write permission (not testable as root, who may write anywhere).
+    let locked = tmp.path().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o500)).unwrap();
+    if std::fs::write(locked.join("probe"), b"x").is_err() {
+        let mut env = base.to_vec();
+        env.push(("DATA_DIR", locked.display().to_string()));
+        assert_one_clear_line(
+            run_to_exit(&env),
+            &format!("DATA_DIR={} is not writable (", locked.display()),
+        );
+    }
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o700)).unwrap();
+}
+
+#[test]
+fn a_bad_setting_is_one_line_too() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_one_clear_line(
+        run_to_exit(&[
+            ("PORT", "not-a-port".into()),
+            ("DATA_DIR", dir.path().display().to_string()),
+        ]),
+        "PORT",
+    );
+}

@@ -1,5 +1,5 @@
 //! The Gemini API's model list (`GET /v1beta/models`, paged): how a key is checked and how its
-//! models are discovered (official-upstreams §1). Generation goes through `executor`.
+//! models are discovered. Generation goes through `executor`.
 use serde_json::Value;
 
 use super::client::Upstream;

@@ -1,5 +1,5 @@
 //! Vertex AI service accounts: the key file, and the OAuth 2.0 JWT-bearer grant that turns it
-//! into an access token (official-upstreams §2). There is no refresh token: when the token
+//! into an access token. There is no refresh token: when the token
 //! nears expiry a new assertion is signed and exchanged.
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};

@@ -8,10 +8,11 @@
 use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use chrono::{SecondsFormat, Utc};
+use parking_lot::{Mutex, RwLock};
 use tokio::sync::broadcast;
 use tracing::{Event, Level, Metadata, Subscriber};
 use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
@@ -72,10 +73,10 @@ impl Sinks {
         if self.console.load(Ordering::Relaxed) {
             let _ = io::stderr().lock().write_all(rendered.as_bytes());
         }
-        if let Some(file) = &*self.file.read().unwrap_or_else(PoisonError::into_inner) {
+        if let Some(file) = &*self.file.read() {
             let _ = file.writer.clone().write_all(rendered.as_bytes());
         }
-        let mut live = lock(&self.live);
+        let mut live = self.live.lock();
         let line = LogLine {
             seq: live.next_seq,
             at,
@@ -93,13 +94,13 @@ impl Sinks {
     }
 
     pub(crate) fn recent(&self, n: usize) -> Vec<LogLine> {
-        let live = lock(&self.live);
+        let live = self.live.lock();
         let skip = live.ring.len().saturating_sub(n);
         live.ring.iter().skip(skip).cloned().collect()
     }
 
     pub(crate) fn clear_recent(&self) {
-        lock(&self.live).ring.clear();
+        self.live.lock().ring.clear();
     }
 
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<LogLine> {
@@ -113,7 +114,6 @@ impl Sinks {
     pub(crate) fn file_config(&self) -> Option<(PathBuf, usize)> {
         self.file
             .read()
-            .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
             .map(|f| (f.path.clone(), f.retention_days))
     }
@@ -121,7 +121,7 @@ impl Sinks {
     /// Swaps the file sink and returns the old one, so the caller drops it (which drains its
     /// queue to disk) outside the lock: a writer thread must never wait on a flush.
     pub(crate) fn replace_file(&self, file: Option<FileSink>) -> Option<FileSink> {
-        let mut slot = self.file.write().unwrap_or_else(PoisonError::into_inner);
+        let mut slot = self.file.write();
         std::mem::replace(&mut *slot, file)
     }
 }
@@ -228,7 +228,6 @@ impl Sinks {
     pub(crate) fn files(&self) -> Vec<PathBuf> {
         self.file
             .read()
-            .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
             .map(FileSink::files)
             .unwrap_or_default()
@@ -310,8 +309,4 @@ impl Drop for EventWriter<'_> {
         }
         self.sinks.dispatch(self.level, &self.buf);
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -342,6 +342,16 @@ impl PoolService {
         Ok(found)
     }
 
+    /// Every stored credential, for listings that need names next to ids.
+    pub async fn list(&self) -> Result<Vec<repo::CredentialRow>, StoreError> {
+        self.store().call(repo::list).await
+    }
+
+    /// One stored credential, or `None` when it does not exist.
+    pub async fn get(&self, id: CredId) -> Result<Option<repo::CredentialRow>, StoreError> {
+        self.store().call(move |c| repo::get(c, id)).await
+    }
+
     pub async fn delete(&self, id: CredId) -> Result<bool, StoreError> {
         let gone = self.store().tx(move |tx| repo::delete(tx, id)).await?;
         if gone {

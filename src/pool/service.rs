@@ -2,7 +2,9 @@
 //! access tokens (refreshed single-flight), persistence (batched off the hot path, except
 //! refresh tokens, which are written before they are used), and the usage module's quota view.
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -239,8 +241,8 @@ impl PoolService {
         Ok(svc)
     }
 
-    fn core(&self) -> std::sync::MutexGuard<'_, Pool> {
-        self.inner.core.lock().unwrap_or_else(|e| e.into_inner())
+    fn core(&self) -> parking_lot::MutexGuard<'_, Pool> {
+        self.inner.core.lock()
     }
 
     /// The model an express key's import check counts tokens with: the first Vertex model.
@@ -255,7 +257,7 @@ impl PoolService {
     }
 
     pub fn set_quota_view(&self, f: Arc<QuotaFn>) {
-        *self.inner.quota.write().unwrap_or_else(|e| e.into_inner()) = Some(f);
+        *self.inner.quota.write() = Some(f);
     }
 
     /// Applies hot settings (rotation, cap, auto-ban); returns nothing because changed states
@@ -310,7 +312,7 @@ impl PoolService {
     }
 
     fn mark(&self, ids: impl IntoIterator<Item = CredId>) {
-        let mut d = self.inner.dirty.lock().unwrap_or_else(|e| e.into_inner());
+        let mut d = self.inner.dirty.lock();
         d.extend(ids);
         if !d.is_empty() {
             self.inner.wake.notify_one();
@@ -405,12 +407,7 @@ impl PoolService {
     ) {
         if let Some(secret) = secret_of(profile.kind, payload) {
             secret.register();
-            let old = self
-                .inner
-                .secrets
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(id, secret);
+            let old = self.inner.secrets.write().insert(id, secret);
             if let Some(old) = old {
                 old.forget();
             }
@@ -437,13 +434,7 @@ impl PoolService {
 
     pub fn remove(&self, id: CredId) {
         self.core().remove(id);
-        if let Some(secret) = self
-            .inner
-            .secrets
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&id)
-        {
+        if let Some(secret) = self.inner.secrets.write().remove(&id) {
             secret.forget();
         }
     }
@@ -488,10 +479,9 @@ impl PoolService {
     /// Writes every changed credential state in one transaction (the batched path; graceful
     /// shutdown calls it so nothing is lost).
     pub async fn flush(&self) -> Result<(), StoreError> {
-        let ids: Vec<CredId> =
-            std::mem::take(&mut *self.inner.dirty.lock().unwrap_or_else(|e| e.into_inner()))
-                .into_iter()
-                .collect();
+        let ids: Vec<CredId> = std::mem::take(&mut *self.inner.dirty.lock())
+            .into_iter()
+            .collect();
         if ids.is_empty() {
             return Ok(());
         }

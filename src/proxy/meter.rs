@@ -172,7 +172,8 @@ fn access_line(rec: &RequestRecord, a: &Access) {
         latency_ms = millis(rec.latency),
         ttfb_ms,
         tokens_in = rec.prompt_tokens,
-        tokens_out = rec.completion_tokens + rec.reasoning_tokens,
+        // Completion tokens already include thinking tokens (OpenAI's convention).
+        tokens_out = rec.completion_tokens,
         client = %a.client,
         "request"
     );

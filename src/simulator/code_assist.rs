@@ -1,5 +1,5 @@
 //! Generation (`generateContent`, `streamGenerateContent`), `countTokens` and the small Code
-//! Assist methods (spec §4, §8.1 items 9–12).
+//! Assist methods (`retrieveUserQuota`, `fetchAdminControls`, `listExperiments`, ...).
 
 use chrono::{SecondsFormat, Utc};
 use poem::Response;

@@ -1,15 +1,18 @@
-//! Upstream error bodies with the byte shapes of spec §5.1/§5.2 (google.rpc.Status JSON), the
-//! OAuth error bodies of §2.4, and the mapping from error faults to HTTP responses.
+//! Upstream error bodies with Google's exact bytes (`google.rpc.Status` JSON with its
+//! `details`), the OAuth endpoints' error bodies (`{"error": "invalid_grant", ...}`), and the
+//! mapping from error faults to HTTP responses.
 
+use std::io::Write;
 use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
+use flate2::Compression;
+use flate2::write::GzEncoder;
 use poem::Response;
 use poem::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::faults::{Fault, Upstream};
-use super::gzip;
 use super::official::errors::Family;
 
 pub(crate) const JSON_UTF8: &str = "application/json; charset=UTF-8";
@@ -322,7 +325,7 @@ pub(crate) fn fault_body(fault: &Fault, ctx: &ErrCtx<'_>) -> Option<(u16, &'stat
         ),
         Fault::Gzipped { inner } => {
             let (status, ct, body) = fault_body(inner, ctx)?;
-            Some((status, ct, gzip::encode(&body)))
+            Some((status, ct, gzip(&body)))
         }
         Fault::Raw { status, body, .. } => Some((*status, JSON_UTF8, body.clone().into_bytes())),
         Fault::InvalidGrant => json(400, oauth_error("invalid_grant", "Token has been expired or revoked.")),
@@ -372,7 +375,16 @@ pub(crate) fn fault_response(fault: &Fault, ctx: &ErrCtx<'_>) -> Option<Response
     Some(builder.body(body))
 }
 
-/// Google's non-streaming bodies are pretty-printed (spec §4.1).
+/// `body` as a gzip member, for faults that answer with `content-encoding: gzip`.
+fn gzip(body: &[u8]) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+    encoder
+        .write_all(body)
+        .and_then(|()| encoder.finish())
+        .expect("writing to a Vec cannot fail")
+}
+
+/// Google's non-streaming bodies are pretty-printed.
 pub(crate) fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
 }
@@ -410,5 +422,19 @@ mod tests {
             v["error"]["details"][0]["fieldViolations"][0]["field"],
             "request"
         );
+    }
+
+    #[test]
+    fn gzip_round_trips_empty_small_and_large_bodies() {
+        use std::io::Read;
+        for data in [Vec::new(), b"hello".to_vec(), vec![7u8; 70_000]] {
+            let gz = gzip(&data);
+            assert_eq!(&gz[..2], &[0x1f, 0x8b]);
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(&gz[..])
+                .read_to_end(&mut out)
+                .unwrap();
+            assert_eq!(out, data);
+        }
     }
 }

@@ -1,8 +1,8 @@
-//! Scripted faults (spec §8.2). A rule matches on user, model, endpoint and, for the official
-//! upstreams, on API key, Google project and upstream; matching rules are consumed in FIFO
-//! order. Error faults replace the answer on any endpoint; behaviour faults (stream shapes,
-//! empty replies, slowness, ignoring `[done]`) only act on generation calls and are consumed
-//! without effect elsewhere.
+//! Scripted faults: the error and stream shapes Google is known to produce. A rule matches on user,
+//! model, endpoint and, for the official upstreams, on API key, Google project and upstream;
+//! matching rules are consumed in FIFO order. Error faults replace the answer on any endpoint;
+//! behaviour faults (stream shapes, empty replies, slowness, ignoring `[done]`) only act on
+//! generation calls and are consumed without effect elsewhere.
 
 use serde::{Deserialize, Serialize};
 
@@ -227,7 +227,7 @@ pub enum Fault {
     UnknownField {
         name: String,
     },
-    /// 400 of spec §4.6.
+    /// 400 "Function call is missing a thought_signature in functionCall parts" (Gemini 3).
     MissingThoughtSignature,
     /// 400 for googleSearch combined with function declarations.
     SearchWithFunctions,

@@ -53,7 +53,7 @@ impl Ctx {
         }
     }
 
-    /// The e-mail behind a live bearer token, or the 401 Google answers (spec §5.2).
+    /// The e-mail behind a live bearer token, or the 401 `UNAUTHENTICATED` Google answers.
     pub fn authed(&self, method: &str) -> Result<String, Box<Response>> {
         let Some(token) = self.bearer.as_deref() else {
             return Err(Box::new(errors::json_response(

@@ -1,9 +1,8 @@
-//! The Google simulator: one HTTP server that speaks the upstream protocol of
-//! `shared/spec/upstream-protocol.md` (OAuth token endpoint and consent page, tokeninfo,
-//! userinfo, Resource Manager, Service Usage, Code Assist `/v1internal:*`) and the official
-//! upstreams of `shared/spec/official-upstreams.md` (the Gemini API for AI Studio keys,
-//! Vertex AI for service accounts and express keys; see `official/mod.rs` for the paths),
-//! with seeded users, keys and service accounts, scripted faults (§8.2), stream pacing and a
+//! The Google simulator: one HTTP server that speaks Google's side of everything the gateway calls
+//! (OAuth token endpoint and consent page, tokeninfo, userinfo, Resource Manager, Service Usage,
+//! Code Assist `/v1internal:*`) and the official upstreams (the Gemini API for AI Studio keys,
+//! Vertex AI for service accounts and express keys; see `official/mod.rs` for the paths), with
+//! seeded users, keys and service accounts, scripted faults (see `faults`), stream pacing and a
 //! request log. All of the gateway's Google base URLs point at it; no paths collide.
 //!
 //! # Official upstreams
@@ -78,7 +77,6 @@ mod code_assist;
 mod control;
 mod errors;
 mod faults;
-mod gzip;
 mod http;
 mod oauth;
 mod official;
@@ -101,7 +99,6 @@ pub use faults::{
     EmptyReply, Endpoint, Fault, FaultMatch, FaultRule, MalformedSse, QuotaKind, QuotaViolation,
     Upstream,
 };
-pub use gzip::decode_stored as gunzip_stored;
 pub use official::embeddings::embedding_values;
 pub use official::types::{
     ApiKeyKind, ApiKeySpec, CLOUD_PLATFORM_SCOPE, DemoCredentials, GEMINI_API_SERVICE,

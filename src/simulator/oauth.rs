@@ -1,5 +1,4 @@
-//! OAuth: token endpoint, consent-free authorization page, tokeninfo and userinfo (spec §2, §8.1
-//! items 1–4).
+//! OAuth: token endpoint, consent-free authorization page, tokeninfo and userinfo.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -1,5 +1,5 @@
 //! Project discovery: Resource Manager listing, Service Usage, loadCodeAssist, onboardUser and
-//! its long-running operation (spec §3, §8.1 items 5–8).
+//! its long-running operation.
 
 use poem::Response;
 use serde_json::{Value, json};

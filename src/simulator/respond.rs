@@ -1,7 +1,7 @@
 //! Generation answers for every upstream: the same [`Reply`] framed as Code Assist (the
 //! `{"response": ..., "traceId"}` envelope), the Gemini API or Vertex (no envelope), as one
-//! JSON body, a JSON array (streaming without `alt=sse`) or SSE (spec §4.4–§4.5), with the
-//! scripted behaviour faults applied.
+//! JSON body, a JSON array (streaming without `alt=sse`) or SSE, with the scripted behaviour
+//! faults applied.
 
 use std::time::Duration;
 
@@ -122,7 +122,8 @@ fn prompt_usage(reply: &Reply) -> Value {
     json!({"promptTokenCount": reply.prompt_tokens, "totalTokenCount": reply.prompt_tokens, "trafficType": "PROVISIONED_THROUGHPUT"})
 }
 
-/// Bodies for a scripted empty 200 (spec §7 "Empty responses", §8.2 item 17).
+/// Bodies for a scripted empty 200: the shapes of "nothing" Google answers with a 200 (no
+/// candidates, empty text, thoughts only, a blocked prompt, ...).
 fn empty_reply(variant: EmptyReply, reply: &Reply, meta: &Meta) -> Value {
     let mut usage = prompt_usage(reply);
     let inner = match variant {

@@ -1,6 +1,6 @@
-//! Stream bodies: the exact upstream SSE framing of spec §4.5 (one `data: ` line holding the
-//! whole envelope, a blank line, CRLF by default, no `[DONE]`), plus the scripted shapes of
-//! §8.2 items 13–16 (cuts, clean ends without finishReason, malformed framing, error events).
+//! Stream bodies: Google's exact SSE framing (one `data: ` line holding the whole envelope, a
+//! blank line, CRLF by default, no `[DONE]`), plus the scripted broken shapes (cuts, clean
+//! ends without finishReason, malformed framing, error events).
 
 use std::time::Duration;
 

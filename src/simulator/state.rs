@@ -2,9 +2,9 @@
 //! faults, pacing, the model catalog and the request log. One mutex; no await while held.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, Duration, Utc};
+use parking_lot::{Mutex, MutexGuard};
 use rand::Rng;
 
 use super::faults::FaultRule;
@@ -151,9 +151,9 @@ impl SimState {
         }
     }
 
-    /// A poisoned lock only means a handler panicked; the data is still usable for a test tool.
+    /// The whole world, locked; never held across an await.
     pub fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.lock()
     }
 }
 

@@ -1,8 +1,8 @@
-//! Request validation for generation calls (spec §7 "may enforce", all enforced here):
-//! project ownership, model catalog and preview gating, unknown fields, empty contents,
-//! thinking config ranges, and Gemini 3 thought signatures (§4.6). The official upstreams take
-//! the same inner request at the top level, each with its own field set (official spec §2:
-//! Vertex requires `role` on every content and rejects some Gemini-API-only fields).
+//! Request validation for generation calls, everything Google is known to reject: project
+//! ownership, model catalog and preview gating, unknown fields, empty contents, thinking config
+//! ranges, and Gemini 3 thought signatures. The official upstreams take the same inner request
+//! at the top level, each with its own field set (Vertex requires `role` on every content and
+//! rejects some Gemini-API-only fields).
 
 use serde_json::Value;
 

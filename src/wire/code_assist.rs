@@ -1,4 +1,4 @@
-//! The Code Assist envelope around a Gemini request (upstream-protocol §4.3).
+//! The Code Assist envelope around a Gemini request.
 use serde::Serialize;
 use serde_json::{Map, Value};
 

@@ -108,3 +108,89 @@ fn spec_has_no_duplicate_keys() {
     );
     check(&gcli2api::api::spec_json()).unwrap();
 }
+
+/// The running server serves the spec, byte for byte the checked-in file, without credentials.
+#[tokio::test]
+async fn the_server_serves_the_checked_in_spec() {
+    let app = crate::spawn().await;
+    let r = app
+        .http
+        .get(format!("{}/api/v1/openapi.json", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let ctype = r.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(ctype.starts_with("application/json"), "{ctype}");
+    let served = r.text().await.unwrap();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/management.json");
+    let on_disk = std::fs::read_to_string(path).unwrap();
+    assert!(
+        served == on_disk,
+        "served spec differs from openapi/management.json"
+    );
+    let v: Value = serde_json::from_str(&served).unwrap();
+    assert_eq!(v["info"]["title"], "gcli2api management API");
+}
+
+/// The explorer page works offline: Swagger UI's script and styles are in the page, and nothing
+/// is loaded from another origin.
+#[tokio::test]
+async fn the_explorer_page_is_self_contained() {
+    let app = crate::spawn().await;
+    let r = app
+        .http
+        .get(format!("{}/api/v1/docs", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let ctype = r.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(ctype.starts_with("text/html"), "{ctype}");
+    let page = r.text().await.unwrap();
+    assert!(page.contains("SwaggerUIBundle("), "Swagger UI is inlined");
+    assert!(
+        page.contains("\"/api/v1/credentials\""),
+        "the spec is inlined"
+    );
+    let lower = page.to_ascii_lowercase();
+    for external in [
+        "<script src=",
+        "<link href=\"http",
+        "<link rel=\"stylesheet\" href=\"http",
+        "@import url(http",
+    ] {
+        assert!(!lower.contains(external), "the page loads {external}…");
+    }
+}
+
+/// The two documentation routes are public; everything else under `/api/v1` still needs auth.
+#[tokio::test]
+async fn docs_are_public_and_the_api_is_not() {
+    let app = crate::spawn().await;
+    for path in ["/api/v1/openapi.json", "/api/v1/docs"] {
+        let r = app
+            .http
+            .get(format!("{}{path}", app.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    let r = app
+        .http
+        .get(format!("{}/api/v1/credentials", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = app
+        .http
+        .get(format!("{}/api/v1/nope", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found");
+}

@@ -216,6 +216,21 @@ async fn every_surface_is_counted_and_logged_once() {
         })
         .collect();
     assert_eq!(access.len(), 3, "one line per request: {access:?}");
+    // The access lines' tokens add up to what usage counted (thinking counted once).
+    let field = |line: &str, name: &str| -> u64 {
+        line.split(&format!("{name}="))
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let logged_out: u64 = access.iter().map(|l| field(l, "tokens_out")).sum();
+    let logged_in: u64 = access.iter().map(|l| field(l, "tokens_in")).sum();
+    assert_eq!(
+        logged_out,
+        agg["overall"]["completion_tokens"].as_u64().unwrap()
+    );
+    assert_eq!(logged_in, agg["overall"]["prompt_tokens"].as_u64().unwrap());
     let anthropic = access
         .iter()
         .find(|l| l.contains("surface=anthropic"))

@@ -1,4 +1,4 @@
-//! What the official upstreams' errors mean (official-upstreams §1–§3). Branches on
+//! What the official upstreams' errors mean (the Gemini API, Vertex, Vertex express). Branches on
 //! `ErrorInfo.reason` and `QuotaFailure`, never on message text, except where Google sends no
 //! details at all (the leaked-key 403, bare 429s).
 use std::time::Duration;

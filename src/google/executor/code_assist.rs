@@ -1,5 +1,5 @@
 //! Code Assist (`cloudcode-pa` `/v1internal:*`): an OAuth bearer token, the Gemini CLI's
-//! User-Agent, and the `{model, project, request}` envelope (upstream-protocol §4.3).
+//! User-Agent, and the `{model, project, request}` envelope.
 use serde_json::Value;
 
 use super::{Executor, Method};

@@ -1,7 +1,7 @@
 //! The request dialects of the official upstreams. Code Assist ignores fields it does not use;
 //! the Gemini API and Vertex refuse unknown ones ("Invalid JSON payload received. Unknown name
 //! ..."), so a Gemini-native client body carrying the other dialect's fields is trimmed here,
-//! and Vertex gets the `role` it requires on every content entry (official-upstreams §2).
+//! and Vertex gets the `role` it requires on every content entry.
 //!
 //! Most requests need no change: the request is then serialized as it is, without a copy.
 use serde_json::{Map, Value};

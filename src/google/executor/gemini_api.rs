@@ -1,5 +1,5 @@
 //! The Gemini API (AI Studio keys, `generativelanguage` v1beta): the key in `x-goog-api-key`,
-//! the bare `GenerateContentRequest`, no envelope (official-upstreams §1).
+//! the bare `GenerateContentRequest`, no envelope.
 use serde_json::Value;
 
 use super::dialect::{self, Dialect};

@@ -1,6 +1,6 @@
 //! One executor per credential kind, behind one trait: where a call goes, how it is
 //! authenticated, how the Gemini request is wrapped, and how the upstream's errors are read.
-//! All three upstreams take the same inner `GenerateContentRequest` (official-upstreams §0), so
+//! All three upstreams take the same inner `GenerateContentRequest`, so
 //! every converter serves every kind; only this layer differs.
 //!
 //! The pool hands out a [`Call`] (an executor holding one credential's current secret) and the

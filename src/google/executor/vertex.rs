@@ -1,4 +1,4 @@
-//! Vertex AI (official-upstreams §2, §3): a service account's bearer token on the project and
+//! Vertex AI: a service account's bearer token on the project and
 //! location path, or an express key on the publisher path. Both take the bare request, with
 //! Vertex's dialect (a `role` on every content).
 use serde_json::Value;

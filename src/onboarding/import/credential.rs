@@ -1,5 +1,7 @@
-//! One credential in canonical form, and the readers for the JSON shapes it arrives in
-//! (upstream protocol §2.6 a–d).
+//! One credential in canonical form, and the readers for the JSON shapes it arrives in: the
+//! reference's files, what the reference accepts on upload, Gemini CLI's
+//! `~/.gemini/oauth_creds.json` (`expiry_date` in epoch milliseconds, no client or project)
+//! and gcloud's `authorized_user` ADC file.
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
@@ -174,7 +176,7 @@ impl ImportedCredential {
         Ok(cred)
     }
 
-    /// The reference's file format (§2.6a) plus `access_token` and `email`: readable by
+    /// The reference's file format plus `access_token` and `email`: readable by
     /// [`parse_json_credential`], by the reference, and by anything that reads either alias.
     pub fn export_json(&self) -> Value {
         let mut out = Map::new();

@@ -1,6 +1,7 @@
 //! Names: credential names derived from untrusted file names, and the checks on ZIP entry
 //! names. A credential name becomes a file name on export and appears in the panel, so it is
-//! kept to a small safe alphabet (management reference §9 #10).
+//! kept to a small safe alphabet (the reference accepts any characters, including quotes and
+//! HTML, and echoes the name unquoted into `Content-Disposition`).
 use std::collections::HashSet;
 
 /// Longest credential name, without the `.json` an export adds.

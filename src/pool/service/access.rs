@@ -26,12 +26,7 @@ impl PoolService {
         // pool full of broken credentials still answers quickly.
         for _ in 0..8 {
             let hold = {
-                let quota = self
-                    .inner
-                    .quota
-                    .read()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .clone();
+                let quota = self.inner.quota.read().clone();
                 let view = move |id: CredId, c: crate::pool::ModelClass| {
                     quota.as_ref().and_then(|q| q(id, c))
                 };
@@ -58,12 +53,7 @@ impl PoolService {
     }
 
     pub(super) fn secret(&self, id: CredId) -> Option<Secret> {
-        self.inner
-            .secrets
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&id)
-            .cloned()
+        self.inner.secrets.read().get(&id).cloned()
     }
 
     fn tokens(&self, id: CredId) -> Option<crate::pool::secrets::Tokens> {
@@ -140,11 +130,7 @@ impl PoolService {
             ));
         };
         {
-            let mut all = self
-                .inner
-                .secrets
-                .write()
-                .unwrap_or_else(|e| e.into_inner());
+            let mut all = self.inner.secrets.write();
             match all.get_mut(&lease.id) {
                 Some(Secret::OAuth(t)) if t.access_token.as_deref() == Some(sent) => {
                     t.access_token = None;
@@ -200,11 +186,7 @@ impl PoolService {
             Ok(granted) => {
                 crate::logs::register_secret(&granted.access_token);
                 let token = granted.access_token.clone();
-                let mut all = self
-                    .inner
-                    .secrets
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner());
+                let mut all = self.inner.secrets.write();
                 if let Some(Secret::ServiceAccount(slot)) = all.get_mut(&id)
                     && let Some(old) = slot.token.replace(granted)
                 {
@@ -266,11 +248,7 @@ impl PoolService {
                         ));
                     }
                 }
-                let mut all = self
-                    .inner
-                    .secrets
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner());
+                let mut all = self.inner.secrets.write();
                 if let Some(Secret::OAuth(slot)) = all.get_mut(&id) {
                     if let Some(old) = slot.access_token.replace(tr.access_token.clone()) {
                         crate::logs::forget_secret(&old);

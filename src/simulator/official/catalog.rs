@@ -1,5 +1,6 @@
 //! What each official upstream serves: the shared generation catalog (`set_models`) plus the
-//! embedding models of spec §1/§2, and the Gemini API's model metadata for `GET /v1beta/models`.
+//! embedding models each of them serves, and the Gemini API's model metadata for
+//! `GET /v1beta/models`.
 
 use serde_json::{Value, json};
 

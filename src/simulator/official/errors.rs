@@ -1,6 +1,6 @@
-//! Error bodies of the official upstreams (spec `official-upstreams.md` §1–§3), in the
-//! `google.rpc.Status` JSON shapes observed from `generativelanguage` and `aiplatform`, and
-//! the mapping of the official fault kinds to them.
+//! Error bodies of the official upstreams (Gemini API, Vertex with a service account, Vertex
+//! express), in the `google.rpc.Status` JSON shapes observed from `generativelanguage` and
+//! `aiplatform`, and the mapping of the official fault kinds to them.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! The Gemini API (`generativelanguage`, v1beta) for AI Studio keys (spec §1): models list and
+//! The Gemini API (`generativelanguage`, v1beta) for AI Studio keys: models list and
 //! detail, generation, streaming, countTokens and embeddings. Bodies are the bare
 //! `GenerateContentRequest` / `GenerateContentResponse`, without Code Assist's envelope.
 

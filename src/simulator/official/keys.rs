@@ -1,4 +1,4 @@
-//! API-key authentication of the Gemini API and Vertex express mode (spec §1, §3). The key
+//! API-key authentication of the Gemini API and Vertex express mode. The key
 //! travels in `x-goog-api-key`; `?key=` is accepted too, as Google does, and the request log
 //! keeps the query so tests can assert a client never puts keys in URLs.
 

@@ -1,5 +1,5 @@
-//! The official upstreams of `shared/spec/official-upstreams.md`, on the same loopback server
-//! as Code Assist (no path collides with it):
+//! The official upstreams (the Gemini API and Vertex AI), on the same loopback server as Code
+//! Assist (no path collides with it):
 //!
 //! * **Gemini API** (AI Studio keys), `GEMINI_API_URL` = the simulator's base URL:
 //!   `GET /v1beta/models` (`pageSize` default 50, at most 1000, opaque `pageToken` /

@@ -141,8 +141,7 @@ impl Usage {
 
 /// A per-minute limit above 0 frees up when the oldest call of the window leaves it. Limit 0
 /// and per-day exhaustion get what Google sends then: a short delay to the next minute that
-/// says nothing about when the model will serve again (spec §1: "retryDelay is not the reset
-/// time").
+/// says nothing about when the model will serve again (`retryDelay` is not the reset time).
 fn retry_after(
     violations: &[QuotaViolation],
     oldest: Option<&(DateTime<Utc>, u64)>,

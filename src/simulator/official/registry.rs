@@ -13,8 +13,8 @@ use super::types::{
 use crate::simulator::projects::project_number;
 use crate::simulator::state::{random_hex, random_urlsafe};
 
-/// Model-id prefixes Vertex serves only at `location = global` (spec §2: the newest models
-/// are often global-only).
+/// Model-id prefixes Vertex serves only at `location = global` (the newest models are often
+/// global-only).
 const DEFAULT_GLOBAL_ONLY: [&str; 1] = ["gemini-3"];
 
 pub(crate) struct ServiceAccount {

@@ -1,5 +1,5 @@
-//! Vertex service accounts: the OAuth 2.0 JWT-bearer grant at the key file's `token_uri`
-//! (spec §2). The assertion's RS256 signature is verified against the public half of the key
+//! Vertex service accounts: the OAuth 2.0 JWT-bearer grant at the key file's `token_uri`. The
+//! assertion's RS256 signature is verified against the public half of the key
 //! the simulator put in the account's key file; then `iss`, `aud`, `iat`/`exp` and `scope` are
 //! checked as Google's token endpoint does.
 

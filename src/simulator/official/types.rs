@@ -28,7 +28,7 @@ pub enum ApiKeyKind {
     VertexExpress,
 }
 
-/// A key's lifecycle state; every call with the key answers the state's error (spec §1).
+/// A key's lifecycle state; every call with the key answers the state's error.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyState {
@@ -57,8 +57,8 @@ pub struct ApiKeySpec {
     /// value starting with `AIza` is a standard key.
     pub key: Option<String>,
     /// An old unrestricted standard key: the Gemini API answers 401
-    /// `ACCESS_TOKEN_TYPE_UNSUPPORTED` (express mode still serves it; the spec names no
-    /// rejection there).
+    /// `ACCESS_TOKEN_TYPE_UNSUPPORTED` (express mode still serves it: no rejection there is
+    /// known).
     pub standard: bool,
     /// The Google project the key belongs to; its quota is shared by every key and service
     /// account of the project. A new project per key when absent.

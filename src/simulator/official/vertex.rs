@@ -1,4 +1,4 @@
-//! Vertex AI (`aiplatform`, spec §2–§3): publisher-model generation, streaming and countTokens
+//! Vertex AI (`aiplatform`): publisher-model generation, streaming and countTokens
 //! for service-account bearer tokens (project paths) and express keys (`/v1/publishers/...`),
 //! plus the embedding methods `:predict` and `:embedContent`, which express mode lacks.
 

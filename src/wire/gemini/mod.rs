@@ -2,7 +2,9 @@
 //!
 //! Requests are built as `serde_json::Value` on purpose: the native route must keep fields this
 //! gateway does not know (new `generationConfig` keys, `cachedContent`, ...) instead of dropping
-//! them through a closed struct (format-conversion E12). This module holds the fixed pieces.
+//! them through a closed struct (the reference's closed model silently dropped
+//! `responseModalities`, `responseJsonSchema` and `imageConfig`). This module holds the fixed
+//! pieces.
 use serde_json::{Value, json};
 
 mod response;
@@ -11,8 +13,9 @@ pub use response::{
     PartData, PromptFeedback, UsageMetadata,
 };
 
-/// The documented value that makes the upstream skip thought-signature validation
-/// (upstream-protocol §4.6). Used when a client cannot round-trip a real signature.
+/// The documented value that makes the upstream skip thought-signature validation (Gemini 3 answers
+/// 400 for a history `functionCall` without a valid signature). Used when a client cannot
+/// round-trip a real signature.
 pub const SKIP_THOUGHT_SIGNATURE: &str = "skip_thought_signature_validator";
 
 const TEXT_CATEGORIES: &[&str] = &[
@@ -32,7 +35,7 @@ const EXTRA_CATEGORIES: &[&str] = &[
 ];
 
 /// Default `safetySettings` (all `BLOCK_NONE`). `gemini-2.5-flash-lite` rejects the image and
-/// jailbreak categories, so it only gets the five text ones (format-conversion §1.12).
+/// jailbreak categories, so it only gets the five text ones.
 pub fn default_safety_settings(base_model: &str) -> Value {
     let lite = base_model.contains("gemini-2.5-flash-lite");
     let extra: &[&str] = if lite { &[] } else { EXTRA_CATEGORIES };
