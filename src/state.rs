@@ -58,6 +58,8 @@ impl AppState {
             .set_rule(crate::usage::ResetRule::from_settings(s));
         self.usage
             .set_default_limits(crate::usage::DefaultLimits::from_settings(s));
+        self.usage
+            .set_official_limits(crate::usage::OfficialLimits::from_settings(s));
         if let Some(h) = &self.logs
             && h.level() != s.log_level
             && let Err(e) = h.set_level(&s.log_level)

@@ -3,10 +3,13 @@
 //! operator-facing views look at it.
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum CredentialKind {
     /// Gemini CLI / Code Assist OAuth (a refresh token), `cloudcode-pa` `/v1internal`.
+    #[default]
     CodeAssist,
     /// An AI Studio key for the Gemini API (`generativelanguage`, v1beta).
     GeminiApiKey,
@@ -70,11 +73,14 @@ impl std::fmt::Display for CredentialKind {
 
 /// A model-name prefix that restricts a request to one upstream (`vertex/gemini-2.5-pro`).
 /// Vertex covers both service accounts and express keys: they serve the same models.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Pin {
     AiStudio,
     Vertex,
+    #[default]
     CodeAssist,
 }
 

@@ -3,6 +3,7 @@
 //! serves and rotates what onboarding hands it.
 pub mod check;
 pub mod import;
+pub mod keeper;
 pub mod login;
 pub mod oauth_flow;
 pub mod official;

@@ -74,6 +74,9 @@ pub enum Failure {
     /// Google refused the credential itself for good (a dead or blocked key, a deleted
     /// service account): disabled with the reason whatever AUTO_BAN says.
     CredentialRejected { status: u16, reason: String },
+    /// The official upstreams' 5xx / `UNAVAILABLE` ("the model is overloaded"): usually
+    /// model-wide, so the model rests briefly on this credential while others are tried.
+    Overloaded { after: Duration },
     /// A per-day quota of this model is spent until Google's daily reset, midnight Pacific.
     /// Not capped: the reset time is known exactly, so a probe before it would only fail.
     DailyExhausted,
@@ -188,6 +191,17 @@ pub(crate) fn apply_failure(
                 link: None,
                 at: now,
             });
+            Reaction::TryAnother
+        }
+        Failure::Overloaded { after } => {
+            cool(
+                state,
+                model,
+                CooldownReason::Overloaded,
+                add(now, *after),
+                cfg,
+                now,
+            );
             Reaction::TryAnother
         }
         Failure::DailyExhausted => {

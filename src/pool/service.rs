@@ -73,7 +73,12 @@ struct Inner {
     settings: SettingsService,
     clock: Arc<dyn Clock>,
     quota: RwLock<Option<Arc<QuotaFn>>>,
+    /// Told the kind of every credential added or loaded (the usage module picks its default
+    /// daily limits by it and breaks its aggregates down by it).
+    on_profile: RwLock<Option<Arc<ProfileFn>>>,
 }
+
+type ProfileFn = dyn Fn(CredId, CredentialKind) + Send + Sync;
 
 /// Why no credential can serve a call right now. The HTTP mapping lives in `crate::error`.
 #[derive(Debug, thiserror::Error)]
@@ -135,10 +140,27 @@ pub fn sha256_hex(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
 }
 
+/// How long an official upstream's overloaded model rests on one credential.
+const OVERLOAD_BACKOFF: Duration = Duration::from_secs(5);
+
 /// How an upstream error, as read by the credential's executor (`class`), changes the
 /// credential that got it.
-pub fn failure_of(class: ErrorClass, err: &UpstreamError, base_model: &str) -> Failure {
+pub fn failure_of(
+    kind: CredentialKind,
+    class: ErrorClass,
+    err: &UpstreamError,
+    base_model: &str,
+) -> Failure {
+    let official = kind != CredentialKind::CodeAssist;
     match class {
+        ErrorClass::Capacity { retry_after } if official => Failure::Overloaded {
+            after: retry_after
+                .unwrap_or(OVERLOAD_BACKOFF)
+                .min(Duration::from_secs(60)),
+        },
+        ErrorClass::ServerError if official => Failure::Overloaded {
+            after: OVERLOAD_BACKOFF,
+        },
         ErrorClass::RateLimited { retry_after } => Failure::RateLimited { retry_after },
         ErrorClass::QuotaExhausted {
             reset_after,
@@ -235,6 +257,7 @@ impl PoolService {
                 settings,
                 clock,
                 quota: RwLock::new(None),
+                on_profile: RwLock::new(None),
             }),
         };
         svc.spawn_writer();
@@ -254,6 +277,14 @@ impl PoolService {
             .first()
             .cloned()
             .unwrap_or_else(|| "gemini-2.5-flash".into())
+    }
+
+    /// Calls `f` with every credential's kind now and whenever one is added.
+    pub fn on_profile(&self, f: Arc<ProfileFn>) {
+        for (id, p) in self.core().profiles() {
+            f(id, p.kind);
+        }
+        *self.inner.on_profile.write() = Some(f);
     }
 
     pub fn set_quota_view(&self, f: Arc<QuotaFn>) {
@@ -341,11 +372,11 @@ impl PoolService {
 
     /// Applies an upstream error to the credential and says what the request should do next.
     pub fn report_failure(&self, lease: &Lease, base_model: &str, err: &UpstreamError) -> Reaction {
-        let failure = failure_of(lease.call.classify(err), err, base_model);
+        let failure = failure_of(lease.call.kind(), lease.call.classify(err), err, base_model);
         let out =
             self.core()
                 .record_failure(lease.id, base_model, err.status, &err.message, failure);
-        self.mark([lease.id]);
+        self.mark(std::iter::once(lease.id).chain(out.shared.iter().map(|c| c.id)));
         out.reaction
     }
 
@@ -412,10 +443,14 @@ impl PoolService {
                 old.forget();
             }
         }
+        let kind = profile.kind;
         {
             let mut core = self.core();
             core.upsert(id, state);
             core.set_profile(id, profile);
+        }
+        if let Some(f) = self.inner.on_profile.read().clone() {
+            f(id, kind);
         }
         self.mark([id]);
     }

@@ -525,7 +525,7 @@ static REGISTRY: &[SettingDef] = &[
         },
         DefaultValue::Int(1000),
         HOT,
-        "Default daily request limit per credential (0 = unlimited).",
+        "Default daily request limit per Code Assist credential (0 = unlimited).",
     ),
     def(
         "daily_limit_pro",
@@ -536,7 +536,51 @@ static REGISTRY: &[SettingDef] = &[
         },
         DefaultValue::Int(100),
         HOT,
-        "Default daily limit per credential for pro models (0 = unlimited).",
+        "Default daily limit per Code Assist credential for pro models (0 = unlimited).",
+    ),
+    def(
+        "aistudio_daily_limit_total",
+        "AISTUDIO_DAILY_LIMIT_TOTAL",
+        Kind::Int {
+            min: 0,
+            max: 1_000_000_000,
+        },
+        DefaultValue::Int(0),
+        HOT,
+        "Default daily request limit per Gemini API key (0 = off: Google enforces its own quota).",
+    ),
+    def(
+        "aistudio_daily_limit_pro",
+        "AISTUDIO_DAILY_LIMIT_PRO",
+        Kind::Int {
+            min: 0,
+            max: 1_000_000_000,
+        },
+        DefaultValue::Int(0),
+        HOT,
+        "Default daily limit per Gemini API key for pro models (0 = off).",
+    ),
+    def(
+        "vertex_daily_limit_total",
+        "VERTEX_DAILY_LIMIT_TOTAL",
+        Kind::Int {
+            min: 0,
+            max: 1_000_000_000,
+        },
+        DefaultValue::Int(0),
+        HOT,
+        "Default daily request limit per Vertex service account or express key (0 = off).",
+    ),
+    def(
+        "vertex_daily_limit_pro",
+        "VERTEX_DAILY_LIMIT_PRO",
+        Kind::Int {
+            min: 0,
+            max: 1_000_000_000,
+        },
+        DefaultValue::Int(0),
+        HOT,
+        "Default daily limit per Vertex credential for pro models (0 = off).",
     ),
     def(
         "cooldown_cap",
@@ -548,6 +592,17 @@ static REGISTRY: &[SettingDef] = &[
         DefaultValue::Int(6 * 3600),
         HOT,
         "Longest cooldown in seconds before one probe request is let through.",
+    ),
+    def(
+        "key_recheck_interval",
+        "KEY_RECHECK_INTERVAL",
+        Kind::Int {
+            min: 0,
+            max: 7 * 86400,
+        },
+        DefaultValue::Int(3600),
+        HOT,
+        "Seconds between re-checks of the keys and service accounts Google refused (put back when they work again) and of models spent for the day (a one-token probe); 0 = never.",
     ),
     def(
         "keepalive_url",

@@ -6,6 +6,7 @@ mod gemini;
 mod import;
 mod model_list;
 mod official;
+mod official_quota;
 mod openai;
 mod pool;
 mod remote;

@@ -116,6 +116,8 @@ pub enum CooldownReasonView {
     Probing,
     /// A per-day quota is spent until Google's daily reset (midnight Pacific).
     DailyExhausted,
+    /// The upstream answered 5xx / overloaded: a short rest.
+    Overloaded,
 }
 
 #[derive(Object)]
@@ -189,6 +191,12 @@ impl From<&TodayQuota> for QuotaView {
 }
 
 #[derive(Object)]
+pub struct RecheckView {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub message: String,
+}
+
+#[derive(Object)]
 pub struct Credential {
     pub id: i64,
     pub name: String,
@@ -227,6 +235,8 @@ pub struct Credential {
     pub preview: bool,
     /// Upstream calls running through it right now.
     pub in_flight: u32,
+    /// What the last periodic re-check found (keys and service accounts).
+    pub recheck: Option<RecheckView>,
     /// Today's allowance: remaining calls and the next reset.
     pub quota: QuotaView,
 }
@@ -250,6 +260,7 @@ pub fn credential(
                 CooldownReason::QuotaExhausted => CooldownReasonView::QuotaExhausted,
                 CooldownReason::Probing => CooldownReasonView::Probing,
                 CooldownReason::DailyExhausted => CooldownReasonView::DailyExhausted,
+                CooldownReason::Overloaded => CooldownReasonView::Overloaded,
             },
             reset_at: c.reset_at,
             probe_pending: c.probe_pending,
@@ -316,6 +327,10 @@ pub fn credential(
         last_used: state.last_used,
         preview: state.preview,
         in_flight,
+        recheck: state.recheck.as_ref().map(|r| RecheckView {
+            at: r.at,
+            message: crate::logs::redact(&r.message).into_owned(),
+        }),
         quota: (&usage.today).into(),
     }
 }

@@ -20,6 +20,8 @@ pub struct RowView {
     pub group: String,
     /// Discovered models, comma separated (empty when not discovered).
     pub models: String,
+    /// What the last re-check found (empty when none ran).
+    pub recheck: String,
     pub status: &'static str,
     pub enabled: bool,
     pub banned: bool,
@@ -92,6 +94,16 @@ impl From<Credential> for RowView {
             kind_label: crate::google::kind::CredentialKind::from(c.kind).label(),
             group: c.quota_group.unwrap_or_default(),
             models: c.models.map(|m| m.join(", ")).unwrap_or_default(),
+            recheck: c
+                .recheck
+                .map(|r| {
+                    format!(
+                        "{} ({})",
+                        r.message,
+                        r.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    )
+                })
+                .unwrap_or_default(),
             status: status_word(c.status),
             enabled: c.enabled,
             banned: c.ban.is_some(),
@@ -118,6 +130,7 @@ impl From<Credential> for RowView {
                         CooldownReasonView::QuotaExhausted => "quota exhausted",
                         CooldownReasonView::Probing => "probing",
                         CooldownReasonView::DailyExhausted => "daily quota spent",
+                        CooldownReasonView::Overloaded => "overloaded",
                     },
                 })
                 .collect(),

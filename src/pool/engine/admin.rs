@@ -5,7 +5,7 @@ use super::{Change, CredId, Pool, PoolSummary, Rotation, Snapshot};
 use crate::pool::Profile;
 use crate::pool::clock::add;
 use crate::pool::failure::PoolConfig;
-use crate::pool::state::{Ban, BanKind, CredentialState};
+use crate::pool::state::{Ban, BanKind, CredentialState, RecheckNote};
 
 impl Pool {
     pub fn config(&self) -> &PoolConfig {
@@ -87,6 +87,21 @@ impl Pool {
             s.preview = true;
         })
         .map(|(_, c)| c)
+    }
+
+    /// Lifts one model's cooldown (a re-check found the quota back) and notes why.
+    pub fn lift_cooldown(&mut self, id: CredId, model: &str, note: RecheckNote) -> Option<Change> {
+        self.mutate(id, |s, _| {
+            s.cooldowns.remove(model);
+            s.recheck = Some(note);
+        })
+        .map(|(_, c)| c)
+    }
+
+    /// Records what a periodic re-check found.
+    pub fn note_recheck(&mut self, id: CredId, note: RecheckNote) -> Option<Change> {
+        self.mutate(id, |s, _| s.recheck = Some(note))
+            .map(|(_, c)| c)
     }
 
     /// Ban for a reason found outside a request (an import without a refresh token, say).

@@ -12,7 +12,7 @@ use crate::pool::failure::{Failure, PoolConfig, Reaction, apply_failure};
 use crate::pool::hold::Hold;
 use crate::pool::index::{ModelIndex, Slot, slot_for};
 use crate::pool::profile::Profile;
-use crate::pool::state::{CooldownReason, CredentialState};
+use crate::pool::state::{Cooldown, CooldownReason, CredentialState};
 use crate::pool::unavailable::Unavailable;
 use crate::pool::{CredId, ModelClass, QuotaView};
 
@@ -52,6 +52,9 @@ pub struct FailureOutcome {
     pub reaction: Reaction,
     /// `None` only when the credential is unknown (removed meanwhile).
     pub change: Option<Change>,
+    /// Credentials of the same quota group that took the same cooldown (Google counts quota
+    /// per project, so a throttle or a spent day hits every key of the project).
+    pub shared: Vec<Change>,
 }
 
 /// The rotation cursor: who is current and how many picks it has served.
@@ -309,13 +312,23 @@ impl Pool {
                 if let Some(ban) = ban {
                     tracing::warn!(credential = id, kind = ?ban.kind, status = ?ban.status,
                         reason = %ban.reason, "credential banned");
-                } else if let Some(c) = cooldown.filter(|c| c.blocks(self.clock.now())) {
+                } else if let Some(c) = cooldown.clone().filter(|c| c.blocks(self.clock.now())) {
                     tracing::info!(credential = id, model, until = %c.until,
                         reason = ?c.reason, probe = c.probe_pending, "credential cooling");
                 }
+                let shared = match (&failure, cooldown) {
+                    (
+                        Failure::RateLimited { .. }
+                        | Failure::QuotaExhausted { .. }
+                        | Failure::DailyExhausted,
+                        Some(c),
+                    ) => self.share_cooldown(id, model, &c),
+                    _ => Vec::new(),
+                };
                 FailureOutcome {
                     reaction,
                     change: Some(change),
+                    shared,
                 }
             }
             None => {
@@ -327,9 +340,49 @@ impl Pool {
                 FailureOutcome {
                     reaction,
                     change: None,
+                    shared: Vec::new(),
                 }
             }
         }
+    }
+
+    /// Gives `cooldown` of `model` to every other credential of `id`'s quota group on the same
+    /// upstream, unless it already waits longer. Credentials without a group share nothing.
+    fn share_cooldown(&mut self, id: CredId, model: &str, cooldown: &Cooldown) -> Vec<Change> {
+        let Some(me) = self.entries.get(&id) else {
+            return Vec::new();
+        };
+        let Some(group) = me.profile.group.clone() else {
+            return Vec::new();
+        };
+        let pin = me.profile.kind.pin();
+        let siblings: Vec<CredId> = self
+            .entries
+            .iter()
+            .filter(|(other, e)| {
+                **other != id
+                    && e.profile.group.as_deref() == Some(group.as_str())
+                    && e.profile.kind.pin() == pin
+                    && e.state
+                        .cooldowns
+                        .get(model)
+                        .is_none_or(|c| c.until < cooldown.until)
+            })
+            .map(|(other, _)| *other)
+            .collect();
+        if !siblings.is_empty() {
+            tracing::info!(credential = id, group = %group, model, siblings = siblings.len(),
+                until = %cooldown.until, "quota group cooling together");
+        }
+        siblings
+            .into_iter()
+            .filter_map(|other| {
+                self.mutate(other, |s, _| {
+                    s.cooldowns.insert(model.to_owned(), cooldown.clone());
+                })
+                .map(|(_, c)| c)
+            })
+            .collect()
     }
 
     /// Run `f` on one state and bring counters and indexes in line with the result.

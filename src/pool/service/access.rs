@@ -281,3 +281,83 @@ impl PoolService {
             .await
     }
 }
+
+/// What the periodic re-check of keys and service accounts (`onboarding::keeper`) needs: the
+/// secret to check with, a ready call to probe with, and the outcome written back.
+impl PoolService {
+    pub(crate) fn api_key(&self, id: CredId) -> Option<String> {
+        match self.secret(id) {
+            Some(Secret::ApiKey(k)) => Some(k),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn service_account_key(
+        &self,
+        id: CredId,
+    ) -> Option<crate::google::service_account::ServiceAccountKey> {
+        match self.secret(id) {
+            Some(Secret::ServiceAccount(s)) => Some(s.key),
+            _ => None,
+        }
+    }
+
+    /// The credential's call, outside the rotation (a probe; no in-flight count).
+    pub(crate) async fn probe_call(&self, id: CredId) -> Result<Call, TokenError> {
+        self.ready(id).await
+    }
+
+    fn note(message: &str, now: chrono::DateTime<chrono::Utc>) -> crate::pool::RecheckNote {
+        crate::pool::RecheckNote {
+            at: now,
+            message: message.to_string(),
+        }
+    }
+
+    /// A refused credential works again: back in rotation, errors cleared, with the reason.
+    pub(crate) async fn revived(&self, id: CredId, message: &str) {
+        let now = self.inner.clock.now();
+        let change = {
+            let mut core = self.core();
+            core.clear_errors_and_unban(id);
+            core.note_recheck(id, Self::note(message, now))
+        };
+        tracing::info!(
+            credential = id,
+            reason = message,
+            "credential re-enabled by a re-check"
+        );
+        self.persist_now(change).await;
+    }
+
+    /// A spent model is served again before Google's reset: its cooldown goes.
+    pub(crate) async fn quota_back(&self, id: CredId, model: &str, message: &str) {
+        let now = self.inner.clock.now();
+        let change = self
+            .core()
+            .lift_cooldown(id, model, Self::note(message, now));
+        tracing::info!(
+            credential = id,
+            model,
+            reason = message,
+            "cooldown lifted by a re-check"
+        );
+        self.persist_now(change).await;
+    }
+
+    /// A re-check found the credential refused for good.
+    pub(crate) async fn refused_by_recheck(&self, id: CredId, reason: &str) {
+        let change = self
+            .core()
+            .ban(id, crate::pool::BanKind::Rejected, None, reason, None);
+        tracing::warn!(credential = id, reason, "credential refused by a re-check");
+        self.persist_now(change).await;
+    }
+
+    /// Notes a re-check that changed nothing (still refused, still spent).
+    pub(crate) async fn rechecked(&self, id: CredId, message: &str) {
+        let now = self.inner.clock.now();
+        let change = self.core().note_recheck(id, Self::note(message, now));
+        self.persist_now(change).await;
+    }
+}
