@@ -70,6 +70,24 @@ pub fn demo_sources(
     }
 }
 
+/// Which kinds `--demo` starts with (comma list; all four when unset), so the client tests
+/// can also run against, say, a pool of API keys only.
+pub const DEMO_KINDS_ENV: &str = "GCLI2API_DEMO_KINDS";
+
+fn demo_kinds(v: Option<&str>) -> anyhow::Result<Vec<CredentialKind>> {
+    let Some(v) = v.filter(|v| !v.trim().is_empty()) else {
+        return Ok(CredentialKind::ALL.to_vec());
+    };
+    v.split(',')
+        .map(str::trim)
+        .map(|k| {
+            CredentialKind::parse(k).ok_or_else(|| {
+                anyhow::anyhow!("{DEMO_KINDS_ENV}: unknown kind {k:?} (code_assist, gemini_api_key, vertex_service_account, vertex_express_key)")
+            })
+        })
+        .collect()
+}
+
 /// One credential of each kind, as the simulator seeded them.
 fn demo_credentials(seeded: &DemoCredentials) -> anyhow::Result<Vec<NewCredential>> {
     let user = &seeded.code_assist;
@@ -119,7 +137,11 @@ pub async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     let sources = demo_sources(std::env::vars().collect(), &dir.0, &sim.base_url());
     let mut app = crate::build(sources).await?;
     let _guard = crate::attach_logs(&mut app)?;
-    for new in demo_credentials(&sim.seed_demo_credentials())? {
+    let kinds = demo_kinds(std::env::var(DEMO_KINDS_ENV).ok().as_deref())?;
+    for new in demo_credentials(&sim.seed_demo_credentials())?
+        .into_iter()
+        .filter(|n| kinds.contains(&n.kind))
+    {
         app.state().pool.add(new).await?;
     }
     let s = app.settings();
