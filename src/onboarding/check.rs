@@ -11,6 +11,7 @@ use crate::google::executor::{self, Call, CallFailure, VertexExpress};
 use crate::google::gemini_api;
 use crate::google::kind::CredentialKind;
 use crate::google::service_account::{self, ServiceAccountKey};
+use crate::onboarding::import::official::key_label;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Checked {
@@ -42,6 +43,21 @@ fn from_failure(
 
 /// Checks an API key of `kind`. `probe_model` is the model an express key's countTokens names.
 pub async fn check_key(
+    up: &Upstream,
+    kind: CredentialKind,
+    key: &str,
+    probe_model: &str,
+) -> Checked {
+    // Google quotes a refused key in some messages; a key that is not in the pool is not
+    // registered with the log redactor, so it is masked here.
+    match check_key_raw(up, kind, key, probe_model).await {
+        Checked::Dead(why) => Checked::Dead(why.replace(key, &key_label(key))),
+        Checked::Unchecked(why) => Checked::Unchecked(why.replace(key, &key_label(key))),
+        alive => alive,
+    }
+}
+
+async fn check_key_raw(
     up: &Upstream,
     kind: CredentialKind,
     key: &str,

@@ -337,3 +337,46 @@ async fn a_mixed_pool_serves_200_concurrent_requests_with_exact_usage() {
         assert_eq!(k.totals.calls, by_kind[&k.kind], "{:?}", k.kind);
     }
 }
+
+/// Google quotes a suspended key in its message; neither the client nor the import report nor
+/// the API ever sees it.
+#[tokio::test]
+async fn a_key_quoted_by_google_never_reaches_a_client() {
+    let app = builder().no_users().spawn().await;
+    let ks = keys(&app, &[(ApiKeySpec::gemini(), None)]).await;
+    let key = ks[0].0.key.clone();
+    app.sim.set_api_key_state(&key, KeyState::Suspended);
+    for path in [
+        "/v1/chat/completions",
+        "/v1beta/models/gemini-2.5-flash:generateContent",
+    ] {
+        let body = if path.starts_with("/v1/chat") {
+            json!({"model": "gemini-2.5-flash", "messages": [user_text("x")]})
+        } else {
+            json!({"contents": [{"role": "user", "parts": [{"text": "x"}]}]})
+        };
+        let r = app.post(path, &body).send().await.unwrap();
+        assert!(r.status().is_client_error() || r.status().is_server_error());
+        let text = r.text().await.unwrap();
+        assert!(!text.contains(&key), "{path}: {text}");
+    }
+    let suspended = app
+        .sim
+        .add_api_key(ApiKeySpec::gemini().state(KeyState::Suspended));
+    let report = import_keys(
+        &app.state.pool,
+        CredentialKind::GeminiApiKey,
+        &suspended.key,
+        None,
+        CredentialSource::Upload,
+        "gemini-2.5-flash",
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.rejected.len(), 1);
+    let reason = &report.rejected[0].reason;
+    assert!(
+        reason.contains("suspended") && !reason.contains(&suspended.key),
+        "{reason}"
+    );
+}
