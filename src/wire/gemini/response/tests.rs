@@ -108,3 +108,76 @@ fn content_and_empty_reply_rules() {
     );
     assert!(!part(json!({"text": "..."})).is_placeholder());
 }
+
+#[test]
+fn part_data_precedence_and_leftovers() {
+    // A string `text` wins over every other data field; the others stay as sent.
+    let p = part(json!({"functionCall": {"name": "f"}, "text": "t", "z": 1, "a": 2}));
+    assert_eq!(p.data, PartData::Text("t".into()));
+    let keys: Vec<&str> = p.extra.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        ["functionCall", "z", "a"],
+        "unknown fields keep their order"
+    );
+    // A `text` that is not a string is not text.
+    let p = part(json!({"text": 5, "inlineData": {"mimeType": "image/png", "data": "x"}}));
+    assert!(matches!(p.data, PartData::InlineData(_)));
+    assert_eq!(p.extra.get("text"), Some(&json!(5)));
+    // thoughtSignature: a string is read, null is dropped, anything else is kept.
+    assert_eq!(
+        part(json!({"text": "t", "thoughtSignature": null}))
+            .extra
+            .len(),
+        0
+    );
+    let p = part(json!({"text": "t", "thoughtSignature": 7}));
+    assert_eq!(
+        (p.thought_signature, p.extra.get("thoughtSignature")),
+        (None, Some(&json!(7)))
+    );
+    // `thought: true` on a part without text stays in extra.
+    let p = part(json!({"functionCall": {"name": "f"}, "thought": true}));
+    assert!(matches!(p.data, PartData::FunctionCall(_)));
+    assert_eq!(p.extra.get("thought"), Some(&json!(true)));
+    // A repeated key keeps its last value, like a JSON object map.
+    let p: Part = serde_json::from_str(r#"{"text": "a", "text": "b"}"#).expect("parses");
+    assert_eq!(p.data, PartData::Text("b".into()));
+    // Wrong types are errors, as with the derived readers.
+    assert!(serde_json::from_value::<Part>(json!({"functionCall": "f"})).is_err());
+    assert!(
+        serde_json::from_value::<GenerateContentResponse>(json!({"candidates": null})).is_err()
+    );
+    assert!(
+        serde_json::from_value::<GenerateContentResponse>(json!({"candidates": [{"index": -1}]}))
+            .is_err()
+    );
+    assert!(serde_json::from_value::<GenerateContentResponse>(json!([])).is_err());
+}
+
+#[test]
+fn text_and_bytes_read_the_same_as_values() {
+    let v = json!({
+        "candidates": [{"content": {"role": "model", "parts": [
+            {"text": "é \"q\" \\ \u{1F600}", "thought": true, "thoughtSignature": "s"},
+            {"functionCall": {"id": "1", "name": "f", "args": {"a": [1, 2.5, null]}}},
+            {"executableCode": {"language": "PYTHON", "code": "1"}, "partMetadata": {}}
+        ]}, "finishReason": "MAX_TOKENS", "index": 0, "safetyRatings": []}],
+        "usageMetadata": {"promptTokenCount": 1, "totalTokenCount": 2, "promptTokensDetails": []},
+        "promptFeedback": {"blockReason": null},
+        "error": null,
+        "modelVersion": "m"
+    });
+    let text = v.to_string();
+    let from_value = parse(v);
+    let from_str: GenerateContentResponse = serde_json::from_str(&text).expect("parses");
+    let from_slice: GenerateContentResponse =
+        serde_json::from_slice(text.as_bytes()).expect("parses");
+    assert_eq!(from_str, from_value);
+    assert_eq!(from_slice, from_value);
+    assert_eq!(
+        from_value.candidates[0].finish(),
+        Some(&FinishReason::MaxTokens)
+    );
+    assert!(from_value.error.is_none() && from_value.prompt_feedback.is_some());
+}
