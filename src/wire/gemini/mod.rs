@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 mod response;
 pub(crate) use response::Key;
 pub use response::{
-    Blob, Candidate, Content, EmptyKind, FinishReason, FunctionCall, GenerateContentResponse, Part,
-    PartData, PromptFeedback, UsageMetadata,
+    Blob, Candidate, Content, EmptyKind, FinishReason, FunctionCall, GenerateContentResponse,
+    ModalityTokenCount, Part, PartData, PromptFeedback, UsageMetadata,
 };
 
 /// The documented value that makes the upstream skip thought-signature validation

@@ -21,6 +21,12 @@ pub struct GenerateContentResponse {
     /// An in-band `{"error": {...}}` object some 200 answers and stream events carry.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub create_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_id: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -73,6 +79,30 @@ pub struct UsageMetadata {
     pub cached_content_token_count: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub total_token_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens_details: Option<Vec<ModalityTokenCount>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_tokens_details: Option<Vec<ModalityTokenCount>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidates_tokens_details: Option<Vec<ModalityTokenCount>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_use_prompt_tokens_details: Option<Vec<ModalityTokenCount>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thoughts_tokens_details: Option<Vec<ModalityTokenCount>>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Tokens of one modality (`{"modality": "TEXT", "tokenCount": 13}`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModalityTokenCount {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub modality: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_count: Option<u64>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -285,6 +315,29 @@ impl Candidate {
 }
 
 impl GenerateContentResponse {
+    /// Copies everything but the candidates from `r`: what a response says about itself as
+    /// a whole (usage, feedback, model version, unknown fields), for the last of the chunks
+    /// it is cut into.
+    pub fn take_whole_fields_of(&mut self, r: &GenerateContentResponse) {
+        let GenerateContentResponse {
+            candidates: _,
+            prompt_feedback,
+            usage_metadata,
+            error,
+            model_version,
+            create_time,
+            response_id,
+            extra,
+        } = r;
+        self.prompt_feedback.clone_from(prompt_feedback);
+        self.usage_metadata.clone_from(usage_metadata);
+        self.error.clone_from(error);
+        self.model_version.clone_from(model_version);
+        self.create_time.clone_from(create_time);
+        self.response_id.clone_from(response_id);
+        self.extra.clone_from(extra);
+    }
+
     /// `promptFeedback.blockReason`, when the prompt itself was blocked.
     pub fn block_reason(&self) -> Option<&str> {
         self.prompt_feedback

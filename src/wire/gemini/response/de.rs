@@ -12,8 +12,8 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::{
-    Candidate, Content, FinishReason, GenerateContentResponse, Part, PartData, PromptFeedback,
-    UsageMetadata,
+    Candidate, Content, FinishReason, GenerateContentResponse, ModalityTokenCount, Part, PartData,
+    PromptFeedback, UsageMetadata,
 };
 
 /// An object key, borrowed from the input when it holds no escapes.
@@ -91,6 +91,9 @@ object!(GenerateContentResponse, "struct GenerateContentResponse", {
     "promptFeedback" => prompt_feedback,
     "usageMetadata" => usage_metadata,
     "error" => error,
+    "modelVersion" => model_version,
+    "createTime" => create_time,
+    "responseId" => response_id,
 });
 
 object!(Candidate, "struct Candidate", {
@@ -115,6 +118,17 @@ object!(UsageMetadata, "struct UsageMetadata", {
     "toolUsePromptTokenCount" => tool_use_prompt_token_count,
     "cachedContentTokenCount" => cached_content_token_count,
     "totalTokenCount" => total_token_count,
+    "trafficType" => traffic_type,
+    "promptTokensDetails" => prompt_tokens_details,
+    "cacheTokensDetails" => cache_tokens_details,
+    "candidatesTokensDetails" => candidates_tokens_details,
+    "toolUsePromptTokensDetails" => tool_use_prompt_tokens_details,
+    "thoughtsTokensDetails" => thoughts_tokens_details,
+});
+
+object!(ModalityTokenCount, "struct ModalityTokenCount", {
+    "modality" => modality,
+    "tokenCount" => token_count,
 });
 
 impl<'de> Deserialize<'de> for FinishReason {

@@ -181,3 +181,22 @@ fn text_and_bytes_read_the_same_as_values() {
     );
     assert!(from_value.error.is_none() && from_value.prompt_feedback.is_some());
 }
+
+/// A response as Google sends it comes back out byte for byte: the typed top-level and
+/// usage fields are declared in Google's order.
+#[test]
+fn google_shaped_response_reserialises_byte_for_byte() {
+    let text = r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"ntence."}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":13,"candidatesTokenCount":14,"thoughtsTokenCount":18,"totalTokenCount":45,"trafficType":"PROVISIONED_THROUGHPUT","promptTokensDetails":[{"modality":"TEXT","tokenCount":13}],"candidatesTokensDetails":[{"modality":"TEXT","tokenCount":14}]},"modelVersion":"gemini-2.5-flash","createTime":"2026-12-06T22:16:00.710837Z","responseId":"rZMSrXmfkDJ-fF6DKvQy_Q"}"#;
+    let r: GenerateContentResponse = serde_json::from_str(text).expect("parses");
+    assert_eq!(r.model_version.as_deref(), Some("gemini-2.5-flash"));
+    let usage = r.usage_metadata.as_ref().expect("usage");
+    assert_eq!(usage.prompt_tokens_details.as_ref().map(Vec::len), Some(1));
+    assert!(r.extra.is_empty() && usage.extra.is_empty());
+    assert_eq!(serde_json::to_string(&r).unwrap(), text);
+    // Present-but-empty lists stay present.
+    let u: UsageMetadata = serde_json::from_str(r#"{"promptTokensDetails":[]}"#).unwrap();
+    assert_eq!(
+        serde_json::to_string(&u).unwrap(),
+        r#"{"promptTokensDetails":[]}"#
+    );
+}
