@@ -100,12 +100,7 @@ pub fn native_chunks(r: &GenerateContentResponse) -> Vec<GenerateContentResponse
         }));
     }
     match out.last_mut() {
-        Some(last) => {
-            last.prompt_feedback = r.prompt_feedback.clone();
-            last.usage_metadata = r.usage_metadata.clone();
-            last.error = r.error.clone();
-            last.extra = r.extra.clone();
-        }
+        Some(last) => last.take_whole_fields_of(r),
         // No candidates (blocked prompt, `{}`): the response itself is the only chunk.
         None => out.push(r.clone()),
     }

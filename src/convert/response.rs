@@ -5,12 +5,14 @@ pub(crate) mod parts;
 
 use std::collections::HashMap;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::wire::gemini::{
     Candidate, FinishReason as GeminiFinish, GenerateContentResponse, UsageMetadata,
 };
-use crate::wire::openai_response::{FinishReason, completion_id, unix_now};
+use crate::wire::openai_response::{
+    ChatCompletion, Choice, FinishReason, Message, UsageObject, completion_id, unix_now,
+};
 pub use crate::wire::openai_response::{TokenUsage, openai_usage};
 use parts::{ContentAssembler, PartKind, classify_part};
 
@@ -47,9 +49,12 @@ pub(crate) fn typed(v: &Value) -> GenerateContentResponse {
     parse_response(v.clone()).expect("a Gemini response")
 }
 
-/// A non-stream `chat.completion` for the Gemini response.
-pub fn gemini_to_openai(r: &GenerateContentResponse, opts: &ResponseOptions) -> Value {
-    let mut choices: Vec<Value> = r
+/// A non-stream `chat.completion` for the Gemini response, serialised straight to the body.
+pub fn gemini_to_openai<'a>(
+    r: &GenerateContentResponse,
+    opts: &'a ResponseOptions,
+) -> ChatCompletion<'a> {
+    let mut choices: Vec<Choice> = r
         .candidates
         .iter()
         .enumerate()
@@ -63,26 +68,29 @@ pub fn gemini_to_openai(r: &GenerateContentResponse, opts: &ResponseOptions) -> 
         } else {
             FinishReason::Stop
         };
-        choices.push(json!({
-            "index": 0,
-            "message": {"role": "assistant", "content": ""},
-            "finish_reason": finish.as_str(),
-        }));
+        choices.push(Choice {
+            index: 0,
+            message: Message {
+                role: "assistant",
+                content: Some(String::new()),
+                tool_calls: None,
+                reasoning_content: None,
+            },
+            finish_reason: finish.as_str(),
+            logprobs: None,
+        });
     }
-    let mut out = json!({
-        "id": completion_id(),
-        "object": "chat.completion",
-        "created": unix_now(),
-        "model": opts.model,
-        "choices": choices,
-    });
-    if let Some(u) = usage_from_gemini(r) {
-        out["usage"] = openai_usage(&u);
+    ChatCompletion {
+        id: completion_id(),
+        object: "chat.completion",
+        created: unix_now(),
+        model: &opts.model,
+        choices,
+        usage: usage_from_gemini(r).map(UsageObject),
     }
-    out
 }
 
-fn choice(pos: usize, cand: &Candidate, opts: &ResponseOptions) -> Value {
+fn choice(pos: usize, cand: &Candidate, opts: &ResponseOptions) -> Choice {
     let mut asm = ContentAssembler::default();
     let mut content = String::new();
     let mut reasoning: Vec<&str> = Vec::new();
@@ -90,32 +98,30 @@ fn choice(pos: usize, cand: &Candidate, opts: &ResponseOptions) -> Value {
     for part in cand.parts() {
         match classify_part(part, opts) {
             PartKind::Thought(t) => reasoning.push(t),
-            PartKind::Text(t) => content.push_str(&asm.text(t)),
-            PartKind::Block(b) => content.push_str(&asm.block(&b)),
+            PartKind::Text(t) => asm.push_text(t, &mut content),
+            PartKind::Block(b) => asm.push_block(&b, &mut content),
             PartKind::ToolCall(c) => tool_calls.push(c.openai()),
             PartKind::Skip => {}
         }
     }
     let finish = FinishReason::from_gemini(finish_reason(cand), !tool_calls.is_empty());
-    let mut message = json!({"role": "assistant", "content": content});
-    if !tool_calls.is_empty() {
-        if content.is_empty() {
-            message["content"] = Value::Null;
-        }
-        message["tool_calls"] = Value::Array(tool_calls);
+    let (content, tool_calls) = if tool_calls.is_empty() {
+        (Some(content), None)
+    } else {
+        ((!content.is_empty()).then_some(content), Some(tool_calls))
+    };
+    Choice {
+        index: cand.index.unwrap_or(pos as u64),
+        message: Message {
+            role: "assistant",
+            content,
+            tool_calls,
+            reasoning_content: (opts.return_thoughts && !reasoning.is_empty())
+                .then(|| reasoning.join("\n\n")),
+        },
+        finish_reason: finish.as_str(),
+        logprobs: logprobs::openai_logprobs(cand),
     }
-    if opts.return_thoughts && !reasoning.is_empty() {
-        message["reasoning_content"] = Value::String(reasoning.join("\n\n"));
-    }
-    let mut choice = json!({
-        "index": cand.index.unwrap_or(pos as u64),
-        "message": message,
-        "finish_reason": finish.as_str(),
-    });
-    if let Some(l) = logprobs::openai_logprobs(cand) {
-        choice["logprobs"] = l;
-    }
-    choice
 }
 
 pub(crate) fn finish_reason(cand: &Candidate) -> Option<&str> {

@@ -12,12 +12,15 @@
 //!   schema, and read by many clients that never set `include_usage`).
 use std::collections::BTreeMap;
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Value, json};
 
 use super::response::parts::{ContentAssembler, PartKind, classify_part};
 use super::response::{ResponseOptions, finish_reason, usage_from_gemini};
 use crate::wire::gemini::{Candidate, GenerateContentResponse};
-use crate::wire::openai_response::{ChunkHeader, FinishReason, TokenUsage};
+use crate::wire::openai_response::{
+    Chunk, ChunkHeader, ChunkUsage, Delta, FinishReason, TokenUsage,
+};
 
 /// The terminator OpenAI clients wait for.
 pub const DONE_FRAME: &str = "data: [DONE]\n\n";
@@ -25,6 +28,14 @@ pub const DONE_FRAME: &str = "data: [DONE]\n\n";
 /// `data: <compact json>\n\n`.
 pub fn sse_frame(v: &Value) -> String {
     format!("data: {v}\n\n")
+}
+
+/// Appends `data: <compact json>\n\n` for `v` to `out`.
+pub fn write_sse_frame(out: &mut Vec<u8>, v: &impl Serialize) {
+    out.extend_from_slice(b"data: ");
+    // Writing to a Vec cannot fail, and these types always serialise.
+    let _ = serde_json::to_writer(&mut *out, v);
+    out.extend_from_slice(b"\n\n");
 }
 
 #[derive(Debug, Default)]
@@ -77,21 +88,49 @@ impl OpenAiStreamTranslator {
         self.has_output
     }
 
-    /// Translate one upstream event into the chunks to send now. An in-stream
+    /// Translate one upstream event into the chunks to send now, as JSON values. An in-stream
     /// `{"error": ...}` object becomes an [`Self::error_chunk`].
     pub fn on_event(&mut self, r: &GenerateContentResponse) -> Vec<Value> {
-        if let Some(err) = &r.error {
-            let msg = err
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("upstream error");
-            let code = err
-                .get("code")
-                .and_then(Value::as_u64)
-                .and_then(|c| u16::try_from(c).ok())
-                .unwrap_or(502);
-            return vec![self.error_chunk(msg, code)];
+        if let Some(err) = self.event_error(r) {
+            return vec![err];
         }
+        let chunks = self.event_chunks(r);
+        self.values(&chunks)
+    }
+
+    /// [`Self::on_event`] written as SSE frames onto `out`, without building JSON values.
+    pub fn write_event(&mut self, r: &GenerateContentResponse, out: &mut Vec<u8>) {
+        if let Some(err) = self.event_error(r) {
+            write_sse_frame(out, &err);
+            return;
+        }
+        for c in self.event_chunks(r) {
+            self.header.write_frame(&c, out);
+        }
+    }
+
+    fn values(&self, chunks: &[Chunk]) -> Vec<Value> {
+        chunks
+            .iter()
+            .map(|c| serde_json::to_value(self.header.with(c)).unwrap_or(Value::Null))
+            .collect()
+    }
+
+    fn event_error(&self, r: &GenerateContentResponse) -> Option<Value> {
+        let err = r.error.as_ref()?;
+        let msg = err
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("upstream error");
+        let code = err
+            .get("code")
+            .and_then(Value::as_u64)
+            .and_then(|c| u16::try_from(c).ok())
+            .unwrap_or(502);
+        Some(self.error_chunk(msg, code))
+    }
+
+    fn event_chunks(&mut self, r: &GenerateContentResponse) -> Vec<Chunk> {
         if self.finished {
             return Vec::new();
         }
@@ -107,14 +146,15 @@ impl OpenAiStreamTranslator {
         out
     }
 
-    fn on_candidate(&mut self, index: u64, cand: &Candidate, out: &mut Vec<Value>) {
+    fn on_candidate(&mut self, index: u64, cand: &Candidate, out: &mut Vec<Chunk>) {
+        let usage = self.usage_null();
         let st = self.choices.entry(index).or_default();
         let (mut content, mut reasoning, mut calls) = (String::new(), String::new(), Vec::new());
         for part in cand.parts() {
             match classify_part(part, &self.opts) {
                 PartKind::Thought(t) if self.opts.return_thoughts => reasoning.push_str(t),
-                PartKind::Text(t) => content.push_str(&st.asm.text(t)),
-                PartKind::Block(b) => content.push_str(&st.asm.block(&b)),
+                PartKind::Text(t) => st.asm.push_text(t, &mut content),
+                PartKind::Block(b) => st.asm.push_block(&b, &mut content),
                 PartKind::ToolCall(call) => {
                     let mut c = call.openai();
                     c["index"] = json!(st.next_tool_index);
@@ -129,37 +169,42 @@ impl OpenAiStreamTranslator {
         }
         let mut deltas = Vec::new();
         if !content.is_empty() || !reasoning.is_empty() {
-            let mut d = Map::new();
-            if !content.is_empty() {
-                d.insert("content".into(), Value::String(content));
-            }
-            if !reasoning.is_empty() {
-                d.insert("reasoning_content".into(), Value::String(reasoning));
-            }
-            deltas.push(d);
+            deltas.push(Delta {
+                content: (!content.is_empty()).then_some(content),
+                reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
+                ..Delta::default()
+            });
         }
         if !calls.is_empty() {
             st.saw_tool_call = true;
-            let mut d = Map::new();
-            d.insert("tool_calls".into(), Value::Array(calls));
-            deltas.push(d);
+            deltas.push(Delta {
+                tool_calls: Some(calls),
+                ..Delta::default()
+            });
         }
         // Log probabilities cover the whole event's text, so they ride on its first chunk.
         let mut logprobs = super::response::logprobs::openai_logprobs(cand);
-        for mut d in deltas {
+        for mut delta in deltas {
             if !st.started {
                 st.started = true;
-                let mut with_role = Map::new();
-                with_role.insert("role".into(), json!("assistant"));
-                with_role.append(&mut d);
-                d = with_role;
+                delta.role = Some("assistant");
             }
             self.has_output = true;
-            let mut chunk = self.header.chunk(index, Value::Object(d), None);
-            if let Some(l) = logprobs.take() {
-                chunk["choices"][0]["logprobs"] = l;
-            }
-            out.push(with_usage_null(chunk, self.include_usage));
+            out.push(Chunk::Choice {
+                index,
+                delta,
+                finish: None,
+                logprobs: logprobs.take(),
+                usage,
+            });
+        }
+    }
+
+    fn usage_null(&self) -> ChunkUsage {
+        if self.include_usage {
+            ChunkUsage::Null
+        } else {
+            ChunkUsage::Absent
         }
     }
 
@@ -188,6 +233,18 @@ impl OpenAiStreamTranslator {
     /// so clients always see a well-formed end) and the usage chunk when asked for. The
     /// caller sends [`DONE_FRAME`] after these. Idempotent.
     pub fn finish(&mut self) -> Vec<Value> {
+        let chunks = self.finish_chunks();
+        self.values(&chunks)
+    }
+
+    /// [`Self::finish`] written as SSE frames onto `out`.
+    pub fn write_finish(&mut self, out: &mut Vec<u8>) {
+        for c in self.finish_chunks() {
+            self.header.write_frame(&c, out);
+        }
+    }
+
+    fn finish_chunks(&mut self) -> Vec<Chunk> {
         if self.finished {
             return Vec::new();
         }
@@ -195,6 +252,7 @@ impl OpenAiStreamTranslator {
         if self.choices.is_empty() {
             self.choices.insert(0, ChoiceState::default());
         }
+        let usage_null = self.usage_null();
         let mut out = Vec::new();
         for (&index, st) in &self.choices {
             let reason = if self.blocked && !st.started {
@@ -203,18 +261,27 @@ impl OpenAiStreamTranslator {
                 FinishReason::from_gemini(st.finish.as_deref(), st.saw_tool_call)
             };
             let delta = if st.started {
-                json!({})
+                Delta::default()
             } else {
-                json!({"role": "assistant", "content": ""})
+                Delta {
+                    role: Some("assistant"),
+                    content: Some(String::new()),
+                    ..Delta::default()
+                }
             };
-            let chunk = self.header.chunk(index, delta, Some(reason));
-            out.push(with_usage_null(chunk, self.include_usage));
+            out.push(Chunk::Choice {
+                index,
+                delta,
+                finish: Some(reason),
+                logprobs: None,
+                usage: usage_null,
+            });
         }
         let usage = self.usage();
         if self.include_usage {
-            out.push(self.header.usage_chunk(&usage.unwrap_or_default()));
-        } else if let (Some(u), Some(last)) = (usage, out.last_mut()) {
-            last["usage"] = crate::wire::openai_response::openai_usage(&u);
+            out.push(Chunk::Usage(usage.unwrap_or_default()));
+        } else if let (Some(u), Some(Chunk::Choice { usage, .. })) = (usage, out.last_mut()) {
+            *usage = ChunkUsage::Counts(u);
         }
         out
     }
@@ -223,13 +290,6 @@ impl OpenAiStreamTranslator {
     pub fn error_chunk(&self, message: &str, code: u16) -> Value {
         openai_error_event(message, code)
     }
-}
-
-fn with_usage_null(mut chunk: Value, include_usage: bool) -> Value {
-    if include_usage {
-        chunk["usage"] = Value::Null;
-    }
-    chunk
 }
 
 /// `{"error": {message, type, code}}`, the shape OpenAI streams errors in.

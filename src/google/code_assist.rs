@@ -1,6 +1,9 @@
 //! Calls to the Code Assist API (`/v1internal:*`) for onboarding and identity. Generation goes
 //! through `google::executor`. This layer only moves bytes and statuses; what an error means is
 //! decided by `google::errors` and the pool.
+use std::collections::HashMap;
+use std::sync::{LazyLock, PoisonError, RwLock};
+
 use bytes::Bytes;
 use serde_json::Value;
 
@@ -35,12 +38,15 @@ async fn post(
     query: &str,
     token: &str,
     model: &str,
-    body: &Value,
+    body: &(impl serde::Serialize + ?Sized),
 ) -> Result<reqwest::Response, CallFailure> {
     let url = format!("{}/v1internal:{method}{query}", up.config().code_assist);
-    let resp = up
-        .client()
-        .post(url)
+    let client = up.client();
+    let request = match parsed_url(url) {
+        Ok(url) => client.post(url),
+        Err(text) => client.post(text),
+    };
+    let resp = request
         .bearer_auth(token)
         .header("user-agent", user_agent(model))
         .header("content-type", "application/json")
@@ -54,6 +60,31 @@ async fn post(
     let status = resp.status().as_u16();
     let body = resp.bytes().await.unwrap_or_default();
     Err(CallFailure::Status { status, body })
+}
+
+/// `url` parsed once and then reused: parsing (host checks included) cost more than the rest
+/// of building a request. Only a few URLs are ever seen (one per method and base URL); the
+/// cache starts over if the base changes often. A URL that does not parse is passed on as
+/// text, so the client reports it as before.
+pub(crate) fn parsed_url(url: String) -> Result<reqwest::Url, String> {
+    static CACHE: LazyLock<RwLock<HashMap<String, reqwest::Url>>> = LazyLock::new(Default::default);
+    const MAX_URLS: usize = 64;
+    if let Some(u) = CACHE
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&url)
+    {
+        return Ok(u.clone());
+    }
+    let Ok(parsed) = reqwest::Url::parse(&url) else {
+        return Err(url);
+    };
+    let mut cache = CACHE.write().unwrap_or_else(PoisonError::into_inner);
+    if cache.len() >= MAX_URLS {
+        cache.clear();
+    }
+    cache.insert(url, parsed.clone());
+    Ok(parsed)
 }
 
 async fn json_reply(resp: reqwest::Response) -> Result<Value, CallFailure> {
@@ -142,4 +173,21 @@ pub async fn user_email(up: &Upstream, token: &str) -> Result<Option<String>, Ca
     )
     .await?;
     Ok(v.get("email").and_then(|e| e.as_str()).map(str::to_string))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_parsed_once_and_bad_ones_passed_on() {
+        let url = "http://127.0.0.1:9/v1internal:generateContent".to_string();
+        let first = parsed_url(url.clone()).expect("parses");
+        assert_eq!(first.as_str(), url);
+        assert_eq!(parsed_url(url).expect("cached"), first);
+        assert_eq!(
+            parsed_url("not a url/v1internal:x".into()),
+            Err("not a url/v1internal:x".to_string())
+        );
+    }
 }

@@ -60,20 +60,29 @@ impl SseDecoder {
     /// Feed the next bytes of the body and get the events they completed.
     pub fn push(&mut self, bytes: &[u8]) -> Vec<SseEvent> {
         let mut out = Vec::new();
-        for &b in bytes {
-            match b {
-                b'\n' if self.after_cr => self.after_cr = false,
-                b'\n' => self.end_line(&mut out),
-                b'\r' => {
-                    self.end_line(&mut out);
-                    self.after_cr = true;
-                }
-                _ => {
-                    self.after_cr = false;
-                    self.line.push(b);
+        let mut rest = bytes;
+        if self.after_cr && !rest.is_empty() {
+            self.after_cr = false;
+            if rest[0] == b'\n' {
+                rest = &rest[1..];
+            }
+        }
+        // Whole runs of line bytes are copied at once; only terminators are looked at.
+        while let Some(i) = rest.iter().position(|&b| b == b'\n' || b == b'\r') {
+            self.line.extend_from_slice(&rest[..i]);
+            self.end_line(&mut out);
+            let cr = rest[i] == b'\r';
+            rest = &rest[i + 1..];
+            if cr {
+                match rest.first() {
+                    Some(b'\n') => rest = &rest[1..],
+                    Some(_) => {}
+                    // The `\n` of this `\r\n` may come with the next push.
+                    None => self.after_cr = true,
                 }
             }
         }
+        self.line.extend_from_slice(rest);
         out
     }
 
@@ -117,10 +126,23 @@ impl SseDecoder {
     }
 
     fn end_line(&mut self, out: &mut Vec<SseEvent>) {
-        let text = self.current_line_text();
+        // The line buffer is lent out and handed back, so its allocation is reused.
+        let mut line = std::mem::take(&mut self.line);
+        let start = if !self.started && line.starts_with(BOM) {
+            BOM.len()
+        } else {
+            0
+        };
         self.started = true;
-        self.line.clear();
-        self.process_line(&text, out);
+        match std::str::from_utf8(&line[start..]) {
+            Ok(text) => self.process_line(text, out),
+            Err(_) => {
+                let text = String::from_utf8_lossy(&line[start..]).into_owned();
+                self.process_line(&text, out);
+            }
+        }
+        line.clear();
+        self.line = line;
     }
 
     fn process_line(&mut self, line: &str, out: &mut Vec<SseEvent>) {
@@ -208,6 +230,15 @@ mod tests {
         assert_eq!(ev[0].data, "{\"x\":\n1}");
         assert_eq!(ev[0].event.as_deref(), Some("message"));
         assert_eq!(ev[0].json(), vec![serde_json::json!({"x": 1})]);
+    }
+
+    #[test]
+    fn an_empty_push_between_cr_and_lf_changes_nothing() {
+        let mut d = SseDecoder::new();
+        assert!(d.push(b"data: a\r").is_empty());
+        assert!(d.push(b"").is_empty());
+        assert!(d.push(b"\n").is_empty(), "the \\n still belongs to the \\r");
+        assert_eq!(datas(&d.push(b"\r\n")), vec!["a"]);
     }
 
     #[test]

@@ -133,7 +133,7 @@ async fn probe_quota(pool: &PoolService, id: CredId, model: &str) {
         "contents": [{"role": "user", "parts": [{"text": "ping"}]}],
         "generationConfig": {"maxOutputTokens": 1},
     });
-    match executor::generate(pool.upstream(), &call, model, &request).await {
+    match executor::generate_body(pool.upstream(), &call, model, &request).await {
         Ok(_) => {
             pool.quota_back(
                 id,

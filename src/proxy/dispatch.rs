@@ -17,6 +17,7 @@ use crate::pool::Reaction;
 use crate::pool::service::Lease;
 use crate::state::AppState;
 use crate::usage::{CallRecord, Outcome};
+use crate::wire::code_assist::{read_answer, read_answer_str};
 use crate::wire::gemini::{FinishReason, GenerateContentResponse, PartData};
 
 /// One upstream call to make: the base model the upstream sees and the Gemini `request` object.
@@ -252,6 +253,23 @@ impl<'a> Attempts<'a> {
     }
 }
 
+/// A non-streaming answer body: read straight into the typed response when it has a plain
+/// shape, otherwise through a `Value` (see `read_answer`). `Err` carries the failure to
+/// report for a body that is not JSON at all.
+fn read_unary_body(
+    body: bytes::Bytes,
+) -> Result<Result<GenerateContentResponse, String>, CallFailure> {
+    if let Some(r) = read_answer(&body) {
+        return Ok(Ok(r));
+    }
+    // A 2xx whose body is not JSON is the upstream's fault: report it as a bad gateway.
+    let v: Value = serde_json::from_slice(&body).map_err(|_| CallFailure::Status {
+        status: 502,
+        body: body.clone(),
+    })?;
+    Ok(parse_response(v).map_err(|e| e.to_string()))
+}
+
 /// Non-streaming generation with retries; returns the unwrapped Gemini response.
 pub async fn unary(
     state: &AppState,
@@ -259,16 +277,17 @@ pub async fn unary(
 ) -> Result<(GenerateContentResponse, Served), GatewayError> {
     let mut tries = Attempts::new(state, &call.base_model, call.pin);
     while let Some(lease) = tries.lease().await? {
-        match executor::generate(
+        let answer = executor::generate_body(
             &state.upstream,
             &lease.call,
             &call.base_model,
             &call.request,
         )
         .await
-        {
-            Ok(v) => {
-                let resp = match parse_response(v) {
+        .and_then(read_unary_body);
+        match answer {
+            Ok(parsed) => {
+                let resp = match parsed {
                     Ok(r) => r,
                     Err(e) => {
                         tries.transport_failed(&lease, format!("unreadable answer: {e}"));
@@ -391,31 +410,38 @@ fn decode_events(resp: reqwest::Response) -> EventStream {
                 Some(Err(e)) => (Vec::new(), Some(Err(e.to_string()))),
                 None => (dec.finish(), Some(Ok(()))),
             };
-            // `json()` also recovers two documents whose separating blank line went missing.
-            let docs = events.iter().flat_map(|ev| {
+            for ev in &events {
+                // The plain shape is read straight into the typed response; anything else
+                // (an error object, an array, two documents run together) takes the general
+                // path below, which reads exactly the same answers.
+                if let Some(r) = read_answer_str(&ev.data) {
+                    saw_finish |= r.finish().is_some();
+                    yield Ok(r);
+                    continue;
+                }
+                // `json()` also recovers two documents whose separating blank line went missing.
                 let docs = ev.json();
                 if docs.is_empty() && !ev.is_done() {
                     tracing::debug!(len = ev.data.len(), "skipping unparseable SSE event");
                 }
-                docs
-            }).collect::<Vec<_>>();
-            for v in docs {
-                let inner = v.as_array().and_then(|a| a.first()).unwrap_or(&v);
-                if inner.get("error").is_some_and(Value::is_object) {
-                    let status = inner["error"].get("code").and_then(Value::as_u64).unwrap_or(500) as u16;
-                    let body = serde_json::to_vec(inner).unwrap_or_default();
-                    yield Err(StreamBreak::Upstream(Box::new(parse_error(status, &body))));
-                    return;
-                }
-                let ev = match parse_response(v) {
-                    Ok(ev) => ev,
-                    Err(e) => {
-                        tracing::debug!(error = %e, "skipping an SSE event that is not a Gemini response");
-                        continue;
+                for v in docs {
+                    let inner = v.as_array().and_then(|a| a.first()).unwrap_or(&v);
+                    if inner.get("error").is_some_and(Value::is_object) {
+                        let status = inner["error"].get("code").and_then(Value::as_u64).unwrap_or(500) as u16;
+                        let body = serde_json::to_vec(inner).unwrap_or_default();
+                        yield Err(StreamBreak::Upstream(Box::new(parse_error(status, &body))));
+                        return;
                     }
-                };
-                saw_finish |= ev.finish().is_some();
-                yield Ok(ev);
+                    let ev = match parse_response(v) {
+                        Ok(ev) => ev,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "skipping an SSE event that is not a Gemini response");
+                            continue;
+                        }
+                    };
+                    saw_finish |= ev.finish().is_some();
+                    yield Ok(ev);
+                }
             }
             match end {
                 None => {}

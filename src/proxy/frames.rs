@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::dispatch::{EventStream, StreamBreak};
 use crate::convert::fake_stream;
-use crate::convert::stream::{DONE_FRAME, OpenAiStreamTranslator, sse_frame};
+use crate::convert::stream::{DONE_FRAME, OpenAiStreamTranslator, write_sse_frame};
 
 pub type ByteStream = std::pin::Pin<Box<dyn Stream<Item = Bytes> + Send>>;
 
@@ -21,23 +21,34 @@ pub enum NativeFraming {
     JsonArray,
 }
 
+/// OpenAI chunks as SSE: the chunks of one upstream event go out as one write.
 pub fn openai(mut events: EventStream, mut tr: OpenAiStreamTranslator) -> ByteStream {
     Box::pin(async_stream::stream! {
         while let Some(item) = events.next().await {
+            let mut out = Vec::with_capacity(FRAME_CAPACITY);
             match item {
-                Ok(ev) => for chunk in tr.on_event(&ev) { yield Bytes::from(sse_frame(&chunk)); },
+                Ok(ev) => tr.write_event(&ev, &mut out),
                 Err(b) => {
                     tracing::warn!(error = %b.message(), "stream ended early");
-                    yield Bytes::from(sse_frame(&tr.error_chunk(&b.message(), b.status())));
-                    yield Bytes::from_static(DONE_FRAME.as_bytes());
+                    write_sse_frame(&mut out, &tr.error_chunk(&b.message(), b.status()));
+                    out.extend_from_slice(DONE_FRAME.as_bytes());
+                    yield Bytes::from(out);
                     return;
                 }
             }
+            if !out.is_empty() {
+                yield Bytes::from(out);
+            }
         }
-        for chunk in tr.finish() { yield Bytes::from(sse_frame(&chunk)); }
-        yield Bytes::from_static(DONE_FRAME.as_bytes());
+        let mut out = Vec::with_capacity(FRAME_CAPACITY);
+        tr.write_finish(&mut out);
+        out.extend_from_slice(DONE_FRAME.as_bytes());
+        yield Bytes::from(out);
     })
 }
+
+/// Room for a typical chunk (header, a short delta) without regrowing.
+const FRAME_CAPACITY: usize = 384;
 
 fn native_error(b: &StreamBreak) -> Value {
     match b {

@@ -1,5 +1,11 @@
 //! MAX_CONCURRENT_REQUESTS: a global cap on proxy requests in flight, with a bounded wait
 //! queue. Beyond it a request waits up to MAX_QUEUE_WAIT for a slot, then gets a clear 429.
+//!
+//! A slot is held until the answer is fully sent, so a long stream occupies one the whole
+//! time, while costing almost nothing: tens of kilobytes of memory and two file descriptors
+//! (the client's connection and the upstream's). The default (0) therefore sizes the cap by
+//! what a held request actually uses up, the open-file limit, instead of a small fixed number
+//! that would queue the 65th slow stream.
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -12,11 +18,50 @@ use crate::error::GatewayError;
 /// piling up memory and timing out later anyway.
 const QUEUE_PER_SLOT: usize = 4;
 
+/// Descriptors left for everything that is not a proxied request: the listener, SQLite,
+/// log files, panel connections, token refreshes, remote fetches.
+const RESERVED_FDS: u64 = 128;
+/// The automatic cap stays within these bounds: never below the old fixed default, and
+/// never so high that held streams alone could use gigabytes of memory.
+const AUTO_MIN: usize = 64;
+const AUTO_MAX: usize = 10_000;
+
+/// The cap for MAX_CONCURRENT_REQUESTS: `configured`, or with 0 (the default) what the
+/// open-file limit allows: two descriptors per request after a reserve, within
+/// 64..=10,000 (64 where the limit cannot be read).
+pub fn effective_max(configured: usize) -> usize {
+    if configured > 0 {
+        return configured;
+    }
+    auto_max(open_file_limit())
+}
+
+fn auto_max(fd_limit: Option<u64>) -> usize {
+    fd_limit.map_or(AUTO_MIN, |n| {
+        usize::try_from(n.saturating_sub(RESERVED_FDS) / 2)
+            .unwrap_or(AUTO_MAX)
+            .clamp(AUTO_MIN, AUTO_MAX)
+    })
+}
+
+/// The soft open-file limit of this process (`ulimit -n`), where the platform tells it.
+pub fn open_file_limit() -> Option<u64> {
+    parse_open_file_limit(&std::fs::read_to_string("/proc/self/limits").ok()?)
+}
+
+fn parse_open_file_limit(limits: &str) -> Option<u64> {
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let soft = line["Max open files".len()..].split_whitespace().next()?;
+    // "unlimited" is as good as the highest cap.
+    Some(soft.parse().unwrap_or(u64::MAX))
+}
+
 #[derive(Clone)]
 pub struct Limiter {
     slots: Arc<Semaphore>,
     waiting: Arc<AtomicUsize>,
     max_waiting: usize,
+    capacity: usize,
     wait: Duration,
 }
 
@@ -25,14 +70,22 @@ pub struct Permit {
 }
 
 impl Limiter {
+    /// `max` as MAX_CONCURRENT_REQUESTS gives it: 0 sizes the cap automatically (see
+    /// [`effective_max`]).
     pub fn new(max: usize, wait: Duration) -> Self {
-        let max = max.max(1);
+        let max = effective_max(max);
         Self {
             slots: Arc::new(Semaphore::new(max)),
             waiting: Arc::new(AtomicUsize::new(0)),
             max_waiting: max * QUEUE_PER_SLOT,
+            capacity: max,
             wait,
         }
+    }
+
+    /// Requests that may be in flight at once.
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     pub async fn acquire(&self) -> Result<Permit, GatewayError> {
@@ -80,6 +133,28 @@ impl Drop for QueuePlace<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_cap_follows_the_open_file_limit() {
+        assert_eq!(effective_max(25), 25, "a configured cap is kept");
+        assert_eq!(auto_max(Some(1024)), 448);
+        assert_eq!(auto_max(Some(20_000)), 9936);
+        assert_eq!(auto_max(Some(256)), 64, "never below the old default");
+        assert_eq!(auto_max(Some(1 << 20)), 10_000);
+        assert_eq!(auto_max(Some(u64::MAX)), 10_000);
+        assert_eq!(auto_max(None), 64);
+        let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
+                      Max open files            1024                 524288               files     \n";
+        assert_eq!(parse_open_file_limit(limits), Some(1024));
+        let unlimited =
+            "Max open files            unlimited            unlimited            files\n";
+        assert_eq!(parse_open_file_limit(unlimited), Some(u64::MAX));
+        if cfg!(target_os = "linux") {
+            let auto = Limiter::new(0, Duration::from_secs(1)).capacity();
+            assert_eq!(auto, auto_max(open_file_limit()));
+            assert!((AUTO_MIN..=AUTO_MAX).contains(&auto));
+        }
+    }
 
     #[tokio::test]
     async fn waits_then_refuses() {

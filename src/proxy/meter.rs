@@ -153,6 +153,10 @@ fn millis(d: Duration) -> u64 {
 /// The access line: who asked for what, who served it, how it went. The credential appears by
 /// id and account email (what the panel shows), never by a token.
 fn access_line(rec: &RequestRecord, a: &Access) {
+    // Nothing to pay for when the access target is filtered out (LOG_LEVEL above info).
+    if !tracing::enabled!(target: "gcli2api::access", tracing::Level::INFO) {
+        return;
+    }
     let account = rec
         .credential_id
         .and_then(|id| a.pool.account(id))

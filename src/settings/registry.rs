@@ -474,12 +474,12 @@ static REGISTRY: &[SettingDef] = &[
         "max_concurrent_requests",
         "MAX_CONCURRENT_REQUESTS",
         Kind::Int {
-            min: 1,
+            min: 0,
             max: 100_000,
         },
-        DefaultValue::Int(64),
+        DefaultValue::Int(0),
         RESTART,
-        "Proxy requests served at once; more wait in a queue.",
+        "Proxy requests served at once; more wait in a queue. 0: as many as the open-file limit allows (two descriptors each, 64 to 10,000), since a held stream costs little else.",
     ),
     def(
         "max_queue_wait",

@@ -2,9 +2,12 @@
 //!
 //! Responses are built as `serde_json::Value` because their content is assembled from
 //! upstream JSON we do not own; these helpers keep the shapes in one place.
+use std::cell::OnceCell;
 use std::ops::AddAssign;
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+use serde_json::Value;
 
 /// `chatcmpl-<uuid>`: the prefix some clients check for, and unique per response.
 pub fn completion_id() -> String {
@@ -90,19 +93,113 @@ impl AddAssign for TokenUsage {
 /// reference subtracts cached tokens from the prompt and leaves thoughts out of the completion,
 /// so its numbers do not add up; billing dashboards that price reasoning as output get the
 /// right total from ours. Details appear only when non-zero, as OpenAI does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsageObject(pub TokenUsage);
+
+impl Serialize for UsageObject {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let u = &self.0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("prompt_tokens", &u.prompt)?;
+        m.serialize_entry("completion_tokens", &u.completion)?;
+        m.serialize_entry("total_tokens", &u.total)?;
+        if u.cached > 0 {
+            m.serialize_entry("prompt_tokens_details", &Details("cached_tokens", u.cached))?;
+        }
+        if u.reasoning > 0 {
+            m.serialize_entry(
+                "completion_tokens_details",
+                &Details("reasoning_tokens", u.reasoning),
+            )?;
+        }
+        m.end()
+    }
+}
+
+/// `{"<name>": n}`.
+struct Details(&'static str, u64);
+
+impl Serialize for Details {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(1))?;
+        m.serialize_entry(self.0, &self.1)?;
+        m.end()
+    }
+}
+
+/// [`UsageObject`] as a JSON value.
 pub fn openai_usage(u: &TokenUsage) -> Value {
-    let mut v = json!({
-        "prompt_tokens": u.prompt,
-        "completion_tokens": u.completion,
-        "total_tokens": u.total,
-    });
-    if u.cached > 0 {
-        v["prompt_tokens_details"] = json!({"cached_tokens": u.cached});
-    }
-    if u.reasoning > 0 {
-        v["completion_tokens_details"] = json!({"reasoning_tokens": u.reasoning});
-    }
-    v
+    serde_json::to_value(UsageObject(*u)).unwrap_or(Value::Null)
+}
+
+/// A non-streaming `chat.completion`, serialised straight to the response body.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChatCompletion<'a> {
+    pub id: String,
+    pub object: &'static str,
+    pub created: i64,
+    pub model: &'a str,
+    pub choices: Vec<Choice>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageObject>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Choice {
+    pub index: u64,
+    pub message: Message,
+    pub finish_reason: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<Value>,
+}
+
+/// The assistant message: `content` is always present (null beside tool calls when empty).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Message {
+    pub role: &'static str,
+    pub content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+}
+
+/// The `delta` of a streamed choice: only what this chunk adds, in OpenAI's field order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Delta {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<Value>>,
+}
+
+/// What a chunk says about usage: nothing, `null` (every chunk with `include_usage`), or
+/// the counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ChunkUsage {
+    #[default]
+    Absent,
+    Null,
+    Counts(TokenUsage),
+}
+
+/// One `chat.completion.chunk` without the header every chunk of the stream shares.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Chunk {
+    /// A single choice's delta, or its final `finish_reason`.
+    Choice {
+        index: u64,
+        delta: Delta,
+        finish: Option<FinishReason>,
+        logprobs: Option<Value>,
+        usage: ChunkUsage,
+    },
+    /// The `stream_options.include_usage` trailer: no choices, the full usage.
+    Usage(TokenUsage),
 }
 
 /// Identity shared by all chunks of one streamed response (OpenAI clients key on `id`, and a
@@ -112,6 +209,8 @@ pub struct ChunkHeader {
     pub id: String,
     pub created: i64,
     pub model: String,
+    /// `{"id":...,"object":...,"created":...,"model":...` as JSON, written on first use.
+    prefix: OnceCell<Vec<u8>>,
 }
 
 impl ChunkHeader {
@@ -120,39 +219,132 @@ impl ChunkHeader {
             id: completion_id(),
             created: unix_now(),
             model: model.to_string(),
+            prefix: OnceCell::new(),
         }
     }
 
-    /// One `chat.completion.chunk` with a single choice.
-    pub fn chunk(&self, index: u64, delta: Value, finish: Option<FinishReason>) -> Value {
-        json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{
-                "index": index,
-                "delta": delta,
-                "finish_reason": finish.map(FinishReason::as_str),
-            }],
-        })
+    /// Appends `chunk` with this header as an SSE frame, `data: {...}\n\n`: the same bytes
+    /// as serialising [`HeadedChunk`], but the header part, the same in every chunk, is
+    /// written once per stream and copied after that.
+    pub fn write_frame(&self, chunk: &Chunk, out: &mut Vec<u8>) {
+        let prefix = self.prefix.get_or_init(|| {
+            let mut p = Vec::with_capacity(128);
+            p.extend_from_slice(b"{\"id\":");
+            json_into(&mut p, &self.id);
+            p.extend_from_slice(b",\"object\":\"chat.completion.chunk\",\"created\":");
+            json_into(&mut p, &self.created);
+            p.extend_from_slice(b",\"model\":");
+            json_into(&mut p, &self.model);
+            p
+        });
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(prefix);
+        match chunk {
+            Chunk::Choice {
+                index,
+                delta,
+                finish,
+                logprobs,
+                usage,
+            } => {
+                out.extend_from_slice(b",\"choices\":[");
+                let choice = ChunkChoice {
+                    index: *index,
+                    delta,
+                    finish_reason: finish.map(FinishReason::as_str),
+                    logprobs: logprobs.as_ref(),
+                };
+                json_into(out, &choice);
+                out.push(b']');
+                match usage {
+                    ChunkUsage::Absent => {}
+                    ChunkUsage::Null => out.extend_from_slice(b",\"usage\":null"),
+                    ChunkUsage::Counts(u) => {
+                        out.extend_from_slice(b",\"usage\":");
+                        json_into(out, &UsageObject(*u));
+                    }
+                }
+            }
+            Chunk::Usage(u) => {
+                out.extend_from_slice(b",\"choices\":[],\"usage\":");
+                json_into(out, &UsageObject(*u));
+            }
+        }
+        out.extend_from_slice(b"}\n\n");
     }
 
-    /// The `stream_options.include_usage` trailer: no choices, the full usage.
-    pub fn usage_chunk(&self, usage: &TokenUsage) -> Value {
-        json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [],
-            "usage": openai_usage(usage),
-        })
+    /// `chunk` with this header, ready to serialise.
+    pub fn with<'a>(&'a self, chunk: &'a Chunk) -> HeadedChunk<'a> {
+        HeadedChunk {
+            header: self,
+            chunk,
+        }
     }
+}
+
+/// A chunk with its header: `{id, object, created, model, choices, [usage]}`.
+pub struct HeadedChunk<'a> {
+    header: &'a ChunkHeader,
+    chunk: &'a Chunk,
+}
+
+impl Serialize for HeadedChunk<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let h = self.header;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &h.id)?;
+        m.serialize_entry("object", "chat.completion.chunk")?;
+        m.serialize_entry("created", &h.created)?;
+        m.serialize_entry("model", &h.model)?;
+        match self.chunk {
+            Chunk::Choice {
+                index,
+                delta,
+                finish,
+                logprobs,
+                usage,
+            } => {
+                let choice = ChunkChoice {
+                    index: *index,
+                    delta,
+                    finish_reason: finish.map(FinishReason::as_str),
+                    logprobs: logprobs.as_ref(),
+                };
+                m.serialize_entry("choices", &[choice])?;
+                match usage {
+                    ChunkUsage::Absent => {}
+                    ChunkUsage::Null => m.serialize_entry("usage", &())?,
+                    ChunkUsage::Counts(u) => m.serialize_entry("usage", &UsageObject(*u))?,
+                }
+            }
+            Chunk::Usage(u) => {
+                m.serialize_entry("choices", &[(); 0])?;
+                m.serialize_entry("usage", &UsageObject(*u))?;
+            }
+        }
+        m.end()
+    }
+}
+
+/// Compact JSON for `v`, appended. Writing to a `Vec` cannot fail, and these types always
+/// serialise.
+fn json_into(out: &mut Vec<u8>, v: &impl Serialize) {
+    let _ = serde_json::to_writer(out, v);
+}
+
+#[derive(Serialize)]
+struct ChunkChoice<'a> {
+    index: u64,
+    delta: &'a Delta,
+    finish_reason: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logprobs: Option<&'a Value>,
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]

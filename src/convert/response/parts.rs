@@ -142,27 +142,37 @@ pub(crate) struct ContentAssembler {
 
 impl ContentAssembler {
     pub(crate) fn text(&mut self, t: &str) -> String {
-        if t.is_empty() {
-            return String::new();
-        }
-        let out = if self.after_block {
-            format!("\n\n{t}")
-        } else {
-            t.to_string()
-        };
-        self.after_block = false;
-        self.any = true;
+        let mut out = String::new();
+        self.push_text(t, &mut out);
         out
     }
 
     pub(crate) fn block(&mut self, b: &str) -> String {
-        let out = if self.any {
-            format!("\n\n{b}")
-        } else {
-            b.to_string()
-        };
+        let mut out = String::new();
+        self.push_block(b, &mut out);
+        out
+    }
+
+    /// Appends the text piece `t` to `out`.
+    pub(crate) fn push_text(&mut self, t: &str, out: &mut String) {
+        if t.is_empty() {
+            return;
+        }
+        if self.after_block {
+            out.push_str("\n\n");
+        }
+        out.push_str(t);
+        self.after_block = false;
+        self.any = true;
+    }
+
+    /// Appends the block `b` to `out`, set off from what came before.
+    pub(crate) fn push_block(&mut self, b: &str, out: &mut String) {
+        if self.any {
+            out.push_str("\n\n");
+        }
+        out.push_str(b);
         self.any = true;
         self.after_block = true;
-        out
     }
 }

@@ -6,7 +6,7 @@ use crate::wire::gemini::EmptyKind;
 
 // The cases are written against upstream JSON; these take it as such.
 fn gemini_to_openai(v: &Value, o: &ResponseOptions) -> Value {
-    super::gemini_to_openai(&typed(v), o)
+    serde_json::to_value(super::gemini_to_openai(&typed(v), o)).expect("serialises")
 }
 fn is_empty_reply(v: &Value) -> Option<EmptyKind> {
     typed(v).is_empty_reply()
@@ -309,4 +309,36 @@ fn huge_token_counts_saturate() {
     let u = usage_from_gemini(&r).unwrap();
     assert_eq!(u.completion, u64::MAX);
     assert_eq!(u.total, u64::MAX);
+}
+
+/// Completions, byte for byte, as the JSON-value converter wrote them before the typed
+/// `ChatCompletion` (`golden.jsonl`; random ids and times replaced).
+#[test]
+fn completions_match_the_recorded_bytes() {
+    let mut out = String::new();
+    let cases = [
+        json!({"response": {"candidates": [{"content": {"parts": [{"text": "plan", "thought": true}, {"text": "Hi \"x\"\n"}, {"inlineData": {"mimeType": "image/png", "data": "iVBO"}}, {"text": "after"}]}, "finishReason": "STOP"}], "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 2, "thoughtsTokenCount": 4, "totalTokenCount": 9}}}),
+        json!({"response": {"candidates": [{"content": {"parts": [{"functionCall": {"name": "f", "args": {"a": "null"}}}]}, "finishReason": "STOP"}]}}),
+        json!({"response": {"candidates": [{"content": {"parts": [{"text": "x"}, {"functionCall": {"id": "c9", "name": "g"}}]}, "finishReason": "MAX_TOKENS", "index": 2}]}}),
+        json!({"response": {"promptFeedback": {"blockReason": "SAFETY"}}}),
+        json!({"response": {"candidates": [{"content": {"parts": [{"text": "tok"}]}, "finishReason": "STOP", "logprobsResult": {"chosenCandidates": [{"token": "tok", "logProbability": -0.5}], "topCandidates": [{"candidates": [{"token": "tok"}]}]}}], "usageMetadata": {"promptTokenCount": 1, "cachedContentTokenCount": 1, "totalTokenCount": 1}}}),
+    ];
+    for (i, c) in cases.iter().enumerate() {
+        let mut o = opts();
+        o.return_thoughts = i != 1;
+        let v = gemini_to_openai(c, &o);
+        let mut s = serde_json::to_string(&v).unwrap();
+        s = s.replace(v["id"].as_str().unwrap(), "chatcmpl-test");
+        s = s.replace(&format!("\"created\":{}", v["created"]), "\"created\":1");
+        for tc in v["choices"][0]["message"]["tool_calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            s = s.replace(tc["id"].as_str().unwrap(), "call_x");
+        }
+        out.push_str(&s);
+        out.push('\n');
+    }
+    assert_eq!(out, include_str!("golden.jsonl"));
 }

@@ -200,10 +200,11 @@ fn blocks_in_stream_match_non_stream_content() {
     let all_parts = json!({"candidates": [{"content": {"parts": [
         {"text": "x"}, {"inlineData": {"mimeType": "image/png", "data": "BBB"}}, {"text": "y"}]},
         "finishReason": "STOP"}]});
-    let whole = crate::convert::response::gemini_to_openai(
+    let whole = serde_json::to_value(crate::convert::response::gemini_to_openai(
         &crate::convert::response::typed(&all_parts),
         &opts(),
-    );
+    ))
+    .expect("serialises");
     assert_eq!(
         streamed,
         whole["choices"][0]["message"]["content"]
@@ -231,4 +232,59 @@ fn new_attempt_sums_usage_and_replaces_finish() {
     let end = t.finish();
     assert_eq!(finish(&end[0]), "length");
     assert_eq!(end[1]["usage"]["total_tokens"], 25);
+}
+
+/// The chunks, byte for byte, as the JSON-value translator wrote them before chunks were
+/// serialised straight to the wire (`golden.sse`): field order, `null`s, usage placement.
+#[test]
+fn frames_match_the_recorded_bytes() {
+    let mut out = String::new();
+    let mut wire = Vec::new();
+    for (include_usage, return_thoughts) in [(false, true), (true, true), (false, false)] {
+        let mut o = opts();
+        o.return_thoughts = return_thoughts;
+        let mut t = OpenAiStreamTranslator::new(o.clone(), include_usage);
+        let mut w = OpenAiStreamTranslator::new(o, include_usage);
+        for tr in [&mut t, &mut w] {
+            tr.header.id = "chatcmpl-test".into();
+            tr.header.created = 1700000000;
+        }
+        let mut evs = vec![
+            ev(json!([{"text": "plan", "thought": true}]), None),
+            ev(json!([{"text": "Hi \"there\"\n"}]), None),
+            ev(
+                json!([{"text": "a"}, {"functionCall": {"id": "c1", "name": "f", "args": {"x": "true"}}}]),
+                None,
+            ),
+            ev(
+                json!([{"executableCode": {"language": "PYTHON", "code": "print(1)"}}, {"text": "b"}]),
+                None,
+            ),
+        ];
+        let mut lp = ev(json!([{"text": "tok"}]), None);
+        lp["response"]["candidates"][0]["logprobsResult"] = json!({"chosenCandidates": [{"token": "tok", "logProbability": -0.5}], "topCandidates": [{"candidates": [{"token": "tok", "logProbability": -0.5}]}]});
+        evs.push(lp);
+        let mut last = ev(json!([{"text": ""}]), Some("STOP"));
+        last["response"]["usageMetadata"] = json!({"promptTokenCount": 1, "candidatesTokenCount": 2, "thoughtsTokenCount": 4, "cachedContentTokenCount": 1, "totalTokenCount": 7});
+        evs.push(last);
+        for e in &evs {
+            for c in t.on_json(e) {
+                out.push_str(&sse_frame(&c));
+            }
+            w.write_event(&crate::convert::response::typed(e), &mut wire);
+        }
+        for c in t.finish() {
+            out.push_str(&sse_frame(&c));
+        }
+        w.write_finish(&mut wire);
+        out.push_str("----\n");
+        wire.extend_from_slice(b"----\n");
+    }
+    let golden = include_str!("golden.sse");
+    assert_eq!(out, golden, "JSON values");
+    assert_eq!(
+        String::from_utf8(wire).unwrap(),
+        golden,
+        "frames written directly"
+    );
 }

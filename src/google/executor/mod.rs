@@ -21,6 +21,7 @@ pub use self::gemini_api::GeminiApi;
 pub use self::vertex::{Vertex, VertexExpress, vertex_base_url};
 use super::client::{Upstream, UpstreamConfig};
 pub use super::code_assist::CallFailure;
+use super::code_assist::parsed_url;
 use super::errors::{ErrorClass, UpstreamError};
 use super::kind::CredentialKind;
 
@@ -118,10 +119,13 @@ async fn post(
     request: &Value,
 ) -> Result<reqwest::Response, CallFailure> {
     let exec = &*call.0;
-    let url = exec.url(&up.config(), method, model);
-    let req = up
-        .client()
-        .post(url)
+    let client = up.client();
+    // URLs are parsed once and reused: parsing costs more than the rest of the request.
+    let req = match parsed_url(exec.url(&up.config(), method, model)) {
+        Ok(url) => client.post(url),
+        Err(text) => client.post(text),
+    };
+    let req = req
         .header("content-type", "application/json")
         .body(exec.body(method, model, request));
     let resp = exec.authorize(req, model).send().await.map_err(transport)?;
@@ -139,15 +143,17 @@ async fn json_reply(resp: reqwest::Response) -> Result<Value, CallFailure> {
     serde_json::from_slice(&body).map_err(|_| CallFailure::Status { status: 502, body })
 }
 
-/// Non-streaming generation. The answer is Code Assist's envelope `{response, traceId}` or
-/// a bare `GenerateContentResponse`; `convert::response::parse_response` reads both.
-pub async fn generate(
+/// Non-streaming generation; the 2xx body as it came: Code Assist's envelope
+/// `{response, traceId}` or a bare `GenerateContentResponse`, which the caller reads straight
+/// into its typed response (`wire::code_assist::read_answer` takes both).
+pub async fn generate_body(
     up: &Upstream,
     call: &Call,
     model: &str,
     request: &Value,
-) -> Result<Value, CallFailure> {
-    json_reply(post(up, call, Method::Generate, model, request).await?).await
+) -> Result<Bytes, CallFailure> {
+    let resp = post(up, call, Method::Generate, model, request).await?;
+    resp.bytes().await.map_err(transport)
 }
 
 /// Streaming generation; the caller reads SSE from the returned body.

@@ -5,12 +5,15 @@
 //! them through a closed struct (the reference's closed model silently dropped
 //! `responseModalities`, `responseJsonSchema` and `imageConfig`). This module holds the fixed
 //! pieces.
+use std::sync::LazyLock;
+
 use serde_json::{Value, json};
 
 mod response;
+pub(crate) use response::Key;
 pub use response::{
-    Blob, Candidate, Content, EmptyKind, FinishReason, FunctionCall, GenerateContentResponse, Part,
-    PartData, PromptFeedback, UsageMetadata,
+    Blob, Candidate, Content, EmptyKind, FinishReason, FunctionCall, GenerateContentResponse,
+    ModalityTokenCount, Part, PartData, PromptFeedback, UsageMetadata,
 };
 
 /// The documented value that makes the upstream skip thought-signature validation (Gemini 3 answers
@@ -37,12 +40,23 @@ const EXTRA_CATEGORIES: &[&str] = &[
 /// Default `safetySettings` (all `BLOCK_NONE`). `gemini-2.5-flash-lite` rejects the image and
 /// jailbreak categories, so it only gets the five text ones.
 pub fn default_safety_settings(base_model: &str) -> Value {
+    // Built once: copying the finished list is cheaper than building it per request.
+    static LISTS: LazyLock<[Value; 2]> = LazyLock::new(|| {
+        [
+            TEXT_CATEGORIES.len(),
+            TEXT_CATEGORIES.len() + EXTRA_CATEGORIES.len(),
+        ]
+        .map(|n| {
+            Value::Array(
+                TEXT_CATEGORIES
+                    .iter()
+                    .chain(EXTRA_CATEGORIES)
+                    .take(n)
+                    .map(|c| json!({"category": c, "threshold": "BLOCK_NONE"}))
+                    .collect(),
+            )
+        })
+    });
     let lite = base_model.contains("gemini-2.5-flash-lite");
-    let extra: &[&str] = if lite { &[] } else { EXTRA_CATEGORIES };
-    let categories = TEXT_CATEGORIES.iter().chain(extra);
-    Value::Array(
-        categories
-            .map(|c| json!({"category": c, "threshold": "BLOCK_NONE"}))
-            .collect(),
-    )
+    LISTS[usize::from(!lite)].clone()
 }

@@ -4,76 +4,105 @@
 //!
 //! Unknown fields are kept in `extra` maps at every level, so a passthrough (the Gemini
 //! surface) re-serialises what Google sent, including fields added after this was written.
-use serde::de::Error as _;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use super::SKIP_THOUGHT_SIGNATURE;
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GenerateContentResponse {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub candidates: Vec<Candidate>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt_feedback: Option<PromptFeedback>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub usage_metadata: Option<UsageMetadata>,
     /// An in-band `{"error": {...}}` object some 200 answers and stream events carry.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub create_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_id: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Candidate {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<Content>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub finish_reason: Option<FinishReason>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub index: Option<u64>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Content {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<Part>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PromptFeedback {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub block_reason: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UsageMetadata {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt_token_count: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub candidates_token_count: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub thoughts_token_count: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_use_prompt_token_count: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cached_content_token_count: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub total_token_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens_details: Option<Vec<ModalityTokenCount>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_tokens_details: Option<Vec<ModalityTokenCount>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidates_tokens_details: Option<Vec<ModalityTokenCount>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_use_prompt_tokens_details: Option<Vec<ModalityTokenCount>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thoughts_tokens_details: Option<Vec<ModalityTokenCount>>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Tokens of one modality (`{"modality": "TEXT", "tokenCount": 13}`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModalityTokenCount {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub modality: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_count: Option<u64>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -125,13 +154,6 @@ impl FinishReason {
 impl Serialize for FinishReason {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for FinishReason {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Ok(Self::parse(&s))
     }
 }
 
@@ -247,53 +269,6 @@ impl Serialize for Part {
     }
 }
 
-impl<'de> Deserialize<'de> for Part {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let mut map = Map::<String, Value>::deserialize(d)?;
-        let thought_signature = match map.remove("thoughtSignature") {
-            Some(Value::String(s)) => Some(s),
-            Some(Value::Null) | None => None,
-            Some(other) => {
-                map.insert("thoughtSignature".into(), other);
-                None
-            }
-        };
-        // `thought: false` (or a thought flag on a non-text part) is kept as sent.
-        let thought = map.get("thought").and_then(Value::as_bool) == Some(true);
-        let take = |map: &mut Map<String, Value>, k: &str| map.remove(k);
-        let data = if let Some(Value::String(_)) = map.get("text") {
-            let Some(Value::String(t)) = take(&mut map, "text") else {
-                unreachable!("checked above")
-            };
-            if thought {
-                map.remove("thought");
-                PartData::Thought(t)
-            } else {
-                PartData::Text(t)
-            }
-        } else if let Some(v) = take(&mut map, "functionCall") {
-            PartData::FunctionCall(serde_json::from_value(v).map_err(D::Error::custom)?)
-        } else if let Some(v) = take(&mut map, "functionResponse") {
-            PartData::FunctionResponse(v)
-        } else if let Some(v) = take(&mut map, "inlineData") {
-            PartData::InlineData(serde_json::from_value(v).map_err(D::Error::custom)?)
-        } else if let Some(v) = take(&mut map, "fileData") {
-            PartData::FileData(v)
-        } else if let Some(v) = take(&mut map, "executableCode") {
-            PartData::ExecutableCode(v)
-        } else if let Some(v) = take(&mut map, "codeExecutionResult") {
-            PartData::CodeExecutionResult(v)
-        } else {
-            PartData::Unknown
-        };
-        Ok(Part {
-            data,
-            thought_signature,
-            extra: map,
-        })
-    }
-}
-
 /// Why a 200 answer holds nothing a client can use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EmptyKind {
@@ -340,6 +315,29 @@ impl Candidate {
 }
 
 impl GenerateContentResponse {
+    /// Copies everything but the candidates from `r`: what a response says about itself as
+    /// a whole (usage, feedback, model version, unknown fields), for the last of the chunks
+    /// it is cut into.
+    pub fn take_whole_fields_of(&mut self, r: &GenerateContentResponse) {
+        let GenerateContentResponse {
+            candidates: _,
+            prompt_feedback,
+            usage_metadata,
+            error,
+            model_version,
+            create_time,
+            response_id,
+            extra,
+        } = r;
+        self.prompt_feedback.clone_from(prompt_feedback);
+        self.usage_metadata.clone_from(usage_metadata);
+        self.error.clone_from(error);
+        self.model_version.clone_from(model_version);
+        self.create_time.clone_from(create_time);
+        self.response_id.clone_from(response_id);
+        self.extra.clone_from(extra);
+    }
+
     /// `promptFeedback.blockReason`, when the prompt itself was blocked.
     pub fn block_reason(&self) -> Option<&str> {
         self.prompt_feedback
@@ -405,6 +403,9 @@ impl GenerateContentResponse {
         })
     }
 }
+
+mod de;
+pub(crate) use de::Key;
 
 #[cfg(test)]
 mod tests;

@@ -3,8 +3,8 @@ use gcli2api::simulator::UserSpec;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use super::{api, code, get, send, spawn};
 use crate::support::TestApp;
-use crate::{api, code, get, send, spawn};
 
 fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()

@@ -1,5 +1,4 @@
 //! Store: migrations, open errors, repositories, and crash consistency (SIGKILL mid-write).
-#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -8,6 +7,8 @@ use gcli2api::store::audit::{self, NewAuditEvent};
 use gcli2api::store::credentials::{self, CredentialSource, NewCredential, StatePatch};
 use gcli2api::store::{self, Store, StoreError};
 use serde_json::json;
+
+use crate::support::test_name;
 
 const CRASH_DB_ENV: &str = "GCLI2API_TEST_CRASH_WRITER_DB";
 
@@ -361,7 +362,12 @@ async fn sigkill_during_writes_leaves_a_consistent_db() {
     drop(Store::open_in(&db).await.unwrap());
 
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash_writer_child", "--ignored", "--nocapture"])
+        .args([
+            &test_name(module_path!(), "crash_writer_child"),
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
         .env(CRASH_DB_ENV, &db)
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -5,8 +5,8 @@ use gcli2api::simulator::{ApiKeySpec, KeyState, ServiceAccountSpec, ServiceAccou
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use super::{api, code, get, send, upload};
 use crate::support::{self, user_text};
-use crate::{api, code, get, send, upload};
 
 async fn add_keys(app: &support::TestApp, body: Value) -> (u16, Value) {
     send(api(app, Method::POST, "/credentials/keys").json(&body)).await
@@ -23,7 +23,7 @@ fn reasons(report: &Value, field: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn pasted_keys_are_checked_and_dead_ones_refused_plainly() {
-    crate::init_logs();
+    crate::support::init_logs();
     let app = support::builder().no_users().spawn().await;
     let good = app.sim.add_api_key(ApiKeySpec::gemini().project("proj-a"));
     let second = app.sim.add_api_key(ApiKeySpec::gemini().project("proj-b"));
@@ -101,7 +101,7 @@ async fn pasted_keys_are_checked_and_dead_ones_refused_plainly() {
 
 #[tokio::test]
 async fn service_account_files_are_sorted_by_content_and_granted() {
-    crate::init_logs();
+    crate::support::init_logs();
     let app = support::builder().no_users().spawn().await;
     let alive = app.sim.add_service_account(ServiceAccountSpec::new());
     let dead = app.sim.add_service_account(ServiceAccountSpec::new());
@@ -140,7 +140,7 @@ async fn service_account_files_are_sorted_by_content_and_granted() {
 
 #[tokio::test]
 async fn export_gives_back_keys_and_key_files() {
-    crate::init_logs();
+    crate::support::init_logs();
     let app = support::builder().no_users().spawn().await;
     let key = app.sim.add_api_key(ApiKeySpec::gemini());
     let sa = app.sim.add_service_account(ServiceAccountSpec::new());
@@ -189,7 +189,7 @@ async fn export_gives_back_keys_and_key_files() {
 
 #[tokio::test]
 async fn environment_keys_load_at_every_start_idempotently() {
-    crate::init_logs();
+    crate::support::init_logs();
     let sim = gcli2api::simulator::Simulator::start(
         tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
     )

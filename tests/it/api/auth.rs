@@ -2,8 +2,8 @@
 use reqwest::Method;
 use serde_json::json;
 
+use super::{api, api_as, code, send, spawn};
 use crate::support::KEY;
-use crate::{api, api_as, code, send, spawn};
 
 #[tokio::test]
 async fn missing_wrong_and_right_bearer() {

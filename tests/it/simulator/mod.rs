@@ -1,23 +1,13 @@
 //! Conformance tests for the Google simulator over real loopback sockets.
-#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
 
-#[path = "simulator/control.rs"]
 mod control;
-#[path = "simulator/faults.rs"]
 mod faults;
-#[path = "simulator/gemini_api.rs"]
 mod gemini_api;
-#[path = "simulator/generation.rs"]
 mod generation;
-#[path = "simulator/oauth.rs"]
 mod oauth;
-#[path = "simulator/official_control.rs"]
 mod official_control;
-#[path = "simulator/projects.rs"]
 mod projects;
-#[path = "simulator/streaming.rs"]
 mod streaming;
-#[path = "simulator/vertex.rs"]
 mod vertex;
 
 use futures_util::StreamExt;

@@ -2,8 +2,8 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use super::{api, code, get, send, spawn};
 use crate::support::user_text;
-use crate::{api, code, get, send, spawn};
 
 #[tokio::test]
 async fn list_detail_enable_disable_unban_delete() {

@@ -1,6 +1,5 @@
 //! Credential import and export through the public API: every accepted format, every refusal,
 //! hostile archives, env and directory sources, duplicates and round trips.
-#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
 use std::collections::HashMap;
 use std::io::{Cursor, Write};
 

@@ -1,5 +1,4 @@
 //! The binary as a user runs it: first start with no environment at all, and `--demo`.
-#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;

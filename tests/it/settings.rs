@@ -1,5 +1,4 @@
 //! Settings resolution, locking, updates, and passwords, against real SQLite files.
-#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

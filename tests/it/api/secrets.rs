@@ -2,8 +2,8 @@
 use reqwest::Method;
 use serde_json::json;
 
+use super::{api, get, send, spawn};
 use crate::support::{KEY, user_text};
-use crate::{api, get, send, spawn};
 
 #[tokio::test]
 async fn no_secret_in_any_listing() {

@@ -112,7 +112,7 @@ fn spec_has_no_duplicate_keys() {
 /// The running server serves the spec, byte for byte the checked-in file, without credentials.
 #[tokio::test]
 async fn the_server_serves_the_checked_in_spec() {
-    let app = crate::spawn().await;
+    let app = super::spawn().await;
     let r = app
         .http
         .get(format!("{}/api/v1/openapi.json", app.url))
@@ -137,7 +137,7 @@ async fn the_server_serves_the_checked_in_spec() {
 /// is loaded from another origin.
 #[tokio::test]
 async fn the_explorer_page_is_self_contained() {
-    let app = crate::spawn().await;
+    let app = super::spawn().await;
     let r = app
         .http
         .get(format!("{}/api/v1/docs", app.url))
@@ -167,7 +167,7 @@ async fn the_explorer_page_is_self_contained() {
 /// The two documentation routes are public; everything else under `/api/v1` still needs auth.
 #[tokio::test]
 async fn docs_are_public_and_the_api_is_not() {
-    let app = crate::spawn().await;
+    let app = super::spawn().await;
     for path in ["/api/v1/openapi.json", "/api/v1/docs"] {
         let r = app
             .http

@@ -1,44 +1,21 @@
 //! Management API tests over real sockets: the gateway on 127.0.0.1:0 in front of the simulator.
-#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
-#[path = "it/support.rs"]
-mod support;
-
-#[path = "api/auth.rs"]
 mod auth;
-#[path = "api/credentials.rs"]
 mod credentials;
-#[path = "api/import.rs"]
 mod import;
-#[path = "api/oauth.rs"]
 mod oauth;
-#[path = "api/official_import.rs"]
 mod official_import;
-#[path = "api/secrets.rs"]
 mod secrets;
-#[path = "api/settings.rs"]
 mod settings;
-#[path = "api/spec.rs"]
 mod spec;
-#[path = "api/usage_logs.rs"]
 mod usage_logs;
 
+use crate::support::{KEY, TestApp, init_logs};
 use reqwest::Method;
 use serde_json::Value;
-use support::{KEY, TestApp};
-
-/// Capture logs in this test binary, so `/api/v1/logs` has a hub to read.
-pub fn init_logs() {
-    let _ = gcli2api::logs::init(gcli2api::logs::LogConfig {
-        level: "info".into(),
-        file: None,
-        retention_days: 1,
-        console: false,
-    });
-}
 
 pub async fn spawn() -> TestApp {
     init_logs();
-    support::builder().spawn().await
+    crate::support::builder().spawn().await
 }
 
 pub fn api(app: &TestApp, method: Method, path: &str) -> reqwest::RequestBuilder {

@@ -1,7 +1,7 @@
-//! The catch-panic layer's log lines, with the real panic hook installed, in a process of its
-//! own: the hook is process-wide and the log capture is the global subscriber, so nothing else
-//! may run here. Captured lines are also echoed to stderr, so a failing test stays readable.
-#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
+//! The catch-panic layer's log lines, with the real panic hook installed. Each test runs in a
+//! process of its own ([`in_own_process`]): the hook is process-wide and the log capture is the
+//! global subscriber, so nothing else may run there. Captured lines are also echoed to stderr,
+//! so a failing test stays readable.
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -9,6 +9,8 @@ use futures_util::StreamExt;
 use gcli2api::catch_panic::{catch, install_panic_hook};
 use poem::http::{Method, StatusCode};
 use poem::{Body, Endpoint, EndpointExt, Request, Response, Route, get, handler, post};
+
+use crate::support::in_own_process;
 
 static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
 
@@ -73,6 +75,12 @@ fn app() -> impl Endpoint<Output = Response> {
 
 #[tokio::test]
 async fn one_error_line_with_method_path_and_location_but_no_query_or_data() {
+    if !in_own_process(
+        module_path!(),
+        "one_error_line_with_method_path_and_location_but_no_query_or_data",
+    ) {
+        return;
+    }
     error_lines("");
     let req = Request::builder()
         .method(Method::POST)
@@ -94,7 +102,7 @@ async fn one_error_line_with_method_path_and_location_but_no_query_or_data() {
     assert!(line.contains("request panicked"), "{line}");
     assert!(line.contains("method=POST"), "{line}");
     assert!(
-        line.contains("location=tests/catch_panic.rs:"),
+        line.contains("location=tests/it/catch_panic.rs:"),
         "the hook's location: {line}"
     );
     assert!(line.contains("char boundary"), "what went wrong: {line}");
@@ -111,6 +119,12 @@ async fn one_error_line_with_method_path_and_location_but_no_query_or_data() {
 
 #[tokio::test]
 async fn a_stream_that_panics_is_logged_with_its_route() {
+    if !in_own_process(
+        module_path!(),
+        "a_stream_that_panics_is_logged_with_its_route",
+    ) {
+        return;
+    }
     error_lines("");
     let req = Request::builder()
         .uri("/v1/messages?key=sk-stream-secret".parse().unwrap())
@@ -132,6 +146,12 @@ async fn a_stream_that_panics_is_logged_with_its_route() {
 
 #[test]
 fn a_panic_outside_a_request_is_one_line_without_its_data() {
+    if !in_own_process(
+        module_path!(),
+        "a_panic_outside_a_request_is_one_line_without_its_data",
+    ) {
+        return;
+    }
     error_lines("");
     let joined = std::thread::Builder::new()
         .name("background-job".into())

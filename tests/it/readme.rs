@@ -1,6 +1,5 @@
 //! README.md must stay true: its configuration table is generated from the settings registry,
 //! and its two opening commands are the ones CI runs.
-#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
 const START: &str = "<!-- config-table:start -->";
 const END: &str = "<!-- config-table:end -->";
 
@@ -27,7 +26,7 @@ fn configuration_table_matches_the_settings_registry() {
     }
     assert!(
         readme == wanted,
-        "README.md's configuration table is stale; regenerate it with `UPDATE_README=1 cargo test --test readme`"
+        "README.md's configuration table is stale; regenerate it with `UPDATE_README=1 cargo test --test it readme`"
     );
     for def in gcli2api::settings::registry() {
         assert!(readme.contains(def.env), "{} is not documented", def.env);

@@ -1,27 +1,14 @@
 //! Web panel tests over real sockets: the gateway on 127.0.0.1:0 in front of the simulator,
 //! driven like a browser (cookies, forms, HTMX headers) without one.
-#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
-#[path = "it/support.rs"]
-mod support;
 
 use std::time::Duration;
 
+use crate::support::{self, KEY, TestApp, init_logs};
 use futures_util::StreamExt;
 use gcli2api::pool::BanKind;
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::json;
-use support::{KEY, TestApp};
-
-/// Captures logs in this test binary, so the live log has a hub to read.
-fn init_logs() {
-    let _ = gcli2api::logs::init(gcli2api::logs::LogConfig {
-        level: "info".into(),
-        file: None,
-        retention_days: 1,
-        console: false,
-    });
-}
 
 /// A browser stand-in: no automatic redirects, a cookie once signed in.
 struct Browser {

@@ -5,8 +5,8 @@ use futures_util::StreamExt;
 use reqwest::Method;
 use serde_json::json;
 
+use super::{api, code, get, send, spawn};
 use crate::support::user_text;
-use crate::{api, code, get, send, spawn};
 
 #[tokio::test]
 async fn quota_remaining_and_next_reset_are_visible_and_limits_apply() {
@@ -137,7 +137,7 @@ async fn recent_logs_and_the_live_stream() {
 /// left one access line in the log.
 #[tokio::test]
 async fn every_surface_is_counted_and_logged_once() {
-    crate::init_logs();
+    crate::support::init_logs();
     // Model names of this test's own, since the tests of this binary share one log.
     let app = crate::support::builder()
         .env(

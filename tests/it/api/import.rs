@@ -5,8 +5,8 @@ use gcli2api::simulator::UserSpec;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use super::{api, code, get, send, spawn, upload};
 use crate::support::{self, user_text};
-use crate::{api, code, get, send, spawn, upload};
 
 fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
@@ -190,7 +190,7 @@ async fn export_then_import_into_a_fresh_gateway_keeps_the_account() {
     assert_eq!((status, code(&body)), (404, "not_found"));
 
     // A fresh gateway (same simulated Google, empty pool) takes the file and serves with it.
-    crate::init_logs();
+    crate::support::init_logs();
     let fresh = support::builder()
         .reuse(app.sim.clone(), tempfile::tempdir().unwrap())
         .spawn()

@@ -1,6 +1,5 @@
 //! Usage counters and daily quotas against a real SQLite file: exactness under concurrency,
 //! restart, limits with the real pool, reset, retention, graceful shutdown and SIGKILL.
-#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -17,6 +16,8 @@ use gcli2api::usage::{
     UsageError, UsageOptions, UsageService,
 };
 use serde_json::json;
+
+use crate::support::test_name;
 
 const CRASH_DB_ENV: &str = "GCLI2API_TEST_USAGE_CRASH_DB";
 const CRASH_MARKER_ENV: &str = "GCLI2API_TEST_USAGE_CRASH_MARKER";
@@ -723,7 +724,12 @@ async fn sigkill_loses_at_most_one_batch() {
     drop(Store::open_in(&db).await.unwrap());
 
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "usage_crash_child", "--ignored", "--nocapture"])
+        .args([
+            &test_name(module_path!(), "usage_crash_child"),
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
         .env(CRASH_DB_ENV, &db)
         .env(CRASH_MARKER_ENV, &marker)
         .stdout(Stdio::null())

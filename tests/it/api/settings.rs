@@ -2,8 +2,8 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use super::{api, api_as, code, get, send, spawn};
 use crate::support::{self, KEY};
-use crate::{api, api_as, code, get, send, spawn};
 
 fn find<'a>(list: &'a Value, key: &str) -> &'a Value {
     list.as_array()
@@ -15,7 +15,7 @@ fn find<'a>(list: &'a Value, key: &str) -> &'a Value {
 
 #[tokio::test]
 async fn list_patch_reset_and_locks() {
-    crate::init_logs();
+    crate::support::init_logs();
     let app = support::builder().env("AUTO_BAN", "true").spawn().await;
     let (status, list) = get(&app, "/settings").await;
     assert_eq!(status, 200);
