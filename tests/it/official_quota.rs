@@ -336,6 +336,24 @@ async fn a_mixed_pool_serves_200_concurrent_requests_with_exact_usage() {
     for k in &agg.per_kind {
         assert_eq!(k.totals.calls, by_kind[&k.kind], "{:?}", k.kind);
     }
+    // The management API shows the same breakdown.
+    let api: Value = app
+        .http
+        .get(format!("{}/api/v1/usage/aggregated?days=1", app.url))
+        .bearer_auth(crate::support::KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kinds = api["per_kind"].as_array().unwrap();
+    assert_eq!(kinds.len(), 4, "{api}");
+    let sum: u64 = kinds
+        .iter()
+        .map(|k| k["totals"]["calls"].as_u64().unwrap())
+        .sum();
+    assert_eq!(sum, 200);
 }
 
 /// Google quotes a suspended key in its message; neither the client nor the import report nor
