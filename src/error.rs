@@ -53,6 +53,10 @@ pub enum GatewayError {
     /// The path exists, but not for this HTTP method.
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// A valid request this gateway is not set up to serve (no credential of a kind that
+    /// can): Google's FAILED_PRECONDITION, so clients do not retry it.
+    #[error("{0}")]
+    Unservable(String),
     #[error("{message}")]
     NoCredential {
         message: String,
@@ -75,7 +79,7 @@ impl GatewayError {
         match self {
             Self::MissingKey => StatusCode::UNAUTHORIZED,
             Self::WrongKey => StatusCode::FORBIDDEN,
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) | Self::Unservable(_) => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ModelNotFound(_) | Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -92,6 +96,9 @@ impl GatewayError {
 
     /// google.rpc.Code name used in Google-shaped bodies.
     fn google_status(&self) -> String {
+        if let Self::Unservable(_) = self {
+            return "FAILED_PRECONDITION".into();
+        }
         if let Self::Upstream(e) = self
             && let Some(s) = &e.status_text
         {
@@ -130,6 +137,7 @@ impl GatewayError {
         match self {
             Self::MissingKey | Self::WrongKey => json!("invalid_api_key"),
             Self::ModelNotFound(_) => json!("model_not_found"),
+            Self::Unservable(_) => json!("unsupported_by_pool"),
             // Keep Google's reason (e.g. RATE_LIMIT_EXCEEDED) so clients can tell errors apart.
             Self::Upstream(e) => match (&e.reason, &e.status_text) {
                 (Some(r), _) => json!(r),

@@ -2,6 +2,7 @@
 pub mod anthropic;
 pub mod anti_truncation;
 pub mod detect;
+pub mod embeddings;
 pub mod fake_stream;
 #[cfg(test)]
 mod proptests;

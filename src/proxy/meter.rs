@@ -80,6 +80,11 @@ impl Meter {
         }
     }
 
+    /// Input tokens of a request without a Gemini response (embeddings).
+    pub fn prompt_tokens(&mut self, n: u64) {
+        self.rec.prompt_tokens = n;
+    }
+
     pub fn failed(&mut self, e: &GatewayError) {
         if let Some(a) = &mut self.access {
             a.status = e.status().as_u16();
