@@ -7,6 +7,7 @@
 // The proxy surfaces end to end.
 mod anthropic;
 mod auth;
+mod embeddings;
 mod gemini;
 mod import;
 mod model_list;
