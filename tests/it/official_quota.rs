@@ -178,6 +178,50 @@ async fn limit_zero_takes_only_that_model_off_the_key() {
     assert_eq!(served(&app, "gemini-2.5-flash").await, (200, Some(ks[0].1)));
 }
 
+/// Vertex outside `global` lacks the newest models ("Publisher Model ... was not found"): the
+/// 404 takes that model off the service account, which keeps serving the others, and another
+/// credential serves the request.
+#[tokio::test]
+async fn a_404_for_a_model_takes_that_model_off_that_credential() {
+    let app = builder()
+        .no_users()
+        .env("VERTEX_LOCATION", "europe-west4")
+        .spawn()
+        .await;
+    let (_, sa) = app
+        .add_service_account(gcli2api::simulator::ServiceAccountSpec::new())
+        .await;
+    let ks = keys(&app, &[(ApiKeySpec::gemini(), None)]).await;
+    assert_eq!(
+        served(&app, "gemini-3-pro-preview").await,
+        (200, Some(ks[0].1))
+    );
+    let sent: Vec<_> = app
+        .official_requests()
+        .into_iter()
+        .filter(|r| r.path.contains("gemini-3-pro-preview:generateContent"))
+        .collect();
+    assert!(
+        sent[0].path.starts_with("/v1/projects/")
+            && sent[0].path.contains("/locations/europe-west4/"),
+        "the service account was tried first, in its location: {sent:#?}"
+    );
+    let st = app.state.pool.state(sa).unwrap();
+    assert!(st.unable_models.contains("gemini-3-pro-preview"), "{st:?}");
+    assert!(st.cooldowns.is_empty() && st.ban.is_none(), "{st:?}");
+    let (status, c) = chat(&app, "vertex/gemini-2.5-flash").await;
+    assert_eq!(status, 200, "the other models stay: {c}");
+    let (status, c) = chat(&app, "vertex/gemini-3-pro-preview").await;
+    assert_eq!(status, 503, "{c}");
+    assert!(
+        c["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("1 unable to use this model"),
+        "{c}"
+    );
+}
+
 #[tokio::test]
 async fn an_overloaded_model_rests_briefly_and_legacy_429s_get_a_default_cooldown() {
     let app = builder().no_users().spawn().await;
