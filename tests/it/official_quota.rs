@@ -442,3 +442,47 @@ async fn a_key_quoted_by_google_never_reaches_a_client() {
         "{reason}"
     );
 }
+
+/// A Gemini API key's model list is discovered again once it is a day old (Google adds models
+/// and a key's tier changes), and what it newly lists is served at once; a fresh list is left
+/// alone.
+#[tokio::test]
+async fn a_keys_model_list_is_found_again_after_a_day() {
+    let app = builder().no_users().spawn().await;
+    let ks = keys(&app, &[(ApiKeySpec::gemini(), None)]).await;
+    let id = ks[0].1;
+    // As if the key had listed only one model a day and a bit ago.
+    app.state
+        .pool
+        .set_models(id, vec!["gemini-2.5-flash".to_string()])
+        .await
+        .unwrap();
+    let day_ago = chrono::Utc::now().timestamp_millis() - 25 * 3600 * 1000;
+    let only = vec!["gemini-2.5-flash".to_string()];
+    app.state
+        .store
+        .tx(move |tx| gcli2api::store::credentials::set_models(tx, id, &only, day_ago))
+        .await
+        .unwrap();
+    let embed = json!({"model": "gemini-embedding-001", "input": "x"});
+    let r = app.post("/v1/embeddings", &embed).send().await.unwrap();
+    assert_eq!(r.status(), 503, "not listed: {}", r.text().await.unwrap());
+    let lists = |app: &TestApp| {
+        app.sim
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path == "/v1beta/models")
+            .count()
+    };
+    let before = lists(&app);
+    gcli2api::onboarding::keeper::pass(&app.state.pool, false)
+        .await
+        .unwrap();
+    assert_eq!(lists(&app), before + 1, "the stale list was read again");
+    let r = app.post("/v1/embeddings", &embed).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    gcli2api::onboarding::keeper::pass(&app.state.pool, false)
+        .await
+        .unwrap();
+    assert_eq!(lists(&app), before + 1, "a fresh list is not read again");
+}
