@@ -14,6 +14,7 @@ pub mod meter;
 pub mod model_list;
 pub mod modes;
 pub mod openai;
+pub mod responses;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,7 +82,7 @@ fn route_error(e: &poem::Error, method: &Method, path: &str) -> GatewayError {
     }
 }
 
-/// `/v1`: the OpenAI surface, Anthropic's Messages, Gemini's model actions
+/// `/v1`: the OpenAI surface (chat completions, Responses), Anthropic's Messages, Gemini's model actions
 /// (`/v1/models/{m}:generateContent`) and the model list in the caller's format.
 pub fn v1_routes() -> impl Endpoint {
     Route::new()
@@ -96,6 +97,17 @@ pub fn v1_routes() -> impl Endpoint {
         .at(
             "/chat/completions",
             guarded(post(openai::chat_completions), Surface::OpenAi),
+        )
+        .at(
+            "/responses",
+            guarded(post(responses::create), Surface::Responses),
+        )
+        .at(
+            "/responses/:id",
+            guarded(
+                get(responses::retrieve).delete(responses::delete),
+                Surface::Responses,
+            ),
         )
         .at("/models", guarded_by_family(get(model_list::list_v1)))
         .at(
