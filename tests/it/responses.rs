@@ -50,7 +50,12 @@ async fn stream(app: &TestApp, mut body: Value) -> (u16, Vec<(String, Value)>, S
 
 /// The last envelope the gateway sent the simulator.
 fn last_sent(app: &TestApp) -> Value {
-    app.generation_requests().pop().unwrap().json().unwrap().clone()
+    app.generation_requests()
+        .pop()
+        .unwrap()
+        .json()
+        .unwrap()
+        .clone()
 }
 
 fn output_text(response: &Value) -> String {

@@ -153,10 +153,11 @@ pub fn responses_to_gemini(
     }
 
     let mut names = ToolNames::default();
-    let declared = match obj.get("tools") {
+    let mut declared = match obj.get("tools") {
         None | Some(Value::Null) => tools::Declared::default(),
         Some(t) => tools::convert_tools(t, &mut names)?,
     };
+    declared.fit_family(resolved.family());
     let tool_config = match obj.get("tool_choice") {
         Some(choice) => tools::tool_config(choice, &declared, &mut names)?,
         None => None,

@@ -206,8 +206,11 @@ fn codex_tool_kinds_become_declarations_and_history_calls() {
             .unwrap()
             .contains("lark grammar:\nstart: \"*** Begin Patch\"")
     );
-    assert_eq!(tools[1], json!({"googleSearch": {}}));
-    assert_eq!(tools.len(), 2, "image_generation is left out");
+    assert_eq!(
+        tools.len(),
+        1,
+        "2.5 cannot combine search with functions; image_generation is left out"
+    );
 
     let model = &r.request["contents"][1]["parts"];
     assert_eq!(
@@ -246,6 +249,24 @@ fn codex_tool_kinds_become_declarations_and_history_calls() {
     assert_eq!(r.tools["apply_patch"].kind, ToolKind::Custom);
     assert_eq!(r.tools["local_shell"].kind, ToolKind::LocalShell);
     assert_eq!(r.tool_name_map[key], key);
+}
+
+#[test]
+fn web_search_is_google_search_and_joins_functions_only_on_gemini_3() {
+    let tools = json!([{"type": "web_search", "external_web_access": false}, {"type": "function", "name": "f"}]);
+    let alone = convert(
+        json!({"model": "gemini-2.5-flash", "input": "x", "tools": [{"type": "web_search_preview"}]}),
+    );
+    assert_eq!(alone.request["tools"], json!([{"googleSearch": {}}]));
+    let old = convert(json!({"model": "gemini-2.5-flash", "input": "x", "tools": tools}));
+    assert_eq!(old.request["tools"].as_array().unwrap().len(), 1);
+    assert!(
+        old.request["tools"][0]
+            .get("functionDeclarations")
+            .is_some()
+    );
+    let new = convert(json!({"model": "gemini-3-flash-preview", "input": "x", "tools": tools}));
+    assert_eq!(new.request["tools"][1], json!({"googleSearch": {}}));
 }
 
 #[test]

@@ -10,7 +10,7 @@
 //!   back with `namespace` set.
 //!
 //! Hosted tools: `web_search*` is Google Search grounding and `code_interpreter` Gemini's code
-//! execution. `file_search` and computer use cannot be served at all and are refused by name;
+//! execution (left out beside function declarations before Gemini 3, which cannot combine them). `file_search` and computer use cannot be served at all and are refused by name;
 //! other hosted kinds (`image_generation`, `mcp`, ...) are left out with a warning, so a
 //! client offering them still gets answers.
 use std::collections::HashMap;
@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value, json};
 
 use crate::convert::request::{ConvertError, ToolNames, function_declaration};
+use crate::models::Family;
 use crate::wire::openai::json_kind;
 
 /// What kind of item a declared tool's calls are answered as.
@@ -61,6 +62,24 @@ pub(super) struct Declared {
 impl Declared {
     fn has_functions(&self) -> bool {
         !self.tools.is_empty()
+    }
+
+    /// Before Gemini 3 a request cannot combine built-in tools with function declarations
+    /// (Google answers 400 "Tool use with function calling is unsupported"). Agents such as
+    /// Codex offer `web_search` beside their own tools in every request; their own tools are
+    /// what they cannot work without, so the built-ins give way.
+    pub(super) fn fit_family(&mut self, family: Family) {
+        if matches!(family, Family::Gemini3 { .. }) || !self.has_functions() {
+            return;
+        }
+        let before = self.entries.len();
+        self.entries
+            .retain(|e| e.get("functionDeclarations").is_some());
+        if self.entries.len() < before {
+            tracing::info!(
+                "leaving out built-in tools (web search, code execution): this model cannot combine them with functions"
+            );
+        }
     }
 }
 

@@ -622,6 +622,7 @@ impl ResponsesTranslator {
             .into_iter()
             .flatten()
             .filter_map(Value::as_str)
+            .filter(|q| !q.trim().is_empty())
         {
             if !self.searches.iter().any(|s| s == q) {
                 self.searches.push(q.to_string());
