@@ -67,7 +67,7 @@ async fn generate(
     meter.model(&model.requested, &model.base);
     let json = state.remote.inline_responses(json).await?;
     let history = previous_conversation(&state.responses, &json).await?;
-    let conv = responses_to_gemini(&json, &history, &opts)?;
+    let conv = responses_to_gemini(json, &history, &opts)?;
     let mut request = conv.request;
     apply_model_features(&mut request, &model, &opts);
     let call = Upcall::new(model.base.clone(), request).pinned(model.pin);

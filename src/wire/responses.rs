@@ -28,15 +28,6 @@ pub fn item_id(prefix: &str) -> String {
 
 // ---- input ---------------------------------------------------------------------------------
 
-/// `{"type": "message", "role": ..., "content": ...}` (the `type` may be left out).
-#[derive(Debug, Deserialize)]
-pub struct MessageItem {
-    pub role: String,
-    /// A string or a list of content parts; read part by part by the converter.
-    #[serde(default)]
-    pub content: Value,
-}
-
 /// One part of a message's content (or of a tool output given as a list).
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -109,19 +100,6 @@ pub struct LocalShellCallItem {
     #[serde(default)]
     pub id: Option<String>,
     pub action: LocalShellAction,
-}
-
-/// `function_call_output`, `custom_tool_call_output` and `local_shell_call_output` (which
-/// names its call by `id` in OpenAI's reference, by `call_id` in Codex).
-#[derive(Debug, Deserialize)]
-pub struct ToolOutputItem {
-    #[serde(default)]
-    pub call_id: Option<String>,
-    #[serde(default)]
-    pub id: Option<String>,
-    /// A string, or a list of `input_text` / `input_image` / `input_file` parts.
-    #[serde(default)]
-    pub output: Value,
 }
 
 /// A `reasoning` item: only its `encrypted_content` matters on input (the summary text is

@@ -23,8 +23,7 @@ use crate::convert::request::{
 use crate::wire::gemini::SKIP_THOUGHT_SIGNATURE;
 use crate::wire::openai::{FileRef, json_kind};
 use crate::wire::responses::{
-    CustomToolCallItem, FunctionCallItem, InputPart, LocalShellCallItem, MessageItem,
-    ReasoningItem, ToolOutputItem,
+    CustomToolCallItem, FunctionCallItem, InputPart, LocalShellCallItem, ReasoningItem,
 };
 
 /// The items of one request: the stored conversation of `previous_response_id` (if any) and
@@ -50,13 +49,21 @@ impl<'a> Items<'a> {
     }
 }
 
-/// One input item, read.
-enum Item {
-    Message(MessageItem),
+/// One input item, read. Message content and tool outputs (the bulk of a request: texts,
+/// inline media) are borrowed, not copied.
+enum Item<'a> {
+    Message {
+        role: &'a str,
+        content: &'a Value,
+    },
     FunctionCall(FunctionCallItem),
     CustomToolCall(CustomToolCallItem),
     LocalShellCall(LocalShellCallItem),
-    Output(ToolOutputItem),
+    Output {
+        /// `call_id`, or `id` (how OpenAI's reference names a local shell call's output).
+        call_id: &'a str,
+        output: &'a Value,
+    },
     Reasoning(ReasoningItem),
     /// Kinds that carry nothing for the model (e.g. `web_search_call`: Gemini's grounding
     /// happens inside the turn).
@@ -67,7 +74,7 @@ fn read<T: for<'de> Deserialize<'de>>(v: &Value, field: &str) -> Result<T, Conve
     T::deserialize(v).map_err(|e| ConvertError::invalid(field, e.to_string()))
 }
 
-fn read_item(v: &Value, field: &str) -> Result<Item, ConvertError> {
+fn read_item<'a>(v: &'a Value, field: &str) -> Result<Item<'a>, ConvertError> {
     let Some(obj) = v.as_object() else {
         return Err(ConvertError::invalid(
             field,
@@ -86,12 +93,30 @@ fn read_item(v: &Value, field: &str) -> Result<Item, ConvertError> {
         }
     };
     Ok(match kind {
-        "message" => Item::Message(read(v, field)?),
+        "message" => match obj.get("role") {
+            Some(Value::String(role)) => Item::Message {
+                role,
+                content: obj.get("content").unwrap_or(&Value::Null),
+            },
+            _ => {
+                return Err(ConvertError::invalid(
+                    format!("{field}.role"),
+                    "is required (user, assistant, system or developer)",
+                ));
+            }
+        },
         "function_call" => Item::FunctionCall(read(v, field)?),
         "custom_tool_call" => Item::CustomToolCall(read(v, field)?),
         "local_shell_call" => Item::LocalShellCall(read(v, field)?),
         "function_call_output" | "custom_tool_call_output" | "local_shell_call_output" => {
-            Item::Output(read(v, field)?)
+            let id = ["call_id", "id"]
+                .iter()
+                .find_map(|k| obj.get(*k).and_then(Value::as_str))
+                .ok_or_else(|| ConvertError::invalid(format!("{field}.call_id"), "is required"))?;
+            Item::Output {
+                call_id: id,
+                output: obj.get("output").unwrap_or(&Value::Null),
+            }
         }
         "reasoning" => Item::Reasoning(read(v, field)?),
         "item_reference" => {
@@ -152,15 +177,15 @@ pub(super) fn convert(
     let mut dropped: HashSet<String> = HashSet::new();
     for (field, item) in &read {
         match item {
-            Item::Message(m) => match m.role.as_str() {
+            Item::Message { role, content } => match *role {
                 "system" | "developer" if w.leading && !system_in_place => {
                     w.system
-                        .extend(texts(&m.content, &format!("{field}.content"))?);
+                        .extend(texts(content, &format!("{field}.content"))?);
                 }
                 "system" | "developer" | "user" => {
                     w.leading = false;
                     w.flush();
-                    let parts = parts(&m.content, &format!("{field}.content"))?;
+                    let parts = parts(content, &format!("{field}.content"))?;
                     if !parts.is_empty() {
                         w.contents.push(json!({"role": "user", "parts": parts}));
                     }
@@ -168,7 +193,7 @@ pub(super) fn convert(
                 "assistant" => {
                     w.leading = false;
                     w.flush_outputs();
-                    let parts = parts(&m.content, &format!("{field}.content"))?;
+                    let parts = parts(content, &format!("{field}.content"))?;
                     w.model.extend(parts);
                 }
                 other => {
@@ -208,8 +233,8 @@ pub(super) fn convert(
                 }
                 w.call(id, names.sanitize(LOCAL_SHELL), args, &signatures);
             }
-            Item::Output(o) => {
-                let id = o.call_id.as_deref().or(o.id.as_deref()).unwrap_or_default();
+            Item::Output { call_id, output } => {
+                let id = *call_id;
                 if dropped.contains(id) {
                     continue;
                 }
@@ -224,7 +249,7 @@ pub(super) fn convert(
                 };
                 w.leading = false;
                 w.flush_model();
-                let (text, media) = output_content(&o.output, &format!("{field}.output"))?;
+                let (text, media) = output_content(output, &format!("{field}.output"))?;
                 let mut fr = Map::new();
                 if !id.is_empty() {
                     fr.insert("id".into(), json!(id));

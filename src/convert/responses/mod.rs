@@ -95,19 +95,20 @@ enum TextFormat {
     },
 }
 
-/// The request's `input` as items: a string is one user message.
-fn input_items(obj: &Map<String, Value>) -> Result<Vec<Value>, ConvertError> {
-    match obj.get("input") {
+/// The request's `input` as items, moved out of the body (it is most of a request): a string
+/// is one user message.
+fn take_input(obj: &mut Map<String, Value>) -> Result<Vec<Value>, ConvertError> {
+    match obj.shift_remove("input") {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::String(s)) => Ok(vec![
             json!({"type": "message", "role": "user", "content": s}),
         ]),
-        Some(Value::Array(items)) => Ok(items.clone()),
+        Some(Value::Array(items)) => Ok(items),
         Some(other) => Err(ConvertError::invalid(
             "input",
             format!(
                 "must be a string or a list of items, got {}",
-                json_kind(other)
+                json_kind(&other)
             ),
         )),
     }
@@ -139,15 +140,18 @@ fn refuse_unservable(obj: &Map<String, Value>) -> Result<(), ConvertError> {
 /// Convert a Responses body into a Gemini request. `history` is the stored conversation of
 /// `previous_response_id` (its input items and outputs), already looked up by the caller.
 pub fn responses_to_gemini(
-    body: &Value,
+    body: Value,
     history: &[Value],
     opts: &ConvertOptions,
 ) -> Result<ResponsesRequest, ConvertError> {
-    let obj = body.as_object().ok_or(ConvertError::NotAnObject)?;
+    let Value::Object(mut obj) = body else {
+        return Err(ConvertError::NotAnObject);
+    };
+    let input = take_input(&mut obj)?;
+    let obj = &obj;
     let model = required_model(obj)?;
     let resolved = models::resolve_with(&model, &opts.aliases)?;
     refuse_unservable(obj)?;
-    let input = input_items(obj)?;
     if input.is_empty() && history.is_empty() {
         return Err(ConvertError::Missing("input"));
     }

@@ -11,11 +11,12 @@ fn opts() -> ConvertOptions {
 }
 
 fn convert(body: Value) -> ResponsesRequest {
-    responses_to_gemini(&body, &[], &opts()).unwrap_or_else(|e| panic!("conversion failed: {e}"))
+    responses_to_gemini(body, &[], &opts())
+        .unwrap_or_else(|e| panic!("conversion failed: {e}"))
 }
 
 fn convert_err(body: Value) -> ConvertError {
-    match responses_to_gemini(&body, &[], &opts()) {
+    match responses_to_gemini(body, &[], &opts()) {
         Ok(r) => panic!("expected an error, got {}", r.request),
         Err(e) => e,
     }
@@ -465,7 +466,7 @@ fn the_stored_conversation_comes_first() {
         json!({"type": "message", "role": "user", "content": "first"}),
         json!({"type": "message", "id": "msg_1", "role": "assistant", "status": "completed", "content": [{"type": "output_text", "text": "Echo: first", "annotations": [], "logprobs": []}]}),
     ];
-    let r = responses_to_gemini(&with(json!("second")), &history, &opts()).unwrap();
+    let r = responses_to_gemini(with(json!("second")), &history, &opts()).unwrap();
     assert_eq!(
         r.request["contents"],
         json!([
@@ -477,7 +478,7 @@ fn the_stored_conversation_comes_first() {
     // Only the request's own items are its input.
     assert_eq!(r.input.len(), 1);
     // A follow-up may send no input at all.
-    assert!(responses_to_gemini(&json!({"model": "gemini-2.5-flash"}), &history, &opts()).is_ok());
+    assert!(responses_to_gemini(json!({"model": "gemini-2.5-flash"}), &history, &opts()).is_ok());
     assert_eq!(
         field_of(&convert_err(json!({"model": "gemini-2.5-flash"}))),
         "input"
