@@ -11,8 +11,7 @@ fn opts() -> ConvertOptions {
 }
 
 fn convert(body: Value) -> ResponsesRequest {
-    responses_to_gemini(body, &[], &opts())
-        .unwrap_or_else(|e| panic!("conversion failed: {e}"))
+    responses_to_gemini(body, &[], &opts()).unwrap_or_else(|e| panic!("conversion failed: {e}"))
 }
 
 fn convert_err(body: Value) -> ConvertError {
