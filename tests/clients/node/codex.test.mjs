@@ -14,16 +14,20 @@ import { after, before, test } from 'node:test';
 import { API_KEY, explain, prompt, runCli, startGateway, tempHome } from './harness.mjs';
 
 const MODEL = 'gemini-2.5-flash';
+// Gemini 3 refuses a replayed call without the signature it issued: the shell run also proves
+// that Codex carries it back in the reasoning item's encrypted_content.
+const SIGNED_MODEL = 'gemini-3-flash-preview';
+const SKIP_SIGNATURE = 'skip_thought_signature_validator';
 let gw;
 before(async () => { gw = await startGateway('codex'); });
 after(async () => { await gw?.stop(); });
 
 /** A CODEX_HOME with the provider configuration, and the environment for a run. */
-function codexSetup(home) {
+function codexSetup(home, model = MODEL) {
   const codexHome = join(home.home, '.codex');
   mkdirSync(codexHome, { recursive: true });
   writeFileSync(join(codexHome, 'config.toml'), [
-    `model = "${MODEL}"`,
+    `model = "${model}"`,
     'model_provider = "gateway"',
     'check_for_update_on_startup = false',
     '',
@@ -45,14 +49,13 @@ function jsonEvents(stdout) {
   return stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
 }
 
-/** Requests the simulator received that carry a function response for `name`. */
-function functionResponses(requests, name) {
+/** Every part of every content the simulator received (Code Assist envelopes or bare). */
+function upstreamParts(requests) {
   return requests
     .map((r) => (r.body?.kind === 'json' ? r.body.value : null))
     .filter((b) => b && typeof b === 'object')
     .flatMap((b) => b.request?.contents ?? b.contents ?? [])
-    .flatMap((c) => c.parts ?? [])
-    .filter((p) => p.functionResponse?.name === name);
+    .flatMap((c) => c.parts ?? []);
 }
 
 test('codex exec gets the simulator\'s answer through /v1/responses', async () => {
@@ -86,7 +89,7 @@ test('codex exec runs the shell command the model asks for and sends the result 
     const text = `call:exec_command{"cmd":"echo ${marker}"}`;
     const run = await runCli('codex', ['exec', '--skip-git-repo-check', '--json', text], {
       cwd: home.work,
-      env: codexSetup(home),
+      env: codexSetup(home, SIGNED_MODEL),
     });
     const why = explain(run, gw);
     assert.equal(run.timedOut, false, why);
@@ -102,8 +105,15 @@ test('codex exec runs the shell command the model asks for and sends the result 
       .filter((e) => e.type === 'item.completed' && e.item?.type === 'agent_message')
       .map((e) => e.item.text);
     assert.ok(answers.some((a) => a.startsWith('Result of exec_command:')), `no answer quoting the result\n${why}`);
-    const sent = functionResponses(await gw.upstreamRequests(), 'exec_command');
+    const parts = upstreamParts(await gw.upstreamRequests());
+    const sent = parts.filter((p) => p.functionResponse?.name === 'exec_command');
     assert.ok(sent.length > 0, `no functionResponse reached the upstream\n${why}`);
+    const replayed = parts.filter((p) => p.functionCall?.name === 'exec_command');
+    assert.ok(replayed.length > 0, `the call was not replayed\n${why}`);
+    assert.ok(
+      replayed.every((p) => p.thoughtSignature && p.thoughtSignature !== SKIP_SIGNATURE),
+      `the call went back without its signature: ${JSON.stringify(replayed)}`,
+    );
     const output = JSON.stringify(sent[0].functionResponse.response);
     const ran = commands[0].item.exit_code === 0;
     if (ran) {
