@@ -2,8 +2,6 @@
 //! /v1/responses/{id}` on stored responses. Thin handlers over convert + dispatch like the chat
 //! route, plus the response store for `store` and `previous_response_id`. Errors use OpenAI's
 //! shape, with `param` naming the field at fault.
-use std::sync::Arc;
-
 use bytes::Bytes;
 use futures_util::StreamExt;
 use poem::web::{Data, Path, RemoteAddr};
@@ -81,7 +79,7 @@ async fn generate(
         conversation.extend(conv.input);
         Keep {
             store: state.responses.clone(),
-            conversation: Arc::new(conversation),
+            conversation,
         }
     });
     meter.stream(conv.stream);
@@ -165,7 +163,7 @@ async fn previous_conversation(
 struct Keep {
     store: ResponseStore,
     /// The input items up to this response: the previous conversation and this input.
-    conversation: Arc<Vec<Value>>,
+    conversation: Vec<Value>,
 }
 
 impl Keep {
@@ -178,7 +176,7 @@ impl Keep {
             return;
         }
         let (Ok(conversation_json), Ok(output_json)) = (
-            serde_json::to_string(&*self.conversation),
+            serde_json::to_string(&self.conversation),
             serde_json::to_string(tr.kept_items()),
         ) else {
             tracing::warn!(id = tr.id(), "response not stored: it does not serialise");

@@ -260,12 +260,15 @@ fn failure(t: &Target, e: &FetchError, format: Format) -> GatewayError {
         "remote fetch refused or failed"
     );
     let from = host.map(|h| format!(" from {h}")).unwrap_or_default();
-    GatewayError::BadRequest(format!(
-        "'{}': cannot fetch the {}{from}: {e}; fix the URL {}",
-        t.field,
-        t.purpose.noun(),
-        format.hint()
-    ))
+    GatewayError::InvalidParam {
+        param: t.field.clone(),
+        message: format!(
+            "'{}': cannot fetch the {}{from}: {e}; fix the URL {}",
+            t.field,
+            t.purpose.noun(),
+            format.hint()
+        ),
+    }
 }
 
 #[cfg(test)]
