@@ -669,7 +669,7 @@ static REGISTRY: &[SettingDef] = &[
         Kind::Int { min: 0, max: 365 },
         DefaultValue::Int(30),
         HOT,
-        "Days a Responses API answer sent with store: true is kept for previous_response_id and GET /v1/responses/{id} (0: store nothing).",
+        "Days a Responses API answer sent with store: true is kept for previous_response_id and GET /v1/responses/{id} (0: store nothing, and drop what was stored).",
     ),
     def(
         "responses_store_max_mb",
