@@ -590,3 +590,35 @@ async fn requests_are_counted_under_the_responses_surface() {
         assert!(*prompt > 0 && *completion > 0, "{rows:?}");
     }
 }
+
+/// The concurrency limit covers this surface too: a streamed response holds the only slot
+/// until its last byte, and a request that cannot get one in time is refused in OpenAI's shape.
+#[tokio::test]
+async fn a_stream_holds_a_slot_of_the_concurrency_limit() {
+    let app = builder()
+        .env("MAX_CONCURRENT_REQUESTS", "1")
+        .env("MAX_QUEUE_WAIT", "0")
+        .spawn()
+        .await;
+    app.sim.set_pacing(Pacing {
+        chunk_chars: 4,
+        event_delay_ms: 100,
+        ..Pacing::default()
+    });
+    let holder = app
+        .post(
+            "/v1/responses",
+            &json!({"model": "gemini-2.5-flash", "stream": true, "input": "hold the only slot for a while"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(holder.status(), 200);
+    let (status, b) = create(&app, json!({"model": "gemini-2.5-flash", "input": "x"})).await;
+    assert_eq!(status, 429, "{b}");
+    assert!(b["error"]["type"].is_string(), "{b}");
+    let text = holder.text().await.unwrap();
+    assert!(text.contains("response.completed"));
+    let (status, _) = create(&app, json!({"model": "gemini-2.5-flash", "input": "after"})).await;
+    assert_eq!(status, 200);
+}
