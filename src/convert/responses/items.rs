@@ -60,7 +60,7 @@ enum Item<'a> {
     CustomToolCall(CustomToolCallItem),
     LocalShellCall(LocalShellCallItem),
     Output {
-        /// `call_id`, or `id` (how OpenAI's reference names a local shell call's output).
+        /// `call_id`, or `id` (how OpenAI's API names a local shell call's output).
         call_id: &'a str,
         output: &'a Value,
     },
