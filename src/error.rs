@@ -18,9 +18,12 @@ impl From<crate::pool::service::AcquireError> for GatewayError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Surface {
+    /// Chat completions (and the other OpenAI routes but Responses).
     OpenAi,
     Gemini,
     Anthropic,
+    /// OpenAI's Responses API: OpenAI's error shape, counted on its own.
+    Responses,
 }
 
 impl Surface {
@@ -30,7 +33,13 @@ impl Surface {
             Surface::OpenAi => "openai",
             Surface::Gemini => "gemini",
             Surface::Anthropic => "anthropic",
+            Surface::Responses => "responses",
         }
+    }
+
+    /// Whether errors are rendered in OpenAI's shape.
+    pub fn is_openai(self) -> bool {
+        matches!(self, Surface::OpenAi | Surface::Responses)
     }
 }
 
@@ -44,6 +53,9 @@ pub enum GatewayError {
     WrongKey,
     #[error("{0}")]
     BadRequest(String),
+    /// A 400 caused by one request field, which OpenAI-shaped errors name in `param`.
+    #[error("{message}")]
+    InvalidParam { param: String, message: String },
     #[error("request body too large (limit {limit} bytes)")]
     PayloadTooLarge { limit: usize },
     #[error("model not found: {0}")]
@@ -79,7 +91,9 @@ impl GatewayError {
         match self {
             Self::MissingKey => StatusCode::UNAUTHORIZED,
             Self::WrongKey => StatusCode::FORBIDDEN,
-            Self::BadRequest(_) | Self::Unservable(_) => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) | Self::Unservable(_) | Self::InvalidParam { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ModelNotFound(_) | Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -148,6 +162,15 @@ impl GatewayError {
         }
     }
 
+    /// The request field at fault, for OpenAI's `param`.
+    fn param(&self) -> Option<&str> {
+        match self {
+            Self::InvalidParam { param, .. } => Some(param),
+            Self::ModelNotFound(_) => Some("model"),
+            _ => None,
+        }
+    }
+
     /// The JSON error body in the caller's own format. An upstream error is relayed with
     /// every registered secret blanked: Google quotes a refused API key in some messages
     /// ("Consumer 'api_key:...' has been suspended"), and the pool's keys are not the
@@ -170,9 +193,10 @@ impl GatewayError {
             return e.google_body();
         }
         match surface {
-            Surface::OpenAi => json!({"error": {
+            Surface::OpenAi | Surface::Responses => json!({"error": {
                 "message": self.to_string(),
                 "type": self.openai_type(),
+                "param": self.param(),
                 "code": self.openai_code(),
             }}),
             Surface::Gemini => json!({"error": {
@@ -204,6 +228,19 @@ impl GatewayError {
 
 impl From<crate::convert::request::ConvertError> for GatewayError {
     fn from(e: crate::convert::request::ConvertError) -> Self {
-        Self::BadRequest(e.to_string())
+        use crate::convert::request::ConvertError as C;
+        let param = match &e {
+            C::Missing(f) => Some((*f).to_string()),
+            C::Invalid { field, .. } | C::RemoteUrl { field, .. } => Some(field.clone()),
+            C::Model(_) => Some("model".to_string()),
+            C::NotAnObject => None,
+        };
+        match param {
+            Some(param) => Self::InvalidParam {
+                param,
+                message: e.to_string(),
+            },
+            None => Self::BadRequest(e.to_string()),
+        }
     }
 }

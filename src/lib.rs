@@ -19,6 +19,7 @@ pub mod panel;
 pub mod pool;
 pub mod proxy;
 pub mod remote;
+pub mod responses_store;
 pub mod settings;
 pub mod simulator;
 pub mod state;
@@ -162,6 +163,10 @@ pub async fn build(sources: Sources) -> Result<App, StartupError> {
     }
     let login = onboarding::login::LoginService::new(pool.clone(), clock);
     let limiter = proxy::limit::Limiter::new(s.max_concurrent_requests, s.max_queue_wait);
+    let responses = responses_store::ResponseStore::start(
+        store.clone(),
+        responses_store::Limits::from_settings(&s),
+    );
     let state = AppState {
         settings,
         store,
@@ -173,6 +178,7 @@ pub async fn build(sources: Sources) -> Result<App, StartupError> {
         limiter,
         logs: logs::hub(),
         remote: remote::RemoteFetcher::new(remote::FetchConfig::from_settings(&s))?,
+        responses,
     };
     Ok(App {
         state,
@@ -217,6 +223,9 @@ impl App {
         }
         if let Err(e) = state.usage.shutdown().await {
             tracing::error!(error = %e, "could not save usage counters at shutdown");
+        }
+        if let Err(e) = state.responses.shutdown().await {
+            tracing::error!(error = %e, "could not save stored responses at shutdown");
         }
         served?;
         Ok(())

@@ -21,6 +21,8 @@ pub struct AppState {
     pub logs: Option<crate::logs::LogHub>,
     /// Fetches remote image and file URLs before conversion (`remote`).
     pub remote: crate::remote::RemoteFetcher,
+    /// Responses API answers kept for `previous_response_id` (`store: true`).
+    pub responses: crate::responses_store::ResponseStore,
 }
 
 /// Every outbound URL and transport option, read from settings in one place.
@@ -60,6 +62,8 @@ impl AppState {
             .set_default_limits(crate::usage::DefaultLimits::from_settings(s));
         self.usage
             .set_official_limits(crate::usage::OfficialLimits::from_settings(s));
+        self.responses
+            .set_limits(crate::responses_store::Limits::from_settings(s));
         if let Some(h) = &self.logs
             && h.level() != s.log_level
             && let Err(e) = h.set_level(&s.log_level)

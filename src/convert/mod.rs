@@ -8,5 +8,6 @@ pub mod fake_stream;
 mod proptests;
 pub mod request;
 pub mod response;
+pub mod responses;
 pub mod schema;
 pub mod stream;

@@ -117,7 +117,7 @@ fn respond_list(state: &AppState, req: &Request, surface: Surface) -> Response {
     let all = listed(&state.settings.get(), &state.pool.offer());
     let query = req.uri().query().unwrap_or_default();
     let rendered = match surface {
-        Surface::OpenAi => Ok(openai_list(&all)),
+        Surface::OpenAi | Surface::Responses => Ok(openai_list(&all)),
         Surface::Gemini => gemini_list(&all, &Paging::parse(query)),
         Surface::Anthropic => anthropic_list(&all, &Paging::parse(query)),
     };
@@ -139,7 +139,7 @@ fn respond_one(state: &AppState, rest: &str, surface: Surface) -> Response {
     let all = listed(&state.settings.get(), &state.pool.offer());
     match all.iter().find(|m| m.id == id) {
         Some(m) => Json(match surface {
-            Surface::OpenAi => m.openai(),
+            Surface::OpenAi | Surface::Responses => m.openai(),
             Surface::Gemini => m.gemini.clone(),
             Surface::Anthropic => m.anthropic(),
         })

@@ -36,7 +36,7 @@ pub use allow::{AllowList, Entry, parse_entry};
 pub use cache::Fetched;
 pub use fetch::{FetchError, Limits};
 pub use guard::Refused;
-pub use inline::{Format, Target, anthropic_targets, openai_targets};
+pub use inline::{Format, Target, anthropic_targets, openai_targets, responses_targets};
 pub use media::Purpose;
 
 use crate::error::GatewayError;
@@ -175,6 +175,15 @@ impl RemoteFetcher {
             return Ok(body);
         }
         let targets = openai_targets(&body);
+        self.inline(body, targets, Format::OpenAi).await
+    }
+
+    /// The Responses pre-pass: remote `image_url` / `file_url` become `data:` URLs.
+    pub async fn inline_responses(&self, body: Value) -> Result<Value, GatewayError> {
+        if !self.enabled() {
+            return Ok(body);
+        }
+        let targets = responses_targets(&body);
         self.inline(body, targets, Format::OpenAi).await
     }
 

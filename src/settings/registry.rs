@@ -663,6 +663,25 @@ static REGISTRY: &[SettingDef] = &[
         HOT,
         "Comma list of host names, IPs and CIDR ranges that URL fetches may reach although private, loopback or link-local (empty: public addresses only).",
     ),
+    def(
+        "responses_store_days",
+        "RESPONSES_STORE_DAYS",
+        Kind::Int { min: 0, max: 365 },
+        DefaultValue::Int(30),
+        HOT,
+        "Days a Responses API answer sent with store: true is kept for previous_response_id and GET /v1/responses/{id} (0: store nothing, and drop what was stored).",
+    ),
+    def(
+        "responses_store_max_mb",
+        "RESPONSES_STORE_MAX_MB",
+        Kind::Int {
+            min: 1,
+            max: 1_000_000,
+        },
+        DefaultValue::Int(256),
+        HOT,
+        "Megabytes of stored Responses API answers kept in the database (oldest dropped first); memory keeps at most 64 of them.",
+    ),
 ];
 
 /// Every setting, in documentation order.

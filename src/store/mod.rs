@@ -3,6 +3,7 @@
 //! blocking thread pool so async workers never wait on disk or on SQLite locks.
 pub mod audit;
 pub mod credentials;
+pub mod responses;
 pub mod secrets;
 pub mod settings;
 
@@ -25,6 +26,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("../../migrations/0003_usage.sql"),
     include_str!("../../migrations/0004_usage_surfaces.sql"),
     include_str!("../../migrations/0005_credential_kinds.sql"),
+    include_str!("../../migrations/0006_responses.sql"),
 ];
 
 /// Pragmas for every pooled connection: `foreign_keys` and `busy_timeout` are per connection, and

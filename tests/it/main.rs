@@ -16,6 +16,7 @@ mod official_quota;
 mod openai;
 mod pool;
 mod remote;
+mod responses;
 mod routes;
 mod streams;
 mod usage;

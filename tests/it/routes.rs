@@ -53,7 +53,7 @@ fn req(app: &TestApp, method: Method, path: &str, key: bool) -> RequestBuilder {
 async fn unknown_paths_are_json_404s_in_the_family_format() {
     let app = TestApp::spawn().await;
     let cases = [
-        ("/v1/responses", Shape::OpenAi),
+        ("/v1/responses/resp_1/cancel", Shape::OpenAi),
         ("/v1/completions", Shape::OpenAi),
         ("/v1/audio/speech", Shape::OpenAi),
         ("/v1/", Shape::OpenAi),
@@ -83,6 +83,8 @@ async fn wrong_methods_are_json_405s_after_the_key_check() {
     let cases = [
         (Method::GET, "/v1/chat/completions", Shape::OpenAi),
         (Method::GET, "/v1/embeddings", Shape::OpenAi),
+        (Method::GET, "/v1/responses", Shape::OpenAi),
+        (Method::PUT, "/v1/responses/resp_1", Shape::OpenAi),
         (Method::DELETE, "/v1/models", Shape::OpenAi),
         (Method::GET, "/v1/messages", Shape::Anthropic),
         (Method::PUT, "/v1/messages/count_tokens", Shape::Anthropic),
