@@ -148,6 +148,8 @@ pub struct Settings {
     pub remote_fetch_timeout: Duration,
     /// Validated entries of REMOTE_FETCH_ALLOWLIST (hosts, IPs, CIDR ranges).
     pub remote_fetch_allowlist: Vec<String>,
+    /// `TRUSTED_PROXIES`: addresses and CIDR ranges whose forwarding headers are believed.
+    pub trusted_proxies: Vec<String>,
 }
 
 // Hand-written so the passwords can never reach a log through `{:?}`.
@@ -269,6 +271,7 @@ impl Settings {
             remote_fetch_max_bytes: v.int("remote_fetch_max_bytes")?,
             remote_fetch_timeout: Duration::from_secs(v.int("remote_fetch_timeout")?),
             remote_fetch_allowlist: v.list("remote_fetch_allowlist")?,
+            trusted_proxies: v.list("trusted_proxies")?,
         })
     }
 }

@@ -17,6 +17,7 @@ mod openai;
 mod pool;
 mod remote;
 mod routes;
+mod security;
 mod streams;
 mod usage;
 
