@@ -12,6 +12,7 @@ pub mod convert;
 pub mod demo;
 pub mod error;
 pub mod google;
+pub mod keepalive;
 pub mod logs;
 pub mod models;
 pub mod onboarding;
@@ -75,7 +76,15 @@ fn check_data_dir(dir: &std::path::Path) -> Result<(), StartupError> {
     if dir.exists() && !dir.is_dir() {
         return Err(fail("is not a directory".into()));
     }
-    std::fs::create_dir_all(dir).map_err(|e| fail(format!("cannot be created ({e})")))?;
+    if !dir.exists() {
+        // Owner only: it holds the database, the logs and imported credential files.
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        b.create(dir)
+            .map_err(|e| fail(format!("cannot be created ({e})")))?;
+    }
     std::fs::read_dir(dir).map_err(|e| fail(format!("cannot be read ({e})")))?;
     let probe = dir.join(format!(".gcli2api-write-check-{}", std::process::id()));
     std::fs::OpenOptions::new()
@@ -217,12 +226,14 @@ impl App {
         print_generated(&self.generated);
         let watcher = tokio::spawn(watch_settings(state.clone()));
         let keeper = onboarding::keeper::spawn(state.pool.clone(), state.settings.clone());
+        let keepalive = keepalive::spawn(state.settings.clone());
         let app = routes(state.clone());
         let served = poem::Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(10)))
             .await;
         watcher.abort();
         keeper.abort();
+        keepalive.abort();
         if let Err(e) = state.pool.flush().await {
             tracing::error!(error = %e, "could not save credential states at shutdown");
         }

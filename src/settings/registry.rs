@@ -620,7 +620,7 @@ static REGISTRY: &[SettingDef] = &[
         Kind::OptionalHttpUrl,
         DefaultValue::Str(""),
         HOT,
-        "URL fetched periodically to keep the host awake (empty = off).",
+        "URL fetched with a GET every KEEPALIVE_INTERVAL seconds to keep a free host awake, e.g. this gateway's public `/healthz` (empty = off).",
     ),
     def(
         "keepalive_interval",

@@ -192,3 +192,58 @@ async fn a_password_change_needs_the_current_password() {
     assert_eq!(status, 204, "{body}");
     assert!(app.state.passwords.verify_api("new-api-key-123").await);
 }
+
+#[tokio::test]
+async fn keepalive_url_is_fetched_periodically() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    init_logs();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/wake-up", listener.local_addr().unwrap());
+    let _app = builder()
+        .env("KEEPALIVE_URL", &url)
+        .env("KEEPALIVE_INTERVAL", "5")
+        .spawn()
+        .await;
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let (mut sock, _) =
+            tokio::time::timeout(std::time::Duration::from_secs(8), listener.accept())
+                .await
+                .expect("a keep-alive request arrives")
+                .unwrap();
+        let mut buf = [0u8; 1024];
+        let n = sock.read(&mut buf).await.unwrap();
+        seen.push(String::from_utf8_lossy(&buf[..n]).to_string());
+        sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+            .await
+            .unwrap();
+    }
+    for req in &seen {
+        assert!(req.starts_with("GET /wake-up HTTP/1.1"), "{req}");
+    }
+}
+
+#[tokio::test]
+async fn a_new_data_directory_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    init_logs();
+    let parent = tempfile::tempdir().unwrap();
+    let data = parent.path().join("fresh-data");
+    let app = builder()
+        .env("DATA_DIR", &data.display().to_string())
+        .spawn()
+        .await;
+    let mode = std::fs::metadata(&data).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "{mode:o}");
+    let db = std::fs::metadata(data.join("gcli2api.db")).unwrap();
+    assert_eq!(
+        db.permissions().mode() & 0o077,
+        0,
+        "the database is owner-only"
+    );
+    assert_eq!(
+        wrong_key_from(&app, None).await,
+        403,
+        "and the gateway serves from it"
+    );
+}
