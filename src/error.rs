@@ -51,6 +51,9 @@ pub enum GatewayError {
     MissingKey,
     #[error("invalid API key")]
     WrongKey,
+    /// Too many wrong keys from this client address; the right key is still accepted.
+    #[error("too many failed attempts from this address; retry in {retry_after_secs} s")]
+    TooManyAttempts { retry_after_secs: u64 },
     #[error("{0}")]
     BadRequest(String),
     /// A 400 caused by one request field, which OpenAI-shaped errors name in `param`.
@@ -103,7 +106,7 @@ impl GatewayError {
                 .filter(|s| s.is_client_error() || s.is_server_error())
                 .unwrap_or(StatusCode::BAD_GATEWAY),
             Self::EmptyReply(_) | Self::UpstreamTransport(_) => StatusCode::BAD_GATEWAY,
-            Self::Overloaded => StatusCode::TOO_MANY_REQUESTS,
+            Self::Overloaded | Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -214,11 +217,17 @@ impl GatewayError {
     pub fn into_response(self, surface: Surface) -> Response {
         let mut resp = poem::web::Json(self.body(surface)).into_response();
         resp.set_status(self.status());
-        if let Self::NoCredential {
-            retry_after_secs: Some(s),
-            ..
-        } = &self
-        {
+        let retry_after = match &self {
+            Self::NoCredential {
+                retry_after_secs: Some(s),
+                ..
+            }
+            | Self::TooManyAttempts {
+                retry_after_secs: s,
+            } => Some(*s),
+            _ => None,
+        };
+        if let Some(s) = retry_after {
             resp.headers_mut()
                 .insert("retry-after", s.to_string().parse().expect("digits"));
         }

@@ -90,12 +90,15 @@ async fn serve(sources: Sources) -> anyhow::Result<()> {
     let mut app = gcli2api::build(sources).await?;
     // Bound before logging starts, so a port in use is the only line on stderr.
     let s = app.settings();
-    let listener = gcli2api::bind(&s.host, s.port).await;
-    // Shown even when the port is taken: only its hash is stored, so it is now or never.
-    if let Some(pw) = app.take_generated_password() {
-        gcli2api::print_generated_password(&pw);
-    }
-    let listener = listener?;
+    let listener = match gcli2api::bind(&s.host, s.port).await {
+        Ok(l) => l,
+        Err(e) => {
+            // Shown even when the port is taken: only the hashes are stored, so it is now
+            // or never. Otherwise `serve` prints them at the end of startup.
+            gcli2api::print_generated(&app.take_generated());
+            return Err(e.into());
+        }
+    };
     let _guard = gcli2api::attach_logs(&mut app)?;
     app.serve(listener, gcli2api::shutdown_signal()).await?;
     Ok(())

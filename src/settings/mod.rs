@@ -151,6 +151,8 @@ pub struct Settings {
     /// 0: Responses API answers are not stored.
     pub responses_store_days: u64,
     pub responses_store_max_mb: u64,
+    /// `TRUSTED_PROXIES`: addresses and CIDR ranges whose forwarding headers are believed.
+    pub trusted_proxies: Vec<String>,
 }
 
 // Hand-written so the passwords can never reach a log through `{:?}`.
@@ -274,6 +276,7 @@ impl Settings {
             remote_fetch_allowlist: v.list("remote_fetch_allowlist")?,
             responses_store_days: v.int("responses_store_days")?,
             responses_store_max_mb: v.int("responses_store_max_mb")?,
+            trusted_proxies: v.list("trusted_proxies")?,
         })
     }
 }

@@ -84,14 +84,16 @@ fn first_start_with_no_environment_creates_data_dir_and_prints_the_password_once
     };
     let mut child = start();
     let rx = lines(&mut child);
-    let intro = wait_for(&rx, |l| l.contains("generated a password"), 30)
-        .expect("the password is announced");
-    assert!(intro.contains("generated"));
-    let pw = wait_for(&rx, |l| !l.trim().is_empty(), 5)
-        .expect("the password line")
-        .trim()
-        .to_string();
-    assert!(pw.len() >= 24, "a strong password: {pw:?}");
+    wait_for(&rx, |l| l.contains("generated its secrets"), 30).expect("the secrets are announced");
+    let api = wait_for(&rx, |l| l.contains("API key"), 5).expect("the API key line");
+    let panel = wait_for(&rx, |l| l.contains("panel password"), 5).expect("the panel line");
+    let value = |l: &str| l.rsplit(' ').next().unwrap().trim().to_string();
+    let (api, pw) = (value(&api), value(&panel));
+    assert!(
+        api.len() >= 24 && pw.len() >= 24,
+        "strong secrets: {api:?} {pw:?}"
+    );
+    assert_ne!(api, pw, "two different secrets");
     assert!(healthy(7861), "serves on the default port 7861");
     assert!(
         cwd.path().join("data").join("gcli2api.db").is_file(),
@@ -99,10 +101,15 @@ fn first_start_with_no_environment_creates_data_dir_and_prints_the_password_once
     );
     // Only the hash is stored.
     let db = std::fs::read(cwd.path().join("data").join("gcli2api.db")).unwrap();
-    assert!(
-        !db.windows(pw.len()).any(|w| w == pw.as_bytes()),
-        "plaintext password in the DB"
-    );
+    for secret in [&api, &pw] {
+        assert!(
+            !db.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "plaintext secret in the DB"
+        );
+    }
+    // The panel password opens the management API; the API key does not.
+    assert!(http_get(7861, "/api/v1/system/info", &pw).starts_with("HTTP/1.0 200"));
+    assert!(http_get(7861, "/api/v1/system/info", &api).starts_with("HTTP/1.0 401"));
     stop(child);
     let log_dir = cwd.path().join("data").join("logs");
     for f in std::fs::read_dir(&log_dir)
@@ -110,13 +117,16 @@ fn first_start_with_no_environment_creates_data_dir_and_prints_the_password_once
         .unwrap_or_default()
     {
         let text = std::fs::read_to_string(f.path()).unwrap_or_default();
-        assert!(!text.contains(&pw), "the password reached a log file");
+        assert!(
+            !text.contains(&pw) && !text.contains(&api),
+            "a secret reached a log file"
+        );
     }
     let mut child = start();
     let rx = lines(&mut child);
     assert!(healthy(7861));
     assert!(
-        wait_for(&rx, |l| l.contains("generated a password"), 2).is_err(),
+        wait_for(&rx, |l| l.contains("generated its secrets"), 2).is_err(),
         "printed only on the first start"
     );
     stop(child);
@@ -168,20 +178,23 @@ fn demo_serves_and_answers_without_touching_data_dir() {
         .spawn()
         .unwrap();
     let rx = lines(&mut child);
-    let line = wait_for(&rx, |l| l.contains("password (API and panel):"), 30)
-        .expect("demo prints the password");
-    let pw = line.rsplit(": ").next().unwrap().trim().to_string();
+    let line = wait_for(&rx, |l| l.contains("API key:"), 30).expect("demo prints the API key");
+    let key = line.rsplit(' ').next().unwrap().trim().to_string();
+    let line = wait_for(&rx, |l| l.contains("panel password:"), 5)
+        .expect("demo prints the panel password");
+    let pw = line.rsplit(' ').next().unwrap().trim().to_string();
+    assert_ne!(key, pw, "two different secrets in the demo too");
     assert!(healthy(port));
     let body =
         r#"{"model":"gemini-2.5-flash","messages":[{"role":"user","content":"demo works"}]}"#;
-    let text = http_post(port, "/v1/chat/completions", &pw, body);
+    let text = http_post(port, "/v1/chat/completions", &key, body);
     assert!(text.contains("Echo: demo works"), "{text}");
     // Each upstream serves, chosen by its kind pin.
     for pin in ["aistudio/", "vertex/", "code-assist/"] {
         let body = format!(
             r#"{{"model":"{pin}gemini-2.5-flash","messages":[{{"role":"user","content":"pinned {pin}"}}]}}"#
         );
-        let text = http_post(port, "/v1/chat/completions", &pw, &body);
+        let text = http_post(port, "/v1/chat/completions", &key, &body);
         assert!(
             text.contains(&format!("Echo: pinned {pin}")),
             "{pin}: {text}"
@@ -278,7 +291,7 @@ fn a_port_in_use_on_first_start_still_shows_the_generated_password() {
     assert_eq!(code, Some(1));
     assert!(stderr.contains("is in use"), "{stderr}");
     assert!(
-        stdout.contains("generated a password"),
+        stdout.contains("generated its secrets") && stdout.contains("panel password"),
         "only its hash is stored, so it must be shown now: {stdout}"
     );
 }

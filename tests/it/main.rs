@@ -18,6 +18,7 @@ mod pool;
 mod remote;
 mod responses;
 mod routes;
+mod security;
 mod streams;
 mod usage;
 
