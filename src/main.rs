@@ -36,6 +36,15 @@ enum Command {
     Openapi,
     /// Measure request cost against pool size, on loopback with the built-in simulator.
     Bench(gcli2api::bench::BenchArgs),
+    /// Exit 0 when the gateway configured here (HOST, PORT) answers /healthz; for container
+    /// health checks, where there is no curl.
+    Healthcheck {
+        /// Ask this URL instead of the one HOST and PORT give.
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// Print how many root certificates outbound TLS trusts (bundled, not the system's).
+    TlsRoots,
 }
 
 /// Errors end the process with one line on stderr and exit code 1: no `Debug` dump and no
@@ -74,6 +83,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => Ok(gcli2api::bench::run(args).await?),
+        Command::Healthcheck { url } => {
+            let url = match url {
+                Some(u) => u,
+                None => {
+                    let sources = Sources::from_process_env(cli.config);
+                    gcli2api::healthcheck::url(&gcli2api::Settings::from_sources(&sources)?)
+                }
+            };
+            gcli2api::healthcheck::check(&url).await?;
+            writeln!(std::io::stdout(), "ok: {url}")?;
+            Ok(())
+        }
+        Command::TlsRoots => {
+            // Build the client as the gateway does, so a broken TLS setup fails here too.
+            gcli2api::outbound::client_builder()?.build()?;
+            let n = gcli2api::outbound::trusted_roots();
+            writeln!(
+                std::io::stdout(),
+                "{n} trusted root certificates (bundled Mozilla set, webpki-roots)"
+            )?;
+            Ok(())
+        }
     }
 }
 
