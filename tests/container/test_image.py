@@ -95,15 +95,29 @@ def check_podman_works():
     log(f"podman: {r.stdout.strip()}, storage vfs under {os.path.relpath(STORE, ROOT)}")
 
 
+def needs_loader(path):
+    """Whether an ELF64 executable names a program interpreter (PT_INTERP): a dynamic one does,
+    a static one does not."""
+    with open(path, "rb") as f:
+        head = f.read(64)
+        assert head[:5] == b"\x7fELF\x02", f"{path} is not an ELF64 file"
+        phoff = int.from_bytes(head[0x20:0x28], "little")
+        phentsize = int.from_bytes(head[0x36:0x38], "little")
+        phnum = int.from_bytes(head[0x38:0x3A], "little")
+        f.seek(phoff)
+        table = f.read(phentsize * phnum)
+    pt_interp = 3
+    return any(int.from_bytes(table[i:i + 4], "little") == pt_interp for i in range(0, len(table), phentsize))
+
+
 def build_image():
     t0 = time.monotonic()
     subprocess.run(["cargo", "build", "--locked", "--config", ".config/static.toml", "--bin", "gcli2api"],
                    cwd=ROOT, check=True)
     log(f"static dev build: {time.monotonic() - t0:.0f} s")
-    kind = subprocess.run(["file", "-b", STATIC_BIN], cwd=ROOT, capture_output=True, text=True).stdout.strip() \
-        if shutil.which("file") else "(file(1) not installed)"
-    log(f"binary: {kind}")
-    assert "dynamically linked" not in kind, kind
+    path = os.path.join(ROOT, STATIC_BIN)
+    assert not needs_loader(path), f"{STATIC_BIN} is dynamically linked: it cannot run FROM scratch"
+    log(f"binary: {STATIC_BIN}, {os.path.getsize(path) / 1e6:.1f} MB, static (no program interpreter)")
     version = next(l.split('"')[1] for l in open(os.path.join(ROOT, "Cargo.toml")) if l.startswith("version"))
     podman("rmi", "--force", IMAGE, check=False)
     t0 = time.monotonic()
