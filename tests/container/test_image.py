@@ -144,7 +144,7 @@ def check_metadata(version):
     health = json.loads(podman("image", "inspect", IMAGE, "--format", "{{json .HealthCheck}}").stdout)
     assert health and health["Test"][-1] == "healthcheck", health
     log(f"metadata: user {cfg['User']}, volume /data, port 7861, healthcheck {' '.join(health['Test'][1:])}, "
-        f"labels {sorted(k.rsplit('.', 1)[1] for k in labels)}")
+        f"labels {', '.join(f'{k}={v!r}' for k, v in sorted(labels.items()) if k.startswith('org.opencontainers'))}")
 
 
 def probe():
