@@ -43,7 +43,8 @@ enum Command {
         #[arg(long)]
         url: Option<String>,
     },
-    /// Print how many root certificates outbound TLS trusts (bundled, not the system's).
+    /// Print how many root certificates outbound TLS trusts: the bundled ones and any others
+    /// from the system store.
     TlsRoots,
 }
 
@@ -98,10 +99,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::TlsRoots => {
             // Build the client as the gateway does, so a broken TLS setup fails here too.
             gcli2api::outbound::client_builder()?.build()?;
-            let n = gcli2api::outbound::trusted_roots();
+            let r = gcli2api::outbound::roots();
             writeln!(
                 std::io::stdout(),
-                "{n} trusted root certificates (bundled Mozilla set, webpki-roots)"
+                "{} trusted root certificates: {} bundled (Mozilla's, from webpki-roots) + {} more from the system store",
+                r.store.len(),
+                r.bundled,
+                r.from_system
             )?;
             Ok(())
         }
