@@ -217,7 +217,7 @@ def run_gateway(tag, volume, env_file, port):
 
 def stop(name):
     podman("stop", "--time", "10", name, check=False)
-    podman("rm", "--force", name, check=False)
+    podman("rm", "--force", "--volumes", name, check=False)
 
 
 def main():
