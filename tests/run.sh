@@ -43,3 +43,20 @@ if [ ! -d tests/browser/node_modules/playwright-core ]; then
   npm ci --prefix tests/browser --no-audit --no-fund
 fi
 GCLI2API_BIN="$PWD/target/debug/gcli2api" node tests/browser/panel.test.mjs
+
+echo "== container image (static binary, FROM scratch, run with Podman)"
+# Debian's podman and runc when missing (as root). Where containers cannot run at all, the test
+# prints why and exits 77: reported as SKIPPED below, never as a pass.
+if ! command -v podman >/dev/null || ! command -v runc >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q podman runc
+  fi
+fi
+target/pyenv/bin/python -m pip install -q --disable-pip-version-check -r tests/container/requirements.txt
+container=0
+GCLI2API_BIN="$PWD/target/debug/gcli2api" target/pyenv/bin/python tests/container/test_image.py || container=$?
+case $container in
+  0) ;;
+  77) echo "== NOTE: the container test was SKIPPED: containers cannot run on this machine (reason above)" ;;
+  *) exit "$container" ;;
+esac

@@ -72,8 +72,12 @@ impl FetchConfig {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot build the remote-fetch HTTP client: {0}")]
-pub struct BuildError(#[from] reqwest::Error);
+pub enum BuildError {
+    #[error("cannot build the remote-fetch HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+    #[error("cannot build the remote-fetch HTTP client: {0}")]
+    Tls(#[from] crate::outbound::TlsSetupError),
+}
 
 /// A client is built for one allow-list: its resolver and redirect policy hold that list, and
 /// rebuilding on a change also drops pooled connections opened under the old one.

@@ -350,3 +350,65 @@ fn a_bad_setting_is_one_line_too() {
         "PORT",
     );
 }
+
+/// The container image's HEALTHCHECK: `healthcheck` finds the gateway from HOST and PORT (a
+/// wildcard HOST is asked on loopback), and fails with one line once nothing answers.
+#[tokio::test(flavor = "multi_thread")]
+async fn healthcheck_passes_on_a_live_gateway_and_names_the_url_when_down() {
+    let app = crate::support::builder().no_users().spawn().await;
+    let port = app.url.rsplit(':').next().unwrap().trim_end_matches('/');
+    let port: u16 = port.parse().unwrap();
+    let dir = app.dir.path().to_path_buf();
+    let run = move || {
+        std::process::Command::new(BIN)
+            .arg("healthcheck")
+            .env_clear()
+            .env("HOST", "0.0.0.0")
+            .env("PORT", port.to_string())
+            .env("DATA_DIR", &dir)
+            .output()
+            .unwrap()
+    };
+    let up = tokio::task::spawn_blocking(run.clone()).await.unwrap();
+    let want = format!("http://127.0.0.1:{port}/healthz");
+    assert!(up.status.success(), "{up:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&up.stdout).trim(),
+        format!("ok: {want}")
+    );
+
+    app.stop().await;
+    let down = tokio::task::spawn_blocking(run).await.unwrap();
+    assert_eq!(down.status.code(), Some(1), "{down:?}");
+    let stderr = String::from_utf8_lossy(&down.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("no answer from {want}")),
+        "{stderr}"
+    );
+    assert!(stderr.to_lowercase().contains("refused"), "{stderr}");
+}
+
+/// The static binary in the image has no system certificate store: outbound TLS must carry
+/// its own roots. (Every other test talks plain http on loopback.)
+#[test]
+fn tls_roots_reports_the_bundled_set() {
+    let out = Command::new(BIN)
+        .arg("tls-roots")
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let n: usize = text
+        .split_once(" bundled")
+        .unwrap()
+        .0
+        .rsplit(": ")
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(n > 100, "{text}");
+    assert!(text.contains("trusted root certificates"), "{text}");
+}

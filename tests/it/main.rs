@@ -36,6 +36,7 @@ mod usage_counters;
 // The binary, the README, and the process-wide logging and panic hook.
 mod catch_panic;
 mod cli;
+mod container;
 mod logs;
 mod readme;
 
