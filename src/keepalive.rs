@@ -10,7 +10,15 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn spawn(settings: SettingsService) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let client = match reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build() {
+        // The shared outbound setup, so a keep-alive host is trusted exactly like Google's.
+        let built = crate::outbound::client_builder()
+            .map_err(|e| e.to_string())
+            .and_then(|b| {
+                b.timeout(REQUEST_TIMEOUT)
+                    .build()
+                    .map_err(|e| e.to_string())
+            });
+        let client = match built {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "keep-alive requests are off: no HTTP client");
