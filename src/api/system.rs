@@ -100,6 +100,13 @@ impl SystemApi {
             .map_err(|e| Failure::internal("cannot back up the database", &e))?;
         let name = format!("gcli2api-{}.db", chrono::Utc::now().format("%Y%m%d-%H%M%S"));
         tracing::info!("database backup downloaded through the API");
+        crate::security::audit::record(
+            &state.store,
+            "database.backup",
+            None,
+            serde_json::json!({}),
+        )
+        .await;
         Ok(DownloadBackupResponse::Ok(
             Binary(Body::from_async_read(file)),
             super::credentials::content_disposition(&name),

@@ -311,6 +311,9 @@ impl SettingsService {
 
         let _writer = self.inner.write.lock().await;
         let rows = validated.clone();
+        // Captured here: the transaction runs on a blocking thread, outside the request.
+        let keys: Vec<&str> = rows.iter().map(|(k, _)| *k).collect();
+        let event = crate::security::audit::event("settings.update", None, json!({ "keys": keys }));
         self.inner
             .store
             .tx(move |tx| {
@@ -325,17 +328,7 @@ impl SettingsService {
                         store::settings::delete(tx, k)?;
                     }
                 }
-                let keys: Vec<&str> = rows.iter().map(|(k, _)| *k).collect();
-                store::audit::append(
-                    tx,
-                    &store::audit::NewAuditEvent {
-                        kind: "settings.update".into(),
-                        actor: "api".into(),
-                        subject: None,
-                        detail: json!({ "keys": keys }),
-                    },
-                    now,
-                )?;
+                store::audit::append(tx, &event, now)?;
                 Ok(())
             })
             .await?;
