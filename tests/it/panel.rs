@@ -816,3 +816,48 @@ async fn the_audit_page_lists_panel_changes_and_sign_ins() {
     let actor = r["events"][0]["actor"].as_str().unwrap();
     assert!(actor.starts_with("panel-session:"), "{actor}");
 }
+
+#[tokio::test]
+async fn changing_an_upstream_url_in_the_panel_needs_the_current_password() {
+    let app = TestApp::spawn().await;
+    let b = Browser::signed_in(&app).await;
+    let (_, _, page) = b.get("/panel/settings", false).await;
+    assert!(page.contains("name=\"current_password\""));
+    let (s, _, form) = b
+        .post(
+            "/panel/settings",
+            &[("metadata_service_url", "https://gl.example")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(form.contains("needs the current panel password"), "{form}");
+    assert_ne!(
+        app.state.settings.get().metadata_service_url,
+        "https://gl.example"
+    );
+    let (s, _, form) = b
+        .post(
+            "/panel/settings",
+            &[
+                ("metadata_service_url", "https://gl.example"),
+                ("current_password", KEY),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{form}");
+    assert_eq!(
+        app.state.settings.get().metadata_service_url,
+        "https://gl.example"
+    );
+    // http to a remote host is refused even with the password.
+    let (s, _, _) = b
+        .post(
+            "/panel/settings",
+            &[
+                ("metadata_service_url", "http://gl.example"),
+                ("current_password", KEY),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+}
