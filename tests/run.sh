@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: Rust unit + integration tests, the official Python SDKs (openai,
-# google-genai, anthropic), schemathesis against the management API, and real clients (Claude Code, Gemini CLI, Codex CLI, the openai Node
-# SDK, the Vercel AI SDK) against a live gateway + simulator, and the panel in headless Chromium.
+# google-genai, anthropic), schemathesis against the management API, and real clients (Claude
+# Code, Gemini CLI, Codex CLI, the openai Node SDK, the Vercel AI SDK) against a live gateway +
+# simulator, and the panel in headless Chromium.
 # Installs what a fresh machine lacks: Python packages into target/pyenv, the pinned clients
 # (and Node.js) into tests/clients/node/node_modules, playwright-core into
 # tests/browser/node_modules, and Debian's chromium (when run as root).
