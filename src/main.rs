@@ -34,6 +34,12 @@ enum Command {
     },
     /// Print the management API's OpenAPI spec.
     Openapi,
+    /// Write a consistent copy of the database to FILE; safe while the gateway is serving.
+    /// Restore by stopping the gateway and copying FILE to DATA_DIR/gcli2api.db.
+    Backup {
+        /// Where to write the copy; must not exist yet.
+        file: PathBuf,
+    },
     /// Measure request cost against pool size, on loopback with the built-in simulator.
     Bench(gcli2api::bench::BenchArgs),
     /// Exit 0 when the gateway configured here (HOST, PORT) answers /healthz; for container
@@ -81,6 +87,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut out = std::io::stdout().lock();
             out.write_all(gcli2api::api::spec_json().as_bytes())?;
             out.write_all(b"\n")?;
+            Ok(())
+        }
+        Command::Backup { file } => {
+            let sources = Sources::from_process_env(cli.config);
+            let data_dir = gcli2api::settings::SettingsService::data_dir(&sources)?;
+            let db = data_dir.join(gcli2api::store::DB_FILE_NAME);
+            tokio::task::spawn_blocking(move || {
+                gcli2api::store::backup::backup_file(&db, &file)?;
+                writeln!(std::io::stdout(), "backup written to {}", file.display())?;
+                anyhow::Ok(())
+            })
+            .await??;
             Ok(())
         }
         Command::Bench(args) => Ok(gcli2api::bench::run(args).await?),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: Rust unit + integration tests, the official Python SDKs (openai,
-# google-genai, anthropic) and real clients (Claude Code, Gemini CLI, Codex CLI, the openai Node
-# SDK, the Vercel AI SDK) against a live gateway + simulator, and the panel in headless Chromium.
+# google-genai, anthropic), schemathesis against the management API, and real clients (Claude
+# Code, Gemini CLI, Codex CLI, the openai Node SDK, the Vercel AI SDK) against a live gateway +
+# simulator, and the panel in headless Chromium.
 # Installs what a fresh machine lacks: Python packages into target/pyenv, the pinned clients
 # (and Node.js) into tests/clients/node/node_modules, playwright-core into
 # tests/browser/node_modules, and Debian's chromium (when run as root).
@@ -19,6 +20,10 @@ if [ ! -x target/pyenv/bin/python ]; then
 fi
 target/pyenv/bin/python -m pip install -q --disable-pip-version-check -r tests/clients/requirements.txt
 GCLI2API_BIN="$PWD/target/debug/gcli2api" target/pyenv/bin/python -m pytest -q tests/clients
+
+echo "== management API fuzzing (schemathesis against the served spec; any 5xx fails)"
+target/pyenv/bin/python -m pip install -q --disable-pip-version-check 'schemathesis>=4,<5'
+GCLI2API_BIN="$PWD/target/debug/gcli2api" tests/schemathesis.sh
 
 echo "== real client tests (Claude Code, Gemini CLI, Codex CLI, openai Node SDK, Vercel AI SDK)"
 # Versions (and the Node.js that runs them) are pinned in tests/clients/node/package.json.

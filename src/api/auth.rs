@@ -23,6 +23,7 @@ use poem_openapi::auth::Bearer;
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ErrorCode};
+use crate::security::audit;
 use crate::state::AppState;
 
 /// How long a session token is valid.
@@ -80,6 +81,8 @@ struct Inner {
 /// A newly issued session token.
 pub struct Issued {
     pub token: String,
+    /// The token's id (`jti`), which names the session in the audit log.
+    pub id: String,
     pub expires_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -129,7 +132,11 @@ impl AuthContext {
             &self.inner.encoding,
         )
         .map_err(|e| format!("cannot sign the session token: {e}"))?;
-        Ok(Issued { token, expires_at })
+        Ok(Issued {
+            token,
+            id: claims.jti,
+            expires_at,
+        })
     }
 
     /// The session a token stands for, if it is valid, current and not revoked.
@@ -221,16 +228,23 @@ async fn check_panel(req: &Request, bearer: Bearer) -> poem::Result<Panel> {
         && let Some(s) = auth.session(state, token).await
     {
         state.attempts.success(ip);
+        audit::set_actor(audit::session_actor("api-session", &s.id));
         return Ok(Panel { session: Some(s) });
     }
     // Checked even while the address is over the limit: the right password still gets in
     // (one SHA-256 once it has been accepted before); only wrong ones are refused with 429.
     if state.passwords.verify_panel(token).await {
         state.attempts.success(ip);
+        audit::set_actor("api-password");
         return Ok(Panel { session: None });
     }
     match state.attempts.failure(ip, "api") {
-        Ok(()) => Err(unauthorized()),
+        Ok(()) => {
+            // Recorded only under the limit, so a guesser cannot flood the log.
+            let detail = serde_json::json!({ "via": "api-bearer" });
+            audit::record(&state.store, "signin.failed", None, detail).await;
+            Err(unauthorized())
+        }
         Err(secs) => Err(poem::Error::from_response(throttled_response(secs))),
     }
 }

@@ -5,6 +5,7 @@
 //! [`error::ApiError`]. Every operation except `POST /api/v1/session` requires [`auth::PanelAuth`].
 //! The spec itself is served at `GET /api/v1/openapi.json` and browsable at `GET /api/v1/docs`
 //! (both public).
+pub mod audit;
 pub mod auth;
 pub mod credentials;
 pub mod error;
@@ -41,6 +42,8 @@ pub enum ApiTags {
     Usage,
     /// Recent and live log lines.
     Logs,
+    /// Who changed what, when and from where.
+    Audit,
 }
 
 type Apis = (
@@ -55,6 +58,7 @@ type Apis = (
     oauth::OAuthApi,
     usage::UsageApi,
     logs::LogsApi,
+    audit::AuditApi,
 );
 
 pub fn service() -> OpenApiService<Apis, ()> {
@@ -71,13 +75,14 @@ pub fn service() -> OpenApiService<Apis, ()> {
             oauth::OAuthApi,
             usage::UsageApi,
             logs::LogsApi,
+            audit::AuditApi,
         ),
         "gcli2api management API",
         env!("CARGO_PKG_VERSION"),
     )
     .description(
         "Manage a gcli2api gateway: settings, passwords, the credential pool, Google sign-in, \
-         usage and logs. Authenticate with `Authorization: Bearer <panel password>` or with a \
+         usage, logs and the audit log. Authenticate with `Authorization: Bearer <panel password>` or with a \
          session token from `POST /api/v1/session`. After 10 failed attempts from one address \
          within a minute, that address gets 429 for the rest of the minute. Every error body is \
          `{\"error\": {\"code\", \"message\"}}`.",
@@ -124,7 +129,13 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/v1/openapi.json", get(openapi_json))
         .at("/v1/docs", get(docs))
         .at("/*rest", service())
-        .around(|ep, req| async move { Ok(error::normalize(limit::call(&ep, req).await).await) })
+        .around(|ep, req| async move {
+            // Every operation runs with its client address known to the audit log; the
+            // authentication check names the actor.
+            let origin = auth::client_ip(&req);
+            let r = crate::security::audit::scope(origin, limit::call(&ep, req)).await;
+            Ok(error::normalize(r).await)
+        })
         .data(auth::AuthContext::new())
         .data(state)
 }

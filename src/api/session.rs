@@ -7,6 +7,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use super::ApiTags;
 use super::auth::{AuthContext, PanelAuth, client_ip};
 use super::error::{ApiError, ErrorCode, Failure, ServerFailure};
+use crate::security::audit;
 use crate::state::AppState;
 
 pub struct SessionApi;
@@ -59,7 +60,12 @@ impl SessionApi {
     ) -> Result<CreateSessionResponse, ServerFailure> {
         let ip = client_ip(req);
         if !state.passwords.verify_panel(&body.password).await {
-            if let Err(secs) = state.attempts.failure(ip, "api") {
+            let throttled = state.attempts.failure(ip, "api");
+            if throttled.is_ok() {
+                let detail = serde_json::json!({ "via": "api-session" });
+                audit::record(&state.store, "signin.failed", None, detail).await;
+            }
+            if let Err(secs) = throttled {
                 return Ok(CreateSessionResponse::TooManyAttempts(
                     ApiError::json(
                         ErrorCode::TooManyAttempts,
@@ -79,6 +85,14 @@ impl SessionApi {
             .await
             .map_err(|e| ServerFailure::internal("cannot issue a session", &e))?;
         tracing::info!("panel session started");
+        audit::set_actor(audit::session_actor("api-session", &issued.id));
+        audit::record(
+            &state.store,
+            "signin",
+            None,
+            serde_json::json!({ "via": "api-session" }),
+        )
+        .await;
         Ok(CreateSessionResponse::Created(Json(SessionToken {
             token: issued.token,
             expires_at: issued.expires_at,
@@ -90,11 +104,19 @@ impl SessionApi {
     async fn delete(
         &self,
         caller: PanelAuth,
+        state: Data<&AppState>,
         auth: Data<&AuthContext>,
     ) -> Result<DeleteSessionResponse, Failure> {
         if let Some(s) = &caller.0.session {
             auth.revoke(s);
         }
+        audit::record(
+            &state.store,
+            "signout",
+            None,
+            serde_json::json!({ "via": "api-session" }),
+        )
+        .await;
         Ok(DeleteSessionResponse::Deleted)
     }
 }

@@ -2,7 +2,7 @@
 use std::collections::BTreeMap;
 
 use poem::web::Data;
-use poem_openapi::param::Path;
+use poem_openapi::param::{Header, Path};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use serde_json::Value;
@@ -145,6 +145,9 @@ enum UpdateSettingsResponse {
     /// A value failed validation; `message` says why (nothing was saved).
     #[oai(status = 422)]
     Invalid(Json<ApiError>),
+    /// An upstream URL or PROXY changes and `X-Current-Password` is missing or wrong.
+    #[oai(status = 403)]
+    WrongCurrent(Json<ApiError>),
 }
 
 #[derive(ApiResponse)]
@@ -158,6 +161,9 @@ enum ResetSettingResponse {
     /// Locked by env or the config file, or not writable here.
     #[oai(status = 409)]
     Conflict(Json<ApiError>),
+    /// An upstream URL or PROXY and `X-Current-Password` is missing or wrong.
+    #[oai(status = 403)]
+    WrongCurrent(Json<ApiError>),
 }
 
 #[derive(ApiResponse)]
@@ -205,6 +211,29 @@ pub(super) async fn confirm_current(
             ),
             secs,
         )),
+    }
+}
+
+/// Changes that redirect upstream traffic (a URL or PROXY) need the current panel password.
+async fn confirm_redirect(
+    req: &poem::Request,
+    state: &AppState,
+    changes: &[(String, Value)],
+    current: Option<&str>,
+) -> Result<(), Refused> {
+    let keys = state.settings.redirecting_changes(changes);
+    if keys.is_empty() {
+        return Ok(());
+    }
+    match current {
+        Some(c) if c.len() <= 1024 => confirm_current(req, state, c).await,
+        _ => Err(Refused::Wrong(ApiError::json(
+            ErrorCode::WrongCurrentPassword,
+            format!(
+                "changing {} needs the current panel password in X-Current-Password",
+                keys.join(", ")
+            ),
+        ))),
     }
 }
 
@@ -257,12 +286,17 @@ impl SettingsApi {
     }
 
     /// Change several settings at once: `{"key": value, ...}`; `null` removes the saved value.
-    /// All are validated first: on any error nothing is saved.
+    /// All are validated first: on any error nothing is saved. Changing an upstream URL or
+    /// PROXY also needs the current panel password in `X-Current-Password`.
     #[oai(path = "/settings", method = "patch", operation_id = "update_settings")]
     async fn update(
         &self,
         _caller: PanelAuth,
+        req: &poem::Request,
         state: Data<&AppState>,
+        /// The current panel password; required when an upstream URL or PROXY changes.
+        #[oai(name = "X-Current-Password")]
+        current_password: Header<Option<String>>,
         body: Json<BTreeMap<String, Value>>,
     ) -> Result<UpdateSettingsResponse, Failure> {
         if body.0.is_empty() {
@@ -271,7 +305,15 @@ impl SettingsApi {
                 "no settings given: send an object of key/value pairs",
             )));
         }
-        match state.settings.update(body.0.into_iter().collect()).await {
+        let changes: Vec<(String, Value)> = body.0.into_iter().collect();
+        if let Err(r) = confirm_redirect(req, &state, &changes, current_password.0.as_deref()).await
+        {
+            return match r {
+                Refused::Wrong(j) => Ok(UpdateSettingsResponse::WrongCurrent(j)),
+                Refused::Throttled(j, s) => Err(Failure::TooManyAttempts(j, s)),
+            };
+        }
+        match state.settings.update(changes).await {
             Ok(o) => Ok(UpdateSettingsResponse::Ok(Json(SettingsUpdated {
                 applied: o.applied,
                 restart_required: o.restart_required,
@@ -293,9 +335,21 @@ impl SettingsApi {
     async fn reset(
         &self,
         _caller: PanelAuth,
+        req: &poem::Request,
         state: Data<&AppState>,
         key: Path<String>,
+        /// The current panel password; required for an upstream URL or PROXY.
+        #[oai(name = "X-Current-Password")]
+        current_password: Header<Option<String>>,
     ) -> Result<ResetSettingResponse, Failure> {
+        let changes = [(key.0.clone(), Value::Null)];
+        if let Err(r) = confirm_redirect(req, &state, &changes, current_password.0.as_deref()).await
+        {
+            return match r {
+                Refused::Wrong(j) => Ok(ResetSettingResponse::WrongCurrent(j)),
+                Refused::Throttled(j, s) => Err(Failure::TooManyAttempts(j, s)),
+            };
+        }
         match state
             .settings
             .update(vec![(key.0.clone(), Value::Null)])

@@ -1,6 +1,7 @@
 //! What the gateway is and how busy it is.
+use poem::Body;
 use poem::web::Data;
-use poem_openapi::payload::Json;
+use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
@@ -39,6 +40,19 @@ enum GetSystemInfoResponse {
     Ok(Json<SystemInfo>),
 }
 
+#[derive(ApiResponse)]
+enum DownloadBackupResponse {
+    /// A consistent copy of the whole database (SQLite), taken while serving. It holds the
+    /// credentials with their refresh tokens and the password hashes: keep it safe. To restore,
+    /// stop the gateway and put the file in place of `DATA_DIR/gcli2api.db`.
+    #[oai(status = 200, content_type = "application/vnd.sqlite3")]
+    Ok(
+        Binary<Body>,
+        #[oai(header = "content-disposition")] String,
+        #[oai(header = "cache-control")] String,
+    ),
+}
+
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::System")]
 impl SystemApi {
     /// Version, uptime and a summary of the credential pool.
@@ -68,5 +82,35 @@ impl SystemApi {
                 in_flight: s.in_flight,
             },
         })))
+    }
+
+    /// Download a backup of the database, taken without stopping the gateway.
+    #[oai(
+        path = "/system/backup",
+        method = "get",
+        operation_id = "download_backup"
+    )]
+    async fn backup(
+        &self,
+        _caller: PanelAuth,
+        state: Data<&AppState>,
+    ) -> Result<DownloadBackupResponse, Failure> {
+        let file = crate::store::backup::snapshot_for_download(&state.store)
+            .await
+            .map_err(|e| Failure::internal("cannot back up the database", &e))?;
+        let name = format!("gcli2api-{}.db", chrono::Utc::now().format("%Y%m%d-%H%M%S"));
+        tracing::info!("database backup downloaded through the API");
+        crate::security::audit::record(
+            &state.store,
+            "database.backup",
+            None,
+            serde_json::json!({}),
+        )
+        .await;
+        Ok(DownloadBackupResponse::Ok(
+            Binary(Body::from_async_read(file)),
+            super::credentials::content_disposition(&name),
+            "no-store".into(),
+        ))
     }
 }

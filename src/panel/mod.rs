@@ -5,6 +5,7 @@
 //! A handler answers a whole document for a browser navigation and only the swapped fragment
 //! for an HTMX request (`HX-Request`; `HX-Target` picks the fragment).
 mod assets;
+mod audit;
 mod credentials;
 mod logs;
 mod oauth;
@@ -35,6 +36,7 @@ pub enum Nav {
     Settings,
     Usage,
     Logs,
+    Audit,
 }
 
 fn protect<E: Endpoint + 'static>(ep: E) -> impl Endpoint {
@@ -77,6 +79,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/settings/password", protect(post(settings::password)))
         .at("/usage", protect(get(usage::page)))
         .at("/logs", protect(get(logs::page)))
+        .at("/audit", protect(get(audit::page)))
         .at("/logs/stream", protect(get(logs::stream)))
         .around(web::guard)
         .data(PanelContext {

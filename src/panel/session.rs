@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::PanelContext;
 use super::web::{PanelError, html, is_partial};
 use crate::api::auth::{SESSION_TTL, SessionRef, client_ip};
+use crate::security::audit;
 use crate::state::AppState;
 
 pub const COOKIE: &str = "gcli2api_panel";
@@ -52,7 +53,12 @@ pub async fn login(
 ) -> Result<Response, PanelError> {
     let ip = client_ip(req);
     if form.password.len() > 1024 || !state.passwords.verify_panel(&form.password).await {
-        if let Err(secs) = state.attempts.failure(ip, "panel") {
+        let throttled = state.attempts.failure(ip, "panel");
+        if throttled.is_ok() {
+            let detail = serde_json::json!({ "via": "panel" });
+            audit::record(&state.store, "signin.failed", None, detail).await;
+        }
+        if let Err(secs) = throttled {
             let mut page = login_page(
                 StatusCode::TOO_MANY_REQUESTS,
                 Some(&format!(
@@ -72,6 +78,14 @@ pub async fn login(
             PanelError::internal("cannot issue a session", std::io::Error::other(e))
         })?;
     tracing::info!("panel session started");
+    audit::set_actor(audit::session_actor("panel-session", &issued.id));
+    audit::record(
+        &state.store,
+        "signin",
+        None,
+        serde_json::json!({ "via": "panel" }),
+    )
+    .await;
     let cookie = format!(
         "{COOKIE}={}; Path=/panel; HttpOnly; SameSite=Strict; Max-Age={}{}",
         issued.token,
@@ -95,8 +109,20 @@ fn is_https(req: &Request) -> bool {
 }
 
 #[handler]
-pub fn logout(req: &Request, ctx: Data<&PanelContext>, session: Data<&SessionRef>) -> Response {
+pub async fn logout(
+    req: &Request,
+    state: Data<&AppState>,
+    ctx: Data<&PanelContext>,
+    session: Data<&SessionRef>,
+) -> Response {
     ctx.auth.revoke(&session);
+    audit::record(
+        &state.store,
+        "signout",
+        None,
+        serde_json::json!({ "via": "panel" }),
+    )
+    .await;
     tracing::info!("panel session ended");
     let mut r = to_login(req);
     if let Ok(v) = format!("{COOKIE}=; Path=/panel; HttpOnly; SameSite=Strict; Max-Age=0").parse() {
@@ -145,6 +171,7 @@ pub async fn require_session<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem:
     };
     match session {
         Some(s) => {
+            audit::set_actor(audit::session_actor("panel-session", &s.id));
             req.set_data(s);
             Ok(ep.call(req).await?.into_response())
         }

@@ -197,10 +197,41 @@ fn error_key(e: &SettingsError) -> Option<&str> {
 #[handler]
 pub async fn save(
     state: Data<&AppState>,
-    Form(submitted): Form<Vec<(String, String)>>,
+    Form(mut submitted): Form<Vec<(String, String)>>,
 ) -> Result<Response, PanelError> {
+    // Not a setting: the confirmation for changes that redirect upstream traffic.
+    let confirm = submitted
+        .iter()
+        .find(|(k, _)| k == "current_password")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    submitted.retain(|(k, _)| k != "current_password");
     let current = fields(&state.settings.describe());
     let changed = changes(&current, &submitted);
+    let redirecting = state.settings.redirecting_changes(&changed);
+    if !redirecting.is_empty()
+        && (confirm.len() > 1024 || !state.passwords.verify_panel(&confirm).await)
+    {
+        let msg = format!(
+            "Changing {} needs the current panel password.",
+            redirecting.join(", ")
+        );
+        let mut fields = current;
+        for f in fields.iter_mut().filter(|f| !f.disabled) {
+            if let Some((_, v)) = submitted.iter().rev().find(|(k, _)| k == f.key) {
+                f.value = v.trim().to_string();
+            }
+        }
+        let body = SettingsForm {
+            fields,
+            form_error: Some(msg.clone()),
+        }
+        .render()?;
+        let r = html(body)
+            .with_status(StatusCode::UNPROCESSABLE_ENTITY)
+            .into_response();
+        return Ok(with_toast(r, Toast::error(format!("Not saved: {msg}"))));
+    }
     if changed.is_empty() {
         let body = SettingsForm {
             fields: current,

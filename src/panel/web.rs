@@ -296,7 +296,8 @@ pub async fn guard<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Respon
             return Ok(status.into_response());
         }
     }
-    let mut r = match ep.call(req).await {
+    let origin = crate::security::client_ip(&req);
+    let mut r = match crate::security::audit::scope(origin, ep.call(req)).await {
         Ok(r) => r.into_response(),
         Err(e) => e.into_response(),
     };

@@ -14,9 +14,11 @@ use crate::onboarding::import::{
     find_duplicate, merge_sources, parse_env, parse_upload, scan_dir,
 };
 use crate::onboarding::official;
+use crate::security::audit;
 use crate::settings::Settings;
 use crate::store::credentials::{self as repo, CredentialRow, CredentialSource};
 use crate::store::{StoreError, now_ms};
+use serde_json::json;
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
 pub struct ImportOutcome {
@@ -312,6 +314,14 @@ impl PoolService {
             .await?
             .ok_or(AdminError::NotFound(id))?;
         let doc = export_document(&row)?;
+        let detail = json!({ "name": row.name });
+        audit::record(
+            self.store(),
+            "credential.export",
+            Some(id.to_string()),
+            detail,
+        )
+        .await;
         Ok((row.name, doc))
     }
 
@@ -322,7 +332,10 @@ impl PoolService {
             .iter()
             .map(|r| Ok((r.name.clone(), export_document(r)?)))
             .collect::<Result<Vec<_>, AdminError>>()?;
-        Ok(crate::onboarding::import::export_zip_documents(&docs)?)
+        let zip = crate::onboarding::import::export_zip_documents(&docs)?;
+        let detail = json!({ "count": docs.len() });
+        audit::record(self.store(), "credential.export_all", None, detail).await;
+        Ok(zip)
     }
 
     /// Names the Google project a credential's quota belongs to (`None`: its own group).
@@ -337,6 +350,14 @@ impl PoolService {
             .tx(move |tx| repo::set_quota_group(tx, id, g.as_deref(), now_ms()))
             .await?;
         if found {
+            let detail = json!({ "group": group });
+            audit::record(
+                self.store(),
+                "credential.quota_group",
+                Some(id.to_string()),
+                detail,
+            )
+            .await;
             self.set_group_in_memory(id, group);
         }
         Ok(found)
@@ -356,6 +377,13 @@ impl PoolService {
         let gone = self.store().tx(move |tx| repo::delete(tx, id)).await?;
         if gone {
             self.remove(id);
+            audit::record(
+                self.store(),
+                "credential.delete",
+                Some(id.to_string()),
+                json!({}),
+            )
+            .await;
         }
         Ok(gone)
     }

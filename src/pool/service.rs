@@ -20,9 +20,11 @@ use crate::google::client::Upstream;
 use crate::google::errors::{ErrorClass, UpstreamError};
 use crate::google::executor::Call;
 use crate::google::kind::CredentialKind;
+use crate::security::audit;
 use crate::settings::{Settings, SettingsService};
 use crate::store::credentials::{self as repo, StatePatch};
 use crate::store::{Store, StoreError, now_ms};
+use serde_json::json;
 
 /// Refresh this long before expiry, so no request goes out with a token about to lapse.
 const REFRESH_MARGIN: chrono::Duration = chrono::Duration::minutes(5);
@@ -536,6 +538,12 @@ impl PoolService {
         let found = c.is_some();
         if let Some(c) = c {
             write_states(&self.inner.store, vec![(c.id, c.state)]).await?;
+            let kind = if enabled {
+                "credential.enable"
+            } else {
+                "credential.disable"
+            };
+            audit::record(&self.inner.store, kind, Some(id.to_string()), json!({})).await;
         }
         Ok(found)
     }
@@ -545,6 +553,8 @@ impl PoolService {
         let found = c.is_some();
         if let Some(c) = c {
             write_states(&self.inner.store, vec![(c.id, c.state)]).await?;
+            let subject = Some(id.to_string());
+            audit::record(&self.inner.store, "credential.unban", subject, json!({})).await;
         }
         Ok(found)
     }
@@ -650,12 +660,22 @@ impl PoolService {
             new.models.clone(),
             &self.inner.settings.get(),
         );
+        // Captured before the transaction, which runs outside the request's task. The name
+        // and kind only: the payload holds the secret.
+        let mut event = audit::event(
+            "credential.add",
+            None,
+            json!({ "name": new.name, "kind": new.kind.as_str(), "source": new.source.as_str() }),
+        );
         let id = self
             .inner
             .store
             .tx(move |tx| {
-                let id = repo::insert(tx, &new, now_ms())?;
+                let now = now_ms();
+                let id = repo::insert(tx, &new, now)?;
                 repo::set_pool_state(tx, id, &json)?;
+                event.subject = Some(id.to_string());
+                crate::store::audit::append(tx, &event, now)?;
                 Ok(id)
             })
             .await?;

@@ -1,6 +1,7 @@
 //! Defences shared by every surface: the failure limiter for wrong secrets, and the real
 //! client address behind trusted proxies.
 pub mod attempts;
+pub mod audit;
 pub mod client_addr;
 
 pub use attempts::FailureLimiter;

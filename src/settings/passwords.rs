@@ -131,6 +131,7 @@ async fn generate_and_store(
                 &store::audit::NewAuditEvent {
                     kind: "password.generated".into(),
                     actor: "system".into(),
+                    origin: None,
                     subject: Some(key.into()),
                     detail: json!({}),
                 },
@@ -387,20 +388,12 @@ impl Passwords {
         };
         let stored = phc.clone();
         let key = which.key();
+        let event = crate::security::audit::event("password.set", Some(key.into()), json!({}));
         store
             .tx(move |tx| {
                 let now = store::now_ms();
                 store::secrets::put(tx, key, &stored, now)?;
-                store::audit::append(
-                    tx,
-                    &store::audit::NewAuditEvent {
-                        kind: "password.set".into(),
-                        actor: "api".into(),
-                        subject: Some(key.into()),
-                        detail: json!({}),
-                    },
-                    now,
-                )?;
+                store::audit::append(tx, &event, now)?;
                 Ok(())
             })
             .await?;

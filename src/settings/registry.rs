@@ -19,8 +19,12 @@ pub enum Kind {
     StatusCodes,
     /// Empty (no proxy) or an http/https/socks5/socks5h URL.
     ProxyUrl,
-    /// An http(s) base URL; a trailing slash is stripped.
-    HttpUrl,
+    /// A Google upstream base URL: https, or http only to a loopback host (a local simulator
+    /// or test double), so credentials and tokens never cross a network in clear text. A
+    /// trailing slash is stripped.
+    UpstreamUrl,
+    /// Empty (derived) or an upstream URL as above.
+    OptionalUpstreamUrl,
     /// Empty (disabled) or an http(s) URL.
     OptionalHttpUrl,
     /// trace|debug|info|warn|error.
@@ -336,7 +340,7 @@ static REGISTRY: &[SettingDef] = &[
     def(
         "code_assist_endpoint",
         "CODE_ASSIST_ENDPOINT",
-        Kind::HttpUrl,
+        Kind::UpstreamUrl,
         DefaultValue::Str("https://cloudcode-pa.googleapis.com"),
         HOT,
         "Code Assist API base URL.",
@@ -344,7 +348,7 @@ static REGISTRY: &[SettingDef] = &[
     def(
         "oauth_proxy_url",
         "OAUTH_PROXY_URL",
-        Kind::HttpUrl,
+        Kind::UpstreamUrl,
         DefaultValue::Str("https://oauth2.googleapis.com"),
         HOT,
         "OAuth token server base URL (/token is appended).",
@@ -352,7 +356,7 @@ static REGISTRY: &[SettingDef] = &[
     def(
         "googleapis_proxy_url",
         "GOOGLEAPIS_PROXY_URL",
-        Kind::HttpUrl,
+        Kind::UpstreamUrl,
         DefaultValue::Str("https://www.googleapis.com"),
         HOT,
         "Google APIs base URL (userinfo).",
@@ -360,7 +364,7 @@ static REGISTRY: &[SettingDef] = &[
     def(
         "resource_manager_api_url",
         "RESOURCE_MANAGER_API_URL",
-        Kind::HttpUrl,
+        Kind::UpstreamUrl,
         DefaultValue::Str("https://cloudresourcemanager.googleapis.com"),
         HOT,
         "Cloud Resource Manager base URL (project listing).",
@@ -368,7 +372,7 @@ static REGISTRY: &[SettingDef] = &[
     def(
         "service_usage_api_url",
         "SERVICE_USAGE_API_URL",
-        Kind::HttpUrl,
+        Kind::UpstreamUrl,
         DefaultValue::Str("https://serviceusage.googleapis.com"),
         HOT,
         "Service Usage base URL (enabling APIs).",
@@ -376,7 +380,7 @@ static REGISTRY: &[SettingDef] = &[
     def(
         "metadata_service_url",
         "METADATA_SERVICE_URL",
-        Kind::HttpUrl,
+        Kind::UpstreamUrl,
         DefaultValue::Str("https://cloudaicompanion.googleapis.com"),
         HOT,
         "Cloud AI Companion base URL (release-channel settings).",
@@ -384,7 +388,7 @@ static REGISTRY: &[SettingDef] = &[
     def(
         "oauth_auth_url",
         "OAUTH_AUTH_URL",
-        Kind::HttpUrl,
+        Kind::UpstreamUrl,
         DefaultValue::Str("https://accounts.google.com/o/oauth2/v2/auth"),
         HOT,
         "Google authorization page for the browser consent.",
@@ -392,7 +396,7 @@ static REGISTRY: &[SettingDef] = &[
     def(
         "gemini_api_url",
         "GEMINI_API_URL",
-        Kind::HttpUrl,
+        Kind::UpstreamUrl,
         DefaultValue::Str("https://generativelanguage.googleapis.com"),
         HOT,
         "Gemini API base URL (AI Studio keys).",
@@ -408,7 +412,7 @@ static REGISTRY: &[SettingDef] = &[
     def(
         "vertex_api_url",
         "VERTEX_API_URL",
-        Kind::OptionalHttpUrl,
+        Kind::OptionalUpstreamUrl,
         DefaultValue::Str(""),
         HOT,
         "Vertex AI base URL (empty: derived from VERTEX_LOCATION; express keys use the global host).",

@@ -185,6 +185,40 @@ impl SettingsService {
         registry::find(key).map_or(Value::Null, |d| d.default.to_json(&self.inner.data_dir))
     }
 
+    /// The keys among `changes` that would point the gateway somewhere else: an upstream
+    /// URL or the forward proxy. Changing one can send every refresh token to another host,
+    /// so callers must confirm such a change with the current panel password. A value equal
+    /// to the current one (or to its masked form) is no change; a removal always is one.
+    pub fn redirecting_changes(&self, changes: &[(String, Value)]) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        for (k, v) in changes {
+            let Some(def) = registry::find(k).or_else(|| registry().iter().find(|d| d.env == k))
+            else {
+                continue;
+            };
+            if !matches!(
+                def.kind,
+                registry::Kind::UpstreamUrl
+                    | registry::Kind::OptionalUpstreamUrl
+                    | registry::Kind::ProxyUrl
+            ) {
+                continue;
+            }
+            let current = self.get_value_json(def.key);
+            let current = current.as_str().unwrap_or_default();
+            let unchanged = v.as_str().is_some_and(|s| {
+                let s = s.trim();
+                s == current
+                    || s.trim_end_matches('/') == current
+                    || crate::security::mask_userinfo(current) == s
+            });
+            if !unchanged && !out.contains(&def.key) {
+                out.push(def.key);
+            }
+        }
+        out
+    }
+
     pub fn describe(&self) -> Vec<SettingView> {
         let view = self.view();
         registry()
@@ -311,6 +345,9 @@ impl SettingsService {
 
         let _writer = self.inner.write.lock().await;
         let rows = validated.clone();
+        // Captured here: the transaction runs on a blocking thread, outside the request.
+        let keys: Vec<&str> = rows.iter().map(|(k, _)| *k).collect();
+        let event = crate::security::audit::event("settings.update", None, json!({ "keys": keys }));
         self.inner
             .store
             .tx(move |tx| {
@@ -325,17 +362,7 @@ impl SettingsService {
                         store::settings::delete(tx, k)?;
                     }
                 }
-                let keys: Vec<&str> = rows.iter().map(|(k, _)| *k).collect();
-                store::audit::append(
-                    tx,
-                    &store::audit::NewAuditEvent {
-                        kind: "settings.update".into(),
-                        actor: "api".into(),
-                        subject: None,
-                        detail: json!({ "keys": keys }),
-                    },
-                    now,
-                )?;
+                store::audit::append(tx, &event, now)?;
                 Ok(())
             })
             .await?;

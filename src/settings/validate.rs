@@ -165,7 +165,14 @@ pub fn parse(kind: Kind, raw: &Value) -> Result<Value, String> {
             }
             Ok(json!(s))
         }
-        Kind::HttpUrl => http_url(as_str(raw)?).map(Value::String),
+        Kind::UpstreamUrl => upstream_url(as_str(raw)?).map(Value::String),
+        Kind::OptionalUpstreamUrl => {
+            let s = as_str(raw)?;
+            if s.trim().is_empty() {
+                return Ok(json!(""));
+            }
+            upstream_url(s).map(Value::String)
+        }
         Kind::OptionalHttpUrl => {
             let s = as_str(raw)?;
             if s.trim().is_empty() {
@@ -226,6 +233,27 @@ fn list_items(raw: &Value) -> Result<Vec<Value>, String> {
     }
 }
 
+/// An http(s) base URL that is https unless its host is loopback (`127.0.0.0/8`, `::1`,
+/// `localhost`): refresh tokens and access tokens go to these hosts.
+fn upstream_url(s: &str) -> Result<String, String> {
+    let out = http_url(s)?;
+    let url = url::Url::parse(&out).map_err(|_| "must be an http(s) URL")?;
+    if url.scheme() == "https" || is_loopback_host(&url) {
+        Ok(out)
+    } else {
+        Err("must be an https URL (plain http only to 127.0.0.1, [::1] or localhost)".into())
+    }
+}
+
+fn is_loopback_host(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
 fn http_url(s: &str) -> Result<String, String> {
     let s = s.trim();
     let url = url::Url::parse(s).map_err(|_| "must be an http(s) URL")?;
@@ -253,10 +281,29 @@ mod tests {
         assert!(parse(Kind::StatusCodes, &json!("403,200")).is_err());
         assert!(parse(Kind::StatusCodes, &json!("403,x")).is_err());
         assert_eq!(
-            parse(Kind::HttpUrl, &json!("http://127.0.0.1:9/x/")),
+            parse(Kind::UpstreamUrl, &json!("http://127.0.0.1:9/x/")),
             Ok(json!("http://127.0.0.1:9/x"))
         );
-        assert!(parse(Kind::HttpUrl, &json!("ftp://h")).is_err());
+        assert!(parse(Kind::UpstreamUrl, &json!("ftp://h")).is_err());
+        for ok in [
+            "https://example.com",
+            "http://127.0.0.1:8990",
+            "http://127.5.0.1",
+            "http://[::1]:9",
+            "http://LOCALHOST:1",
+        ] {
+            assert!(parse(Kind::UpstreamUrl, &json!(ok)).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://example.com",
+            "http://10.0.0.1",
+            "http://localhost.evil.test",
+            "http://127.0.0.1.nip.io",
+        ] {
+            assert!(parse(Kind::UpstreamUrl, &json!(bad)).is_err(), "{bad}");
+        }
+        assert_eq!(parse(Kind::OptionalUpstreamUrl, &json!("")), Ok(json!("")));
+        assert!(parse(Kind::OptionalUpstreamUrl, &json!("http://h.test")).is_err());
         assert!(parse(Kind::ProxyUrl, &json!("ftp://h:1")).is_err());
         assert_eq!(
             parse(Kind::ProxyUrl, &json!("socks5://127.0.0.1:1080")),

@@ -1,4 +1,5 @@
-//! The append-only `audit_events` table: who changed what (settings, passwords, bans, imports).
+//! The append-only `audit_events` table: who changed what, when and from where (settings,
+//! passwords, credentials, sign-ins). Nothing deletes from it.
 use rusqlite::{Connection, params};
 use serde::Serialize;
 use serde_json::Value;
@@ -10,6 +11,8 @@ use super::StoreError;
 pub struct NewAuditEvent {
     pub kind: String,
     pub actor: String,
+    /// The client address, when the change came through the API or the panel.
+    pub origin: Option<String>,
     pub subject: Option<String>,
     pub detail: Value,
 }
@@ -21,17 +24,34 @@ pub struct AuditEvent {
     pub at: i64,
     pub kind: String,
     pub actor: String,
+    pub origin: Option<String>,
     pub subject: Option<String>,
     pub detail: Value,
 }
 
+/// What to read: every bound is optional; `before_id` pages backwards (pass the last id seen).
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    /// Unix milliseconds, inclusive.
+    pub from: Option<i64>,
+    /// Unix milliseconds, exclusive.
+    pub to: Option<i64>,
+    /// An exact action (`credential.disable`), or a family with a trailing `.` (`credential.`).
+    pub action: Option<String>,
+    pub actor: Option<String>,
+    pub before_id: Option<i64>,
+    pub limit: u32,
+}
+
 pub fn append(conn: &Connection, event: &NewAuditEvent, now: i64) -> Result<i64, StoreError> {
     conn.execute(
-        "INSERT INTO audit_events (at, kind, actor, subject, detail_json) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO audit_events (at, kind, actor, origin, subject, detail_json) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
             now,
             event.kind,
             event.actor,
+            event.origin,
             event.subject,
             event.detail.to_string()
         ],
@@ -41,22 +61,55 @@ pub fn append(conn: &Connection, event: &NewAuditEvent, now: i64) -> Result<i64,
 
 /// The newest `limit` events, newest first.
 pub fn list_recent(conn: &Connection, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
-    let mut stmt = conn.prepare(
-        "SELECT id, at, kind, actor, subject, detail_json FROM audit_events ORDER BY id DESC LIMIT ?1",
+    list(
+        conn,
+        &Filter {
+            limit,
+            ..Filter::default()
+        },
+    )
+}
+
+/// Events matching `f`, newest first.
+pub fn list(conn: &Connection, f: &Filter) -> Result<Vec<AuditEvent>, StoreError> {
+    // A family filter is a prefix match; LIKE's wildcards in the value are escaped.
+    let (kind_exact, kind_prefix) = match &f.action {
+        Some(a) if a.ends_with('.') => (None, Some(format!("{}%", escape_like(a)))),
+        Some(a) => (Some(a.clone()), None),
+        None => (None, None),
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, at, kind, actor, origin, subject, detail_json FROM audit_events \
+         WHERE (?1 IS NULL OR at >= ?1) AND (?2 IS NULL OR at < ?2) \
+           AND (?3 IS NULL OR kind = ?3) AND (?4 IS NULL OR kind LIKE ?4 ESCAPE '\\') \
+           AND (?5 IS NULL OR actor = ?5) AND (?6 IS NULL OR id < ?6) \
+         ORDER BY id DESC LIMIT ?7",
     )?;
-    let rows = stmt.query_map([limit], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, Option<String>>(4)?,
-            r.get::<_, String>(5)?,
-        ))
-    })?;
+    let rows = stmt.query_map(
+        params![
+            f.from,
+            f.to,
+            kind_exact,
+            kind_prefix,
+            f.actor,
+            f.before_id,
+            f.limit
+        ],
+        |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, String>(6)?,
+            ))
+        },
+    )?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, at, kind, actor, subject, detail) = row?;
+        let (id, at, kind, actor, origin, subject, detail) = row?;
         let detail = serde_json::from_str(&detail)
             .map_err(|e| StoreError::Data(format!("audit event {id}: {e}")))?;
         out.push(AuditEvent {
@@ -64,9 +117,16 @@ pub fn list_recent(conn: &Connection, limit: u32) -> Result<Vec<AuditEvent>, Sto
             at,
             kind,
             actor,
+            origin,
             subject,
             detail,
         });
     }
     Ok(out)
+}
+
+fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }

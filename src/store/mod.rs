@@ -2,6 +2,7 @@
 //! embedded forward-only migrations, and async entry points that run every blocking call on the
 //! blocking thread pool so async workers never wait on disk or on SQLite locks.
 pub mod audit;
+pub mod backup;
 pub mod credentials;
 pub mod responses;
 pub mod secrets;
@@ -27,6 +28,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("../../migrations/0004_usage_surfaces.sql"),
     include_str!("../../migrations/0005_credential_kinds.sql"),
     include_str!("../../migrations/0006_responses.sql"),
+    include_str!("../../migrations/0007_audit_origin.sql"),
 ];
 
 /// Pragmas for every pooled connection: `foreign_keys` and `busy_timeout` are per connection, and
@@ -142,6 +144,27 @@ impl Store {
             f(&conn)
         }))
         .await?
+    }
+
+    /// Write a consistent copy of the database to `dest` (which must not exist) while other
+    /// connections keep reading and writing.
+    pub async fn backup_to(&self, dest: PathBuf) -> Result<(), backup::BackupError> {
+        let pool = self.pool.clone();
+        let r = join(tokio::task::spawn_blocking(move || {
+            let conn = pool.get().map_err(|e| backup::BackupError::Copy {
+                path: dest.display().to_string(),
+                source: e.into(),
+            })?;
+            backup::vacuum_into(&conn, &dest)
+        }))
+        .await;
+        match r {
+            Ok(r) => r,
+            Err(e) => Err(backup::BackupError::Copy {
+                path: String::new(),
+                source: e,
+            }),
+        }
     }
 
     /// How many times `call` ran since the store was opened.

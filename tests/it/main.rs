@@ -34,6 +34,7 @@ mod store;
 mod usage_counters;
 
 // The binary, the README, and the process-wide logging and panic hook.
+mod backup;
 mod catch_panic;
 mod cli;
 mod container;

@@ -771,3 +771,93 @@ async fn pasted_keys_are_added_filtered_and_grouped() {
         assert!(!body.contains(&good.key), "the key is in {p}");
     }
 }
+
+#[tokio::test]
+async fn the_audit_page_lists_panel_changes_and_sign_ins() {
+    let app = TestApp::spawn().await;
+    let mut wrong = Browser::new(&app);
+    assert_eq!(
+        wrong.login("not-it").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let b = Browser::signed_in(&app).await;
+    let id = app.ids[0];
+    let (s, _, _) = b
+        .post(&format!("/panel/credentials/{id}/disable"), &[])
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _, page) = b.get("/panel/audit", false).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(page.contains("href=\"/panel/audit\""), "in the nav");
+    assert!(page.contains("<td>credential.disable</td>"));
+    assert!(page.contains("<td>signin.failed</td>"));
+    assert!(page.contains("<td>signin</td>"));
+    assert!(page.contains("panel-session:"));
+    assert!(page.contains("<td>127.0.0.1</td>"));
+    // Filtered by action, as an HTMX partial.
+    let (s, _, part) = b.get("/panel/audit?action=signin.failed", true).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(part.contains("<td>signin.failed</td>"));
+    assert!(!part.contains("<td>credential.disable</td>"));
+    // The API sees the same events, with the panel session as the actor.
+    let r: serde_json::Value = app
+        .http
+        .get(format!(
+            "{}/api/v1/audit?action=credential.disable",
+            app.url
+        ))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let actor = r["events"][0]["actor"].as_str().unwrap();
+    assert!(actor.starts_with("panel-session:"), "{actor}");
+}
+
+#[tokio::test]
+async fn changing_an_upstream_url_in_the_panel_needs_the_current_password() {
+    let app = TestApp::spawn().await;
+    let b = Browser::signed_in(&app).await;
+    let (_, _, page) = b.get("/panel/settings", false).await;
+    assert!(page.contains("name=\"current_password\""));
+    let (s, _, form) = b
+        .post(
+            "/panel/settings",
+            &[("metadata_service_url", "https://gl.example")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(form.contains("needs the current panel password"), "{form}");
+    assert_ne!(
+        app.state.settings.get().metadata_service_url,
+        "https://gl.example"
+    );
+    let (s, _, form) = b
+        .post(
+            "/panel/settings",
+            &[
+                ("metadata_service_url", "https://gl.example"),
+                ("current_password", KEY),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{form}");
+    assert_eq!(
+        app.state.settings.get().metadata_service_url,
+        "https://gl.example"
+    );
+    // http to a remote host is refused even with the password.
+    let (s, _, _) = b
+        .post(
+            "/panel/settings",
+            &[
+                ("metadata_service_url", "http://gl.example"),
+                ("current_password", KEY),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+}

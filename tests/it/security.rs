@@ -81,6 +81,7 @@ async fn a_proxy_password_is_masked_and_survives_a_round_trip() {
     let app = builder().spawn().await;
     let (status, body) = send(
         api(&app, Method::PATCH, "/settings")
+            .header("x-current-password", KEY)
             .json(&json!({"proxy": "http://user:s3cret-proxy-pw@127.0.0.1:9"})),
     )
     .await;
@@ -92,7 +93,8 @@ async fn a_proxy_password_is_masked_and_survives_a_round_trip() {
         "the password is masked"
     );
     assert!(!list.to_string().contains("s3cret-proxy-pw"));
-    // Sending the masked value back (as a form that saves everything does) keeps the real one.
+    // Sending the masked value back (as a form that saves everything does) keeps the real one,
+    // and is no change, so it needs no current password.
     let (status, body) = send(
         api(&app, Method::PATCH, "/settings")
             .json(&json!({"proxy": "http://user:***@127.0.0.1:9", "access_log": true})),
@@ -245,5 +247,112 @@ async fn a_new_data_directory_is_private_to_its_owner() {
         wrong_key_from(&app, None).await,
         403,
         "and the gateway serves from it"
+    );
+}
+
+#[tokio::test]
+async fn upstream_urls_must_be_https_and_redirecting_them_needs_the_current_password() {
+    init_logs();
+    let app = builder().spawn().await;
+    let patch = |body: Value, current: Option<&str>| {
+        let mut r = api(&app, Method::PATCH, "/settings").json(&body);
+        if let Some(c) = current {
+            r = r.header("x-current-password", c);
+        }
+        send(r)
+    };
+    // Plain http to a remote host is refused, whoever asks; loopback http is fine (the
+    // simulator this gateway runs against is on 127.0.0.1).
+    let (s, b) = patch(
+        json!({"metadata_service_url": "http://companion.example"}),
+        Some(crate::support::KEY),
+    )
+    .await;
+    assert_eq!(s, 422, "{b}");
+    assert!(
+        b["error"]["message"].as_str().unwrap().contains("https"),
+        "{b}"
+    );
+    let (s, b) = patch(
+        json!({"metadata_service_url": "http://10.0.0.1:8080"}),
+        Some(crate::support::KEY),
+    )
+    .await;
+    assert_eq!(s, 422, "{b}");
+    let (s, b) = patch(
+        json!({"metadata_service_url": "http://127.0.0.1:9"}),
+        Some(crate::support::KEY),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+
+    // An https URL or a proxy change without, or with a wrong, current password: 403.
+    let (s, b) = patch(json!({"metadata_service_url": "https://gl.example"}), None).await;
+    assert_eq!((s, code(&b)), (403, "wrong_current_password"), "{b}");
+    let (s, b) = patch(json!({"proxy": "socks5://127.0.0.1:1080"}), Some("wrong")).await;
+    assert_eq!((s, code(&b)), (403, "wrong_current_password"), "{b}");
+    assert_eq!(app.state.settings.get().proxy, None);
+    // Other settings need nothing more; sending the current URL back is no change.
+    let (s, b) = patch(
+        json!({"retry_429_max_retries": 2, "metadata_service_url": "http://127.0.0.1:9/"}),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+
+    let (s, b) = patch(
+        json!({"proxy": "socks5://127.0.0.1:1080", "metadata_service_url": "https://companion.example"}),
+        Some(crate::support::KEY),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        app.state.settings.get().proxy.as_deref(),
+        Some("socks5://127.0.0.1:1080")
+    );
+    // A reset of one of them needs it too.
+    let (s, b) = send(api(&app, Method::DELETE, "/settings/proxy")).await;
+    assert_eq!((s, code(&b)), (403, "wrong_current_password"), "{b}");
+    let (s, b) = send(
+        api(&app, Method::DELETE, "/settings/proxy")
+            .header("x-current-password", crate::support::KEY),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(app.state.settings.get().proxy, None);
+
+    // Both changes are in the audit log with their keys.
+    let (s, b) = send(api(&app, Method::GET, "/audit?action=settings.update")).await;
+    assert_eq!(s, 200);
+    let keys: Vec<String> = b["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| e["detail"]["keys"].as_array().unwrap().clone())
+        .map(|k| k.as_str().unwrap().to_string())
+        .collect();
+    for k in ["proxy", "metadata_service_url"] {
+        assert!(keys.contains(&k.to_string()), "{keys:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_http_upstream_url_in_the_environment_stops_the_start() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = crate::support::gcli2api_env("https://sim.example", dir.path());
+    env.insert(
+        "CODE_ASSIST_ENDPOINT".into(),
+        "http://cloudcode.example".into(),
+    );
+    let r = gcli2api::build(gcli2api::Sources {
+        env,
+        config_file: None,
+    })
+    .await;
+    let e = r.err().expect("refused").to_string();
+    assert!(
+        e.contains("CODE_ASSIST_ENDPOINT") && e.contains("https"),
+        "{e}"
     );
 }

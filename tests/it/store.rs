@@ -285,6 +285,7 @@ async fn audit_lists_newest_first() {
                 &NewAuditEvent {
                     kind: "k".into(),
                     actor: "test".into(),
+                    origin: None,
                     subject: Some(format!("s{i}")),
                     detail: json!({ "i": i }),
                 },
@@ -324,6 +325,7 @@ async fn crash_writer_child() {
                             &NewAuditEvent {
                                 kind: format!("pair-{half}"),
                                 actor: "crash-writer".into(),
+                                origin: None,
                                 subject: Some(subject.clone()),
                                 detail: json!({ "pad": "x".repeat(512) }),
                             },

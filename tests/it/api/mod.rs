@@ -1,4 +1,5 @@
 //! Management API tests over real sockets: the gateway on 127.0.0.1:0 in front of the simulator.
+mod audit;
 mod auth;
 mod credentials;
 mod import;
