@@ -153,6 +153,12 @@ pub struct Settings {
     pub responses_store_max_mb: u64,
     /// `TRUSTED_PROXIES`: addresses and CIDR ranges whose forwarding headers are believed.
     pub trusted_proxies: Vec<String>,
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub body_read_timeout: Duration,
+    /// 0: half the open-file limit.
+    pub max_connections: usize,
+    pub max_connections_per_address: usize,
 }
 
 // Hand-written so the passwords can never reach a log through `{:?}`.
@@ -277,6 +283,11 @@ impl Settings {
             responses_store_days: v.int("responses_store_days")?,
             responses_store_max_mb: v.int("responses_store_max_mb")?,
             trusted_proxies: v.list("trusted_proxies")?,
+            header_read_timeout: Duration::from_secs(v.int("header_read_timeout")?),
+            idle_timeout: Duration::from_secs(v.int("idle_timeout")?),
+            body_read_timeout: Duration::from_secs(v.int("body_read_timeout")?),
+            max_connections: v.int("max_connections")?,
+            max_connections_per_address: v.int("max_connections_per_address")?,
         })
     }
 }
