@@ -342,6 +342,7 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
 /// guard alive: dropping it flushes the log file.
 pub fn attach_logs(app: &mut App) -> Result<logs::LogGuard, logs::LogError> {
     let s = app.settings();
+    logs::set_file_max_bytes(s.log_file_max_mb.saturating_mul(1024 * 1024));
     let hub = logs::init(logs::LogConfig {
         level: s.log_level.clone(),
         file: Some(s.log_file.clone()),

@@ -120,6 +120,8 @@ pub struct Settings {
     pub log_level: String,
     pub log_file: PathBuf,
     pub log_retention_days: u32,
+    /// 0: no cap.
+    pub log_file_max_mb: u64,
     pub quota_reset_timezone: chrono_tz::Tz,
     pub quota_reset_hour: u32,
     pub connect_timeout: Duration,
@@ -245,6 +247,7 @@ impl Settings {
             log_level: v.string("log_level")?,
             log_file: PathBuf::from(v.string("log_file")?),
             log_retention_days: v.int("log_retention_days")?,
+            log_file_max_mb: v.int("log_file_max_mb")?,
             quota_reset_timezone: v
                 .string("quota_reset_timezone")?
                 .parse()

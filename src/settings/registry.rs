@@ -449,6 +449,17 @@ static REGISTRY: &[SettingDef] = &[
         "Days of rotated log files to keep.",
     ),
     def(
+        "log_file_max_mb",
+        "LOG_FILE_MAX_MB",
+        Kind::Int {
+            min: 0,
+            max: 1_000_000,
+        },
+        DefaultValue::Int(256),
+        HOT,
+        "Largest size of one day's log file in megabytes; past it the rest of the day's lines are left out of the file (0 = no cap). The log takes at most about LOG_RETENTION_DAYS times this.",
+    ),
+    def(
         "quota_reset_timezone",
         "QUOTA_RESET_TIMEZONE",
         Kind::TimeZone,
