@@ -67,7 +67,9 @@ impl Limits {
 /// Half the soft open-file limit: each proxied request also holds an upstream connection, and
 /// the database, log file and listener need a few more.
 fn default_max_connections() -> usize {
-    open_file_limit().map_or(4096, |n| (n / 2).max(64))
+    // Read once: settings are read at every accept.
+    static DEFAULT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *DEFAULT.get_or_init(|| open_file_limit().map_or(4096, |n| (n / 2).max(64)))
 }
 
 /// The soft open-file limit, from `/proc/self/limits` (Linux; elsewhere the default is fixed).
