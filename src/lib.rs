@@ -24,6 +24,7 @@ pub mod proxy;
 pub mod remote;
 pub mod responses_store;
 pub mod security;
+pub mod server;
 pub mod settings;
 pub mod simulator;
 pub mod state;
@@ -35,7 +36,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use poem::listener::{Acceptor, TcpAcceptor};
 use poem::{EndpointExt, Route, get, handler};
 
 pub use crate::settings::{Settings, Sources};
@@ -217,9 +217,7 @@ impl App {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {
-        let acceptor = NoDelay(TcpAcceptor::from_tokio(listener)?);
-        let addr = acceptor.local_addr();
-        tracing::info!(addr = ?addr.first(), "gcli2api listening");
+        tracing::info!(addr = ?listener.local_addr().ok(), "gcli2api listening");
         let state = self.state.clone();
         // Last of the startup output, after logging has started, so neither the secrets nor
         // the warnings about them scroll away among (or get lost before) the first log lines.
@@ -236,9 +234,18 @@ impl App {
         let keeper = onboarding::keeper::spawn(state.pool.clone(), state.settings.clone());
         let keepalive = keepalive::spawn(state.settings.clone());
         let app = routes(state.clone());
-        let served = poem::Server::new_with_acceptor(acceptor)
-            .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(10)))
-            .await;
+        let config = server::Config {
+            limits: Box::new({
+                let settings = state.settings.clone();
+                move || server::Limits::from_settings(&settings.get())
+            }),
+            exempt_from_per_address: Box::new({
+                let addrs = state.client_addrs.clone();
+                move |ip| addrs.is_trusted(ip)
+            }),
+            grace: Duration::from_secs(10),
+        };
+        let served = server::serve(listener, app.map_to_response().boxed(), config, shutdown).await;
         watcher.abort();
         keeper.abort();
         keepalive.abort();
@@ -261,33 +268,6 @@ async fn watch_settings(state: AppState) {
     while rx.changed().await.is_ok() {
         let s = rx.borrow_and_update().clone();
         state.apply_settings(&s);
-    }
-}
-
-/// Accepts with TCP_NODELAY: a stream is many small SSE writes, and with Nagle's algorithm each
-/// one waits for the client's delayed ACK (about 40 ms per event, measured by `gcli2api bench`).
-struct NoDelay(TcpAcceptor);
-
-impl Acceptor for NoDelay {
-    type Io = tokio::net::TcpStream;
-
-    fn local_addr(&self) -> Vec<poem::web::LocalAddr> {
-        self.0.local_addr()
-    }
-
-    async fn accept(
-        &mut self,
-    ) -> std::io::Result<(
-        Self::Io,
-        poem::web::LocalAddr,
-        poem::web::RemoteAddr,
-        poem::http::uri::Scheme,
-    )> {
-        let (io, local, remote, scheme) = self.0.accept().await?;
-        if let Err(e) = io.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
-        }
-        Ok((io, local, remote, scheme))
     }
 }
 
@@ -364,6 +344,7 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
 /// guard alive: dropping it flushes the log file.
 pub fn attach_logs(app: &mut App) -> Result<logs::LogGuard, logs::LogError> {
     let s = app.settings();
+    logs::set_file_max_bytes(s.log_file_max_mb.saturating_mul(1024 * 1024));
     let hub = logs::init(logs::LogConfig {
         level: s.log_level.clone(),
         file: Some(s.log_file.clone()),

@@ -50,6 +50,7 @@ pub fn upstream_config(s: &Settings) -> UpstreamConfig {
 impl AppState {
     /// Applies hot settings to the parts that cache them; called on every settings change.
     pub fn apply_settings(&self, s: &Settings) {
+        crate::logs::set_file_max_bytes(s.log_file_max_mb.saturating_mul(1024 * 1024));
         // A proxy password never reaches a log line, whatever error quotes the URL.
         if let Some(p) = s
             .proxy

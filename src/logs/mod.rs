@@ -5,9 +5,11 @@
 //! The global subscriber can be installed once per process, but tests build several apps in
 //! one process, so [`init`] installs it the first time and afterwards returns the same
 //! [`LogHub`] (re-targeting the file sink when another file is asked for).
+mod capped;
 mod redact;
 mod secrets;
 mod sink;
+mod throttle;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -21,6 +23,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry, reload};
 
+pub use capped::set_max_bytes as set_file_max_bytes;
 pub use redact::MARKER;
 pub use secrets::MIN_SECRET_LEN;
 pub use sink::RING_CAPACITY;

@@ -34,6 +34,8 @@ pub(crate) struct Sinks {
     file: RwLock<Option<FileSink>>,
     live: Mutex<Live>,
     tx: broadcast::Sender<LogLine>,
+    /// Repeated identical warnings and errors are written once per window.
+    throttle: super::throttle::Throttle,
 }
 
 struct Live {
@@ -51,6 +53,7 @@ impl Sinks {
                 ring: VecDeque::with_capacity(RING_CAPACITY),
             }),
             tx: broadcast::channel(BROADCAST_CAPACITY).0,
+            throttle: super::throttle::Throttle::default(),
         }
     }
 
@@ -61,7 +64,17 @@ impl Sinks {
             Some((target, body)) => (target.to_owned(), body),
             None => ("tracing_subscriber::fmt".to_owned(), &*text),
         };
-        let message = super::redact(text.trim_end_matches(['\n', '\r'])).into_owned();
+        let mut message = super::redact(text.trim_end_matches(['\n', '\r'])).into_owned();
+        if level <= Level::WARN {
+            let key = format!("{target}{TARGET_END}{message}");
+            match self.throttle.check(&key, std::time::Instant::now()) {
+                super::throttle::Verdict::Suppress => return,
+                super::throttle::Verdict::Write { suppressed: 0 } => {}
+                super::throttle::Verdict::Write { suppressed } => {
+                    message.push_str(&format!(" ({suppressed} identical lines suppressed)"));
+                }
+            }
+        }
         let at = Utc::now();
         let rendered = format!(
             "{} {:>5} {}: {}\n",
@@ -179,7 +192,12 @@ impl FileSink {
         let (writer, guard) = NonBlockingBuilder::default()
             .lossy(false)
             .thread_name("gcli2api-log-file")
-            .finish(appender);
+            .finish(super::capped::CappedFile::new(
+                appender,
+                dir.clone(),
+                prefix.clone(),
+                suffix.clone(),
+            ));
         Ok(Self {
             path: path.to_path_buf(),
             retention_days,

@@ -129,6 +129,11 @@ impl ClientAddrs {
     pub fn resolve(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         self.0.load().resolve(peer, headers)
     }
+
+    /// Whether `peer` is one of the trusted proxies.
+    pub fn is_trusted(&self, peer: IpAddr) -> bool {
+        self.0.load().trusts(peer)
+    }
 }
 
 /// The client address of a request: its peer, or what trusted proxies say it is.

@@ -120,6 +120,8 @@ pub struct Settings {
     pub log_level: String,
     pub log_file: PathBuf,
     pub log_retention_days: u32,
+    /// 0: no cap.
+    pub log_file_max_mb: u64,
     pub quota_reset_timezone: chrono_tz::Tz,
     pub quota_reset_hour: u32,
     pub connect_timeout: Duration,
@@ -153,6 +155,12 @@ pub struct Settings {
     pub responses_store_max_mb: u64,
     /// `TRUSTED_PROXIES`: addresses and CIDR ranges whose forwarding headers are believed.
     pub trusted_proxies: Vec<String>,
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub body_read_timeout: Duration,
+    /// 0: half the open-file limit.
+    pub max_connections: usize,
+    pub max_connections_per_address: usize,
 }
 
 // Hand-written so the passwords can never reach a log through `{:?}`.
@@ -239,6 +247,7 @@ impl Settings {
             log_level: v.string("log_level")?,
             log_file: PathBuf::from(v.string("log_file")?),
             log_retention_days: v.int("log_retention_days")?,
+            log_file_max_mb: v.int("log_file_max_mb")?,
             quota_reset_timezone: v
                 .string("quota_reset_timezone")?
                 .parse()
@@ -277,6 +286,11 @@ impl Settings {
             responses_store_days: v.int("responses_store_days")?,
             responses_store_max_mb: v.int("responses_store_max_mb")?,
             trusted_proxies: v.list("trusted_proxies")?,
+            header_read_timeout: Duration::from_secs(v.int("header_read_timeout")?),
+            idle_timeout: Duration::from_secs(v.int("idle_timeout")?),
+            body_read_timeout: Duration::from_secs(v.int("body_read_timeout")?),
+            max_connections: v.int("max_connections")?,
+            max_connections_per_address: v.int("max_connections_per_address")?,
         })
     }
 }

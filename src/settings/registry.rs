@@ -453,6 +453,17 @@ static REGISTRY: &[SettingDef] = &[
         "Days of rotated log files to keep.",
     ),
     def(
+        "log_file_max_mb",
+        "LOG_FILE_MAX_MB",
+        Kind::Int {
+            min: 0,
+            max: 1_000_000,
+        },
+        DefaultValue::Int(256),
+        HOT,
+        "Largest size of one day's log file in megabytes; past it the rest of the day's lines are left out of the file (0 = no cap). The log takes at most about LOG_RETENTION_DAYS times this.",
+    ),
+    def(
         "quota_reset_timezone",
         "QUOTA_RESET_TIMEZONE",
         Kind::TimeZone,
@@ -703,6 +714,52 @@ static REGISTRY: &[SettingDef] = &[
         DefaultValue::List(&[]),
         HOT,
         "Comma list of IP addresses and CIDR ranges of reverse proxies in front of the gateway. Only for a peer on this list is the client address read from `Forwarded` / `X-Forwarded-For` (from the right, past trusted hops); it is what failure limits, connection caps and the logs use. Empty: the socket's peer.",
+    ),
+    def(
+        "header_read_timeout",
+        "HEADER_READ_TIMEOUT",
+        Kind::Int { min: 1, max: 3600 },
+        DefaultValue::Int(30),
+        HOT,
+        "Seconds a client has to send a request's headers, counted from the connection's opening (first request) or from the first byte (later requests); slower connections are closed.",
+    ),
+    def(
+        "idle_timeout",
+        "IDLE_TIMEOUT",
+        Kind::Int { min: 1, max: 86400 },
+        DefaultValue::Int(75),
+        HOT,
+        "Seconds a kept-alive connection may wait for its next request before it is closed. A request in progress (a stream included) is never cut by it.",
+    ),
+    def(
+        "body_read_timeout",
+        "BODY_READ_TIMEOUT",
+        Kind::Int { min: 1, max: 86400 },
+        DefaultValue::Int(120),
+        HOT,
+        "Seconds a client has to send a whole request body once its headers are in; a slower upload fails and its connection is closed.",
+    ),
+    def(
+        "max_connections",
+        "MAX_CONNECTIONS",
+        Kind::Int {
+            min: 0,
+            max: 1_000_000,
+        },
+        DefaultValue::Int(0),
+        HOT,
+        "Most client connections open at once; more are closed as soon as accepted (0 = half the process's open-file limit, which leaves room for the upstream connections).",
+    ),
+    def(
+        "max_connections_per_address",
+        "MAX_CONNECTIONS_PER_ADDRESS",
+        Kind::Int {
+            min: 1,
+            max: 1_000_000,
+        },
+        DefaultValue::Int(4096),
+        HOT,
+        "Most connections open at once from one client address; more are closed as soon as accepted. A peer listed in TRUSTED_PROXIES is only held to MAX_CONNECTIONS.",
     ),
 ];
 

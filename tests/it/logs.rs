@@ -57,6 +57,15 @@ fn logging_end_to_end() {
     })
     .expect("init");
     assert!(logs::hub().is_some());
+    // Log files are private to the owner.
+    tracing::info!("first line");
+    hub.flush();
+    for f in hub.log_files() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}: {mode:o}", f.display());
+    }
+    assert!(!hub.log_files().is_empty());
 
     secrets_never_reach_any_sink(&hub);
     level_changes_at_runtime(&hub);

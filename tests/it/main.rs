@@ -7,6 +7,7 @@
 // The proxy surfaces end to end.
 mod anthropic;
 mod auth;
+mod connections;
 mod embeddings;
 mod gemini;
 mod import;

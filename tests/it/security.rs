@@ -356,3 +356,28 @@ async fn an_http_upstream_url_in_the_environment_stops_the_start() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn a_flood_of_refused_requests_writes_one_warning_per_window() {
+    init_logs();
+    let app = builder().spawn().await;
+    let hub = gcli2api::logs::hub().expect("logging is on");
+    let id = format!("flood-{}", uuid::Uuid::new_v4().simple());
+    let path = format!("/panel/{id}");
+    for _ in 0..30 {
+        let r = app
+            .http
+            .post(format!("{}{path}", app.url))
+            .header("origin", "https://evil.example")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 403);
+    }
+    let lines = hub
+        .recent(usize::MAX)
+        .into_iter()
+        .filter(|l| l.message.contains(&id))
+        .count();
+    assert_eq!(lines, 1, "30 identical warnings, one line");
+}

@@ -250,9 +250,9 @@ async fn errors_before_the_first_byte_are_plain_http_errors() {
 }
 
 /// Clients that give up while queued for the only slot: the queue drains to zero and the next
-/// request is served. (HTTP/1 does not cancel a queued request when its client hangs up, so
-/// these are served once the slot frees; the cancelled-future case, where the place used to
-/// leak, is the limiter's unit test with 100 aborted waiters.)
+/// request is served. (Since the server loop of src/server.rs, a queued request whose client
+/// hangs up is dropped with its connection; the cancelled-future case, where the place used to
+/// leak, is also the limiter's unit test with 100 aborted waiters.)
 #[tokio::test]
 async fn the_queue_drains_after_clients_give_up_and_the_next_request_is_served() {
     let app = crate::support::builder()
@@ -277,10 +277,11 @@ async fn the_queue_drains_after_clients_give_up_and_the_next_request_is_served()
         let req = app.post("/v1/chat/completions", &quick);
         let _ = tokio::time::timeout(std::time::Duration::from_millis(50), req.send()).await;
     }
-    assert_eq!(
-        app.state.limiter.waiting(),
-        4,
-        "the four wait behind the holder"
+    // The server drops a request whose client hung up while it waited (the connection ends
+    // with it), so at most the last one can still be queued here.
+    assert!(
+        app.state.limiter.waiting() <= 1,
+        "given-up clients leave the queue"
     );
     let text = holder.text().await.unwrap();
     assert!(text.contains("[DONE]"));
