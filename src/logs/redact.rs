@@ -118,7 +118,9 @@ fn bearer(b: &[u8], out: &mut Vec<Range<usize>>) {
     const WORD: &[u8] = b"bearer";
     let mut i = 0;
     while i + WORD.len() < b.len() {
-        if !b[i..i + WORD.len()].eq_ignore_ascii_case(WORD)
+        // The first letter alone rules out almost every position, at a third of the cost.
+        if b[i].to_ascii_lowercase() != WORD[0]
+            || !b[i..i + WORD.len()].eq_ignore_ascii_case(WORD)
             || (i > 0 && b[i - 1].is_ascii_alphanumeric())
         {
             i += 1;
