@@ -95,7 +95,7 @@ pub async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
             .await?;
     }
     let s = app.settings();
-    let listener = tokio::net::TcpListener::bind((s.host.as_str(), s.port)).await?;
+    let listener = crate::bind(&s.host, s.port).await?;
     let addr = listener.local_addr()?;
     let password = app.take_generated_password();
     {

@@ -5,12 +5,33 @@ use serde_json::json;
 
 use crate::google::errors::UpstreamError;
 
-/// Which wire format an error must be rendered in: each route answers in its caller's format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+impl From<crate::pool::service::AcquireError> for GatewayError {
+    fn from(e: crate::pool::service::AcquireError) -> Self {
+        GatewayError::NoCredential {
+            retry_after_secs: e.retry_after().map(|d| d.as_secs().max(1)),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Which API a client speaks: errors are rendered in its format, and usage is counted by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Surface {
     OpenAi,
     Gemini,
     Anthropic,
+}
+
+impl Surface {
+    /// Stable text form, used as the database key.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Surface::OpenAi => "openai",
+            Surface::Gemini => "gemini",
+            Surface::Anthropic => "anthropic",
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +50,9 @@ pub enum GatewayError {
     ModelNotFound(String),
     #[error("{0}")]
     NotFound(String),
+    /// The path exists, but not for this HTTP method.
+    #[error("{0}")]
+    MethodNotAllowed(String),
     #[error("{message}")]
     NoCredential {
         message: String,
@@ -54,6 +78,7 @@ impl GatewayError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ModelNotFound(_) | Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::NoCredential { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Upstream(e) => StatusCode::from_u16(e.status)
                 .ok()
@@ -80,7 +105,7 @@ impl GatewayError {
             401 | 403 => "authentication_error",
             404 => "not_found_error",
             429 => "rate_limit_error",
-            400 | 413 | 422 => "invalid_request_error",
+            400 | 405 | 413 | 422 => "invalid_request_error",
             _ => "api_error",
         }
     }
@@ -95,7 +120,7 @@ impl GatewayError {
             403 => "permission_error",
             404 => "not_found_error",
             429 => "rate_limit_error",
-            400 | 413 | 422 => "invalid_request_error",
+            400 | 405 | 413 | 422 => "invalid_request_error",
             503 | 529 => "overloaded_error",
             _ => "api_error",
         }

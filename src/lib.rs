@@ -1,13 +1,20 @@
 //! gcli2api: a self-hosted gateway from OpenAI / Gemini clients to Google's Code Assist API.
+//!
+//! In comments, "the reference" is the original Python gcli2api (su-kaka/gcli2api) this crate
+//! replaces, whose behaviour existing clients depend on; CLIProxyAPI (router-for-me) is another
+//! open-source gateway to the same upstream, cited where we follow its choices.
+//!
 //! `build` + `App::serve` (or `run`) are shared by the binary and the integration tests.
 pub mod api;
 pub mod bench;
+pub mod catch_panic;
 pub mod convert;
 pub mod demo;
 pub mod error;
 pub mod google;
 pub mod logs;
 pub mod models;
+pub mod onboarding;
 pub mod panel;
 pub mod pool;
 pub mod proxy;
@@ -43,6 +50,68 @@ pub enum StartupError {
     Remote(#[from] remote::BuildError),
     #[error("cannot serve: {0}")]
     Io(#[from] std::io::Error),
+    /// The data directory cannot be created, read or written.
+    #[error("DATA_DIR={path} {problem}; set DATA_DIR to a readable and writable directory")]
+    DataDir { path: String, problem: String },
+    #[error("PORT={port} is in use (HOST={host}); set PORT to a free port")]
+    PortInUse { host: String, port: u16 },
+    #[error("cannot listen on HOST={host} PORT={port}: {reason}; {hint}")]
+    Listen {
+        host: String,
+        port: u16,
+        reason: String,
+        hint: &'static str,
+    },
+}
+
+/// Creates the data directory if needed and checks that it can be listed and written, so a bad
+/// `DATA_DIR` is reported as such, not as a database error.
+fn check_data_dir(dir: &std::path::Path) -> Result<(), StartupError> {
+    let fail = |problem: String| StartupError::DataDir {
+        path: dir.display().to_string(),
+        problem,
+    };
+    if dir.exists() && !dir.is_dir() {
+        return Err(fail("is not a directory".into()));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| fail(format!("cannot be created ({e})")))?;
+    std::fs::read_dir(dir).map_err(|e| fail(format!("cannot be read ({e})")))?;
+    let probe = dir.join(format!(".gcli2api-write-check-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&probe)
+        .map_err(|e| fail(format!("is not writable ({e})")))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// Binds `HOST:PORT`; failures name the setting to change.
+pub async fn bind(host: &str, port: u16) -> Result<tokio::net::TcpListener, StartupError> {
+    use std::io::ErrorKind;
+    tokio::net::TcpListener::bind((host, port))
+        .await
+        .map_err(|e| match e.kind() {
+            ErrorKind::AddrInUse => StartupError::PortInUse {
+                host: host.to_string(),
+                port,
+            },
+            kind => StartupError::Listen {
+                host: host.to_string(),
+                port,
+                reason: e.to_string(),
+                hint: match kind {
+                    ErrorKind::PermissionDenied => {
+                        "ports below 1024 need privileges; set PORT to 1024 or above"
+                    }
+                    ErrorKind::AddrNotAvailable => {
+                        "HOST is not an address of this machine; set HOST (e.g. 127.0.0.1 or 0.0.0.0)"
+                    }
+                    _ => "check HOST and PORT",
+                },
+            },
+        })
 }
 
 /// A configured gateway that has not started serving yet.
@@ -55,6 +124,7 @@ pub struct App {
 /// can pick the address.
 pub async fn build(sources: Sources) -> Result<App, StartupError> {
     let data_dir = settings::SettingsService::data_dir(&sources)?;
+    check_data_dir(&data_dir)?;
     let store = store::Store::open(&data_dir).await?;
     let settings = settings::SettingsService::load(&sources, &store).await?;
     let (passwords, generated_password) =
@@ -85,7 +155,7 @@ pub async fn build(sources: Sources) -> Result<App, StartupError> {
         let pool = pool.clone();
         usage.on_quota_release(move |id| pool.release_quota(id));
     }
-    let login = pool::login::LoginService::new(pool.clone(), clock);
+    let login = onboarding::login::LoginService::new(pool.clone(), clock);
     let limiter = proxy::limit::Limiter::new(s.max_concurrent_requests, s.max_queue_wait);
     let state = AppState {
         settings,
@@ -246,6 +316,8 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
         .at("/", get(panel::to_panel))
         .at("/auth", get(panel::to_panel))
         .data(state)
+        // Outermost, so it sees every request with its full path.
+        .around(catch_panic::catch)
 }
 
 /// Starts logging from the resolved settings and hands the hub to the app. Keep the returned

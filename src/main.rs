@@ -1,5 +1,6 @@
 use std::io::Write;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use gcli2api::Sources;
@@ -37,9 +38,27 @@ enum Command {
     Bench(gcli2api::bench::BenchArgs),
 }
 
+/// Errors end the process with one line on stderr and exit code 1: no `Debug` dump and no
+/// backtrace (even with `RUST_BACKTRACE` set); every startup error names what to change.
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
+    gcli2api::catch_panic::install_panic_hook();
     let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "gcli2api: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes, `: `-separated, on one line.
+fn one_line(e: &anyhow::Error) -> String {
+    format!("{e:#}").replace(['\r', '\n'], " ")
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve if cli.demo => gcli2api::demo::run(cli.config).await,
         Command::Serve => serve(Sources::from_process_env(cli.config)).await,
@@ -69,12 +88,15 @@ fn init_console_logs() {
 
 async fn serve(sources: Sources) -> anyhow::Result<()> {
     let mut app = gcli2api::build(sources).await?;
-    let _guard = gcli2api::attach_logs(&mut app)?;
+    // Bound before logging starts, so a port in use is the only line on stderr.
     let s = app.settings();
-    let listener = tokio::net::TcpListener::bind((s.host.as_str(), s.port)).await?;
+    let listener = gcli2api::bind(&s.host, s.port).await;
+    // Shown even when the port is taken: only its hash is stored, so it is now or never.
     if let Some(pw) = app.take_generated_password() {
         gcli2api::print_generated_password(&pw);
     }
+    let listener = listener?;
+    let _guard = gcli2api::attach_logs(&mut app)?;
     app.serve(listener, gcli2api::shutdown_signal()).await?;
     Ok(())
 }

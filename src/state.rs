@@ -2,7 +2,7 @@
 use std::time::Duration;
 
 use crate::google::client::{Upstream, UpstreamConfig};
-use crate::pool::login::LoginService;
+use crate::onboarding::login::LoginService;
 use crate::pool::service::PoolService;
 use crate::settings::passwords::Passwords;
 use crate::settings::{Settings, SettingsService};

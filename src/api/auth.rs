@@ -12,15 +12,15 @@
 //! Sign-out revokes one token by its id until it would have expired anyway.
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use parking_lot::Mutex;
 use poem::Request;
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::Bearer;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::error::{ApiError, ErrorCode};
 use crate::state::AppState;
@@ -124,11 +124,7 @@ impl AuthContext {
     pub fn throttled(&self, ip: Option<IpAddr>) -> Result<(), u64> {
         let Some(ip) = ip else { return Ok(()) };
         let now = Instant::now();
-        let map = self
-            .inner
-            .attempts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let map = self.inner.attempts.lock();
         match map.get(&ip) {
             Some(a)
                 if a.failures >= MAX_FAILED_ATTEMPTS
@@ -144,11 +140,7 @@ impl AuthContext {
     pub fn record_failure(&self, ip: Option<IpAddr>) {
         let Some(ip) = ip else { return };
         let now = Instant::now();
-        let mut map = self
-            .inner
-            .attempts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut map = self.inner.attempts.lock();
         if map.len() >= MAX_TRACKED_ADDRESSES && !map.contains_key(&ip) {
             map.retain(|_, a| now.duration_since(a.window_start) < ATTEMPT_WINDOW);
             if map.len() >= MAX_TRACKED_ADDRESSES
@@ -189,7 +181,7 @@ impl AuthContext {
             sub: "panel".into(),
             iat: now.timestamp(),
             exp: expires_at.timestamp(),
-            jti: hex(&jti),
+            jti: hex::encode(jti),
             epoch,
         };
         let token = jsonwebtoken::encode(
@@ -226,41 +218,25 @@ impl AuthContext {
     }
 
     fn is_revoked(&self, jti: &str) -> bool {
-        let map = self.inner.revoked.lock().unwrap_or_else(|e| e.into_inner());
+        let map = self.inner.revoked.lock();
         map.contains_key(jti)
     }
 
     pub fn revoke(&self, s: &SessionRef) {
         let now = chrono::Utc::now().timestamp();
-        let mut map = self.inner.revoked.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.inner.revoked.lock();
         // Expired tokens fail validation on their own; keeping them would only grow the map.
         map.retain(|_, exp| *exp > now);
         map.insert(s.id.clone(), s.expires_at);
     }
 }
 
-/// Changes whenever the panel or shared password hash is saved. Env passwords are fixed for the
-/// life of the process, so only the stored hashes can move.
 async fn password_epoch(state: &AppState) -> Result<String, String> {
-    let rows = state
-        .store
-        .call(crate::store::secrets::get_all)
+    state
+        .passwords
+        .panel_epoch()
         .await
-        .map_err(|e| e.to_string())?;
-    let mut h = Sha256::new();
-    for (name, phc) in rows {
-        if name == "panel_password" || name == "password" {
-            h.update(name.as_bytes());
-            h.update([0]);
-            h.update(phc.as_bytes());
-            h.update([0]);
-        }
-    }
-    Ok(hex(&h.finalize()[..12]))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+        .map_err(|e| e.to_string())
 }
 
 pub fn client_ip(req: &Request) -> Option<IpAddr> {
@@ -346,7 +322,7 @@ mod tests {
         for i in 0..(MAX_TRACKED_ADDRESSES as u32 + 50) {
             a.record_failure(Some(IpAddr::from(i.to_be_bytes())));
         }
-        let n = a.inner.attempts.lock().unwrap().len();
+        let n = a.inner.attempts.lock().len();
         assert!(n <= MAX_TRACKED_ADDRESSES, "{n}");
     }
 

@@ -3,6 +3,8 @@
 //!
 //! One file per resource; each operation has its own response enum, and every error body is
 //! [`error::ApiError`]. Every operation except `POST /api/v1/session` requires [`auth::PanelAuth`].
+//! The spec itself is served at `GET /api/v1/openapi.json` and browsable at `GET /api/v1/docs`
+//! (both public).
 pub mod auth;
 pub mod credentials;
 pub mod error;
@@ -14,7 +16,10 @@ mod settings;
 mod system;
 mod usage;
 
-use poem::{Endpoint, EndpointExt};
+use std::sync::OnceLock;
+
+use poem::web::Html;
+use poem::{Endpoint, EndpointExt, Response, Route, get, handler};
 use poem_openapi::{OpenApiService, Tags};
 
 use crate::state::AppState;
@@ -77,9 +82,40 @@ pub fn spec_json() -> String {
     service().spec()
 }
 
-/// The API, to be nested at `/api`: auth state, body limits and JSON errors included.
+/// The spec exactly as `gcli2api openapi` prints it (and as it is checked in), built once.
+fn spec_file() -> &'static str {
+    static SPEC: OnceLock<String> = OnceLock::new();
+    SPEC.get_or_init(|| format!("{}\n", spec_json()))
+}
+
+/// `GET /api/v1/openapi.json`. Public: the spec holds no secret and describes only what the
+/// code on GitHub already shows; generators and explorers fetch it without credentials.
+#[handler]
+fn openapi_json() -> Response {
+    Response::builder()
+        .content_type("application/json; charset=utf-8")
+        .header("cache-control", "no-cache")
+        .body(spec_file())
+}
+
+/// `GET /api/v1/docs`: Swagger UI with the spec inlined. poem-openapi embeds Swagger UI's
+/// script and stylesheet in the page, so it works offline (RapiDoc and Redoc pull fonts from
+/// Google, Scalar is 3 MB and proxies "try it" calls through scalar.com by default, Stoplight
+/// loads everything from unpkg). Public like the spec; its "Authorize" button takes the panel
+/// password or a session token, and every call it makes is authenticated as usual.
+#[handler]
+fn docs() -> Html<&'static str> {
+    static PAGE: OnceLock<String> = OnceLock::new();
+    Html(PAGE.get_or_init(|| service().swagger_ui_html()))
+}
+
+/// The API, to be nested at `/api`: auth state, body limits and JSON errors included, plus
+/// the spec and an explorer for it.
 pub fn routes(state: AppState) -> impl Endpoint {
-    service()
+    Route::new()
+        .at("/v1/openapi.json", get(openapi_json))
+        .at("/v1/docs", get(docs))
+        .at("/*rest", service())
         .around(|ep, req| async move { Ok(error::normalize(limit::call(&ep, req).await).await) })
         .data(auth::AuthContext::new())
         .data(state)

@@ -11,7 +11,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use super::ApiTags;
 use super::auth::PanelAuth;
 use super::error::{ApiError, ErrorCode, Failure};
-use crate::pool::login::LoginError;
+use crate::onboarding::login::LoginError;
 use crate::state::AppState;
 
 pub struct OAuthApi;

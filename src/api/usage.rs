@@ -219,8 +219,8 @@ impl UsageApi {
         state: Data<&AppState>,
     ) -> Result<ListUsageResponse, Failure> {
         let mut ids: Vec<CredId> = state
-            .store
-            .call(crate::store::credentials::list)
+            .pool
+            .list()
             .await
             .map_err(|e| Failure::internal("cannot list credentials", &e))?
             .into_iter()

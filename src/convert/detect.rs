@@ -1,4 +1,4 @@
-//! Which wire format a `/v1/chat/completions` body is in (format-conversion §2).
+//! Which wire format a `/v1/chat/completions` body is in.
 //!
 //! A Gemini-native body is routed to the native conversion instead of being down-converted to
 //! OpenAI first: the historical round trip lost function calls, signatures and every part

@@ -6,7 +6,7 @@
 //!
 //! Differences from the reference:
 //! - the role comes first, reasoning before content, tool calls are kept (the reference drops
-//!   them), usage is included, and OpenAI finish reasons follow §3.4 like everywhere else;
+//!   them), usage is included, and OpenAI finish reasons are mapped as on every other path;
 //! - the finish reason rides on the last chunk, so plain text gives exactly
 //!   `ceil(chars / 50)` chunks;
 //! - no placeholder text: the reference fills an empty answer with a Chinese "[model is

@@ -3,6 +3,8 @@ pub mod anthropic;
 pub mod anti_truncation;
 pub mod detect;
 pub mod fake_stream;
+#[cfg(test)]
+mod proptests;
 pub mod request;
 pub mod response;
 pub mod schema;

@@ -137,15 +137,16 @@ pub fn usage_from_gemini(r: &GenerateContentResponse) -> Option<TokenUsage> {
         return None;
     }
     let n = |v: Option<u64>| v.unwrap_or(0);
-    let prompt = n(m.prompt_token_count) + n(m.tool_use_prompt_token_count);
+    // Saturating: the counts come from Google and are not trusted to fit.
+    let prompt = n(m.prompt_token_count).saturating_add(n(m.tool_use_prompt_token_count));
     let reasoning = n(m.thoughts_token_count);
-    let completion = n(m.candidates_token_count) + reasoning;
+    let completion = n(m.candidates_token_count).saturating_add(reasoning);
     Some(TokenUsage {
         prompt,
         completion,
         reasoning,
         cached: n(m.cached_content_token_count),
-        total: n(m.total_token_count).max(prompt + completion),
+        total: n(m.total_token_count).max(prompt.saturating_add(completion)),
     })
 }
 

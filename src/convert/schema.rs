@@ -1,4 +1,4 @@
-//! JSON-Schema cleaner for tool `parametersJsonSchema` (format-conversion §1.9).
+//! JSON-Schema cleaner for tool `parametersJsonSchema`.
 //!
 //! Real clients send raw JSON Schema (`$schema`, `$ref`/`$defs`, type lists, `anyOf`, `strict`,
 //! vendor `x-` keys...) that the upstream rejects with 400 "Unknown name" or "Proto field is
@@ -10,7 +10,8 @@
 //! - choosing an `anyOf`/`oneOf` branch keeps the node's own description instead of
 //!   duplicating it (`"U (U)"`);
 //! - a `null` branch of `anyOf`/`oneOf` marks the property nullable like a `["x","null"]` type;
-//! - CPA's extra deletions (`$comment`, `deprecated`, ...) and `const` → `enum` are included;
+//! - CLIProxyAPI's extra deletions (`$comment`, `deprecated`, ...) and `const` → `enum` are
+//!   included;
 //! - depth and size are bounded, so a hostile schema cannot blow up memory.
 use std::collections::HashSet;
 

@@ -1,7 +1,8 @@
 //! Streaming Gemini → OpenAI translation (a small state machine) and the SSE framing of both
 //! client formats.
 //!
-//! Differences from the reference, all per format-conversion §3.3 [FIX]:
+//! Differences from the reference (which sends `finish_reason: "stop"` on every chunk and
+//! numbers every tool call 0), all deliberate:
 //! - the first delta of each choice carries `role: "assistant"`;
 //! - intermediate chunks have `finish_reason: null`; the final reason is sent once, by
 //!   [`OpenAiStreamTranslator::finish`], as `tool_calls` if any call was streamed;

@@ -82,6 +82,8 @@ pub fn default_status_text(status: u16) -> &'static str {
         401 => "UNAUTHENTICATED",
         403 => "PERMISSION_DENIED",
         404 => "NOT_FOUND",
+        // The path exists without this HTTP method: what the method needs is not implemented.
+        405 => "UNIMPLEMENTED",
         409 => "ABORTED",
         429 => "RESOURCE_EXHAUSTED",
         499 => "CANCELLED",

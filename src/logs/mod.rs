@@ -11,9 +11,10 @@ mod sink;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use chrono::{DateTime, Utc};
+use parking_lot::{Mutex, MutexGuard};
 use serde::Serialize;
 use tokio::sync::broadcast;
 use tracing_subscriber::layer::SubscriberExt;
@@ -105,7 +106,7 @@ static SECRETS: LazyLock<SecretRegistry> = LazyLock::new(SecretRegistry::new);
 /// A file that cannot be opened (read-only volume, …) does not stop the process: file logging
 /// is skipped with a warning and the other sinks work.
 pub fn init(config: LogConfig) -> Result<LogHub, LogError> {
-    let _once = INIT.lock().unwrap_or_else(PoisonError::into_inner);
+    let _once = INIT.lock();
     if let Some(hub) = HUB.get() {
         if let Some(path) = &config.file {
             if hub.file_path().as_deref() != Some(path.as_path()) {
@@ -206,21 +207,13 @@ impl LogHub {
             .filter
             .reload(filter)
             .map_err(|e| LogError::Reload(e.to_string()))?;
-        *self
-            .inner
-            .level
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = level.trim().to_owned();
+        *self.inner.level.lock() = level.trim().to_owned();
         Ok(())
     }
 
     /// The level or directive currently in force, as it was given.
     pub fn level(&self) -> String {
-        self.inner
-            .level
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.inner.level.lock().clone()
     }
 
     /// The last `n` lines (fewer if fewer are kept), oldest first.
@@ -287,11 +280,8 @@ impl LogHub {
         drop(self.inner.sinks.replace_file(None));
     }
 
-    fn lock_file_ops(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.inner
-            .file_ops
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    fn lock_file_ops(&self) -> MutexGuard<'_, ()> {
+        self.inner.file_ops.lock()
     }
 }
 

@@ -15,11 +15,12 @@
 //! logged after `register` returns.
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use arc_swap::ArcSwap;
+use parking_lot::Mutex;
 
 use super::redact::MARKER;
 
@@ -78,7 +79,7 @@ impl SecretRegistry {
     }
 
     pub fn register_many<'a>(&self, secrets: impl IntoIterator<Item = &'a str>) {
-        let mut entries = lock(&self.entries);
+        let mut entries = self.entries.lock();
         let mut changed = false;
         for secret in secrets {
             for variant in variants(secret) {
@@ -92,7 +93,7 @@ impl SecretRegistry {
     }
 
     pub fn forget(&self, secret: &str) {
-        let mut entries = lock(&self.entries);
+        let mut entries = self.entries.lock();
         let mut changed = false;
         for variant in variants(secret) {
             if let Some(count) = entries.get_mut(&variant) {
@@ -109,7 +110,7 @@ impl SecretRegistry {
     }
 
     pub fn len(&self) -> usize {
-        lock(&self.entries).len()
+        self.entries.lock().len()
     }
 
     /// Appends the byte range of every occurrence of every registered secret in `text`.
@@ -145,11 +146,11 @@ impl SecretRegistry {
         if built.generation == self.generation.load(Ordering::Acquire) {
             return built;
         }
-        let _rebuilding = lock(&self.rebuild);
+        let _rebuilding = self.rebuild.lock();
         // Another thread may have rebuilt while this one waited for the lock.
         let built = self.built.load_full();
         let (generation, secrets) = {
-            let entries = lock(&self.entries);
+            let entries = self.entries.lock();
             let generation = self.generation.load(Ordering::Acquire);
             if built.generation == generation {
                 return built;
@@ -215,12 +216,6 @@ fn variants(secret: &str) -> Vec<Arc<str>> {
         }
     }
     out
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding these locks cannot leave the data half-updated in a way that
-    // matters more than losing redaction, so keep going.
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -8,10 +8,11 @@
 use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use chrono::{SecondsFormat, Utc};
+use parking_lot::{Condvar, Mutex, RwLock};
 use tokio::sync::broadcast;
 use tracing::{Event, Level, Metadata, Subscriber};
 use tracing_appender::rolling::{RollingFileAppender, Rotation};
@@ -71,10 +72,10 @@ impl Sinks {
         if self.console.load(Ordering::Relaxed) {
             let _ = io::stderr().lock().write_all(rendered.as_bytes());
         }
-        if let Some(file) = &*self.file.read().unwrap_or_else(PoisonError::into_inner) {
+        if let Some(file) = &*self.file.read() {
             file.writer.write(rendered.as_bytes());
         }
-        let mut live = lock(&self.live);
+        let mut live = self.live.lock();
         let line = LogLine {
             seq: live.next_seq,
             at,
@@ -95,13 +96,13 @@ impl Sinks {
     }
 
     pub(crate) fn recent(&self, n: usize) -> Vec<LogLine> {
-        let live = lock(&self.live);
+        let live = self.live.lock();
         let skip = live.ring.len().saturating_sub(n);
         live.ring.iter().skip(skip).cloned().collect()
     }
 
     pub(crate) fn clear_recent(&self) {
-        lock(&self.live).ring.clear();
+        self.live.lock().ring.clear();
     }
 
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<LogLine> {
@@ -115,7 +116,6 @@ impl Sinks {
     pub(crate) fn file_config(&self) -> Option<(PathBuf, usize)> {
         self.file
             .read()
-            .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
             .map(|f| (f.path.clone(), f.retention_days))
     }
@@ -123,7 +123,7 @@ impl Sinks {
     /// Swaps the file sink and returns the old one, so the caller drops it (which drains its
     /// queue to disk) outside the lock: a writer thread must never wait on a flush.
     pub(crate) fn replace_file(&self, file: Option<FileSink>) -> Option<FileSink> {
-        let mut slot = self.file.write().unwrap_or_else(PoisonError::into_inner);
+        let mut slot = self.file.write();
         std::mem::replace(&mut *slot, file)
     }
 }
@@ -223,7 +223,6 @@ impl Sinks {
     pub(crate) fn files(&self) -> Vec<PathBuf> {
         self.file
             .read()
-            .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
             .map(FileSink::files)
             .unwrap_or_default()
@@ -252,9 +251,9 @@ const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 struct Batch {
     state: Mutex<BatchState>,
     /// Wakes the writer: enough pending, or closing.
-    work: std::sync::Condvar,
+    work: Condvar,
     /// Wakes loggers waiting for room, and the closer waiting for the end.
-    progress: std::sync::Condvar,
+    progress: Condvar,
 }
 
 #[derive(Default)]
@@ -268,8 +267,8 @@ impl BatchWriter {
     fn start(mut out: impl Write + Send + 'static) -> io::Result<Self> {
         let shared = Arc::new(Batch {
             state: Mutex::new(BatchState::default()),
-            work: std::sync::Condvar::new(),
-            progress: std::sync::Condvar::new(),
+            work: Condvar::new(),
+            progress: Condvar::new(),
         });
         let batch = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
@@ -277,18 +276,14 @@ impl BatchWriter {
             .spawn(move || {
                 loop {
                     let (lines, closing) = {
-                        let mut st = lock(&batch.state);
+                        let mut st = batch.state.lock();
                         // Idle: sleep until the first line of the next batch arrives.
                         while st.pending.is_empty() && !st.closing {
-                            st = batch.work.wait(st).unwrap_or_else(PoisonError::into_inner);
+                            batch.work.wait(&mut st);
                         }
                         // Then let the batch fill for a while.
                         if st.pending.len() < BATCH_BYTES && !st.closing {
-                            st = batch
-                                .work
-                                .wait_timeout(st, BATCH_EVERY)
-                                .unwrap_or_else(PoisonError::into_inner)
-                                .0;
+                            batch.work.wait_for(&mut st, BATCH_EVERY);
                         }
                         (std::mem::take(&mut st.pending), st.closing)
                     };
@@ -296,12 +291,12 @@ impl BatchWriter {
                     if !lines.is_empty() {
                         let _ = out.write_all(&lines);
                     }
-                    if closing && lock(&batch.state).pending.is_empty() {
+                    if closing && batch.state.lock().pending.is_empty() {
                         let _ = out.flush();
                         break;
                     }
                 }
-                lock(&batch.state).done = true;
+                batch.state.lock().done = true;
                 batch.progress.notify_all();
             })?;
         Ok(Self {
@@ -311,14 +306,10 @@ impl BatchWriter {
     }
 
     pub(crate) fn write(&self, line: &[u8]) {
-        let mut st = lock(&self.shared.state);
+        let mut st = self.shared.state.lock();
         while st.pending.len() >= MAX_PENDING && !st.done {
             self.shared.work.notify_one();
-            st = self
-                .shared
-                .progress
-                .wait(st)
-                .unwrap_or_else(PoisonError::into_inner);
+            self.shared.progress.wait(&mut st);
         }
         let first = st.pending.is_empty();
         st.pending.extend_from_slice(line);
@@ -330,22 +321,20 @@ impl BatchWriter {
 
 impl Drop for BatchWriter {
     fn drop(&mut self) {
-        let mut st = lock(&self.shared.state);
+        let mut st = self.shared.state.lock();
         st.closing = true;
         self.shared.work.notify_one();
         let deadline = std::time::Instant::now() + CLOSE_WAIT;
         while !st.done {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
+            if self
+                .shared
+                .progress
+                .wait_until(&mut st, deadline)
+                .timed_out()
+            {
                 // A disk that does not answer must not hang shutdown or a flush.
                 return;
             }
-            st = self
-                .shared
-                .progress
-                .wait_timeout(st, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
         }
         drop(st);
         if let Some(t) = self.thread.take() {
@@ -431,10 +420,6 @@ impl Drop for EventWriter<'_> {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -448,7 +433,7 @@ mod tests {
             if let Some(d) = self.1 {
                 std::thread::sleep(d);
             }
-            let mut r = lock(&self.0);
+            let mut r = self.0.lock();
             r.0 += 1;
             r.1.extend_from_slice(data);
             Ok(data.len())
@@ -469,7 +454,7 @@ mod tests {
             want.extend_from_slice(line.as_bytes());
         }
         drop(w);
-        let (calls, got) = lock(&rec.0).clone();
+        let (calls, got) = rec.0.lock().clone();
         assert_eq!(got, want);
         assert!(calls < 10, "{calls} write calls for 1000 lines");
     }
@@ -480,10 +465,10 @@ mod tests {
         let w = BatchWriter::start(rec.clone()).unwrap();
         w.write(b"alone\n");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while lock(&rec.0).1.is_empty() && std::time::Instant::now() < deadline {
+        while rec.0.lock().1.is_empty() && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        assert_eq!(lock(&rec.0).1, b"alone\n");
+        assert_eq!(rec.0.lock().1, b"alone\n");
         drop(w);
     }
 
@@ -497,9 +482,9 @@ mod tests {
         let line = vec![b'x'; 1000];
         for _ in 0..(3 * MAX_PENDING / 1000) {
             w.write(&line);
-            assert!(lock(&w.shared.state).pending.len() <= MAX_PENDING + line.len());
+            assert!(w.shared.state.lock().pending.len() <= MAX_PENDING + line.len());
         }
         drop(w);
-        assert_eq!(lock(&rec.0).1.len(), 3 * MAX_PENDING / 1000 * 1000);
+        assert_eq!(rec.0.lock().1.len(), 3 * MAX_PENDING / 1000 * 1000);
     }
 }

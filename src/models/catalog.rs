@@ -1,11 +1,12 @@
-//! The exposed model list (format-conversion §4.4, upstream-protocol §6.1).
+//! The exposed model list: every base model with its thinking, search and stream-mode
+//! variants, in the OpenAI and Gemini list formats.
 //!
 //! Only the Chinese stream-mode prefixes are listed (they are what existing clients of the
 //! reference have configured); the ASCII forms `fake-stream/` and `anti-truncation/` are
 //! accepted by [`super::resolve`] but not listed, to keep the list at the reference's size.
 use serde_json::{Value, json};
 
-use super::Family;
+use super::{Aliases, Family};
 
 pub const DEFAULT_BASE_MODELS: &[&str] = &[
     "gemini-2.5-pro",
@@ -54,16 +55,33 @@ pub fn gemini_model_entries(base_models: &[String]) -> Vec<Value> {
                 .find_map(|p| id.strip_prefix(p))
                 .unwrap_or(&id)
                 .to_string();
-            json!({
-                "name": format!("models/{id}"),
-                "baseModelId": base_model_id,
-                "version": "001",
-                "displayName": id,
-                "description": format!("Gemini {base_model_id} model"),
-                "inputTokenLimit": INPUT_TOKEN_LIMIT,
-                "outputTokenLimit": OUTPUT_TOKEN_LIMIT,
-                "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"],
-            })
+            let description = format!("Gemini {base_model_id} model");
+            model_entry(&id, &base_model_id, &description)
         })
         .collect()
+}
+
+/// Google's `Model` entries for the aliases: a client picking one from a list (a pattern such
+/// as `claude-sonnet-*` included) is served by its target.
+pub fn alias_entries(aliases: &Aliases) -> Vec<Value> {
+    aliases
+        .iter()
+        .map(|a| {
+            let description = format!("Alias of {}", a.target);
+            model_entry(&a.pattern, &a.target, &description)
+        })
+        .collect()
+}
+
+fn model_entry(id: &str, base_model_id: &str, description: &str) -> Value {
+    json!({
+        "name": format!("models/{id}"),
+        "baseModelId": base_model_id,
+        "version": "001",
+        "displayName": id,
+        "description": description,
+        "inputTokenLimit": INPUT_TOKEN_LIMIT,
+        "outputTokenLimit": OUTPUT_TOKEN_LIMIT,
+        "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"],
+    })
 }

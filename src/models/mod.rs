@@ -4,7 +4,7 @@
 //! - a stream-mode prefix: `假流式/` or `fake-stream/` (fake streaming; also the later
 //!   `-假流式` suffix form), `流式抗截断/` or `anti-truncation/` (anti-truncation);
 //! - a thinking suffix (`-max -high -medium -low -minimal`, legacy `-maxthinking -nothinking
-//!   -think`), whose meaning depends on the model family (upstream-protocol §6.3);
+//!   -think`), whose meaning depends on the model family (see `thinking`);
 //! - `-search`, which adds the `googleSearch` tool.
 //!
 //! Unlike the reference, suffixes are parsed as a structure (at most one thinking suffix, at
@@ -15,7 +15,7 @@ mod catalog;
 mod thinking;
 
 pub use aliases::{Alias, AliasError, Aliases, DEFAULT_MODEL_ALIASES};
-pub use catalog::{DEFAULT_BASE_MODELS, gemini_model_entries, openai_model_ids};
+pub use catalog::{DEFAULT_BASE_MODELS, alias_entries, gemini_model_entries, openai_model_ids};
 pub use thinking::{Family, ReasoningEffortError, reasoning_effort_thinking};
 
 /// How the gateway talks to the upstream for a streaming request.
@@ -192,7 +192,7 @@ pub fn resolve_with(name: &str, aliases: &Aliases) -> Result<ResolvedModel, Mode
 
 /// Ids the Code Assist backend knows under another name. The Gemini CLI maps `gemini-3.5-flash`
 /// to `gemini-3-flash` before calling Code Assist ("those backends do not expect to see the
-/// string gemini-3.5-flash", upstream-protocol §6.8); the reference sends it verbatim.
+/// string gemini-3.5-flash", in the words of its `models.ts`); the reference sends it verbatim.
 fn upstream_id(base: &str) -> &str {
     match base {
         "gemini-3.5-flash" => "gemini-3-flash",

@@ -16,7 +16,9 @@ fn level(l: &str) -> Thinking {
     }
 }
 
-/// Every row of upstream-protocol §6.3 (with the E19 fix for 3.1-flash-lite / 3.5-flash).
+/// Every thinking suffix of every model family, as the reference configures it, except that
+/// the 3.1-flash-lite and 3.5-flash levels include thoughts (the reference's substring test
+/// left them out).
 #[test]
 fn thinking_table_rows() {
     let rows: Vec<(&str, &str, Thinking)> = vec![

@@ -1,10 +1,10 @@
-//! Thinking-suffix and `reasoning_effort` semantics per model family (upstream-protocol §6.3,
-//! format-conversion §7.1 and §7.3).
+//! Thinking-suffix and `reasoning_effort` semantics per model family: Gemini 3 models take a
+//! `thinkingLevel`, Gemini 2.5 (and unknown) models a `thinkingBudget` within the family's range.
 //!
 //! Deliberate differences from the reference:
 //! - Every Gemini 3 model with a thinking level shows its thoughts. The reference only did so
 //!   for names containing `3-flash` or `pro`, so `gemini-3.5-flash-high` and
-//!   `gemini-3.1-flash-lite-high` never showed thoughts (format-conversion E19).
+//!   `gemini-3.1-flash-lite-high` never showed thoughts.
 //! - `-max` on a Gemini 3 model means level `high` (like `-maxthinking`) instead of being
 //!   silently ignored.
 use super::Thinking;
@@ -101,7 +101,8 @@ pub(super) fn from_suffix(family: Family, suffix: Option<&str>) -> Thinking {
         (Family::Gemini3 { .. }, "-high") => level("high"),
         (Family::Gemini3 { pro: false }, "-medium") => level("medium"),
         (Family::Gemini3 { .. }, "-low") => level("low"),
-        // Pro has no medium level; minimal is treated as the default (§6.3 table).
+        // Pro has no medium level, and `-minimal` means the model's default (as in the
+        // reference).
         (Family::Gemini3 { .. }, _) => pro_default,
         (Family::Budget { .. }, "-max") => budget(family.max_budget()),
         (Family::Budget { .. }, "-high") => budget(16000),
@@ -118,7 +119,7 @@ pub(super) fn from_suffix(family: Family, suffix: Option<&str>) -> Thinking {
 )]
 pub struct ReasoningEffortError(pub String);
 
-/// OpenAI `reasoning_effort` → thinking config (format-conversion §7.3, CPA's budget table).
+/// OpenAI `reasoning_effort` → thinking config (the budgets of CLIProxyAPI's table).
 /// Gemini 3 gets levels; budget models get budgets clamped to what the family accepts.
 /// `auto` means "the model's own default", so it adds nothing.
 pub fn reasoning_effort_thinking(

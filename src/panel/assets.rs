@@ -26,12 +26,7 @@ pub struct Urls {
 
 fn url(name: &str) -> String {
     let v = Assets::get(name)
-        .map(|f| {
-            f.metadata.sha256_hash()[..6]
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        })
+        .map(|f| hex::encode(&f.metadata.sha256_hash()[..6]))
         .unwrap_or_default();
     format!("/panel/assets/{name}?v={v}")
 }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::Nav;
 use super::web::{PanelError, Toast, html, trigger};
-use crate::pool::login::{LoginError, LoginResult};
+use crate::onboarding::login::{LoginError, LoginResult};
 use crate::state::AppState;
 
 #[derive(Template)]

@@ -10,7 +10,6 @@ use serde::Deserialize;
 use super::Nav;
 use super::web::{Opt, PanelError, options};
 use crate::state::AppState;
-use crate::store::credentials as repo;
 use crate::usage::Totals;
 
 pub const DAY_CHOICES: [u32; 4] = [1, 7, 14, 30];
@@ -93,8 +92,8 @@ pub async fn page(
         .filter(|d| DAY_CHOICES.contains(d))
         .unwrap_or(7);
     let rows = state
-        .store
-        .call(repo::list)
+        .pool
+        .list()
         .await
         .map_err(|e| PanelError::internal("cannot list credentials", e))?;
     let names: HashMap<i64, String> = rows.iter().map(|r| (r.id, r.name.clone())).collect();

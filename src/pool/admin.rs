@@ -6,13 +6,13 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::CredId;
-use super::import::{
-    Duplicate, ExistingKey, ImportReport, ImportedCredential, ZipLimits, dedup_batch,
-    find_duplicate, merge_sources, parse_env, parse_upload, scan_dir,
-};
 use super::service::PoolService;
 use crate::google::code_assist;
 use crate::google::discovery;
+use crate::onboarding::import::{
+    Duplicate, ExistingKey, ImportReport, ImportedCredential, ZipLimits, dedup_batch,
+    find_duplicate, merge_sources, parse_env, parse_upload, scan_dir,
+};
 use crate::settings::Settings;
 use crate::store::credentials::{self as repo, CredentialRow, CredentialSource};
 use crate::store::{StoreError, now_ms};
@@ -40,7 +40,7 @@ pub struct SkippedItem {
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
     #[error(transparent)]
-    Import(#[from] super::import::ImportError),
+    Import(#[from] crate::onboarding::import::ImportError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("credential {0} not found")]
@@ -240,7 +240,17 @@ impl PoolService {
             .iter()
             .map(|r| ImportedCredential::from_payload(&r.name, &with_identity(r)))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(super::import::export_zip(&creds)?)
+        Ok(crate::onboarding::import::export_zip(&creds)?)
+    }
+
+    /// Every stored credential, for listings that need names next to ids.
+    pub async fn list(&self) -> Result<Vec<repo::CredentialRow>, StoreError> {
+        self.store().call(repo::list).await
+    }
+
+    /// One stored credential, or `None` when it does not exist.
+    pub async fn get(&self, id: CredId) -> Result<Option<repo::CredentialRow>, StoreError> {
+        self.store().call(move |c| repo::get(c, id)).await
     }
 
     pub async fn delete(&self, id: CredId) -> Result<bool, StoreError> {

@@ -34,7 +34,7 @@
 //! [`Pool`] takes `&mut self`; the service keeps it behind one `std::sync::Mutex`. Every method
 //! is short CPU work with nothing to await, so a plain lock held for microseconds is cheaper and
 //! simpler than inner locking, and a single writer rules out the reference's lost updates.
-//! In-flight counts are atomics held by the [`Lease`], so dropping one needs no lock.
+//! In-flight counts are atomics held by the [`Hold`], so dropping one needs no lock.
 //! Token refreshes, which do await, go through [`SingleFlight`] outside the lock.
 //!
 //! # Persistence
@@ -44,14 +44,11 @@
 //! every request without a `Change`; flush them in batches from [`Pool::state`] or
 //! [`Pool::export`]. [`Pool::restore`] rebuilds a pool that picks exactly as the exported one.
 pub mod admin;
-mod clock;
+pub(crate) mod clock;
 mod engine;
 mod failure;
-pub mod import;
+mod hold;
 mod index;
-mod lease;
-pub mod login;
-pub mod oauth_flow;
 pub mod service;
 mod single_flight;
 mod state;
@@ -67,7 +64,7 @@ pub use self::engine::{
     Change, FailureOutcome, MAX_MODEL_INDEXES, Pool, PoolSummary, Rotation, Snapshot,
 };
 pub use self::failure::{Failure, PoolConfig, Reaction};
-pub use self::lease::Lease;
+pub use self::hold::Hold;
 pub use self::single_flight::SingleFlight;
 pub use self::state::{
     Ban, BanKind, Cooldown, CooldownReason, CredentialState, ErrorRecord, MAX_ERROR_MESSAGE_CHARS,

@@ -13,7 +13,6 @@ use super::{
     Change, Clock, CredId, CredentialState, Failure, Pool, PoolConfig, Reaction, SingleFlight,
     model_class,
 };
-use crate::error::GatewayError;
 use crate::google::client::Upstream;
 use crate::google::errors::{ErrorClass, UpstreamError, classify};
 use crate::google::oauth;
@@ -51,7 +50,7 @@ pub struct Lease {
     pub id: CredId,
     pub access_token: String,
     pub project_id: String,
-    _hold: super::Lease,
+    _hold: super::Hold,
 }
 
 impl std::fmt::Debug for Lease {
@@ -85,6 +84,25 @@ struct Inner {
     upstream: Upstream,
     clock: Arc<dyn Clock>,
     quota: RwLock<Option<Arc<QuotaFn>>>,
+}
+
+/// Why no credential can serve a call right now. The HTTP mapping lives in `crate::error`.
+#[derive(Debug, thiserror::Error)]
+pub enum AcquireError {
+    #[error("{0}")]
+    Unavailable(super::Unavailable),
+    #[error("no credential could obtain an access token")]
+    NoToken,
+}
+
+impl AcquireError {
+    /// When trying again can help, as Google's or the pool's own estimate.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Unavailable(u) => u.retry_after(),
+            Self::NoToken => None,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -144,10 +162,7 @@ fn register_secrets(t: &Tokens) {
 }
 
 pub fn sha256_hex(s: &str) -> String {
-    Sha256::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(s.as_bytes()))
 }
 
 /// How an upstream error changes the credential that got it.
@@ -280,7 +295,7 @@ impl PoolService {
         &self,
         base_model: &str,
         exclude: &[CredId],
-    ) -> Result<Lease, GatewayError> {
+    ) -> Result<Lease, AcquireError> {
         let class = model_class(base_model);
         let mut skip: Vec<CredId> = exclude.to_vec();
         // Credentials whose token cannot be had are skipped for this request, bounded so a
@@ -297,10 +312,7 @@ impl PoolService {
                     move |id: CredId, c: super::ModelClass| quota.as_ref().and_then(|q| q(id, c));
                 self.core().pick(base_model, class, &skip, &view)
             };
-            let hold = hold.map_err(|u| GatewayError::NoCredential {
-                message: u.to_string(),
-                retry_after_secs: u.retry_after().map(|d| d.as_secs().max(1)),
-            })?;
+            let hold = hold.map_err(AcquireError::Unavailable)?;
             let id = hold.id;
             match self.ready(id).await {
                 Ok((access_token, project_id)) => {
@@ -317,10 +329,7 @@ impl PoolService {
                 }
             }
         }
-        Err(GatewayError::NoCredential {
-            message: "no credential could obtain an access token".into(),
-            retry_after_secs: None,
-        })
+        Err(AcquireError::NoToken)
     }
 
     async fn ready(&self, id: CredId) -> Result<(String, String), TokenError> {

@@ -2,8 +2,9 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+use parking_lot::Mutex;
 use tokio::sync::OnceCell;
 
 type Flight<V, E> = Arc<OnceCell<Result<V, E>>>;
@@ -44,11 +45,11 @@ where
         Fut: Future<Output = Result<V, E>>,
     {
         let flight = {
-            let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+            let mut flights = self.flights.lock();
             Arc::clone(flights.entry(key.clone()).or_default())
         };
         let result = flight.get_or_init(f).await.clone();
-        let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+        let mut flights = self.flights.lock();
         if flights.get(&key).is_some_and(|f| Arc::ptr_eq(f, &flight)) {
             flights.remove(&key);
         }
@@ -57,7 +58,7 @@ where
 
     /// Keys with a flight out (for tests and diagnostics).
     pub fn in_flight(&self) -> usize {
-        self.flights.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.flights.lock().len()
     }
 }
 

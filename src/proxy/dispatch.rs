@@ -136,10 +136,10 @@ impl<'a> Attempts<'a> {
         self.done += 1;
         match self.state.pool.acquire(self.model, &self.exclude).await {
             Ok(l) => Ok(Some(l)),
-            Err(e) if self.exclude.is_empty() => Err(e),
+            Err(e) if self.exclude.is_empty() => Err(e.into()),
             Err(e) => {
                 if matches!(self.last, LastFailure::None) {
-                    return Err(e);
+                    return Err(e.into());
                 }
                 tokio::time::sleep(self.interval).await;
                 self.exclude.clear();

@@ -151,8 +151,8 @@ mod tests {
         json!({"response": {"candidates": [c]}, "traceId": "t"})
     }
 
-    /// Case #48: native SSE frames carry the unwrapped response and never `[DONE]`; without
-    /// `alt=sse` the stream is one JSON array.
+    /// Catalogue case 48: native SSE frames carry the unwrapped response and never `[DONE]`;
+    /// without `alt=sse` the stream is one JSON array.
     #[tokio::test]
     async fn case_48_native_framing() {
         let sse = body(NativeFraming::Sse, vec![Ok(ev("a", None))]).await;

@@ -1,5 +1,6 @@
 //! Gemini-native routes: `models/{model}:generateContent|streamGenerateContent|countTokens`
-//! and the model list, under `/v1` and `/v1beta`. Errors come back as google.rpc.Status.
+//! under `/v1` and `/v1beta` (the model list is in `model_list`). Errors come back as
+//! google.rpc.Status.
 use poem::web::{Data, Json, Path, Query, RemoteAddr};
 use poem::{Body, IntoResponse, Response, handler};
 use serde::Deserialize;
@@ -19,16 +20,44 @@ pub struct ActionQuery {
     alt: Option<String>,
 }
 
+/// The model actions this gateway serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Method {
+    GenerateContent,
+    StreamGenerateContent,
+    CountTokens,
+}
+
+impl Method {
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "generateContent" => Some(Self::GenerateContent),
+            "streamGenerateContent" => Some(Self::StreamGenerateContent),
+            "countTokens" => Some(Self::CountTokens),
+            _ => None,
+        }
+    }
+}
+
 /// Splits `假流式/gemini-2.5-pro:streamGenerateContent` into model and action; the model part
-/// may itself contain `/` (the feature prefixes), so split at the last `:`.
-fn split_action(rest: &str) -> Result<(&str, &str), GatewayError> {
-    rest.rsplit_once(':')
+/// may itself contain `/` (the feature prefixes), so split at the last `:`. An unknown action
+/// is a 404 naming it, decided from the path alone, before the body is read.
+fn split_action(rest: &str) -> Result<(&str, Method), GatewayError> {
+    let (model, name) = rest
+        .rsplit_once(':')
         .filter(|(m, a)| !m.is_empty() && !a.is_empty())
         .ok_or_else(|| {
             GatewayError::NotFound(format!(
                 "unknown method 'models/{rest}'; expected models/{{model}}:generateContent"
             ))
-        })
+        })?;
+    let method = Method::parse(name).ok_or_else(|| {
+        GatewayError::NotFound(format!(
+            "method '{name}' is not supported by this gateway; supported: generateContent, \
+             streamGenerateContent, countTokens"
+        ))
+    })?;
+    Ok((model, method))
 }
 
 #[handler]
@@ -39,8 +68,13 @@ pub async fn model_action(
     Query(q): Query<ActionQuery>,
     body: Body,
 ) -> Response {
+    // Checked before anything is metered or read: an unknown path is not a request.
+    let (name, method) = match split_action(&rest) {
+        Ok(split) => split,
+        Err(e) => return e.into_response(Surface::Gemini),
+    };
     let mut meter = Meter::new(state, Surface::Gemini, remote);
-    match action(state, &rest, q.alt.as_deref(), body, &mut meter).await {
+    match action(state, name, method, q.alt.as_deref(), body, &mut meter).await {
         Ok(r) => r,
         Err(e) => {
             meter.failed(&e);
@@ -51,18 +85,18 @@ pub async fn model_action(
 
 async fn action(
     state: &AppState,
-    rest: &str,
+    name: &str,
+    method: Method,
     alt: Option<&str>,
     body: Body,
     meter: &mut Meter,
 ) -> Result<Response, GatewayError> {
-    let (name, method) = split_action(rest)?;
     let s = state.settings.get();
     let json = body::read_json(body, s.max_body_bytes).await?;
     let model = models::resolve_with(name, &s.model_aliases)
         .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
     meter.model(&model.requested, &model.base);
-    if method == "countTokens" {
+    if method == Method::CountTokens {
         let (v, served) = count_tokens(state, &model.base, json).await?;
         meter.served(served);
         return Ok(Json(v).into_response());
@@ -71,37 +105,30 @@ async fn action(
     let mut request = gemini_native_to_request(&json, &opts)?;
     apply_model_features(&mut request, &model, &opts);
     let call = Upcall::new(model.base.clone(), request);
-    match method {
-        "generateContent" => {
-            let (resp, served) = dispatch::unary(state, &call).await?;
-            meter.served(served);
-            meter.tokens(&resp);
-            Ok(Json(resp).into_response())
-        }
-        "streamGenerateContent" => {
-            let framing = if alt == Some("sse") {
-                NativeFraming::Sse
-            } else {
-                NativeFraming::JsonArray
-            };
-            meter.stream(true);
-            let events = modes::events(state, call, model.mode).await?;
-            let bytes = frames::native(meter.take().watch(events), framing);
-            let beat = frames::heartbeat_frame(Some(framing));
-            Ok(frames::response(
-                frames::with_heartbeats(
-                    bytes,
-                    beat,
-                    super::HEARTBEAT_EVERY,
-                    model.mode == StreamMode::FakeStream,
-                ),
-                Some(framing),
-            ))
-        }
-        other => Err(GatewayError::NotFound(format!(
-            "unsupported method '{other}'"
-        ))),
+    if method == Method::GenerateContent {
+        let (resp, served) = dispatch::unary(state, &call).await?;
+        meter.served(served);
+        meter.tokens(&resp);
+        return Ok(Json(resp).into_response());
     }
+    let framing = if alt == Some("sse") {
+        NativeFraming::Sse
+    } else {
+        NativeFraming::JsonArray
+    };
+    meter.stream(true);
+    let events = modes::events(state, call, model.mode).await?;
+    let bytes = frames::native(meter.take().watch(events), framing);
+    let beat = frames::heartbeat_frame(Some(framing));
+    Ok(frames::response(
+        frames::with_heartbeats(
+            bytes,
+            beat,
+            super::HEARTBEAT_EVERY,
+            model.mode == StreamMode::FakeStream,
+        ),
+        Some(framing),
+    ))
 }
 
 /// countTokens accepts `{contents}` or `{generateContentRequest: {...}}` like Google's API.
@@ -117,21 +144,4 @@ async fn count_tokens(
         .ok_or_else(|| GatewayError::BadRequest("'contents' is required".into()))?;
     let body = json!({"request": {"model": format!("models/{base_model}"), "contents": contents}});
     dispatch::count_tokens(state, base_model, &body).await
-}
-
-#[handler]
-pub async fn list_models(Data(state): Data<&AppState>) -> Json<Value> {
-    let s = state.settings.get();
-    Json(json!({"models": models::gemini_model_entries(&s.base_models)}))
-}
-
-#[handler]
-pub async fn get_model(Data(state): Data<&AppState>, Path(rest): Path<String>) -> Response {
-    let s = state.settings.get();
-    let wanted = format!("models/{}", rest.trim_start_matches("models/"));
-    models::gemini_model_entries(&s.base_models)
-        .into_iter()
-        .find(|m| m.get("name").and_then(Value::as_str) == Some(wanted.as_str()))
-        .map(|m| Json(m).into_response())
-        .unwrap_or_else(|| GatewayError::ModelNotFound(rest).into_response(Surface::Gemini))
 }

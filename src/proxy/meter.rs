@@ -42,7 +42,7 @@ impl Meter {
                 credential_id: None,
                 base_model: "unknown".to_string(),
                 requested_model: "unknown".to_string(),
-                surface: surface.into(),
+                surface,
                 stream: false,
                 outcome: Outcome::Success,
                 prompt_tokens: 0,
@@ -152,11 +152,8 @@ fn millis(d: Duration) -> u64 {
 
 /// The access line: who asked for what, who served it, how it went. The credential appears by
 /// id and account email (what the panel shows), never by a token.
-///
-/// The fields are written into one message here rather than handed to `tracing` one by one:
-/// the text is the same `key=value` list the fmt layer would print, at a fraction of the cost
-/// of recording fifteen fields per request.
 fn access_line(rec: &RequestRecord, a: &Access) {
+    // Nothing to pay for when the access target is filtered out (LOG_LEVEL above info).
     if !tracing::enabled!(target: "gcli2api::access", tracing::Level::INFO) {
         return;
     }
@@ -164,87 +161,24 @@ fn access_line(rec: &RequestRecord, a: &Access) {
         .credential_id
         .and_then(|id| a.pool.account(id))
         .unwrap_or_default();
-    let line = access_text(rec, &account, a.status, &a.client);
-    tracing::info!(target: "gcli2api::access", "{line}");
-}
-
-fn access_text(rec: &RequestRecord, account: &str, status: u16, client: &str) -> String {
-    use std::fmt::Write as _;
-    let mut o = String::with_capacity(256);
-    let _ = write!(
-        o,
-        "request surface={} client_model={} served_model={}",
-        rec.surface.as_str(),
-        rec.requested_model,
-        rec.base_model
+    let ttfb_ms = rec.ttfb.filter(|_| rec.stream).map(millis);
+    tracing::info!(
+        target: "gcli2api::access",
+        surface = %rec.surface.as_str(),
+        client_model = %rec.requested_model,
+        served_model = %rec.base_model,
+        credential = rec.credential_id,
+        account = %account,
+        status = a.status,
+        outcome = %rec.outcome.key(),
+        stream = rec.stream,
+        attempts = rec.retries + u32::from(rec.credential_id.is_some()),
+        latency_ms = millis(rec.latency),
+        ttfb_ms,
+        tokens_in = rec.prompt_tokens,
+        // Completion tokens already include thinking tokens (OpenAI's convention).
+        tokens_out = rec.completion_tokens,
+        client = %a.client,
+        "request"
     );
-    if let Some(id) = rec.credential_id {
-        let _ = write!(o, " credential={id}");
-    }
-    let _ = write!(
-        o,
-        " account={account} status={} outcome={} stream={} attempts={} latency_ms={}",
-        status,
-        rec.outcome.key(),
-        rec.stream,
-        rec.retries + u32::from(rec.credential_id.is_some()),
-        millis(rec.latency)
-    );
-    if let Some(ttfb) = rec.ttfb.filter(|_| rec.stream) {
-        let _ = write!(o, " ttfb_ms={}", millis(ttfb));
-    }
-    let _ = write!(
-        o,
-        " tokens_in={} tokens_out={} client={}",
-        rec.prompt_tokens,
-        rec.completion_tokens + rec.reasoning_tokens,
-        client
-    );
-    o
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::usage::Surface as UsageSurface;
-
-    fn record() -> RequestRecord {
-        RequestRecord {
-            credential_id: Some(7),
-            base_model: "gemini-2.5-pro".into(),
-            requested_model: "claude-sonnet-4-5".into(),
-            surface: UsageSurface::Anthropic,
-            stream: true,
-            outcome: Outcome::UpstreamError(429),
-            prompt_tokens: 10,
-            completion_tokens: 5,
-            reasoning_tokens: 2,
-            latency: Duration::from_millis(1234),
-            ttfb: Some(Duration::from_millis(56)),
-            retries: 1,
-        }
-    }
-
-    /// The same `key=value` text the fmt layer printed when the fields were recorded one by
-    /// one: optional fields are left out when absent, `ttfb_ms` only for streams.
-    #[test]
-    fn access_text_lists_the_fields() {
-        assert_eq!(
-            access_text(&record(), "a@b.test", 200, "127.0.0.1"),
-            "request surface=anthropic client_model=claude-sonnet-4-5 served_model=gemini-2.5-pro \
-             credential=7 account=a@b.test status=200 outcome=upstream_429 stream=true attempts=2 \
-             latency_ms=1234 ttfb_ms=56 tokens_in=10 tokens_out=7 client=127.0.0.1"
-        );
-        let mut r = record();
-        r.credential_id = None;
-        r.stream = false;
-        r.retries = 0;
-        r.outcome = Outcome::ClientError(400);
-        assert_eq!(
-            access_text(&r, "", 400, "::1"),
-            "request surface=anthropic client_model=claude-sonnet-4-5 served_model=gemini-2.5-pro \
-             account= status=400 outcome=client_400 stream=false attempts=0 latency_ms=1234 \
-             tokens_in=10 tokens_out=7 client=::1"
-        );
-    }
 }

@@ -1,7 +1,7 @@
-//! `POST /v1/chat/completions` and `GET /v1/models`: thin handlers over convert + dispatch.
+//! `POST /v1/chat/completions`: a thin handler over convert + dispatch.
 use poem::web::{Data, Json, RemoteAddr};
 use poem::{Body, IntoResponse, Response, handler};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::dispatch::{self, Upcall};
 use super::meter::Meter;
@@ -82,14 +82,4 @@ async fn chat(state: &AppState, body: Body, meter: &mut Meter) -> Result<Respons
         ),
         None,
     ))
-}
-
-#[handler]
-pub async fn list_models(Data(state): Data<&AppState>) -> Json<Value> {
-    let s = state.settings.get();
-    let data: Vec<Value> = models::openai_model_ids(&s.base_models)
-        .into_iter()
-        .map(|id| json!({"id": id, "object": "model", "created": 1_700_000_000, "owned_by": "google"}))
-        .collect();
-    Json(json!({"object": "list", "data": data}))
 }

@@ -2,10 +2,10 @@
 //! same image URL arrives again and again; a short-lived cache spares the origin and the
 //! latency. Bounded by entry count and total bytes, oldest evicted first.
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use parking_lot::{Mutex, MutexGuard};
 
 /// A fetched file: its media type and raw bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,9 +39,8 @@ impl Cache {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // Plain maps stay usable after a panic elsewhere; do not poison every later fetch.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock()
     }
 
     pub fn get(&self, url: &str, now: Instant) -> Option<Fetched> {

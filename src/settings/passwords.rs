@@ -11,10 +11,11 @@
 //! does not leak), and after one successful argon2 verification the digest of the accepted key is
 //! cached, so the per-request cost is one SHA-256 instead of tens of milliseconds of argon2.
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use parking_lot::{Mutex, RwLock};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -206,7 +207,7 @@ impl Passwords {
 
     /// The first of `chain` that is set anywhere decides; the others are not consulted.
     fn slot(&self, chain: &[PasswordKind]) -> Option<Slot> {
-        let saved = self.inner.saved.read().unwrap_or_else(|e| e.into_inner());
+        let saved = self.inner.saved.read();
         chain.iter().find_map(|k| {
             self.inner
                 .plain
@@ -226,7 +227,7 @@ impl Passwords {
             Some(Slot::Plain(expected)) => return ct_eq(&expected, &digest),
             Some(Slot::Saved(s)) => s,
         };
-        let cached = *saved.accepted.lock().unwrap_or_else(|e| e.into_inner());
+        let cached = *saved.accepted.lock();
         if let Some(accepted) = cached {
             // Only one key verifies against a hash, so a different digest is wrong without
             // running argon2: floods of wrong keys cost one SHA-256 each.
@@ -249,12 +250,32 @@ impl Passwords {
         .await
         .unwrap_or(false);
         if ok {
-            *saved.accepted.lock().unwrap_or_else(|e| e.into_inner()) = Some(digest);
+            *saved.accepted.lock() = Some(digest);
         }
         ok
     }
 
     /// Save a new password as an argon2id hash (in a transaction, with an audit event).
+    /// Changes whenever the panel or shared password hash is saved, so sessions signed before
+    /// a password change stop validating. Env passwords are fixed for the life of the process,
+    /// so only the stored hashes can move.
+    pub async fn panel_epoch(&self) -> Result<String, store::StoreError> {
+        let rows = match &self.inner.store {
+            Some(s) => s.call(store::secrets::get_all).await?,
+            None => Vec::new(),
+        };
+        let mut h = Sha256::new();
+        for (name, phc) in rows {
+            if name == "panel_password" || name == "password" {
+                h.update(name.as_bytes());
+                h.update([0]);
+                h.update(phc.as_bytes());
+                h.update([0]);
+            }
+        }
+        Ok(hex::encode(&h.finalize()[..12]))
+    }
+
     pub async fn set(&self, which: PasswordKind, new: &str) -> Result<(), SettingsError> {
         if self.locked(which) {
             let (source, origin) = self
@@ -308,11 +329,7 @@ impl Passwords {
                 Ok(())
             })
             .await?;
-        self.inner
-            .saved
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(which, saved_hash(phc));
+        self.inner.saved.write().insert(which, saved_hash(phc));
         if let Some(s) = &self.inner.settings {
             s.note_secret_saved(key, true);
         }

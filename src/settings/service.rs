@@ -2,9 +2,10 @@
 //! lock-free snapshots (arc-swap) plus a watch channel for components that react to changes.
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use parking_lot::{Mutex, MutexGuard};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -170,9 +171,7 @@ impl SettingsService {
     }
 
     fn view(&self) -> MutexGuard<'_, View> {
-        // A panic while holding this lock leaves plain maps behind, still consistent enough
-        // to read; recover instead of poisoning every later request.
-        self.inner.view.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.view.lock()
     }
 
     pub fn describe(&self) -> Vec<SettingView> {

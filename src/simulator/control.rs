@@ -57,6 +57,9 @@ pub(crate) fn handle(
             }
         };
     }
+    if let Some(r) = super::official::control::handle(state, method, path, body) {
+        return r;
+    }
     match (method.as_str(), path) {
         ("GET", "users") => {
             let inner = state.lock();

@@ -1,15 +1,19 @@
-//! Upstream error bodies with the byte shapes of spec §5.1/§5.2 (google.rpc.Status JSON), the
-//! OAuth error bodies of §2.4, and the mapping from error faults to HTTP responses.
+//! Upstream error bodies with Google's exact bytes (`google.rpc.Status` JSON with its
+//! `details`), the OAuth endpoints' error bodies (`{"error": "invalid_grant", ...}`), and the
+//! mapping from error faults to HTTP responses.
 
+use std::io::Write;
 use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
+use flate2::Compression;
+use flate2::write::GzEncoder;
 use poem::Response;
 use poem::http::StatusCode;
 use serde_json::{Value, json};
 
-use super::faults::Fault;
-use super::gzip;
+use super::faults::{Fault, Upstream};
+use super::official::errors::Family;
 
 pub(crate) const JSON_UTF8: &str = "application/json; charset=UTF-8";
 pub(crate) const EXHAUSTED_PLAIN: &str = "Resource has been exhausted (e.g. check quota).";
@@ -21,8 +25,27 @@ pub(crate) const VALIDATION_URL: &str = "https://accounts.google.com/signin/cont
 pub(crate) struct ErrCtx<'a> {
     pub project: &'a str,
     pub model: &'a str,
-    /// RPC method name, e.g. `GenerateContent`.
+    /// RPC method name: `GenerateContent` for Code Assist, fully qualified
+    /// (`google.ai.generativelanguage.v1beta.GenerativeService.GenerateContent`) for the
+    /// official upstreams.
     pub method: &'a str,
+    /// `None` for Code Assist and OAuth calls.
+    pub upstream: Option<Upstream>,
+    pub api_key: &'a str,
+    pub family: Family,
+}
+
+impl<'a> ErrCtx<'a> {
+    pub fn code_assist(project: &'a str, model: &'a str, method: &'a str) -> Self {
+        Self {
+            project,
+            model,
+            method,
+            upstream: None,
+            api_key: "",
+            family: Family::Generate,
+        }
+    }
 }
 
 pub(crate) fn status_body(code: u16, status: &str, message: &str, details: Vec<Value>) -> Value {
@@ -185,6 +208,9 @@ fn rate_limited(model: &str, delay: Duration) -> Value {
 
 /// What an error fault answers; `None` for behaviour faults.
 pub(crate) fn fault_body(fault: &Fault, ctx: &ErrCtx<'_>) -> Option<(u16, &'static str, Vec<u8>)> {
+    if let Some(official) = super::official::errors::fault_body(fault, ctx) {
+        return Some(official);
+    }
     let json = |code: u16, v: Value| Some((code, JSON_UTF8, pretty(&v).into_bytes()));
     match fault {
         Fault::RateLimitExceeded { retry_delay_ms } => json(
@@ -299,7 +325,7 @@ pub(crate) fn fault_body(fault: &Fault, ctx: &ErrCtx<'_>) -> Option<(u16, &'stat
         ),
         Fault::Gzipped { inner } => {
             let (status, ct, body) = fault_body(inner, ctx)?;
-            Some((status, ct, gzip::encode(&body)))
+            Some((status, ct, gzip(&body)))
         }
         Fault::Raw { status, body, .. } => Some((*status, JSON_UTF8, body.clone().into_bytes())),
         Fault::InvalidGrant => json(400, oauth_error("invalid_grant", "Token has been expired or revoked.")),
@@ -315,6 +341,18 @@ pub(crate) fn fault_body(fault: &Fault, ctx: &ErrCtx<'_>) -> Option<(u16, &'stat
         | Fault::InStreamError { .. }
         | Fault::EmptyReply { .. }
         | Fault::IgnoreDoneMarker => None,
+        // Answered by `official::errors::fault_body` above.
+        Fault::ApiKeyInvalid
+        | Fault::ApiKeyExpired
+        | Fault::StandardKeyRejected
+        | Fault::ApiKeyLeaked
+        | Fault::ConsumerSuspended
+        | Fault::ApiKeyServiceBlocked
+        | Fault::ApiKeyReferrerBlocked
+        | Fault::PermissionDenied
+        | Fault::QuotaViolations { .. }
+        | Fault::LegacyRateLimit
+        | Fault::VertexResourceExhausted { .. } => None,
     }
 }
 
@@ -337,7 +375,16 @@ pub(crate) fn fault_response(fault: &Fault, ctx: &ErrCtx<'_>) -> Option<Response
     Some(builder.body(body))
 }
 
-/// Google's non-streaming bodies are pretty-printed (spec §4.1).
+/// `body` as a gzip member, for faults that answer with `content-encoding: gzip`.
+fn gzip(body: &[u8]) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+    encoder
+        .write_all(body)
+        .and_then(|()| encoder.finish())
+        .expect("writing to a Vec cannot fail")
+}
+
+/// Google's non-streaming bodies are pretty-printed.
 pub(crate) fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
 }
@@ -375,5 +422,19 @@ mod tests {
             v["error"]["details"][0]["fieldViolations"][0]["field"],
             "request"
         );
+    }
+
+    #[test]
+    fn gzip_round_trips_empty_small_and_large_bodies() {
+        use std::io::Read;
+        for data in [Vec::new(), b"hello".to_vec(), vec![7u8; 70_000]] {
+            let gz = gzip(&data);
+            assert_eq!(&gz[..2], &[0x1f, 0x8b]);
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(&gz[..])
+                .read_to_end(&mut out)
+                .unwrap();
+            assert_eq!(out, data);
+        }
     }
 }

@@ -1,11 +1,12 @@
-//! Scripted faults (spec §8.2). A rule matches on user, model and endpoint; matching rules are
-//! consumed in FIFO order. Error faults replace the answer on any endpoint; behaviour faults
-//! (stream shapes, empty replies, slowness, ignoring `[done]`) only act on generation calls and
-//! are consumed without effect elsewhere.
+//! Scripted faults: the error and stream shapes Google is known to produce. A rule matches on user,
+//! model, endpoint and, for the official upstreams, on API key, Google project and upstream;
+//! matching rules are consumed in FIFO order. Error faults replace the answer on any endpoint;
+//! behaviour faults (stream shapes, empty replies, slowness, ignoring `[done]`) only act on
+//! generation calls and are consumed without effect elsewhere.
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Endpoint {
     Token,
@@ -20,16 +21,47 @@ pub enum Endpoint {
     GenerateContent,
     StreamGenerateContent,
     CountTokens,
+    /// Gemini API `GET /v1beta/models`.
+    ListModels,
+    /// Gemini API `GET /v1beta/models/{model}`.
+    GetModel,
+    /// `:embedContent` (Gemini API, Vertex).
+    EmbedContent,
+    /// Gemini API `:batchEmbedContents`.
+    BatchEmbedContents,
+    /// Vertex `:predict` (embeddings).
+    Predict,
+    #[default]
     Other,
+}
+
+/// Which Google service a call went to. OAuth, userinfo and project discovery belong to none.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Upstream {
+    /// `cloudcode-pa` `/v1internal:*`.
+    CodeAssist,
+    /// `generativelanguage` `/v1beta/models...`, authenticated by an API key.
+    GeminiApi,
+    /// `aiplatform` `/v1/projects/{p}/locations/{l}/publishers/google/models/...`, bearer token.
+    Vertex,
+    /// `aiplatform` `/v1/publishers/google/models/...`, authenticated by an express API key.
+    VertexExpress,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default)]
 pub struct FaultMatch {
     pub email: Option<String>,
-    /// Compared with the envelope's bare `model` field.
+    /// Compared with the envelope's bare `model` field, or the model in the official paths.
     pub model: Option<String>,
     pub endpoint: Option<Endpoint>,
+    /// The API key sent (`x-goog-api-key` or `?key=`).
+    pub api_key: Option<String>,
+    /// The Google project: Code Assist's envelope project, the Vertex path's project, or the
+    /// project an API key belongs to.
+    pub project: Option<String>,
+    pub upstream: Option<Upstream>,
 }
 
 impl FaultMatch {
@@ -50,6 +82,18 @@ impl FaultMatch {
         self.model = Some(model.into());
         self
     }
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(key.into());
+        self
+    }
+    pub fn project(mut self, project: impl Into<String>) -> Self {
+        self.project = Some(project.into());
+        self
+    }
+    pub fn upstream(mut self, upstream: Upstream) -> Self {
+        self.upstream = Some(upstream);
+        self
+    }
 
     fn matches(&self, call: &CallKey<'_>) -> bool {
         self.endpoint.is_none_or(|e| e == call.endpoint)
@@ -58,6 +102,15 @@ impl FaultMatch {
                 .as_deref()
                 .is_none_or(|e| call.email.is_some_and(|c| c.eq_ignore_ascii_case(e)))
             && self.model.as_deref().is_none_or(|m| call.model == Some(m))
+            && self
+                .api_key
+                .as_deref()
+                .is_none_or(|k| call.api_key == Some(k))
+            && self
+                .project
+                .as_deref()
+                .is_none_or(|p| call.project == Some(p))
+            && self.upstream.is_none_or(|u| call.upstream == Some(u))
     }
 }
 
@@ -174,7 +227,7 @@ pub enum Fault {
     UnknownField {
         name: String,
     },
-    /// 400 of spec §4.6.
+    /// 400 "Function call is missing a thought_signature in functionCall parts" (Gemini 3).
     MissingThoughtSignature,
     /// 400 for googleSearch combined with function declarations.
     SearchWithFunctions,
@@ -230,6 +283,73 @@ pub enum Fault {
     },
     /// The reply does not end with `[done]` even when the system instruction asks for it.
     IgnoreDoneMarker,
+    /// 400 INVALID_ARGUMENT, ErrorInfo `API_KEY_INVALID`: "API key not valid. Please pass a
+    /// valid API key." (official upstreams).
+    ApiKeyInvalid,
+    /// 400 INVALID_ARGUMENT, ErrorInfo `API_KEY_INVALID`: "API key expired. Please renew the
+    /// API key.", with a LocalizedMessage detail.
+    ApiKeyExpired,
+    /// 401 UNAUTHENTICATED, ErrorInfo `ACCESS_TOKEN_TYPE_UNSUPPORTED`: a standard `AIza` key.
+    StandardKeyRejected,
+    /// 403 "Your API key was reported as leaked. Please use another API key." (no details).
+    ApiKeyLeaked,
+    /// 403 ErrorInfo `CONSUMER_SUSPENDED` ("Consumer 'api_key:...' has been suspended.").
+    ConsumerSuspended,
+    /// 403 ErrorInfo `API_KEY_SERVICE_BLOCKED`: the key's API restrictions exclude the service.
+    ApiKeyServiceBlocked,
+    /// 403 ErrorInfo `API_KEY_HTTP_REFERRER_BLOCKED`.
+    ApiKeyReferrerBlocked,
+    /// 403 "The caller does not have permission" with no details (seen for one model only).
+    PermissionDenied,
+    /// 429 of the Gemini API: Help, QuotaFailure with these violations, RetryInfo; the message
+    /// lists each violation ("limit: N, model: M") and "Please retry in X.XXXs.".
+    QuotaViolations {
+        violations: Vec<QuotaViolation>,
+        #[serde(default = "quota_retry_ms")]
+        retry_delay_ms: u64,
+        /// Leave `quotaValue` out of the violations (the limit is then only in the message).
+        #[serde(default)]
+        omit_quota_value: bool,
+    },
+    /// 429 legacy form: ErrorInfo `RATE_LIMIT_EXCEEDED` with `quota_metric` / `quota_limit`
+    /// metadata and `errors[].reason: rateLimitExceeded`, no RetryInfo.
+    LegacyRateLimit,
+    /// 429 of Vertex: "Resource exhausted. Please try again later. ..." with no details;
+    /// `with_errors` adds `errors:[{reason:"rateLimitExceeded"}]`.
+    VertexResourceExhausted {
+        #[serde(default)]
+        with_errors: bool,
+    },
+}
+
+/// One entry of a Gemini API 429's `QuotaFailure.violations`.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct QuotaViolation {
+    pub quota: QuotaKind,
+    /// The limit (`quotaValue`); 0 means this project's tier never serves the model.
+    pub limit: u64,
+}
+
+impl QuotaViolation {
+    pub fn new(quota: QuotaKind, limit: u64) -> Self {
+        Self { quota, limit }
+    }
+}
+
+/// The free-tier quotas the simulator knows, with Google's quota ids.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum QuotaKind {
+    /// `GenerateContentInputTokensPerModelPerMinute-FreeTier`.
+    InputTokensPerMinute,
+    /// `GenerateRequestsPerMinutePerProjectPerModel-FreeTier`.
+    RequestsPerMinute,
+    /// `GenerateRequestsPerDayPerProjectPerModel-FreeTier`.
+    RequestsPerDay,
+}
+
+fn quota_retry_ms() -> u64 {
+    38_870
 }
 
 fn half_second() -> u64 {
@@ -257,10 +377,14 @@ impl Fault {
     }
 }
 
+#[derive(Default)]
 pub(crate) struct CallKey<'a> {
     pub endpoint: Endpoint,
     pub email: Option<&'a str>,
     pub model: Option<&'a str>,
+    pub api_key: Option<&'a str>,
+    pub project: Option<&'a str>,
+    pub upstream: Option<Upstream>,
 }
 
 /// Take the first matching rule's fault, consuming one use of it.
@@ -286,6 +410,7 @@ mod tests {
             endpoint,
             email,
             model: Some("gemini-2.5-pro"),
+            ..CallKey::default()
         }
     }
 
@@ -323,12 +448,40 @@ mod tests {
         );
         let flash = CallKey {
             endpoint: Endpoint::GenerateContent,
-            email: None,
             model: Some("gemini-2.5-flash"),
+            ..CallKey::default()
         };
         for _ in 0..3 {
             assert_eq!(take(&mut rules, &flash), Some(Fault::Internal));
         }
+    }
+
+    #[test]
+    fn official_dimensions_must_all_match() {
+        let when = FaultMatch::endpoint(Endpoint::GenerateContent)
+            .api_key("AQ.k1")
+            .project("proj-a")
+            .upstream(Upstream::GeminiApi);
+        let mut rules = vec![FaultRule::new(when, 0, Fault::ApiKeyLeaked)];
+        let call = |key, project, upstream| CallKey {
+            endpoint: Endpoint::GenerateContent,
+            api_key: Some(key),
+            project: Some(project),
+            upstream: Some(upstream),
+            ..CallKey::default()
+        };
+        let hit = call("AQ.k1", "proj-a", Upstream::GeminiApi);
+        assert_eq!(take(&mut rules, &hit), Some(Fault::ApiKeyLeaked));
+        for miss in [
+            call("AQ.k2", "proj-a", Upstream::GeminiApi),
+            call("AQ.k1", "proj-b", Upstream::GeminiApi),
+            call("AQ.k1", "proj-a", Upstream::VertexExpress),
+        ] {
+            assert_eq!(take(&mut rules, &miss), None);
+        }
+        // A rule without the new fields still matches official calls.
+        let mut rules = vec![FaultRule::once(Fault::Internal)];
+        assert_eq!(take(&mut rules, &hit), Some(Fault::Internal));
     }
 
     #[test]

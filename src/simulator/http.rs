@@ -1,6 +1,6 @@
-//! The one endpoint: read and record the request, apply scripted faults, route by path.
-//! Paths are matched by hand because Google's `/v1internal:method` form clashes with route
-//! parameter syntax.
+//! The one endpoint: read and record the request, apply scripted faults, route by path (the
+//! official upstreams' paths first, see `official::classify`). Paths are matched by hand
+//! because Google's `/v1internal:method` form clashes with route parameter syntax.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,7 +12,8 @@ use poem::{Request, Response};
 use serde_json::Value;
 
 use super::errors::{self, ErrCtx};
-use super::faults::{self, CallKey, Endpoint, Fault};
+use super::faults::{self, CallKey, Endpoint, Fault, Upstream};
+use super::official::{self, errors::Family};
 use super::state::{SimState, TokenProblem};
 use super::types::{RecordedBody, RecordedRequest};
 use super::{code_assist, control, oauth, projects};
@@ -26,6 +27,8 @@ pub(crate) struct Ctx {
     pub query: Option<String>,
     pub body: RecordedBody,
     pub bearer: Option<String>,
+    /// `x-goog-api-key`, else `?key=`.
+    pub api_key: Option<String>,
 }
 
 impl Ctx {
@@ -50,7 +53,7 @@ impl Ctx {
         }
     }
 
-    /// The e-mail behind a live bearer token, or the 401 Google answers (spec §5.2).
+    /// The e-mail behind a live bearer token, or the 401 `UNAUTHENTICATED` Google answers.
     pub fn authed(&self, method: &str) -> Result<String, Box<Response>> {
         let Some(token) = self.bearer.as_deref() else {
             return Err(Box::new(errors::json_response(
@@ -81,6 +84,18 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
     scheme
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim().to_string())
+}
+
+fn api_key(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+    let header = headers
+        .get("x-goog-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_string());
+    header.or_else(|| {
+        url::form_urlencoded::parse(query?.as_bytes())
+            .find(|(k, _)| k == "key")
+            .map(|(_, v)| v.into_owned())
+    })
 }
 
 fn parse_body(headers: &HeaderMap, bytes: &[u8]) -> RecordedBody {
@@ -146,7 +161,8 @@ pub(crate) fn connection_drop() -> Response {
         .body(poem::Body::from_bytes_stream(stream))
 }
 
-/// Who the request is about: the bearer token's owner, else the refresh token's or code's.
+/// Who the request is about: the bearer token's owner, else the refresh token's, code's or
+/// JWT assertion's (its claimed issuer).
 fn caller_email(state: &SimState, bearer: Option<&str>, body: &RecordedBody) -> Option<String> {
     let inner = state.lock();
     if let Some(t) = bearer.and_then(|b| inner.tokens.get(b)) {
@@ -161,6 +177,9 @@ fn caller_email(state: &SimState, bearer: Option<&str>, body: &RecordedBody) -> 
             .iter()
             .find(|u| &u.refresh_token == rt)
             .map(|u| u.spec.email.clone());
+    }
+    if let Some(assertion) = form.get("assertion") {
+        return official::service_account::assertion_issuer(assertion);
     }
     form.get("code")
         .and_then(|c| inner.codes.get(c))
@@ -197,11 +216,22 @@ pub(crate) async fn handle(state: Arc<SimState>, mut req: Request) -> Response {
     }
     let body = parse_body(&headers, &bytes);
     let bearer = bearer(&headers);
+    let api_key = api_key(&headers, query.as_deref());
     let email = caller_email(&state, bearer.as_deref(), &body);
-    let endpoint = classify(&method, &path);
-    let model = model_of(&body);
-    let fault = {
+    let official = official::classify(&method, &path);
+    let (endpoint, upstream, model) = match &official {
+        Some(call) => (call.endpoint, Some(call.upstream), call.model.clone()),
+        None => {
+            let endpoint = classify(&method, &path);
+            (endpoint, code_assist_upstream(&path), model_of(&body))
+        }
+    };
+    let (fault, project) = {
         let mut inner = state.lock();
+        let project = match &official {
+            Some(call) => official::project_of(&inner, call, api_key.as_deref()),
+            None => envelope_project(&body),
+        };
         inner.requests.push(RecordedRequest {
             method: method.to_string(),
             path: path.clone(),
@@ -217,16 +247,21 @@ pub(crate) async fn handle(state: Arc<SimState>, mut req: Request) -> Response {
                 .collect(),
             body: body.clone(),
             email: email.clone(),
+            api_key: api_key.clone(),
+            upstream,
             at: Utc::now(),
         });
         let key = CallKey {
             endpoint,
             email: email.as_deref(),
             model: model.as_deref(),
+            api_key: api_key.as_deref(),
+            project: project.as_deref(),
+            upstream,
         };
-        faults::take(&mut inner.faults, &key)
+        (faults::take(&mut inner.faults, &key), project)
     };
-    tracing::debug!(%method, %path, ?endpoint, fault = fault.is_some(), "simulator request");
+    tracing::debug!(%method, %path, ?endpoint, ?upstream, fault = fault.is_some(), "simulator request");
     let ctx = Ctx {
         state,
         method,
@@ -234,6 +269,7 @@ pub(crate) async fn handle(state: Arc<SimState>, mut req: Request) -> Response {
         query,
         body,
         bearer,
+        api_key,
     };
     match &fault {
         Some(Fault::ConnectionDrop) => return connection_drop(),
@@ -241,16 +277,18 @@ pub(crate) async fn handle(state: Arc<SimState>, mut req: Request) -> Response {
             tokio::time::sleep(Duration::from_millis(*delay_ms).min(MAX_FIRST_BYTE_DELAY)).await;
         }
         Some(f) if !f.is_behaviour() => {
-            let project = ctx
-                .json()
-                .and_then(|v| v.get("project"))
-                .and_then(Value::as_str)
-                .unwrap_or("default")
-                .to_string();
+            let project = project.unwrap_or_else(|| "default".to_string());
+            let rpc = match &official {
+                Some(call) => official::errors::rpc_name(call.upstream, endpoint),
+                None => rpc_method(endpoint).to_string(),
+            };
             let err_ctx = ErrCtx {
                 project: &project,
                 model: model.as_deref().unwrap_or("gemini-2.5-pro"),
-                method: rpc_method(endpoint),
+                method: &rpc,
+                upstream,
+                api_key: ctx.api_key.as_deref().unwrap_or_default(),
+                family: Family::of(endpoint),
             };
             if let Some(resp) = errors::fault_response(f, &err_ctx) {
                 return resp;
@@ -258,7 +296,23 @@ pub(crate) async fn handle(state: Arc<SimState>, mut req: Request) -> Response {
         }
         _ => {}
     }
-    route(&ctx, endpoint, fault).await
+    match &official {
+        Some(call) => official::route(&ctx, call, fault.as_ref()).await,
+        None => route(&ctx, endpoint, fault).await,
+    }
+}
+
+/// Code Assist's own methods; OAuth, userinfo and project discovery belong to no upstream.
+fn code_assist_upstream(path: &str) -> Option<Upstream> {
+    path.starts_with("/v1internal")
+        .then_some(Upstream::CodeAssist)
+}
+
+fn envelope_project(body: &RecordedBody) -> Option<String> {
+    let RecordedBody::Json(v) = body else {
+        return None;
+    };
+    v.get("project").and_then(Value::as_str).map(str::to_owned)
 }
 
 async fn route(ctx: &Ctx, endpoint: Endpoint, fault: Option<Fault>) -> Response {
@@ -275,6 +329,11 @@ async fn route(ctx: &Ctx, endpoint: Endpoint, fault: Option<Fault>) -> Response 
         Endpoint::GenerateContent => code_assist::generate(ctx, fault.as_ref(), false).await,
         Endpoint::StreamGenerateContent => code_assist::generate(ctx, fault.as_ref(), true).await,
         Endpoint::CountTokens => code_assist::count_tokens(ctx),
-        Endpoint::Other => code_assist::other(ctx),
+        Endpoint::ListModels
+        | Endpoint::GetModel
+        | Endpoint::EmbedContent
+        | Endpoint::BatchEmbedContents
+        | Endpoint::Predict
+        | Endpoint::Other => code_assist::other(ctx),
     }
 }

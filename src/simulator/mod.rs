@@ -1,8 +1,37 @@
-//! The Google simulator: one HTTP server that speaks the upstream protocol of
-//! `shared/spec/upstream-protocol.md` (OAuth token endpoint and consent page, tokeninfo,
-//! userinfo, Resource Manager, Service Usage, Code Assist `/v1internal:*`), with seeded users,
-//! scripted faults (§8.2), stream pacing and a request log. All of the gateway's Google base
-//! URLs point at it; no paths collide.
+//! The Google simulator: one HTTP server that speaks Google's side of everything the gateway calls
+//! (OAuth token endpoint and consent page, tokeninfo, userinfo, Resource Manager, Service Usage,
+//! Code Assist `/v1internal:*`) and the official upstreams (the Gemini API for AI Studio keys,
+//! Vertex AI for service accounts and express keys; see `official/mod.rs` for the paths), with
+//! seeded users, keys and service accounts, scripted faults (see `faults`), stream pacing and a
+//! request log. All of the gateway's Google base URLs point at it; no paths collide.
+//!
+//! # Official upstreams
+//! * **Keys** ([`SimHandle::add_api_key`]): `AQ.` auth keys of either kind (Gemini API or
+//!   Vertex express; a key used on the other service answers 403 `API_KEY_SERVICE_BLOCKED`),
+//!   or old standard `AIza` keys, which the Gemini API refuses with 401
+//!   `ACCESS_TOKEN_TYPE_UNSUPPORTED`. A [`KeyState`] makes every call with the key answer
+//!   `API_KEY_INVALID` (deleted or expired), the leaked-key 403, `CONSUMER_SUSPENDED`,
+//!   `API_KEY_SERVICE_BLOCKED` or `API_KEY_HTTP_REFERRER_BLOCKED`; `denied_models` answer a
+//!   bare 403 for those models only; [`SimHandle::set_project_service`] gives
+//!   `SERVICE_DISABLED`.
+//! * **Quota belongs to the Google project**: every key and service account of a project
+//!   shares its counters ([`SimHandle::set_project_quota`], [`ModelQuota`]). Over a limit the
+//!   Gemini API answers 429 with Help, a QuotaFailure listing every broken limit (limit 0,
+//!   per-day and per-minute ids, `quotaValue`) and RetryInfo; Vertex answers its bare 429.
+//!   Per-day counters turn over at midnight Pacific time.
+//! * **Faults** match on `api_key`, `project` and `upstream` too; the official kinds
+//!   ([`Fault::QuotaViolations`], [`Fault::LegacyRateLimit`], [`Fault::ApiKeyLeaked`], ...)
+//!   script one-off answers in the same shapes.
+//! * **Service accounts** ([`SimHandle::add_service_account`]): key files whose `token_uri`
+//!   is this server's `/token`, which takes the RS256 JWT-bearer grant and verifies it against
+//!   the account's public key. All accounts share one checked-in test key pair
+//!   (`testdata/`), a fixture that nothing outside the simulator trusts.
+//! * **Demo**: [`SimHandle::seed_demo_credentials`] (or `POST /__sim/demo-credentials`)
+//!   seeds one credential of each kind: a Code Assist user, a Gemini API key, a Vertex
+//!   service account (import its `key_json()`) and a Vertex express key, each in its own
+//!   project. `--demo` will use them once the gateway has executors for them, with
+//!   `GEMINI_API_URL` and `VERTEX_API_URL` pointing at [`SimHandle::base_url`].
+//! * Embeddings are deterministic: [`embedding_values`] gives the vector of any text.
 //!
 //! # Replies (deterministic; tests may rely on these rules)
 //! * **Anchor.** Trailing `model` turns are a prefill; the content before them is the anchor.
@@ -48,11 +77,12 @@ mod code_assist;
 mod control;
 mod errors;
 mod faults;
-mod gzip;
 mod http;
 mod oauth;
+mod official;
 mod projects;
 mod reply;
+mod respond;
 mod sse;
 mod state;
 mod types;
@@ -65,8 +95,16 @@ use std::time::Duration;
 use poem::listener::TcpAcceptor;
 use tokio::sync::watch;
 
-pub use faults::{EmptyReply, Endpoint, Fault, FaultMatch, FaultRule, MalformedSse};
-pub use gzip::decode_stored as gunzip_stored;
+pub use faults::{
+    EmptyReply, Endpoint, Fault, FaultMatch, FaultRule, MalformedSse, QuotaKind, QuotaViolation,
+    Upstream,
+};
+pub use official::embeddings::embedding_values;
+pub use official::types::{
+    ApiKeyKind, ApiKeySpec, CLOUD_PLATFORM_SCOPE, DemoCredentials, GEMINI_API_SERVICE,
+    GoogleProjectView, JWT_BEARER_GRANT, KeyState, ModelQuota, ModelUsage, SeededApiKey,
+    SeededServiceAccount, ServiceAccountSpec, ServiceAccountState, VERTEX_SERVICE,
+};
 pub use state::DEFAULT_MODELS;
 pub use types::{
     GEMINI_CLI_CLIENT_ID, GEMINI_CLI_CLIENT_SECRET, LineEnding, OwnedProject, Pacing,
@@ -167,12 +205,14 @@ impl SimHandle {
         self.state.lock().requests.clone()
     }
 
-    /// Clear faults, the request log and pacing; users are kept.
+    /// Clear faults, the request log, pacing and quota usage; users, keys and service accounts
+    /// are kept.
     pub fn reset(&self) {
         self.state.lock().reset(false);
     }
 
-    /// `reset` plus users, tokens, codes, operations, signatures and the catalog.
+    /// `reset` plus users, keys, service accounts, Google projects, tokens, codes, operations,
+    /// signatures and the catalog.
     pub fn reset_all(&self) {
         self.state.lock().reset(true);
     }

@@ -1,5 +1,4 @@
-//! OAuth: token endpoint, consent-free authorization page, tokeninfo and userinfo (spec §2, §8.1
-//! items 1–4).
+//! OAuth: token endpoint, consent-free authorization page, tokeninfo and userinfo.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -75,6 +74,9 @@ pub(crate) fn token(ctx: &Ctx) -> Response {
             "invalid_request",
             "Missing required parameter: grant_type",
         );
+    }
+    if grant == super::official::types::JWT_BEARER_GRANT {
+        return super::official::service_account::grant(ctx);
     }
     if grant != "authorization_code" && grant != "refresh_token" {
         return bad(

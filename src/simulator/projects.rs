@@ -1,5 +1,5 @@
 //! Project discovery: Resource Manager listing, Service Usage, loadCodeAssist, onboardUser and
-//! its long-running operation (spec §3, §8.1 items 5–8).
+//! its long-running operation.
 
 use poem::Response;
 use serde_json::{Value, json};
@@ -9,7 +9,7 @@ use super::http::Ctx;
 use super::state::{Inner, Operation, User, random_hex};
 use super::types::ProjectScenario;
 
-fn project_number(project: &str) -> u64 {
+pub(crate) fn project_number(project: &str) -> u64 {
     // FNV-1a: a stable number per project id.
     let hash = project.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
@@ -136,11 +136,7 @@ fn load_response(user: &User, requested: Option<&str>) -> Result<Value, (u16, Va
     let body = match &user.spec.scenario {
         ProjectScenario::SecurityPolicyViolated => {
             let f = super::faults::Fault::SecurityPolicyViolated;
-            let ctx = errors::ErrCtx {
-                project: "",
-                model: "",
-                method: "LoadCodeAssist",
-            };
+            let ctx = errors::ErrCtx::code_assist("", "", "LoadCodeAssist");
             let (status, _, body) = errors::fault_body(&f, &ctx).unwrap_or_default();
             let v = serde_json::from_slice(&body).unwrap_or(Value::Null);
             return Err((status, v));

@@ -1,6 +1,6 @@
-//! Stream bodies: the exact upstream SSE framing of spec §4.5 (one `data: ` line holding the
-//! whole envelope, a blank line, CRLF by default, no `[DONE]`), plus the scripted shapes of
-//! §8.2 items 13–16 (cuts, clean ends without finishReason, malformed framing, error events).
+//! Stream bodies: Google's exact SSE framing (one `data: ` line holding the whole envelope, a
+//! blank line, CRLF by default, no `[DONE]`), plus the scripted broken shapes (cuts, clean
+//! ends without finishReason, malformed framing, error events).
 
 use std::time::Duration;
 
@@ -54,11 +54,14 @@ fn event(json: &str, eol: &str) -> Bytes {
     Bytes::from(format!("data: {json}{eol}{eol}"))
 }
 
+/// Works on Code Assist envelopes and on the unwrapped Gemini API / Vertex bodies alike.
 fn strip_finish(mut env: Value) -> Value {
-    if let Some(cands) = env
-        .pointer_mut("/response/candidates")
-        .and_then(Value::as_array_mut)
-    {
+    let pointer = if env.get("response").is_some() {
+        "/response/candidates"
+    } else {
+        "/candidates"
+    };
+    if let Some(cands) = env.pointer_mut(pointer).and_then(Value::as_array_mut) {
         for c in cands {
             if let Some(obj) = c.as_object_mut() {
                 obj.remove("finishReason");

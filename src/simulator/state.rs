@@ -2,12 +2,13 @@
 //! faults, pacing, the model catalog and the request log. One mutex; no await while held.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, Duration, Utc};
+use parking_lot::{Mutex, MutexGuard};
 use rand::Rng;
 
 use super::faults::FaultRule;
+use super::official::registry::OfficialState;
 use super::types::{Pacing, ProjectScenario, RecordedRequest, SeededUser, UserSpec};
 
 pub const DEFAULT_MODELS: [&str; 11] = [
@@ -87,6 +88,8 @@ pub(crate) struct Inner {
     pub services: HashSet<(String, String)>,
     pub default_login: Option<String>,
     pub next_user: u64,
+    /// API keys, service accounts and Google projects of the official upstreams.
+    pub official: OfficialState,
 }
 
 pub(crate) struct SimState {
@@ -95,10 +98,9 @@ pub(crate) struct SimState {
 }
 
 pub(crate) fn random_hex(bytes: usize) -> String {
-    let mut rng = rand::rng();
-    (0..bytes)
-        .map(|_| format!("{:02x}", rng.random::<u8>()))
-        .collect()
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill(buf.as_mut_slice());
+    hex::encode(buf)
 }
 
 pub(crate) fn random_urlsafe(len: usize) -> String {
@@ -143,14 +145,15 @@ impl SimState {
                 services: HashSet::new(),
                 default_login: None,
                 next_user: 1,
+                official: OfficialState::default(),
             }),
             base_url,
         }
     }
 
-    /// A poisoned lock only means a handler panicked; the data is still usable for a test tool.
+    /// The whole world, locked; never held across an await.
     pub fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.lock()
     }
 }
 
@@ -292,12 +295,15 @@ impl Inner {
         sig
     }
 
-    /// Clear faults, the request log and pacing; `all` also forgets users and their tokens.
+    /// Clear faults, the request log, pacing and quota usage; `all` also forgets users, keys,
+    /// service accounts, projects and their tokens.
     pub fn reset(&mut self, all: bool) {
         self.faults.clear();
         self.requests.clear();
         self.pacing = Pacing::default();
+        self.official.reset_usage();
         if all {
+            self.official = OfficialState::default();
             self.users.clear();
             self.tokens.clear();
             self.codes.clear();

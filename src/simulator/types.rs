@@ -7,7 +7,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-/// Gemini CLI's public "installed application" client (spec §2.1); not a secret.
+use super::faults::Upstream;
+
+/// Gemini CLI's public "installed application" OAuth client, published in its source; not a
+/// secret.
 pub const GEMINI_CLI_CLIENT_ID: &str =
     "681255809395-oo8ft2oprdrnp9e3aqf6av3hmdib135j.apps.googleusercontent.com";
 pub const GEMINI_CLI_CLIENT_SECRET: &str = "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";
@@ -17,7 +20,8 @@ pub const SCOPES: [&str; 3] = [
     "https://www.googleapis.com/auth/userinfo.profile",
 ];
 
-/// How `loadCodeAssist` / `onboardUser` see the account (spec §3.1, §8.2 item 18).
+/// How `loadCodeAssist` / `onboardUser` see the account: each onboarding state Google answers
+/// with, including its edge cases.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ProjectScenario {
@@ -50,7 +54,7 @@ fn yes() -> bool {
     true
 }
 
-/// A GCP project the user owns, as Resource Manager lists it (spec §3.2).
+/// A GCP project the user owns, as Resource Manager lists it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct OwnedProject {
     pub project_id: String,
@@ -169,7 +173,7 @@ pub struct SeededUser {
 }
 
 impl SeededUser {
-    /// The credential file the reference writes (spec §2.6a).
+    /// The credential file the reference writes.
     pub fn credential_json(&self) -> Value {
         json!({
             "client_id": self.client_id,
@@ -241,8 +245,15 @@ pub struct RecordedRequest {
     /// Lower-case names, in arrival order.
     pub headers: Vec<(String, String)>,
     pub body: RecordedBody,
-    /// The seeded user the bearer token or refresh token belonged to, when known.
+    /// The seeded user (or service account) the bearer token, refresh token or JWT assertion
+    /// belonged to, when known.
     pub email: Option<String>,
+    /// The API key sent in `x-goog-api-key` or, failing that, `?key=`.
+    #[serde(default)]
+    pub api_key: Option<String>,
+    /// The service called; `None` for OAuth, userinfo and project discovery.
+    #[serde(default)]
+    pub upstream: Option<Upstream>,
     pub at: DateTime<Utc>,
 }
 

@@ -1,6 +1,8 @@
-//! Request validation for generation calls (spec §7 "may enforce", all enforced here):
-//! project ownership, model catalog and preview gating, unknown fields, empty contents,
-//! thinking config ranges, and Gemini 3 thought signatures (§4.6).
+//! Request validation for generation calls, everything Google is known to reject: project
+//! ownership, model catalog and preview gating, unknown fields, empty contents, thinking config
+//! ranges, and Gemini 3 thought signatures. The official upstreams take the same inner request
+//! at the top level, each with its own field set (Vertex requires `role` on every content and
+//! rejects some Gemini-API-only fields).
 
 use serde_json::Value;
 
@@ -28,6 +30,54 @@ const REQUEST_FIELDS: &[&str] = &[
     "session_id",
     "sessionId",
 ];
+/// Top-level fields of the Gemini API's `GenerateContentRequest`: no `labels`.
+const GEMINI_API_FIELDS: &[&str] = &[
+    "model",
+    "contents",
+    "systemInstruction",
+    "tools",
+    "toolConfig",
+    "safetySettings",
+    "generationConfig",
+    "cachedContent",
+];
+const VERTEX_FIELDS: &[&str] = &[
+    "model",
+    "contents",
+    "systemInstruction",
+    "tools",
+    "toolConfig",
+    "safetySettings",
+    "generationConfig",
+    "cachedContent",
+    "labels",
+];
+/// Generation config of the Gemini API: Vertex's routing and audio timestamp fields are
+/// missing, `enableEnhancedCivicAnswers` exists only here.
+const GEMINI_API_GENERATION_FIELDS: &[&str] = &[
+    "temperature",
+    "topP",
+    "topK",
+    "candidateCount",
+    "maxOutputTokens",
+    "stopSequences",
+    "responseLogprobs",
+    "logprobs",
+    "presencePenalty",
+    "frequencyPenalty",
+    "seed",
+    "responseMimeType",
+    "responseSchema",
+    "responseJsonSchema",
+    "responseModalities",
+    "mediaResolution",
+    "speechConfig",
+    "thinkingConfig",
+    "imageConfig",
+    "enableAffectiveDialog",
+    "enableEnhancedCivicAnswers",
+];
+/// Code Assist's and Vertex's generation config.
 const GENERATION_FIELDS: &[&str] = &[
     "temperature",
     "topP",
@@ -117,18 +167,71 @@ pub(crate) fn generation(inner: &Inner, email: &str, env: &Value) -> Result<(), 
         .get("request")
         .filter(|r| r.is_object())
         .ok_or_else(|| bad("Request contains an invalid argument."))?;
-    request_body(inner, model, request)
+    request_body(inner, model, request, Dialect::CodeAssist)
 }
 
-fn request_body(inner: &Inner, model: &str, request: &Value) -> Result<(), Rejection> {
-    if let Some(k) = unknown_key(request, REQUEST_FIELDS) {
-        return Err((400, errors::unknown_field(k, "request")));
+/// Whose request rules apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// The request nested under `request` in the envelope.
+    CodeAssist,
+    GeminiApi,
+    Vertex,
+}
+
+impl Dialect {
+    fn fields(self) -> (&'static [&'static str], &'static [&'static str]) {
+        match self {
+            Self::CodeAssist => (REQUEST_FIELDS, GENERATION_FIELDS),
+            Self::GeminiApi => (GEMINI_API_FIELDS, GEMINI_API_GENERATION_FIELDS),
+            Self::Vertex => (VERTEX_FIELDS, GENERATION_FIELDS),
+        }
+    }
+}
+
+/// Unknown top-level field of an unwrapped request: the message names no location.
+fn unknown_top_level(name: &str) -> Value {
+    let message =
+        format!("Invalid JSON payload received. Unknown name \"{name}\": Cannot find field.");
+    let violation = serde_json::json!({"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": [{"description": message}]});
+    errors::status_body(400, "INVALID_ARGUMENT", &message, vec![violation])
+}
+
+/// A Gemini API or Vertex `GenerateContentRequest` (the body itself, not an envelope).
+pub(crate) fn official_request(
+    inner: &Inner,
+    model: &str,
+    request: &Value,
+    dialect: Dialect,
+) -> Result<(), Rejection> {
+    if !request.is_object() {
+        return Err(bad("Invalid JSON payload received. Expected an object."));
+    }
+    request_body(inner, model, request, dialect)
+}
+
+fn request_body(
+    inner: &Inner,
+    model: &str,
+    request: &Value,
+    dialect: Dialect,
+) -> Result<(), Rejection> {
+    let (fields, generation_fields) = dialect.fields();
+    if let Some(k) = unknown_key(request, fields) {
+        return Err(match dialect {
+            Dialect::CodeAssist => (400, errors::unknown_field(k, "request")),
+            Dialect::GeminiApi | Dialect::Vertex => (400, unknown_top_level(k)),
+        });
     }
     let gcfg = request
         .get("generationConfig")
         .or_else(|| request.get("generation_config"));
-    if let Some(k) = gcfg.and_then(|g| unknown_key(g, GENERATION_FIELDS)) {
-        return Err((400, errors::unknown_field(k, "request.generation_config")));
+    if let Some(k) = gcfg.and_then(|g| unknown_key(g, generation_fields)) {
+        let at = match dialect {
+            Dialect::CodeAssist => "request.generation_config",
+            Dialect::GeminiApi | Dialect::Vertex => "generation_config",
+        };
+        return Err((400, errors::unknown_field(k, at)));
     }
     let contents = request
         .get("contents")
@@ -143,6 +246,15 @@ fn request_body(inner: &Inner, model: &str, request: &Value) -> Result<(), Rejec
             return Err(bad(&format!(
                 "* GenerateContentRequest.contents[{i}].parts: contents.parts must not be empty.\n"
             )));
+        }
+        let role = c.get("role").and_then(Value::as_str);
+        let role_ok = match (dialect, role) {
+            (Dialect::CodeAssist, _) => true,
+            (_, Some(r)) => r == "user" || r == "model",
+            (_, None) => dialect != Dialect::Vertex,
+        };
+        if !role_ok {
+            return Err(bad("Please use a valid role: user, model."));
         }
     }
     if let Some(t) = gcfg.and_then(|g| g.get("thinkingConfig")) {

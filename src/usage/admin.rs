@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use chrono::{Days, NaiveDate};
 
 use super::UsageError;
-use super::memory::{Cell, CredData, Window, lock, slot};
+use super::memory::{Cell, CredData, Window, slot};
 use super::persist;
 use super::service::UsageService;
 use super::types::{
@@ -36,7 +36,7 @@ impl UsageService {
         let now = self.inner.clock.now();
         self.inner.with_window(now, |w| {
             let empty = CredData::default();
-            let guard = cell.map(|c| lock(&c.data));
+            let guard = cell.map(|c| c.data.lock());
             let d = guard.as_deref().unwrap_or(&empty);
             let used = d.used_in(w.start_ms);
             let mut out = CredentialUsage {
@@ -92,7 +92,7 @@ impl UsageService {
                     StoreError::NotFound { .. } => UsageError::UnknownCredential(id),
                     e => e.into(),
                 })?;
-            lock(&self.inner.cell(id).data).limits = limits;
+            self.inner.cell(id).data.lock().limits = limits;
         }
         self.inner.release(Some(id));
         Ok(())
@@ -106,7 +106,7 @@ impl UsageService {
             None => self.inner.all_cells().into_iter().map(|(_, c)| c).collect(),
         };
         for c in targets {
-            let mut d = lock(&c.data);
+            let mut d = c.data.lock();
             d.counts.clear();
             d.used = [0; 3];
             c.dirty.store(true, Ordering::Release);

@@ -1,20 +1,16 @@
 //! In-memory counters: what the hot path touches. Per-credential cells behind a short
-//! `std::sync::Mutex` each (so the pool's quota check contends only with records for the same
+//! `parking_lot::Mutex` each (so the pool's quota check contends only with records for the same
 //! credential), and one pending batch of history deltas for the flusher.
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
 
 use super::types::{LimitOverride, Outcome, Surface};
 use super::window::ResetRule;
 use crate::pool::{CredId, ModelClass};
-
-/// A poisoned lock only means another thread panicked mid-update of plain counters; keep counting.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 pub(crate) const CLASSES: [ModelClass; 3] = [ModelClass::Pro, ModelClass::Flash, ModelClass::Other];
 
@@ -103,7 +99,7 @@ impl Cell {
     /// Count one call in `window`. Rolling over here (rather than on a timer) is what keeps a
     /// window exact: the increment and the rollover happen under the same lock.
     pub fn count(&self, window_ms: i64, class: ModelClass, outcome: Outcome) {
-        let mut d = lock(&self.data);
+        let mut d = self.data.lock();
         if d.window != window_ms {
             d.window = window_ms;
             d.used = [0; 3];
@@ -114,7 +110,7 @@ impl Cell {
     }
 
     pub fn snapshot(&self, id: CredId) -> CellSnapshot {
-        let d = lock(&self.data);
+        let d = self.data.lock();
         CellSnapshot {
             id,
             window: d.window,
@@ -259,9 +255,9 @@ mod tests {
         let c = Cell::default();
         c.count(1, ModelClass::Pro, Outcome::Success);
         c.count(1, ModelClass::Flash, Outcome::UpstreamError(429));
-        assert_eq!(lock(&c.data).used_in(1), [1, 1, 0]);
+        assert_eq!(c.data.lock().used_in(1), [1, 1, 0]);
         c.count(2, ModelClass::Pro, Outcome::Success);
-        let d = lock(&c.data);
+        let d = c.data.lock();
         assert_eq!(d.used_in(2), [1, 0, 0]);
         assert_eq!(d.used_in(1), [0; 3], "a stale window reads as empty");
         assert_eq!(

@@ -1,16 +1,17 @@
 //! `UsageService`: the hot-path recorders, the quota check, the flusher and the admin operations.
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use parking_lot::{Mutex, RwLock};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::memory::{
     Batch, CallKey, Cell, CredData, DailyRequestKey, MinuteAgg, MinuteKey, Pending, Window,
-    clamp_model, lock, slot,
+    clamp_model, slot,
 };
 use super::persist;
 use super::types::{CallRecord, DefaultLimits, RequestRecord};
@@ -20,14 +21,6 @@ use crate::pool::{Clock, CredId, ModelClass, model_class};
 use crate::store::Store;
 
 type ReleaseHook = Arc<dyn Fn(Option<CredId>) + Send + Sync>;
-
-fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    l.write().unwrap_or_else(|e| e.into_inner())
-}
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
@@ -42,7 +35,7 @@ pub struct UsageService {
 impl std::fmt::Debug for UsageService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UsageService")
-            .field("credentials", &read(&self.inner.cells).len())
+            .field("credentials", &self.inner.cells.read().len())
             .finish()
     }
 }
@@ -87,12 +80,12 @@ impl Inner {
     /// with a count.
     pub(super) fn with_window<R>(&self, now: DateTime<Utc>, f: impl FnOnce(&Window) -> R) -> R {
         {
-            let w = read(&self.window);
+            let w = self.window.read();
             if w.contains(now) {
                 return f(&w);
             }
         }
-        let mut w = write(&self.window);
+        let mut w = self.window.write();
         if !w.contains(now) {
             *w = Window::at(w.rule, now);
         }
@@ -100,18 +93,20 @@ impl Inner {
     }
 
     pub(super) fn find(&self, id: CredId) -> Option<Arc<Cell>> {
-        read(&self.cells).get(&id).cloned()
+        self.cells.read().get(&id).cloned()
     }
 
     pub(super) fn cell(&self, id: CredId) -> Arc<Cell> {
         if let Some(c) = self.find(id) {
             return c;
         }
-        Arc::clone(write(&self.cells).entry(id).or_default())
+        Arc::clone(self.cells.write().entry(id).or_default())
     }
 
     pub(super) fn all_cells(&self) -> Vec<(CredId, Arc<Cell>)> {
-        let mut v: Vec<_> = read(&self.cells)
+        let mut v: Vec<_> = self
+            .cells
+            .read()
             .iter()
             .map(|(id, c)| (*id, Arc::clone(c)))
             .collect();
@@ -120,7 +115,7 @@ impl Inner {
     }
 
     fn take_batch(&self) -> Batch {
-        let pending = std::mem::take(&mut *lock(&self.pending));
+        let pending = std::mem::take(&mut *self.pending.lock());
         let cells = self
             .all_cells()
             .into_iter()
@@ -136,7 +131,7 @@ impl Inner {
             pending: shared.pending.clone(),
             cells: shared.cells.clone(),
         });
-        lock(&self.pending).merge(batch.pending);
+        self.pending.lock().merge(batch.pending);
         for snap in batch.cells {
             if let Some(c) = self.find(snap.id) {
                 c.dirty.store(true, Ordering::Release);
@@ -145,7 +140,7 @@ impl Inner {
     }
 
     pub(super) fn release(&self, id: Option<CredId>) {
-        let hook = read(&self.release).clone();
+        let hook = self.release.read().clone();
         if let Some(hook) = hook {
             hook(id);
         }
@@ -219,7 +214,7 @@ impl UsageService {
             inner.cancel.clone(),
             opts,
         ));
-        *lock(&inner.task) = Some(handle);
+        *inner.task.lock() = Some(handle);
         Ok(Self { inner })
     }
 
@@ -227,7 +222,7 @@ impl UsageService {
     /// window rollover (limits raised, counters reset, rule changed), so the pool can drop the
     /// parks it made from earlier `over_quota` answers: wire it to `Pool::release_quota`.
     pub fn on_quota_release(&self, hook: impl Fn(Option<CredId>) + Send + Sync + 'static) {
-        *write(&self.inner.release) = Some(Arc::new(hook));
+        *self.inner.release.write() = Some(Arc::new(hook));
     }
 
     /// Hot setting. Today's counts carry over into the window that contains "now" under the new
@@ -235,7 +230,7 @@ impl UsageService {
     pub fn set_rule(&self, rule: ResetRule) {
         let now = self.inner.clock.now();
         {
-            let mut w = write(&self.inner.window);
+            let mut w = self.inner.window.write();
             if w.rule == rule {
                 return;
             }
@@ -243,7 +238,7 @@ impl UsageService {
             let old = w.start_ms;
             if next.start_ms != old {
                 for (_, c) in self.inner.all_cells() {
-                    let mut d = lock(&c.data);
+                    let mut d = c.data.lock();
                     if d.window == old {
                         d.window = next.start_ms;
                         c.dirty.store(true, Ordering::Release);
@@ -284,7 +279,7 @@ impl UsageService {
             model: clamp_model(&rec.base_model),
             outcome: rec.outcome,
         };
-        *lock(&self.inner.pending).calls.entry(key).or_insert(0) += 1;
+        *self.inner.pending.lock().calls.entry(key).or_insert(0) += 1;
     }
 
     /// One client request, once, when it ends (its calls are recorded separately).
@@ -319,7 +314,7 @@ impl UsageService {
             ttfb_count: u64::from(rec.ttfb.is_some()),
             retries: u64::from(rec.retries),
         };
-        let mut p = lock(&self.inner.pending);
+        let mut p = self.inner.pending.lock();
         let d = p.daily_requests.entry(daily_key).or_default();
         d.requests += 1;
         d.successes += u64::from(ok);
@@ -337,7 +332,7 @@ impl UsageService {
         let defaults = self.inner.defaults();
         let now = self.inner.clock.now();
         self.inner.with_window(now, |w| {
-            let d = lock(&cell.data);
+            let d = cell.data.lock();
             let used = d.used_in(w.start_ms);
             let total = d.limits.total.unwrap_or(defaults.total);
             if total > 0 && used.iter().sum::<u64>() >= total {
@@ -395,7 +390,7 @@ impl UsageService {
     /// an explicit `flush`.
     pub async fn shutdown(&self) -> Result<(), UsageError> {
         self.inner.cancel.cancel();
-        let handle = lock(&self.inner.task).take();
+        let handle = self.inner.task.lock().take();
         if let Some(h) = handle
             && let Err(e) = h.await
         {

@@ -7,35 +7,8 @@ use serde::Serialize;
 
 use crate::pool::CredId;
 
-/// Which API the client used. Our own small enum so it can be a map key (`crate::error::Surface`
-/// is not `Hash`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Surface {
-    OpenAi,
-    Gemini,
-    Anthropic,
-}
-
-impl Surface {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Surface::OpenAi => "openai",
-            Surface::Gemini => "gemini",
-            Surface::Anthropic => "anthropic",
-        }
-    }
-}
-
-impl From<crate::error::Surface> for Surface {
-    fn from(s: crate::error::Surface) -> Self {
-        match s {
-            crate::error::Surface::OpenAi => Surface::OpenAi,
-            crate::error::Surface::Gemini => Surface::Gemini,
-            crate::error::Surface::Anthropic => Surface::Anthropic,
-        }
-    }
-}
+/// Which API the client used: the one `Surface` of the gateway.
+pub use crate::error::Surface;
 
 /// How one upstream call or one client request ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

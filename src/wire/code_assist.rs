@@ -1,4 +1,4 @@
-//! The Code Assist envelope around a Gemini request (upstream-protocol §4.3), and the reader
+//! The Code Assist envelope around a Gemini request, and the reader
 //! for the envelope around its answers.
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, Serializer};

@@ -77,20 +77,22 @@ pub struct TokenUsage {
     pub total: u64,
 }
 
+/// Saturating: the counts come from Google and are not trusted to fit.
 impl AddAssign for TokenUsage {
     fn add_assign(&mut self, o: Self) {
-        self.prompt += o.prompt;
-        self.completion += o.completion;
-        self.reasoning += o.reasoning;
-        self.cached += o.cached;
-        self.total += o.total;
+        self.prompt = self.prompt.saturating_add(o.prompt);
+        self.completion = self.completion.saturating_add(o.completion);
+        self.reasoning = self.reasoning.saturating_add(o.reasoning);
+        self.cached = self.cached.saturating_add(o.cached);
+        self.total = self.total.saturating_add(o.total);
     }
 }
 
-/// The OpenAI `usage` object. We use the spec mode of format-conversion §3.5, not the
-/// reference's (which subtracts cached tokens from the prompt and leaves thoughts out of the
-/// completion, so its numbers do not add up): billing dashboards that price reasoning as
-/// output get the right total. Details appear only when non-zero, as OpenAI does.
+/// The OpenAI `usage` object, in OpenAI's own convention: `prompt_tokens` includes cached
+/// tokens and `completion_tokens` includes thoughts, so prompt + completion = total. The
+/// reference subtracts cached tokens from the prompt and leaves thoughts out of the completion,
+/// so its numbers do not add up; billing dashboards that price reasoning as output get the
+/// right total from ours. Details appear only when non-zero, as OpenAI does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UsageObject(pub TokenUsage);
 

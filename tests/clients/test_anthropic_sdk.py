@@ -107,6 +107,23 @@ def test_count_tokens(client):
     assert r.input_tokens == 7
 
 
+def test_model_list_and_retrieve(client):
+    ids = [m.id for m in client.models.list()]
+    assert "gemini-2.5-pro" in ids
+    assert len(ids) == len(set(ids))
+    page = client.models.list(limit=5)
+    assert len(page.data) == 5
+    assert page.has_more
+    assert len(list(client.models.list(limit=7))) == len(ids), "auto-paging covers the list"
+    m = client.models.retrieve("gemini-2.5-flash")
+    assert m.id == "gemini-2.5-flash"
+    assert m.type == "model"
+    assert m.display_name
+    assert m.created_at.year >= 2023
+    with pytest.raises(anthropic.NotFoundError):
+        client.models.retrieve("claude-no-such-model")
+
+
 def test_auth_error(gateway):
     bad = anthropic.Anthropic(base_url=gateway, api_key="wrong-key", max_retries=0)
     with pytest.raises(anthropic.APIStatusError) as e:

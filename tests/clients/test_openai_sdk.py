@@ -20,6 +20,24 @@ def test_model_list_has_variants(client):
     assert "流式抗截断/gemini-2.5-pro" in ids
 
 
+def test_model_retrieve(client):
+    m = client.models.retrieve("gemini-2.5-pro")
+    assert m.id == "gemini-2.5-pro"
+    assert m.object == "model"
+    assert m.owned_by == "google"
+    # The SDK percent-encodes the '/' of a feature prefix.
+    assert client.models.retrieve("假流式/gemini-2.5-pro").id == "假流式/gemini-2.5-pro"
+    with pytest.raises(openai.NotFoundError) as e:
+        client.models.retrieve("gpt-no-such-model")
+    assert e.value.body["code"] == "model_not_found"
+
+
+def test_unknown_endpoint_is_an_openai_shaped_404(client):
+    with pytest.raises(openai.NotFoundError) as e:
+        client.embeddings.create(model="gemini-2.5-flash", input="x")
+    assert "/v1/embeddings" in e.value.body["message"]
+
+
 def test_chat_non_stream(client):
     r = client.chat.completions.create(
         model="gemini-2.5-flash", messages=[{"role": "user", "content": "say hello to the tests"}]

@@ -155,9 +155,12 @@ async fn model_list_and_count_tokens() {
         .await
         .unwrap();
     assert_eq!(one["name"], "models/gemini-2.5-pro");
+    // `/v1/models` answers OpenAI's shape to a Bearer caller (`?key=` gets Google's; see
+    // model_list.rs).
     let v: Value = app
         .http
-        .get(format!("{}/v1/models?key={KEY}", app.url))
+        .get(format!("{}/v1/models", app.url))
+        .bearer_auth(KEY)
         .send()
         .await
         .unwrap()

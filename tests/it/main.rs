@@ -1,11 +1,37 @@
-//! Integration tests: the real gateway over real sockets against the Google simulator.
+//! Integration tests, all in one binary: one link instead of one per file, which is most of
+//! the build time of `cargo test`. Most run the real gateway over real sockets against the
+//! Google simulator; the few that change process-wide state (the global log subscriber, the
+//! panic hook) rerun themselves in a child process (`support::in_own_process`).
+#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a failed test
+
+// The proxy surfaces end to end.
 mod anthropic;
 mod auth;
 mod gemini;
 mod import;
+mod model_list;
 mod openai;
 mod pool;
 mod remote;
+mod routes;
 mod streams;
-mod support;
 mod usage;
+
+// The management API and the panel.
+mod api;
+mod panel;
+
+// Library parts against real files and sockets.
+mod import_formats;
+mod settings;
+mod simulator;
+mod store;
+mod usage_counters;
+
+// The binary, the README, and the process-wide logging and panic hook.
+mod catch_panic;
+mod cli;
+mod logs;
+mod readme;
+
+mod support;

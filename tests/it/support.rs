@@ -1,6 +1,5 @@
 //! Test harness: a real gateway on 127.0.0.1:0 in front of a real simulator, with seeded
 //! accounts imported as credentials.
-#![allow(dead_code)]
 use std::collections::HashMap;
 
 use gcli2api::AppState;
@@ -10,6 +9,54 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 pub const KEY: &str = "test-api-key";
+
+/// Installs the process-wide log hub (INFO, no file, no console) on first use, so
+/// `/api/v1/logs` and the panel's live log have lines to read. All tests of this binary share
+/// it; a test that needs another logging setup runs in a process of its own
+/// ([`in_own_process`]).
+pub fn init_logs() {
+    let _ = gcli2api::logs::init(gcli2api::logs::LogConfig {
+        level: "info".into(),
+        file: None,
+        retention_days: 1,
+        console: false,
+    });
+}
+
+/// The name libtest knows a test by: `module_path!()` without the crate name, then `name`.
+pub fn test_name(module_path: &str, name: &str) -> String {
+    match module_path.split_once("::") {
+        Some((_crate, path)) => format!("{path}::{name}"),
+        None => name.to_string(),
+    }
+}
+
+/// Set in a child started by [`in_own_process`] to the one test it runs.
+const OWN_PROCESS_ENV: &str = "GCLI2API_TEST_OWN_PROCESS";
+
+/// For a test that changes process-wide state (the global tracing subscriber, the panic hook),
+/// which must not leak into the other tests of this binary. Called first thing as
+/// `if !in_own_process(module_path!(), "the_test") { return; }`: in the normal run it runs that
+/// one test again in a child process of this binary, asserts that it passed and returns
+/// `false`; in the child it returns `true` and the test does its work.
+pub fn in_own_process(module_path: &str, name: &str) -> bool {
+    let test = test_name(module_path, name);
+    if std::env::var(OWN_PROCESS_ENV).is_ok_and(|t| t == test) {
+        return true;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([test.as_str(), "--exact", "--nocapture"])
+        .env(OWN_PROCESS_ENV, &test)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("test result: ok. 1 passed"),
+        "{test} in its own process:\n{stdout}\n{stderr}"
+    );
+    false
+}
 
 pub struct TestApp {
     pub url: String,

@@ -17,7 +17,6 @@ use super::auth::PanelAuth;
 use super::error::{ApiError, ErrorCode, Failure};
 use crate::pool::CredId;
 use crate::state::AppState;
-use crate::store::credentials as repo;
 
 pub struct CredentialsApi;
 
@@ -74,8 +73,8 @@ pub(super) fn not_found(id: CredId) -> Json<ApiError> {
 /// The API view of one credential, or `None` when it does not exist.
 pub(super) async fn load(state: &AppState, id: CredId) -> Result<Option<Box<Credential>>, Failure> {
     let row = state
-        .store
-        .call(move |c| repo::get(c, id))
+        .pool
+        .get(id)
         .await
         .map_err(|e| Failure::internal("cannot read the credential", &e))?;
     Ok(row.map(|row| {
@@ -102,8 +101,8 @@ impl CredentialsApi {
         state: Data<&AppState>,
     ) -> Result<ListCredentialsResponse, Failure> {
         let rows = state
-            .store
-            .call(repo::list)
+            .pool
+            .list()
             .await
             .map_err(|e| Failure::internal("cannot list credentials", &e))?;
         let out = rows

@@ -12,9 +12,9 @@ use super::not_found;
 use crate::api::ApiTags;
 use crate::api::auth::PanelAuth;
 use crate::api::error::{ApiError, ErrorCode, Failure};
+use crate::onboarding::import::ImportError;
 use crate::pool::CredId;
 use crate::pool::admin::{AdminError, ImportOutcome};
-use crate::pool::import::ImportError;
 use crate::state::AppState;
 
 /// Largest request body for an import; larger ones get 413 before anything is parsed.
@@ -117,7 +117,7 @@ enum ExportCredentialsResponse {
 pub fn content_disposition(name: &str) -> String {
     let ascii: String = name
         .chars()
-        .map(crate::pool::import::safe_name_char)
+        .map(crate::onboarding::import::safe_name_char)
         .collect();
     let encoded: String = name
         .bytes()
@@ -178,7 +178,7 @@ impl TransferApi {
                 )) => return Ok(too_large(&name, limit)),
                 // A file the importer refuses as a whole is reported like any other rejection.
                 Err(AdminError::Import(e)) => result.rejected.push(SkippedItem {
-                    name: crate::pool::import::sanitize_name(&name).unwrap_or(name),
+                    name: crate::onboarding::import::sanitize_name(&name).unwrap_or(name),
                     reason: e.to_string(),
                 }),
                 Err(e) => return Err(Failure::internal("cannot import", &e)),
@@ -271,7 +271,7 @@ fn too_large(name: &str, limit: u64) -> ImportCredentialsResponse {
             ErrorCode::PayloadTooLarge,
             format!("upload is larger than the limit of {limit} bytes"),
         )
-        .with_target(crate::pool::import::sanitize_name(name).unwrap_or_default()),
+        .with_target(crate::onboarding::import::sanitize_name(name).unwrap_or_default()),
     ))
 }
 

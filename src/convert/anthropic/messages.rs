@@ -1,6 +1,6 @@
-//! The Anthropic message walk: content blocks → Gemini parts, and the tool reorganisation of
-//! case #54 (each `functionCall` in its own model turn, directly followed by its
-//! `functionResponse`).
+//! The Anthropic message walk: content blocks → Gemini parts, and the tool reorganisation for
+//! parallel tool uses (each `functionCall` in its own model turn, directly followed by its
+//! `functionResponse`; test `case_54_…`).
 //!
 //! Claude Code 2.1 also puts `{"role": "system"}` entries inside `messages`; their text joins
 //! the system instruction in order (or, in compatibility mode, stays in place as user text).

@@ -1,5 +1,4 @@
-//! Anthropic Messages (`/v1/messages`, `/v1/messages/count_tokens`) ⇄ Gemini
-//! (format-conversion §7.4, cases #54 and #55).
+//! Anthropic Messages (`/v1/messages`, `/v1/messages/count_tokens`) ⇄ Gemini.
 //!
 //! Call order for a generation request, as on the OpenAI route:
 //! 1. `models::resolve(model)`;
@@ -10,8 +9,9 @@
 //! Decisions that differ from the reference (su-kaka/gcli2api `anthropic2gemini.py`):
 //! - Client parameters are forwarded unchanged: no default `temperature: 0.4`, `topP: 1` or
 //!   the reference's five extra stop sequences, and `max_tokens` is respected.
-//! - Thinking blocks in the history are never replayed as visible text (E21): their text is
-//!   dropped (the upstream keeps its own reasoning state in signatures).
+//! - Thinking blocks in the history are never replayed as visible text (the reference looks for
+//!   `thoughtSignature` where Anthropic clients send `signature`, and pastes the thinking text into
+//!   the prompt): their text is dropped (the upstream keeps its own reasoning state in signatures).
 //! - Thought signatures round-trip through the standard `signature` field of a `thinking`
 //!   block. A `functionCall`'s signature is put on the thinking block right before its
 //!   `tool_use` (an empty thinking block if there is none), prefixed with

@@ -1,4 +1,4 @@
-//! Streaming Gemini → Anthropic events (case #55): `message_start`, then per content block
+//! Streaming Gemini → Anthropic events: `message_start`, then per content block
 //! `content_block_start` / `content_block_delta`* / `content_block_stop` with running
 //! indexes, then `message_delta` (stop reason, usage) and `message_stop`.
 //!

@@ -1,4 +1,4 @@
-//! format-conversion §10 cases #52–#53 and the marker filter's properties.
+//! Anti-truncation continuation (catalogue cases 52–53) and the marker filter's properties.
 use std::collections::HashMap;
 
 use proptest::prelude::*;
@@ -73,7 +73,8 @@ fn prepare_appends_once_and_handles_shapes() {
     assert!(snake.get("systemInstruction").is_none());
 }
 
-/// Case #52, driven through the OpenAI translator as the dispatcher would.
+/// A reply cut short is continued and the client sees one stream, driven through the OpenAI
+/// translator as the dispatcher would.
 #[test]
 fn case_52_continuation_and_client_view() {
     let mut req = original();
@@ -133,7 +134,8 @@ fn case_52_continuation_and_client_view() {
         .collect();
     assert_eq!(finishes, vec![&json!("stop")], "exactly one final chunk");
 
-    // [FIX] a third attempt carries one model turn with all text, not one per attempt.
+    // A third attempt carries one model turn with all text, not one per attempt (the
+    // reference appends one per attempt).
     let mut f2 = MarkerFilter::new();
     f2.push("A");
     f2.push("B");
@@ -157,7 +159,8 @@ fn continuation_extends_a_client_prefill_and_ignores_empty_text() {
     assert_eq!(continuation(&orig, ""), orig);
 }
 
-/// Case #53 [FIX]: the marker split across chunks never reaches the client.
+/// The marker split across chunks never reaches the client (the reference lets the pieces
+/// through).
 #[test]
 fn case_53_split_marker_is_stripped() {
     let mut f = MarkerFilter::new();

@@ -1,4 +1,4 @@
-//! format-conversion §10 cases #50–#51 and fake-stream [FIX] behaviour.
+//! Fake streaming (catalogue cases 50–51) and where it deliberately differs from the reference.
 use std::collections::HashMap;
 
 use serde_json::{Value, json};

@@ -1,5 +1,6 @@
-//! Model-name features applied to a Gemini request, once, on every route
-//! (format-conversion §1.12, §7.1; upstream-protocol §6.3–§6.5).
+//! Model-name features applied to a Gemini request, once, on every route: the thinking
+//! config of a suffix or `reasoning_effort`, `googleSearch` for `-search`, and the default
+//! safety settings.
 use serde_json::{Map, Value, json};
 
 use super::ConvertOptions;

@@ -1,5 +1,4 @@
-//! The message walk: roles, system instruction, tool calls and tool results
-//! (format-conversion §1.2, §1.3, §1.5, §1.6, §1.7).
+//! The message walk: roles, system instruction, tool calls and tool results.
 use std::collections::HashMap;
 
 use serde::Deserialize;

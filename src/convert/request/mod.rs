@@ -7,7 +7,7 @@
 //! 3. [`apply_model_features`] once (thinking, `googleSearch`, default safety settings);
 //! 4. `wire::code_assist::envelope(&resolved.base, project, request, None)`.
 //!
-//! Product decisions that differ from the reference (format-conversion §1):
+//! Product decisions that differ from the reference:
 //! - Client parameters are forwarded unchanged: no forced `maxOutputTokens: 64000` / `topK: 64`.
 //! - `developer` is a system role. With compatibility mode every system/developer message is a
 //!   user turn instead.

@@ -1,5 +1,5 @@
-//! Native Gemini bodies → the Code Assist `request` object (format-conversion §4.2), and the
-//! parts cleanup both routes share (§1.13 step 6).
+//! Native Gemini bodies → the Code Assist `request` object, and the parts cleanup both routes
+//! share.
 //!
 //! The body is kept open: unknown top-level and `generationConfig` keys pass through (the
 //! reference's closed model silently dropped `responseModalities`, `responseJsonSchema`, ...).
@@ -146,7 +146,7 @@ fn fix_roles_and_signatures(contents: &mut [Value]) -> Result<(), ConvertError> 
     Ok(())
 }
 
-/// Drop empty parts and contents, normalise text (format-conversion §1.13 step 6).
+/// Drop empty parts and contents, normalise text: the last cleanup before a request leaves.
 /// A part survives when any value other than `thought` is non-empty; text is right-trimmed
 /// unless it carries a thought signature (signed text is replayed byte for byte).
 pub(super) fn clean_contents(contents: &mut Vec<Value>) {

@@ -1,4 +1,4 @@
-//! Sampling parameters → `generationConfig` (format-conversion §1.1, §1.8, §1.10, §7.3).
+//! Sampling parameters, `response_format` and `reasoning_effort` → `generationConfig`.
 use serde_json::{Map, Value, json};
 
 use super::features::thinking_config;

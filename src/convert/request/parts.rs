@@ -1,4 +1,4 @@
-//! OpenAI content parts → Gemini parts (format-conversion §1.4).
+//! OpenAI content parts → Gemini parts.
 //!
 //! Media must be inline: `data:` URLs (any `;` parameters, base64 payload) become
 //! `inlineData`. Remote `http(s)` image URLs have already been fetched and inlined by the
@@ -75,12 +75,13 @@ fn inline(mime: &str, data: &str) -> Value {
 
 fn url_part(url: &str, field: &str, kind: &'static str) -> Result<Value, ConvertError> {
     let trimmed = url.trim();
-    if trimmed.len() >= 5 && trimmed[..5].eq_ignore_ascii_case("data:") {
+    // Byte-wise, case-insensitive scheme checks: slicing `&str` at a fixed byte index panics
+    // when a multi-byte character straddles it.
+    if has_scheme(trimmed, "data:") {
         let (mime, data) = parse_data_url(trimmed).map_err(|r| ConvertError::invalid(field, r))?;
         return Ok(inline(mime, data));
     }
-    let lower = trimmed.get(..8).unwrap_or(trimmed).to_ascii_lowercase();
-    if lower.starts_with("http://") || lower.starts_with("https://") {
+    if has_scheme(trimmed, "http://") || has_scheme(trimmed, "https://") {
         return Err(ConvertError::RemoteUrl {
             field: field.to_string(),
             kind,
@@ -90,6 +91,13 @@ fn url_part(url: &str, field: &str, kind: &'static str) -> Result<Value, Convert
         field,
         "unsupported URL; send a data: URL (data:<mime>;base64,<data>)",
     ))
+}
+
+/// Whether `url` starts with `scheme` (ASCII, any case).
+fn has_scheme(url: &str, scheme: &str) -> bool {
+    url.as_bytes()
+        .get(..scheme.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(scheme.as_bytes()))
 }
 
 /// `data:<mime>[;param]*;base64,<payload>` → (mime, payload). Parameters such as `charset`
@@ -112,7 +120,7 @@ pub(super) fn parse_data_url(url: &str) -> Result<(&str, &str), String> {
     Ok((mime, data.trim()))
 }
 
-/// OpenAI audio `format` → MIME type (CPA's table).
+/// OpenAI audio `format` → MIME type (CLIProxyAPI's table).
 fn audio_mime(format: &str) -> String {
     let f = format.trim().to_ascii_lowercase();
     match f.as_str() {

@@ -1,5 +1,4 @@
-//! Tools, tool names, `tool_choice`, and argument type repair (format-conversion §1.5, §1.9,
-//! §1.11).
+//! Tools, tool names, `tool_choice`, and argument type repair.
 use std::collections::HashMap;
 
 use pinyin::ToPinyin;
@@ -139,7 +138,8 @@ pub(super) fn convert_tools(
                 declared.schemas.insert(f.name, params);
                 declarations.push(Value::Object(decl));
             }
-            // Gemini's built-in tools under the names OpenAI-style clients use (CPA's mapping).
+            // Gemini's built-in tools under the names OpenAI-style clients use (as CLIProxyAPI
+            // maps them).
             "google_search" | "googleSearch" | "web_search" => {
                 builtins.push(json!({"googleSearch": {}}))
             }

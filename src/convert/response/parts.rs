@@ -53,7 +53,7 @@ pub(crate) fn classify_part<'a>(part: &'a Part, opts: &ResponseOptions) -> PartK
                 &blob.mime_type
             };
             // A Markdown data-URL renders in most chat UIs and needs no non-standard field
-            // (CPA's `message.images[]` is ignored by the openai SDKs).
+            // (CLIProxyAPI's `message.images[]` is ignored by the openai SDKs).
             PartKind::Block(format!(
                 "![gemini-generated-content](data:{mime};base64,{})",
                 blob.data

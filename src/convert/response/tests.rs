@@ -1,4 +1,4 @@
-//! format-conversion §10 cases #34–#42 and empty-reply detection (upstream §8.2 #17).
+//! Non-stream Gemini → OpenAI conversion (catalogue cases 34–42) and empty-reply detection.
 use serde_json::{Value, json};
 
 use super::*;
@@ -128,7 +128,7 @@ fn case_37_safety_and_malformed_call() {
         &opts(),
     );
     assert_eq!(r["choices"][0]["finish_reason"], "stop");
-    // [FIX] the other block reasons are content filters too.
+    // The other block reasons are content filters too (the reference maps them to `stop`).
     let r = gemini_to_openai(&one(json!([]), "PROHIBITED_CONTENT"), &opts());
     assert_eq!(r["choices"][0]["finish_reason"], "content_filter");
 }
@@ -247,7 +247,8 @@ fn envelope_unwrap() {
     assert_eq!(unwrap_envelope(plain.clone()), plain);
 }
 
-/// upstream-protocol §8.2 #17.
+/// The empty 200s Google sends: no candidates, empty text, thoughts only, a blocked prompt,
+/// `SAFETY` with no content.
 #[test]
 fn empty_replies() {
     use EmptyKind::*;
@@ -298,6 +299,16 @@ fn empty_replies() {
         ),
         None
     );
+}
+
+/// Found by the converter property tests: token counts near u64::MAX must not overflow.
+#[test]
+fn huge_token_counts_saturate() {
+    let r = json!({"usageMetadata": {"candidatesTokenCount": 5583865080150059088u64,
+        "thoughtsTokenCount": 12862878993559492528u64}});
+    let u = usage_from_gemini(&r).unwrap();
+    assert_eq!(u.completion, u64::MAX);
+    assert_eq!(u.total, u64::MAX);
 }
 
 /// Completions, byte for byte, as the JSON-value converter wrote them before the typed

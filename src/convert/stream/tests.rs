@@ -1,4 +1,4 @@
-//! format-conversion §10 cases #43–#45 and #48.
+//! Streaming Gemini → OpenAI (catalogue cases 43–45) and stream edge cases.
 use std::collections::HashMap;
 
 use serde_json::{Value, json};

@@ -47,8 +47,8 @@ pub enum ErrorClass {
     Other,
 }
 
-/// Classify in the order of the Gemini CLI's `classifyGoogleError` (upstream-protocol §5.3),
-/// mapped onto the gateway's classes.
+/// Classify in the order of the Gemini CLI's `classifyGoogleError`, mapped onto the gateway's
+/// classes.
 pub fn classify(err: &UpstreamError) -> ErrorClass {
     match err.status {
         401 => ErrorClass::AuthExpired,

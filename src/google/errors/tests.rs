@@ -1,4 +1,5 @@
-//! Catalogue bodies from upstream-protocol §5.2 and fault modes §8.2 #1–#5, #16, #19.
+//! Error bodies exactly as Google sends them (the `fault_NN` tests: rate limits, quota
+//! exhaustion, capacity, wrapped and non-JSON bodies, in-stream errors) and their classes.
 use std::time::Duration;
 
 use super::*;
@@ -107,7 +108,7 @@ fn catalogue_404() {
     assert_eq!(c, ErrorClass::NotFound);
 }
 
-/// §8.2 #1.
+/// 429 `RATE_LIMIT_EXCEEDED` with a sub-second `RetryInfo` and a reset timestamp of about now.
 #[test]
 fn fault_01_rate_limit_exceeded_short_retry() {
     let (e, c) = class(
@@ -127,7 +128,7 @@ fn fault_01_rate_limit_exceeded_short_retry() {
     );
 }
 
-/// §8.2 #2.
+/// 429 `QUOTA_EXHAUSTED` with a reset 13 hours ahead, as delay, timestamp and `RetryInfo`.
 #[test]
 fn fault_02_quota_exhausted_long_reset() {
     let (e, c) = class(
@@ -150,7 +151,7 @@ fn fault_02_quota_exhausted_long_reset() {
     );
 }
 
-/// §8.2 #3: we deliberately differ from the reference's 4 h cooldown (see
+/// 429 with no details: we deliberately differ from the reference's 4 h cooldown (see
 /// [`GENERIC_EXHAUSTED_MESSAGE`]).
 #[test]
 fn fault_03_generic_exhausted_without_details() {
@@ -184,7 +185,7 @@ fn fault_03_generic_exhausted_without_details() {
     );
 }
 
-/// §8.2 #4: the array wrapper parses like the plain object (the reference loses it).
+/// A 429 wrapped in a JSON array parses like the plain object (the reference loses it).
 #[test]
 fn fault_04_array_wrapper() {
     let plain = r#"{"error":{"code":429,"message":"m","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"QUOTA_EXHAUSTED","domain":"cloudcode-pa.googleapis.com","metadata":{"quotaResetDelay":"1h"}}]}}"#;
@@ -203,7 +204,7 @@ fn fault_04_array_wrapper() {
     assert!(b.google_body().is_object());
 }
 
-/// §8.2 #5.
+/// 429 `MODEL_CAPACITY_EXHAUSTED`: Google has no capacity for the model right now.
 #[test]
 fn fault_05_model_capacity_exhausted() {
     let (_, c) = class(
@@ -300,7 +301,8 @@ fn stray_duplicated_commas_are_repaired() {
     assert_eq!(e.status_text.as_deref(), Some("RESOURCE_EXHAUSTED"));
 }
 
-/// §8.2 #19: non-JSON bodies keep a readable message and relay as a Google error.
+/// Non-JSON bodies (an HTML 502 from a load balancer) keep a readable message and relay as a
+/// Google error.
 #[test]
 fn html_body() {
     let e = parse_error(
@@ -328,7 +330,7 @@ fn oauth_style_error() {
     assert_eq!(e.message, "Token has been expired or revoked.");
 }
 
-/// §8.2 #16: an in-stream `{"error":...}` event parses the same way.
+/// An in-stream `{"error":...}` event (after an HTTP 200) parses the same way.
 #[test]
 fn in_stream_error_event() {
     let e = parse_error(
@@ -339,7 +341,7 @@ fn in_stream_error_event() {
     assert_eq!(e.message, "Internal error encountered.");
 }
 
-/// Case #46 (the part owned here): a pre-stream 429 parses from a plain JSON body and is
+/// Catalogue case 46 (the part owned here): a pre-stream 429 parses from a plain JSON body and is
 /// answered as plain JSON with the upstream status, never SSE-framed.
 #[test]
 fn case_46_pre_stream_429_is_a_plain_json_error() {

@@ -3,7 +3,7 @@
 use crate::api::credentials::view::{self, BanKindView, CooldownReasonView, Credential, Status};
 use crate::pool::CredId;
 use crate::state::AppState;
-use crate::store::credentials::{self as repo, CredentialRow};
+use crate::store::credentials::CredentialRow;
 
 use super::super::web::PanelError;
 
@@ -140,8 +140,8 @@ pub fn build(state: &AppState, row: &CredentialRow) -> Credential {
 
 pub async fn all(state: &AppState) -> Result<Vec<Credential>, PanelError> {
     let rows = state
-        .store
-        .call(repo::list)
+        .pool
+        .list()
         .await
         .map_err(|e| PanelError::internal("cannot list credentials", e))?;
     Ok(rows.iter().map(|r| build(state, r)).collect())
@@ -149,8 +149,8 @@ pub async fn all(state: &AppState) -> Result<Vec<Credential>, PanelError> {
 
 pub async fn one(state: &AppState, id: CredId) -> Result<Option<Credential>, PanelError> {
     let row = state
-        .store
-        .call(move |c| repo::get(c, id))
+        .pool
+        .get(id)
         .await
         .map_err(|e| PanelError::internal("cannot read the credential", e))?;
     Ok(row.map(|r| build(state, &r)))

@@ -8,9 +8,9 @@ use poem::{IntoResponse, Response, handler};
 
 use super::super::web::{PanelError, Toast, html, trigger};
 use crate::api::credentials::{MAX_IMPORT_BYTES, MAX_IMPORT_FILES, content_disposition};
+use crate::onboarding::import::sanitize_name;
 use crate::pool::CredId;
 use crate::pool::admin::{AdminError, ImportOutcome};
-use crate::pool::import::sanitize_name;
 use crate::state::AppState;
 
 /// One line of the result table.

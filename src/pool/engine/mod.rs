@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::pool::clock::{Clock, add};
 use crate::pool::failure::{Failure, PoolConfig, Reaction, apply_failure};
+use crate::pool::hold::Hold;
 use crate::pool::index::{ModelIndex, Slot, slot_for};
-use crate::pool::lease::Lease;
 use crate::pool::state::{CooldownReason, CredentialState};
 use crate::pool::unavailable::Unavailable;
 use crate::pool::{CredId, ModelClass, QuotaView};
@@ -159,7 +159,7 @@ impl Pool {
         class: ModelClass,
         exclude: &[CredId],
         quota: &dyn QuotaView,
-    ) -> Result<Lease, Unavailable> {
+    ) -> Result<Hold, Unavailable> {
         let now = self.clock.now();
         self.picks += 1;
         self.ensure_index(model, class, now);
@@ -206,7 +206,7 @@ impl Pool {
         Ok(self.serve(id, model, now))
     }
 
-    fn serve(&mut self, id: CredId, model: &str, now: DateTime<Utc>) -> Lease {
+    fn serve(&mut self, id: CredId, model: &str, now: DateTime<Utc>) -> Hold {
         let lease_for = self.cfg.probe_lease;
         let Some(entry) = self.entries.get_mut(&id) else {
             unreachable!("indexed credential {id} has an entry");
@@ -223,7 +223,7 @@ impl Pool {
             }
             _ => false,
         };
-        let lease = Lease::new(id, probe, &entry.in_flight);
+        let lease = Hold::new(id, probe, &entry.in_flight);
         if probe {
             tracing::info!(credential = id, model, "cooldown cap reached: probing");
             self.reslot(id, model, now);

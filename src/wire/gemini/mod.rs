@@ -2,7 +2,9 @@
 //!
 //! Requests are built as `serde_json::Value` on purpose: the native route must keep fields this
 //! gateway does not know (new `generationConfig` keys, `cachedContent`, ...) instead of dropping
-//! them through a closed struct (format-conversion E12). This module holds the fixed pieces.
+//! them through a closed struct (the reference's closed model silently dropped
+//! `responseModalities`, `responseJsonSchema` and `imageConfig`). This module holds the fixed
+//! pieces.
 use std::sync::LazyLock;
 
 use serde_json::{Value, json};
@@ -14,8 +16,9 @@ pub use response::{
     ModalityTokenCount, Part, PartData, PromptFeedback, UsageMetadata,
 };
 
-/// The documented value that makes the upstream skip thought-signature validation
-/// (upstream-protocol §4.6). Used when a client cannot round-trip a real signature.
+/// The documented value that makes the upstream skip thought-signature validation (Gemini 3 answers
+/// 400 for a history `functionCall` without a valid signature). Used when a client cannot
+/// round-trip a real signature.
 pub const SKIP_THOUGHT_SIGNATURE: &str = "skip_thought_signature_validator";
 
 const TEXT_CATEGORIES: &[&str] = &[
@@ -35,7 +38,7 @@ const EXTRA_CATEGORIES: &[&str] = &[
 ];
 
 /// Default `safetySettings` (all `BLOCK_NONE`). `gemini-2.5-flash-lite` rejects the image and
-/// jailbreak categories, so it only gets the five text ones (format-conversion §1.12).
+/// jailbreak categories, so it only gets the five text ones.
 pub fn default_safety_settings(base_model: &str) -> Value {
     // Built once: copying the finished list is cheaper than building it per request.
     static LISTS: LazyLock<[Value; 2]> = LazyLock::new(|| {

@@ -155,7 +155,7 @@ fn our_signature_round_trips_onto_the_next_call_and_foreign_ones_do_not() {
     assert_eq!(c[1]["parts"][0]["thoughtSignature"], "CiQBreal");
     assert_eq!(c[3]["parts"][0]["thoughtSignature"], SKIP_THOUGHT_SIGNATURE);
     assert_eq!(c[5]["parts"][0]["thoughtSignature"], SKIP_THOUGHT_SIGNATURE);
-    // Thinking text is never replayed as visible text (format-conversion E21).
+    // Thinking text is never replayed as visible text.
     assert!(!req.to_string().contains("secret plan"));
     assert!(!req.to_string().contains("claude's"));
 }

@@ -64,7 +64,7 @@ fn case_17_sampling_parameters() {
 
 #[test]
 fn case_18_candidate_count_only_when_n_above_one() {
-    // Documented choice (like CPA): Gemini's default is 1, so n=1 / absent sends nothing.
+    // Documented choice (like CLIProxyAPI): Gemini's default is 1, so n=1 / absent sends nothing.
     assert!(with(json!({})).request.get("generationConfig").is_none());
     assert!(
         with(json!({"n": 1}))

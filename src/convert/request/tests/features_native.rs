@@ -74,8 +74,9 @@ fn case_31_gemini3_levels() {
     );
 }
 
-/// Every row of upstream-protocol §6.3 as it reaches the upstream (E19 fixed for 3.1-flash-lite
-/// and 3.5-flash levels).
+/// Every thinking suffix of every model family as it reaches the upstream. The 3.1-flash-lite
+/// and 3.5-flash levels include thoughts (the reference matched `"3-flash"` as a substring, so
+/// those two never showed any).
 #[test]
 fn thinking_table_as_sent_upstream() {
     let b = |n: i64| Some(json!({"thinkingBudget": n, "includeThoughts": true}));

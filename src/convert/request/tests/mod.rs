@@ -1,4 +1,6 @@
-//! Conversion tests. `case_NN_*` follow format-conversion §10 (FIX behaviour where marked).
+//! Conversion tests. The `case_NN_*` tests across `convert/`, `models/`, `google/` and `proxy/`
+//! form one numbered catalogue of conversion cases (1–55); a `_fix` suffix or a comment marks
+//! where we deliberately differ from the reference.
 use serde_json::{Value, json};
 
 use super::*;

@@ -1,0 +1,301 @@
+//! The binary as a user runs it: first start with no environment at all, and `--demo`.
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_gcli2api");
+
+/// Streams a child's stdout lines through a channel so the test can wait with a deadline.
+fn lines(child: &mut Child) -> mpsc::Receiver<String> {
+    let out = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn wait_for(
+    rx: &mpsc::Receiver<String>,
+    what: impl Fn(&str) -> bool,
+    secs: u64,
+) -> Result<String, Vec<String>> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut seen = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(l) if what(&l) => return Ok(l),
+            Ok(l) => seen.push(l),
+            Err(_) => break,
+        }
+    }
+    Err(seen)
+}
+
+fn healthy(port: u16) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            let _ = s.write_all(b"GET /healthz HTTP/1.0\r\n\r\n");
+            let mut buf = String::new();
+            let _ = s.read_to_string(&mut buf);
+            if buf.contains("200") && buf.ends_with("ok") {
+                return true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+fn stop(mut child: Child) {
+    // SIGTERM for a graceful shutdown; `kill` would be SIGKILL.
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+}
+
+#[test]
+fn first_start_with_no_environment_creates_data_dir_and_prints_the_password_once() {
+    let cwd = tempfile::tempdir().unwrap();
+    let start = || {
+        Command::new(BIN)
+            .env_clear()
+            .current_dir(cwd.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut child = start();
+    let rx = lines(&mut child);
+    let intro = wait_for(&rx, |l| l.contains("generated a password"), 30)
+        .expect("the password is announced");
+    assert!(intro.contains("generated"));
+    let pw = wait_for(&rx, |l| !l.trim().is_empty(), 5)
+        .expect("the password line")
+        .trim()
+        .to_string();
+    assert!(pw.len() >= 24, "a strong password: {pw:?}");
+    assert!(healthy(7861), "serves on the default port 7861");
+    assert!(
+        cwd.path().join("data").join("gcli2api.db").is_file(),
+        "DATA_DIR defaults to ./data"
+    );
+    // Only the hash is stored.
+    let db = std::fs::read(cwd.path().join("data").join("gcli2api.db")).unwrap();
+    assert!(
+        !db.windows(pw.len()).any(|w| w == pw.as_bytes()),
+        "plaintext password in the DB"
+    );
+    stop(child);
+    let log_dir = cwd.path().join("data").join("logs");
+    for f in std::fs::read_dir(&log_dir)
+        .map(|d| d.flatten().collect::<Vec<_>>())
+        .unwrap_or_default()
+    {
+        let text = std::fs::read_to_string(f.path()).unwrap_or_default();
+        assert!(!text.contains(&pw), "the password reached a log file");
+    }
+    let mut child = start();
+    let rx = lines(&mut child);
+    assert!(healthy(7861));
+    assert!(
+        wait_for(&rx, |l| l.contains("generated a password"), 2).is_err(),
+        "printed only on the first start"
+    );
+    stop(child);
+}
+
+/// A minimal HTTP/1.0 POST, so the test needs no client tool on the machine.
+fn http_post(port: u16, path: &str, key: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "POST {path} HTTP/1.0\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn demo_serves_and_answers_without_touching_data_dir() {
+    let port = free_port();
+    let real_data = tempfile::tempdir().unwrap();
+    let untouched = real_data.path().join("must-not-exist");
+    let mut child = Command::new(BIN)
+        .arg("--demo")
+        .env_clear()
+        .env("PORT", port.to_string())
+        .env("DATA_DIR", &untouched)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let rx = lines(&mut child);
+    let line = wait_for(&rx, |l| l.contains("password (API and panel):"), 30)
+        .expect("demo prints the password");
+    let pw = line.rsplit(": ").next().unwrap().trim().to_string();
+    assert!(healthy(port));
+    let body =
+        r#"{"model":"gemini-2.5-flash","messages":[{"role":"user","content":"demo works"}]}"#;
+    let text = http_post(port, "/v1/chat/completions", &pw, body);
+    assert!(text.contains("Echo: demo works"), "{text}");
+    stop(child);
+    assert!(!untouched.exists(), "--demo never touches DATA_DIR");
+}
+
+/// Runs the binary to completion (it is expected to fail fast) with a clean environment plus
+/// `env`; returns (exit code, stdout, stderr).
+fn run_to_exit(env: &[(&str, String)]) -> (Option<i32>, String, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("RUST_BACKTRACE", "1")
+        .env("RUST_LIB_BACKTRACE", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the binary did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Exit code 1 and exactly one stderr line, which contains `want`, with no backtrace or debug
+/// dump even though `RUST_BACKTRACE` is set.
+fn assert_one_clear_line(result: (Option<i32>, String, String), want: &str) {
+    let (code, _, stderr) = result;
+    assert_eq!(code, Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line on stderr:\n{stderr}");
+    assert!(lines[0].contains(want), "{:?} lacks {want:?}", lines[0]);
+    for noise in ["backtrace", "panicked", "Error:", "Os {", "Custom {"] {
+        assert!(!stderr.contains(noise), "{noise:?} on stderr:\n{stderr}");
+    }
+}
+
+#[test]
+fn a_port_in_use_is_one_line_naming_port_and_host() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let result = run_to_exit(&[
+        ("HOST", "127.0.0.1".into()),
+        ("PORT", port.to_string()),
+        ("PASSWORD", "pw-for-the-port-test".into()),
+        ("DATA_DIR", dir.path().display().to_string()),
+    ]);
+    assert_one_clear_line(
+        result,
+        &format!("PORT={port} is in use (HOST=127.0.0.1); set PORT to a free port"),
+    );
+    drop(taken);
+}
+
+#[test]
+fn a_port_in_use_on_first_start_still_shows_the_generated_password() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = run_to_exit(&[
+        ("HOST", "127.0.0.1".into()),
+        ("PORT", port.to_string()),
+        ("DATA_DIR", dir.path().display().to_string()),
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("is in use"), "{stderr}");
+    assert!(
+        stdout.contains("generated a password"),
+        "only its hash is stored, so it must be shown now: {stdout}"
+    );
+}
+
+#[test]
+fn an_unusable_data_dir_is_one_line_naming_data_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, b"not a directory").unwrap();
+    let base = [
+        ("PASSWORD", "pw".to_string()),
+        ("PORT", free_port().to_string()),
+    ];
+    // A regular file where the directory should be.
+    let mut env = base.to_vec();
+    env.push(("DATA_DIR", file.display().to_string()));
+    assert_one_clear_line(
+        run_to_exit(&env),
+        &format!(
+            "DATA_DIR={} is not a directory; set DATA_DIR to a readable and writable directory",
+            file.display()
+        ),
+    );
+    // A directory that cannot be created (its parent is a file).
+    let below = file.join("data");
+    let mut env = base.to_vec();
+    env.push(("DATA_DIR", below.display().to_string()));
+    assert_one_clear_line(
+        run_to_exit(&env),
+        &format!("DATA_DIR={} cannot be created (", below.display()),
+    );
+    // A directory without write permission (not testable as root, who may write anywhere).
+    let locked = tmp.path().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o500)).unwrap();
+    if std::fs::write(locked.join("probe"), b"x").is_err() {
+        let mut env = base.to_vec();
+        env.push(("DATA_DIR", locked.display().to_string()));
+        assert_one_clear_line(
+            run_to_exit(&env),
+            &format!("DATA_DIR={} is not writable (", locked.display()),
+        );
+    }
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o700)).unwrap();
+}
+
+#[test]
+fn a_bad_setting_is_one_line_too() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_one_clear_line(
+        run_to_exit(&[
+            ("PORT", "not-a-port".into()),
+            ("DATA_DIR", dir.path().display().to_string()),
+        ]),
+        "PORT",
+    );
+}
