@@ -1,11 +1,14 @@
 //! `gcli2api --demo`: the whole gateway against the built-in Google simulator, with a
-//! throwaway data directory and three simulated accounts, so a newcomer can try every
-//! endpoint offline. The real DATA_DIR is never touched.
+//! throwaway data directory and one simulated credential of each kind (a Code Assist account,
+//! a Gemini API key, a Vertex service account and a Vertex express key), so a newcomer can try
+//! every endpoint offline. The real DATA_DIR is never touched.
 use std::io::Write;
 use std::path::PathBuf;
 
+use crate::google::kind::CredentialKind;
+use crate::onboarding::import::official::{PastedKey, ServiceAccountFile};
 use crate::settings::Sources;
-use crate::simulator::{Simulator, UserSpec};
+use crate::simulator::{DemoCredentials, Simulator};
 use crate::store::credentials::{CredentialSource, NewCredential};
 
 /// Upstream settings that must all point at the simulator.
@@ -16,6 +19,8 @@ const UPSTREAM_KEYS: &[&str] = &[
     "RESOURCE_MANAGER_API_URL",
     "SERVICE_USAGE_API_URL",
     "METADATA_SERVICE_URL",
+    "GEMINI_API_URL",
+    "VERTEX_API_URL",
 ];
 
 /// A throwaway directory, removed when dropped however the run ends (demo and bench).
@@ -65,6 +70,63 @@ pub fn demo_sources(
     }
 }
 
+/// Which kinds `--demo` starts with (comma list; all four when unset), so the client tests
+/// can also run against, say, a pool of API keys only.
+pub const DEMO_KINDS_ENV: &str = "GCLI2API_DEMO_KINDS";
+
+fn demo_kinds(v: Option<&str>) -> anyhow::Result<Vec<CredentialKind>> {
+    let Some(v) = v.filter(|v| !v.trim().is_empty()) else {
+        return Ok(CredentialKind::ALL.to_vec());
+    };
+    v.split(',')
+        .map(str::trim)
+        .map(|k| {
+            CredentialKind::parse(k).ok_or_else(|| {
+                anyhow::anyhow!("{DEMO_KINDS_ENV}: unknown kind {k:?} (code_assist, gemini_api_key, vertex_service_account, vertex_express_key)")
+            })
+        })
+        .collect()
+}
+
+/// One credential of each kind, as the simulator seeded them.
+fn demo_credentials(seeded: &DemoCredentials) -> anyhow::Result<Vec<NewCredential>> {
+    let user = &seeded.code_assist;
+    let code_assist = NewCredential {
+        email: Some(user.email.clone()),
+        project_id: Some(user.project_id.clone()),
+        tier: Some("free-tier".into()),
+        refresh_token_sha256: Some(crate::pool::service::sha256_hex(&user.refresh_token)),
+        ..NewCredential::code_assist(
+            "demo-code-assist.json",
+            CredentialSource::Demo,
+            user.credential_json(),
+        )
+    };
+    let key = |kind, key: &str, project: &str| {
+        let pasted = PastedKey {
+            kind,
+            key: key.to_string(),
+            group: Some(project.to_string()),
+        };
+        pasted.to_new_credential(CredentialSource::Demo, None)
+    };
+    let sa = ServiceAccountFile::parse(seeded.vertex_service_account.key_json())?;
+    Ok(vec![
+        code_assist,
+        key(
+            CredentialKind::GeminiApiKey,
+            &seeded.gemini_api_key.key,
+            &seeded.gemini_api_key.project_id,
+        ),
+        sa.to_new_credential(CredentialSource::Demo),
+        key(
+            CredentialKind::VertexExpressKey,
+            &seeded.vertex_express_key.key,
+            &seeded.vertex_express_key.project_id,
+        ),
+    ])
+}
+
 pub async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     if config.is_some() {
         anyhow::bail!("--demo ignores --config; it always runs on a throwaway data directory");
@@ -75,24 +137,12 @@ pub async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     let sources = demo_sources(std::env::vars().collect(), &dir.0, &sim.base_url());
     let mut app = crate::build(sources).await?;
     let _guard = crate::attach_logs(&mut app)?;
-    for (i, email) in ["alice@demo.test", "bob@demo.test", "carol@demo.test"]
-        .iter()
-        .enumerate()
+    let kinds = demo_kinds(std::env::var(DEMO_KINDS_ENV).ok().as_deref())?;
+    for new in demo_credentials(&sim.seed_demo_credentials())?
+        .into_iter()
+        .filter(|n| kinds.contains(&n.kind))
     {
-        let user = sim.add_user(UserSpec::new(*email));
-        let payload = user.credential_json();
-        app.state()
-            .pool
-            .add(NewCredential {
-                name: format!("demo-{}.json", i + 1),
-                source: CredentialSource::Demo,
-                refresh_token_sha256: Some(crate::pool::service::sha256_hex(&user.refresh_token)),
-                payload,
-                email: Some(user.email.clone()),
-                project_id: Some(user.project_id.clone()),
-                tier: Some("free-tier".into()),
-            })
-            .await?;
+        app.state().pool.add(new).await?;
     }
     let s = app.settings();
     let listener = crate::bind(&s.host, s.port).await?;

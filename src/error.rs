@@ -140,8 +140,23 @@ impl GatewayError {
         }
     }
 
-    /// The JSON error body in the caller's own format.
+    /// The JSON error body in the caller's own format. An upstream error is relayed with
+    /// every registered secret blanked: Google quotes a refused API key in some messages
+    /// ("Consumer 'api_key:...' has been suspended"), and the pool's keys are not the
+    /// client's business.
     pub fn body(&self, surface: Surface) -> serde_json::Value {
+        let body = self.unredacted_body(surface);
+        if !matches!(self, Self::Upstream(_)) {
+            return body;
+        }
+        let text = body.to_string();
+        match crate::logs::redact(&text) {
+            std::borrow::Cow::Borrowed(_) => body,
+            std::borrow::Cow::Owned(clean) => serde_json::from_str(&clean).unwrap_or(body),
+        }
+    }
+
+    fn unredacted_body(&self, surface: Surface) -> serde_json::Value {
         // Google's own body, details included, is the most useful thing to relay.
         if let (Surface::Gemini, Self::Upstream(e)) = (surface, self) {
             return e.google_body();

@@ -150,6 +150,11 @@ pub async fn build(sources: Sources) -> Result<App, StartupError> {
         Arc::clone(&clock),
     )
     .await?;
+    usage.set_official_limits(usage::OfficialLimits::from_settings(&s));
+    {
+        let usage = usage.clone();
+        pool.on_profile(Arc::new(move |id, kind| usage.set_kind(id, kind)));
+    }
     pool.set_quota_view(Arc::new(usage.quota_view()));
     {
         let pool = pool.clone();
@@ -200,11 +205,13 @@ impl App {
         tracing::info!(addr = ?addr.first(), "gcli2api listening");
         let state = self.state.clone();
         let watcher = tokio::spawn(watch_settings(state.clone()));
+        let keeper = onboarding::keeper::spawn(state.pool.clone(), state.settings.clone());
         let app = routes(state.clone());
         let served = poem::Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(10)))
             .await;
         watcher.abort();
+        keeper.abort();
         if let Err(e) = state.pool.flush().await {
             tracing::error!(error = %e, "could not save credential states at shutdown");
         }

@@ -32,6 +32,9 @@ pub fn upstream_config(s: &Settings) -> UpstreamConfig {
         googleapis: s.googleapis_proxy_url.clone(),
         resource_manager: s.resource_manager_api_url.clone(),
         service_usage: s.service_usage_api_url.clone(),
+        gemini_api: s.gemini_api_url.clone(),
+        vertex_api: s.vertex_api_url.clone(),
+        vertex_location: s.vertex_location.clone(),
         proxy: s.proxy.clone(),
         connect_timeout: s.connect_timeout,
         read_timeout: s.read_timeout.max(Duration::from_secs(1)),
@@ -55,6 +58,8 @@ impl AppState {
             .set_rule(crate::usage::ResetRule::from_settings(s));
         self.usage
             .set_default_limits(crate::usage::DefaultLimits::from_settings(s));
+        self.usage
+            .set_official_limits(crate::usage::OfficialLimits::from_settings(s));
         if let Some(h) = &self.logs
             && h.level() != s.log_level
             && let Err(e) = h.set_level(&s.log_level)

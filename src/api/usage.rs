@@ -103,6 +103,12 @@ struct ModelView {
 }
 
 #[derive(Object)]
+struct KindPeriodView {
+    kind: crate::api::credentials::view::KindView,
+    totals: TotalsView,
+}
+
+#[derive(Object)]
 struct CredentialPeriodView {
     /// 0 collects requests no credential served.
     credential_id: i64,
@@ -119,6 +125,8 @@ struct AggregatedView {
     per_day: Vec<DayView>,
     per_model: Vec<ModelView>,
     per_credential: Vec<CredentialPeriodView>,
+    /// The credentials' totals by kind (credentials deleted since are left out).
+    per_kind: Vec<KindPeriodView>,
     next_reset: chrono::DateTime<chrono::Utc>,
 }
 
@@ -151,6 +159,14 @@ impl From<&AggregatedStats> for AggregatedView {
                 .map(|c| CredentialPeriodView {
                     credential_id: c.credential_id,
                     totals: (&c.totals).into(),
+                })
+                .collect(),
+            per_kind: a
+                .per_kind
+                .iter()
+                .map(|k| KindPeriodView {
+                    kind: k.kind.into(),
+                    totals: (&k.totals).into(),
                 })
                 .collect(),
             next_reset: a.next_reset,

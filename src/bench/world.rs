@@ -79,6 +79,10 @@ pub(super) async fn seed(dir: &std::path::Path, users: &[SeededUser]) -> Result<
                 project_id: Some(u.project_id.clone()),
                 tier: None,
                 refresh_token_sha256: None,
+                kind: crate::google::kind::CredentialKind::CodeAssist,
+                secret_sha256: None,
+                quota_group: None,
+                models: None,
             };
             Ok((new, json))
         })

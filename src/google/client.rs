@@ -15,6 +15,12 @@ pub struct UpstreamConfig {
     pub googleapis: String,
     pub resource_manager: String,
     pub service_usage: String,
+    /// Gemini API base URL (`GEMINI_API_URL`).
+    pub gemini_api: String,
+    /// Vertex AI base URL; `None` derives the host from the location (`VERTEX_API_URL`).
+    pub vertex_api: Option<String>,
+    /// `global`, a multi-region (`us`, `eu`) or a region (`VERTEX_LOCATION`).
+    pub vertex_location: String,
     pub proxy: Option<String>,
     pub connect_timeout: Duration,
     /// Longest silence tolerated while reading a response (per read, so long streams live).
@@ -31,6 +37,9 @@ impl UpstreamConfig {
             oauth_auth_url: format!("{base}/o/oauth2/v2/auth"),
             googleapis: base.clone(),
             resource_manager: base.clone(),
+            gemini_api: base.clone(),
+            vertex_api: Some(base.clone()),
+            vertex_location: "global".into(),
             service_usage: base,
             proxy: None,
             connect_timeout: Duration::from_secs(10),

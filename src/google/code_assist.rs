@@ -1,5 +1,6 @@
-//! Calls to the Code Assist API (`/v1internal:*`). This layer only moves bytes and statuses; what
-//! an error means is decided by `google::errors` and the pool.
+//! Calls to the Code Assist API (`/v1internal:*`) for onboarding and identity. Generation goes
+//! through `google::executor`. This layer only moves bytes and statuses; what an error means is
+//! decided by `google::errors` and the pool.
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
@@ -66,7 +67,7 @@ async fn post(
 /// of building a request. Only a few URLs are ever seen (one per method and base URL); the
 /// cache starts over if the base changes often. A URL that does not parse is passed on as
 /// text, so the client reports it as before.
-fn parsed_url(url: String) -> Result<reqwest::Url, String> {
+pub(crate) fn parsed_url(url: String) -> Result<reqwest::Url, String> {
     static CACHE: LazyLock<RwLock<HashMap<String, reqwest::Url>>> = LazyLock::new(Default::default);
     const MAX_URLS: usize = 64;
     if let Some(u) = CACHE.read().get(&url) {
@@ -87,55 +88,6 @@ async fn json_reply(resp: reqwest::Response) -> Result<Value, CallFailure> {
     let body = resp.bytes().await.map_err(transport)?;
     // A 2xx whose body is not JSON is the upstream's fault: report it as a bad gateway.
     serde_json::from_slice(&body).map_err(|_| CallFailure::Status { status: 502, body })
-}
-
-/// Non-streaming generation; returns the raw envelope `{response, traceId}`.
-pub async fn generate(
-    up: &Upstream,
-    token: &str,
-    model: &str,
-    envelope: &(impl serde::Serialize + ?Sized),
-) -> Result<Value, CallFailure> {
-    json_reply(post(up, "generateContent", "", token, model, envelope).await?).await
-}
-
-/// Non-streaming generation; returns the 2xx body as it came, so the caller can read it
-/// straight into its typed response instead of through a `Value`.
-pub async fn generate_body(
-    up: &Upstream,
-    token: &str,
-    model: &str,
-    envelope: &(impl serde::Serialize + ?Sized),
-) -> Result<Bytes, CallFailure> {
-    let resp = post(up, "generateContent", "", token, model, envelope).await?;
-    resp.bytes().await.map_err(transport)
-}
-
-/// Streaming generation; the caller reads SSE from the returned body.
-pub async fn stream(
-    up: &Upstream,
-    token: &str,
-    model: &str,
-    envelope: &(impl serde::Serialize + ?Sized),
-) -> Result<reqwest::Response, CallFailure> {
-    post(
-        up,
-        "streamGenerateContent",
-        "?alt=sse",
-        token,
-        model,
-        envelope,
-    )
-    .await
-}
-
-pub async fn count_tokens(
-    up: &Upstream,
-    token: &str,
-    model: &str,
-    body: &Value,
-) -> Result<Value, CallFailure> {
-    json_reply(post(up, "countTokens", "", token, model, body).await?).await
 }
 
 fn client_metadata(project: Option<&str>) -> Value {

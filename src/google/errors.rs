@@ -5,6 +5,7 @@
 //! balancer. Whatever arrives, the caller gets an [`UpstreamError`] it can classify and relay.
 mod classify;
 mod duration;
+mod official;
 
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use serde_json::Value;
 
 pub use classify::{ErrorClass, GENERIC_EXHAUSTED_MESSAGE, classify};
 pub use duration::parse_go_duration;
+pub use official::{classify_gemini_api, classify_vertex, plain_reason};
 
 /// The longest non-JSON body text kept as the message; HTML error pages can be large.
 const MAX_RAW_MESSAGE: usize = 512;
@@ -42,8 +44,17 @@ pub struct UpstreamError {
     /// `QuotaFailure.violations[].quotaId` plus `ErrorInfo.metadata.quota_limit`, the two
     /// places Google names the quota that tripped.
     pub quota_ids: Vec<String>,
+    /// `QuotaFailure.violations[]` in order, each with its limit when Google sent one
+    /// (`quotaValue`; "0" means the key's tier never serves the model).
+    pub violations: Vec<QuotaViolation>,
     /// The parsed body, or `{"raw": "<text>"}` when it was not JSON.
     pub raw: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotaViolation {
+    pub quota_id: String,
+    pub quota_value: Option<String>,
 }
 
 impl UpstreamError {
@@ -115,6 +126,7 @@ pub fn parse_error(status: u16, body: &[u8]) -> UpstreamError {
         help_links: Vec::new(),
         validation_link: None,
         quota_ids: Vec::new(),
+        violations: Vec::new(),
         raw: Value::Null,
     };
     let Some(parsed) = parsed else {
@@ -173,13 +185,21 @@ fn fill_from_status(err: &mut UpstreamError, e: &serde_json::Map<String, Value>)
             }
             "google.rpc.QuotaFailure" => {
                 let violations = d.get("violations").and_then(Value::as_array);
-                err.quota_ids.extend(
-                    violations
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|v| v.get("quotaId").and_then(Value::as_str))
-                        .map(str::to_string),
-                );
+                for v in violations.into_iter().flatten() {
+                    let Some(id) = v.get("quotaId").and_then(Value::as_str) else {
+                        continue;
+                    };
+                    err.quota_ids.push(id.to_string());
+                    let value = match v.get("quotaValue") {
+                        Some(Value::String(s)) => Some(s.clone()),
+                        Some(Value::Number(n)) => Some(n.to_string()),
+                        _ => None,
+                    };
+                    err.violations.push(QuotaViolation {
+                        quota_id: id.to_string(),
+                        quota_value: value,
+                    });
+                }
             }
             "google.rpc.Help" => {
                 let links = d.get("links").and_then(Value::as_array);

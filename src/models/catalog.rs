@@ -4,9 +4,12 @@
 //! Only the Chinese stream-mode prefixes are listed (they are what existing clients of the
 //! reference have configured); the ASCII forms `fake-stream/` and `anti-truncation/` are
 //! accepted by [`super::resolve`] but not listed, to keep the list at the reference's size.
+//!
+//! Kind pins (`aistudio/`, `vertex/`, `code-assist/`) are listed only for the upstreams the
+//! pool has credentials of, each with the plain variants: the handlers pass [`Pin`]s in.
 use serde_json::{Value, json};
 
-use super::{Aliases, Family};
+use super::{Aliases, Family, Pin};
 
 pub const DEFAULT_BASE_MODELS: &[&str] = &[
     "gemini-2.5-pro",
@@ -35,22 +38,28 @@ fn variants(base: &str) -> Vec<String> {
     out
 }
 
-/// All listed ids, grouped by prefix form (plain first), each group in base-model order.
-pub fn openai_model_ids(base_models: &[String]) -> Vec<String> {
+/// All listed ids, grouped by prefix form (plain first), each group in base-model order, then
+/// the plain variants under each pin in `pins`.
+pub fn openai_model_ids(base_models: &[String], pins: &[Pin]) -> Vec<String> {
     let bare: Vec<String> = base_models.iter().flat_map(|b| variants(b)).collect();
+    let pinned = pins.iter().map(|p| p.prefix());
     LISTED_PREFIXES
         .iter()
+        .copied()
+        .chain(pinned)
         .flat_map(|prefix| bare.iter().map(move |id| format!("{prefix}{id}")))
         .collect()
 }
 
 /// Google's `models[]` entries for `GET /v1beta/models`, one per listed id.
-pub fn gemini_model_entries(base_models: &[String]) -> Vec<Value> {
-    openai_model_ids(base_models)
+pub fn gemini_model_entries(base_models: &[String], pins: &[Pin]) -> Vec<Value> {
+    openai_model_ids(base_models, pins)
         .into_iter()
         .map(|id| {
             let base_model_id = LISTED_PREFIXES
                 .iter()
+                .copied()
+                .chain(Pin::ALL.iter().map(|p| p.prefix()))
                 .filter(|p| !p.is_empty())
                 .find_map(|p| id.strip_prefix(p))
                 .unwrap_or(&id)

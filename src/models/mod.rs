@@ -5,7 +5,10 @@
 //!   `-假流式` suffix form), `流式抗截断/` or `anti-truncation/` (anti-truncation);
 //! - a thinking suffix (`-max -high -medium -low -minimal`, legacy `-maxthinking -nothinking
 //!   -think`), whose meaning depends on the model family (see `thinking`);
-//! - `-search`, which adds the `googleSearch` tool.
+//! - `-search`, which adds the `googleSearch` tool;
+//! - a kind pin: `aistudio/`, `vertex/` or `code-assist/` restricts the request to credentials
+//!   of that upstream (Gemini API keys; Vertex service accounts and express keys; Code Assist
+//!   accounts). Pins and stream-mode prefixes combine in any order.
 //!
 //! Unlike the reference, suffixes are parsed as a structure (at most one thinking suffix, at
 //! most one `-search`, in any order) instead of substring tests, so a conflicting name such as
@@ -14,6 +17,7 @@ mod aliases;
 mod catalog;
 mod thinking;
 
+pub use crate::google::kind::Pin;
 pub use aliases::{Alias, AliasError, Aliases, DEFAULT_MODEL_ALIASES};
 pub use catalog::{DEFAULT_BASE_MODELS, alias_entries, gemini_model_entries, openai_model_ids};
 pub use thinking::{Family, ReasoningEffortError, reasoning_effort_thinking};
@@ -60,6 +64,8 @@ pub struct ResolvedModel {
     pub thinking: Thinking,
     pub search: bool,
     pub mode: StreamMode,
+    /// Only credentials of this upstream may serve the request.
+    pub pin: Option<Pin>,
 }
 
 impl ResolvedModel {
@@ -86,6 +92,10 @@ pub enum ModelError {
     },
     #[error("model name '{0}' combines fake streaming and anti-truncation; pick one")]
     ConflictingModes(String),
+    #[error(
+        "model name '{0}' names two upstreams ('aistudio/', 'vertex/', 'code-assist/'); pick one"
+    )]
+    ConflictingPins(String),
 }
 
 const FAKE_STREAM_PREFIXES: &[&str] = &["假流式/", "fake-stream/"];
@@ -122,9 +132,19 @@ pub fn resolve_with(name: &str, aliases: &Aliases) -> Result<ResolvedModel, Mode
     }
     let mut rest = trimmed.strip_prefix("models/").unwrap_or(trimmed);
     let mut mode = StreamMode::Normal;
-    // Prefixes may be stacked in any order; each mode may appear once.
+    let mut pin: Option<Pin> = None;
+    // Prefixes may be stacked in any order; each mode and each pin may appear once.
     loop {
-        if let Some(r) = strip_any_prefix(rest, FAKE_STREAM_PREFIXES) {
+        if let Some((p, r)) = Pin::ALL
+            .iter()
+            .find_map(|p| rest.strip_prefix(p.prefix()).map(|r| (*p, r)))
+        {
+            if pin.is_some_and(|had| had != p) {
+                return Err(ModelError::ConflictingPins(name.to_string()));
+            }
+            pin = Some(p);
+            rest = r;
+        } else if let Some(r) = strip_any_prefix(rest, FAKE_STREAM_PREFIXES) {
             set_mode(&mut mode, StreamMode::FakeStream, name)?;
             rest = r;
         } else if let Some(r) = strip_any_prefix(rest, ANTI_TRUNCATION_PREFIXES) {
@@ -150,6 +170,7 @@ pub fn resolve_with(name: &str, aliases: &Aliases) -> Result<ResolvedModel, Mode
             thinking: thinking::from_suffix(Family::of(target), None),
             search: false,
             mode,
+            pin,
         });
     }
     validate_id(requested, name)?;
@@ -187,6 +208,7 @@ pub fn resolve_with(name: &str, aliases: &Aliases) -> Result<ResolvedModel, Mode
         thinking,
         search,
         mode,
+        pin,
     })
 }
 

@@ -332,7 +332,7 @@ fn defaults() -> Vec<String> {
 
 #[test]
 fn case_49_model_lists() {
-    let ids = openai_model_ids(&defaults());
+    let ids = openai_model_ids(&defaults(), &[]);
     assert_eq!(ids.len(), 180);
     let unique: std::collections::HashSet<_> = ids.iter().collect();
     assert_eq!(unique.len(), 180, "ids are unique");
@@ -350,7 +350,7 @@ fn case_49_model_lists() {
         resolve(id).unwrap_or_else(|e| panic!("{id}: {e}"));
     }
 
-    let entries = gemini_model_entries(&defaults());
+    let entries = gemini_model_entries(&defaults(), &[]);
     assert_eq!(entries.len(), 180);
     let fake = entries
         .iter()
@@ -365,7 +365,7 @@ fn case_49_model_lists() {
 
 #[test]
 fn model_list_for_unknown_base_has_plain_and_search() {
-    let ids = openai_model_ids(&["gemma-4-31b-it".to_string()]);
+    let ids = openai_model_ids(&["gemma-4-31b-it".to_string()], &[]);
     assert_eq!(ids.len(), 6);
     assert!(ids.contains(&"流式抗截断/gemma-4-31b-it-search".to_string()));
 }
@@ -436,4 +436,52 @@ fn aliases_apply_to_the_base_name_and_keep_features() {
     let m = resolve_with("team-pro-high", &custom).unwrap();
     assert_eq!(m.base, "gemini-3-flash-preview");
     assert_eq!(m.thinking, level("high"));
+}
+
+#[test]
+fn kind_pins_combine_with_stream_prefixes_in_any_order() {
+    let m = resolve("vertex/gemini-2.5-pro").unwrap();
+    assert_eq!(
+        (m.base.as_str(), m.pin),
+        ("gemini-2.5-pro", Some(Pin::Vertex))
+    );
+    assert_eq!(m.requested, "gemini-2.5-pro");
+    let m = resolve("假流式/aistudio/gemini-2.5-flash-high-search").unwrap();
+    assert_eq!(m.pin, Some(Pin::AiStudio));
+    assert_eq!(m.mode, StreamMode::FakeStream);
+    assert!(m.search);
+    let m = resolve("code-assist/anti-truncation/models/gemini-2.5-pro").unwrap();
+    assert_eq!(
+        (m.pin, m.mode),
+        (Some(Pin::CodeAssist), StreamMode::AntiTruncation)
+    );
+    assert_eq!(
+        resolve("vertex/vertex/gemini-2.5-pro").unwrap().pin,
+        Some(Pin::Vertex)
+    );
+    assert_eq!(
+        resolve("vertex/aistudio/gemini-2.5-pro"),
+        Err(ModelError::ConflictingPins(
+            "vertex/aistudio/gemini-2.5-pro".into()
+        ))
+    );
+    assert_eq!(resolve("gemini-2.5-pro").unwrap().pin, None);
+}
+
+#[test]
+fn pins_are_listed_only_when_asked_for() {
+    let base = vec!["gemini-2.5-pro".to_string()];
+    let plain = openai_model_ids(&base, &[]);
+    assert!(!plain.iter().any(|m| m.starts_with("vertex/")));
+    let ids = openai_model_ids(&base, &[Pin::Vertex]);
+    assert!(ids.contains(&"vertex/gemini-2.5-pro".to_string()));
+    assert!(ids.contains(&"vertex/gemini-2.5-pro-search".to_string()));
+    assert!(!ids.iter().any(|m| m.starts_with("aistudio/")));
+    assert_eq!(ids.len(), plain.len() + plain.len() / 3);
+    let entries = gemini_model_entries(&base, &[Pin::AiStudio]);
+    let pinned = entries
+        .iter()
+        .find(|e| e["name"] == "models/aistudio/gemini-2.5-pro")
+        .unwrap();
+    assert_eq!(pinned["baseModelId"], "gemini-2.5-pro");
 }

@@ -144,7 +144,8 @@ impl LoginService {
                     })
                     .await?;
                 let state = self.pool.state(id).unwrap_or_default();
-                self.pool.insert_loaded(id, &payload, state);
+                self.pool
+                    .insert_loaded(id, crate::pool::Profile::default(), &payload, state);
                 (id, row.name.clone(), true)
             }
             None => {

@@ -50,6 +50,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/", protect(get(overview::page)))
         .at("/credentials", protect(get(credentials::list)))
         .at("/credentials/upload", protect(post(credentials::upload)))
+        .at("/credentials/keys", protect(post(credentials::paste_keys)))
         .at(
             "/credentials/export.zip",
             protect(get(credentials::export_all)),
@@ -57,6 +58,10 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at(
             "/credentials/:id/export",
             protect(get(credentials::export_one)),
+        )
+        .at(
+            "/credentials/:id/quota-group",
+            protect(post(credentials::set_group)),
         )
         .at(
             "/credentials/:id/:action",

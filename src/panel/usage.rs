@@ -1,5 +1,5 @@
 //! Usage: each credential's counters and today's allowance, and history aggregated by day,
-//! model and credential.
+//! model, credential kind and credential.
 use std::collections::HashMap;
 
 use askama::Template;
@@ -47,6 +47,7 @@ struct UsagePage {
     overall: Vec<TotalsLine>,
     per_day: Vec<TotalsLine>,
     per_model: Vec<TotalsLine>,
+    per_kind: Vec<TotalsLine>,
     per_credential: Vec<TotalsLine>,
 }
 
@@ -144,6 +145,11 @@ pub async fn page(
             .per_model
             .iter()
             .map(|m| line(m.model.clone(), &m.totals))
+            .collect(),
+        per_kind: agg
+            .per_kind
+            .iter()
+            .map(|k| line(k.kind.label().to_string(), &k.totals))
             .collect(),
         per_credential: agg
             .per_credential

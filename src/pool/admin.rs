@@ -13,6 +13,7 @@ use crate::onboarding::import::{
     Duplicate, ExistingKey, ImportReport, ImportedCredential, ZipLimits, dedup_batch,
     find_duplicate, merge_sources, parse_env, parse_upload, scan_dir,
 };
+use crate::onboarding::official;
 use crate::settings::Settings;
 use crate::store::credentials::{self as repo, CredentialRow, CredentialSource};
 use crate::store::{StoreError, now_ms};
@@ -29,6 +30,16 @@ pub struct ImportOutcome {
 pub struct ImportedItem {
     pub id: CredId,
     pub name: String,
+    /// Something the operator should know (a key stored without a check, say).
+    pub note: Option<String>,
+}
+
+impl ImportOutcome {
+    pub fn merge(&mut self, other: ImportOutcome) {
+        self.imported.extend(other.imported);
+        self.duplicates.extend(other.duplicates);
+        self.rejected.extend(other.rejected);
+    }
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -45,6 +56,36 @@ pub enum AdminError {
     Store(#[from] StoreError),
     #[error("credential {0} not found")]
     NotFound(CredId),
+}
+
+/// Longest quota-group label; it names a Google project, which has at most 30 characters, but
+/// operators may use their own names.
+pub const MAX_GROUP_LEN: usize = 100;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QuotaGroupError {
+    #[error("a quota group has at most {MAX_GROUP_LEN} characters")]
+    TooLong,
+    #[error("a quota group uses letters, digits, '.', '-', '_' and ':' only")]
+    BadChar,
+}
+
+/// A quota-group label as typed: trimmed; empty means none.
+pub fn parse_quota_group(s: &str) -> Result<Option<String>, QuotaGroupError> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    if s.chars().count() > MAX_GROUP_LEN {
+        return Err(QuotaGroupError::TooLong);
+    }
+    if !s
+        .chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'))
+    {
+        return Err(QuotaGroupError::BadChar);
+    }
+    Ok(Some(s.to_string()))
 }
 
 fn key_of(row: &CredentialRow) -> ExistingKey {
@@ -103,7 +144,11 @@ impl PoolService {
                         name: name.clone(),
                         ..ExistingKey::from(&cred)
                     });
-                    out.imported.push(ImportedItem { id, name });
+                    out.imported.push(ImportedItem {
+                        id,
+                        name,
+                        note: None,
+                    });
                     if cred.project_id.is_none() || cred.email.is_none() {
                         self.spawn_identify(id);
                     }
@@ -144,7 +189,8 @@ impl PoolService {
             .tx(move |tx| repo::replace_payload(tx, id, &p2, CredentialSource::Env, &sha, now_ms()))
             .await?;
         let state = self.state(id).unwrap_or_default();
-        self.insert_loaded(id, &payload, state);
+        let profile = self.profile(id).unwrap_or_default();
+        self.insert_loaded(id, profile, &payload, state);
         Ok(true)
     }
 
@@ -154,37 +200,60 @@ impl PoolService {
         filename: &str,
         bytes: &[u8],
     ) -> Result<ImportOutcome, AdminError> {
-        let report = parse_upload(filename, bytes, &ZipLimits::default())?;
-        Ok(self.import_report(report, CredentialSource::Upload).await?)
+        let mut report = parse_upload(filename, bytes, &ZipLimits::default())?;
+        let files = std::mem::take(&mut report.service_accounts);
+        let keys = std::mem::take(&mut report.keys);
+        let mut out = self.import_report(report, CredentialSource::Upload).await?;
+        if !files.is_empty() {
+            out.merge(
+                official::import_service_accounts(self, files, CredentialSource::Upload).await?,
+            );
+        }
+        if !keys.is_empty() {
+            let probe = self.probe_model();
+            out.merge(
+                official::import_key_list(self, keys, CredentialSource::Upload, &probe).await?,
+            );
+        }
+        Ok(out)
     }
 
-    /// `GCLI_CREDS_*` / `GOOGLE_CREDENTIALS` from an environment map (on demand, or at start
-    /// when AUTO_LOAD_ENV_CREDS is on).
+    /// `GCLI_CREDS_*` / `GOOGLE_CREDENTIALS`, and the keys and service accounts of
+    /// `GEMINI_API_KEYS`, `VERTEX_EXPRESS_KEYS` and `VERTEX_CREDS_*`, from an environment map.
     pub async fn import_env(
         &self,
         env: &HashMap<String, String>,
     ) -> Result<ImportOutcome, StoreError> {
-        self.import_report(parse_env(env), CredentialSource::Env)
-            .await
+        let mut out = self
+            .import_report(parse_env(env), CredentialSource::Env)
+            .await?;
+        out.merge(official::import_env(self, env, &self.probe_model()).await?);
+        Ok(out)
     }
 
     /// Startup import: the credentials directory, plus env credentials when enabled; env wins
-    /// over the directory for the same account.
+    /// over the directory for the same account. Keys and service accounts in the environment
+    /// (`GEMINI_API_KEYS`, `VERTEX_EXPRESS_KEYS`, `VERTEX_CREDS_*`) load whenever they are set:
+    /// setting them is the opt-in. Service-account files in the directory load too.
     pub async fn import_at_start(
         &self,
         s: &Settings,
         env: &HashMap<String, String>,
     ) -> Result<ImportOutcome, StoreError> {
-        let dir = if s.credentials_dir.is_dir() {
+        let mut dir = if s.credentials_dir.is_dir() {
             scan_dir(&s.credentials_dir, &ZipLimits::default())
         } else {
             ImportReport::default()
         };
-        let envs = if s.auto_load_env_creds {
+        let dir_accounts = std::mem::take(&mut dir.service_accounts);
+        let dir_keys = std::mem::take(&mut dir.keys);
+        let mut envs = if s.auto_load_env_creds {
             parse_env(env)
         } else {
             ImportReport::default()
         };
+        // GCLI_CREDS_* holding a service-account key is a Vertex credential.
+        let env_accounts = std::mem::take(&mut envs.service_accounts);
         let mut out = ImportOutcome::default();
         for (name, reason) in dir.rejected.iter().chain(envs.rejected.iter()) {
             out.rejected.push(SkippedItem {
@@ -206,7 +275,7 @@ impl PoolService {
                 .import_report(
                     ImportReport {
                         imported,
-                        rejected: Vec::new(),
+                        ..ImportReport::default()
                     },
                     source,
                 )
@@ -220,6 +289,19 @@ impl PoolService {
                     .filter(|d| !d.reason.contains("same refresh token")),
             );
         }
+        let probe = self.probe_model();
+        let official = official::import_env(self, env, &probe).await?;
+        let files =
+            official::import_service_accounts(self, env_accounts, CredentialSource::Env).await?;
+        let dir_files =
+            official::import_service_accounts(self, dir_accounts, CredentialSource::Dir).await?;
+        let dir_keys =
+            official::import_key_list(self, dir_keys, CredentialSource::Dir, &probe).await?;
+        for part in [official, files, dir_files, dir_keys] {
+            out.imported.extend(part.imported);
+            out.rejected.extend(part.rejected);
+            // The same keys at every start are normal, not news.
+        }
         Ok(out)
     }
 
@@ -229,18 +311,35 @@ impl PoolService {
             .call(move |c| repo::get(c, id))
             .await?
             .ok_or(AdminError::NotFound(id))?;
-        let cred = ImportedCredential::from_payload(&row.name, &with_identity(&row))?;
-        Ok((row.name, cred.export_json()))
+        let doc = export_document(&row)?;
+        Ok((row.name, doc))
     }
 
     /// Every credential as a ZIP that `import_upload` accepts.
     pub async fn export_all(&self) -> Result<Vec<u8>, AdminError> {
         let rows = self.store().call(repo::list).await?;
-        let creds = rows
+        let docs = rows
             .iter()
-            .map(|r| ImportedCredential::from_payload(&r.name, &with_identity(r)))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(crate::onboarding::import::export_zip(&creds)?)
+            .map(|r| Ok((r.name.clone(), export_document(r)?)))
+            .collect::<Result<Vec<_>, AdminError>>()?;
+        Ok(crate::onboarding::import::export_zip_documents(&docs)?)
+    }
+
+    /// Names the Google project a credential's quota belongs to (`None`: its own group).
+    pub async fn set_quota_group(
+        &self,
+        id: CredId,
+        group: Option<String>,
+    ) -> Result<bool, StoreError> {
+        let g = group.clone();
+        let found = self
+            .store()
+            .tx(move |tx| repo::set_quota_group(tx, id, g.as_deref(), now_ms()))
+            .await?;
+        if found {
+            self.set_group_in_memory(id, group);
+        }
+        Ok(found)
     }
 
     /// Every stored credential, for listings that need names next to ids.
@@ -261,8 +360,16 @@ impl PoolService {
         Ok(gone)
     }
 
-    /// Learns the account's project (Gemini CLI's discovery flow) and e-mail (userinfo).
+    /// Learns the account's project (Gemini CLI's discovery flow) and e-mail (userinfo). Keys
+    /// and service accounts have nothing to discover: their project is the operator's group or
+    /// the key file's.
     pub async fn identify(&self, id: CredId) -> Result<(), super::service::TokenError> {
+        if self
+            .profile(id)
+            .is_some_and(|p| p.kind != crate::google::kind::CredentialKind::CodeAssist)
+        {
+            return Ok(());
+        }
         let token = self.access_token(id).await?;
         let current = self.state(id).unwrap_or_default();
         let up = self.upstream().clone();
@@ -316,6 +423,27 @@ impl PoolService {
             }
         });
     }
+}
+
+/// The file an export holds for a row: Gemini CLI's format for Code Assist, the key file for a
+/// service account, `{type, api_key, quota_group}` for an API key. Each is read back by an
+/// upload (sorted by content).
+fn export_document(row: &CredentialRow) -> Result<serde_json::Value, AdminError> {
+    use crate::google::kind::CredentialKind;
+    Ok(match row.kind {
+        CredentialKind::CodeAssist => {
+            ImportedCredential::from_payload(&row.name, &with_identity(row))?.export_json()
+        }
+        CredentialKind::VertexServiceAccount => row.payload.clone(),
+        kind => crate::onboarding::import::official::key_document(
+            kind,
+            row.payload
+                .get("api_key")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default(),
+            row.quota_group.as_deref(),
+        ),
+    })
 }
 
 /// The row's payload with the e-mail and project learned since import, so an export carries them.

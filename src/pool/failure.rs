@@ -71,6 +71,25 @@ pub enum Failure {
     Transport,
     /// The request itself was wrong (400, 404 on a regular model): the client's problem.
     Rejected,
+    /// Google refused the credential itself for good (a dead or blocked key, a deleted
+    /// service account): disabled with the reason whatever AUTO_BAN says.
+    CredentialRejected { status: u16, reason: String },
+    /// The official upstreams' 5xx / `UNAVAILABLE` ("the model is overloaded"): usually
+    /// model-wide, so the model rests briefly on this credential while others are tried.
+    Overloaded { after: Duration },
+    /// A per-day quota of this model is spent until Google's daily reset, midnight Pacific.
+    /// Not capped: the reset time is known exactly, so a probe before it would only fail.
+    DailyExhausted,
+}
+
+/// When Google's daily quotas roll over: midnight in America/Los_Angeles, so daylight
+/// saving time is right.
+pub fn next_pacific_midnight(now: DateTime<Utc>) -> DateTime<Utc> {
+    crate::usage::ResetRule {
+        tz: chrono_tz::America::Los_Angeles,
+        hour: 0,
+    }
+    .next_reset(now)
 }
 
 /// What the caller's retry loop does next.
@@ -164,6 +183,39 @@ pub(crate) fn apply_failure(
         } => Reaction::RefreshAndRetrySame,
         Failure::Transport => Reaction::RetrySame,
         Failure::Rejected => Reaction::ReturnToClient,
+        Failure::CredentialRejected { status, reason } => {
+            state.ban = Some(Ban {
+                kind: BanKind::Rejected,
+                status: Some(*status),
+                reason: reason.clone(),
+                link: None,
+                at: now,
+            });
+            Reaction::TryAnother
+        }
+        Failure::Overloaded { after } => {
+            cool(
+                state,
+                model,
+                CooldownReason::Overloaded,
+                add(now, *after),
+                cfg,
+                now,
+            );
+            Reaction::TryAnother
+        }
+        Failure::DailyExhausted => {
+            state.cooldowns.insert(
+                model.to_owned(),
+                Cooldown {
+                    until: next_pacific_midnight(now),
+                    reason: CooldownReason::DailyExhausted,
+                    reset_at: None,
+                    probe_pending: false,
+                },
+            );
+            Reaction::TryAnother
+        }
     }
 }
 
@@ -316,6 +368,42 @@ mod tests {
             s.ban.as_ref().map(|b| b.kind),
             Some(BanKind::RefreshRevoked)
         );
+    }
+
+    #[test]
+    fn daily_exhaustion_lasts_until_midnight_pacific_and_rejection_bans() {
+        let cfg = PoolConfig::default();
+        let mut s = CredentialState::default();
+        // 2026-07-01T20:00Z is 13:00 PDT; the next Pacific midnight is 2026-07-02T07:00Z.
+        let now = DateTime::parse_from_rfc3339("2026-07-01T20:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        apply_failure(&mut s, M, 429, "day", &Failure::DailyExhausted, &cfg, now);
+        let c = &s.cooldowns[M];
+        assert_eq!(c.until.to_rfc3339(), "2026-07-02T07:00:00+00:00");
+        assert!(!c.probe_pending, "the reset is known: no probe before it");
+        // In winter (PST) midnight is 08:00 UTC.
+        let winter = DateTime::parse_from_rfc3339("2026-12-01T09:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            next_pacific_midnight(winter).to_rfc3339(),
+            "2026-12-02T08:00:00+00:00"
+        );
+        let r = apply_failure(
+            &mut s,
+            M,
+            400,
+            "x",
+            &Failure::CredentialRejected {
+                status: 400,
+                reason: "the key is not valid".into(),
+            },
+            &cfg,
+            now,
+        );
+        assert_eq!(r, Reaction::TryAnother);
+        assert_eq!(s.ban.as_ref().map(|b| b.kind), Some(BanKind::Rejected));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::state::CredentialState;
 use super::{CredId, ModelClass};
+use crate::google::kind::Pin;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Slot {
@@ -59,6 +60,10 @@ pub(crate) fn slot_for(
 #[derive(Debug)]
 pub(crate) struct ModelIndex {
     pub class: ModelClass,
+    /// The base model (the states' cooldown key); the map key may carry a pin prefix.
+    pub model: String,
+    /// Only credentials of this upstream are indexed.
+    pub pin: Option<Pin>,
     slots: HashMap<CredId, Slot>,
     pub eligible: BTreeSet<CredId>,
     waiting: BTreeSet<(DateTime<Utc>, CredId)>,
@@ -82,6 +87,8 @@ impl ModelIndex {
     pub fn new(class: ModelClass) -> Self {
         Self {
             class,
+            model: String::new(),
+            pin: None,
             slots: HashMap::new(),
             eligible: BTreeSet::new(),
             waiting: BTreeSet::new(),
@@ -90,6 +97,17 @@ impl ModelIndex {
             unable: 0,
             last_used: 0,
         }
+    }
+
+    pub fn for_model(mut self, model: &str, pin: Option<Pin>) -> Self {
+        self.model = model.to_owned();
+        self.pin = pin;
+        self
+    }
+
+    /// Credentials in any slot (those that serve the model and are active).
+    pub fn len(&self) -> usize {
+        self.slots.len()
     }
 
     pub fn slot(&self, id: CredId) -> Option<Slot> {

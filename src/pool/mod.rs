@@ -49,6 +49,8 @@ mod engine;
 mod failure;
 mod hold;
 mod index;
+mod profile;
+mod secrets;
 pub mod service;
 mod single_flight;
 mod state;
@@ -65,9 +67,11 @@ pub use self::engine::{
 };
 pub use self::failure::{Failure, PoolConfig, Reaction};
 pub use self::hold::Hold;
+pub use self::profile::Profile;
 pub use self::single_flight::SingleFlight;
 pub use self::state::{
     Ban, BanKind, Cooldown, CooldownReason, CredentialState, ErrorRecord, MAX_ERROR_MESSAGE_CHARS,
+    RecheckNote,
 };
 pub use self::unavailable::Unavailable;
 

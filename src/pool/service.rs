@@ -2,20 +2,24 @@
 //! access tokens (refreshed single-flight), persistence (batched off the hot path, except
 //! refresh tokens, which are written before they are used), and the usage module's quota view.
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
+use super::secrets::{Secret, missing_reason, secret_of};
 use super::{
-    Change, Clock, CredId, CredentialState, Failure, Pool, PoolConfig, Reaction, SingleFlight,
-    model_class,
+    Change, Clock, CredId, CredentialState, Failure, Pool, PoolConfig, Profile, Reaction,
+    SingleFlight,
 };
 use crate::google::client::Upstream;
-use crate::google::errors::{ErrorClass, UpstreamError, classify};
-use crate::google::oauth;
+use crate::google::errors::{ErrorClass, UpstreamError};
+use crate::google::executor::Call;
+use crate::google::kind::CredentialKind;
 use crate::settings::{Settings, SettingsService};
 use crate::store::credentials::{self as repo, StatePatch};
 use crate::store::{Store, StoreError, now_ms};
@@ -27,29 +31,13 @@ const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
 type QuotaFn = dyn Fn(CredId, super::ModelClass) -> Option<DateTime<Utc>> + Send + Sync;
 
-/// Secrets of one credential; only the pool service holds them in memory.
-#[derive(Clone)]
-struct Tokens {
-    client_id: String,
-    client_secret: String,
-    refresh_token: String,
-    access_token: Option<String>,
-    expiry: Option<DateTime<Utc>>,
-}
+mod access;
 
-impl std::fmt::Debug for Tokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tokens")
-            .field("expiry", &self.expiry)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A credential handed to one upstream call. Dropping it ends the in-flight count.
+/// A credential handed to one upstream call: its id and its kind's executor, holding the
+/// secret the call needs. Dropping it ends the in-flight count.
 pub struct Lease {
     pub id: CredId,
-    pub access_token: String,
-    pub project_id: String,
+    pub call: Call,
     _hold: super::Hold,
 }
 
@@ -57,7 +45,7 @@ impl std::fmt::Debug for Lease {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Lease")
             .field("id", &self.id)
-            .field("project_id", &self.project_id)
+            .field("call", &self.call)
             .finish_non_exhaustive()
     }
 }
@@ -75,16 +63,22 @@ pub enum TokenError {
 
 struct Inner {
     core: Mutex<Pool>,
-    tokens: RwLock<HashMap<CredId, Tokens>>,
+    secrets: RwLock<HashMap<CredId, Secret>>,
     refresh: SingleFlight<CredId, String, TokenError>,
     discover: SingleFlight<CredId, String, TokenError>,
     dirty: Mutex<HashSet<CredId>>,
     wake: Notify,
     store: Store,
     upstream: Upstream,
+    settings: SettingsService,
     clock: Arc<dyn Clock>,
     quota: RwLock<Option<Arc<QuotaFn>>>,
+    /// Told the kind of every credential added or loaded (the usage module picks its default
+    /// daily limits by it and breaks its aggregates down by it).
+    on_profile: RwLock<Option<Arc<ProfileFn>>>,
 }
+
+type ProfileFn = dyn Fn(CredId, CredentialKind) + Send + Sync;
 
 /// Why no credential can serve a call right now. The HTTP mapping lives in `crate::error`.
 #[derive(Debug, thiserror::Error)]
@@ -120,54 +114,53 @@ pub fn pool_config(s: &Settings) -> PoolConfig {
     }
 }
 
-fn parse_expiry(payload: &serde_json::Value) -> Option<DateTime<Utc>> {
-    if let Some(s) = payload.get("expiry").and_then(|v| v.as_str()) {
-        if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-            return Some(t.with_timezone(&Utc));
+/// What a credential serves: a Gemini API key its discovered models, Vertex the configured
+/// VERTEX_MODELS (it publishes no per-project list), Code Assist whatever is asked.
+fn profile_for(
+    kind: CredentialKind,
+    group: Option<String>,
+    discovered: Option<Vec<String>>,
+    s: &Settings,
+) -> Profile {
+    let models = match kind {
+        CredentialKind::VertexServiceAccount | CredentialKind::VertexExpressKey => {
+            Some(s.vertex_models.clone())
         }
-        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f") {
-            return Some(t.and_utc());
-        }
-    }
-    payload
-        .get("expiry_date")
-        .and_then(|v| v.as_i64())
-        .and_then(DateTime::from_timestamp_millis)
-}
-
-fn tokens_of(payload: &serde_json::Value) -> Option<Tokens> {
-    let s = |k: &str| {
-        payload
-            .get(k)
-            .and_then(|v| v.as_str())
-            .filter(|v| !v.is_empty())
-            .map(str::to_string)
+        CredentialKind::GeminiApiKey => discovered,
+        CredentialKind::CodeAssist => None,
     };
-    Some(Tokens {
-        client_id: s("client_id").unwrap_or_else(|| oauth::GEMINI_CLI_CLIENT_ID.to_string()),
-        client_secret: s("client_secret")
-            .unwrap_or_else(|| oauth::GEMINI_CLI_CLIENT_SECRET.to_string()),
-        refresh_token: s("refresh_token")?,
-        access_token: s("access_token").or_else(|| s("token")),
-        expiry: parse_expiry(payload),
-    })
+    Profile::of(kind).with_group(group).with_models(models)
 }
 
-fn register_secrets(t: &Tokens) {
-    crate::logs::register_secret(&t.refresh_token);
-    crate::logs::register_secret(&t.client_secret);
-    if let Some(a) = &t.access_token {
-        crate::logs::register_secret(a);
-    }
+fn profile_of(row: &repo::CredentialRow, s: &Settings) -> Profile {
+    profile_for(row.kind, row.quota_group.clone(), row.models.clone(), s)
 }
 
 pub fn sha256_hex(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
 }
 
-/// How an upstream error changes the credential that got it.
-pub fn failure_of(err: &UpstreamError, base_model: &str) -> Failure {
-    match classify(err) {
+/// How long an official upstream's overloaded model rests on one credential.
+const OVERLOAD_BACKOFF: Duration = Duration::from_secs(5);
+
+/// How an upstream error, as read by the credential's executor (`class`), changes the
+/// credential that got it.
+pub fn failure_of(
+    kind: CredentialKind,
+    class: ErrorClass,
+    err: &UpstreamError,
+    base_model: &str,
+) -> Failure {
+    let official = kind != CredentialKind::CodeAssist;
+    match class {
+        ErrorClass::Capacity { retry_after } if official => Failure::Overloaded {
+            after: retry_after
+                .unwrap_or(OVERLOAD_BACKOFF)
+                .min(Duration::from_secs(60)),
+        },
+        ErrorClass::ServerError if official => Failure::Overloaded {
+            after: OVERLOAD_BACKOFF,
+        },
         ErrorClass::RateLimited { retry_after } => Failure::RateLimited { retry_after },
         ErrorClass::QuotaExhausted {
             reset_after,
@@ -202,6 +195,12 @@ pub fn failure_of(err: &UpstreamError, base_model: &str) -> Failure {
         ErrorClass::NotFound | ErrorClass::BadRequest => Failure::Rejected,
         ErrorClass::Other if err.status >= 500 => Failure::Server(err.status),
         ErrorClass::Other => Failure::Rejected,
+        ErrorClass::CredentialRejected { reason } => Failure::CredentialRejected {
+            status: err.status,
+            reason,
+        },
+        ErrorClass::ModelDenied => Failure::ModelUnavailable,
+        ErrorClass::DailyQuota => Failure::DailyExhausted,
     }
 }
 
@@ -217,7 +216,7 @@ impl PoolService {
         let states: HashMap<i64, Option<String>> =
             store.call(repo::pool_states).await?.into_iter().collect();
         let mut pool = Pool::new(pool_config(&settings.get()), Arc::clone(&clock));
-        let mut tokens = HashMap::new();
+        let mut secrets = HashMap::new();
         for row in rows {
             let mut state: CredentialState = states
                 .get(&row.id)
@@ -230,54 +229,121 @@ impl PoolService {
             state.email = state.email.or(row.email.clone());
             state.project_id = state.project_id.or(row.project_id.clone());
             state.tier = state.tier.or(row.tier.clone());
-            match tokens_of(&row.payload) {
-                Some(t) => {
-                    register_secrets(&t);
-                    tokens.insert(row.id, t);
+            match secret_of(row.kind, &row.payload) {
+                Some(secret) => {
+                    secret.register();
+                    secrets.insert(row.id, secret);
                 }
                 None => {
-                    tracing::warn!(credential = row.id, name = %row.name, "credential has no refresh token; disabled");
+                    tracing::warn!(credential = row.id, name = %row.name, kind = %row.kind,
+                        reason = missing_reason(row.kind), "credential disabled");
                     state.enabled = false;
                 }
             }
             pool.upsert(row.id, state);
+            pool.set_profile(row.id, profile_of(&row, &settings.get()));
         }
         tracing::info!(credentials = pool.len(), "credential pool loaded");
         let svc = Self {
             inner: Arc::new(Inner {
                 core: Mutex::new(pool),
-                tokens: RwLock::new(tokens),
+                secrets: RwLock::new(secrets),
                 refresh: SingleFlight::new(),
                 discover: SingleFlight::new(),
                 dirty: Mutex::new(HashSet::new()),
                 wake: Notify::new(),
                 store,
                 upstream,
+                settings,
                 clock,
                 quota: RwLock::new(None),
+                on_profile: RwLock::new(None),
             }),
         };
         svc.spawn_writer();
         Ok(svc)
     }
 
-    fn core(&self) -> std::sync::MutexGuard<'_, Pool> {
-        self.inner.core.lock().unwrap_or_else(|e| e.into_inner())
+    fn core(&self) -> parking_lot::MutexGuard<'_, Pool> {
+        self.inner.core.lock()
+    }
+
+    /// The model an express key's import check counts tokens with: the first Vertex model.
+    pub fn probe_model(&self) -> String {
+        self.inner
+            .settings
+            .get()
+            .vertex_models
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "gemini-2.5-flash".into())
+    }
+
+    /// Calls `f` with every credential's kind now and whenever one is added.
+    pub fn on_profile(&self, f: Arc<ProfileFn>) {
+        for (id, p) in self.core().profiles() {
+            f(id, p.kind);
+        }
+        *self.inner.on_profile.write() = Some(f);
     }
 
     pub fn set_quota_view(&self, f: Arc<QuotaFn>) {
-        *self.inner.quota.write().unwrap_or_else(|e| e.into_inner()) = Some(f);
+        *self.inner.quota.write() = Some(f);
     }
 
     /// Applies hot settings (rotation, cap, auto-ban); returns nothing because changed states
     /// are persisted by the writer.
     pub fn reconfigure(&self, s: &Settings) {
+        self.apply_vertex_models(s);
         let changes = self.core().set_config(pool_config(s));
         self.mark(changes.into_iter().map(|c| c.id));
     }
 
+    /// VERTEX_MODELS is hot: Vertex credentials serve the new list at once.
+    fn apply_vertex_models(&self, s: &Settings) {
+        let mut core = self.core();
+        for (id, p) in core.profiles() {
+            let vertex = matches!(
+                p.kind,
+                CredentialKind::VertexServiceAccount | CredentialKind::VertexExpressKey
+            );
+            let wanted = profile_for(p.kind, p.group.clone(), None, s);
+            if vertex && p.models != wanted.models {
+                core.set_profile(id, wanted);
+            }
+        }
+    }
+
+    /// The kind pins worth listing: those with at least one active credential, when the pool
+    /// mixes upstreams (with one upstream a pin changes nothing). O(n).
+    pub fn pins_present(&self) -> Vec<crate::google::kind::Pin> {
+        let mut pins = self.core().active_pins();
+        pins.sort();
+        pins.dedup();
+        if pins.len() < 2 {
+            pins.clear();
+        }
+        pins
+    }
+
+    /// Records the models a credential was found to serve (a Gemini API key's list).
+    pub async fn set_models(&self, id: CredId, models: Vec<String>) -> Result<(), StoreError> {
+        let m = models.clone();
+        self.inner
+            .store
+            .tx(move |tx| repo::set_models(tx, id, &m, now_ms()))
+            .await?;
+        let mut core = self.core();
+        if let Some(p) = core.profile(id)
+            && p.kind == CredentialKind::GeminiApiKey
+        {
+            core.set_profile(id, p.with_models(Some(models)));
+        }
+        Ok(())
+    }
+
     fn mark(&self, ids: impl IntoIterator<Item = CredId>) {
-        let mut d = self.inner.dirty.lock().unwrap_or_else(|e| e.into_inner());
+        let mut d = self.inner.dirty.lock();
         d.extend(ids);
         if !d.is_empty() {
             self.inner.wake.notify_one();
@@ -288,194 +354,6 @@ impl PoolService {
         if let Some(c) = c {
             self.mark([c.id]);
         }
-    }
-
-    /// A credential for one call to `base_model`, with a fresh access token and its project.
-    pub async fn acquire(
-        &self,
-        base_model: &str,
-        exclude: &[CredId],
-    ) -> Result<Lease, AcquireError> {
-        let class = model_class(base_model);
-        let mut skip: Vec<CredId> = exclude.to_vec();
-        // Credentials whose token cannot be had are skipped for this request, bounded so a
-        // pool full of broken credentials still answers quickly.
-        for _ in 0..8 {
-            let hold = {
-                let quota = self
-                    .inner
-                    .quota
-                    .read()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .clone();
-                let view =
-                    move |id: CredId, c: super::ModelClass| quota.as_ref().and_then(|q| q(id, c));
-                self.core().pick(base_model, class, &skip, &view)
-            };
-            let hold = hold.map_err(AcquireError::Unavailable)?;
-            let id = hold.id;
-            match self.ready(id).await {
-                Ok((access_token, project_id)) => {
-                    return Ok(Lease {
-                        id,
-                        access_token,
-                        project_id,
-                        _hold: hold,
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(credential = id, error = %e, "credential not usable right now");
-                    skip.push(id);
-                }
-            }
-        }
-        Err(AcquireError::NoToken)
-    }
-
-    async fn ready(&self, id: CredId) -> Result<(String, String), TokenError> {
-        let token = self.access_token(id).await?;
-        let known = self.core().state(id).and_then(|s| s.project_id);
-        let project = match known {
-            Some(p) => p,
-            None => self.discover_project(id).await?,
-        };
-        Ok((token, project))
-    }
-
-    fn tokens(&self, id: CredId) -> Option<Tokens> {
-        self.inner
-            .tokens
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&id)
-            .cloned()
-    }
-
-    /// A valid access token, refreshing (once, whoever asks) when it is missing or expiring.
-    pub async fn access_token(&self, id: CredId) -> Result<String, TokenError> {
-        let now = self.inner.clock.now();
-        let t = self
-            .tokens(id)
-            .ok_or_else(|| TokenError::Permanent("credential has no refresh token".into()))?;
-        if let (Some(a), Some(exp)) = (&t.access_token, t.expiry)
-            && exp - REFRESH_MARGIN > now
-        {
-            return Ok(a.clone());
-        }
-        let me = self.clone();
-        self.inner
-            .refresh
-            .run(id, || async move { me.do_refresh(id).await })
-            .await
-    }
-
-    /// After an upstream 401: drop the rejected token and refresh, unless someone already did.
-    pub async fn force_refresh(&self, lease: &Lease) -> Result<String, TokenError> {
-        {
-            let mut all = self.inner.tokens.write().unwrap_or_else(|e| e.into_inner());
-            if let Some(t) = all.get_mut(&lease.id)
-                && t.access_token.as_deref() == Some(lease.access_token.as_str())
-            {
-                t.access_token = None;
-            }
-        }
-        self.access_token(lease.id).await
-    }
-
-    async fn do_refresh(&self, id: CredId) -> Result<String, TokenError> {
-        let t = self
-            .tokens(id)
-            .ok_or_else(|| TokenError::Permanent("credential was removed".into()))?;
-        // Another flight may have finished between our check and this one starting.
-        if let (Some(a), Some(exp)) = (&t.access_token, t.expiry)
-            && exp - REFRESH_MARGIN > self.inner.clock.now()
-        {
-            return Ok(a.clone());
-        }
-        let up = self.inner.upstream.clone();
-        match oauth::refresh(&up, &t.client_id, &t.client_secret, &t.refresh_token).await {
-            Ok(tr) => {
-                let expiry = self.inner.clock.now()
-                    + chrono::Duration::seconds(tr.expires_in.unwrap_or(3599));
-                let rotated = tr.refresh_token.clone().filter(|r| *r != t.refresh_token);
-                crate::logs::register_secret(&tr.access_token);
-                if let Some(r) = &rotated {
-                    crate::logs::register_secret(r);
-                }
-                // Written before use: a rotated refresh token must never exist only in memory.
-                let (access, exp_s) = (tr.access_token.clone(), expiry.to_rfc3339());
-                let rot = rotated.clone().map(|r| {
-                    let sha = sha256_hex(&r);
-                    (r, sha)
-                });
-                let write = self
-                    .inner
-                    .store
-                    .tx(move |tx| {
-                        repo::update_tokens(
-                            tx,
-                            id,
-                            &access,
-                            Some(&exp_s),
-                            rot.as_ref().map(|(r, s)| (r.as_str(), s.as_str())),
-                            now_ms(),
-                        )
-                    })
-                    .await;
-                if let Err(e) = write {
-                    tracing::error!(credential = id, error = %e, "could not save refreshed tokens");
-                    if rotated.is_some() {
-                        return Err(TokenError::Transient(
-                            "could not save the rotated refresh token".into(),
-                        ));
-                    }
-                }
-                let mut all = self.inner.tokens.write().unwrap_or_else(|e| e.into_inner());
-                if let Some(slot) = all.get_mut(&id) {
-                    if let Some(old) = slot.access_token.replace(tr.access_token.clone()) {
-                        crate::logs::forget_secret(&old);
-                    }
-                    slot.expiry = Some(expiry);
-                    if let Some(r) = rotated {
-                        slot.refresh_token = r;
-                    }
-                }
-                tracing::info!(credential = id, "access token refreshed");
-                Ok(tr.access_token)
-            }
-            Err(e) if e.is_permanent() => {
-                let reason = e.to_string();
-                tracing::warn!(credential = id, reason = %reason, "refresh token rejected; disabling credential");
-                let out = self.core().record_failure(
-                    id,
-                    "*",
-                    400,
-                    &reason,
-                    Failure::AuthFailed {
-                        permanent: true,
-                        reason: reason.clone(),
-                    },
-                );
-                self.mark_change(out.change);
-                Err(TokenError::Permanent(reason))
-            }
-            Err(e) => Err(TokenError::Transient(e.to_string())),
-        }
-    }
-
-    /// Finds the project on first use of a credential imported without one (single-flight,
-    /// so a burst of requests runs discovery once).
-    async fn discover_project(&self, id: CredId) -> Result<String, TokenError> {
-        let me = self.clone();
-        self.inner
-            .discover
-            .run(id, || async move {
-                me.identify(id).await?;
-                me.state(id)
-                    .and_then(|s| s.project_id)
-                    .ok_or_else(|| TokenError::NoProject("no project found".into()))
-            })
-            .await
     }
 
     async fn persist_now(&self, change: Option<Change>) {
@@ -494,11 +372,11 @@ impl PoolService {
 
     /// Applies an upstream error to the credential and says what the request should do next.
     pub fn report_failure(&self, lease: &Lease, base_model: &str, err: &UpstreamError) -> Reaction {
-        let failure = failure_of(err, base_model);
+        let failure = failure_of(lease.call.kind(), lease.call.classify(err), err, base_model);
         let out =
             self.core()
                 .record_failure(lease.id, base_model, err.status, &err.message, failure);
-        self.mark([lease.id]);
+        self.mark(std::iter::once(lease.id).chain(out.shared.iter().map(|c| c.id)));
         out.reaction
     }
 
@@ -551,32 +429,48 @@ impl PoolService {
     }
 
     /// Adds (or replaces) a credential that is already in SQLite.
-    pub fn insert_loaded(&self, id: CredId, payload: &serde_json::Value, state: CredentialState) {
-        if let Some(t) = tokens_of(payload) {
-            register_secrets(&t);
-            self.inner
-                .tokens
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(id, t);
+    pub fn insert_loaded(
+        &self,
+        id: CredId,
+        profile: Profile,
+        payload: &serde_json::Value,
+        state: CredentialState,
+    ) {
+        if let Some(secret) = secret_of(profile.kind, payload) {
+            secret.register();
+            let old = self.inner.secrets.write().insert(id, secret);
+            if let Some(old) = old {
+                old.forget();
+            }
         }
-        self.core().upsert(id, state);
+        let kind = profile.kind;
+        {
+            let mut core = self.core();
+            core.upsert(id, state);
+            core.set_profile(id, profile);
+        }
+        if let Some(f) = self.inner.on_profile.read().clone() {
+            f(id, kind);
+        }
         self.mark([id]);
+    }
+
+    pub fn profile(&self, id: CredId) -> Option<Profile> {
+        self.core().profile(id)
+    }
+
+    /// The quota group as the pool sees it (the row is written by the caller).
+    pub(crate) fn set_group_in_memory(&self, id: CredId, group: Option<String>) {
+        let mut core = self.core();
+        if let Some(p) = core.profile(id) {
+            core.set_profile(id, p.with_group(group));
+        }
     }
 
     pub fn remove(&self, id: CredId) {
         self.core().remove(id);
-        if let Some(t) = self
-            .inner
-            .tokens
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&id)
-        {
-            crate::logs::forget_secret(&t.refresh_token);
-            if let Some(a) = &t.access_token {
-                crate::logs::forget_secret(a);
-            }
+        if let Some(secret) = self.inner.secrets.write().remove(&id) {
+            secret.forget();
         }
     }
 
@@ -620,10 +514,9 @@ impl PoolService {
     /// Writes every changed credential state in one transaction (the batched path; graceful
     /// shutdown calls it so nothing is lost).
     pub async fn flush(&self) -> Result<(), StoreError> {
-        let ids: Vec<CredId> =
-            std::mem::take(&mut *self.inner.dirty.lock().unwrap_or_else(|e| e.into_inner()))
-                .into_iter()
-                .collect();
+        let ids: Vec<CredId> = std::mem::take(&mut *self.inner.dirty.lock())
+            .into_iter()
+            .collect();
         if ids.is_empty() {
             return Ok(());
         }
@@ -694,6 +587,12 @@ impl PoolService {
         };
         let json = serde_json::to_string(&state).map_err(|e| StoreError::Data(e.to_string()))?;
         let payload = new.payload.clone();
+        let profile = profile_for(
+            new.kind,
+            new.quota_group.clone(),
+            new.models.clone(),
+            &self.inner.settings.get(),
+        );
         let id = self
             .inner
             .store
@@ -703,7 +602,7 @@ impl PoolService {
                 Ok(id)
             })
             .await?;
-        self.insert_loaded(id, &payload, state);
+        self.insert_loaded(id, profile, &payload, state);
         Ok(id)
     }
 }

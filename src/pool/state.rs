@@ -38,6 +38,15 @@ pub struct CredentialState {
     pub email: Option<String>,
     pub project_id: Option<String>,
     pub tier: Option<String>,
+    /// What the last periodic re-check found (a key that works again, say).
+    pub recheck: Option<RecheckNote>,
+}
+
+/// The outcome of a periodic re-check, for the operator.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecheckNote {
+    pub at: DateTime<Utc>,
+    pub message: String,
 }
 
 impl Default for CredentialState {
@@ -58,6 +67,7 @@ impl Default for CredentialState {
             email: None,
             project_id: None,
             tier: None,
+            recheck: None,
         }
     }
 }
@@ -86,6 +96,9 @@ pub enum BanKind {
     /// Project discovery says the account cannot use Code Assist yet (VALIDATION_REQUIRED,
     /// an ineligible tier, no project): the reason and link tell the owner what to do.
     Ineligible,
+    /// Google refused the key or service account itself (invalid, expired, leaked, suspended,
+    /// a standard key, an API blocked or disabled for it, a deleted account).
+    Rejected,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,6 +137,10 @@ pub enum CooldownReason {
     QuotaExhausted,
     /// A cap-probe request is out; the deadline bounds how long a lost probe blocks.
     Probing,
+    /// A per-day quota is spent until Google's daily reset (midnight Pacific).
+    DailyExhausted,
+    /// The upstream answered 5xx / overloaded: a short rest.
+    Overloaded,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,8 +10,11 @@ use super::clock::until;
 /// applies in the order of the fields.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub struct Unavailable {
+    /// The model, with its pin prefix when the request had one (`vertex/gemini-2.5-pro`).
     pub model: String,
     pub total: usize,
+    /// Active, but of another upstream than the pin, or not serving this model.
+    pub not_offered: usize,
     pub disabled: usize,
     pub banned: usize,
     /// Got a 404 for this model.
@@ -38,6 +41,7 @@ impl fmt::Display for Unavailable {
             return write!(f, "no credentials are configured");
         }
         let parts: Vec<String> = [
+            (self.not_offered, "not offering this model"),
             (self.disabled, "disabled"),
             (self.banned, "banned"),
             (self.unable, "unable to use this model"),
@@ -86,6 +90,7 @@ mod tests {
         let u = Unavailable {
             model: "gemini-2.5-pro".into(),
             total: 3,
+            not_offered: 0,
             disabled: 0,
             banned: 0,
             unable: 0,

@@ -57,7 +57,7 @@ async fn generate(
     let converted = anthropic_to_gemini(&json, &opts)?;
     let mut request = converted.request;
     apply_model_features(&mut request, &model, &opts);
-    let call = Upcall::new(model.base.clone(), request);
+    let call = Upcall::new(model.base.clone(), request).pinned(model.pin);
     let ropts = ResponseOptions {
         model: model.requested.clone(),
         tool_name_map: converted.tool_name_map,
@@ -127,9 +127,8 @@ async fn count(state: &AppState, body: Body, meter: &mut Meter) -> Result<Respon
     meter.model(&model.requested, &model.base);
     let json = state.remote.inline_anthropic(json).await?;
     let contents = count_tokens_contents(&json, &opts)?;
-    let body =
-        json!({"request": {"model": format!("models/{}", model.base), "contents": contents}});
-    let (v, served) = dispatch::count_tokens(state, &model.base, &body).await?;
+    let (v, served) =
+        dispatch::count_tokens(state, &model.base, model.pin, &json!(contents)).await?;
     meter.served(served);
     let total = v
         .get("totalTokens")

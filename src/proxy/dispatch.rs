@@ -9,14 +9,15 @@ use serde_json::Value;
 
 use crate::convert::response::parse_response;
 use crate::error::GatewayError;
-use crate::google::code_assist::{self, CallFailure};
 use crate::google::errors::{UpstreamError, parse_error};
+use crate::google::executor::{self, CallFailure};
 use crate::google::sse::SseDecoder;
+use crate::models;
 use crate::pool::Reaction;
 use crate::pool::service::Lease;
 use crate::state::AppState;
 use crate::usage::{CallRecord, Outcome};
-use crate::wire::code_assist::{Envelope, read_answer, read_answer_str};
+use crate::wire::code_assist::{read_answer, read_answer_str};
 use crate::wire::gemini::{FinishReason, GenerateContentResponse, PartData};
 
 /// One upstream call to make: the base model the upstream sees and the Gemini `request` object.
@@ -27,6 +28,8 @@ pub struct Upcall {
     /// An answer with no content is a valid answer (an anti-truncation continuation may have
     /// nothing left to say); otherwise empty replies are failures and retried.
     pub accept_empty: bool,
+    /// Only credentials of this upstream (the model name's `vertex/`, ... prefix).
+    pub pin: Option<models::Pin>,
 }
 
 impl Upcall {
@@ -35,7 +38,13 @@ impl Upcall {
             base_model,
             request,
             accept_empty: false,
+            pin: None,
         }
+    }
+
+    pub fn pinned(mut self, pin: Option<models::Pin>) -> Self {
+        self.pin = pin;
+        self
     }
 }
 
@@ -97,6 +106,7 @@ impl LastFailure {
 struct Attempts<'a> {
     state: &'a AppState,
     model: &'a str,
+    pin: Option<models::Pin>,
     max: u32,
     done: u32,
     interval: Duration,
@@ -106,7 +116,7 @@ struct Attempts<'a> {
 }
 
 impl<'a> Attempts<'a> {
-    fn new(state: &'a AppState, model: &'a str) -> Self {
+    fn new(state: &'a AppState, model: &'a str, pin: Option<models::Pin>) -> Self {
         let s = state.settings.get();
         let max = if s.retry_429_enabled {
             1 + s.retry_429_max_retries
@@ -116,6 +126,7 @@ impl<'a> Attempts<'a> {
         Self {
             state,
             model,
+            pin,
             max,
             done: 0,
             interval: s.retry_429_interval,
@@ -134,7 +145,12 @@ impl<'a> Attempts<'a> {
             return Ok(None);
         }
         self.done += 1;
-        match self.state.pool.acquire(self.model, &self.exclude).await {
+        match self
+            .state
+            .pool
+            .acquire(self.model, self.pin, &self.exclude)
+            .await
+        {
             Ok(l) => Ok(Some(l)),
             Err(e) if self.exclude.is_empty() => Err(e.into()),
             Err(e) => {
@@ -143,7 +159,12 @@ impl<'a> Attempts<'a> {
                 }
                 tokio::time::sleep(self.interval).await;
                 self.exclude.clear();
-                match self.state.pool.acquire(self.model, &self.exclude).await {
+                match self
+                    .state
+                    .pool
+                    .acquire(self.model, self.pin, &self.exclude)
+                    .await
+                {
                     Ok(l) => Ok(Some(l)),
                     // Nothing is free: the last real failure says more than "no credential".
                     Err(_) => Ok(None),
@@ -232,10 +253,6 @@ impl<'a> Attempts<'a> {
     }
 }
 
-fn call_envelope<'a>(call: &'a Upcall, lease: &'a Lease) -> Envelope<'a> {
-    Envelope::new(&call.base_model, &lease.project_id, &call.request)
-}
-
 /// A non-streaming answer body: read straight into the typed response when it has a plain
 /// shape, otherwise through a `Value` (see `read_answer`). `Err` carries the failure to
 /// report for a body that is not JSON at all.
@@ -258,14 +275,13 @@ pub async fn unary(
     state: &AppState,
     call: &Upcall,
 ) -> Result<(GenerateContentResponse, Served), GatewayError> {
-    let mut tries = Attempts::new(state, &call.base_model);
+    let mut tries = Attempts::new(state, &call.base_model, call.pin);
     while let Some(lease) = tries.lease().await? {
-        let env = call_envelope(call, &lease);
-        let answer = code_assist::generate_body(
+        let answer = executor::generate_body(
             &state.upstream,
-            &lease.access_token,
+            &lease.call,
             &call.base_model,
-            &env,
+            &call.request,
         )
         .await
         .and_then(read_unary_body);
@@ -301,25 +317,28 @@ pub async fn stream(
     state: &AppState,
     call: &Upcall,
 ) -> Result<(EventStream, Served), GatewayError> {
-    let mut tries = Attempts::new(state, &call.base_model);
+    let mut tries = Attempts::new(state, &call.base_model, call.pin);
     while let Some(lease) = tries.lease().await? {
-        let env = call_envelope(call, &lease);
-        let resp =
-            match code_assist::stream(&state.upstream, &lease.access_token, &call.base_model, &env)
-                .await
-            {
-                Ok(r) => r,
-                Err(CallFailure::Status { status, body }) => {
-                    tries
-                        .upstream_failed(&lease, parse_error(status, &body))
-                        .await?;
-                    continue;
-                }
-                Err(CallFailure::Transport(why)) => {
-                    tries.transport_failed(&lease, why);
-                    continue;
-                }
-            };
+        let resp = match executor::stream(
+            &state.upstream,
+            &lease.call,
+            &call.base_model,
+            &call.request,
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(CallFailure::Status { status, body }) => {
+                tries
+                    .upstream_failed(&lease, parse_error(status, &body))
+                    .await?;
+                continue;
+            }
+            Err(CallFailure::Transport(why)) => {
+                tries.transport_failed(&lease, why);
+                continue;
+            }
+        };
         let mut events = decode_events(resp);
         // Hold back until the first event that carries something, so empty streams and
         // errors before the first byte can still be retried elsewhere.
@@ -438,17 +457,17 @@ fn decode_events(resp: reqwest::Response) -> EventStream {
     })
 }
 
-/// countTokens through the pool, with the same credential switching as generation.
+/// countTokens of `contents` through the pool, with the same credential switching as
+/// generation.
 pub async fn count_tokens(
     state: &AppState,
     base_model: &str,
-    body: &Value,
+    pin: Option<models::Pin>,
+    contents: &Value,
 ) -> Result<(Value, Served), GatewayError> {
-    let mut tries = Attempts::new(state, base_model);
+    let mut tries = Attempts::new(state, base_model, pin);
     while let Some(lease) = tries.lease().await? {
-        match code_assist::count_tokens(&state.upstream, &lease.access_token, base_model, body)
-            .await
-        {
+        match executor::count_tokens(&state.upstream, &lease.call, base_model, contents).await {
             Ok(v) => return Ok((v, tries.served(&lease))),
             Err(CallFailure::Status { status, body }) => {
                 tries

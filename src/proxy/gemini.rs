@@ -4,7 +4,7 @@
 use poem::web::{Data, Json, Path, Query, RemoteAddr};
 use poem::{Body, IntoResponse, Response, handler};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::dispatch::{self, Upcall};
 use super::frames::{self, NativeFraming};
@@ -97,14 +97,14 @@ async fn action(
         .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
     meter.model(&model.requested, &model.base);
     if method == Method::CountTokens {
-        let (v, served) = count_tokens(state, &model.base, json).await?;
+        let (v, served) = count_tokens(state, &model.base, model.pin, json).await?;
         meter.served(served);
         return Ok(Json(v).into_response());
     }
     let opts = super::convert_options(&s);
     let mut request = gemini_native_to_request(&json, &opts)?;
     apply_model_features(&mut request, &model, &opts);
-    let call = Upcall::new(model.base.clone(), request);
+    let call = Upcall::new(model.base.clone(), request).pinned(model.pin);
     if method == Method::GenerateContent {
         let (resp, served) = dispatch::unary(state, &call).await?;
         meter.served(served);
@@ -135,6 +135,7 @@ async fn action(
 async fn count_tokens(
     state: &AppState,
     base_model: &str,
+    pin: Option<models::Pin>,
     json: Value,
 ) -> Result<(Value, dispatch::Served), GatewayError> {
     let inner = json.get("generateContentRequest").cloned().unwrap_or(json);
@@ -142,6 +143,5 @@ async fn count_tokens(
         .get("contents")
         .cloned()
         .ok_or_else(|| GatewayError::BadRequest("'contents' is required".into()))?;
-    let body = json!({"request": {"model": format!("models/{base_model}"), "contents": contents}});
-    dispatch::count_tokens(state, base_model, &body).await
+    dispatch::count_tokens(state, base_model, pin, &contents).await
 }

@@ -52,9 +52,10 @@ impl ListedModel {
 }
 
 /// Every model the gateway lists, in order: the one source every format renders from. The
-/// catalog's variants come first, then the aliases (`MODEL_ALIASES`).
-pub fn listed(s: &Settings) -> Vec<ListedModel> {
-    let mut entries = models::gemini_model_entries(&s.base_models);
+/// catalog's variants come first (with the kind pins of `pins`), then the aliases
+/// (`MODEL_ALIASES`).
+pub fn listed(s: &Settings, pins: &[models::Pin]) -> Vec<ListedModel> {
+    let mut entries = models::gemini_model_entries(&s.base_models, pins);
     entries.extend(models::alias_entries(&s.model_aliases));
     from_entries(entries)
 }
@@ -111,7 +112,7 @@ pub async fn get_v1beta(Data(state): Data<&AppState>, Path(rest): Path<String>) 
 }
 
 fn respond_list(state: &AppState, req: &Request, surface: Surface) -> Response {
-    let all = listed(&state.settings.get());
+    let all = listed(&state.settings.get(), &state.pool.pins_present());
     let query = req.uri().query().unwrap_or_default();
     let rendered = match surface {
         Surface::OpenAi => Ok(openai_list(&all)),
@@ -133,7 +134,7 @@ fn respond_one(state: &AppState, rest: &str, surface: Surface) -> Response {
         .into_response(surface);
     }
     let id = rest.strip_prefix("models/").unwrap_or(rest);
-    let all = listed(&state.settings.get());
+    let all = listed(&state.settings.get(), &state.pool.pins_present());
     match all.iter().find(|m| m.id == id) {
         Some(m) => Json(match surface {
             Surface::OpenAi => m.openai(),
@@ -282,7 +283,7 @@ mod tests {
             .iter()
             .map(|m| m.to_string())
             .collect();
-        let mut entries = models::gemini_model_entries(&base);
+        let mut entries = models::gemini_model_entries(&base, &[]);
         entries.extend(models::alias_entries(&models::Aliases::defaults()));
         let all = from_entries(entries);
         assert!(all.len() > 10, "{}", all.len());

@@ -56,7 +56,7 @@ async fn chat(state: &AppState, body: Body, meter: &mut Meter) -> Result<Respons
         (c.request, c.tool_name_map, c.stream, c.include_usage)
     };
     apply_model_features(&mut request, &model, &opts);
-    let call = Upcall::new(model.base.clone(), request);
+    let call = Upcall::new(model.base.clone(), request).pinned(model.pin);
     let ropts = ResponseOptions {
         model: model.requested.clone(),
         tool_name_map,

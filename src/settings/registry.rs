@@ -27,6 +27,8 @@ pub enum Kind {
     LogLevel,
     /// An IANA time zone name.
     TimeZone,
+    /// A cloud location: lowercase letters, digits and '-' (`global`, `us`, `europe-west4`).
+    Location,
     /// A filesystem path.
     Path,
     /// A password: write-only, never shown.
@@ -152,6 +154,20 @@ pub const DEFAULT_BASE_MODELS: &[&str] = &[
     "gemini-3.1-pro-preview",
     "gemini-3.1-flash-lite",
     "gemini-3.5-flash",
+];
+
+/// Models a Vertex credential serves unless VERTEX_MODELS says otherwise: Vertex publishes
+/// no per-project model list, so it is configured. The first is what an express key's import
+/// check counts tokens with.
+pub const DEFAULT_VERTEX_MODELS: &[&str] = &[
+    "gemini-2.5-flash",
+    "gemini-2.5-pro",
+    "gemini-2.5-flash-lite",
+    "gemini-3-flash",
+    "gemini-3-flash-preview",
+    "gemini-3-pro-preview",
+    "gemini-3.1-pro-preview",
+    "gemini-3.1-flash-lite",
 ];
 
 static REGISTRY: &[SettingDef] = &[
@@ -367,6 +383,38 @@ static REGISTRY: &[SettingDef] = &[
         "Google authorization page for the browser consent.",
     ),
     def(
+        "gemini_api_url",
+        "GEMINI_API_URL",
+        Kind::HttpUrl,
+        DefaultValue::Str("https://generativelanguage.googleapis.com"),
+        HOT,
+        "Gemini API base URL (AI Studio keys).",
+    ),
+    def(
+        "vertex_location",
+        "VERTEX_LOCATION",
+        Kind::Location,
+        DefaultValue::Str("global"),
+        HOT,
+        "Vertex AI location of service-account calls: `global` (where the newest models are), `us`, `eu` or a region such as `europe-west4`.",
+    ),
+    def(
+        "vertex_api_url",
+        "VERTEX_API_URL",
+        Kind::OptionalHttpUrl,
+        DefaultValue::Str(""),
+        HOT,
+        "Vertex AI base URL (empty: derived from VERTEX_LOCATION; express keys use the global host).",
+    ),
+    def(
+        "vertex_models",
+        "VERTEX_MODELS",
+        Kind::List,
+        DefaultValue::List(DEFAULT_VERTEX_MODELS),
+        HOT,
+        "Comma list of the models Vertex credentials (service accounts and express keys) serve; a request for another model never goes to them.",
+    ),
+    def(
         "log_level",
         "LOG_LEVEL",
         Kind::LogLevel,
@@ -477,7 +525,7 @@ static REGISTRY: &[SettingDef] = &[
         },
         DefaultValue::Int(1000),
         HOT,
-        "Default daily request limit per credential (0 = unlimited).",
+        "Default daily request limit per Code Assist credential (0 = unlimited).",
     ),
     def(
         "daily_limit_pro",
@@ -488,7 +536,51 @@ static REGISTRY: &[SettingDef] = &[
         },
         DefaultValue::Int(100),
         HOT,
-        "Default daily limit per credential for pro models (0 = unlimited).",
+        "Default daily limit per Code Assist credential for pro models (0 = unlimited).",
+    ),
+    def(
+        "aistudio_daily_limit_total",
+        "AISTUDIO_DAILY_LIMIT_TOTAL",
+        Kind::Int {
+            min: 0,
+            max: 1_000_000_000,
+        },
+        DefaultValue::Int(0),
+        HOT,
+        "Default daily request limit per Gemini API key (0 = off: Google enforces its own quota).",
+    ),
+    def(
+        "aistudio_daily_limit_pro",
+        "AISTUDIO_DAILY_LIMIT_PRO",
+        Kind::Int {
+            min: 0,
+            max: 1_000_000_000,
+        },
+        DefaultValue::Int(0),
+        HOT,
+        "Default daily limit per Gemini API key for pro models (0 = off).",
+    ),
+    def(
+        "vertex_daily_limit_total",
+        "VERTEX_DAILY_LIMIT_TOTAL",
+        Kind::Int {
+            min: 0,
+            max: 1_000_000_000,
+        },
+        DefaultValue::Int(0),
+        HOT,
+        "Default daily request limit per Vertex service account or express key (0 = off).",
+    ),
+    def(
+        "vertex_daily_limit_pro",
+        "VERTEX_DAILY_LIMIT_PRO",
+        Kind::Int {
+            min: 0,
+            max: 1_000_000_000,
+        },
+        DefaultValue::Int(0),
+        HOT,
+        "Default daily limit per Vertex credential for pro models (0 = off).",
     ),
     def(
         "cooldown_cap",
@@ -500,6 +592,17 @@ static REGISTRY: &[SettingDef] = &[
         DefaultValue::Int(6 * 3600),
         HOT,
         "Longest cooldown in seconds before one probe request is let through.",
+    ),
+    def(
+        "key_recheck_interval",
+        "KEY_RECHECK_INTERVAL",
+        Kind::Int {
+            min: 0,
+            max: 7 * 86400,
+        },
+        DefaultValue::Int(3600),
+        HOT,
+        "Seconds between re-checks of the keys and service accounts Google refused (put back when they work again) and of models spent for the day (a one-token probe); 0 = never.",
     ),
     def(
         "keepalive_url",

@@ -173,6 +173,19 @@ pub fn parse(kind: Kind, raw: &Value) -> Result<Value, String> {
                 .map_err(|_| "must be an IANA time zone such as UTC or America/Los_Angeles")?;
             Ok(json!(s))
         }
+        Kind::Location => {
+            // It becomes part of a host name and a URL path: nothing else may get in.
+            let s = as_str(raw)?.trim().to_ascii_lowercase();
+            let ok = !s.is_empty()
+                && s.len() <= 40
+                && s.starts_with(|c: char| c.is_ascii_lowercase())
+                && s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !ok {
+                return Err("must be a location such as global, us, eu or europe-west4".into());
+            }
+            Ok(json!(s))
+        }
     }
 }
 
@@ -232,6 +245,13 @@ mod tests {
             Ok(json!("socks5://127.0.0.1:1080"))
         );
         assert!(parse(Kind::TimeZone, &json!("Mars/Base")).is_err());
+        assert_eq!(
+            parse(Kind::Location, &json!(" Europe-West4 ")),
+            Ok(json!("europe-west4"))
+        );
+        for bad in ["", "us/../x", "a.b", "-us", "x".repeat(41).as_str()] {
+            assert!(parse(Kind::Location, &json!(bad)).is_err(), "{bad}");
+        }
         assert_eq!(parse(Kind::LogLevel, &json!("WARNING")), Ok(json!("warn")));
         assert!(parse(Kind::Int { min: 0, max: 20 }, &json!(21)).is_err());
         assert!(parse(Kind::Int { min: 0, max: 20 }, &json!(1.5)).is_err());

@@ -29,8 +29,8 @@
 //! * **Demo**: [`SimHandle::seed_demo_credentials`] (or `POST /__sim/demo-credentials`)
 //!   seeds one credential of each kind: a Code Assist user, a Gemini API key, a Vertex
 //!   service account (import its `key_json()`) and a Vertex express key, each in its own
-//!   project. `--demo` will use them once the gateway has executors for them, with
-//!   `GEMINI_API_URL` and `VERTEX_API_URL` pointing at [`SimHandle::base_url`].
+//!   project. `--demo` uses them, with `GEMINI_API_URL` and `VERTEX_API_URL` pointing at
+//!   [`SimHandle::base_url`].
 //! * Embeddings are deterministic: [`embedding_values`] gives the vector of any text.
 //!
 //! # Replies (deterministic; tests may rely on these rules)

@@ -5,6 +5,7 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
 use serde_json::Value;
 
 use super::StoreError;
+use crate::google::kind::CredentialKind;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -39,17 +40,43 @@ impl CredentialSource {
     }
 }
 
-/// A credential to insert. `payload` holds the OAuth secrets (client_id, client_secret,
-/// refresh_token, access_token, expiry, token_uri, ...).
+/// A credential to insert. `payload` holds its secrets: for Code Assist the OAuth fields
+/// (client_id, client_secret, refresh_token, access_token, expiry, token_uri, ...), for an API
+/// key `{"api_key"}`, for a service account its key file.
 #[derive(Clone)]
 pub struct NewCredential {
     pub name: String,
     pub source: CredentialSource,
+    pub kind: CredentialKind,
     pub payload: Value,
     pub email: Option<String>,
     pub project_id: Option<String>,
     pub tier: Option<String>,
     pub refresh_token_sha256: Option<String>,
+    /// Keys and service accounts: SHA-256 hex of what identifies the secret (duplicates).
+    pub secret_sha256: Option<String>,
+    pub quota_group: Option<String>,
+    /// Models the credential was found to serve (a Gemini API key's model list).
+    pub models: Option<Vec<String>>,
+}
+
+impl NewCredential {
+    /// A Code Assist credential with nothing but the fields every import knows.
+    pub fn code_assist(name: impl Into<String>, source: CredentialSource, payload: Value) -> Self {
+        Self {
+            name: name.into(),
+            source,
+            kind: CredentialKind::CodeAssist,
+            payload,
+            email: None,
+            project_id: None,
+            tier: None,
+            refresh_token_sha256: None,
+            secret_sha256: None,
+            quota_group: None,
+            models: None,
+        }
+    }
 }
 
 impl std::fmt::Debug for NewCredential {
@@ -57,9 +84,11 @@ impl std::fmt::Debug for NewCredential {
         f.debug_struct("NewCredential")
             .field("name", &self.name)
             .field("source", &self.source)
+            .field("kind", &self.kind)
             .field("payload", &"<redacted>")
             .field("email", &self.email)
             .field("project_id", &self.project_id)
+            .field("quota_group", &self.quota_group)
             .finish_non_exhaustive()
     }
 }
@@ -69,6 +98,7 @@ pub struct CredentialRow {
     pub id: i64,
     pub name: String,
     pub source: CredentialSource,
+    pub kind: CredentialKind,
     pub payload: Value,
     pub email: Option<String>,
     pub project_id: Option<String>,
@@ -83,6 +113,11 @@ pub struct CredentialRow {
     pub updated_at: i64,
     pub last_success_at: Option<i64>,
     pub last_used_at: Option<i64>,
+    pub quota_group: Option<String>,
+    /// Discovered models; `None` when never discovered (the kind's defaults apply).
+    pub models: Option<Vec<String>>,
+    pub models_checked_at: Option<i64>,
+    pub secret_sha256: Option<String>,
 }
 
 // The payload carries refresh tokens and client secrets: never let `{:?}` print it.
@@ -92,10 +127,12 @@ impl std::fmt::Debug for CredentialRow {
             .field("id", &self.id)
             .field("name", &self.name)
             .field("source", &self.source)
+            .field("kind", &self.kind)
             .field("payload", &"<redacted>")
             .field("email", &self.email)
             .field("project_id", &self.project_id)
             .field("tier", &self.tier)
+            .field("quota_group", &self.quota_group)
             .field("enabled", &self.enabled)
             .field("disabled_reason", &self.disabled_reason)
             .field("ban_reason", &self.ban_reason)
@@ -121,18 +158,22 @@ pub struct StatePatch {
 
 const COLUMNS: &str = "id, name, source, payload_json, email, project_id, tier, enabled, \
     disabled_reason, ban_reason, ban_link, preview_ok, refresh_token_sha256, created_at, \
-    updated_at, last_success_at, last_used_at";
+    updated_at, last_success_at, last_used_at, kind, quota_group, models_json, \
+    models_checked_at, secret_sha256";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<(CredentialRow, String, String)> {
-    // Decoding of the two text columns that can fail is done by the caller, so the error names
+/// Text columns decoded by [`finish`]: source, payload, kind, models.
+type RawText = (String, String, String, Option<String>);
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<(CredentialRow, RawText)> {
+    // Decoding of the text columns that can fail is done by the caller, so the error names
     // the credential instead of surfacing as an opaque rusqlite conversion error.
-    let source: String = r.get(2)?;
-    let payload: String = r.get(3)?;
+    let raw = (r.get(2)?, r.get(3)?, r.get(17)?, r.get(19)?);
     Ok((
         CredentialRow {
             id: r.get(0)?,
             name: r.get(1)?,
             source: CredentialSource::Demo,
+            kind: CredentialKind::CodeAssist,
             payload: Value::Null,
             email: r.get(4)?,
             project_id: r.get(5)?,
@@ -147,29 +188,44 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<(CredentialRow, String, String)> {
             updated_at: r.get(14)?,
             last_success_at: r.get(15)?,
             last_used_at: r.get(16)?,
+            quota_group: r.get(18)?,
+            models: None,
+            models_checked_at: r.get(20)?,
+            secret_sha256: r.get(21)?,
         },
-        source,
-        payload,
+        raw,
     ))
 }
 
 fn finish(
-    (mut row, source, payload): (CredentialRow, String, String),
+    (mut row, (source, payload, kind, models)): (CredentialRow, RawText),
 ) -> Result<CredentialRow, StoreError> {
     row.source = CredentialSource::parse(&source).ok_or_else(|| {
         StoreError::Data(format!("credential {}: unknown source {source:?}", row.id))
     })?;
+    row.kind = CredentialKind::parse(&kind)
+        .ok_or_else(|| StoreError::Data(format!("credential {}: unknown kind {kind:?}", row.id)))?;
     row.payload = serde_json::from_str(&payload)
         .map_err(|e| StoreError::Data(format!("credential {}: payload: {e}", row.id)))?;
+    row.models = models
+        .map(|m| serde_json::from_str(&m))
+        .transpose()
+        .map_err(|e| StoreError::Data(format!("credential {}: models: {e}", row.id)))?;
     Ok(row)
+}
+
+fn models_json(models: &Option<Vec<String>>) -> Option<String> {
+    models.as_ref().map(|m| Value::from(m.clone()).to_string())
 }
 
 /// Insert a new credential; a name that already exists is a `Conflict`.
 pub fn insert(conn: &Connection, c: &NewCredential, now: i64) -> Result<i64, StoreError> {
+    let checked = c.models.as_ref().map(|_| now);
     let r = conn.execute(
         "INSERT INTO credentials (name, source, payload_json, email, project_id, tier,
-             refresh_token_sha256, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+             refresh_token_sha256, created_at, updated_at, kind, quota_group, models_json,
+             models_checked_at, secret_sha256)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12, ?13)",
         params![
             c.name,
             c.source.as_str(),
@@ -178,7 +234,12 @@ pub fn insert(conn: &Connection, c: &NewCredential, now: i64) -> Result<i64, Sto
             c.project_id,
             c.tier,
             c.refresh_token_sha256,
-            now
+            now,
+            c.kind.as_str(),
+            c.quota_group,
+            models_json(&c.models),
+            checked,
+            c.secret_sha256,
         ],
     );
     match r {
@@ -204,10 +265,12 @@ fn is_name_conflict(conn: &Connection, name: &str) -> Result<bool, StoreError> {
 pub fn upsert_by_name(conn: &Connection, c: &NewCredential, now: i64) -> Result<i64, StoreError> {
     let id = conn.query_row(
         "INSERT INTO credentials (name, source, payload_json, email, project_id, tier,
-             refresh_token_sha256, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+             refresh_token_sha256, created_at, updated_at, kind, secret_sha256)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10)
          ON CONFLICT (name) DO UPDATE SET
              source = excluded.source,
+             kind = excluded.kind,
+             secret_sha256 = excluded.secret_sha256,
              payload_json = excluded.payload_json,
              email = coalesce(excluded.email, credentials.email),
              project_id = coalesce(excluded.project_id, credentials.project_id),
@@ -223,7 +286,9 @@ pub fn upsert_by_name(conn: &Connection, c: &NewCredential, now: i64) -> Result<
             c.project_id,
             c.tier,
             c.refresh_token_sha256,
-            now
+            now,
+            c.kind.as_str(),
+            c.secret_sha256,
         ],
         |r| r.get(0),
     )?;
@@ -387,6 +452,41 @@ pub fn set_pool_state(conn: &Connection, id: i64, state_json: &str) -> Result<bo
         "UPDATE credentials SET state_json = ?1 WHERE id = ?2",
         params![state_json, id],
     )? > 0)
+}
+
+/// Names the Google project a key's quota belongs to (`None`: its own group).
+pub fn set_quota_group(
+    conn: &Connection,
+    id: i64,
+    group: Option<&str>,
+    now: i64,
+) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "UPDATE credentials SET quota_group = ?1, updated_at = ?2 WHERE id = ?3",
+        params![group, now, id],
+    )? > 0)
+}
+
+/// Records the models a credential was found to serve, and when.
+pub fn set_models(
+    conn: &Connection,
+    id: i64,
+    models: &[String],
+    now: i64,
+) -> Result<bool, StoreError> {
+    let json = Value::from(models.to_vec()).to_string();
+    Ok(conn.execute(
+        "UPDATE credentials SET models_json = ?1, models_checked_at = ?2 WHERE id = ?3",
+        params![json, now, id],
+    )? > 0)
+}
+
+/// Ids of credentials whose secret has this fingerprint (keys and service accounts).
+pub fn find_by_secret_sha256(conn: &Connection, sha256_hex: &str) -> Result<Vec<i64>, StoreError> {
+    let mut stmt =
+        conn.prepare("SELECT id FROM credentials WHERE secret_sha256 = ?1 ORDER BY id")?;
+    let ids = stmt.query_map([sha256_hex], |r| r.get(0))?;
+    Ok(ids.collect::<Result<_, _>>()?)
 }
 
 /// Replaces a credential's secrets and source in place (an env credential taking over a

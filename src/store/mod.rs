@@ -24,6 +24,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("../../migrations/0002_pool_state.sql"),
     include_str!("../../migrations/0003_usage.sql"),
     include_str!("../../migrations/0004_usage_surfaces.sql"),
+    include_str!("../../migrations/0005_credential_kinds.sql"),
 ];
 
 /// Pragmas for every pooled connection: `foreign_keys` and `busy_timeout` are per connection, and

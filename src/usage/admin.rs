@@ -32,12 +32,12 @@ impl UsageService {
     }
 
     fn stats_of(&self, cell: Option<&Cell>) -> CredentialUsage {
-        let defaults = self.inner.defaults();
         let now = self.inner.clock.now();
         self.inner.with_window(now, |w| {
             let empty = CredData::default();
             let guard = cell.map(|c| c.data.lock());
             let d = guard.as_deref().unwrap_or(&empty);
+            let defaults = self.inner.defaults_for(d.kind.pin());
             let used = d.used_in(w.start_ms);
             let mut out = CredentialUsage {
                 calls: 0,
@@ -126,11 +126,13 @@ impl UsageService {
             .checked_sub_days(Days::new(u64::from(days - 1)))
             .unwrap_or(today);
         let (first_day, last_day) = (first.to_string(), today.to_string());
-        Ok(self
+        let mut stats = self
             .inner
             .store
             .call(move |c| persist::aggregate(c, days, first_day, last_day, next_reset))
-            .await?)
+            .await?;
+        stats.per_kind = per_kind(&stats.per_credential, &self.kinds());
+        Ok(stats)
     }
 
     /// Retention: drop minute rows older than `minute_retention`, fold daily rows older than
@@ -156,4 +158,25 @@ impl UsageService {
 
 fn today_of(w: &Window) -> NaiveDate {
     w.start.with_timezone(&w.rule.tz).date_naive()
+}
+
+/// The per-credential totals folded by credential kind. Requests no credential served (id 0)
+/// and credentials deleted since (no kind known) are left out.
+fn per_kind(
+    per_credential: &[super::types::CredentialPeriodStats],
+    kinds: &std::collections::HashMap<CredId, crate::google::kind::CredentialKind>,
+) -> Vec<super::types::KindStats> {
+    let mut out: std::collections::BTreeMap<_, super::types::Totals> = Default::default();
+    for c in per_credential {
+        let Some(kind) = kinds.get(&c.credential_id) else {
+            continue;
+        };
+        out.entry(*kind).or_default().add(&c.totals);
+    }
+    out.into_iter()
+        .map(|(kind, mut totals)| {
+            totals.finish();
+            super::types::KindStats { kind, totals }
+        })
+        .collect()
 }

@@ -10,6 +10,7 @@ use parking_lot::Mutex;
 
 use super::types::{LimitOverride, Outcome, Surface};
 use super::window::ResetRule;
+use crate::google::kind::CredentialKind;
 use crate::pool::{CredId, ModelClass};
 
 pub(crate) const CLASSES: [ModelClass; 3] = [ModelClass::Pro, ModelClass::Flash, ModelClass::Other];
@@ -75,6 +76,9 @@ pub(crate) struct CredData {
     /// Calls since the last reset, by class and outcome.
     pub counts: HashMap<(ModelClass, Outcome), u64>,
     pub limits: LimitOverride,
+    /// The credential's kind: its upstream's default limits apply, and aggregates break
+    /// down by it (Code Assist unless told otherwise).
+    pub kind: CredentialKind,
 }
 
 impl CredData {

@@ -51,8 +51,8 @@ use std::time::Duration;
 pub use self::service::UsageService;
 pub use self::types::{
     AggregatedStats, CallRecord, ClassCalls, CredentialPeriodStats, CredentialUsage, DayStats,
-    DefaultLimits, LimitOverride, ModelStats, Outcome, PruneReport, QuotaStatus, RequestRecord,
-    Surface, TodayQuota, Totals,
+    DefaultLimits, KindStats, LimitOverride, ModelStats, OfficialLimits, Outcome, PruneReport,
+    QuotaStatus, RequestRecord, Surface, TodayQuota, Totals,
 };
 pub use self::window::ResetRule;
 
@@ -94,6 +94,21 @@ impl DefaultLimits {
         Self {
             total: s.daily_limit_total,
             pro: s.daily_limit_pro,
+        }
+    }
+}
+
+impl OfficialLimits {
+    pub fn from_settings(s: &crate::Settings) -> Self {
+        Self {
+            ai_studio: DefaultLimits {
+                total: s.aistudio_daily_limit_total,
+                pro: s.aistudio_daily_limit_pro,
+            },
+            vertex: DefaultLimits {
+                total: s.vertex_daily_limit_total,
+                pro: s.vertex_daily_limit_pro,
+            },
         }
     }
 }

@@ -427,6 +427,7 @@ pub(crate) fn aggregate(
                 totals: finish(t),
             })
             .collect(),
+        per_kind: Vec::new(),
         next_reset,
     })
 }

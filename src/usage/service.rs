@@ -14,9 +14,10 @@ use super::memory::{
     clamp_model, slot,
 };
 use super::persist;
-use super::types::{CallRecord, DefaultLimits, RequestRecord};
+use super::types::{CallRecord, DefaultLimits, OfficialLimits, RequestRecord};
 use super::window::ResetRule;
 use super::{UsageError, UsageOptions};
+use crate::google::kind::{CredentialKind, Pin};
 use crate::pool::{Clock, CredId, ModelClass, model_class};
 use crate::store::Store;
 
@@ -50,6 +51,7 @@ pub(super) struct Inner {
     pub(super) cells: RwLock<HashMap<CredId, Arc<Cell>>>,
     default_total: AtomicU64,
     default_pro: AtomicU64,
+    official: RwLock<OfficialLimits>,
     pending: Mutex<Pending>,
     /// Serialises flushes and limit writes: snapshots are absolute values, so two flushes
     /// committing out of order could write an older value last.
@@ -72,6 +74,15 @@ impl Inner {
         DefaultLimits {
             total: self.default_total.load(Ordering::Relaxed),
             pro: self.default_pro.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The default limits of a credential of upstream `pin`.
+    pub(super) fn defaults_for(&self, pin: Pin) -> DefaultLimits {
+        match pin {
+            Pin::CodeAssist => self.defaults(),
+            Pin::AiStudio => self.official.read().ai_studio,
+            Pin::Vertex => self.official.read().vertex,
         }
     }
 
@@ -202,6 +213,7 @@ impl UsageService {
             cells: RwLock::new(cells),
             default_total: AtomicU64::new(limits.total),
             default_pro: AtomicU64::new(limits.pro),
+            official: RwLock::new(OfficialLimits::default()),
             pending: Mutex::new(Pending::default()),
             writer: tokio::sync::Mutex::new(()),
             release: RwLock::new(None),
@@ -260,6 +272,36 @@ impl UsageService {
         if (old_total, old_pro) != (limits.total, limits.pro) {
             self.inner.release(None);
         }
+    }
+
+    /// Hot setting: the official upstreams' default limits.
+    pub fn set_official_limits(&self, limits: OfficialLimits) {
+        let old = std::mem::replace(&mut *self.inner.official.write(), limits);
+        if old != limits {
+            self.inner.release(None);
+        }
+    }
+
+    /// The kind of `id`: its upstream's default limits apply, and aggregates break down by
+    /// it. Called when a credential is loaded or added.
+    pub fn set_kind(&self, id: CredId, kind: CredentialKind) {
+        let cell = self.inner.cell(id);
+        let changed = {
+            let mut d = cell.data.lock();
+            std::mem::replace(&mut d.kind, kind) != kind
+        };
+        if changed {
+            self.inner.release(Some(id));
+        }
+    }
+
+    /// The kind recorded for each credential with a cell.
+    pub(super) fn kinds(&self) -> HashMap<CredId, CredentialKind> {
+        self.inner
+            .all_cells()
+            .into_iter()
+            .map(|(id, c)| (id, c.data.lock().kind))
+            .collect()
     }
 
     /// One upstream attempt. Every call counts toward the credential's daily window, whatever
@@ -329,10 +371,10 @@ impl UsageService {
     /// counts every call, the pro limit only pro-class calls. O(1): two short locks.
     pub fn over_quota(&self, id: CredId, class: ModelClass) -> Option<DateTime<Utc>> {
         let cell = self.inner.find(id)?;
-        let defaults = self.inner.defaults();
         let now = self.inner.clock.now();
         self.inner.with_window(now, |w| {
             let d = cell.data.lock();
+            let defaults = self.inner.defaults_for(d.kind.pin());
             let used = d.used_in(w.start_ms);
             let total = d.limits.total.unwrap_or(defaults.total);
             if total > 0 && used.iter().sum::<u64>() >= total {

@@ -107,6 +107,19 @@ impl Default for DefaultLimits {
     }
 }
 
+/// Default daily limits of the official upstreams' credentials (Gemini API keys; Vertex
+/// service accounts and express keys). Off unless the operator sets them: Google enforces its
+/// own quotas there, and the Code Assist numbers of [`DefaultLimits`] mean nothing for them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct OfficialLimits {
+    pub ai_studio: DefaultLimits,
+    pub vertex: DefaultLimits,
+}
+
+impl DefaultLimits {
+    pub const OFF: Self = Self { total: 0, pro: 0 };
+}
+
 /// A credential's own limits. `None` follows the global default; `Some(0)` means unlimited.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct LimitOverride {
@@ -187,6 +200,19 @@ pub struct Totals {
 }
 
 impl Totals {
+    /// Adds the counts of `o` (rates are recomputed by `finish`).
+    pub(crate) fn add(&mut self, o: &Totals) {
+        self.requests += o.requests;
+        self.request_successes += o.request_successes;
+        self.request_failures += o.request_failures;
+        self.calls += o.calls;
+        self.call_successes += o.call_successes;
+        self.call_failures += o.call_failures;
+        self.prompt_tokens += o.prompt_tokens;
+        self.completion_tokens += o.completion_tokens;
+        self.reasoning_tokens += o.reasoning_tokens;
+    }
+
     pub(crate) fn finish(&mut self) {
         self.request_success_rate = rate(self.request_successes, self.requests);
         self.call_success_rate = rate(self.call_successes, self.calls);
@@ -230,7 +256,17 @@ pub struct AggregatedStats {
     pub per_day: Vec<DayStats>,
     pub per_model: Vec<ModelStats>,
     pub per_credential: Vec<CredentialPeriodStats>,
+    /// The same totals by credential kind (filled by the service, which knows the kinds).
+    pub per_kind: Vec<KindStats>,
     pub next_reset: DateTime<Utc>,
+}
+
+/// Totals of every credential of one kind.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct KindStats {
+    pub kind: crate::google::kind::CredentialKind,
+    #[serde(flatten)]
+    pub totals: Totals,
 }
 
 /// What a retention pass removed.

@@ -135,7 +135,7 @@ try {
     const openai = await page.textContent('#url-openai');
     assert(openai === `${base}/v1`, `OpenAI URL ${openai}`);
     const total = await page.textContent('.stat .n');
-    assert(total.trim() === '3', `credential count ${total}`);
+    assert(total.trim() === '4', `credential count ${total}`);
   });
 
   for (const [label, h1] of [['Credentials', 'Credentials'], ['Sign in with Google', 'Sign in with Google'],
@@ -151,15 +151,15 @@ try {
 
   await step('disable and re-enable a credential with a click', async () => {
     await nav('Credentials');
-    const row = page.locator('tr', { hasText: 'demo-2.json' });
+    const row = page.locator('tr', { hasText: 'demo-code-assist.json' });
     await row.getByRole('button', { name: 'Disable' }).click();
     await row.locator('.badge.disabled').waitFor();
-    await page.locator('.toast', { hasText: 'demo-2.json disabled' }).waitFor();
-    const off = await api('GET', '/credentials/2');
+    await page.locator('.toast', { hasText: 'demo-code-assist.json disabled' }).waitFor();
+    const off = await api('GET', '/credentials/1');
     assert(off.json.enabled === false, 'server still has it enabled');
     await row.getByRole('button', { name: 'Enable' }).click();
     await row.locator('.badge.active').waitFor();
-    const on = await api('GET', '/credentials/2');
+    const on = await api('GET', '/credentials/1');
     assert(on.json.enabled === true, 'server still has it disabled');
   });
 
@@ -203,7 +203,27 @@ try {
     await page.locator('#cred-table td.empty').waitFor();
     assert(page.url().includes('status=banned'), `url ${page.url()}`);
     await page.selectOption('#cred-filter select[name=status]', 'all');
-    await page.locator('#cred-table tr', { hasText: 'demo-1.json' }).waitFor();
+    await page.locator('#cred-table tr', { hasText: 'demo-code-assist.json' }).waitFor();
+  });
+
+  await step('the kind filter shows one kind of credential', async () => {
+    await page.selectOption('#cred-filter select[name=kind]', 'vertex_service_account');
+    // The table is swapped in by HTMX: wait for the filtered one, not the old one.
+    await page.waitForFunction(() => document.querySelectorAll('#cred-table tbody tr').length === 1);
+    await page.locator('#cred-table tr', { hasText: 'Vertex service account' }).waitFor();
+    assert(page.url().includes('kind=vertex_service_account'), `url ${page.url()}`);
+    await page.selectOption('#cred-filter select[name=kind]', 'all');
+    await page.locator('#cred-table tr', { hasText: 'demo-code-assist.json' }).waitFor();
+  });
+
+  await step('a pasted key that Google refuses is reported with the reason', async () => {
+    const form = page.locator('.key-form', { hasText: 'Gemini API keys' });
+    await form.locator('textarea').fill('AQ.never-issued-by-the-simulator-0000');
+    await form.getByRole('button', { name: 'Add Gemini API keys' }).click();
+    await page.locator('#keys-result .badge.rejected').waitFor();
+    await page.locator('#keys-result', { hasText: 'not valid' }).waitFor();
+    const list = await api('GET', '/credentials?kind=gemini_api_key');
+    assert(list.json.length === 1, `${list.json.length} keys`);
   });
 
   await step('a hot setting is saved, and a bad value is shown next to its field', async () => {

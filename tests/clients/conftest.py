@@ -16,8 +16,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def gateway():
+# Every SDK test runs against the demo's pool of all four credential kinds, and again against a
+# pool of API keys only (Gemini API and Vertex express keys): the official upstreams serve the
+# same surfaces as Code Assist.
+POOLS = {
+    "all-kinds": "",
+    "api-keys-only": "gemini_api_key,vertex_express_key",
+}
+
+
+@pytest.fixture(scope="session", params=list(POOLS))
+def gateway(request):
     binary = os.environ.get("GCLI2API_BIN", "target/debug/gcli2api")
     port = _free_port()
     env = {
@@ -26,6 +35,7 @@ def gateway():
         "PORT": str(port),
         "PASSWORD": API_KEY,
         "LOG_LEVEL": "warn",
+        "GCLI2API_DEMO_KINDS": POOLS[request.param],
     }
     proc = subprocess.Popen([binary, "--demo"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"

@@ -132,6 +132,19 @@ fn http_post(port: u16, path: &str, key: &str, body: &str) -> String {
     out
 }
 
+fn http_get(port: u16, path: &str, key: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nAuthorization: Bearer {key}\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -163,6 +176,31 @@ fn demo_serves_and_answers_without_touching_data_dir() {
         r#"{"model":"gemini-2.5-flash","messages":[{"role":"user","content":"demo works"}]}"#;
     let text = http_post(port, "/v1/chat/completions", &pw, body);
     assert!(text.contains("Echo: demo works"), "{text}");
+    // Each upstream serves, chosen by its kind pin.
+    for pin in ["aistudio/", "vertex/", "code-assist/"] {
+        let body = format!(
+            r#"{{"model":"{pin}gemini-2.5-flash","messages":[{{"role":"user","content":"pinned {pin}"}}]}}"#
+        );
+        let text = http_post(port, "/v1/chat/completions", &pw, &body);
+        assert!(
+            text.contains(&format!("Echo: pinned {pin}")),
+            "{pin}: {text}"
+        );
+    }
+    // One credential of each kind.
+    let list = http_get(port, "/api/v1/credentials", &pw);
+    for kind in [
+        "code_assist",
+        "gemini_api_key",
+        "vertex_service_account",
+        "vertex_express_key",
+    ] {
+        assert_eq!(
+            list.matches(&format!("\"kind\":\"{kind}\"")).count(),
+            1,
+            "{kind}: {list}"
+        );
+    }
     stop(child);
     assert!(!untouched.exists(), "--demo never touches DATA_DIR");
 }

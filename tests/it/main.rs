@@ -10,6 +10,8 @@ mod auth;
 mod gemini;
 mod import;
 mod model_list;
+mod official;
+mod official_quota;
 mod openai;
 mod pool;
 mod remote;

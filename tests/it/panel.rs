@@ -659,3 +659,58 @@ async fn the_live_log_streams_new_lines() {
         "{early}"
     );
 }
+
+/// Keys pasted in the panel are checked, reported line by line, listed with their kind and
+/// group, filterable by kind, and never shown.
+#[tokio::test]
+async fn pasted_keys_are_added_filtered_and_grouped() {
+    use gcli2api::simulator::ApiKeySpec;
+    let app = TestApp::spawn().await;
+    let b = Browser::signed_in(&app).await;
+    let good = app.sim.add_api_key(ApiKeySpec::gemini());
+    let old = app.sim.add_api_key(ApiKeySpec::gemini().standard());
+    let text = format!("{}@proj-x\n{}", good.key, old.key);
+    let (s, _, body) = b
+        .post(
+            "/panel/credentials/keys",
+            &[("kind", "gemini_api_key"), ("keys", &text), ("group", "")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body.matches("badge imported").count(), 1, "{body}");
+    assert!(body.contains("no longer accepts standard keys"), "{body}");
+    let (_, _, page) = b.get("/panel/credentials?kind=gemini_api_key", false).await;
+    assert_eq!(page.matches("<tr id=\"cred-").count(), 1, "{page}");
+    assert!(page.contains("Gemini API key") && page.contains("value=\"proj-x\""));
+    let (_, _, page) = b.get("/panel/credentials?kind=code_assist", false).await;
+    assert_eq!(page.matches("<tr id=\"cred-").count(), 3);
+    let id = app
+        .state
+        .store
+        .call(gcli2api::store::credentials::list)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.kind == gcli2api::google::kind::CredentialKind::GeminiApiKey)
+        .unwrap()
+        .id;
+    let (s, _, row) = b
+        .post(
+            &format!("/panel/credentials/{id}/quota-group"),
+            &[("group", "proj-y")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(row.contains("value=\"proj-y\""), "{row}");
+    let (s, _, _) = b
+        .post(
+            "/panel/credentials/keys",
+            &[("kind", "code_assist"), ("keys", &good.key)],
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    for p in ["/panel/credentials", "/panel/usage", "/panel"] {
+        let (_, _, body) = b.get(p, false).await;
+        assert!(!body.contains(&good.key), "the key is in {p}");
+    }
+}

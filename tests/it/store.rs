@@ -151,6 +151,10 @@ fn new_cred(name: &str, refresh: &str) -> NewCredential {
         project_id: Some("proj".into()),
         tier: None,
         refresh_token_sha256: Some(format!("sha-{refresh}")),
+        kind: gcli2api::google::kind::CredentialKind::CodeAssist,
+        secret_sha256: None,
+        quota_group: None,
+        models: None,
     }
 }
 
@@ -412,4 +416,74 @@ async fn sigkill_during_writes_leaves_a_consistent_db() {
     assert!(a >= 1000, "committed pairs survive: {a}");
     assert_eq!(a, b, "every committed transaction is complete");
     assert_eq!(broken, 0, "no half-written pair");
+}
+
+/// Rows carry their kind (Code Assist by default), quota group, discovered models and secret
+/// fingerprint.
+#[tokio::test]
+async fn credential_kinds_groups_and_models_round_trip() {
+    use gcli2api::google::kind::CredentialKind;
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).await.unwrap();
+    let oauth = s
+        .tx(|tx| credentials::insert(tx, &new_cred("o.json", "r1"), 1))
+        .await
+        .unwrap();
+    let mut key =
+        NewCredential::code_assist("key-1", CredentialSource::Env, json!({"api_key": "AQ.x"}));
+    key.kind = CredentialKind::VertexExpressKey;
+    key.quota_group = Some("proj-a".into());
+    key.secret_sha256 = Some("sha-key".into());
+    key.models = Some(vec!["gemini-2.5-pro".into()]);
+    let kid = s
+        .tx(move |tx| credentials::insert(tx, &key, 2))
+        .await
+        .unwrap();
+    let rows = s.call(credentials::list).await.unwrap();
+    assert_eq!(rows[0].kind, CredentialKind::CodeAssist);
+    assert!(rows[0].models.is_none() && rows[0].quota_group.is_none());
+    let k = rows.iter().find(|r| r.id == kid).unwrap();
+    assert_eq!(k.kind, CredentialKind::VertexExpressKey);
+    assert_eq!(k.quota_group.as_deref(), Some("proj-a"));
+    assert_eq!(
+        k.models.as_deref(),
+        Some(&["gemini-2.5-pro".to_string()][..])
+    );
+    assert_eq!(k.models_checked_at, Some(2));
+    assert_eq!(
+        s.call(|c| credentials::find_by_secret_sha256(c, "sha-key"))
+            .await
+            .unwrap(),
+        vec![kid]
+    );
+    s.tx(move |tx| {
+        credentials::set_models(tx, kid, &["a".to_string(), "b".to_string()], 9)?;
+        credentials::set_quota_group(tx, kid, None, 9)
+    })
+    .await
+    .unwrap();
+    let k = s
+        .call(move |c| credentials::get(c, kid))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(k.models.unwrap(), ["a", "b"]);
+    assert_eq!((k.quota_group, k.models_checked_at), (None, Some(9)));
+    let o = s
+        .call(move |c| credentials::get(c, oauth))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(o.kind, CredentialKind::CodeAssist);
+    // The schema refuses a kind it does not know.
+    let bad = s
+        .tx(|tx| {
+            tx.execute(
+                "UPDATE credentials SET kind = 'antigravity' WHERE id = 1",
+                [],
+            )
+            .map_err(Into::into)
+        })
+        .await;
+    assert!(bad.is_err());
 }

@@ -3,6 +3,9 @@
 use std::collections::HashMap;
 
 use gcli2api::AppState;
+use gcli2api::google::kind::CredentialKind;
+use gcli2api::onboarding::import::official::{PastedKey, ServiceAccountFile};
+use gcli2api::simulator::{ApiKeySpec, SeededApiKey, SeededServiceAccount, ServiceAccountSpec};
 use gcli2api::simulator::{RecordedRequest, SeededUser, SimHandle, Simulator, UserSpec};
 use gcli2api::store::credentials::{CredentialSource, NewCredential};
 use serde_json::Value;
@@ -72,6 +75,7 @@ pub struct TestApp {
 
 pub struct Builder {
     users: Vec<UserSpec>,
+    no_users: bool,
     env: HashMap<String, String>,
     sim: Option<SimHandle>,
     dir: Option<tempfile::TempDir>,
@@ -81,6 +85,7 @@ pub struct Builder {
 pub fn builder() -> Builder {
     Builder {
         users: Vec::new(),
+        no_users: false,
         env: HashMap::new(),
         sim: None,
         dir: None,
@@ -100,8 +105,18 @@ impl Builder {
         }
         self
     }
+    /// No Code Assist credentials: the test adds keys or service accounts itself.
+    pub fn no_users(mut self) -> Self {
+        self.no_users = true;
+        self
+    }
     pub fn env(mut self, k: &str, v: &str) -> Self {
         self.env.insert(k.into(), v.into());
+        self
+    }
+    /// Another gateway in front of the same simulator, with its own data dir.
+    pub fn reuse_sim(mut self, sim: SimHandle) -> Self {
+        self.sim = Some(sim);
         self
     }
     /// Reuse a simulator and data dir (restart tests); nothing is seeded again.
@@ -131,7 +146,9 @@ impl Builder {
         let mut users = Vec::new();
         let mut ids = Vec::new();
         if self.seed {
-            let specs = if self.users.is_empty() {
+            let specs = if self.no_users {
+                Vec::new()
+            } else if self.users.is_empty() {
                 (1..=3)
                     .map(|i| UserSpec::new(format!("user{i}@sim.test")))
                     .collect()
@@ -184,6 +201,10 @@ pub fn new_credential(name: &str, u: &SeededUser) -> NewCredential {
         project_id: Some(u.project_id.clone()),
         tier: None,
         refresh_token_sha256: None,
+        kind: gcli2api::google::kind::CredentialKind::CodeAssist,
+        secret_sha256: None,
+        quota_group: None,
+        models: None,
     }
 }
 
@@ -198,6 +219,8 @@ pub fn gcli2api_env(sim: &str, dir: &std::path::Path) -> HashMap<String, String>
         "GOOGLEAPIS_PROXY_URL",
         "RESOURCE_MANAGER_API_URL",
         "SERVICE_USAGE_API_URL",
+        "GEMINI_API_URL",
+        "VERTEX_API_URL",
     ] {
         env.insert(k.into(), sim.to_string());
     }
@@ -208,6 +231,51 @@ pub fn gcli2api_env(sim: &str, dir: &std::path::Path) -> HashMap<String, String>
 impl TestApp {
     pub async fn spawn() -> Self {
         builder().spawn().await
+    }
+
+    /// Seeds a key in the simulator and puts it in the pool directly (no import check).
+    pub async fn add_key(&self, kind: CredentialKind, spec: ApiKeySpec) -> (SeededApiKey, i64) {
+        let seeded = self.sim.add_api_key(spec);
+        let pasted = PastedKey {
+            kind,
+            key: seeded.key.clone(),
+            group: None,
+        };
+        let id = self
+            .state
+            .pool
+            .add(pasted.to_new_credential(CredentialSource::Upload, None))
+            .await
+            .unwrap();
+        (seeded, id)
+    }
+
+    /// Seeds a service account and puts its key file in the pool directly.
+    pub async fn add_service_account(
+        &self,
+        spec: ServiceAccountSpec,
+    ) -> (SeededServiceAccount, i64) {
+        let seeded = self.sim.add_service_account(spec);
+        let file = ServiceAccountFile::parse(seeded.key_json()).unwrap();
+        let id = self
+            .state
+            .pool
+            .add(file.to_new_credential(CredentialSource::Upload))
+            .await
+            .unwrap();
+        (seeded, id)
+    }
+
+    /// Generation calls the simulator received on the official upstreams, oldest first.
+    pub fn official_requests(&self) -> Vec<RecordedRequest> {
+        self.sim
+            .requests()
+            .into_iter()
+            .filter(|r| {
+                r.upstream
+                    .is_some_and(|u| u != gcli2api::simulator::Upstream::CodeAssist)
+            })
+            .collect()
     }
 
     pub fn post(&self, path: &str, body: &Value) -> reqwest::RequestBuilder {

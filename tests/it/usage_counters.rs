@@ -72,6 +72,10 @@ async fn add_credentials(store: &Store, n: usize) -> Vec<CredId> {
                             project_id: None,
                             tier: None,
                             refresh_token_sha256: None,
+                            kind: gcli2api::google::kind::CredentialKind::CodeAssist,
+                            secret_sha256: None,
+                            quota_group: None,
+                            models: None,
                         },
                         0,
                     )

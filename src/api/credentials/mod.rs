@@ -1,17 +1,20 @@
 //! The credential pool: list, inspect, switch on and off, clear bans, identify, delete.
 //! Import and export live in `transfer.rs`.
+mod keys;
 mod transfer;
+
+pub use self::keys::KeysApi;
 
 pub use self::transfer::{MAX_IMPORT_BYTES, MAX_IMPORT_FILES, content_disposition};
 pub mod view;
 
 use poem::web::Data;
-use poem_openapi::param::Path;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, OpenApi};
+use poem_openapi::{ApiResponse, Object, OpenApi};
 
 pub use self::transfer::TransferApi;
-use self::view::Credential;
+use self::view::{Credential, KindView};
 use super::ApiTags;
 use super::auth::PanelAuth;
 use super::error::{ApiError, ErrorCode, Failure};
@@ -55,6 +58,26 @@ enum IdentifyCredentialResponse {
     Upstream(Json<ApiError>),
 }
 
+/// The quota group to set.
+#[derive(Object)]
+struct QuotaGroupBody {
+    /// The Google project the credential's quota belongs to (any label of letters, digits,
+    /// '.', '-', '_', ':'; at most 100). Null or empty: the credential is a group of its own.
+    group: Option<String>,
+}
+
+#[derive(ApiResponse)]
+enum SetQuotaGroupResponse {
+    /// Done; the credential as it is now.
+    #[oai(status = 200)]
+    Ok(Json<Box<Credential>>),
+    #[oai(status = 404)]
+    NotFound(Json<ApiError>),
+    /// The label is not valid.
+    #[oai(status = 422)]
+    Invalid(Json<ApiError>),
+}
+
 #[derive(ApiResponse)]
 enum DeleteCredentialResponse {
     #[oai(status = 204)]
@@ -89,7 +112,8 @@ pub(super) async fn load(state: &AppState, id: CredId) -> Result<Option<Box<Cred
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Credentials")]
 impl CredentialsApi {
-    /// Every credential with its health, counters and today's quota. No secrets.
+    /// Every credential with its health, counters and today's quota, optionally only those of
+    /// one kind. No secrets.
     #[oai(
         path = "/credentials",
         method = "get",
@@ -99,14 +123,18 @@ impl CredentialsApi {
         &self,
         _caller: PanelAuth,
         state: Data<&AppState>,
+        /// Only credentials of this kind.
+        kind: Query<Option<KindView>>,
     ) -> Result<ListCredentialsResponse, Failure> {
         let rows = state
             .pool
             .list()
             .await
             .map_err(|e| Failure::internal("cannot list credentials", &e))?;
+        let wanted = kind.0.map(crate::google::kind::CredentialKind::from);
         let out = rows
             .iter()
+            .filter(|row| wanted.is_none_or(|k| row.kind == k))
             .map(|row| {
                 view::credential(
                     row,
@@ -214,6 +242,44 @@ impl CredentialsApi {
         Ok(match load(&state, id.0).await? {
             Some(c) => IdentifyCredentialResponse::Ok(Json(c)),
             None => IdentifyCredentialResponse::NotFound(not_found(id.0)),
+        })
+    }
+
+    /// Name the Google project this credential's quota belongs to. Google counts quota per
+    /// project, not per key: credentials of one group share cooldowns and daily exhaustion.
+    #[oai(
+        path = "/credentials/:id/quota-group",
+        method = "put",
+        operation_id = "set_credential_quota_group"
+    )]
+    async fn set_quota_group(
+        &self,
+        _caller: PanelAuth,
+        state: Data<&AppState>,
+        id: Path<CredId>,
+        body: Json<QuotaGroupBody>,
+    ) -> Result<SetQuotaGroupResponse, Failure> {
+        let group = match crate::pool::admin::parse_quota_group(
+            body.0.group.as_deref().unwrap_or_default(),
+        ) {
+            Ok(g) => g,
+            Err(e) => {
+                return Ok(SetQuotaGroupResponse::Invalid(Json(
+                    ApiError::new(ErrorCode::Invalid, e.to_string()).with_target("group"),
+                )));
+            }
+        };
+        let found = state
+            .pool
+            .set_quota_group(id.0, group)
+            .await
+            .map_err(|e| Failure::internal("cannot save the credential", &e))?;
+        if !found {
+            return Ok(SetQuotaGroupResponse::NotFound(not_found(id.0)));
+        }
+        Ok(match load(&state, id.0).await? {
+            Some(c) => SetQuotaGroupResponse::Ok(Json(c)),
+            None => SetQuotaGroupResponse::NotFound(not_found(id.0)),
         })
     }
 

@@ -34,6 +34,8 @@ struct ImportForm {
 struct ImportedItem {
     id: i64,
     name: String,
+    /// Something to know, e.g. "not checked: ..." when Google could not be asked.
+    note: Option<String>,
 }
 
 #[derive(Object)]
@@ -45,7 +47,7 @@ struct SkippedItem {
 
 /// What happened to each file of an import.
 #[derive(Object, Default)]
-struct ImportResult {
+pub(super) struct ImportResult {
     imported: Vec<ImportedItem>,
     /// Already in the pool (same refresh token, or same e-mail and project); not added twice.
     duplicates: Vec<SkippedItem>,
@@ -53,11 +55,12 @@ struct ImportResult {
 }
 
 impl ImportResult {
-    fn extend(&mut self, o: ImportOutcome) {
+    pub(super) fn extend(&mut self, o: ImportOutcome) {
         self.imported
             .extend(o.imported.into_iter().map(|i| ImportedItem {
                 id: i.id,
                 name: i.name,
+                note: i.note,
             }));
         let skipped = |s: crate::pool::admin::SkippedItem| SkippedItem {
             name: s.name,

@@ -2,6 +2,7 @@
 //! (it holds the refresh token, the access token and the client secret).
 use poem_openapi::{Enum, Object};
 
+use crate::google::kind::CredentialKind;
 use crate::pool::{BanKind, CooldownReason, CredentialState};
 use crate::store::credentials::{CredentialRow, CredentialSource};
 use crate::usage::{CredentialUsage, QuotaStatus, TodayQuota};
@@ -24,6 +25,42 @@ impl From<CredentialSource> for SourceView {
             CredentialSource::Oauth => SourceView::Oauth,
             CredentialSource::Dir => SourceView::Dir,
             CredentialSource::Demo => SourceView::Demo,
+        }
+    }
+}
+
+/// Which Google upstream the credential speaks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum KindView {
+    /// Gemini CLI / Code Assist OAuth.
+    CodeAssist,
+    /// An AI Studio key for the Gemini API.
+    GeminiApiKey,
+    /// A Vertex AI service-account key file.
+    VertexServiceAccount,
+    /// A Vertex AI express-mode key.
+    VertexExpressKey,
+}
+
+impl From<CredentialKind> for KindView {
+    fn from(k: CredentialKind) -> Self {
+        match k {
+            CredentialKind::CodeAssist => Self::CodeAssist,
+            CredentialKind::GeminiApiKey => Self::GeminiApiKey,
+            CredentialKind::VertexServiceAccount => Self::VertexServiceAccount,
+            CredentialKind::VertexExpressKey => Self::VertexExpressKey,
+        }
+    }
+}
+
+impl From<KindView> for CredentialKind {
+    fn from(k: KindView) -> Self {
+        match k {
+            KindView::CodeAssist => Self::CodeAssist,
+            KindView::GeminiApiKey => Self::GeminiApiKey,
+            KindView::VertexServiceAccount => Self::VertexServiceAccount,
+            KindView::VertexExpressKey => Self::VertexExpressKey,
         }
     }
 }
@@ -54,6 +91,9 @@ pub enum BanKindView {
     /// Project discovery says the account cannot use Code Assist yet (verification needed,
     /// ineligible tier, no project); `reason` and `link` say what to do.
     Ineligible,
+    /// Google refused the key or service account itself (invalid, expired, leaked,
+    /// suspended, a standard key, an API blocked or disabled for it); `reason` says what to do.
+    Rejected,
 }
 
 #[derive(Object)]
@@ -74,6 +114,10 @@ pub enum CooldownReasonView {
     RateLimited,
     QuotaExhausted,
     Probing,
+    /// A per-day quota is spent until Google's daily reset (midnight Pacific).
+    DailyExhausted,
+    /// The upstream answered 5xx / overloaded: a short rest.
+    Overloaded,
 }
 
 #[derive(Object)]
@@ -147,10 +191,26 @@ impl From<&TodayQuota> for QuotaView {
 }
 
 #[derive(Object)]
+pub struct RecheckView {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub message: String,
+}
+
+#[derive(Object)]
 pub struct Credential {
     pub id: i64,
     pub name: String,
     pub source: SourceView,
+    pub kind: KindView,
+    /// The Google project the credential's quota belongs to, as the operator named it: keys
+    /// of one group share cooldowns and daily exhaustion. Null: a group of its own.
+    pub quota_group: Option<String>,
+    /// Models the credential was found to serve (a Gemini API key's model list). Null: not
+    /// discovered; the kind's default list applies.
+    pub models: Option<Vec<String>>,
+    /// When `models` was last discovered.
+    pub models_checked_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The service-account e-mail, or the Code Assist account's.
     pub email: Option<String>,
     pub project_id: Option<String>,
     pub tier: Option<String>,
@@ -175,6 +235,8 @@ pub struct Credential {
     pub preview: bool,
     /// Upstream calls running through it right now.
     pub in_flight: u32,
+    /// What the last periodic re-check found (keys and service accounts).
+    pub recheck: Option<RecheckView>,
     /// Today's allowance: remaining calls and the next reset.
     pub quota: QuotaView,
 }
@@ -197,6 +259,8 @@ pub fn credential(
                 CooldownReason::RateLimited => CooldownReasonView::RateLimited,
                 CooldownReason::QuotaExhausted => CooldownReasonView::QuotaExhausted,
                 CooldownReason::Probing => CooldownReasonView::Probing,
+                CooldownReason::DailyExhausted => CooldownReasonView::DailyExhausted,
+                CooldownReason::Overloaded => CooldownReasonView::Overloaded,
             },
             reset_at: c.reset_at,
             probe_pending: c.probe_pending,
@@ -217,6 +281,12 @@ pub fn credential(
         id: row.id,
         name: row.name.clone(),
         source: row.source.into(),
+        kind: row.kind.into(),
+        quota_group: row.quota_group.clone(),
+        models: row.models.clone(),
+        models_checked_at: row
+            .models_checked_at
+            .and_then(chrono::DateTime::from_timestamp_millis),
         email: state.email.clone().or_else(|| row.email.clone()),
         project_id: state.project_id.clone().or_else(|| row.project_id.clone()),
         tier: state.tier.clone().or_else(|| row.tier.clone()),
@@ -229,6 +299,7 @@ pub fn credential(
                 BanKind::RefreshRevoked => BanKindView::RefreshRevoked,
                 BanKind::MissingRefreshToken => BanKindView::MissingRefreshToken,
                 BanKind::Ineligible => BanKindView::Ineligible,
+                BanKind::Rejected => BanKindView::Rejected,
             },
             status: b.status,
             reason: crate::logs::redact(&b.reason).into_owned(),
@@ -256,6 +327,10 @@ pub fn credential(
         last_used: state.last_used,
         preview: state.preview,
         in_flight,
+        recheck: state.recheck.as_ref().map(|r| RecheckView {
+            at: r.at,
+            message: crate::logs::redact(&r.message).into_owned(),
+        }),
         quota: (&usage.today).into(),
     }
 }

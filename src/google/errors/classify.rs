@@ -45,6 +45,17 @@ pub enum ErrorClass {
     NotFound,
     BadRequest,
     Other,
+    /// The credential itself is refused for good (a wrong, expired, leaked or suspended key,
+    /// a standard key the Gemini API no longer takes, an API blocked or disabled for it):
+    /// disable it with this reason, in plain words.
+    CredentialRejected {
+        reason: String,
+    },
+    /// This credential never serves this model (a 429 with limit 0, a bare 403 for one
+    /// model): take the model off it, not the credential.
+    ModelDenied,
+    /// A per-day quota is spent: until Google's daily reset, midnight Pacific time.
+    DailyQuota,
 }
 
 /// Classify in the order of the Gemini CLI's `classifyGoogleError`, mapped onto the gateway's

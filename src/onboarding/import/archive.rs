@@ -11,6 +11,7 @@ use super::error::ImportError;
 use super::names::{
     UniqueNames, base_name, display_name, entry_name_problem, has_extension, sanitize_name,
 };
+use super::official::{PastedKey, ServiceAccountFile, is_service_account, key_from_document};
 
 /// Bounds on what one archive may cost. The defaults admit any realistic credential export
 /// (a credential file is about 2 KB) while capping memory at a few tens of MiB.
@@ -37,7 +38,13 @@ impl Default for ZipLimits {
 /// What an import produced: credentials ready to store, and per-file refusals with reasons.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct ImportReport {
+    /// Code Assist (OAuth) credentials.
     pub imported: Vec<ImportedCredential>,
+    /// Vertex service-account key files, with the file name they came under: uploads are
+    /// sorted by content, not by where they were put.
+    pub service_accounts: Vec<(String, ServiceAccountFile)>,
+    /// API keys from exported key files (`{"type": "gemini_api_key", "api_key"}`).
+    pub keys: Vec<PastedKey>,
     /// (file or entry name as shown to the operator, reason).
     pub rejected: Vec<(String, String)>,
 }
@@ -45,6 +52,37 @@ pub struct ImportReport {
 impl ImportReport {
     pub(crate) fn reject(&mut self, name: &str, reason: impl Into<String>) {
         self.rejected.push((display_name(name), reason.into()));
+    }
+
+    /// One JSON file, sorted by content: a service-account key is a Vertex credential,
+    /// anything else is read as an OAuth credential. Returns the OAuth credential so the
+    /// caller can name it.
+    pub(crate) fn add_json(&mut self, name: &str, bytes: &[u8]) -> Option<ImportedCredential> {
+        let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        let doc = serde_json::from_slice::<serde_json::Value>(text).ok();
+        if let Some(key) = doc.as_ref().and_then(key_from_document) {
+            match key {
+                Ok(k) => self.keys.push(k),
+                Err(e) => self.reject(name, e.to_string()),
+            }
+            return None;
+        }
+        if let Some(v) = doc
+            && is_service_account(&v)
+        {
+            match ServiceAccountFile::parse(v) {
+                Ok(sa) => self.service_accounts.push((display_name(name), sa)),
+                Err(e) => self.reject(name, e.to_string()),
+            }
+            return None;
+        }
+        match parse_json_credential(name, bytes) {
+            Ok(cred) => Some(cred),
+            Err(e) => {
+                self.reject(name, e.to_string());
+                None
+            }
+        }
     }
 
     /// Appends `other`, renaming its credentials where a name is already taken here.
@@ -57,6 +95,8 @@ impl ImportReport {
             c.name = names.claim(c.name);
             self.imported.push(c);
         }
+        self.service_accounts.extend(other.service_accounts);
+        self.keys.extend(other.keys);
         self.rejected.extend(other.rejected);
     }
 }
@@ -144,12 +184,9 @@ pub fn parse_zip(bytes: &[u8], limits: &ZipLimits) -> Result<ImportReport, Impor
             report.reject(&name, too_large(limits.max_entry_bytes));
             continue;
         }
-        match parse_json_credential(&name, &buf) {
-            Ok(mut cred) => {
-                cred.name = names.claim(cred.name);
-                report.imported.push(cred);
-            }
-            Err(e) => report.reject(&name, e.to_string()),
+        if let Some(mut cred) = report.add_json(&name, &buf) {
+            cred.name = names.claim(cred.name);
+            report.imported.push(cred);
         }
     }
     Ok(report)
@@ -179,9 +216,8 @@ pub fn parse_upload(
         report.reject(base, too_large(limits.max_entry_bytes));
         return Ok(report);
     }
-    match parse_json_credential(base, bytes) {
-        Ok(cred) => report.imported.push(cred),
-        Err(e) => report.reject(base, e.to_string()),
+    if let Some(cred) = report.add_json(base, bytes) {
+        report.imported.push(cred);
     }
     Ok(report)
 }
@@ -189,16 +225,25 @@ pub fn parse_upload(
 /// A DEFLATE archive with one pretty-printed `<name>.json` per credential in
 /// [`ImportedCredential::export_json`] form; [`parse_zip`] reads it back.
 pub fn export_zip(creds: &[ImportedCredential]) -> Result<Vec<u8>, ImportError> {
+    let docs: Vec<(String, serde_json::Value)> = creds
+        .iter()
+        .map(|c| (c.name.clone(), c.export_json()))
+        .collect();
+    export_zip_documents(&docs)
+}
+
+/// A DEFLATE archive with one pretty-printed `<name>.json` per document.
+pub fn export_zip_documents(docs: &[(String, serde_json::Value)]) -> Result<Vec<u8>, ImportError> {
     let options = SimpleFileOptions::default()
         .compression_method(CompressionMethod::Deflated)
         .unix_permissions(0o600);
     let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
     let mut names = UniqueNames::default();
-    for cred in creds {
+    for (name, doc) in docs {
         // Names are sanitized on import, but rows may predate that: never trust them as paths.
-        let name = names.claim(sanitize_name(&cred.name).unwrap_or_else(|| "credential".into()));
-        let body = serde_json::to_vec_pretty(&cred.export_json())
-            .map_err(|e| ImportError::Export(e.to_string()))?;
+        let name = names.claim(sanitize_name(name).unwrap_or_else(|| "credential".into()));
+        let body =
+            serde_json::to_vec_pretty(doc).map_err(|e| ImportError::Export(e.to_string()))?;
         writer
             .start_file(format!("{name}.json"), options)
             .map_err(|e| ImportError::Export(e.to_string()))?;

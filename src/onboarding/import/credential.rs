@@ -246,6 +246,10 @@ impl ImportedCredential {
             project_id: self.project_id.clone(),
             tier: None,
             refresh_token_sha256: Some(self.refresh_token_sha256()),
+            kind: crate::google::kind::CredentialKind::CodeAssist,
+            secret_sha256: None,
+            quota_group: None,
+            models: None,
         }
     }
 }

@@ -14,11 +14,14 @@ mod dedup;
 mod error;
 mod fields;
 mod names;
+pub mod official;
 mod sources;
 
-pub use self::archive::{ImportReport, ZipLimits, export_zip, parse_upload, parse_zip};
+pub use self::archive::{
+    ImportReport, ZipLimits, export_zip, export_zip_documents, parse_upload, parse_zip,
+};
 pub use self::credential::{DEFAULT_TOKEN_URI, ImportedCredential, parse_json_credential};
 pub use self::dedup::{Duplicate, ExistingKey, dedup_batch, find_duplicate};
 pub use self::error::ImportError;
 pub use self::names::{safe_name_char, sanitize_name};
-pub use self::sources::{merge_sources, parse_env, scan_dir};
+pub use self::sources::{decode_env_json, merge_sources, parse_env, scan_dir};

@@ -10,7 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 
 use super::archive::{ImportReport, ZipLimits, parse_zip};
-use super::credential::{ImportedCredential, parse_json_credential};
+use super::credential::ImportedCredential;
 use super::dedup::{ExistingKey, find_duplicate};
 use super::error::ImportError;
 use super::names::{UniqueNames, has_extension, sanitize_name};
@@ -38,10 +38,13 @@ pub fn parse_env(env: &HashMap<String, String>) -> ImportReport {
     for key in keys {
         let value = &env[key];
         let name = format!("env-{}", sanitize_name(key).unwrap_or_else(|| "var".into()));
-        match decode_env_value(value).and_then(|json| parse_json_credential("", &json)) {
-            Ok(mut cred) => {
-                cred.name = names.claim(name);
-                report.imported.push(cred);
+        match decode_env_value(value) {
+            // Sorted by content: a service-account key is a Vertex credential.
+            Ok(json) => {
+                if let Some(mut cred) = report.add_json(key, &json) {
+                    cred.name = names.claim(name);
+                    report.imported.push(cred);
+                }
             }
             Err(e) => report.reject(key, e.to_string()),
         }
@@ -67,6 +70,13 @@ fn natural_key(key: &str) -> (&str, u64, &str) {
     let digits = key.len() - key.trim_end_matches(|c: char| c.is_ascii_digit()).len();
     let (head, tail) = key.split_at(key.len() - digits);
     (head, tail.parse().unwrap_or(0), key)
+}
+
+/// An env value holding one JSON document, raw or base64.
+pub fn decode_env_json(value: &str) -> Result<serde_json::Value, ImportError> {
+    let bytes = decode_env_value(value)?;
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    serde_json::from_slice(bytes).map_err(|e| ImportError::from_json(&e))
 }
 
 /// Raw JSON when it looks like an object, else base64 (standard or URL-safe, padded or not) of
@@ -135,9 +145,8 @@ pub fn scan_dir(dir: &Path, limits: &ZipLimits) -> ImportReport {
             }
         } else {
             let mut single = ImportReport::default();
-            match parse_json_credential(&name, &bytes) {
-                Ok(cred) => single.imported.push(cred),
-                Err(e) => single.reject(&name, e.to_string()),
+            if let Some(cred) = single.add_json(&name, &bytes) {
+                single.imported.push(cred);
             }
             report.extend(single);
         }

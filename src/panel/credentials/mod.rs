@@ -3,7 +3,7 @@
 mod row;
 mod transfer;
 
-pub use transfer::{export_all, export_one, upload};
+pub use transfer::{export_all, export_one, paste_keys, upload};
 
 use askama::Template;
 use poem::web::{Data, Path, Query};
@@ -18,10 +18,18 @@ use crate::state::AppState;
 
 pub const PAGE_SIZES: [usize; 3] = [20, 50, 100];
 pub const STATUSES: [&str; 5] = ["all", "active", "cooling", "disabled", "banned"];
+pub const KINDS: [&str; 5] = [
+    "all",
+    "code_assist",
+    "gemini_api_key",
+    "vertex_service_account",
+    "vertex_express_key",
+];
 
 #[derive(Deserialize, Default)]
 pub struct Filter {
     status: Option<String>,
+    kind: Option<String>,
     page: Option<String>,
     per: Option<String>,
 }
@@ -29,6 +37,7 @@ pub struct Filter {
 /// A filter with every value checked: anything unknown falls back to the default.
 struct Selected {
     status: &'static str,
+    kind: &'static str,
     page: usize,
     per: usize,
 }
@@ -38,6 +47,11 @@ impl Filter {
         let status = STATUSES
             .iter()
             .find(|s| Some(**s) == self.status.as_deref())
+            .copied()
+            .unwrap_or("all");
+        let kind = KINDS
+            .iter()
+            .find(|k| Some(**k) == self.kind.as_deref())
             .copied()
             .unwrap_or("all");
         let per = self
@@ -52,7 +66,12 @@ impl Filter {
             .and_then(|p| p.parse().ok())
             .filter(|p: &usize| *p >= 1)
             .unwrap_or(1);
-        Selected { status, page, per }
+        Selected {
+            status,
+            kind,
+            page,
+            per,
+        }
     }
 }
 
@@ -80,8 +99,11 @@ struct Table {
     next: Option<String>,
 }
 
-fn query(status: &str, per: usize, page: usize) -> String {
-    format!("status={status}&per={per}&page={page}")
+fn query(sel: &Selected, page: usize) -> String {
+    format!(
+        "status={}&kind={}&per={}&page={page}",
+        sel.status, sel.kind, sel.per
+    )
 }
 
 #[derive(Template)]
@@ -89,6 +111,7 @@ fn query(status: &str, per: usize, page: usize) -> String {
 struct CredentialsPage {
     table: super::web::Fragment,
     statuses: Vec<Opt>,
+    kinds: Vec<Opt>,
     page_sizes: Vec<Opt>,
 }
 
@@ -115,6 +138,7 @@ async fn table(state: &AppState, sel: &Selected) -> Result<Table, PanelError> {
     let matching: Vec<RowView> = all
         .into_iter()
         .filter(|r| sel.status == "all" || r.status == sel.status)
+        .filter(|r| sel.kind == "all" || r.kind == sel.kind)
         .collect();
     let n = matching.len();
     let pages = n.div_ceil(sel.per).max(1);
@@ -122,9 +146,9 @@ async fn table(state: &AppState, sel: &Selected) -> Result<Table, PanelError> {
     let skip = (page - 1) * sel.per;
     let rows: Vec<RowView> = matching.into_iter().skip(skip).take(sel.per).collect();
     Ok(Table {
-        here: query(sel.status, sel.per, page),
-        prev: (page > 1).then(|| query(sel.status, sel.per, page - 1)),
-        next: (page < pages).then(|| query(sel.status, sel.per, page + 1)),
+        here: query(sel, page),
+        prev: (page > 1).then(|| query(sel, page - 1)),
+        next: (page < pages).then(|| query(sel, page + 1)),
         shown_from: if rows.is_empty() { 0 } else { skip + 1 },
         shown_to: skip + rows.len(),
         rows,
@@ -149,6 +173,7 @@ pub async fn list(
     let view = CredentialsPage {
         table: render(&t)?,
         statuses: options(&STATUSES, &sel.status),
+        kinds: options(&KINDS, &sel.kind),
         page_sizes: options(&PAGE_SIZES, &sel.per),
     };
     super::web::page(req, "Credentials", Nav::Credentials, &view)
@@ -224,6 +249,49 @@ pub async fn action(
     ))
 }
 
+#[derive(Deserialize)]
+pub struct GroupForm {
+    group: Option<String>,
+}
+
+/// Names the Google project a credential's quota belongs to (the row's small form).
+#[handler]
+pub async fn set_group(
+    state: Data<&AppState>,
+    Path(id): Path<CredId>,
+    poem::web::Form(form): poem::web::Form<GroupForm>,
+) -> Result<Response, PanelError> {
+    let group = match crate::pool::admin::parse_quota_group(form.group.as_deref().unwrap_or("")) {
+        Ok(g) => g,
+        Err(e) => {
+            let r = html(
+                RowTemplate {
+                    row: load(&state, id).await?,
+                }
+                .render()?,
+            );
+            return Ok(with_toast(r, Toast::error(e.to_string())));
+        }
+    };
+    let found = state
+        .pool
+        .set_quota_group(id, group.clone())
+        .await
+        .map_err(|e| PanelError::internal("cannot save the credential", e))?;
+    if !found {
+        return Err(not_found(id));
+    }
+    let row = load(&state, id).await?;
+    let text = match group {
+        Some(g) => format!("{} is now in quota group {g}", row.name),
+        None => format!("{} is now a quota group of its own", row.name),
+    };
+    Ok(with_toast(
+        html(RowTemplate { row }.render()?),
+        Toast::ok(text),
+    ))
+}
+
 fn not_found(id: CredId) -> PanelError {
     PanelError::NotFound(format!("credential {id} not found"))
 }
@@ -243,17 +311,22 @@ mod tests {
     fn filters_fall_back_to_defaults() {
         let f = Filter {
             status: Some("<script>".into()),
+            kind: Some("vertex".into()),
             page: Some("-3".into()),
             per: Some("7".into()),
         };
         let s = f.selected();
-        assert_eq!((s.status, s.page, s.per), ("all", 1, 20));
+        assert_eq!((s.status, s.kind, s.page, s.per), ("all", "all", 1, 20));
         let f = Filter {
             status: Some("banned".into()),
+            kind: Some("gemini_api_key".into()),
             page: Some("3".into()),
             per: Some("50".into()),
         };
         let s = f.selected();
-        assert_eq!((s.status, s.page, s.per), ("banned", 3, 50));
+        assert_eq!(
+            (s.status, s.kind, s.page, s.per),
+            ("banned", "gemini_api_key", 3, 50)
+        );
     }
 }

@@ -13,6 +13,15 @@ pub struct RowView {
     pub email: String,
     pub project: String,
     pub source: &'static str,
+    /// The filter value (`gemini_api_key`).
+    pub kind: &'static str,
+    /// For people (`Gemini API key`).
+    pub kind_label: &'static str,
+    pub group: String,
+    /// Discovered models, comma separated (empty when not discovered).
+    pub models: String,
+    /// What the last re-check found (empty when none ran).
+    pub recheck: String,
     pub status: &'static str,
     pub enabled: bool,
     pub banned: bool,
@@ -81,6 +90,20 @@ impl From<Credential> for RowView {
                 view::SourceView::Dir => "directory",
                 view::SourceView::Demo => "demo",
             },
+            kind: crate::google::kind::CredentialKind::from(c.kind).as_str(),
+            kind_label: crate::google::kind::CredentialKind::from(c.kind).label(),
+            group: c.quota_group.unwrap_or_default(),
+            models: c.models.map(|m| m.join(", ")).unwrap_or_default(),
+            recheck: c
+                .recheck
+                .map(|r| {
+                    format!(
+                        "{} ({})",
+                        r.message,
+                        r.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    )
+                })
+                .unwrap_or_default(),
             status: status_word(c.status),
             enabled: c.enabled,
             banned: c.ban.is_some(),
@@ -90,6 +113,7 @@ impl From<Credential> for RowView {
                     BanKindView::RefreshRevoked => "refresh token revoked",
                     BanKindView::MissingRefreshToken => "no refresh token",
                     BanKindView::Ineligible => "account not eligible",
+                    BanKindView::Rejected => "refused by Google",
                 },
                 status: b.status,
                 reason: b.reason,
@@ -105,6 +129,8 @@ impl From<Credential> for RowView {
                         CooldownReasonView::RateLimited => "rate limited",
                         CooldownReasonView::QuotaExhausted => "quota exhausted",
                         CooldownReasonView::Probing => "probing",
+                        CooldownReasonView::DailyExhausted => "daily quota spent",
+                        CooldownReasonView::Overloaded => "overloaded",
                     },
                 })
                 .collect(),

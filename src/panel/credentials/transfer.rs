@@ -34,7 +34,10 @@ fn lines_of(file: &str, o: ImportOutcome, out: &mut Vec<ResultLine>) {
             file: file.into(),
             entry: i.name,
             outcome: "imported",
-            detail: format!("credential {}", i.id),
+            detail: match i.note {
+                Some(n) => format!("credential {} ({n})", i.id),
+                None => format!("credential {}", i.id),
+            },
         });
     }
     for d in o.duplicates {
@@ -109,6 +112,61 @@ pub async fn upload(state: Data<&AppState>, mut form: Multipart) -> Result<Respo
         Toast::ok(format!("{imported} credential(s) imported"))
     } else {
         Toast::error("Nothing was imported; see the table for why")
+    };
+    Ok(trigger(html(body), Some(toast), &["rows-changed"]))
+}
+
+#[derive(serde::Deserialize)]
+pub struct KeysForm {
+    kind: String,
+    keys: String,
+    group: Option<String>,
+}
+
+/// Pasted API keys; the kind is the form's (each kind has its own box), never guessed from the
+/// key. Each key is checked with Google and reported on its own line.
+#[handler]
+pub async fn paste_keys(
+    state: Data<&AppState>,
+    poem::web::Form(form): poem::web::Form<KeysForm>,
+) -> Result<Response, PanelError> {
+    use crate::google::kind::CredentialKind;
+    use crate::onboarding::official::{ImportKeysError, import_keys};
+    let kind = CredentialKind::parse(&form.kind)
+        .filter(|k| k.is_api_key())
+        .ok_or_else(|| {
+            PanelError::BadRequest("choose Gemini API keys or Vertex express keys".into())
+        })?;
+    if form.keys.trim().is_empty() {
+        return Err(PanelError::BadRequest(
+            "paste one or more keys first".into(),
+        ));
+    }
+    let probe = state.pool.probe_model();
+    let outcome = import_keys(
+        &state.pool,
+        kind,
+        &form.keys,
+        form.group.as_deref(),
+        crate::store::credentials::CredentialSource::Upload,
+        &probe,
+    )
+    .await;
+    let o = match outcome {
+        Ok(o) => o,
+        Err(ImportKeysError::Store(e)) => {
+            return Err(PanelError::internal("cannot store the keys", e));
+        }
+        Err(e) => return Err(PanelError::BadRequest(e.to_string())),
+    };
+    let mut lines = Vec::new();
+    lines_of(kind.label(), o, &mut lines);
+    let imported = lines.iter().filter(|l| l.outcome == "imported").count();
+    let body = UploadResult { lines, imported }.render()?;
+    let toast = if imported > 0 {
+        Toast::ok(format!("{imported} key(s) added"))
+    } else {
+        Toast::error("No key was added; see the table for why")
     };
     Ok(trigger(html(body), Some(toast), &["rows-changed"]))
 }

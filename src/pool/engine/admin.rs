@@ -2,9 +2,10 @@
 use std::sync::atomic::Ordering;
 
 use super::{Change, CredId, Pool, PoolSummary, Rotation, Snapshot};
+use crate::pool::Profile;
 use crate::pool::clock::add;
 use crate::pool::failure::PoolConfig;
-use crate::pool::state::{Ban, BanKind, CredentialState};
+use crate::pool::state::{Ban, BanKind, CredentialState, RecheckNote};
 
 impl Pool {
     pub fn config(&self) -> &PoolConfig {
@@ -37,6 +38,36 @@ impl Pool {
             .collect()
     }
 
+    /// Sets what the credential is (kind, quota group, models); unknown ids are ignored.
+    pub fn set_profile(&mut self, id: CredId, profile: Profile) {
+        let now = self.clock.now();
+        if let Some(e) = self.entries.get_mut(&id) {
+            e.profile = profile;
+            self.reslot_everywhere(id, now);
+        }
+    }
+
+    pub fn profile(&self, id: CredId) -> Option<Profile> {
+        self.entries.get(&id).map(|e| e.profile.clone())
+    }
+
+    /// The pin of every active credential (with repeats). O(n).
+    pub fn active_pins(&self) -> Vec<crate::google::kind::Pin> {
+        self.entries
+            .values()
+            .filter(|e| e.state.is_active())
+            .map(|e| e.profile.kind.pin())
+            .collect()
+    }
+
+    /// Every credential's profile. O(n); for settings changes, not the request path.
+    pub fn profiles(&self) -> Vec<(CredId, Profile)> {
+        self.entries
+            .iter()
+            .map(|(id, e)| (*id, e.profile.clone()))
+            .collect()
+    }
+
     /// The manual switch; it does not lift a ban (see [`Pool::clear_errors_and_unban`]).
     pub fn set_enabled(&mut self, id: CredId, enabled: bool) -> Option<Change> {
         self.mutate(id, |s, _| s.enabled = enabled).map(|(_, c)| c)
@@ -56,6 +87,21 @@ impl Pool {
             s.preview = true;
         })
         .map(|(_, c)| c)
+    }
+
+    /// Lifts one model's cooldown (a re-check found the quota back) and notes why.
+    pub fn lift_cooldown(&mut self, id: CredId, model: &str, note: RecheckNote) -> Option<Change> {
+        self.mutate(id, |s, _| {
+            s.cooldowns.remove(model);
+            s.recheck = Some(note);
+        })
+        .map(|(_, c)| c)
+    }
+
+    /// Records what a periodic re-check found.
+    pub fn note_recheck(&mut self, id: CredId, note: RecheckNote) -> Option<Change> {
+        self.mutate(id, |s, _| s.recheck = Some(note))
+            .map(|(_, c)| c)
     }
 
     /// Ban for a reason found outside a request (an import without a refresh token, say).

@@ -6,11 +6,13 @@ use std::sync::atomic::AtomicU32;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::google::kind::Pin;
 use crate::pool::clock::{Clock, add};
 use crate::pool::failure::{Failure, PoolConfig, Reaction, apply_failure};
 use crate::pool::hold::Hold;
 use crate::pool::index::{ModelIndex, Slot, slot_for};
-use crate::pool::state::{CooldownReason, CredentialState};
+use crate::pool::profile::Profile;
+use crate::pool::state::{Cooldown, CooldownReason, CredentialState};
 use crate::pool::unavailable::Unavailable;
 use crate::pool::{CredId, ModelClass, QuotaView};
 
@@ -19,6 +21,24 @@ mod admin;
 /// Indexes kept at once. Model names come from clients; past this the least recently used
 /// index is dropped (it is derived, so it is rebuilt on next use).
 pub const MAX_MODEL_INDEXES: usize = 64;
+
+/// The index of `model` among the credentials `pin` admits: `vertex/gemini-2.5-pro`.
+fn index_key(model: &str, pin: Option<Pin>) -> String {
+    match pin {
+        Some(p) => format!("{}{model}", p.prefix()),
+        None => model.to_owned(),
+    }
+}
+
+/// Where `entry` belongs in `idx`: nowhere when its profile does not serve the index's model
+/// or its kind is not the index's pin; else as its state says.
+fn slot_in(entry: &Entry, idx: &ModelIndex, now: DateTime<Utc>) -> Option<Slot> {
+    let p = &entry.profile;
+    if !p.serves(&idx.model) || idx.pin.is_some_and(|pin| !pin.admits(p.kind)) {
+        return None;
+    }
+    slot_for(&entry.state, entry.parks[idx.class.slot()], &idx.model, now)
+}
 
 /// A credential's new state, for the caller to persist.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,6 +52,9 @@ pub struct FailureOutcome {
     pub reaction: Reaction,
     /// `None` only when the credential is unknown (removed meanwhile).
     pub change: Option<Change>,
+    /// Credentials of the same quota group that took the same cooldown (Google counts quota
+    /// per project, so a throttle or a spent day hits every key of the project).
+    pub shared: Vec<Change>,
 }
 
 /// The rotation cursor: who is current and how many picks it has served.
@@ -66,6 +89,7 @@ struct Entry {
     in_flight: Arc<AtomicU32>,
     /// Over-quota parks per `ModelClass::slot`, as reported by the `QuotaView`.
     parks: [Option<DateTime<Utc>>; 3],
+    profile: Profile,
 }
 
 /// Why an inactive credential is out; disabled wins when both apply.
@@ -133,6 +157,7 @@ impl Pool {
                         state,
                         in_flight: Arc::new(AtomicU32::new(0)),
                         parks: [None; 3],
+                        profile: Profile::default(),
                     },
                 );
             }
@@ -160,12 +185,26 @@ impl Pool {
         exclude: &[CredId],
         quota: &dyn QuotaView,
     ) -> Result<Hold, Unavailable> {
+        self.pick_pinned(model, None, class, exclude, quota)
+    }
+
+    /// [`Pool::pick`] among the credentials of one upstream (`pin`), or all of them. Only
+    /// credentials whose profile serves `model` are candidates.
+    pub fn pick_pinned(
+        &mut self,
+        model: &str,
+        pin: Option<Pin>,
+        class: ModelClass,
+        exclude: &[CredId],
+        quota: &dyn QuotaView,
+    ) -> Result<Hold, Unavailable> {
         let now = self.clock.now();
         self.picks += 1;
-        self.ensure_index(model, class, now);
-        self.expire(model, now);
+        let key = index_key(model, pin);
+        self.ensure_index(&key, model, pin, class, now);
+        self.expire(&key, now);
         let per_rotation = self.cfg.calls_per_rotation.max(1);
-        let idx = &self.models[model];
+        let idx = &self.models[&key];
 
         let mut parks = Vec::new();
         let mut chosen = None;
@@ -197,7 +236,7 @@ impl Pool {
             self.park(id, class, reset, now);
         }
         let Some((id, served)) = chosen else {
-            return Err(self.unavailable(model, exclude, now));
+            return Err(self.unavailable(&key, exclude, now));
         };
         self.rotation = Rotation {
             current: Some(id),
@@ -226,7 +265,7 @@ impl Pool {
         let lease = Hold::new(id, probe, &entry.in_flight);
         if probe {
             tracing::info!(credential = id, model, "cooldown cap reached: probing");
-            self.reslot(id, model, now);
+            self.reslot_model(id, model, now);
         }
         lease
     }
@@ -273,13 +312,23 @@ impl Pool {
                 if let Some(ban) = ban {
                     tracing::warn!(credential = id, kind = ?ban.kind, status = ?ban.status,
                         reason = %ban.reason, "credential banned");
-                } else if let Some(c) = cooldown.filter(|c| c.blocks(self.clock.now())) {
+                } else if let Some(c) = cooldown.clone().filter(|c| c.blocks(self.clock.now())) {
                     tracing::info!(credential = id, model, until = %c.until,
                         reason = ?c.reason, probe = c.probe_pending, "credential cooling");
                 }
+                let shared = match (&failure, cooldown) {
+                    (
+                        Failure::RateLimited { .. }
+                        | Failure::QuotaExhausted { .. }
+                        | Failure::DailyExhausted,
+                        Some(c),
+                    ) => self.share_cooldown(id, model, &c),
+                    _ => Vec::new(),
+                };
                 FailureOutcome {
                     reaction,
                     change: Some(change),
+                    shared,
                 }
             }
             None => {
@@ -291,9 +340,49 @@ impl Pool {
                 FailureOutcome {
                     reaction,
                     change: None,
+                    shared: Vec::new(),
                 }
             }
         }
+    }
+
+    /// Gives `cooldown` of `model` to every other credential of `id`'s quota group on the same
+    /// upstream, unless it already waits longer. Credentials without a group share nothing.
+    fn share_cooldown(&mut self, id: CredId, model: &str, cooldown: &Cooldown) -> Vec<Change> {
+        let Some(me) = self.entries.get(&id) else {
+            return Vec::new();
+        };
+        let Some(group) = me.profile.group.clone() else {
+            return Vec::new();
+        };
+        let pin = me.profile.kind.pin();
+        let siblings: Vec<CredId> = self
+            .entries
+            .iter()
+            .filter(|(other, e)| {
+                **other != id
+                    && e.profile.group.as_deref() == Some(group.as_str())
+                    && e.profile.kind.pin() == pin
+                    && e.state
+                        .cooldowns
+                        .get(model)
+                        .is_none_or(|c| c.until < cooldown.until)
+            })
+            .map(|(other, _)| *other)
+            .collect();
+        if !siblings.is_empty() {
+            tracing::info!(credential = id, group = %group, model, siblings = siblings.len(),
+                until = %cooldown.until, "quota group cooling together");
+        }
+        siblings
+            .into_iter()
+            .filter_map(|other| {
+                self.mutate(other, |s, _| {
+                    s.cooldowns.insert(model.to_owned(), cooldown.clone());
+                })
+                .map(|(_, c)| c)
+            })
+            .collect()
     }
 
     /// Run `f` on one state and bring counters and indexes in line with the result.
@@ -319,16 +408,25 @@ impl Pool {
         let Some(entry) = self.entries.get(&id) else {
             return;
         };
-        for (model, idx) in &mut self.models {
-            let park = entry.parks[idx.class.slot()];
-            idx.place(id, slot_for(&entry.state, park, model, now));
+        for idx in self.models.values_mut() {
+            idx.place(id, slot_in(entry, idx, now));
         }
     }
 
-    fn reslot(&mut self, id: CredId, model: &str, now: DateTime<Utc>) {
-        if let (Some(entry), Some(idx)) = (self.entries.get(&id), self.models.get_mut(model)) {
-            let park = entry.parks[idx.class.slot()];
-            idx.place(id, slot_for(&entry.state, park, model, now));
+    /// Re-slot `id` in the index under `key`.
+    fn reslot(&mut self, id: CredId, key: &str, now: DateTime<Utc>) {
+        if let (Some(entry), Some(idx)) = (self.entries.get(&id), self.models.get_mut(key)) {
+            idx.place(id, slot_in(entry, idx, now));
+        }
+    }
+
+    /// Re-slot `id` in every index of base model `model` (pinned or not): they share its state.
+    fn reslot_model(&mut self, id: CredId, model: &str, now: DateTime<Utc>) {
+        let Some(entry) = self.entries.get(&id) else {
+            return;
+        };
+        for idx in self.models.values_mut().filter(|i| i.model == model) {
+            idx.place(id, slot_in(entry, idx, now));
         }
     }
 
@@ -339,21 +437,14 @@ impl Pool {
         // A reset already past would park nothing; the view is stale, so skip this pick only.
         entry.parks[class.slot()] = Some(reset.max(add(now, std::time::Duration::from_secs(1))));
         let entry = &self.entries[&id];
-        for (model, idx) in self.models.iter_mut().filter(|(_, i)| i.class == class) {
-            idx.place(
-                id,
-                slot_for(&entry.state, entry.parks[class.slot()], model, now),
-            );
+        for idx in self.models.values_mut().filter(|i| i.class == class) {
+            idx.place(id, slot_in(entry, idx, now));
         }
     }
 
-    /// Re-slot the credentials of `model` whose cooldown or park ran out.
-    fn expire(&mut self, model: &str, now: DateTime<Utc>) {
-        let due = self
-            .models
-            .get(model)
-            .map(|i| i.due(now))
-            .unwrap_or_default();
+    /// Re-slot the credentials of the index under `key` whose cooldown or park ran out.
+    fn expire(&mut self, key: &str, now: DateTime<Utc>) {
+        let due = self.models.get(key).map(|i| i.due(now)).unwrap_or_default();
         for id in due {
             if let Some(e) = self.entries.get_mut(&id) {
                 e.state.prune_cooldowns(now);
@@ -361,13 +452,20 @@ impl Pool {
                     *p = p.filter(|t| *t > now);
                 }
             }
-            self.reslot(id, model, now);
+            self.reslot(id, key, now);
         }
     }
 
-    fn ensure_index(&mut self, model: &str, class: ModelClass, now: DateTime<Utc>) {
+    fn ensure_index(
+        &mut self,
+        key: &str,
+        model: &str,
+        pin: Option<Pin>,
+        class: ModelClass,
+        now: DateTime<Utc>,
+    ) {
         let picks = self.picks;
-        if let Some(idx) = self.models.get_mut(model) {
+        if let Some(idx) = self.models.get_mut(key) {
             idx.last_used = picks;
             return;
         }
@@ -380,12 +478,12 @@ impl Pool {
         {
             self.models.remove(&oldest);
         }
-        let mut idx = ModelIndex::new(class);
+        let mut idx = ModelIndex::new(class).for_model(model, pin);
         idx.last_used = picks;
         for (id, e) in &self.entries {
-            idx.place(*id, slot_for(&e.state, e.parks[class.slot()], model, now));
+            idx.place(*id, slot_in(e, &idx, now));
         }
-        self.models.insert(model.to_owned(), idx);
+        self.models.insert(key.to_owned(), idx);
     }
 
     /// Test-only audit: every index slot matches what the states say (or is a wait that is due
@@ -411,7 +509,7 @@ impl Pool {
                 return Err(format!("{model}: removed credential {stray} still indexed"));
             }
             for (id, e) in &self.entries {
-                let want = slot_for(&e.state, e.parks[idx.class.slot()], model, now);
+                let want = slot_in(e, idx, now);
                 let have = idx.slot(*id);
                 let due = matches!(have, Some(Slot::Cooling(t) | Slot::Parked(t)) if t <= now);
                 if have != want && !due {
@@ -424,8 +522,8 @@ impl Pool {
         Ok(())
     }
 
-    fn unavailable(&self, model: &str, exclude: &[CredId], now: DateTime<Utc>) -> Unavailable {
-        let idx = &self.models[model];
+    fn unavailable(&self, key: &str, exclude: &[CredId], now: DateTime<Utc>) -> Unavailable {
+        let idx = &self.models[key];
         let counts = idx.counts();
         let mut excluded: Vec<CredId> = exclude
             .iter()
@@ -434,9 +532,11 @@ impl Pool {
             .collect();
         excluded.sort_unstable();
         excluded.dedup();
+        let active = self.entries.len() - self.disabled - self.banned;
         Unavailable {
-            model: model.to_owned(),
+            model: key.to_owned(),
             total: self.entries.len(),
+            not_offered: active.saturating_sub(idx.len()),
             disabled: self.disabled,
             banned: self.banned,
             unable: counts.unable,

@@ -510,3 +510,78 @@ fn export_then_restore_is_identical() {
     }
     assert_eq!(a.export(), b.export());
 }
+
+#[test]
+fn pins_and_model_lists_choose_among_kinds() {
+    use crate::google::kind::{CredentialKind, Pin};
+    let (mut pool, _clock) = setup(4, PoolConfig::default());
+    pool.set_profile(2, Profile::of(CredentialKind::GeminiApiKey));
+    pool.set_profile(
+        3,
+        Profile::of(CredentialKind::VertexServiceAccount).with_models(Some(vec![PRO.to_string()])),
+    );
+    pool.set_profile(4, Profile::of(CredentialKind::VertexExpressKey));
+    let pinned = |pool: &mut Pool, model: &str, pin| {
+        pool.pick_pinned(model, pin, model_class(model), &[], &NoQuota)
+            .map(|h| h.id)
+    };
+    assert_eq!(pinned(&mut pool, PRO, Some(Pin::AiStudio)), Ok(2));
+    assert_eq!(pinned(&mut pool, PRO, Some(Pin::CodeAssist)), Ok(1));
+    assert!(matches!(
+        pinned(&mut pool, PRO, Some(Pin::Vertex)),
+        Ok(3 | 4)
+    ));
+    // Vertex service account 3 serves only PRO: a flash request never lands on it.
+    for _ in 0..10 {
+        assert_ne!(pinned(&mut pool, FLASH, Some(Pin::Vertex)), Ok(3));
+        assert_ne!(pick(&mut pool, FLASH), Ok(3));
+    }
+    pool.set_profile(
+        4,
+        Profile::of(CredentialKind::VertexExpressKey).with_models(Some(Vec::<String>::new())),
+    );
+    let err = pinned(&mut pool, FLASH, Some(Pin::Vertex)).unwrap_err();
+    assert_eq!(err.model, "vertex/gemini-2.5-flash");
+    assert_eq!(err.not_offered, 4);
+    pool.check_consistent().unwrap();
+}
+
+#[test]
+fn a_quota_group_cools_together_on_one_upstream() {
+    use crate::google::kind::CredentialKind;
+    let (mut pool, clock) = setup(4, PoolConfig::default());
+    for id in 1..=3 {
+        pool.set_profile(
+            id,
+            Profile::of(CredentialKind::GeminiApiKey).with_group(Some("proj".into())),
+        );
+    }
+    // Same label, other upstream: Vertex quota is not the Gemini API's.
+    pool.set_profile(
+        4,
+        Profile::of(CredentialKind::VertexExpressKey).with_group(Some("proj".into())),
+    );
+    let out = pool.record_failure(1, FLASH, 429, "per day", Failure::DailyExhausted);
+    let mut shared: Vec<CredId> = out.shared.iter().map(|c| c.id).collect();
+    shared.sort();
+    assert_eq!(shared, [2, 3]);
+    for id in 1..=3 {
+        assert!(
+            pool.state(id).unwrap().cooldowns.contains_key(FLASH),
+            "{id}"
+        );
+    }
+    assert!(pool.state(4).unwrap().cooldowns.is_empty());
+    assert_eq!(pick(&mut pool, FLASH), Ok(4));
+    assert_eq!(
+        pick(&mut pool, PRO).map(|id| id <= 3),
+        Ok(true),
+        "other models are free"
+    );
+    clock.advance(secs(48 * 3600));
+    assert!(
+        picks(&mut pool, FLASH, 8).contains(&1),
+        "back after Google's reset"
+    );
+    pool.check_consistent().unwrap();
+}

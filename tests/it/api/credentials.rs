@@ -107,3 +107,55 @@ async fn ban(app: &crate::support::TestApp, id: i64) {
         "credential {id} was not banned"
     );
 }
+
+/// Credentials of every kind share the list; the kind is shown and filterable, the quota group
+/// can be set, and an API key never appears in what the API answers.
+#[tokio::test]
+async fn kinds_are_shown_filtered_and_grouped() {
+    use gcli2api::google::kind::CredentialKind;
+    use gcli2api::store::credentials::{CredentialSource, NewCredential};
+    let app = spawn().await;
+    let mut key = NewCredential::code_assist(
+        "key-1",
+        CredentialSource::Upload,
+        json!({"api_key": "AQ.kind-test-secret-value"}),
+    );
+    key.kind = CredentialKind::GeminiApiKey;
+    key.models = Some(vec!["gemini-2.5-flash".into()]);
+    let id = app.state.pool.add(key).await.unwrap();
+
+    let (status, all) = get(&app, "/credentials").await;
+    assert_eq!(status, 200);
+    assert_eq!(all.as_array().unwrap().len(), 4);
+    assert!(!all.to_string().contains("kind-test-secret"), "{all}");
+    let (status, keys) = get(&app, "/credentials?kind=gemini_api_key").await;
+    assert_eq!(status, 200);
+    let keys = keys.as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0]["kind"], "gemini_api_key");
+    assert_eq!(keys[0]["models"], json!(["gemini-2.5-flash"]));
+    assert!(keys[0]["quota_group"].is_null());
+    let (_, oauth) = get(&app, "/credentials?kind=code_assist").await;
+    assert_eq!(oauth.as_array().unwrap().len(), 3);
+    let (status, _) = get(&app, "/credentials?kind=vertex").await;
+    assert_eq!(status, 400);
+
+    let put = |body: Value| {
+        send(api(&app, Method::PUT, &format!("/credentials/{id}/quota-group")).json(&body))
+    };
+    let (status, c) = put(json!({"group": " proj-a "})).await;
+    assert_eq!((status, c["quota_group"].clone()), (200, json!("proj-a")));
+    assert_eq!(
+        app.state.pool.profile(id).unwrap().group.as_deref(),
+        Some("proj-a")
+    );
+    let (status, body) = put(json!({"group": "no spaces please"})).await;
+    assert_eq!((status, code(&body)), (422, "invalid"));
+    let (status, c) = put(json!({"group": null})).await;
+    assert_eq!((status, c["quota_group"].clone()), (200, Value::Null));
+    let (status, body) = send(
+        api(&app, Method::PUT, "/credentials/987654/quota-group").json(&json!({"group": "x"})),
+    )
+    .await;
+    assert_eq!((status, code(&body)), (404, "not_found"));
+}

@@ -3,6 +3,7 @@ mod auth;
 mod credentials;
 mod import;
 mod oauth;
+mod official_import;
 mod secrets;
 mod settings;
 mod spec;

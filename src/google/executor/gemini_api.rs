@@ -1,0 +1,47 @@
+//! The Gemini API (AI Studio keys, `generativelanguage` v1beta): the key in `x-goog-api-key`,
+//! the bare `GenerateContentRequest`, no envelope.
+use serde_json::Value;
+
+use super::dialect::{self, Dialect};
+use super::{Executor, Method, official_user_agent};
+use crate::google::client::UpstreamConfig;
+use crate::google::errors::{ErrorClass, UpstreamError, classify_gemini_api};
+use crate::google::kind::CredentialKind;
+
+pub struct GeminiApi {
+    pub key: String,
+}
+
+/// `models/{model}` without a doubled prefix.
+pub(super) fn bare(model: &str) -> &str {
+    model.strip_prefix("models/").unwrap_or(model)
+}
+
+impl Executor for GeminiApi {
+    fn kind(&self) -> CredentialKind {
+        CredentialKind::GeminiApiKey
+    }
+
+    fn url(&self, cfg: &UpstreamConfig, method: Method, model: &str) -> String {
+        format!(
+            "{}/v1beta/models/{}:{}{}",
+            cfg.gemini_api,
+            bare(model),
+            method.rpc(),
+            method.query()
+        )
+    }
+
+    fn authorize(&self, req: reqwest::RequestBuilder, _model: &str) -> reqwest::RequestBuilder {
+        req.header("x-goog-api-key", &self.key)
+            .header("user-agent", official_user_agent())
+    }
+
+    fn body(&self, _method: Method, _model: &str, request: &Value) -> Vec<u8> {
+        dialect::body(Dialect::GeminiApi, request)
+    }
+
+    fn classify(&self, err: &UpstreamError) -> ErrorClass {
+        classify_gemini_api(err)
+    }
+}

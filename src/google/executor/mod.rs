@@ -1,0 +1,186 @@
+//! One executor per credential kind, behind one trait: where a call goes, how it is
+//! authenticated, how the Gemini request is wrapped, and how the upstream's errors are read.
+//! All three upstreams take the same inner `GenerateContentRequest`, so
+//! every converter serves every kind; only this layer differs.
+//!
+//! The pool hands out a [`Call`] (an executor holding one credential's current secret) and the
+//! dispatcher passes it to [`generate`], [`stream`] or [`count_tokens`]. Nothing above
+//! `google/` looks at the kind.
+mod code_assist;
+mod dialect;
+mod gemini_api;
+mod vertex;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::Value;
+
+pub use self::code_assist::CodeAssist;
+pub use self::gemini_api::GeminiApi;
+pub use self::vertex::{Vertex, VertexExpress, vertex_base_url};
+use super::client::{Upstream, UpstreamConfig};
+pub use super::code_assist::CallFailure;
+use super::code_assist::parsed_url;
+use super::errors::{ErrorClass, UpstreamError};
+use super::kind::CredentialKind;
+
+/// The generation methods every upstream serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Generate,
+    /// `streamGenerateContent?alt=sse`.
+    Stream,
+    CountTokens,
+}
+
+impl Method {
+    /// The RPC name in the URL.
+    pub fn rpc(self) -> &'static str {
+        match self {
+            Self::Generate => "generateContent",
+            Self::Stream => "streamGenerateContent",
+            Self::CountTokens => "countTokens",
+        }
+    }
+
+    /// Streams are always requested as SSE: one JSON document per `data:` line.
+    fn query(self) -> &'static str {
+        match self {
+            Self::Stream => "?alt=sse",
+            _ => "",
+        }
+    }
+}
+
+/// What differs between upstreams. Implementations hold one credential's secret for one call.
+pub trait Executor: Send + Sync {
+    fn kind(&self) -> CredentialKind;
+
+    /// The URL of `method` on `model` (stream URLs carry `?alt=sse`). Keys never go in URLs:
+    /// URLs end up in logs.
+    fn url(&self, cfg: &UpstreamConfig, method: Method, model: &str) -> String;
+
+    /// Adds the credential and any upstream-specific headers.
+    fn authorize(&self, req: reqwest::RequestBuilder, model: &str) -> reqwest::RequestBuilder;
+
+    /// The body for `method`. `request` is a Gemini `GenerateContentRequest`; for
+    /// `CountTokens` it holds only `contents`.
+    fn body(&self, method: Method, model: &str, request: &Value) -> Vec<u8>;
+
+    /// What an upstream error means for this kind of credential.
+    fn classify(&self, err: &UpstreamError) -> ErrorClass;
+
+    /// The bearer token sent, when the credential uses one (so a 401 can drop exactly it).
+    fn bearer(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// One credential ready for one upstream call: cheap to clone, safe to log (`Debug` shows the
+/// kind only).
+#[derive(Clone)]
+pub struct Call(Arc<dyn Executor>);
+
+impl Call {
+    pub fn new(exec: impl Executor + 'static) -> Self {
+        Self(Arc::new(exec))
+    }
+
+    pub fn kind(&self) -> CredentialKind {
+        self.0.kind()
+    }
+
+    pub fn bearer(&self) -> Option<&str> {
+        self.0.bearer()
+    }
+
+    pub fn classify(&self, err: &UpstreamError) -> ErrorClass {
+        self.0.classify(err)
+    }
+}
+
+impl std::fmt::Debug for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Call").field(&self.kind()).finish()
+    }
+}
+
+fn transport(e: reqwest::Error) -> CallFailure {
+    // without_url: error text reaches clients, and the URL is none of their business.
+    CallFailure::Transport(e.without_url().to_string())
+}
+
+async fn post(
+    up: &Upstream,
+    call: &Call,
+    method: Method,
+    model: &str,
+    request: &Value,
+) -> Result<reqwest::Response, CallFailure> {
+    let exec = &*call.0;
+    let client = up.client();
+    // URLs are parsed once and reused: parsing costs more than the rest of the request.
+    let req = match parsed_url(exec.url(&up.config(), method, model)) {
+        Ok(url) => client.post(url),
+        Err(text) => client.post(text),
+    };
+    let req = req
+        .header("content-type", "application/json")
+        .body(exec.body(method, model, request));
+    let resp = exec.authorize(req, model).send().await.map_err(transport)?;
+    if resp.status().is_success() {
+        return Ok(resp);
+    }
+    let status = resp.status().as_u16();
+    let body = resp.bytes().await.unwrap_or_default();
+    Err(CallFailure::Status { status, body })
+}
+
+async fn json_reply(resp: reqwest::Response) -> Result<Value, CallFailure> {
+    let body: Bytes = resp.bytes().await.map_err(transport)?;
+    // A 2xx whose body is not JSON is the upstream's fault: report it as a bad gateway.
+    serde_json::from_slice(&body).map_err(|_| CallFailure::Status { status: 502, body })
+}
+
+/// Non-streaming generation; the 2xx body as it came: Code Assist's envelope
+/// `{response, traceId}` or a bare `GenerateContentResponse`, which the caller reads straight
+/// into its typed response (`wire::code_assist::read_answer` takes both).
+pub async fn generate_body(
+    up: &Upstream,
+    call: &Call,
+    model: &str,
+    request: &Value,
+) -> Result<Bytes, CallFailure> {
+    let resp = post(up, call, Method::Generate, model, request).await?;
+    resp.bytes().await.map_err(transport)
+}
+
+/// Streaming generation; the caller reads SSE from the returned body.
+pub async fn stream(
+    up: &Upstream,
+    call: &Call,
+    model: &str,
+    request: &Value,
+) -> Result<reqwest::Response, CallFailure> {
+    post(up, call, Method::Stream, model, request).await
+}
+
+/// countTokens for `contents`; the answer carries `totalTokens`.
+pub async fn count_tokens(
+    up: &Upstream,
+    call: &Call,
+    model: &str,
+    contents: &Value,
+) -> Result<Value, CallFailure> {
+    let request = serde_json::json!({ "contents": contents });
+    json_reply(post(up, call, Method::CountTokens, model, &request).await?).await
+}
+
+/// A `User-Agent` for the official upstreams, which have no CLI to imitate.
+fn official_user_agent() -> String {
+    format!("gcli2api/{}", env!("CARGO_PKG_VERSION"))
+}
+
+#[cfg(test)]
+mod tests;

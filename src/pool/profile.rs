@@ -1,0 +1,60 @@
+//! What a credential is, as far as picking goes: its kind (kind pins such as `vertex/`), its
+//! quota group (keys of one Google project share cooldowns and daily exhaustion) and the models
+//! it serves. Set at load and import, changed by the operator or by model discovery; never
+//! persisted by the pool (the credential row holds it).
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use crate::google::kind::CredentialKind;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Profile {
+    pub kind: CredentialKind,
+    pub group: Option<String>,
+    /// `None`: any model the client asks for (the upstream answers 404 for unknown ones).
+    pub models: Option<Arc<BTreeSet<String>>>,
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Self::of(CredentialKind::CodeAssist)
+    }
+}
+
+impl Profile {
+    pub fn of(kind: CredentialKind) -> Self {
+        Self {
+            kind,
+            group: None,
+            models: None,
+        }
+    }
+
+    pub fn with_group(mut self, group: Option<String>) -> Self {
+        self.group = group;
+        self
+    }
+
+    pub fn with_models(mut self, models: Option<impl IntoIterator<Item = String>>) -> Self {
+        self.models = models.map(|m| Arc::new(m.into_iter().collect()));
+        self
+    }
+
+    /// Whether a request for `model` may be sent with this credential.
+    pub fn serves(&self, model: &str) -> bool {
+        self.models.as_ref().is_none_or(|m| m.contains(model))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_models_mean_any() {
+        let p = Profile::of(CredentialKind::GeminiApiKey);
+        assert!(p.serves("anything"));
+        let p = p.with_models(Some(vec!["gemini-2.5-pro".to_string()]));
+        assert!(p.serves("gemini-2.5-pro") && !p.serves("gemini-2.5-flash"));
+    }
+}
