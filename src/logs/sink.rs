@@ -460,6 +460,46 @@ mod tests {
     }
 
     #[test]
+    fn lines_from_many_threads_all_arrive_whole_by_the_drop() {
+        let rec = Recorder::default();
+        let w = Arc::new(BatchWriter::start(rec.clone()).unwrap());
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let w = Arc::clone(&w);
+                std::thread::spawn(move || {
+                    for i in 0..5000 {
+                        w.write(format!("t{t} n{i} end\n").as_bytes());
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        // The last lines are still pending (the batch waits up to 100 ms); the drop writes
+        // them.
+        let w = Arc::into_inner(w).expect("the only owner");
+        drop(w);
+        let (_, got) = rec.0.lock().clone();
+        let got = String::from_utf8(got).unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for line in got.lines() {
+            assert!(line.ends_with(" end"), "cut or interleaved: {line:?}");
+            assert!(seen.insert(line.to_owned()), "twice: {line:?}");
+        }
+        assert_eq!(seen.len(), 4 * 5000);
+        // Per thread, in the order written.
+        for t in 0..4 {
+            let mine: Vec<&str> = got
+                .lines()
+                .filter(|l| l.starts_with(&format!("t{t} ")))
+                .collect();
+            let want: Vec<String> = (0..5000).map(|i| format!("t{t} n{i} end")).collect();
+            assert_eq!(mine, want);
+        }
+    }
+
+    #[test]
     fn a_batch_reaches_the_file_without_a_drop() {
         let rec = Recorder::default();
         let w = BatchWriter::start(rec.clone()).unwrap();
