@@ -5,6 +5,7 @@
 //! The global subscriber can be installed once per process, but tests build several apps in
 //! one process, so [`init`] installs it the first time and afterwards returns the same
 //! [`LogHub`] (re-targeting the file sink when another file is asked for).
+mod fields;
 mod redact;
 mod secrets;
 mod sink;
@@ -135,6 +136,7 @@ pub fn init(config: LogConfig) -> Result<LogHub, LogError> {
         .with_target(false);
     let fmt_layer = tracing_subscriber::fmt::layer()
         .with_ansi(false)
+        .fmt_fields(fields::LineFields)
         .event_format(BodyFormat(body))
         .with_writer(HubWriter(sinks.clone()));
     tracing_subscriber::registry()

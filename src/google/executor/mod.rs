@@ -119,12 +119,13 @@ async fn post(
     request: &Value,
 ) -> Result<reqwest::Response, CallFailure> {
     let exec = &*call.0;
-    let client = up.client();
     // URLs are parsed once and reused: parsing costs more than the rest of the request.
-    let req = match parsed_url(exec.url(&up.config(), method, model)) {
-        Ok(url) => client.post(url),
-        Err(text) => client.post(text),
-    };
+    let req = up.with(
+        |client, cfg| match parsed_url(exec.url(cfg, method, model)) {
+            Ok(url) => client.post(url),
+            Err(text) => client.post(text),
+        },
+    );
     let req = req
         .header("content-type", "application/json")
         .body(exec.body(method, model, request));
