@@ -352,6 +352,7 @@ async fn measure(
 
     let mut samples = vec![vec![Samples::default(); PHASES.len()]; worlds.len()];
     let mut round_rps = vec![Vec::new(); worlds.len()];
+    let mut round_cpu = vec![vec![[None; PHASES.len()]; ROUNDS]; worlds.len()];
     let size = |phase: &Phase| {
         if phase.sequential {
             plan.sequential_requests
@@ -379,9 +380,11 @@ async fn measure(
             };
             for i in order {
                 let s = drive(&worlds[i], *phase, n).await;
+                let stats = s.stats();
                 if p == THROUGHPUT_PHASE {
-                    round_rps[i].push(s.stats().rps());
+                    round_rps[i].push(stats.rps());
                 }
+                round_cpu[i][round][p] = stats.cpu_per_request;
                 samples[i][p].merge(s);
             }
         }
@@ -389,34 +392,44 @@ async fn measure(
 
     let runs = worlds
         .iter()
-        .zip(samples.into_iter().zip(round_rps))
+        .zip(samples.into_iter().zip(round_rps).zip(round_cpu))
         .zip(reads_before.into_iter().zip(warmup_errors))
-        .map(|((w, (s, round_rps)), (before, warmup_errors))| {
-            let [
-                direct,
-                gateway,
-                direct_stream,
-                gateway_stream,
-                direct_seq,
-                gateway_seq,
-            ] = [0, 1, 2, 3, 4, 5].map(|p| s[p].stats());
-            PoolRun {
-                credentials: w.credentials,
-                loaded: w.loaded,
-                seed_time: w.seed_time,
-                load_time: w.load_time,
-                warmup_errors,
-                store_reads: w.gateway.state.store.read_count().saturating_sub(before),
-                gateway_requests: gateway.requests + gateway_stream.requests + gateway_seq.requests,
-                gateway_round_rps: round_rps,
-                direct,
-                gateway,
-                direct_stream,
-                gateway_stream,
-                direct_seq,
-                gateway_seq,
-            }
-        })
+        .map(
+            |((w, ((s, round_rps), round_cpu)), (before, warmup_errors))| {
+                let [
+                    direct,
+                    gateway,
+                    direct_stream,
+                    gateway_stream,
+                    direct_seq,
+                    gateway_seq,
+                ] = [0, 1, 2, 3, 4, 5].map(|p| s[p].stats());
+                PoolRun {
+                    credentials: w.credentials,
+                    loaded: w.loaded,
+                    seed_time: w.seed_time,
+                    load_time: w.load_time,
+                    warmup_errors,
+                    store_reads: w.gateway.state.store.read_count().saturating_sub(before),
+                    gateway_requests: gateway.requests
+                        + gateway_stream.requests
+                        + gateway_seq.requests,
+                    gateway_round_rps: round_rps,
+                    added_cpu_rounds: [(1, 0), (3, 2)].map(|(g, d)| {
+                        round_cpu
+                            .iter()
+                            .filter_map(|r| Some(r[g]?.as_secs_f64() - r[d]?.as_secs_f64()))
+                            .collect()
+                    }),
+                    direct,
+                    gateway,
+                    direct_stream,
+                    gateway_stream,
+                    direct_seq,
+                    gateway_seq,
+                }
+            },
+        )
         .collect();
     Ok(runs)
 }
