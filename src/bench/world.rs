@@ -352,7 +352,8 @@ async fn measure(
 
     let mut samples = vec![vec![Samples::default(); PHASES.len()]; worlds.len()];
     let mut round_rps = vec![Vec::new(); worlds.len()];
-    let mut round_cpu = vec![vec![[None; PHASES.len()]; ROUNDS]; worlds.len()];
+    // Per pool and phase, the CPU per request of each round, in round order.
+    let mut round_cpu = vec![vec![Vec::with_capacity(ROUNDS); PHASES.len()]; worlds.len()];
     let size = |phase: &Phase| {
         if phase.sequential {
             plan.sequential_requests
@@ -370,6 +371,9 @@ async fn measure(
         for (p, phase) in PHASES.iter().enumerate() {
             let n = slice(size(phase), round);
             if n == 0 {
+                for cpu in &mut round_cpu {
+                    cpu[p].push(None);
+                }
                 continue;
             }
             // Alternate which pool goes first, so neither always runs on a warmer machine.
@@ -384,7 +388,7 @@ async fn measure(
                 if p == THROUGHPUT_PHASE {
                     round_rps[i].push(stats.rps());
                 }
-                round_cpu[i][round][p] = stats.cpu_per_request;
+                round_cpu[i][p].push(stats.cpu_per_request);
                 samples[i][p].merge(s);
             }
         }
@@ -416,9 +420,12 @@ async fn measure(
                         + gateway_seq.requests,
                     gateway_round_rps: round_rps,
                     added_cpu_rounds: [(1, 0), (3, 2)].map(|(g, d)| {
-                        round_cpu
+                        round_cpu[g]
                             .iter()
-                            .filter_map(|r| Some(r[g]?.as_secs_f64() - r[d]?.as_secs_f64()))
+                            .zip(&round_cpu[d])
+                            .filter_map(|(g, d)| {
+                                Some(g.as_ref()?.as_secs_f64() - d.as_ref()?.as_secs_f64())
+                            })
                             .collect()
                     }),
                     direct,
