@@ -147,7 +147,7 @@ pub async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     let s = app.settings();
     let listener = crate::bind(&s.host, s.port).await?;
     let addr = listener.local_addr()?;
-    let password = app.take_generated_password();
+    let generated = app.take_generated();
     {
         let mut out = std::io::stdout().lock();
         writeln!(
@@ -160,9 +160,16 @@ pub async fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
             "  proxy:  http://{addr}/v1   (OpenAI)   http://{addr}/v1beta   (Gemini)"
         )?;
         writeln!(out, "  panel:  http://{addr}/panel")?;
-        match &password {
-            Some(pw) => writeln!(out, "  password (API and panel): {pw}")?,
-            None => writeln!(out, "  password: the PASSWORD / API_PASSWORD you set")?,
+        match &generated.api {
+            Some(pw) => writeln!(out, "  API key:        {pw}")?,
+            None => writeln!(out, "  API key:        the API_PASSWORD / PASSWORD you set")?,
+        }
+        match &generated.panel {
+            Some(pw) => writeln!(out, "  panel password: {pw}")?,
+            None => writeln!(
+                out,
+                "  panel password: the PANEL_PASSWORD / PASSWORD you set"
+            )?,
         }
         writeln!(out, "  data:   {} (deleted on exit)\n", dir.0.display())?;
         out.flush()?;

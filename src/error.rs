@@ -18,9 +18,12 @@ impl From<crate::pool::service::AcquireError> for GatewayError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Surface {
+    /// Chat completions (and the other OpenAI routes but Responses).
     OpenAi,
     Gemini,
     Anthropic,
+    /// OpenAI's Responses API: OpenAI's error shape, counted on its own.
+    Responses,
 }
 
 impl Surface {
@@ -30,7 +33,13 @@ impl Surface {
             Surface::OpenAi => "openai",
             Surface::Gemini => "gemini",
             Surface::Anthropic => "anthropic",
+            Surface::Responses => "responses",
         }
+    }
+
+    /// Whether errors are rendered in OpenAI's shape.
+    pub fn is_openai(self) -> bool {
+        matches!(self, Surface::OpenAi | Surface::Responses)
     }
 }
 
@@ -42,8 +51,14 @@ pub enum GatewayError {
     MissingKey,
     #[error("invalid API key")]
     WrongKey,
+    /// Too many wrong keys from this client address; the right key is still accepted.
+    #[error("too many failed attempts from this address; retry in {retry_after_secs} s")]
+    TooManyAttempts { retry_after_secs: u64 },
     #[error("{0}")]
     BadRequest(String),
+    /// A 400 caused by one request field, which OpenAI-shaped errors name in `param`.
+    #[error("{message}")]
+    InvalidParam { param: String, message: String },
     #[error("request body too large (limit {limit} bytes)")]
     PayloadTooLarge { limit: usize },
     #[error("model not found: {0}")]
@@ -53,6 +68,10 @@ pub enum GatewayError {
     /// The path exists, but not for this HTTP method.
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// A valid request this gateway is not set up to serve (no credential of a kind that
+    /// can): Google's FAILED_PRECONDITION, so clients do not retry it.
+    #[error("{0}")]
+    Unservable(String),
     #[error("{message}")]
     NoCredential {
         message: String,
@@ -75,7 +94,9 @@ impl GatewayError {
         match self {
             Self::MissingKey => StatusCode::UNAUTHORIZED,
             Self::WrongKey => StatusCode::FORBIDDEN,
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) | Self::Unservable(_) | Self::InvalidParam { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ModelNotFound(_) | Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -85,13 +106,16 @@ impl GatewayError {
                 .filter(|s| s.is_client_error() || s.is_server_error())
                 .unwrap_or(StatusCode::BAD_GATEWAY),
             Self::EmptyReply(_) | Self::UpstreamTransport(_) => StatusCode::BAD_GATEWAY,
-            Self::Overloaded => StatusCode::TOO_MANY_REQUESTS,
+            Self::Overloaded | Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     /// google.rpc.Code name used in Google-shaped bodies.
     fn google_status(&self) -> String {
+        if let Self::Unservable(_) = self {
+            return "FAILED_PRECONDITION".into();
+        }
         if let Self::Upstream(e) = self
             && let Some(s) = &e.status_text
         {
@@ -130,6 +154,7 @@ impl GatewayError {
         match self {
             Self::MissingKey | Self::WrongKey => json!("invalid_api_key"),
             Self::ModelNotFound(_) => json!("model_not_found"),
+            Self::Unservable(_) => json!("unsupported_by_pool"),
             // Keep Google's reason (e.g. RATE_LIMIT_EXCEEDED) so clients can tell errors apart.
             Self::Upstream(e) => match (&e.reason, &e.status_text) {
                 (Some(r), _) => json!(r),
@@ -137,6 +162,15 @@ impl GatewayError {
                 (None, None) => json!(e.status),
             },
             _ => json!(self.status().as_u16()),
+        }
+    }
+
+    /// The request field at fault, for OpenAI's `param`.
+    fn param(&self) -> Option<&str> {
+        match self {
+            Self::InvalidParam { param, .. } => Some(param),
+            Self::ModelNotFound(_) => Some("model"),
+            _ => None,
         }
     }
 
@@ -162,9 +196,10 @@ impl GatewayError {
             return e.google_body();
         }
         match surface {
-            Surface::OpenAi => json!({"error": {
+            Surface::OpenAi | Surface::Responses => json!({"error": {
                 "message": self.to_string(),
                 "type": self.openai_type(),
+                "param": self.param(),
                 "code": self.openai_code(),
             }}),
             Surface::Gemini => json!({"error": {
@@ -182,11 +217,17 @@ impl GatewayError {
     pub fn into_response(self, surface: Surface) -> Response {
         let mut resp = poem::web::Json(self.body(surface)).into_response();
         resp.set_status(self.status());
-        if let Self::NoCredential {
-            retry_after_secs: Some(s),
-            ..
-        } = &self
-        {
+        let retry_after = match &self {
+            Self::NoCredential {
+                retry_after_secs: Some(s),
+                ..
+            }
+            | Self::TooManyAttempts {
+                retry_after_secs: s,
+            } => Some(*s),
+            _ => None,
+        };
+        if let Some(s) = retry_after {
             resp.headers_mut()
                 .insert("retry-after", s.to_string().parse().expect("digits"));
         }
@@ -196,6 +237,19 @@ impl GatewayError {
 
 impl From<crate::convert::request::ConvertError> for GatewayError {
     fn from(e: crate::convert::request::ConvertError) -> Self {
-        Self::BadRequest(e.to_string())
+        use crate::convert::request::ConvertError as C;
+        let param = match &e {
+            C::Missing(f) => Some((*f).to_string()),
+            C::Invalid { field, .. } | C::RemoteUrl { field, .. } => Some(field.clone()),
+            C::Model(_) => Some("model".to_string()),
+            C::NotAnObject => None,
+        };
+        match param {
+            Some(param) => Self::InvalidParam {
+                param,
+                message: e.to_string(),
+            },
+            None => Self::BadRequest(e.to_string()),
+        }
     }
 }

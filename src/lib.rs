@@ -12,13 +12,18 @@ pub mod convert;
 pub mod demo;
 pub mod error;
 pub mod google;
+pub mod healthcheck;
+pub mod keepalive;
 pub mod logs;
 pub mod models;
 pub mod onboarding;
+pub mod outbound;
 pub mod panel;
 pub mod pool;
 pub mod proxy;
 pub mod remote;
+pub mod responses_store;
+pub mod security;
 pub mod settings;
 pub mod simulator;
 pub mod state;
@@ -74,7 +79,15 @@ fn check_data_dir(dir: &std::path::Path) -> Result<(), StartupError> {
     if dir.exists() && !dir.is_dir() {
         return Err(fail("is not a directory".into()));
     }
-    std::fs::create_dir_all(dir).map_err(|e| fail(format!("cannot be created ({e})")))?;
+    if !dir.exists() {
+        // Owner only: it holds the database, the logs and imported credential files.
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        b.create(dir)
+            .map_err(|e| fail(format!("cannot be created ({e})")))?;
+    }
     std::fs::read_dir(dir).map_err(|e| fail(format!("cannot be read ({e})")))?;
     let probe = dir.join(format!(".gcli2api-write-check-{}", std::process::id()));
     std::fs::OpenOptions::new()
@@ -117,7 +130,7 @@ pub async fn bind(host: &str, port: u16) -> Result<tokio::net::TcpListener, Star
 /// A configured gateway that has not started serving yet.
 pub struct App {
     state: AppState,
-    generated_password: Option<String>,
+    generated: settings::passwords::Generated,
 }
 
 /// Resolves settings, opens the store and loads the pool; nothing is bound yet, so the caller
@@ -127,8 +140,7 @@ pub async fn build(sources: Sources) -> Result<App, StartupError> {
     check_data_dir(&data_dir)?;
     let store = store::Store::open(&data_dir).await?;
     let settings = settings::SettingsService::load(&sources, &store).await?;
-    let (passwords, generated_password) =
-        settings::passwords::Passwords::load(&settings, &store).await?;
+    let (passwords, generated) = settings::passwords::Passwords::load(&settings, &store).await?;
     let s = settings.get();
     let upstream = google::client::Upstream::new(state::upstream_config(&s))?;
     let clock: Arc<dyn pool::Clock> = Arc::new(pool::SystemClock);
@@ -162,6 +174,10 @@ pub async fn build(sources: Sources) -> Result<App, StartupError> {
     }
     let login = onboarding::login::LoginService::new(pool.clone(), clock);
     let limiter = proxy::limit::Limiter::new(s.max_concurrent_requests, s.max_queue_wait);
+    let responses = responses_store::ResponseStore::start(
+        store.clone(),
+        responses_store::Limits::from_settings(&s),
+    );
     let state = AppState {
         settings,
         store,
@@ -173,11 +189,11 @@ pub async fn build(sources: Sources) -> Result<App, StartupError> {
         limiter,
         logs: logs::hub(),
         remote: remote::RemoteFetcher::new(remote::FetchConfig::from_settings(&s))?,
+        responses,
+        attempts: security::FailureLimiter::default(),
+        client_addrs: security::ClientAddrs::new(security::TrustedProxies::new(&s.trusted_proxies)),
     };
-    Ok(App {
-        state,
-        generated_password,
-    })
+    Ok(App { state, generated })
 }
 
 impl App {
@@ -189,9 +205,10 @@ impl App {
         &self.state
     }
 
-    /// The password generated on this first start, if any: to be shown once, never logged.
-    pub fn take_generated_password(&mut self) -> Option<String> {
-        self.generated_password.take()
+    /// The secrets generated on this first start, if any: to be shown once, never logged.
+    /// Whatever is not taken is printed by [`App::serve`] at the end of startup.
+    pub fn take_generated(&mut self) -> settings::passwords::Generated {
+        std::mem::take(&mut self.generated)
     }
 
     /// Serves on an already-bound listener until `shutdown` resolves, then flushes state.
@@ -204,19 +221,35 @@ impl App {
         let addr = acceptor.local_addr();
         tracing::info!(addr = ?addr.first(), "gcli2api listening");
         let state = self.state.clone();
+        // Last of the startup output, after logging has started, so neither the secrets nor
+        // the warnings about them scroll away among (or get lost before) the first log lines.
+        if !self.generated.is_empty() {
+            tracing::warn!(
+                "no API key or panel password was configured: generated them (printed once below)"
+            );
+        }
+        if state.passwords.same_for_api_and_panel() {
+            settings::passwords::warn_same();
+        }
+        print_generated(&self.generated);
         let watcher = tokio::spawn(watch_settings(state.clone()));
         let keeper = onboarding::keeper::spawn(state.pool.clone(), state.settings.clone());
+        let keepalive = keepalive::spawn(state.settings.clone());
         let app = routes(state.clone());
         let served = poem::Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(10)))
             .await;
         watcher.abort();
         keeper.abort();
+        keepalive.abort();
         if let Err(e) = state.pool.flush().await {
             tracing::error!(error = %e, "could not save credential states at shutdown");
         }
         if let Err(e) = state.usage.shutdown().await {
             tracing::error!(error = %e, "could not save usage counters at shutdown");
+        }
+        if let Err(e) = state.responses.shutdown().await {
+            tracing::error!(error = %e, "could not save stored responses at shutdown");
         }
         served?;
         Ok(())
@@ -343,20 +376,33 @@ pub fn attach_logs(app: &mut App) -> Result<logs::LogGuard, logs::LogError> {
             .flatten()
             .map(String::as_str),
     );
+    if let Some(p) = s.proxy.as_deref().and_then(security::userinfo_password) {
+        crate::logs::register_secrets([p.as_str()]);
+    }
     let guard = hub.guard();
     app.state.logs = Some(hub);
     Ok(guard)
 }
 
-/// Shows a first-start password on the console exactly once. Written to stdout directly,
-/// never through tracing, so it cannot reach the log file or the live log.
-pub fn print_generated_password(pw: &str) {
+/// Shows first-start secrets on the console exactly once. Written to stdout directly, never
+/// through tracing, so they cannot reach the log file or the live log.
+pub fn print_generated(g: &settings::passwords::Generated) {
     use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(
-        out,
-        "\n  gcli2api generated a password for the API and the panel:\n\n      {pw}\n\n  It is shown only now; only its hash is stored. To choose your own, set PASSWORD\n  (or API_PASSWORD / PANEL_PASSWORD) or change it in the panel.\n"
+    if g.is_empty() {
+        return;
+    }
+    let mut text = String::from("\n  gcli2api generated its secrets on this first start:\n\n");
+    if let Some(api) = &g.api {
+        text.push_str(&format!("      API key (/v1, /v1beta):   {api}\n"));
+    }
+    if let Some(panel) = &g.panel {
+        text.push_str(&format!("      panel password (/panel):  {panel}\n"));
+    }
+    text.push_str(
+        "\n  They are shown only now; only their hashes are stored. To choose your own, set\n  API_PASSWORD and PANEL_PASSWORD (two different values) or change them in the panel.\n",
     );
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
     let _ = out.flush();
 }
 

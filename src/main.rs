@@ -36,6 +36,16 @@ enum Command {
     Openapi,
     /// Measure request cost against pool size, on loopback with the built-in simulator.
     Bench(gcli2api::bench::BenchArgs),
+    /// Exit 0 when the gateway configured here (HOST, PORT) answers /healthz; for container
+    /// health checks, where there is no curl.
+    Healthcheck {
+        /// Ask this URL instead of the one HOST and PORT give.
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// Print how many root certificates outbound TLS trusts: the bundled ones and any others
+    /// from the system store.
+    TlsRoots,
 }
 
 /// Errors end the process with one line on stderr and exit code 1: no `Debug` dump and no
@@ -74,6 +84,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => Ok(gcli2api::bench::run(args).await?),
+        Command::Healthcheck { url } => {
+            let url = match url {
+                Some(u) => u,
+                None => {
+                    let sources = Sources::from_process_env(cli.config);
+                    gcli2api::healthcheck::url(&gcli2api::Settings::from_sources(&sources)?)
+                }
+            };
+            gcli2api::healthcheck::check(&url).await?;
+            writeln!(std::io::stdout(), "ok: {url}")?;
+            Ok(())
+        }
+        Command::TlsRoots => {
+            // Build the client as the gateway does, so a broken TLS setup fails here too.
+            gcli2api::outbound::client_builder()?.build()?;
+            let r = gcli2api::outbound::roots();
+            writeln!(
+                std::io::stdout(),
+                "{} trusted root certificates: {} bundled (Mozilla's, from webpki-roots) + {} more from the system store",
+                r.store.len(),
+                r.bundled,
+                r.from_system
+            )?;
+            Ok(())
+        }
     }
 }
 
@@ -90,12 +125,15 @@ async fn serve(sources: Sources) -> anyhow::Result<()> {
     let mut app = gcli2api::build(sources).await?;
     // Bound before logging starts, so a port in use is the only line on stderr.
     let s = app.settings();
-    let listener = gcli2api::bind(&s.host, s.port).await;
-    // Shown even when the port is taken: only its hash is stored, so it is now or never.
-    if let Some(pw) = app.take_generated_password() {
-        gcli2api::print_generated_password(&pw);
-    }
-    let listener = listener?;
+    let listener = match gcli2api::bind(&s.host, s.port).await {
+        Ok(l) => l,
+        Err(e) => {
+            // Shown even when the port is taken: only the hashes are stored, so it is now
+            // or never. Otherwise `serve` prints them at the end of startup.
+            gcli2api::print_generated(&app.take_generated());
+            return Err(e.into());
+        }
+    };
     let _guard = gcli2api::attach_logs(&mut app)?;
     app.serve(listener, gcli2api::shutdown_signal()).await?;
     Ok(())

@@ -21,6 +21,12 @@ pub struct AppState {
     pub logs: Option<crate::logs::LogHub>,
     /// Fetches remote image and file URLs before conversion (`remote`).
     pub remote: crate::remote::RemoteFetcher,
+    /// Responses API answers kept for `previous_response_id` (`store: true`).
+    pub responses: crate::responses_store::ResponseStore,
+    /// Failed secrets per client address, shared by the proxy, the API and the panel.
+    pub attempts: crate::security::FailureLimiter,
+    /// `TRUSTED_PROXIES`, to find the real client address.
+    pub client_addrs: crate::security::ClientAddrs,
 }
 
 /// Every outbound URL and transport option, read from settings in one place.
@@ -44,10 +50,20 @@ pub fn upstream_config(s: &Settings) -> UpstreamConfig {
 impl AppState {
     /// Applies hot settings to the parts that cache them; called on every settings change.
     pub fn apply_settings(&self, s: &Settings) {
+        // A proxy password never reaches a log line, whatever error quotes the URL.
+        if let Some(p) = s
+            .proxy
+            .as_deref()
+            .and_then(crate::security::userinfo_password)
+        {
+            crate::logs::register_secrets([p.as_str()]);
+        }
         if let Err(e) = self.upstream.reconfigure(upstream_config(s)) {
             tracing::warn!(error = %e, "keeping the previous upstream client");
         }
         self.pool.reconfigure(s);
+        self.client_addrs
+            .set(crate::security::TrustedProxies::new(&s.trusted_proxies));
         if let Err(e) = self
             .remote
             .reconfigure(crate::remote::FetchConfig::from_settings(s))
@@ -60,6 +76,8 @@ impl AppState {
             .set_default_limits(crate::usage::DefaultLimits::from_settings(s));
         self.usage
             .set_official_limits(crate::usage::OfficialLimits::from_settings(s));
+        self.responses
+            .set_limits(crate::responses_store::Limits::from_settings(s));
         if let Some(h) = &self.logs
             && h.level() != s.log_level
             && let Err(e) = h.set_level(&s.log_level)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: Rust unit + integration tests, the official Python SDKs (openai,
-# google-genai, anthropic) and real clients (Claude Code, Gemini CLI, the openai Node SDK, the
-# Vercel AI SDK) against a live gateway + simulator, and the panel in headless Chromium.
+# google-genai, anthropic) and real clients (Claude Code, Gemini CLI, Codex CLI, the openai Node
+# SDK, the Vercel AI SDK) against a live gateway + simulator, and the panel in headless Chromium.
 # Installs what a fresh machine lacks: Python packages into target/pyenv, the pinned clients
 # (and Node.js) into tests/clients/node/node_modules, playwright-core into
 # tests/browser/node_modules, and Debian's chromium (when run as root).
@@ -20,7 +20,7 @@ fi
 target/pyenv/bin/python -m pip install -q --disable-pip-version-check -r tests/clients/requirements.txt
 GCLI2API_BIN="$PWD/target/debug/gcli2api" target/pyenv/bin/python -m pytest -q tests/clients
 
-echo "== real client tests (Claude Code, Gemini CLI, openai Node SDK, Vercel AI SDK)"
+echo "== real client tests (Claude Code, Gemini CLI, Codex CLI, openai Node SDK, Vercel AI SDK)"
 # Versions (and the Node.js that runs them) are pinned in tests/clients/node/package.json.
 # npm ci runs again only when the lock file changed since the last install.
 clients=tests/clients/node
@@ -43,3 +43,20 @@ if [ ! -d tests/browser/node_modules/playwright-core ]; then
   npm ci --prefix tests/browser --no-audit --no-fund
 fi
 GCLI2API_BIN="$PWD/target/debug/gcli2api" node tests/browser/panel.test.mjs
+
+echo "== container image (static binary, FROM scratch, run with Podman)"
+# Debian's podman and runc when missing (as root). Where containers cannot run at all, the test
+# prints why and exits 77: reported as SKIPPED below, never as a pass.
+if ! command -v podman >/dev/null || ! command -v runc >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q podman runc
+  fi
+fi
+target/pyenv/bin/python -m pip install -q --disable-pip-version-check -r tests/container/requirements.txt
+container=0
+GCLI2API_BIN="$PWD/target/debug/gcli2api" target/pyenv/bin/python tests/container/test_image.py || container=$?
+case $container in
+  0) ;;
+  77) echo "== NOTE: the container test was SKIPPED: containers cannot run on this machine (reason above)" ;;
+  *) exit "$container" ;;
+esac

@@ -27,11 +27,6 @@ use crate::state::AppState;
 
 /// How long a session token is valid.
 pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
-/// Failed attempts from one address within [`ATTEMPT_WINDOW`] before it is refused.
-pub const MAX_FAILED_ATTEMPTS: u32 = 10;
-pub const ATTEMPT_WINDOW: Duration = Duration::from_secs(60);
-/// Addresses tracked at once; past this, the stalest entries are forgotten first.
-const MAX_TRACKED_ADDRESSES: usize = 10_000;
 const ISSUER: &str = "gcli2api";
 const AUDIENCE: &str = "gcli2api-panel";
 
@@ -77,16 +72,9 @@ pub struct AuthContext {
 struct Inner {
     encoding: EncodingKey,
     decoding: DecodingKey,
-    attempts: Mutex<HashMap<IpAddr, Attempts>>,
     revoked: Mutex<HashMap<String, i64>>,
     pub(super) started: Instant,
     pub(super) started_at: chrono::DateTime<chrono::Utc>,
-}
-
-#[derive(Clone, Copy)]
-struct Attempts {
-    window_start: Instant,
-    failures: u32,
 }
 
 /// A newly issued session token.
@@ -108,7 +96,6 @@ impl AuthContext {
             inner: Arc::new(Inner {
                 encoding: EncodingKey::from_secret(&key),
                 decoding: DecodingKey::from_secret(&key),
-                attempts: Mutex::new(HashMap::new()),
                 revoked: Mutex::new(HashMap::new()),
                 started: Instant::now(),
                 started_at: chrono::Utc::now(),
@@ -118,54 +105,6 @@ impl AuthContext {
 
     pub fn started(&self) -> (Instant, chrono::DateTime<chrono::Utc>) {
         (self.inner.started, self.inner.started_at)
-    }
-
-    /// `Err(seconds)` while `ip` is locked out after too many failures.
-    pub fn throttled(&self, ip: Option<IpAddr>) -> Result<(), u64> {
-        let Some(ip) = ip else { return Ok(()) };
-        let now = Instant::now();
-        let map = self.inner.attempts.lock();
-        match map.get(&ip) {
-            Some(a)
-                if a.failures >= MAX_FAILED_ATTEMPTS
-                    && now.duration_since(a.window_start) < ATTEMPT_WINDOW =>
-            {
-                let left = ATTEMPT_WINDOW.saturating_sub(now.duration_since(a.window_start));
-                Err(left.as_secs().max(1))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    pub fn record_failure(&self, ip: Option<IpAddr>) {
-        let Some(ip) = ip else { return };
-        let now = Instant::now();
-        let mut map = self.inner.attempts.lock();
-        if map.len() >= MAX_TRACKED_ADDRESSES && !map.contains_key(&ip) {
-            map.retain(|_, a| now.duration_since(a.window_start) < ATTEMPT_WINDOW);
-            if map.len() >= MAX_TRACKED_ADDRESSES
-                && let Some(oldest) = map
-                    .iter()
-                    .min_by_key(|(_, a)| a.window_start)
-                    .map(|(ip, _)| *ip)
-            {
-                map.remove(&oldest);
-            }
-        }
-        let entry = map.entry(ip).or_insert(Attempts {
-            window_start: now,
-            failures: 0,
-        });
-        if now.duration_since(entry.window_start) >= ATTEMPT_WINDOW {
-            *entry = Attempts {
-                window_start: now,
-                failures: 0,
-            };
-        }
-        entry.failures += 1;
-        if entry.failures == MAX_FAILED_ATTEMPTS {
-            tracing::warn!(%ip, "too many failed management sign-ins; refusing this address for a minute");
-        }
     }
 
     pub async fn issue(&self, state: &AppState) -> Result<Issued, String> {
@@ -239,8 +178,9 @@ async fn password_epoch(state: &AppState) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
+/// The client address (the peer, or what `TRUSTED_PROXIES` report), for failure limits.
 pub fn client_ip(req: &Request) -> Option<IpAddr> {
-    req.remote_addr().as_socket_addr().map(|a| a.ip())
+    crate::security::client_ip(req)
 }
 
 pub fn throttled_response(retry_after: u64) -> poem::Response {
@@ -276,20 +216,23 @@ async fn check_panel(req: &Request, bearer: Bearer) -> poem::Result<Panel> {
         ));
     };
     let ip = client_ip(req);
-    if let Err(secs) = auth.throttled(ip) {
-        return Err(poem::Error::from_response(throttled_response(secs)));
-    }
     let token = bearer.token.trim();
     if looks_like_jwt(token)
         && let Some(s) = auth.session(state, token).await
     {
+        state.attempts.success(ip);
         return Ok(Panel { session: Some(s) });
     }
+    // Checked even while the address is over the limit: the right password still gets in
+    // (one SHA-256 once it has been accepted before); only wrong ones are refused with 429.
     if state.passwords.verify_panel(token).await {
+        state.attempts.success(ip);
         return Ok(Panel { session: None });
     }
-    auth.record_failure(ip);
-    Err(unauthorized())
+    match state.attempts.failure(ip, "api") {
+        Ok(()) => Err(unauthorized()),
+        Err(secs) => Err(poem::Error::from_response(throttled_response(secs))),
+    }
 }
 
 fn looks_like_jwt(t: &str) -> bool {
@@ -299,32 +242,6 @@ fn looks_like_jwt(t: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lockout_after_ten_failures_in_a_window() {
-        let a = AuthContext::new();
-        let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        let other: IpAddr = "192.0.2.2".parse().unwrap();
-        for _ in 0..MAX_FAILED_ATTEMPTS - 1 {
-            a.record_failure(Some(ip));
-            assert!(a.throttled(Some(ip)).is_ok());
-        }
-        a.record_failure(Some(ip));
-        let secs = a.throttled(Some(ip)).unwrap_err();
-        assert!((1..=60).contains(&secs));
-        assert!(a.throttled(Some(other)).is_ok());
-        assert!(a.throttled(None).is_ok());
-    }
-
-    #[test]
-    fn tracked_addresses_are_bounded() {
-        let a = AuthContext::new();
-        for i in 0..(MAX_TRACKED_ADDRESSES as u32 + 50) {
-            a.record_failure(Some(IpAddr::from(i.to_be_bytes())));
-        }
-        let n = a.inner.attempts.lock().len();
-        assert!(n <= MAX_TRACKED_ADDRESSES, "{n}");
-    }
 
     #[test]
     fn revocation_keeps_only_live_tokens() {

@@ -18,6 +18,8 @@ pub enum ErrorCode {
     Unauthorized,
     /// Too many failed sign-ins from this address; wait for `Retry-After`.
     TooManyAttempts,
+    /// The current password sent to confirm a sensitive change is wrong.
+    WrongCurrentPassword,
     /// The request is malformed (bad JSON, missing field, wrong type).
     BadRequest,
     /// A value was rejected by validation; `message` says why.
@@ -43,6 +45,7 @@ impl ErrorCode {
         match self {
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::WrongCurrentPassword => StatusCode::FORBIDDEN,
             ErrorCode::BadRequest | ErrorCode::UnknownSetting => StatusCode::BAD_REQUEST,
             ErrorCode::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::Locked | ErrorCode::NotWritable => StatusCode::CONFLICT,

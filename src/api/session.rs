@@ -58,22 +58,22 @@ impl SessionApi {
         body: Json<SessionRequest>,
     ) -> Result<CreateSessionResponse, ServerFailure> {
         let ip = client_ip(req);
-        if let Err(secs) = auth.throttled(ip) {
-            return Ok(CreateSessionResponse::TooManyAttempts(
-                ApiError::json(
-                    ErrorCode::TooManyAttempts,
-                    format!("too many failed attempts from this address; retry in {secs} s"),
-                ),
-                secs,
-            ));
-        }
         if !state.passwords.verify_panel(&body.password).await {
-            auth.record_failure(ip);
+            if let Err(secs) = state.attempts.failure(ip, "api") {
+                return Ok(CreateSessionResponse::TooManyAttempts(
+                    ApiError::json(
+                        ErrorCode::TooManyAttempts,
+                        format!("too many failed attempts from this address; retry in {secs} s"),
+                    ),
+                    secs,
+                ));
+            }
             return Ok(CreateSessionResponse::Unauthorized(ApiError::json(
                 ErrorCode::Unauthorized,
                 "wrong panel password",
             )));
         }
+        state.attempts.success(ip);
         let issued = auth
             .issue(&state)
             .await

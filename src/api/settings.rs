@@ -94,6 +94,10 @@ struct SettingsUpdated {
 
 #[derive(Object)]
 struct PasswordRequest {
+    /// The current panel password, whatever password is being changed: a session token
+    /// alone is not enough to change one.
+    #[oai(validator(max_length = 1024))]
+    current_password: String,
     /// The new password (at least 8 characters). Only an argon2id hash is stored.
     #[oai(validator(max_length = 1024))]
     password: String,
@@ -167,6 +171,41 @@ enum SetPasswordResponse {
     /// Too short.
     #[oai(status = 422)]
     Invalid(Json<ApiError>),
+    /// `current_password` is not the current panel password.
+    #[oai(status = 403)]
+    WrongCurrent(Json<ApiError>),
+}
+
+pub(super) enum Refused {
+    Wrong(Json<ApiError>),
+    Throttled(Json<ApiError>, u64),
+}
+
+/// Checks the current panel password sent to confirm a sensitive change. A wrong one counts
+/// against the caller's address like any failed sign-in.
+pub(super) async fn confirm_current(
+    req: &poem::Request,
+    state: &AppState,
+    current: &str,
+) -> Result<(), Refused> {
+    let ip = super::auth::client_ip(req);
+    if state.passwords.verify_panel(current).await {
+        state.attempts.success(ip);
+        return Ok(());
+    }
+    match state.attempts.failure(ip, "api") {
+        Ok(()) => Err(Refused::Wrong(ApiError::json(
+            ErrorCode::WrongCurrentPassword,
+            "current_password is not the current panel password",
+        ))),
+        Err(secs) => Err(Refused::Throttled(
+            ApiError::json(
+                ErrorCode::TooManyAttempts,
+                format!("too many failed attempts from this address; retry in {secs} s"),
+            ),
+            secs,
+        )),
+    }
 }
 
 enum Mapped {
@@ -288,10 +327,17 @@ impl SettingsApi {
     async fn set_password(
         &self,
         _caller: PanelAuth,
+        req: &poem::Request,
         state: Data<&AppState>,
         kind: Path<PasswordTarget>,
         body: Json<PasswordRequest>,
     ) -> Result<SetPasswordResponse, Failure> {
+        if let Err(r) = confirm_current(req, &state, &body.current_password).await {
+            return match r {
+                Refused::Wrong(j) => Ok(SetPasswordResponse::WrongCurrent(j)),
+                Refused::Throttled(j, s) => Err(Failure::TooManyAttempts(j, s)),
+            };
+        }
         match state.passwords.set(kind.0.into(), &body.password).await {
             Ok(()) => Ok(SetPasswordResponse::Saved),
             Err(e) => Ok(match map_settings_error(e)? {

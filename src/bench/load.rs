@@ -18,7 +18,8 @@ pub const MODEL: &str = "gemini-2.5-flash";
 /// The loopback client every phase shares. No proxy: a proxy set in the environment must never
 /// carry bench traffic anywhere.
 pub fn client(concurrency: usize) -> Result<reqwest::Client, BenchError> {
-    reqwest::Client::builder()
+    crate::outbound::client_builder()
+        .map_err(|e| BenchError::Client(e.to_string()))?
         .no_proxy()
         .pool_max_idle_per_host(concurrency.max(1))
         .timeout(REQUEST_TIMEOUT)

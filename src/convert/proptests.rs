@@ -1,7 +1,7 @@
 //! Property tests: no converter entry point panics, whatever a client (or Google) sends.
 //!
 //! Every entry point gets arbitrary UTF-8 and arbitrary JSON (a recursive strategy), and also
-//! JSON shaped like its real input (OpenAI, Gemini, Anthropic requests; Gemini responses and
+//! JSON shaped like its real input (OpenAI chat and Responses, Gemini, Anthropic requests; Gemini responses and
 //! stream events) with arbitrary values in every field, so the generated cases get past the
 //! first type checks and reach the deep code paths. Only "does not panic" is asserted: the
 //! behaviour itself is covered by the example tests of each module.
@@ -26,6 +26,7 @@ use crate::convert::request::{
 use crate::convert::response::{
     ResponseOptions, gemini_to_openai, parse_response, unwrap_envelope, usage_from_gemini,
 };
+use crate::convert::responses::{ResponsesTranslator, responses_to_gemini};
 use crate::convert::schema::clean_parameters_schema;
 use crate::convert::stream::OpenAiStreamTranslator;
 use crate::models::{self, Family};
@@ -53,6 +54,8 @@ const KEYS: &[&str] = &[
     "totalTokenCount", "promptFeedback", "blockReason", "error", "code", "message", "status",
     "modelVersion", "responseId", "googleSearch", "functionDeclarations",
     "generateContentRequest", "refusal", "signature", "logprobs", "top_logprobs", "traceId",
+    "instructions", "call_id", "output", "encrypted_content", "namespace", "action", "include",
+    "previous_response_id", "max_output_tokens", "reasoning", "effort", "summary",
 ];
 
 /// String values that mean something to a converter.
@@ -608,6 +611,180 @@ fn anthropic_body() -> BoxedStrategy<Value> {
     )
 }
 
+// ---- Responses-shaped requests --------------------------------------------------------------
+
+fn responses_part() -> BoxedStrategy<Value> {
+    obj(vec![
+        (
+            "type",
+            word(&[
+                "input_text",
+                "output_text",
+                "input_image",
+                "input_file",
+                "input_audio",
+                "refusal",
+                "text",
+            ]),
+        ),
+        ("text", text_value()),
+        ("image_url", text_value()),
+        ("file_data", text_value()),
+        ("file_url", text_value()),
+        ("filename", text_value()),
+        ("file_id", text_value()),
+        (
+            "input_audio",
+            obj(vec![("data", text_value()), ("format", text_value())]),
+        ),
+    ])
+}
+
+fn responses_item() -> BoxedStrategy<Value> {
+    let content = || prop_oneof![text_value(), list(responses_part(), 4)].boxed();
+    let call_id = || word(&["c1", "c2", "call_x", ""]);
+    prop_oneof![
+        4 => shaped(
+            vec![
+                ("role", word(&["user", "assistant", "system", "developer"])),
+                ("content", content()),
+            ],
+            vec![("type", word(&["message"]))],
+        ),
+        2 => obj(vec![
+            ("type", word(&["function_call", "custom_tool_call"])),
+            ("call_id", call_id()),
+            ("name", text_value()),
+            ("namespace", text_value()),
+            ("arguments", prop_oneof![text_value(), any_json()].boxed()),
+            ("input", text_value()),
+        ]),
+        1 => obj(vec![
+            ("type", word(&["local_shell_call"])),
+            ("call_id", call_id()),
+            (
+                "action",
+                obj(vec![
+                    ("type", word(&["exec"])),
+                    ("command", list(text_value(), 3)),
+                    ("timeout_ms", number()),
+                    ("env", any_json()),
+                ]),
+            ),
+        ]),
+        2 => obj(vec![
+            (
+                "type",
+                word(&["function_call_output", "custom_tool_call_output", "local_shell_call_output"]),
+            ),
+            ("call_id", call_id()),
+            ("output", content()),
+        ]),
+        1 => obj(vec![
+            ("type", word(&["reasoning", "web_search_call", "item_reference"])),
+            (
+                "encrypted_content",
+                prop_oneof![
+                    text_value(),
+                    text().prop_map(|t| json!(format!("gcli2api.gemini.v1:{t}"))),
+                ]
+                .boxed(),
+            ),
+            ("summary", any_json()),
+        ]),
+        1 => any_json(),
+    ]
+    .boxed()
+}
+
+fn responses_tool() -> BoxedStrategy<Value> {
+    let function = obj(vec![
+        ("type", word(&["function", "custom"])),
+        ("name", text_value()),
+        ("parameters", any_json()),
+        ("format", any_json()),
+    ]);
+    obj(vec![
+        (
+            "type",
+            word(&[
+                "function",
+                "custom",
+                "local_shell",
+                "namespace",
+                "web_search",
+                "code_interpreter",
+                "file_search",
+                "image_generation",
+            ]),
+        ),
+        ("name", text_value()),
+        ("description", text_value()),
+        ("parameters", any_json()),
+        ("format", any_json()),
+        ("tools", list(function, 3)),
+    ])
+}
+
+fn responses_body() -> BoxedStrategy<Value> {
+    shaped(
+        vec![
+            ("model", model_value()),
+            (
+                "input",
+                prop_oneof![text_value(), list(responses_item(), 6)].boxed(),
+            ),
+        ],
+        vec![
+            ("instructions", text_value()),
+            ("tools", list(responses_tool(), 4)),
+            (
+                "tool_choice",
+                prop_oneof![
+                    word(&["auto", "none", "required"]),
+                    obj(vec![
+                        (
+                            "type",
+                            word(&["function", "custom", "allowed_tools", "web_search"])
+                        ),
+                        ("name", text_value()),
+                        ("mode", word(&["auto", "required"])),
+                        ("tools", any_json()),
+                    ]),
+                ]
+                .boxed(),
+            ),
+            (
+                "text",
+                obj(vec![(
+                    "format",
+                    obj(vec![
+                        ("type", word(&["text", "json_object", "json_schema"])),
+                        ("schema", any_json()),
+                    ]),
+                )]),
+            ),
+            (
+                "reasoning",
+                obj(vec![
+                    (
+                        "effort",
+                        word(&["minimal", "low", "medium", "high", "none"]),
+                    ),
+                    ("summary", word(&["auto", "concise", "detailed", "none"])),
+                ]),
+            ),
+            ("max_output_tokens", number()),
+            ("temperature", number()),
+            ("top_p", number()),
+            ("include", list(word(&["reasoning.encrypted_content"]), 2)),
+            ("store", flag()),
+            ("stream", flag()),
+            ("background", flag()),
+        ],
+    )
+}
+
 // ---- options -------------------------------------------------------------------------------
 
 /// `MODEL_ALIASES`' defaults.
@@ -641,6 +818,17 @@ fn response_options() -> impl Strategy<Value = ResponseOptions> {
             tool_name_map: tool_name_map.into_iter().collect::<HashMap<_, _>>(),
             return_thoughts,
         })
+}
+
+/// A Responses translator for a request offering every kind of client tool, with the
+/// generated tool-name map (so calls to unknown names are covered too).
+fn responses_translator(ropts: ResponseOptions, include_encrypted: bool) -> ResponsesTranslator {
+    let body = json!({"model": "gemini-2.5-flash", "input": "x", "reasoning": {"summary": "auto"},
+        "tools": [{"type": "function", "name": "f"}, {"type": "custom", "name": "patch"}, {"type": "local_shell"},
+                  {"type": "namespace", "name": "ns", "tools": [{"type": "function", "name": "g"}]}]});
+    let c = responses_to_gemini(body, &[], &ConvertOptions::default())
+        .expect("a fixed request converts");
+    ResponsesTranslator::new(c.shell, ropts, c.tools, include_encrypted, true)
 }
 
 /// A request shaped for its converter, or anything at all.
@@ -695,6 +883,18 @@ proptest! {
     }
 
     #[test]
+    fn responses_requests_never_panic(
+        body in or_anything(responses_body()),
+        history in vec(responses_item(), 0..3),
+        opts in convert_options(),
+    ) {
+        let model = body["model"].clone();
+        if let Ok(mut c) = responses_to_gemini(body, &history, &opts) {
+            apply_features(&mut c.request, &model, &opts);
+        }
+    }
+
+    #[test]
     fn unary_responses_never_panic(resp in gemini_response(), ropts in response_options(), include_usage in any::<bool>()) {
         let _ = unwrap_envelope(resp.clone());
         // What dispatch does with an upstream body; a body that does not parse is an error.
@@ -728,7 +928,9 @@ proptest! {
             events.into_iter().filter_map(|e| parse_response(e).ok()).collect();
         let retry_at = retry_at.index(events.len() + 1);
         let mut openai = OpenAiStreamTranslator::new(ropts.clone(), include_usage);
-        let mut anthropic = AnthropicStreamTranslator::new(ropts);
+        let mut anthropic = AnthropicStreamTranslator::new(ropts.clone());
+        let mut responses = responses_translator(ropts, include_usage);
+        let mut buf = Vec::new();
         let mut marker = MarkerFilter::new();
         for (i, ev) in events.iter().enumerate() {
             if i == retry_at {
@@ -736,6 +938,7 @@ proptest! {
             }
             let _ = openai.on_event(ev);
             let _ = anthropic.on_event(ev);
+            responses.on_event(ev, &mut buf);
             // Anti-truncation's view of the same events.
             let mut filtered = ev.clone();
             marker.filter_event(&mut filtered);
@@ -747,6 +950,12 @@ proptest! {
         let _ = openai.error_chunk("broken é", 500);
         let _ = anthropic.usage();
         let _ = anthropic.finish();
+        if include_usage {
+            responses.fail("broken é", 503, &mut buf);
+        }
+        responses.finish(&mut buf);
+        let _ = serde_json::to_string(&responses.object());
+        let _ = serde_json::to_string(responses.kept_items());
         let rest = marker.flush();
         let _ = anti_truncation::text_event(&rest);
     }

@@ -110,7 +110,8 @@ impl Upstream {
 }
 
 fn build_client(config: &UpstreamConfig) -> Result<reqwest::Client, ClientBuildError> {
-    let mut b = reqwest::Client::builder()
+    let mut b = crate::outbound::client_builder()
+        .map_err(|e| ClientBuildError::Build(e.to_string()))?
         .connect_timeout(config.connect_timeout)
         .read_timeout(config.read_timeout)
         .pool_idle_timeout(Duration::from_secs(90))

@@ -56,6 +56,12 @@ impl CredentialKind {
         matches!(self, Self::GeminiApiKey | Self::VertexExpressKey)
     }
 
+    /// Whether the kind's upstream embeds: the Gemini API and Vertex with a service account
+    /// do; Code Assist has no embedding method, and Vertex express mode serves none.
+    pub fn embeds(self) -> bool {
+        matches!(self, Self::GeminiApiKey | Self::VertexServiceAccount)
+    }
+
     pub fn pin(self) -> Pin {
         match self {
             Self::CodeAssist => Pin::CodeAssist,
@@ -131,6 +137,17 @@ mod tests {
             ]
         );
         assert!(CredentialKind::GeminiApiKey.is_api_key());
+        let embedding: Vec<_> = CredentialKind::ALL
+            .into_iter()
+            .filter(|k| k.embeds())
+            .collect();
+        assert_eq!(
+            embedding,
+            [
+                CredentialKind::GeminiApiKey,
+                CredentialKind::VertexServiceAccount
+            ]
+        );
         assert!(!CredentialKind::VertexServiceAccount.is_api_key());
     }
 }

@@ -94,3 +94,26 @@ fn model_entry(id: &str, base_model_id: &str, description: &str) -> Value {
         "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"],
     })
 }
+
+/// Google's `Model` entries for embedding models (`ids` may carry a kind pin): they serve the
+/// embedding methods only, and like Google's own entries give an output limit of 1.
+pub fn embedding_entries(ids: &[String]) -> Vec<Value> {
+    ids.iter()
+        .map(|id| {
+            let base = Pin::ALL
+                .iter()
+                .find_map(|p| id.strip_prefix(p.prefix()))
+                .unwrap_or(id);
+            json!({
+                "name": format!("models/{id}"),
+                "baseModelId": base,
+                "version": "001",
+                "displayName": id,
+                "description": format!("Gemini {base} embedding model"),
+                "inputTokenLimit": super::embedding::input_token_limit(base),
+                "outputTokenLimit": 1,
+                "supportedGenerationMethods": ["embedContent", "batchEmbedContents"],
+            })
+        })
+        .collect()
+}

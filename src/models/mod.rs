@@ -15,11 +15,15 @@
 //! `x-high-low` is rejected instead of being silently interpreted.
 mod aliases;
 mod catalog;
+pub mod embedding;
 mod thinking;
 
 pub use crate::google::kind::Pin;
 pub use aliases::{Alias, AliasError, Aliases, DEFAULT_MODEL_ALIASES};
-pub use catalog::{DEFAULT_BASE_MODELS, alias_entries, gemini_model_entries, openai_model_ids};
+pub use catalog::{
+    DEFAULT_BASE_MODELS, alias_entries, embedding_entries, gemini_model_entries, openai_model_ids,
+};
+pub use embedding::is_embedding;
 pub use thinking::{Family, ReasoningEffortError, reasoning_effort_thinking};
 
 /// How the gateway talks to the upstream for a streaming request.
@@ -71,6 +75,12 @@ pub struct ResolvedModel {
 impl ResolvedModel {
     pub fn family(&self) -> Family {
         Family::of(&self.base)
+    }
+
+    /// Whether the name asks for anything beyond the model and a kind pin (a thinking suffix,
+    /// `-search`, a stream mode): meaningless for an embedding model.
+    pub fn has_features(&self) -> bool {
+        self.thinking != Thinking::Default || self.search || self.mode != StreamMode::Normal
     }
 }
 

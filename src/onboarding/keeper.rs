@@ -124,27 +124,36 @@ async fn revive(pool: &PoolService, row: &CredentialRow) {
     }
 }
 
-/// One generated token tells whether the model is served again.
+/// One generated token (one embedding, for an embedding model) tells whether the model is
+/// served again.
 async fn probe_quota(pool: &PoolService, id: CredId, model: &str) {
     let Ok(call) = pool.probe_call(id).await else {
         return;
     };
-    let request = json!({
-        "contents": [{"role": "user", "parts": [{"text": "ping"}]}],
-        "generationConfig": {"maxOutputTokens": 1},
-    });
-    match executor::generate_body(pool.upstream(), &call, model, &request).await {
-        Ok(_) => {
-            pool.quota_back(
-                id,
-                model,
-                "re-checked: the quota is back before Google's reset",
-            )
+    let served = if crate::models::is_embedding(model) {
+        let ping = [executor::embed::EmbedInput::text("ping")];
+        matches!(
+            executor::embed::embed(pool.upstream(), &call, model, &ping).await,
+            Ok(Ok(_))
+        )
+    } else {
+        let request = json!({
+            "contents": [{"role": "user", "parts": [{"text": "ping"}]}],
+            "generationConfig": {"maxOutputTokens": 1},
+        });
+        executor::generate_body(pool.upstream(), &call, model, &request)
+            .await
+            .is_ok()
+    };
+    if served {
+        pool.quota_back(
+            id,
+            model,
+            "re-checked: the quota is back before Google's reset",
+        )
+        .await;
+    } else {
+        pool.rechecked(id, &format!("re-checked: {model} is still spent"))
             .await;
-        }
-        Err(_) => {
-            pool.rechecked(id, &format!("re-checked: {model} is still spent"))
-                .await;
-        }
     }
 }

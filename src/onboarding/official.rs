@@ -252,9 +252,33 @@ pub async fn import_env(
     if candidates.is_empty() && out.rejected.is_empty() {
         return Ok(out);
     }
+    regroup(pool, &candidates).await?;
     let added = add_checked(pool, candidates, CredentialSource::Env, probe_model).await?;
     out.merge(added);
     Ok(out)
+}
+
+/// A key stored from the environment takes the quota group the environment gives it now (an
+/// `@group` added, changed or removed since the last start), as settings from the environment
+/// do. A key added through the panel or the API keeps the group set there.
+async fn regroup(pool: &PoolService, candidates: &[Candidate]) -> Result<(), StoreError> {
+    let rows = pool.store().call(repo::list).await?;
+    for c in candidates {
+        let Secret::Key(k) = &c.secret else {
+            continue;
+        };
+        let stored = rows
+            .iter()
+            .find(|r| r.secret_sha256.as_deref() == Some(c.fingerprint.as_str()));
+        let Some(row) = stored else { continue };
+        if row.source != CredentialSource::Env || row.quota_group == k.group {
+            continue;
+        }
+        pool.set_quota_group(row.id, k.group.clone()).await?;
+        tracing::info!(credential = row.id, from = ?row.quota_group, to = ?k.group,
+            "quota group taken from the environment");
+    }
+    Ok(())
 }
 
 #[derive(Debug, thiserror::Error)]

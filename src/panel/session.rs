@@ -51,18 +51,22 @@ pub async fn login(
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PanelError> {
     let ip = client_ip(req);
-    if let Err(secs) = ctx.auth.throttled(ip) {
-        return login_page(
-            StatusCode::TOO_MANY_REQUESTS,
-            Some(&format!(
-                "Too many failed attempts from this address; try again in {secs} s."
-            )),
-        );
-    }
     if form.password.len() > 1024 || !state.passwords.verify_panel(&form.password).await {
-        ctx.auth.record_failure(ip);
+        if let Err(secs) = state.attempts.failure(ip, "panel") {
+            let mut page = login_page(
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(&format!(
+                    "Too many failed attempts from this address; try again in {secs} s."
+                )),
+            )?;
+            if let Ok(v) = secs.to_string().parse() {
+                page.headers_mut().insert("retry-after", v);
+            }
+            return Ok(page);
+        }
         return login_page(StatusCode::UNAUTHORIZED, Some("Wrong password."));
     }
+    state.attempts.success(ip);
     let issued =
         ctx.auth.issue(&state).await.map_err(|e| {
             PanelError::internal("cannot issue a session", std::io::Error::other(e))

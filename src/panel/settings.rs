@@ -60,6 +60,8 @@ struct PasswordForm {
     choices: Vec<PasswordChoice>,
     all_locked: bool,
     error: Option<String>,
+    /// The API key and the panel password are the same secret.
+    same: bool,
 }
 
 #[derive(Template)]
@@ -153,6 +155,7 @@ fn password_form(state: &AppState, error: Option<String>) -> PasswordForm {
         all_locked: choices.iter().all(|c| c.locked),
         choices,
         error,
+        same: state.passwords.same_for_api_and_panel(),
     }
 }
 
@@ -256,6 +259,9 @@ pub async fn save(
 #[derive(Deserialize)]
 pub struct PasswordInput {
     kind: String,
+    /// The current panel password: a stolen session cookie alone cannot change a password.
+    #[serde(default)]
+    current: String,
     password: String,
     confirm: String,
 }
@@ -278,6 +284,9 @@ pub async fn password(
             .into_response();
         Ok(with_toast(r, Toast::error(msg)))
     };
+    if input.current.len() > 1024 || !state.passwords.verify_panel(&input.current).await {
+        return refuse("The current panel password is wrong.".into());
+    }
     if input.password != input.confirm {
         return refuse("The two passwords differ.".into());
     }

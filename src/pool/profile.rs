@@ -40,8 +40,13 @@ impl Profile {
         self
     }
 
-    /// Whether a request for `model` may be sent with this credential.
+    /// Whether a request for `model` may be sent with this credential. An embedding model
+    /// goes only to a kind that embeds, whatever its list says: Code Assist, whose list is
+    /// open, would otherwise be picked and answer with an error.
     pub fn serves(&self, model: &str) -> bool {
+        if crate::models::is_embedding(model) && !self.kind.embeds() {
+            return false;
+        }
         self.models.as_ref().is_none_or(|m| m.contains(model))
     }
 }
@@ -56,5 +61,18 @@ mod tests {
         assert!(p.serves("anything"));
         let p = p.with_models(Some(vec!["gemini-2.5-pro".to_string()]));
         assert!(p.serves("gemini-2.5-pro") && !p.serves("gemini-2.5-flash"));
+    }
+
+    #[test]
+    fn only_kinds_that_embed_serve_embedding_models() {
+        assert!(!Profile::of(CredentialKind::CodeAssist).serves("gemini-embedding-001"));
+        assert!(Profile::of(CredentialKind::CodeAssist).serves("gemini-2.5-pro"));
+        let express = Profile::of(CredentialKind::VertexExpressKey)
+            .with_models(Some(vec!["gemini-embedding-001".to_string()]));
+        assert!(!express.serves("gemini-embedding-001"));
+        assert!(Profile::of(CredentialKind::GeminiApiKey).serves("gemini-embedding-2"));
+        let listed = Profile::of(CredentialKind::GeminiApiKey)
+            .with_models(Some(vec!["gemini-embedding-001".to_string()]));
+        assert!(listed.serves("gemini-embedding-001") && !listed.serves("gemini-embedding-2"));
     }
 }

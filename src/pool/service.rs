@@ -80,6 +80,14 @@ struct Inner {
 
 type ProfileFn = dyn Fn(CredId, CredentialKind) + Send + Sync;
 
+/// What the model list offers beyond the catalog (see [`PoolService::offer`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Offer {
+    pub pins: Vec<crate::google::kind::Pin>,
+    /// Embedding model ids, plain first, then under each listed pin.
+    pub embedding: Vec<String>,
+}
+
 /// Why no credential can serve a call right now. The HTTP mapping lives in `crate::error`.
 #[derive(Debug, thiserror::Error)]
 pub enum AcquireError {
@@ -115,7 +123,8 @@ pub fn pool_config(s: &Settings) -> PoolConfig {
 }
 
 /// What a credential serves: a Gemini API key its discovered models, Vertex the configured
-/// VERTEX_MODELS (it publishes no per-project list), Code Assist whatever is asked.
+/// VERTEX_MODELS (it publishes no per-project list; a service account also its embedding
+/// models), Code Assist whatever is asked.
 fn profile_for(
     kind: CredentialKind,
     group: Option<String>,
@@ -123,9 +132,16 @@ fn profile_for(
     s: &Settings,
 ) -> Profile {
     let models = match kind {
-        CredentialKind::VertexServiceAccount | CredentialKind::VertexExpressKey => {
-            Some(s.vertex_models.clone())
+        CredentialKind::VertexServiceAccount => {
+            let mut m = s.vertex_models.clone();
+            m.extend(
+                crate::models::embedding::VERTEX_EMBEDDING_MODELS
+                    .iter()
+                    .map(|e| e.to_string()),
+            );
+            Some(m)
         }
+        CredentialKind::VertexExpressKey => Some(s.vertex_models.clone()),
         CredentialKind::GeminiApiKey => discovered,
         CredentialKind::CodeAssist => None,
     };
@@ -314,16 +330,57 @@ impl PoolService {
         }
     }
 
-    /// The kind pins worth listing: those with at least one active credential, when the pool
-    /// mixes upstreams (with one upstream a pin changes nothing). O(n).
-    pub fn pins_present(&self) -> Vec<crate::google::kind::Pin> {
-        let mut pins = self.core().active_pins();
+    /// What the model list shows beyond the catalog: the kind pins worth listing (those with
+    /// at least one active credential, when the pool mixes upstreams: with one upstream a pin
+    /// changes nothing) and the embedding models active credentials serve, also under each
+    /// listed pin that serves them. O(n).
+    pub fn offer(&self) -> Offer {
+        use crate::models::embedding::{EMBEDDING_MODELS, is_embedding, listing_rank};
+        let profiles = self.core().active_profiles();
+        let mut pins: Vec<_> = profiles.iter().map(|p| p.kind.pin()).collect();
         pins.sort();
         pins.dedup();
         if pins.len() < 2 {
             pins.clear();
         }
-        pins
+        let mut plain = std::collections::BTreeSet::new();
+        let mut pinned = std::collections::BTreeSet::new();
+        for p in profiles.iter().filter(|p| p.kind.embeds()) {
+            let models: Vec<&str> = match &p.models {
+                Some(m) => m
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|m| is_embedding(m))
+                    .collect(),
+                None => EMBEDDING_MODELS.to_vec(),
+            };
+            for m in models {
+                plain.insert(m);
+                if pins.contains(&p.kind.pin()) {
+                    pinned.insert((p.kind.pin(), m));
+                }
+            }
+        }
+        let mut plain: Vec<&str> = plain.into_iter().collect();
+        plain.sort_by_key(|m| listing_rank(m));
+        let mut pinned: Vec<(crate::google::kind::Pin, &str)> = pinned.into_iter().collect();
+        pinned.sort_by_key(|(p, m)| (*p, listing_rank(m)));
+        let embedding = plain
+            .into_iter()
+            .map(str::to_string)
+            .chain(
+                pinned
+                    .into_iter()
+                    .map(|(p, m)| format!("{}{m}", p.prefix())),
+            )
+            .collect();
+        Offer { pins, embedding }
+    }
+
+    /// Whether the pool holds any credential, in any state, of a kind that embeds and that
+    /// `pin` admits: when none, an embedding request is told which kinds can serve it.
+    pub fn can_ever_embed(&self, pin: Option<crate::google::kind::Pin>) -> bool {
+        self.core().has_kind(pin, CredentialKind::embeds)
     }
 
     /// Records the models a credential was found to serve (a Gemini API key's list).

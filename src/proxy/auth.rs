@@ -1,20 +1,26 @@
 //! Proxy authentication shared by every proxy route: four ways to send the key, one
-//! constant-time check, and rejections in the route's own wire format.
+//! constant-time check, one failure limiter shared with the panel and the management API,
+//! and rejections in the route's own wire format.
+use std::net::IpAddr;
+
 use futures_util::StreamExt;
 use poem::{Endpoint, IntoResponse, Request, Response};
 
 use crate::error::{GatewayError, Surface};
 use crate::state::AppState;
 
-/// The API key a client sent, from the first place it appears.
-pub fn extract_key(req: &Request) -> Option<String> {
-    if let Some(k) = req.uri().query().and_then(|q| {
-        url::form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "key")
-            .map(|(_, v)| v.into_owned())
-    }) {
-        return Some(k);
-    }
+tokio::task_local! {
+    /// The client address of the request being served (after `TRUSTED_PROXIES`), for the
+    /// access log: handlers see only the socket's peer.
+    static CLIENT_IP: IpAddr;
+}
+
+/// The resolved client address of the request this task serves, if the guard set one.
+pub fn current_client_ip() -> Option<IpAddr> {
+    CLIENT_IP.try_with(|ip| *ip).ok()
+}
+
+fn header_key(req: &Request) -> Option<String> {
     for h in ["x-goog-api-key", "x-api-key"] {
         if let Some(v) = req.headers().get(h).and_then(|v| v.to_str().ok()) {
             return Some(v.trim().to_string());
@@ -30,14 +36,42 @@ pub fn extract_key(req: &Request) -> Option<String> {
         .then(|| token.trim().to_string())
 }
 
-pub async fn check(req: &Request, state: &AppState) -> Result<(), GatewayError> {
-    let key = extract_key(req)
+/// The API key a client sent. `?key=` and a header may both carry it (some clients add the
+/// query parameter to a request that already has the header), but only when they agree: a
+/// differing pair is refused rather than one silently winning over the other.
+pub fn extract_key(req: &Request) -> Result<Option<String>, GatewayError> {
+    let query = req.uri().query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "key")
+            .map(|(_, v)| v.into_owned())
+    });
+    let header = header_key(req);
+    match (query, header) {
+        (Some(q), Some(h)) if !q.is_empty() && !h.is_empty() && q != h => {
+            Err(GatewayError::BadRequest(
+                "two different API keys: '?key=' and a key header disagree; send one key".into(),
+            ))
+        }
+        (Some(q), h) if !q.is_empty() || h.is_none() => Ok(Some(q)),
+        (_, h) => Ok(h),
+    }
+}
+
+pub async fn check(
+    req: &Request,
+    state: &AppState,
+    ip: Option<IpAddr>,
+) -> Result<(), GatewayError> {
+    let key = extract_key(req)?
         .filter(|k| !k.is_empty())
         .ok_or(GatewayError::MissingKey)?;
     if state.passwords.verify_api(&key).await {
-        Ok(())
-    } else {
-        Err(GatewayError::WrongKey)
+        state.attempts.success(ip);
+        return Ok(());
+    }
+    match state.attempts.failure(ip, "proxy") {
+        Ok(()) => Err(GatewayError::WrongKey),
+        Err(retry_after_secs) => Err(GatewayError::TooManyAttempts { retry_after_secs }),
     }
 }
 
@@ -50,7 +84,8 @@ pub async fn guard<E: Endpoint>(
         .data::<AppState>()
         .expect("AppState is attached to every route")
         .clone();
-    if let Err(e) = check(&req, &state).await {
+    let ip = crate::security::client_ip(&req);
+    if let Err(e) = check(&req, &state, ip).await {
         tracing::info!(path = %req.uri().path(), error = %e, "rejected proxy request");
         return Ok(e.into_response(surface));
     }
@@ -58,7 +93,12 @@ pub async fn guard<E: Endpoint>(
         Ok(p) => p,
         Err(e) => return Ok(e.into_response(surface)),
     };
-    let resp = ep.call(req).await?.into_response();
+    let call = ep.call(req);
+    let resp = match ip {
+        Some(ip) => CLIENT_IP.scope(ip, call).await?,
+        None => call.await?,
+    }
+    .into_response();
     // The slot is held until the body is fully sent, so long streams count as in flight.
     let (parts, body) = resp.into_parts();
     let body = body.into_bytes_stream().map(move |chunk| {

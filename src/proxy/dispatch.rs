@@ -20,6 +20,8 @@ use crate::usage::{CallRecord, Outcome};
 use crate::wire::code_assist::{read_answer, read_answer_str};
 use crate::wire::gemini::{FinishReason, GenerateContentResponse, PartData};
 
+pub mod embed;
+
 /// One upstream call to make: the base model the upstream sees and the Gemini `request` object.
 #[derive(Clone, Debug)]
 pub struct Upcall {
@@ -46,6 +48,18 @@ impl Upcall {
         self.pin = pin;
         self
     }
+}
+
+/// An embedding model only embeds: a generation call for one is refused before it is sent,
+/// since Google's 404 would take the model off the credential that got it.
+fn generation_model(base_model: &str) -> Result<(), GatewayError> {
+    if models::is_embedding(base_model) {
+        return Err(GatewayError::BadRequest(format!(
+            "'{base_model}' is an embedding model: send it to /v1/embeddings or \
+             models/{base_model}:embedContent"
+        )));
+    }
+    Ok(())
 }
 
 /// What ended a stream early, after events had already been passed on.
@@ -275,6 +289,7 @@ pub async fn unary(
     state: &AppState,
     call: &Upcall,
 ) -> Result<(GenerateContentResponse, Served), GatewayError> {
+    generation_model(&call.base_model)?;
     let mut tries = Attempts::new(state, &call.base_model, call.pin);
     while let Some(lease) = tries.lease().await? {
         let answer = executor::generate_body(
@@ -317,6 +332,7 @@ pub async fn stream(
     state: &AppState,
     call: &Upcall,
 ) -> Result<(EventStream, Served), GatewayError> {
+    generation_model(&call.base_model)?;
     let mut tries = Attempts::new(state, &call.base_model, call.pin);
     while let Some(lease) = tries.lease().await? {
         let resp = match executor::stream(
@@ -465,6 +481,7 @@ pub async fn count_tokens(
     pin: Option<models::Pin>,
     contents: &Value,
 ) -> Result<(Value, Served), GatewayError> {
+    generation_model(base_model)?;
     let mut tries = Attempts::new(state, base_model, pin);
     while let Some(lease) = tries.lease().await? {
         match executor::count_tokens(&state.upstream, &lease.call, base_model, contents).await {

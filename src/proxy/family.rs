@@ -6,6 +6,7 @@
 //! - `/v1/models/{model}:{method}` (Gemini-style actions): Google's;
 //! - `/v1/models` and `/v1/models/{id}`: negotiated, see [`negotiated`];
 //! - `/v1/messages` and below: Anthropic's;
+//! - `/v1/responses` and below: OpenAI's (counted as the Responses surface);
 //! - anything else under `/v1/`: OpenAI's.
 use poem::Request;
 use poem::http::HeaderMap;
@@ -33,6 +34,7 @@ pub fn of_path(path: &str, headers: &HeaderMap, query: Option<&str>) -> Option<S
     Some(match rest {
         "/models" | "/models/" => negotiated(headers, query),
         r if r == "/messages" || r.starts_with("/messages/") => Surface::Anthropic,
+        r if r == "/responses" || r.starts_with("/responses/") => Surface::Responses,
         _ => Surface::OpenAi,
     })
 }
@@ -84,7 +86,9 @@ mod tests {
         let none = HeaderMap::new();
         let cases = [
             ("/v1/chat/completions", Some(Surface::OpenAi)),
-            ("/v1/responses", Some(Surface::OpenAi)),
+            ("/v1/responses", Some(Surface::Responses)),
+            ("/v1/responses/resp_1", Some(Surface::Responses)),
+            ("/v1/responsesx", Some(Surface::OpenAi)),
             ("/v1/embeddings", Some(Surface::OpenAi)),
             ("/v1", Some(Surface::OpenAi)),
             ("/v1/messages", Some(Surface::Anthropic)),

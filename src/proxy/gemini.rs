@@ -1,6 +1,6 @@
-//! Gemini-native routes: `models/{model}:generateContent|streamGenerateContent|countTokens`
-//! under `/v1` and `/v1beta` (the model list is in `model_list`). Errors come back as
-//! google.rpc.Status.
+//! Gemini-native routes: `models/{model}:generateContent|streamGenerateContent|countTokens|
+//! embedContent|batchEmbedContents` under `/v1` and `/v1beta` (the model list is in
+//! `model_list`, embeddings in `embeddings`). Errors come back as google.rpc.Status.
 use poem::web::{Data, Json, Path, Query, RemoteAddr};
 use poem::{Body, IntoResponse, Response, handler};
 use serde::Deserialize;
@@ -26,6 +26,8 @@ enum Method {
     GenerateContent,
     StreamGenerateContent,
     CountTokens,
+    EmbedContent,
+    BatchEmbedContents,
 }
 
 impl Method {
@@ -34,6 +36,8 @@ impl Method {
             "generateContent" => Some(Self::GenerateContent),
             "streamGenerateContent" => Some(Self::StreamGenerateContent),
             "countTokens" => Some(Self::CountTokens),
+            "embedContent" => Some(Self::EmbedContent),
+            "batchEmbedContents" => Some(Self::BatchEmbedContents),
             _ => None,
         }
     }
@@ -54,7 +58,7 @@ fn split_action(rest: &str) -> Result<(&str, Method), GatewayError> {
     let method = Method::parse(name).ok_or_else(|| {
         GatewayError::NotFound(format!(
             "method '{name}' is not supported by this gateway; supported: generateContent, \
-             streamGenerateContent, countTokens"
+             streamGenerateContent, countTokens, embedContent, batchEmbedContents"
         ))
     })?;
     Ok((model, method))
@@ -96,6 +100,13 @@ async fn action(
     let model = models::resolve_with(name, &s.model_aliases)
         .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
     meter.model(&model.requested, &model.base);
+    match method {
+        Method::EmbedContent | Method::BatchEmbedContents => {
+            let batch = method == Method::BatchEmbedContents;
+            return super::embeddings::gemini(state, &model, batch, &json, meter).await;
+        }
+        _ => {}
+    }
     if method == Method::CountTokens {
         let (v, served) = count_tokens(state, &model.base, model.pin, json).await?;
         meter.served(served);

@@ -32,7 +32,8 @@ impl Meter {
     pub fn new(state: &AppState, surface: Surface, client: &poem::Addr) -> Self {
         let access = state.settings.get().access_log.then(|| Access {
             pool: state.pool.clone(),
-            client: client_addr(client),
+            client: super::auth::current_client_ip()
+                .map_or_else(|| client_addr(client), |ip| ip.to_string()),
             status: 200,
         });
         Self {
@@ -78,6 +79,11 @@ impl Meter {
             self.rec.completion_tokens = u.completion;
             self.rec.reasoning_tokens = u.reasoning;
         }
+    }
+
+    /// Input tokens of a request without a Gemini response (embeddings).
+    pub fn prompt_tokens(&mut self, n: u64) {
+        self.rec.prompt_tokens = n;
     }
 
     pub fn failed(&mut self, e: &GatewayError) {

@@ -6,6 +6,7 @@ pub mod anthropic;
 pub mod auth;
 pub mod body;
 pub mod dispatch;
+pub mod embeddings;
 pub mod family;
 pub mod frames;
 pub mod gemini;
@@ -14,6 +15,7 @@ pub mod meter;
 pub mod model_list;
 pub mod modes;
 pub mod openai;
+pub mod responses;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,8 +83,9 @@ fn route_error(e: &poem::Error, method: &Method, path: &str) -> GatewayError {
     }
 }
 
-/// `/v1`: the OpenAI surface, Anthropic's Messages, Gemini's model actions
-/// (`/v1/models/{m}:generateContent`) and the model list in the caller's format.
+/// `/v1`: the OpenAI surface (chat completions, Responses, embeddings), Anthropic's Messages,
+/// Gemini's model actions (`/v1/models/{m}:generateContent`, `:embedContent`, ...) and the model
+/// list in the caller's format.
 pub fn v1_routes() -> impl Endpoint {
     Route::new()
         .at(
@@ -96,6 +99,21 @@ pub fn v1_routes() -> impl Endpoint {
         .at(
             "/chat/completions",
             guarded(post(openai::chat_completions), Surface::OpenAi),
+        )
+        .at(
+            "/embeddings",
+            guarded(post(embeddings::openai), Surface::OpenAi),
+        )
+        .at(
+            "/responses",
+            guarded(post(responses::create), Surface::Responses),
+        )
+        .at(
+            "/responses/:id",
+            guarded(
+                get(responses::retrieve).delete(responses::delete),
+                Surface::Responses,
+            ),
         )
         .at("/models", guarded_by_family(get(model_list::list_v1)))
         .at(

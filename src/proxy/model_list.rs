@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use super::family;
 use crate::error::{GatewayError, Surface};
 use crate::models;
+use crate::pool::service::Offer;
 use crate::settings::Settings;
 use crate::state::AppState;
 
@@ -52,10 +53,11 @@ impl ListedModel {
 }
 
 /// Every model the gateway lists, in order: the one source every format renders from. The
-/// catalog's variants come first (with the kind pins of `pins`), then the aliases
-/// (`MODEL_ALIASES`).
-pub fn listed(s: &Settings, pins: &[models::Pin]) -> Vec<ListedModel> {
-    let mut entries = models::gemini_model_entries(&s.base_models, pins);
+/// catalog's variants come first (with the kind pins the pool offers), then the embedding
+/// models the pool's credentials serve, then the aliases (`MODEL_ALIASES`).
+pub fn listed(s: &Settings, offer: &Offer) -> Vec<ListedModel> {
+    let mut entries = models::gemini_model_entries(&s.base_models, &offer.pins);
+    entries.extend(models::embedding_entries(&offer.embedding));
     entries.extend(models::alias_entries(&s.model_aliases));
     from_entries(entries)
 }
@@ -112,10 +114,10 @@ pub async fn get_v1beta(Data(state): Data<&AppState>, Path(rest): Path<String>) 
 }
 
 fn respond_list(state: &AppState, req: &Request, surface: Surface) -> Response {
-    let all = listed(&state.settings.get(), &state.pool.pins_present());
+    let all = listed(&state.settings.get(), &state.pool.offer());
     let query = req.uri().query().unwrap_or_default();
     let rendered = match surface {
-        Surface::OpenAi => Ok(openai_list(&all)),
+        Surface::OpenAi | Surface::Responses => Ok(openai_list(&all)),
         Surface::Gemini => gemini_list(&all, &Paging::parse(query)),
         Surface::Anthropic => anthropic_list(&all, &Paging::parse(query)),
     };
@@ -134,10 +136,10 @@ fn respond_one(state: &AppState, rest: &str, surface: Surface) -> Response {
         .into_response(surface);
     }
     let id = rest.strip_prefix("models/").unwrap_or(rest);
-    let all = listed(&state.settings.get(), &state.pool.pins_present());
+    let all = listed(&state.settings.get(), &state.pool.offer());
     match all.iter().find(|m| m.id == id) {
         Some(m) => Json(match surface {
-            Surface::OpenAi => m.openai(),
+            Surface::OpenAi | Surface::Responses => m.openai(),
             Surface::Gemini => m.gemini.clone(),
             Surface::Anthropic => m.anthropic(),
         })

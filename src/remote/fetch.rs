@@ -49,15 +49,16 @@ pub struct Limits {
 /// A client that can only reach permitted addresses. The gateway's `PROXY` setting is not
 /// used, and neither are the `HTTP(S)_PROXY` variables: through a proxy the proxy resolves
 /// the host and connects, so the address check here would judge nothing.
-pub fn client(allow: Arc<AllowList>) -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
+pub fn client(allow: Arc<AllowList>) -> Result<reqwest::Client, super::BuildError> {
+    Ok(crate::outbound::client_builder()?
         .no_proxy()
         .dns_resolver(GuardedResolver {
             allow: Arc::clone(&allow),
+            dns: crate::outbound::Dns::default(),
         })
         .redirect(guard::redirect_policy(allow, MAX_REDIRECTS))
         .user_agent(concat!("gcli2api/", env!("CARGO_PKG_VERSION")))
-        .build()
+        .build()?)
 }
 
 /// Fetches `url` for `purpose` within `limits`; the whole exchange, redirects and body

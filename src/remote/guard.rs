@@ -60,10 +60,11 @@ pub fn redirect_policy(allow: Arc<AllowList>, max_hops: usize) -> reqwest::redir
     })
 }
 
-/// The system resolver (getaddrinfo, as reqwest's default), with every answer filtered through
-/// the address check.
+/// The in-process resolver (the one reqwest uses for every other client), with every answer
+/// filtered through the address check.
 pub struct GuardedResolver {
     pub allow: Arc<AllowList>,
+    pub dns: crate::outbound::Dns,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -71,10 +72,15 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let allow = Arc::clone(&self.allow);
+        let dns = self.dns.clone();
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let found: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let found: Vec<SocketAddr> = dns
+                .lookup(&host)
+                .await?
+                .into_iter()
+                .map(|ip| SocketAddr::new(ip, 0))
+                .collect();
             let kept = filter(&allow, &host, found)?;
             Ok::<Addrs, BoxError>(Box::new(kept.into_iter()))
         })

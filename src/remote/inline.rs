@@ -83,6 +83,39 @@ pub fn openai_targets(body: &Value) -> Vec<Target> {
     out
 }
 
+/// Responses API: `input_image.image_url` and `input_file.file_url` in the content of
+/// `input` items and in tool outputs given as a list of parts.
+pub fn responses_targets(body: &Value) -> Vec<Target> {
+    let mut out = Vec::new();
+    let items = body.get("input").and_then(Value::as_array);
+    for (i, item) in items.into_iter().flatten().enumerate() {
+        for key in ["content", "output"] {
+            let Some(parts) = item.get(key).and_then(Value::as_array) else {
+                continue;
+            };
+            for (j, part) in parts.iter().enumerate() {
+                let (url_key, purpose) = match part.get("type").and_then(Value::as_str) {
+                    Some("input_image") => ("image_url", Purpose::Image),
+                    Some("input_file") => ("file_url", Purpose::Document),
+                    _ => continue,
+                };
+                let Some(url) = part.get(url_key).and_then(Value::as_str) else {
+                    continue;
+                };
+                if is_remote(url) {
+                    out.push(Target {
+                        field: format!("input[{i}].{key}[{j}].{url_key}"),
+                        pointer: format!("/input/{i}/{key}/{j}/{url_key}"),
+                        url: url.trim().to_string(),
+                        purpose,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Anthropic Messages: `source: {type: "url"}` of image and document blocks, also inside
 /// `tool_result` content.
 pub fn anthropic_targets(body: &Value) -> Result<Vec<Target>, GatewayError> {
@@ -227,12 +260,15 @@ fn failure(t: &Target, e: &FetchError, format: Format) -> GatewayError {
         "remote fetch refused or failed"
     );
     let from = host.map(|h| format!(" from {h}")).unwrap_or_default();
-    GatewayError::BadRequest(format!(
-        "'{}': cannot fetch the {}{from}: {e}; fix the URL {}",
-        t.field,
-        t.purpose.noun(),
-        format.hint()
-    ))
+    GatewayError::InvalidParam {
+        param: t.field.clone(),
+        message: format!(
+            "'{}': cannot fetch the {}{from}: {e}; fix the URL {}",
+            t.field,
+            t.purpose.noun(),
+            format.hint()
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use url::Url;
 pub enum Purpose {
     /// OpenAI `image_url`, Anthropic `image` blocks.
     Image,
-    /// Anthropic `document` blocks.
+    /// Anthropic `document` blocks, Responses `input_file` URLs.
     Document,
 }
 

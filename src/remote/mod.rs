@@ -36,7 +36,7 @@ pub use allow::{AllowList, Entry, parse_entry};
 pub use cache::Fetched;
 pub use fetch::{FetchError, Limits};
 pub use guard::Refused;
-pub use inline::{Format, Target, anthropic_targets, openai_targets};
+pub use inline::{Format, Target, anthropic_targets, openai_targets, responses_targets};
 pub use media::Purpose;
 
 use crate::error::GatewayError;
@@ -72,8 +72,12 @@ impl FetchConfig {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot build the remote-fetch HTTP client: {0}")]
-pub struct BuildError(#[from] reqwest::Error);
+pub enum BuildError {
+    #[error("cannot build the remote-fetch HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+    #[error("cannot build the remote-fetch HTTP client: {0}")]
+    Tls(#[from] crate::outbound::TlsSetupError),
+}
 
 /// A client is built for one allow-list: its resolver and redirect policy hold that list, and
 /// rebuilding on a change also drops pooled connections opened under the old one.
@@ -175,6 +179,15 @@ impl RemoteFetcher {
             return Ok(body);
         }
         let targets = openai_targets(&body);
+        self.inline(body, targets, Format::OpenAi).await
+    }
+
+    /// The Responses pre-pass: remote `image_url` / `file_url` become `data:` URLs.
+    pub async fn inline_responses(&self, body: Value) -> Result<Value, GatewayError> {
+        if !self.enabled() {
+            return Ok(body);
+        }
+        let targets = responses_targets(&body);
         self.inline(body, targets, Format::OpenAi).await
     }
 

@@ -148,6 +148,11 @@ pub struct Settings {
     pub remote_fetch_timeout: Duration,
     /// Validated entries of REMOTE_FETCH_ALLOWLIST (hosts, IPs, CIDR ranges).
     pub remote_fetch_allowlist: Vec<String>,
+    /// 0: Responses API answers are not stored.
+    pub responses_store_days: u64,
+    pub responses_store_max_mb: u64,
+    /// `TRUSTED_PROXIES`: addresses and CIDR ranges whose forwarding headers are believed.
+    pub trusted_proxies: Vec<String>,
 }
 
 // Hand-written so the passwords can never reach a log through `{:?}`.
@@ -269,6 +274,9 @@ impl Settings {
             remote_fetch_max_bytes: v.int("remote_fetch_max_bytes")?,
             remote_fetch_timeout: Duration::from_secs(v.int("remote_fetch_timeout")?),
             remote_fetch_allowlist: v.list("remote_fetch_allowlist")?,
+            responses_store_days: v.int("responses_store_days")?,
+            responses_store_max_mb: v.int("responses_store_max_mb")?,
+            trusted_proxies: v.list("trusted_proxies")?,
         })
     }
 }

@@ -12,6 +12,7 @@
 //! cached, so the per-request cost is one SHA-256 instead of tens of milliseconds of argon2.
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -86,19 +87,81 @@ struct Inner {
     argon2_permits: Semaphore,
     store: Option<Store>,
     settings: Option<SettingsService>,
+    /// See [`Passwords::same_for_api_and_panel`].
+    same: AtomicBool,
+}
+
+const API_CHAIN: &[PasswordKind] = &[PasswordKind::Api, PasswordKind::Shared];
+const PANEL_CHAIN: &[PasswordKind] = &[PasswordKind::Panel, PasswordKind::Shared];
+
+/// Secrets generated on the first start, to be shown once.
+#[derive(Default)]
+pub struct Generated {
+    pub api: Option<String>,
+    pub panel: Option<String>,
+}
+
+impl Generated {
+    pub fn is_empty(&self) -> bool {
+        self.api.is_none() && self.panel.is_none()
+    }
+}
+
+/// Generates a password for `kind` and saves its hash unless another process did first; the
+/// plaintext is returned only when this call's hash is the one in force.
+async fn generate_and_store(
+    store: &Store,
+    kind: PasswordKind,
+) -> Result<(String, Option<String>), SettingsError> {
+    let password = generate_password();
+    let phc = hash_blocking_task(password.clone()).await?;
+    let stored = phc.clone();
+    let key = kind.key();
+    // Inserted only if still absent, so two processes racing on a fresh file cannot each
+    // believe their own password is the one in force.
+    let inserted = store
+        .tx(move |tx| {
+            if store::secrets::get(tx, key)?.is_some() {
+                return Ok(false);
+            }
+            let now = store::now_ms();
+            store::secrets::put(tx, key, &stored, now)?;
+            store::audit::append(
+                tx,
+                &store::audit::NewAuditEvent {
+                    kind: "password.generated".into(),
+                    actor: "system".into(),
+                    subject: Some(key.into()),
+                    detail: json!({}),
+                },
+                now,
+            )?;
+            Ok(true)
+        })
+        .await?;
+    if inserted {
+        return Ok((phc, Some(password)));
+    }
+    let phc = store
+        .call(move |c| store::secrets::get(c, key))
+        .await?
+        .ok_or_else(|| SettingsError::Hash("generated password vanished".into()))?;
+    Ok((phc, None))
 }
 
 impl Passwords {
-    /// Resolve the passwords; the `Option<String>` is a freshly generated password, returned
-    /// exactly once (on the first start) so the caller can print it.
+    /// Resolve the passwords. [`Generated`] holds the secrets generated on this start (the
+    /// first one), returned exactly once so the caller can print them.
     pub async fn load(
         settings: &SettingsService,
         store: &Store,
-    ) -> Result<(Passwords, Option<String>), SettingsError> {
+    ) -> Result<(Passwords, Generated), SettingsError> {
         let mut plain = HashMap::new();
+        let mut plaintext = HashMap::new();
         for kind in [PasswordKind::Api, PasswordKind::Panel, PasswordKind::Shared] {
             if let Some(p) = settings.locked_value(kind.key()) {
                 plain.insert(kind, sha256(p));
+                plaintext.insert(kind, p.to_string());
             }
         }
         let rows = store.call(store::secrets::get_all).await?;
@@ -113,62 +176,75 @@ impl Passwords {
             saved.insert(kind, saved_hash(phc));
         }
 
-        let mut generated = None;
-        let has = |k: PasswordKind| plain.contains_key(&k) || saved.contains_key(&k);
-        let covered =
-            has(PasswordKind::Shared) || (has(PasswordKind::Api) && has(PasswordKind::Panel));
-        if !covered {
-            let password = generate_password();
-            let phc = hash_blocking_task(password.clone()).await?;
-            let stored = phc.clone();
-            // Inserted only if still absent, so two processes racing on a fresh file cannot
-            // each believe their own password is the one in force.
-            let inserted = store
-                .tx(move |tx| {
-                    if store::secrets::get(tx, "password")?.is_some() {
-                        return Ok(false);
-                    }
-                    let now = store::now_ms();
-                    store::secrets::put(tx, "password", &stored, now)?;
-                    store::audit::append(
-                        tx,
-                        &store::audit::NewAuditEvent {
-                            kind: "password.generated".into(),
-                            actor: "system".into(),
-                            subject: Some("password".into()),
-                            detail: json!({}),
-                        },
-                        now,
-                    )?;
-                    Ok(true)
-                })
-                .await?;
-            let phc = if inserted {
-                generated = Some(password);
-                phc
-            } else {
-                store
-                    .call(|c| store::secrets::get(c, "password"))
-                    .await?
-                    .ok_or_else(|| SettingsError::Hash("generated password vanished".into()))?
-            };
-            saved.insert(PasswordKind::Shared, saved_hash(phc));
-            settings.note_secret_saved(PasswordKind::Shared.key(), true);
-            tracing::warn!("no password configured: generated one (printed once at startup)");
+        // Two different secrets, never one for both roles: with one, every API client could
+        // also open the panel and export refresh tokens.
+        let mut generated = Generated::default();
+        for kind in [PasswordKind::Api, PasswordKind::Panel] {
+            let has = |k: PasswordKind| plain.contains_key(&k) || saved.contains_key(&k);
+            if has(kind) || has(PasswordKind::Shared) {
+                continue;
+            }
+            let (phc, fresh) = generate_and_store(store, kind).await?;
+            saved.insert(kind, saved_hash(phc));
+            settings.note_secret_saved(kind.key(), true);
+            match kind {
+                PasswordKind::Api => generated.api = fresh,
+                _ => generated.panel = fresh,
+            }
         }
 
-        Ok((
-            Passwords {
-                inner: Arc::new(Inner {
-                    plain,
-                    saved: RwLock::new(saved),
-                    argon2_permits: Semaphore::new(ARGON2_PERMITS),
-                    store: Some(store.clone()),
-                    settings: Some(settings.clone()),
-                }),
-            },
-            generated,
-        ))
+        let passwords = Passwords {
+            inner: Arc::new(Inner {
+                plain,
+                saved: RwLock::new(saved),
+                argon2_permits: Semaphore::new(ARGON2_PERMITS),
+                store: Some(store.clone()),
+                settings: Some(settings.clone()),
+                same: AtomicBool::new(false),
+            }),
+        };
+        let same = passwords.compute_same(&plaintext).await;
+        passwords.inner.same.store(same, Ordering::Release);
+        Ok((passwords, generated))
+    }
+
+    /// Whether the API key and the panel password are known to be the same secret: then
+    /// every API client can also sign in to the panel.
+    pub fn same_for_api_and_panel(&self) -> bool {
+        if self.inner.same.load(Ordering::Acquire) {
+            return true;
+        }
+        // Two saved hashes cannot be compared, but once each has accepted a key, their
+        // cached digests can.
+        let (Some(Slot::Saved(a)), Some(Slot::Saved(p))) =
+            (self.slot(API_CHAIN), self.slot(PANEL_CHAIN))
+        else {
+            return false;
+        };
+        let (a, p) = (*a.accepted.lock(), *p.accepted.lock());
+        matches!((a, p), (Some(a), Some(p)) if ct_eq(&a, &p))
+    }
+
+    /// What can be told at startup: the same setting serves both roles, both come from
+    /// env/file and are equal, or one from env/file verifies against the other's hash.
+    async fn compute_same(&self, plaintext: &HashMap<PasswordKind, String>) -> bool {
+        let which = |chain: &[PasswordKind]| {
+            chain.iter().copied().find(|k| {
+                self.inner.plain.contains_key(k) || self.inner.saved.read().contains_key(k)
+            })
+        };
+        let (Some(api), Some(panel)) = (which(API_CHAIN), which(PANEL_CHAIN)) else {
+            return false;
+        };
+        if api == panel {
+            return true;
+        }
+        match (plaintext.get(&api), plaintext.get(&panel)) {
+            (Some(a), Some(p)) => ct_eq(&sha256(a), &sha256(p)),
+            (Some(a), None) => self.verify(PANEL_CHAIN, a).await,
+            (None, Some(p)) => self.verify(API_CHAIN, p).await,
+            (None, None) => false,
+        }
     }
 
     /// Passwords from a plaintext API key only, with no store (tests and tools; also what the
@@ -186,18 +262,17 @@ impl Passwords {
                 argon2_permits: Semaphore::new(ARGON2_PERMITS),
                 store: None,
                 settings: None,
+                same: AtomicBool::new(false),
             }),
         }
     }
 
     pub async fn verify_api(&self, candidate: &str) -> bool {
-        self.verify(&[PasswordKind::Api, PasswordKind::Shared], candidate)
-            .await
+        self.verify(API_CHAIN, candidate).await
     }
 
     pub async fn verify_panel(&self, candidate: &str) -> bool {
-        self.verify(&[PasswordKind::Panel, PasswordKind::Shared], candidate)
-            .await
+        self.verify(PANEL_CHAIN, candidate).await
     }
 
     /// Whether env/file sets this password (then `set` refuses).
@@ -334,8 +409,20 @@ impl Passwords {
             s.note_secret_saved(key, true);
         }
         tracing::info!(password = key, "password changed");
+        let same = self.verify(API_CHAIN, new).await && self.verify(PANEL_CHAIN, new).await;
+        self.inner.same.store(same, Ordering::Release);
+        if same {
+            warn_same();
+        }
         Ok(())
     }
+}
+
+/// Said at startup and whenever a change makes the two secrets equal.
+pub fn warn_same() {
+    tracing::warn!(
+        "the API key and the panel password are the same: every API client can open the panel and export credentials; set API_PASSWORD and PANEL_PASSWORD to different values"
+    );
 }
 
 fn saved_hash(phc: String) -> Arc<SavedHash> {

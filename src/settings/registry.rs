@@ -39,6 +39,8 @@ pub enum Kind {
     ModelAliases,
     /// Comma list (or array) of host names, IP addresses and CIDR ranges; may be empty.
     AddressList,
+    /// Comma list (or array) of IP addresses and CIDR ranges, no host names; may be empty.
+    NetList,
 }
 
 /// A default value; `DataDir` defaults are relative to the resolved data directory.
@@ -198,14 +200,19 @@ static REGISTRY: &[SettingDef] = &[
             "Directory of the database, logs and default config file (env or --config file only).",
         )
     },
-    def(
-        "credentials_dir",
-        "CREDENTIALS_DIR",
-        Kind::Path,
-        DefaultValue::DataDir("creds"),
-        RESTART,
-        "Folder whose credential JSON files are imported at startup.",
-    ),
+    // Paths are the operator's: an API caller that could point them anywhere could make the
+    // gateway write its log over any file it may write, or import from any folder it may read.
+    SettingDef {
+        api_writable: false,
+        ..def(
+            "credentials_dir",
+            "CREDENTIALS_DIR",
+            Kind::Path,
+            DefaultValue::DataDir("creds"),
+            RESTART,
+            "Folder whose credential JSON files are imported at startup.",
+        )
+    },
     secret(
         "password",
         "PASSWORD",
@@ -422,14 +429,17 @@ static REGISTRY: &[SettingDef] = &[
         HOT,
         "trace, debug, info, warn or error.",
     ),
-    def(
-        "log_file",
-        "LOG_FILE",
-        Kind::Path,
-        DefaultValue::DataDir("logs/gcli2api.log"),
-        RESTART,
-        "Log file (rotated daily).",
-    ),
+    SettingDef {
+        api_writable: false,
+        ..def(
+            "log_file",
+            "LOG_FILE",
+            Kind::Path,
+            DefaultValue::DataDir("logs/gcli2api.log"),
+            RESTART,
+            "Log file (rotated daily).",
+        )
+    },
     def(
         "log_retention_days",
         "LOG_RETENTION_DAYS",
@@ -610,7 +620,7 @@ static REGISTRY: &[SettingDef] = &[
         Kind::OptionalHttpUrl,
         DefaultValue::Str(""),
         HOT,
-        "URL fetched periodically to keep the host awake (empty = off).",
+        "URL fetched with a GET every KEEPALIVE_INTERVAL seconds to keep a free host awake, e.g. this gateway's public `/healthz` (empty = off).",
     ),
     def(
         "keepalive_interval",
@@ -662,6 +672,33 @@ static REGISTRY: &[SettingDef] = &[
         DefaultValue::List(&[]),
         HOT,
         "Comma list of host names, IPs and CIDR ranges that URL fetches may reach although private, loopback or link-local (empty: public addresses only).",
+    ),
+    def(
+        "responses_store_days",
+        "RESPONSES_STORE_DAYS",
+        Kind::Int { min: 0, max: 365 },
+        DefaultValue::Int(30),
+        HOT,
+        "Days a Responses API answer sent with store: true is kept for previous_response_id and GET /v1/responses/{id} (0: store nothing, and drop what was stored).",
+    ),
+    def(
+        "responses_store_max_mb",
+        "RESPONSES_STORE_MAX_MB",
+        Kind::Int {
+            min: 1,
+            max: 1_000_000,
+        },
+        DefaultValue::Int(256),
+        HOT,
+        "Megabytes of stored Responses API answers kept in the database (oldest dropped first); memory keeps at most 64 of them.",
+    ),
+    def(
+        "trusted_proxies",
+        "TRUSTED_PROXIES",
+        Kind::NetList,
+        DefaultValue::List(&[]),
+        HOT,
+        "Comma list of IP addresses and CIDR ranges of reverse proxies in front of the gateway. Only for a peer on this list is the client address read from `Forwarded` / `X-Forwarded-For` (from the right, past trusted hops); it is what failure limits, connection caps and the logs use. Empty: the socket's peer.",
     ),
 ];
 

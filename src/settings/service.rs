@@ -174,6 +174,17 @@ impl SettingsService {
         self.inner.view.lock()
     }
 
+    /// The effective value of `key` as stored (unmasked), or null for an unknown key.
+    fn get_value_json(&self, key: &str) -> Value {
+        if let Some(l) = self.inner.locked.get(key) {
+            return l.value.clone();
+        }
+        if let Some(v) = self.view().saved.get(key) {
+            return v.clone();
+        }
+        registry::find(key).map_or(Value::Null, |d| d.default.to_json(&self.inner.data_dir))
+    }
+
     pub fn describe(&self) -> Vec<SettingView> {
         let view = self.view();
         registry()
@@ -194,6 +205,13 @@ impl SettingsService {
                         (None, Some(v)) => v.clone(),
                         (None, None) => d.default.to_json(&self.inner.data_dir),
                     }
+                };
+                // A proxy's password is shown masked; saving the masked text back is a no-op.
+                let current = match (&d.kind, current.as_str()) {
+                    (registry::Kind::ProxyUrl, Some(url)) => {
+                        json!(crate::security::mask_userinfo(url))
+                    }
+                    _ => current,
                 };
                 let is_set = if d.secret {
                     source != Source::Default
@@ -270,6 +288,15 @@ impl SettingsService {
                     layer: l.source,
                     origin: l.origin.clone(),
                 });
+            }
+            if def.kind == registry::Kind::ProxyUrl
+                && let (Some(submitted), Some(current)) =
+                    (raw.as_str(), self.get_value_json(def.key).as_str())
+                && current != submitted
+                && crate::security::mask_userinfo(current) == submitted.trim()
+            {
+                // The masked form that GET returned, sent back unchanged.
+                continue;
             }
             let value = if raw.is_null() {
                 None

@@ -133,6 +133,24 @@ pub fn parse(kind: Kind, raw: &Value) -> Result<Value, String> {
             }
             Ok(json!(entries))
         }
+        Kind::NetList => {
+            let mut entries: Vec<String> = Vec::new();
+            for item in list_items(raw)? {
+                let net = item
+                    .as_str()
+                    .and_then(crate::security::client_addr::parse_net)
+                    .ok_or("must be a comma list of IP addresses or CIDR ranges")?;
+                let entry = if net.prefix_len() == net.max_prefix_len() {
+                    net.addr().to_string()
+                } else {
+                    net.to_string()
+                };
+                if !entries.contains(&entry) {
+                    entries.push(entry);
+                }
+            }
+            Ok(json!(entries))
+        }
         Kind::ProxyUrl => {
             let s = as_str(raw)?.trim();
             if s.is_empty() {
@@ -291,5 +309,11 @@ mod tests {
         assert!(parse(Kind::AddressList, &json!("10.0.0.0/33")).is_err());
         assert!(parse(Kind::AddressList, &json!("http://x")).is_err());
         assert!(parse(Kind::AddressList, &json!([1])).is_err());
+        assert_eq!(
+            parse(Kind::NetList, &json!(" 10.1.2.3/8, 127.0.0.1,[::1]")),
+            Ok(json!(["10.0.0.0/8", "127.0.0.1", "::1"]))
+        );
+        assert_eq!(parse(Kind::NetList, &json!("")), Ok(json!([])));
+        assert!(parse(Kind::NetList, &json!("proxy.lan")).is_err());
     }
 }

@@ -3,6 +3,7 @@
 //! blocking thread pool so async workers never wait on disk or on SQLite locks.
 pub mod audit;
 pub mod credentials;
+pub mod responses;
 pub mod secrets;
 pub mod settings;
 
@@ -25,13 +26,15 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("../../migrations/0003_usage.sql"),
     include_str!("../../migrations/0004_usage_surfaces.sql"),
     include_str!("../../migrations/0005_credential_kinds.sql"),
+    include_str!("../../migrations/0006_responses.sql"),
 ];
 
 /// Pragmas for every pooled connection: `foreign_keys` and `busy_timeout` are per connection, and
 /// NORMAL sync is durable against process crashes in WAL mode (only an OS crash can lose the last
-/// commits), which is the right trade for counters and state.
-const CONNECTION_PRAGMAS: &str =
-    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;";
+/// commits), which is the right trade for counters and state. Temporary tables and sort spills
+/// stay in memory: they are small here, and the container image has no /tmp for them.
+const CONNECTION_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
+     PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;";
 
 const POOL_SIZE: u32 = 8;
 

@@ -3,3 +3,4 @@ pub mod code_assist;
 pub mod gemini;
 pub mod openai;
 pub mod openai_response;
+pub mod responses;

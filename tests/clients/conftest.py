@@ -25,8 +25,9 @@ POOLS = {
 }
 
 
-@pytest.fixture(scope="session", params=list(POOLS))
-def gateway(request):
+def start_demo(kinds: str):
+    """Starts `gcli2api --demo` with credentials of `kinds` (all four when empty); returns the
+    process and its base URL once it is healthy."""
     binary = os.environ.get("GCLI2API_BIN", "target/debug/gcli2api")
     port = _free_port()
     env = {
@@ -35,7 +36,7 @@ def gateway(request):
         "PORT": str(port),
         "PASSWORD": API_KEY,
         "LOG_LEVEL": "warn",
-        "GCLI2API_DEMO_KINDS": POOLS[request.param],
+        "GCLI2API_DEMO_KINDS": kinds,
     }
     proc = subprocess.Popen([binary, "--demo"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
@@ -53,9 +54,27 @@ def gateway(request):
             proc.kill()
             raise RuntimeError("gcli2api --demo did not become healthy")
         time.sleep(0.2)
-    yield base
+    return proc, base
+
+
+def stop_demo(proc):
     proc.terminate()
     try:
         proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="session", params=list(POOLS))
+def gateway(request):
+    proc, base = start_demo(POOLS[request.param])
+    yield base
+    stop_demo(proc)
+
+
+@pytest.fixture(scope="session")
+def gateway_without_embeddings():
+    """A pool of the kinds that cannot embed: Code Assist and a Vertex express key."""
+    proc, base = start_demo("code_assist,vertex_express_key")
+    yield base
+    stop_demo(proc)

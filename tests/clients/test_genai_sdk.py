@@ -68,12 +68,71 @@ def test_model_get(any_version_client):
     assert e.value.status == "NOT_FOUND"
 
 
-def test_unsupported_method_is_a_404_naming_it(any_version_client):
-    # The SDK sends `:batchEmbedContents`, which this gateway does not serve yet.
+def test_embed_content(any_version_client):
+    # The SDK sends `:batchEmbedContents`, whatever the number of contents.
+    r = any_version_client.models.embed_content(
+        model="gemini-embedding-001",
+        contents=["a text to embed", "another one"],
+        config=types.EmbedContentConfig(output_dimensionality=8, task_type="RETRIEVAL_DOCUMENT", title="Docs"),
+    )
+    assert len(r.embeddings) == 2
+    assert all(len(e.values) == 8 for e in r.embeddings)
+    assert r.embeddings[0].values != r.embeddings[1].values
+    again = any_version_client.models.embed_content(
+        model="gemini-embedding-001",
+        contents="another one",
+        config=types.EmbedContentConfig(output_dimensionality=8, task_type="RETRIEVAL_DOCUMENT", title="Docs"),
+    )
+    assert again.embeddings[0].values == r.embeddings[1].values
+    full = any_version_client.models.embed_content(model="gemini-embedding-2", contents="full size")
+    assert len(full.embeddings[0].values) == 3072
+
+
+def test_embed_content_of_150_contents(client):
+    texts = [f"passage {i}" for i in range(150)]
+    r = client.models.embed_content(
+        model="gemini-embedding-001", contents=texts, config=types.EmbedContentConfig(output_dimensionality=4)
+    )
+    assert len(r.embeddings) == 150
+    last = client.models.embed_content(
+        model="gemini-embedding-001", contents=texts[149], config=types.EmbedContentConfig(output_dimensionality=4)
+    )
+    assert r.embeddings[149].values == last.embeddings[0].values
+
+
+def test_embed_content_needs_an_embedding_model(client):
     with pytest.raises(genai.errors.ClientError) as e:
-        any_version_client.models.embed_content(model="gemini-2.5-flash", contents="x")
+        client.models.embed_content(model="gemini-2.5-flash", contents="x")
+    assert e.value.code == 400
+    assert "not an embedding model" in e.value.message
+
+
+def test_embed_content_without_a_credential_that_embeds(gateway_without_embeddings):
+    c = genai.Client(
+        api_key=API_KEY, http_options=types.HttpOptions(base_url=gateway_without_embeddings, api_version="v1beta")
+    )
+    with pytest.raises(genai.errors.ClientError) as e:
+        c.models.embed_content(model="gemini-embedding-001", contents="x")
+    assert e.value.code == 400
+    assert e.value.status == "FAILED_PRECONDITION"
+    assert "Gemini API keys and Vertex service accounts" in e.value.message
+
+
+def test_unsupported_method_is_a_404_naming_it(gateway):
+    # Google's asynchronous batch embedding is not served: a 404 that names the method.
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(
+        gateway + "/v1beta/models/gemini-embedding-001:asyncBatchEmbedContent",
+        data=b"{}",
+        headers={"x-goog-api-key": API_KEY, "content-type": "application/json"},
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req)
     assert e.value.code == 404
-    assert "'batchEmbedContents'" in e.value.message
+    assert "'asyncBatchEmbedContent'" in e.value.read().decode()
 
 
 def test_thoughts_native(client):

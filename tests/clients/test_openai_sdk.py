@@ -34,8 +34,49 @@ def test_model_retrieve(client):
 
 def test_unknown_endpoint_is_an_openai_shaped_404(client):
     with pytest.raises(openai.NotFoundError) as e:
+        client.completions.create(model="gemini-2.5-flash", prompt="x")
+    assert "/v1/completions" in e.value.body["message"]
+
+
+def _close(a, b):
+    return len(a) == len(b) and all(abs(x - y) < 1e-6 for x, y in zip(a, b))
+
+
+def test_embeddings(client):
+    # The SDK asks for base64 unless told otherwise, and decodes it.
+    r = client.embeddings.create(model="gemini-embedding-001", input=["first text", "second text"], dimensions=8)
+    assert [d.index for d in r.data] == [0, 1]
+    assert all(len(d.embedding) == 8 for d in r.data)
+    assert r.model == "gemini-embedding-001"
+    assert r.usage.prompt_tokens > 0 and r.usage.total_tokens == r.usage.prompt_tokens
+    floats = client.embeddings.create(
+        model="gemini-embedding-001", input="second text", dimensions=8, encoding_format="float"
+    )
+    assert _close(floats.data[0].embedding, r.data[1].embedding)
+    assert not _close(r.data[0].embedding, r.data[1].embedding)
+    assert "gemini-embedding-001" in {m.id for m in client.models.list()}
+
+
+def test_embeddings_of_150_inputs_come_back_in_order(client):
+    texts = [f"document number {i}" for i in range(150)]
+    r = client.embeddings.create(model="gemini-embedding-001", input=texts, dimensions=4)
+    assert [d.index for d in r.data] == list(range(150))
+    for i in (0, 99, 100, 149):
+        one = client.embeddings.create(model="gemini-embedding-001", input=texts[i], dimensions=4)
+        assert _close(r.data[i].embedding, one.data[0].embedding), i
+
+
+def test_embeddings_need_an_embedding_model(client):
+    with pytest.raises(openai.BadRequestError) as e:
         client.embeddings.create(model="gemini-2.5-flash", input="x")
-    assert "/v1/embeddings" in e.value.body["message"]
+    assert "not an embedding model" in e.value.body["message"]
+
+
+def test_embeddings_without_a_credential_that_embeds(gateway_without_embeddings):
+    c = openai.OpenAI(base_url=gateway_without_embeddings + "/v1", api_key=API_KEY, max_retries=0)
+    with pytest.raises(openai.BadRequestError) as e:
+        c.embeddings.create(model="gemini-embedding-001", input="x")
+    assert "Gemini API keys and Vertex service accounts" in e.value.body["message"]
 
 
 def test_chat_non_stream(client):

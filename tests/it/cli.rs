@@ -84,14 +84,16 @@ fn first_start_with_no_environment_creates_data_dir_and_prints_the_password_once
     };
     let mut child = start();
     let rx = lines(&mut child);
-    let intro = wait_for(&rx, |l| l.contains("generated a password"), 30)
-        .expect("the password is announced");
-    assert!(intro.contains("generated"));
-    let pw = wait_for(&rx, |l| !l.trim().is_empty(), 5)
-        .expect("the password line")
-        .trim()
-        .to_string();
-    assert!(pw.len() >= 24, "a strong password: {pw:?}");
+    wait_for(&rx, |l| l.contains("generated its secrets"), 30).expect("the secrets are announced");
+    let api = wait_for(&rx, |l| l.contains("API key"), 5).expect("the API key line");
+    let panel = wait_for(&rx, |l| l.contains("panel password"), 5).expect("the panel line");
+    let value = |l: &str| l.rsplit(' ').next().unwrap().trim().to_string();
+    let (api, pw) = (value(&api), value(&panel));
+    assert!(
+        api.len() >= 24 && pw.len() >= 24,
+        "strong secrets: {api:?} {pw:?}"
+    );
+    assert_ne!(api, pw, "two different secrets");
     assert!(healthy(7861), "serves on the default port 7861");
     assert!(
         cwd.path().join("data").join("gcli2api.db").is_file(),
@@ -99,10 +101,15 @@ fn first_start_with_no_environment_creates_data_dir_and_prints_the_password_once
     );
     // Only the hash is stored.
     let db = std::fs::read(cwd.path().join("data").join("gcli2api.db")).unwrap();
-    assert!(
-        !db.windows(pw.len()).any(|w| w == pw.as_bytes()),
-        "plaintext password in the DB"
-    );
+    for secret in [&api, &pw] {
+        assert!(
+            !db.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "plaintext secret in the DB"
+        );
+    }
+    // The panel password opens the management API; the API key does not.
+    assert!(http_get(7861, "/api/v1/system/info", &pw).starts_with("HTTP/1.0 200"));
+    assert!(http_get(7861, "/api/v1/system/info", &api).starts_with("HTTP/1.0 401"));
     stop(child);
     let log_dir = cwd.path().join("data").join("logs");
     for f in std::fs::read_dir(&log_dir)
@@ -110,13 +117,16 @@ fn first_start_with_no_environment_creates_data_dir_and_prints_the_password_once
         .unwrap_or_default()
     {
         let text = std::fs::read_to_string(f.path()).unwrap_or_default();
-        assert!(!text.contains(&pw), "the password reached a log file");
+        assert!(
+            !text.contains(&pw) && !text.contains(&api),
+            "a secret reached a log file"
+        );
     }
     let mut child = start();
     let rx = lines(&mut child);
     assert!(healthy(7861));
     assert!(
-        wait_for(&rx, |l| l.contains("generated a password"), 2).is_err(),
+        wait_for(&rx, |l| l.contains("generated its secrets"), 2).is_err(),
         "printed only on the first start"
     );
     stop(child);
@@ -168,20 +178,23 @@ fn demo_serves_and_answers_without_touching_data_dir() {
         .spawn()
         .unwrap();
     let rx = lines(&mut child);
-    let line = wait_for(&rx, |l| l.contains("password (API and panel):"), 30)
-        .expect("demo prints the password");
-    let pw = line.rsplit(": ").next().unwrap().trim().to_string();
+    let line = wait_for(&rx, |l| l.contains("API key:"), 30).expect("demo prints the API key");
+    let key = line.rsplit(' ').next().unwrap().trim().to_string();
+    let line = wait_for(&rx, |l| l.contains("panel password:"), 5)
+        .expect("demo prints the panel password");
+    let pw = line.rsplit(' ').next().unwrap().trim().to_string();
+    assert_ne!(key, pw, "two different secrets in the demo too");
     assert!(healthy(port));
     let body =
         r#"{"model":"gemini-2.5-flash","messages":[{"role":"user","content":"demo works"}]}"#;
-    let text = http_post(port, "/v1/chat/completions", &pw, body);
+    let text = http_post(port, "/v1/chat/completions", &key, body);
     assert!(text.contains("Echo: demo works"), "{text}");
     // Each upstream serves, chosen by its kind pin.
     for pin in ["aistudio/", "vertex/", "code-assist/"] {
         let body = format!(
             r#"{{"model":"{pin}gemini-2.5-flash","messages":[{{"role":"user","content":"pinned {pin}"}}]}}"#
         );
-        let text = http_post(port, "/v1/chat/completions", &pw, &body);
+        let text = http_post(port, "/v1/chat/completions", &key, &body);
         assert!(
             text.contains(&format!("Echo: pinned {pin}")),
             "{pin}: {text}"
@@ -322,7 +335,7 @@ fn a_port_in_use_on_first_start_still_shows_the_generated_password() {
     assert_eq!(code, Some(1));
     assert!(stderr.contains("is in use"), "{stderr}");
     assert!(
-        stdout.contains("generated a password"),
+        stdout.contains("generated its secrets") && stdout.contains("panel password"),
         "only its hash is stored, so it must be shown now: {stdout}"
     );
 }
@@ -380,4 +393,66 @@ fn a_bad_setting_is_one_line_too() {
         ]),
         "PORT",
     );
+}
+
+/// The container image's HEALTHCHECK: `healthcheck` finds the gateway from HOST and PORT (a
+/// wildcard HOST is asked on loopback), and fails with one line once nothing answers.
+#[tokio::test(flavor = "multi_thread")]
+async fn healthcheck_passes_on_a_live_gateway_and_names_the_url_when_down() {
+    let app = crate::support::builder().no_users().spawn().await;
+    let port = app.url.rsplit(':').next().unwrap().trim_end_matches('/');
+    let port: u16 = port.parse().unwrap();
+    let dir = app.dir.path().to_path_buf();
+    let run = move || {
+        std::process::Command::new(BIN)
+            .arg("healthcheck")
+            .env_clear()
+            .env("HOST", "0.0.0.0")
+            .env("PORT", port.to_string())
+            .env("DATA_DIR", &dir)
+            .output()
+            .unwrap()
+    };
+    let up = tokio::task::spawn_blocking(run.clone()).await.unwrap();
+    let want = format!("http://127.0.0.1:{port}/healthz");
+    assert!(up.status.success(), "{up:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&up.stdout).trim(),
+        format!("ok: {want}")
+    );
+
+    app.stop().await;
+    let down = tokio::task::spawn_blocking(run).await.unwrap();
+    assert_eq!(down.status.code(), Some(1), "{down:?}");
+    let stderr = String::from_utf8_lossy(&down.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("no answer from {want}")),
+        "{stderr}"
+    );
+    assert!(stderr.to_lowercase().contains("refused"), "{stderr}");
+}
+
+/// The static binary in the image has no system certificate store: outbound TLS must carry
+/// its own roots. (Every other test talks plain http on loopback.)
+#[test]
+fn tls_roots_reports_the_bundled_set() {
+    let out = Command::new(BIN)
+        .arg("tls-roots")
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let n: usize = text
+        .split_once(" bundled")
+        .unwrap()
+        .0
+        .rsplit(": ")
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(n > 100, "{text}");
+    assert!(text.contains("trusted root certificates"), "{text}");
 }

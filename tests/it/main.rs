@@ -7,6 +7,7 @@
 // The proxy surfaces end to end.
 mod anthropic;
 mod auth;
+mod embeddings;
 mod gemini;
 mod import;
 mod model_list;
@@ -15,7 +16,9 @@ mod official_quota;
 mod openai;
 mod pool;
 mod remote;
+mod responses;
 mod routes;
+mod security;
 mod streams;
 mod usage;
 
@@ -33,6 +36,7 @@ mod usage_counters;
 // The binary, the README, and the process-wide logging and panic hook.
 mod catch_panic;
 mod cli;
+mod container;
 mod logs;
 mod readme;
 

@@ -178,6 +178,50 @@ async fn limit_zero_takes_only_that_model_off_the_key() {
     assert_eq!(served(&app, "gemini-2.5-flash").await, (200, Some(ks[0].1)));
 }
 
+/// Vertex outside `global` lacks the newest models ("Publisher Model ... was not found"): the
+/// 404 takes that model off the service account, which keeps serving the others, and another
+/// credential serves the request.
+#[tokio::test]
+async fn a_404_for_a_model_takes_that_model_off_that_credential() {
+    let app = builder()
+        .no_users()
+        .env("VERTEX_LOCATION", "europe-west4")
+        .spawn()
+        .await;
+    let (_, sa) = app
+        .add_service_account(gcli2api::simulator::ServiceAccountSpec::new())
+        .await;
+    let ks = keys(&app, &[(ApiKeySpec::gemini(), None)]).await;
+    assert_eq!(
+        served(&app, "gemini-3-pro-preview").await,
+        (200, Some(ks[0].1))
+    );
+    let sent: Vec<_> = app
+        .official_requests()
+        .into_iter()
+        .filter(|r| r.path.contains("gemini-3-pro-preview:generateContent"))
+        .collect();
+    assert!(
+        sent[0].path.starts_with("/v1/projects/")
+            && sent[0].path.contains("/locations/europe-west4/"),
+        "the service account was tried first, in its location: {sent:#?}"
+    );
+    let st = app.state.pool.state(sa).unwrap();
+    assert!(st.unable_models.contains("gemini-3-pro-preview"), "{st:?}");
+    assert!(st.cooldowns.is_empty() && st.ban.is_none(), "{st:?}");
+    let (status, c) = chat(&app, "vertex/gemini-2.5-flash").await;
+    assert_eq!(status, 200, "the other models stay: {c}");
+    let (status, c) = chat(&app, "vertex/gemini-3-pro-preview").await;
+    assert_eq!(status, 503, "{c}");
+    assert!(
+        c["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("1 unable to use this model"),
+        "{c}"
+    );
+}
+
 #[tokio::test]
 async fn an_overloaded_model_rests_briefly_and_legacy_429s_get_a_default_cooldown() {
     let app = builder().no_users().spawn().await;
@@ -397,4 +441,48 @@ async fn a_key_quoted_by_google_never_reaches_a_client() {
         reason.contains("suspended") && !reason.contains(&suspended.key),
         "{reason}"
     );
+}
+
+/// A Gemini API key's model list is discovered again once it is a day old (Google adds models
+/// and a key's tier changes), and what it newly lists is served at once; a fresh list is left
+/// alone.
+#[tokio::test]
+async fn a_keys_model_list_is_found_again_after_a_day() {
+    let app = builder().no_users().spawn().await;
+    let ks = keys(&app, &[(ApiKeySpec::gemini(), None)]).await;
+    let id = ks[0].1;
+    // As if the key had listed only one model a day and a bit ago.
+    app.state
+        .pool
+        .set_models(id, vec!["gemini-2.5-flash".to_string()])
+        .await
+        .unwrap();
+    let day_ago = chrono::Utc::now().timestamp_millis() - 25 * 3600 * 1000;
+    let only = vec!["gemini-2.5-flash".to_string()];
+    app.state
+        .store
+        .tx(move |tx| gcli2api::store::credentials::set_models(tx, id, &only, day_ago))
+        .await
+        .unwrap();
+    let embed = json!({"model": "gemini-embedding-001", "input": "x"});
+    let r = app.post("/v1/embeddings", &embed).send().await.unwrap();
+    assert_eq!(r.status(), 503, "not listed: {}", r.text().await.unwrap());
+    let lists = |app: &TestApp| {
+        app.sim
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path == "/v1beta/models")
+            .count()
+    };
+    let before = lists(&app);
+    gcli2api::onboarding::keeper::pass(&app.state.pool, false)
+        .await
+        .unwrap();
+    assert_eq!(lists(&app), before + 1, "the stale list was read again");
+    let r = app.post("/v1/embeddings", &embed).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    gcli2api::onboarding::keeper::pass(&app.state.pool, false)
+        .await
+        .unwrap();
+    assert_eq!(lists(&app), before + 1, "a fresh list is not read again");
 }

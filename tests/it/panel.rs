@@ -165,12 +165,26 @@ async fn login_is_required_and_a_wrong_password_is_refused() {
 async fn too_many_wrong_passwords_lock_the_address_out() {
     let app = TestApp::spawn().await;
     let mut b = Browser::new(&app);
-    for _ in 0..10 {
+    for _ in 0..9 {
         assert_eq!(b.login("wrong").await.status(), StatusCode::UNAUTHORIZED);
     }
-    let r = b.login(KEY).await;
+    let r = b.login("wrong").await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key("retry-after"));
     assert!(b.cookie.is_none());
+    // The same address guessing the API key on the proxy is refused too: one limiter.
+    let r = app
+        .http
+        .get(format!("{}/v1/models", app.url))
+        .bearer_auth("another-guess")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    // The right password still gets in while locked out, and clears the count.
+    let r = b.login(KEY).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(b.login("wrong").await.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -443,7 +457,12 @@ async fn settings_save_a_hot_key_and_show_locked_ones_disabled() {
     let (s, _, form) = b
         .post(
             "/panel/settings/password",
-            &[("kind", "api"), ("password", "short"), ("confirm", "short")],
+            &[
+                ("kind", "api"),
+                ("current", KEY),
+                ("password", "short"),
+                ("confirm", "short"),
+            ],
         )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
@@ -453,6 +472,7 @@ async fn settings_save_a_hot_key_and_show_locked_ones_disabled() {
             "/panel/settings/password",
             &[
                 ("kind", "api"),
+                ("current", KEY),
                 ("password", "abcdefgh1"),
                 ("confirm", "abcdefgh2"),
             ],
@@ -464,6 +484,25 @@ async fn settings_save_a_hot_key_and_show_locked_ones_disabled() {
             "/panel/settings/password",
             &[
                 ("kind", "api"),
+                ("current", "not-the-current-one"),
+                ("password", "new-api-key-123"),
+                ("confirm", "new-api-key-123"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the current password is checked"
+    );
+    assert!(form.contains("current panel password is wrong"), "{form}");
+    assert!(!app.state.passwords.verify_api("new-api-key-123").await);
+    let (s, _, form) = b
+        .post(
+            "/panel/settings/password",
+            &[
+                ("kind", "api"),
+                ("current", KEY),
                 ("password", "new-api-key-123"),
                 ("confirm", "new-api-key-123"),
             ],
@@ -475,6 +514,23 @@ async fn settings_save_a_hot_key_and_show_locked_ones_disabled() {
 }
 
 #[tokio::test]
+async fn the_settings_page_warns_when_both_secrets_are_the_same() {
+    // The default test app has one PASSWORD for both roles.
+    let app = TestApp::spawn().await;
+    let b = Browser::signed_in(&app).await;
+    let (s, _, page) = b.get("/panel/settings", false).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(page.contains("same-secret-warning"), "{page}");
+    let apart = crate::support::builder()
+        .env("API_PASSWORD", "an-api-key-different")
+        .spawn()
+        .await;
+    let b = Browser::signed_in(&apart).await;
+    let (_, _, page) = b.get("/panel/settings", false).await;
+    assert!(!page.contains("same-secret-warning"));
+}
+
+#[tokio::test]
 async fn changing_the_panel_password_signs_everyone_out() {
     let app = TestApp::spawn().await;
     let b = Browser::signed_in(&app).await;
@@ -483,6 +539,7 @@ async fn changing_the_panel_password_signs_everyone_out() {
             "/panel/settings/password",
             &[
                 ("kind", "panel"),
+                ("current", KEY),
                 ("password", "a-new-panel-pass"),
                 ("confirm", "a-new-panel-pass"),
             ],

@@ -186,6 +186,48 @@ async fn an_allowed_image_reaches_google_inline_and_is_cached() {
 }
 
 #[tokio::test]
+async fn responses_image_and_file_urls_are_fetched_also_in_tool_outputs() {
+    let origin = Origin::start("127.0.0.1", None).await.unwrap();
+    let app = builder()
+        .env("REMOTE_FETCH_ALLOWLIST", "127.0.0.1")
+        .spawn()
+        .await;
+    let body = json!({"model": "gemini-2.5-flash", "input": [
+        {"role": "user", "content": [
+            {"type": "input_text", "text": "look"},
+            {"type": "input_image", "image_url": origin.url("/img.png")},
+            {"type": "input_file", "file_url": origin.url("/doc.pdf")},
+        ]},
+        {"type": "function_call", "call_id": "c1", "name": "shot", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1", "output": [
+            {"type": "input_text", "text": "screenshot"},
+            {"type": "input_image", "image_url": origin.url("/blob")},
+        ]},
+    ]});
+    let r = app.post("/v1/responses", &body).send().await.unwrap();
+    let status = r.status().as_u16();
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(status, 200, "{b}");
+    let parts = sent_parts(&app);
+    assert!(parts.contains(&inline("image/png", PNG)), "{parts:?}");
+    assert!(parts.contains(&inline("application/pdf", PDF)), "{parts:?}");
+    let media = parts
+        .iter()
+        .filter(|p| **p == inline("image/png", PNG))
+        .count();
+    assert_eq!(media, 2, "the tool output's image too");
+
+    // A refused fetch names the Responses field.
+    let body = json!({"model": "gemini-2.5-flash", "input": [{"role": "user", "content": [
+        {"type": "input_image", "image_url": origin.url("/page.html")}]}]});
+    let r = app.post("/v1/responses", &body).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let b: Value = r.json().await.unwrap();
+    assert!(message(&b).contains("input[0].content[0].image_url"), "{b}");
+    assert_eq!(b["error"]["param"], "input[0].content[0].image_url");
+}
+
+#[tokio::test]
 async fn anthropic_url_sources_are_fetched_also_in_tool_results_and_for_counting() {
     let origin = Origin::start("127.0.0.1", None).await.unwrap();
     let app = builder()

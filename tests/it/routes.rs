@@ -53,9 +53,9 @@ fn req(app: &TestApp, method: Method, path: &str, key: bool) -> RequestBuilder {
 async fn unknown_paths_are_json_404s_in_the_family_format() {
     let app = TestApp::spawn().await;
     let cases = [
-        ("/v1/responses", Shape::OpenAi),
-        ("/v1/embeddings", Shape::OpenAi),
+        ("/v1/responses/resp_1/cancel", Shape::OpenAi),
         ("/v1/completions", Shape::OpenAi),
+        ("/v1/audio/speech", Shape::OpenAi),
         ("/v1/", Shape::OpenAi),
         ("/v1/messages/batches", Shape::Anthropic),
         ("/v1beta/responses", Shape::Google),
@@ -82,6 +82,9 @@ async fn wrong_methods_are_json_405s_after_the_key_check() {
     let app = TestApp::spawn().await;
     let cases = [
         (Method::GET, "/v1/chat/completions", Shape::OpenAi),
+        (Method::GET, "/v1/embeddings", Shape::OpenAi),
+        (Method::GET, "/v1/responses", Shape::OpenAi),
+        (Method::PUT, "/v1/responses/resp_1", Shape::OpenAi),
         (Method::DELETE, "/v1/models", Shape::OpenAi),
         (Method::GET, "/v1/messages", Shape::Anthropic),
         (Method::PUT, "/v1/messages/count_tokens", Shape::Anthropic),
@@ -109,12 +112,12 @@ async fn wrong_methods_are_json_405s_after_the_key_check() {
 async fn unknown_gemini_methods_are_404s_naming_the_method_before_the_body_is_read() {
     let app = TestApp::spawn().await;
     for path in [
-        "/v1/models/gemini-2.5-flash:embedContent",
-        "/v1beta/models/gemini-2.5-flash:batchEmbedContents",
-        "/v1beta/models/gemini-2.5-flash:predict",
+        "/v1/models/gemini-embedding-001:predict",
+        "/v1beta/models/gemini-2.5-flash:asyncBatchEmbedContent",
+        "/v1beta/models/gemini-2.5-flash:generateAnswer",
     ] {
         let method = path.rsplit(':').next().unwrap();
-        // Not JSON, empty, and a valid embedding request: always the same 404.
+        // Not JSON, empty, and a valid request body: always the same 404.
         for body in [
             "not json at all",
             "",

@@ -488,19 +488,35 @@ async fn generated_password_once_and_only_hash_stored() {
     let src = sources(&e.data, &[], None);
     let svc = SettingsService::load(&src, &e.store).await.unwrap();
     let (pw, generated) = Passwords::load(&svc, &e.store).await.unwrap();
-    let generated = generated.expect("first start generates a password");
-    assert!(generated.len() >= 24);
-    assert!(
-        generated
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    );
-    assert!(pw.verify_api(&generated).await);
+    let api_key = generated.api.expect("first start generates an API key");
+    let generated = generated
+        .panel
+        .expect("first start generates a panel password");
+    assert_ne!(api_key, generated, "two different secrets for two roles");
+    for secret in [&api_key, &generated] {
+        assert!(secret.len() >= 24);
+        assert!(
+            secret
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
+    }
+    assert!(pw.verify_api(&api_key).await);
     assert!(pw.verify_panel(&generated).await);
+    assert!(
+        !pw.verify_panel(&api_key).await,
+        "the API key does not open the panel"
+    );
+    assert!(
+        !pw.verify_api(&generated).await,
+        "the panel password is not an API key"
+    );
     assert!(!pw.verify_api("wrong-password").await);
-    assert!(view(&svc, "password").is_set);
-    assert_eq!(view(&svc, "password").source, Source::Saved);
-
+    assert!(!pw.same_for_api_and_panel());
+    assert!(view(&svc, "api_password").is_set);
+    assert!(view(&svc, "panel_password").is_set);
+    assert!(!view(&svc, "password").is_set);
+    assert_eq!(view(&svc, "panel_password").source, Source::Saved);
     let db = e.store.path().to_path_buf();
     assert!(!db_dump_contains(&db, &generated), "plaintext stored");
     let raw = std::fs::read(&db).unwrap();
@@ -515,19 +531,20 @@ async fn generated_password_once_and_only_hash_stored() {
     }
     let hash = e
         .store
-        .call(|c| store::secrets::get(c, "password"))
+        .call(|c| store::secrets::get(c, "panel_password"))
         .await
         .unwrap()
         .unwrap();
     assert!(hash.starts_with("$argon2id$"));
 
-    // Second start: nothing generated, same password still valid.
+    // Second start: nothing generated, same secrets still valid.
     let svc2 = SettingsService::load(&src, &e.store).await.unwrap();
     let (pw2, again) = Passwords::load(&svc2, &e.store).await.unwrap();
-    assert!(again.is_none());
-    assert!(pw2.verify_api(&generated).await);
+    assert!(again.is_empty());
+    assert!(pw2.verify_api(&api_key).await);
+    assert!(pw2.verify_panel(&generated).await);
     // Cached fast path: repeated checks still answer correctly both ways.
-    assert!(pw2.verify_api(&generated).await);
+    assert!(pw2.verify_api(&api_key).await);
     assert!(!pw2.verify_api("another-wrong-one").await);
 }
 
@@ -545,7 +562,7 @@ async fn env_password_locks_and_is_plain_compared() {
     .await
     .unwrap();
     let (pw, generated) = Passwords::load(&svc, &e.store).await.unwrap();
-    assert!(generated.is_none(), "env password: nothing generated");
+    assert!(generated.is_empty(), "env password: nothing generated");
     assert!(pw.verify_api("api-pass").await);
     assert!(
         !pw.verify_api("shared-pass").await,
@@ -639,7 +656,8 @@ async fn api_password_alone_still_gets_a_panel_password() {
     let src = sources(&e.data, &[("API_PASSWORD", "api-only-pass")], None);
     let svc = SettingsService::load(&src, &e.store).await.unwrap();
     let (pw, generated) = Passwords::load(&svc, &e.store).await.unwrap();
-    let generated = generated.expect("the panel would have no password");
+    assert!(generated.api.is_none(), "API_PASSWORD is the API key");
+    let generated = generated.panel.expect("the panel would have no password");
     assert!(pw.verify_api("api-only-pass").await);
     assert!(
         !pw.verify_api(&generated).await,
@@ -648,7 +666,7 @@ async fn api_password_alone_still_gets_a_panel_password() {
     assert!(pw.verify_panel(&generated).await);
 
     let (pw2, again) = Passwords::load(&svc, &e.store).await.unwrap();
-    assert!(again.is_none());
+    assert!(again.is_empty());
     assert!(pw2.verify_panel(&generated).await);
 }
 
@@ -659,7 +677,7 @@ async fn wrong_keys_after_a_success_skip_argon2() {
         .await
         .unwrap();
     let (pw, generated) = Passwords::load(&svc, &e.store).await.unwrap();
-    let generated = generated.unwrap();
+    let generated = generated.api.unwrap();
     let t = std::time::Instant::now();
     assert!(pw.verify_api(&generated).await);
     let one_argon2 = t.elapsed();

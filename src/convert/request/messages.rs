@@ -193,13 +193,18 @@ fn tool_result(
     json!({"functionResponse": fr})
 }
 
-/// A JSON object result is used as-is; anything else is wrapped as `{"result": ...}`.
 fn tool_response(content: Option<&MessageContent>) -> Value {
     let text = match content {
         Some(MessageContent::Text(t)) => t.clone(),
         // The reference wrapped the raw part objects; the text is what the tool returned.
         parts => content_texts(parts).concat(),
     };
+    function_response_payload(text)
+}
+
+/// A tool's text output as a `functionResponse.response`: a JSON object is used as-is;
+/// anything else is wrapped as `{"result": ...}`.
+pub(crate) fn function_response_payload(text: String) -> Value {
     match serde_json::from_str::<Value>(&text) {
         Ok(obj @ Value::Object(_)) => obj,
         Ok(other) => json!({"result": other}),

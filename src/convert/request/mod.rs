@@ -35,7 +35,11 @@ mod params;
 mod parts;
 mod tools;
 pub(crate) use features::thinking_config;
-pub(crate) use tools::ToolNames;
+pub(crate) use messages::function_response_payload;
+pub(crate) use native::clean_contents;
+pub(crate) use params::generation_config;
+pub(crate) use parts::{audio_part, file_part, url_part};
+pub(crate) use tools::{ToolNames, function_declaration, repair_arg_types};
 
 use std::collections::HashMap;
 

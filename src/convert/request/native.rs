@@ -149,7 +149,7 @@ fn fix_roles_and_signatures(contents: &mut [Value]) -> Result<(), ConvertError> 
 /// Drop empty parts and contents, normalise text: the last cleanup before a request leaves.
 /// A part survives when any value other than `thought` is non-empty; text is right-trimmed
 /// unless it carries a thought signature (signed text is replayed byte for byte).
-pub(super) fn clean_contents(contents: &mut Vec<Value>) {
+pub(crate) fn clean_contents(contents: &mut Vec<Value>) {
     contents.retain_mut(|content| {
         let Some(Value::Array(parts)) = content.get_mut("parts") else {
             return true;

@@ -70,7 +70,7 @@ fn number(x: f64) -> Value {
     serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number)
 }
 
-pub(super) fn generation_config(
+pub(crate) fn generation_config(
     p: &ChatParams,
     family: Family,
 ) -> Result<Map<String, Value>, ConvertError> {

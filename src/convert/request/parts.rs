@@ -73,7 +73,7 @@ fn inline(mime: &str, data: &str) -> Value {
     json!({"inlineData": {"mimeType": mime, "data": data}})
 }
 
-fn url_part(url: &str, field: &str, kind: &'static str) -> Result<Value, ConvertError> {
+pub(crate) fn url_part(url: &str, field: &str, kind: &'static str) -> Result<Value, ConvertError> {
     let trimmed = url.trim();
     // Byte-wise, case-insensitive scheme checks: slicing `&str` at a fixed byte index panics
     // when a multi-byte character straddles it.
@@ -136,7 +136,7 @@ fn audio_mime(format: &str) -> String {
     }
 }
 
-fn audio_part(audio: &InputAudio, field: &str) -> Result<Value, ConvertError> {
+pub(crate) fn audio_part(audio: &InputAudio, field: &str) -> Result<Value, ConvertError> {
     if audio.data.trim().is_empty() {
         return Err(ConvertError::invalid(
             format!("{field}.data"),
@@ -151,7 +151,7 @@ fn audio_part(audio: &InputAudio, field: &str) -> Result<Value, ConvertError> {
     Ok(inline(&audio_mime(&audio.format), audio.data.trim()))
 }
 
-fn file_part(file: &FileRef, field: &str) -> Result<Value, ConvertError> {
+pub(crate) fn file_part(file: &FileRef, field: &str) -> Result<Value, ConvertError> {
     let Some(data) = file.file_data.as_deref().filter(|d| !d.trim().is_empty()) else {
         let reason = if file.file_id.is_some() {
             "file_id references are not supported (there is no file store); send file_data"

@@ -122,21 +122,14 @@ pub(super) fn convert_tools(
                         format!("duplicate function name '{}'", f.name),
                     ));
                 }
-                let mut decl = Map::new();
-                decl.insert("name".into(), Value::String(names.sanitize(&f.name)));
-                decl.insert(
-                    "description".into(),
-                    Value::String(f.description.unwrap_or_default()),
-                );
                 let params = f.parameters.unwrap_or(Value::Null);
-                if !params.is_null() {
-                    let cleaned = clean_parameters_schema(&params);
-                    if cleaned.as_object().is_some_and(|o| !o.is_empty()) {
-                        decl.insert("parametersJsonSchema".into(), cleaned);
-                    }
-                }
+                declarations.push(function_declaration(
+                    names,
+                    &f.name,
+                    f.description.as_deref().unwrap_or_default(),
+                    &params,
+                ));
                 declared.schemas.insert(f.name, params);
-                declarations.push(Value::Object(decl));
             }
             // Gemini's built-in tools under the names OpenAI-style clients use (as CLIProxyAPI
             // maps them).
@@ -163,6 +156,26 @@ pub(super) fn convert_tools(
     }
     declared.entries.extend(builtins);
     Ok(declared)
+}
+
+/// One Gemini function declaration: the sanitised name, the description, and the cleaned
+/// JSON Schema of the parameters (left out when there is none, or nothing is left of it).
+pub(crate) fn function_declaration(
+    names: &mut ToolNames,
+    original: &str,
+    description: &str,
+    parameters: &Value,
+) -> Value {
+    let mut decl = Map::new();
+    decl.insert("name".into(), Value::String(names.sanitize(original)));
+    decl.insert("description".into(), Value::String(description.to_string()));
+    if !parameters.is_null() {
+        let cleaned = clean_parameters_schema(parameters);
+        if cleaned.as_object().is_some_and(|o| !o.is_empty()) {
+            decl.insert("parametersJsonSchema".into(), cleaned);
+        }
+    }
+    Value::Object(decl)
 }
 
 /// `tool_choice` → `toolConfig`. Only sent when functions are declared: a function-calling
@@ -227,7 +240,7 @@ pub(super) fn tool_config(
 
 /// Coerce top-level call arguments to the declared property types: models and clients often
 /// stringify numbers and booleans. Values that do not convert are left alone.
-pub(super) fn repair_arg_types(args: &mut Map<String, Value>, schema: &Value) {
+pub(crate) fn repair_arg_types(args: &mut Map<String, Value>, schema: &Value) {
     let Some(props) = schema.get("properties").and_then(Value::as_object) else {
         return;
     };

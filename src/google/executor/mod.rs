@@ -8,6 +8,7 @@
 //! `google/` looks at the kind.
 mod code_assist;
 mod dialect;
+pub mod embed;
 mod gemini_api;
 mod vertex;
 
@@ -25,13 +26,21 @@ use super::code_assist::parsed_url;
 use super::errors::{ErrorClass, UpstreamError};
 use super::kind::CredentialKind;
 
-/// The generation methods every upstream serves.
+/// The generation methods every upstream serves, and the embedding methods of those that
+/// embed (see [`embed`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
     Generate,
     /// `streamGenerateContent?alt=sse`.
     Stream,
     CountTokens,
+    /// The Gemini API's one embedding, and Vertex's for `gemini-embedding-2`.
+    EmbedContent,
+    /// The Gemini API's batch of at most 100.
+    BatchEmbedContents,
+    /// Vertex's prediction call, which embeds with `gemini-embedding-001` and the
+    /// `text-embedding-*` models.
+    Predict,
 }
 
 impl Method {
@@ -41,7 +50,18 @@ impl Method {
             Self::Generate => "generateContent",
             Self::Stream => "streamGenerateContent",
             Self::CountTokens => "countTokens",
+            Self::EmbedContent => "embedContent",
+            Self::BatchEmbedContents => "batchEmbedContents",
+            Self::Predict => "predict",
         }
+    }
+
+    /// Embedding bodies are their own shapes, sent as they are: no envelope, no dialect.
+    fn is_embedding(self) -> bool {
+        matches!(
+            self,
+            Self::EmbedContent | Self::BatchEmbedContents | Self::Predict
+        )
     }
 
     /// Streams are always requested as SSE: one JSON document per `data:` line.
@@ -126,9 +146,12 @@ async fn post(
             Err(text) => client.post(text),
         },
     );
-    let req = req
-        .header("content-type", "application/json")
-        .body(exec.body(method, model, request));
+    let body = if method.is_embedding() {
+        serde_json::to_vec(request).unwrap_or_default()
+    } else {
+        exec.body(method, model, request)
+    };
+    let req = req.header("content-type", "application/json").body(body);
     let resp = exec.authorize(req, model).send().await.map_err(transport)?;
     if resp.status().is_success() {
         return Ok(resp);

@@ -2,6 +2,7 @@
 use std::sync::atomic::Ordering;
 
 use super::{Change, CredId, Pool, PoolSummary, Rotation, Snapshot};
+use crate::google::kind::{CredentialKind, Pin};
 use crate::pool::Profile;
 use crate::pool::clock::add;
 use crate::pool::failure::PoolConfig;
@@ -51,13 +52,22 @@ impl Pool {
         self.entries.get(&id).map(|e| e.profile.clone())
     }
 
-    /// The pin of every active credential (with repeats). O(n).
-    pub fn active_pins(&self) -> Vec<crate::google::kind::Pin> {
+    /// The profile of every active credential. O(n); for the model list.
+    pub fn active_profiles(&self) -> Vec<Profile> {
         self.entries
             .values()
             .filter(|e| e.state.is_active())
-            .map(|e| e.profile.kind.pin())
+            .map(|e| e.profile.clone())
             .collect()
+    }
+
+    /// Whether any credential, whatever its state, is of a kind `pin` admits (all kinds
+    /// without a pin) for which `f` holds. O(n); for error messages.
+    pub fn has_kind(&self, pin: Option<Pin>, f: impl Fn(CredentialKind) -> bool) -> bool {
+        self.entries.values().any(|e| {
+            let k = e.profile.kind;
+            f(k) && pin.is_none_or(|p| p.admits(k))
+        })
     }
 
     /// Every credential's profile. O(n); for settings changes, not the request path.

@@ -309,7 +309,8 @@ fn predict(ctx: &Ctx, caller: &Caller, target: &Target<'_>) -> Result<Value, Rej
     Ok(json!({"predictions": predictions, "metadata": {"billableCharacterCount": billable}}))
 }
 
-/// `gemini-embedding-2`: one content per request (several parts make one embedding).
+/// `gemini-embedding-2`: one content per request (several parts make one embedding), its
+/// options at the top level or in `embedContentConfig`.
 fn embed_content(ctx: &Ctx, caller: &Caller, target: &Target<'_>) -> Result<Value, Rejection> {
     let model = target.model;
     let body = ctx.json().cloned().unwrap_or(Value::Null);
@@ -323,15 +324,23 @@ fn embed_content(ctx: &Ctx, caller: &Caller, target: &Target<'_>) -> Result<Valu
         .get("content")
         .and_then(embeddings::content_text)
         .ok_or_else(|| bad("content is not specified"))?;
+    // The options go in `embedContentConfig` now; the top-level fields are deprecated but
+    // still taken. The config wins when both are set.
+    let config = body.get("embedContentConfig");
+    let option = |name: &str| {
+        config
+            .and_then(|c| c.get(name))
+            .or_else(|| body.get(name))
+            .filter(|v| !v.is_null())
+    };
     let opts = embeddings::EmbedOptions {
-        task_type: body.get("taskType").and_then(Value::as_str),
-        title: body.get("title").and_then(Value::as_str),
-        dims: body.get("outputDimensionality"),
+        task_type: option("taskType").and_then(Value::as_str),
+        title: option("title").and_then(Value::as_str),
+        dims: option("outputDimensionality"),
     };
     let dims = embeddings::check_options(&opts, catalog::embedding_dims(model))?;
     let limit = catalog::embedding_input_limit(model);
-    let auto_truncate = body
-        .get("autoTruncate")
+    let auto_truncate = option("autoTruncate")
         .and_then(Value::as_bool)
         .unwrap_or(true);
     let (kept_text, kept, truncated) = embeddings::truncate(&text, limit);

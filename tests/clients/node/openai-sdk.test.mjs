@@ -50,3 +50,32 @@ test('chat.completions.create with stream: true', { timeout: CLIENT_TIMEOUT_MS }
   assert.equal(finish, 'stop');
   assert.ok(usage && usage.completion_tokens > 0, JSON.stringify(usage));
 });
+
+test('responses.create', { timeout: CLIENT_TIMEOUT_MS }, async () => {
+  const { marker, text } = prompt('openai-responses');
+  const r = await client.responses.create({ model: MODEL, input: text, instructions: 'Answer briefly.' });
+  assert.equal(r.object, 'response');
+  assert.equal(r.status, 'completed');
+  assert.equal(r.output_text, `Echo: ${text}`);
+  assert.ok(r.output_text.includes(marker));
+  assert.ok(r.usage.input_tokens > 0 && r.usage.output_tokens > 0, JSON.stringify(r.usage));
+  const again = await client.responses.retrieve(r.id);
+  assert.equal(again.output_text, r.output_text);
+});
+
+test('responses.create with stream: true', { timeout: CLIENT_TIMEOUT_MS }, async () => {
+  const { text } = prompt('openai-responses-stream');
+  const stream = await client.responses.create({ model: MODEL, input: text, stream: true });
+  let answer = '';
+  const types = [];
+  let completed = null;
+  for await (const event of stream) {
+    types.push(event.type);
+    if (event.type === 'response.output_text.delta') answer += event.delta;
+    if (event.type === 'response.completed') completed = event.response;
+  }
+  assert.equal(answer, `Echo: ${text}`);
+  assert.deepEqual(types.slice(0, 2), ['response.created', 'response.in_progress']);
+  assert.equal(types.at(-1), 'response.completed');
+  assert.equal(completed.output_text ?? completed.output[0].content[0].text, `Echo: ${text}`);
+});

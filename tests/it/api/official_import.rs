@@ -200,32 +200,68 @@ async fn environment_keys_load_at_every_start_idempotently() {
     let x = sim.add_api_key(ApiKeySpec::express());
     let sa = sim.add_service_account(ServiceAccountSpec::new());
     let b64 = base64::engine::general_purpose::STANDARD.encode(sa.key_json().to_string());
-    let env = |b: support::Builder| {
+    let env = |b: support::Builder, keys: &str| {
         b.no_users()
-            .env(
-                "GEMINI_API_KEYS",
-                &format!("{}@shared,\n{}@shared", k1.key, k2.key),
-            )
+            .env("GEMINI_API_KEYS", keys)
             .env("VERTEX_EXPRESS_KEYS", &x.key)
             .env("VERTEX_CREDS_1", &b64)
     };
+    let groups = |list: &Value| -> Vec<Value> {
+        let mut keys: Vec<&Value> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["kind"] == "gemini_api_key")
+            .collect();
+        keys.sort_by_key(|c| c["id"].as_i64());
+        keys.iter().map(|c| c["quota_group"].clone()).collect()
+    };
     let dir = tempfile::tempdir().unwrap();
-    let app = env(support::builder().reuse(sim.clone(), dir))
-        .spawn()
-        .await;
+    let app = env(
+        support::builder().reuse(sim.clone(), dir),
+        &format!("{}@shared,\n{}@shared", k1.key, k2.key),
+    )
+    .spawn()
+    .await;
     let (_, list) = get(&app, "/credentials").await;
+    assert_eq!(groups(&list), [json!("shared"), json!("shared")]);
     let list = list.as_array().unwrap().clone();
     assert_eq!(list.len(), 4, "{list:?}");
     assert!(list.iter().all(|c| c["source"] == "env"));
     let (sim, dir) = app.stop().await;
-    let app = env(support::builder().reuse(sim.clone(), dir))
-        .spawn()
-        .await;
+    // The same keys with other groups: nothing is added, and the groups follow the
+    // environment (one moved to another project, one's label removed).
+    let app = env(
+        support::builder().reuse(sim.clone(), dir),
+        &format!("{}@proj-b\n{}", k1.key, k2.key),
+    )
+    .spawn()
+    .await;
     let (_, again) = get(&app, "/credentials").await;
     assert_eq!(
         again.as_array().unwrap().len(),
         4,
         "loading twice adds nothing"
+    );
+    assert_eq!(groups(&again), [json!("proj-b"), Value::Null]);
+    let ids: Vec<i64> = app
+        .state
+        .pool
+        .list()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.kind == gcli2api::google::kind::CredentialKind::GeminiApiKey)
+        .map(|r| r.id)
+        .collect();
+    let in_pool: Vec<Option<String>> = ids
+        .iter()
+        .map(|id| app.state.pool.profile(*id).unwrap().group)
+        .collect();
+    assert_eq!(
+        in_pool,
+        [Some("proj-b".to_string()), None],
+        "the pool shares cooldowns by the new groups"
     );
     // A key revoked since import is disabled on first use, with the reason.
     sim.set_api_key_state(&k1.key, KeyState::Deleted);

@@ -106,21 +106,29 @@ async fn passwords_are_write_only_and_take_effect_at_once() {
 
     // PASSWORD comes from the environment: locked.
     let (status, body) = send(
-        api(&app, Method::PUT, "/passwords/shared").json(&json!({"password": "whatever-long"})),
+        api(&app, Method::PUT, "/passwords/shared")
+            .json(&json!({"current_password": KEY, "password": "whatever-long"})),
     )
     .await;
     assert_eq!((status, code(&body)), (409, "locked"), "{body}");
-    let (status, body) =
-        send(api(&app, Method::PUT, "/passwords/api").json(&json!({"password": "short"}))).await;
+    let (status, body) = send(
+        api(&app, Method::PUT, "/passwords/api")
+            .json(&json!({"current_password": KEY, "password": "short"})),
+    )
+    .await;
     assert_eq!((status, code(&body)), (422, "invalid"), "{body}");
-    let (status, _) =
-        send(api(&app, Method::PUT, "/passwords/nonsense").json(&json!({"password": "x"}))).await;
+    let (status, _) = send(
+        api(&app, Method::PUT, "/passwords/nonsense")
+            .json(&json!({"current_password": KEY, "password": "x"})),
+    )
+    .await;
     assert_eq!(status, 400);
 
     // A new API key: the old one stops working for the proxy, the new one works; the panel
     // password (still PASSWORD) is unaffected.
     let (status, body) = send(
-        api(&app, Method::PUT, "/passwords/api").json(&json!({"password": "new-api-key-123"})),
+        api(&app, Method::PUT, "/passwords/api")
+            .json(&json!({"current_password": KEY, "password": "new-api-key-123"})),
     )
     .await;
     assert_eq!(status, 204, "{body}");
@@ -131,7 +139,8 @@ async fn passwords_are_write_only_and_take_effect_at_once() {
 
     // A new panel password: the old one is refused by the API, the new one accepted.
     let (status, _) = send(
-        api(&app, Method::PUT, "/passwords/panel").json(&json!({"password": "new-panel-pw-1"})),
+        api(&app, Method::PUT, "/passwords/panel")
+            .json(&json!({"current_password": KEY, "password": "new-panel-pw-1"})),
     )
     .await;
     assert_eq!(status, 204);

@@ -632,6 +632,28 @@ async fn embed_content_serves_gemini_embedding_2_one_content_at_a_time() {
         "parts fuse into one embedding"
     );
     assert!(out["usageMetadata"]["promptTokenCount"].as_u64().unwrap() > 0);
+    // The options' current home, `embedContentConfig`, wins over the deprecated top level.
+    let configured = json!({"content": {"parts": [{"text": "one"}]}, "outputDimensionality": 32,
+        "embedContentConfig": {"outputDimensionality": 8, "taskType": "RETRIEVAL_QUERY"}});
+    let (status, out) = v
+        .call(
+            &token,
+            v.model_path("global", "gemini-embedding-2", "embedContent"),
+            &configured,
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["embedding"]["values"].as_array().unwrap().len(), 8);
+    let titled =
+        json!({"content": {"parts": [{"text": "one"}]}, "embedContentConfig": {"title": "T"}});
+    let (status, out) = v
+        .call(
+            &token,
+            v.model_path("global", "gemini-embedding-2", "embedContent"),
+            &titled,
+        )
+        .await;
+    assert_eq!(status, 400, "a title needs RETRIEVAL_DOCUMENT: {out}");
     let (status, out) = v
         .call(
             &token,
