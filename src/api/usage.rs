@@ -6,9 +6,9 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
 use super::auth::PanelAuth;
-use super::credentials::view::QuotaView;
 use super::error::{ApiError, Failure};
 use crate::pool::CredId;
+use crate::pool::view::QuotaView;
 use crate::state::AppState;
 use crate::usage::{AggregatedStats, CredentialUsage, LimitOverride, Totals, UsageError};
 
@@ -104,7 +104,7 @@ struct ModelView {
 
 #[derive(Object)]
 struct KindPeriodView {
-    kind: crate::api::credentials::view::KindView,
+    kind: crate::pool::view::KindView,
     totals: TotalsView,
 }
 

@@ -1,6 +1,7 @@
 //! A closed-loop load driver: `concurrency` workers, each sending its next request as soon as the
 //! previous one has been read to the end, over keep-alive connections, until `n` requests are
 //! done or the time limit passes.
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -44,12 +45,34 @@ pub enum Target {
     },
 }
 
-fn prompt(i: usize) -> String {
-    format!("Benchmark request {i}: reply with a short sentence.")
+/// Upstream events in every benchmark stream: the simulator echoes the prompt back in pieces
+/// of [`STREAM_CHUNK_CHARS`] characters, and [`prompt`] sizes the echo to fill exactly this
+/// many.
+pub const STREAM_EVENTS: usize = 22;
+pub const STREAM_CHUNK_CHARS: usize = 16;
+/// The simulator answers `Echo: <prompt>`.
+const ECHO_PREFIX: usize = "Echo: ".len();
+
+/// A non-streaming request asks for a short sentence; a streaming one for an echo that the
+/// simulator sends as [`STREAM_EVENTS`] events (every prompt has the same length).
+pub fn prompt(i: usize, stream: bool) -> String {
+    if !stream {
+        return format!("Benchmark request {i}: reply with a short sentence.");
+    }
+    let len = STREAM_EVENTS * STREAM_CHUNK_CHARS - ECHO_PREFIX;
+    let mut p = format!(
+        "Benchmark stream {:08}: repeat this text back. ",
+        i % 100_000_000
+    );
+    while p.len() < len {
+        p.push_str("The quick brown fox jumps over the lazy dog. ");
+    }
+    p.truncate(len);
+    p
 }
 
 impl Target {
-    fn request(&self, client: &reqwest::Client, i: usize) -> reqwest::RequestBuilder {
+    pub fn request(&self, client: &reqwest::Client, i: usize) -> reqwest::RequestBuilder {
         match self {
             Target::Gateway { url, key, stream } => client
                 .post(format!("{url}/v1/chat/completions"))
@@ -57,7 +80,7 @@ impl Target {
                 .json(&json!({
                     "model": MODEL,
                     "stream": stream,
-                    "messages": [{"role": "user", "content": prompt(i)}],
+                    "messages": [{"role": "user", "content": prompt(i, *stream)}],
                 })),
             Target::Direct { url, users, stream } => {
                 let (token, project) = &users[i % users.len()];
@@ -72,7 +95,7 @@ impl Target {
                     .json(&json!({
                         "model": MODEL,
                         "project": project,
-                        "request": {"contents": [{"role": "user", "parts": [{"text": prompt(i)}]}]},
+                        "request": {"contents": [{"role": "user", "parts": [{"text": prompt(i, *stream)}]}]},
                     }))
             }
         }
@@ -169,17 +192,41 @@ impl Samples {
     }
 }
 
+/// Mutes the console log sink while alive, so the access lines of thousands of requests do
+/// not flood the terminal; the file and the ring buffer still get them.
+struct Quiet(Option<crate::logs::LogHub>);
+
+impl Quiet {
+    fn new(mute: bool) -> Self {
+        let hub = crate::logs::hub().filter(|_| mute);
+        if let Some(h) = &hub {
+            h.set_console(false);
+        }
+        Quiet(hub)
+    }
+}
+
+impl Drop for Quiet {
+    fn drop(&mut self) {
+        if let Some(h) = &self.0 {
+            h.set_console(true);
+        }
+    }
+}
+
 /// Sends `n` requests to `target` from `concurrency` workers; stops starting new ones after
-/// `limit`.
+/// `limit`. With `mute`, the console log sink is off meanwhile (see [`Quiet`]).
 pub async fn drive(
     client: &reqwest::Client,
     target: &Target,
     n: usize,
     concurrency: usize,
     limit: Duration,
+    mute: bool,
 ) -> Samples {
+    let quiet = Quiet::new(mute);
     let next = Arc::new(AtomicUsize::new(0));
-    let cpu_before = process_cpu();
+    let cpu_before = CpuSnapshot::take();
     let start = Instant::now();
     let deadline = start + limit;
     let mut workers = Vec::new();
@@ -217,14 +264,65 @@ pub async fn drive(
     }
     // Workers add no elapsed time of their own: the phase's wall time is what counts.
     all.elapsed = start.elapsed();
-    all.cpu = match (cpu_before, process_cpu()) {
-        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
-        _ => None,
-    };
+    all.cpu = CpuSnapshot::take().and_then(|after| after.since(&cpu_before?));
+    drop(quiet);
     if let Some(e) = &all.first_error {
         tracing::warn!(errors = all.errors, first = %e, "benchmark requests failed");
     }
     all
+}
+
+/// CPU time of this process (every thread: client, gateway, simulator, background writers),
+/// Linux only. Per thread from `/proc/self/task/*/schedstat` in nanoseconds, so short phases
+/// are measured precisely; a phase's CPU is the per-thread difference, so a thread that exits
+/// mid-phase takes only its own last moments with it, not its whole history. Where the
+/// per-thread figures cannot be read, `/proc/self/stat` gives the process total in 10 ms
+/// ticks.
+#[derive(Clone, Debug, Default)]
+pub struct CpuSnapshot {
+    threads: HashMap<u32, u64>,
+    ticks: Option<Duration>,
+}
+
+impl CpuSnapshot {
+    pub fn take() -> Option<Self> {
+        let snap = Self {
+            threads: thread_cpu_ns(),
+            ticks: process_cpu(),
+        };
+        (!snap.threads.is_empty() || snap.ticks.is_some()).then_some(snap)
+    }
+
+    /// CPU used between `before` and this snapshot.
+    pub fn since(&self, before: &CpuSnapshot) -> Option<Duration> {
+        if !self.threads.is_empty() && !before.threads.is_empty() {
+            let ns: u64 = self
+                .threads
+                .iter()
+                .map(|(tid, now)| now.saturating_sub(before.threads.get(tid).copied().unwrap_or(0)))
+                .sum();
+            return Some(Duration::from_nanos(ns));
+        }
+        Some(self.ticks?.saturating_sub(before.ticks?))
+    }
+}
+
+fn thread_cpu_ns() -> HashMap<u32, u64> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return HashMap::new();
+    };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| {
+            let tid = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("schedstat")).ok()?;
+            Some((tid, parse_schedstat(&stat)?))
+        })
+        .collect()
+}
+
+/// The first field of `schedstat`: nanoseconds spent on a CPU.
+fn parse_schedstat(s: &str) -> Option<u64> {
+    s.split_whitespace().next()?.parse().ok()
 }
 
 /// User plus system CPU time of this process, from `/proc/self/stat` (Linux). `utime` and
@@ -242,6 +340,24 @@ fn parse_stat_cpu(stat: &str) -> Option<Duration> {
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     Some(Duration::from_millis((utime + stime) * 10))
+}
+
+/// SSE frames (`data:` lines) in the answer to one streaming request to `target`.
+pub async fn count_frames(client: &reqwest::Client, target: &Target) -> Result<usize, BenchError> {
+    let resp = target
+        .request(client, 0)
+        .send()
+        .await
+        .map_err(|e| BenchError::Client(format!("stream check: {e}")))?;
+    let status = resp.status();
+    let body = resp
+        .text()
+        .await
+        .map_err(|e| BenchError::Client(format!("stream check: {e}")))?;
+    if !status.is_success() {
+        return Err(BenchError::Client(format!("stream check: status {status}")));
+    }
+    Ok(body.lines().filter(|l| l.starts_with("data:")).count())
 }
 
 /// One request read to its end: (time to first body byte, total time).
@@ -296,6 +412,32 @@ mod tests {
         assert_eq!(parse_stat_cpu("garbage"), None);
         if cfg!(target_os = "linux") {
             assert!(process_cpu().is_some());
+        }
+    }
+
+    #[test]
+    fn cpu_snapshots_count_threads_that_came_and_went() {
+        assert_eq!(
+            parse_schedstat("213010525 177252597 109\n"),
+            Some(213_010_525)
+        );
+        assert_eq!(parse_schedstat(""), None);
+        let at = |pairs: &[(u32, u64)]| CpuSnapshot {
+            threads: pairs.iter().copied().collect(),
+            ticks: None,
+        };
+        // Thread 1 ran 5, thread 2 exited (its last moments are lost), thread 3 is new.
+        let before = at(&[(1, 100), (2, 50)]);
+        let after = at(&[(1, 105), (3, 7)]);
+        assert_eq!(after.since(&before), Some(Duration::from_nanos(12)));
+        if cfg!(target_os = "linux") {
+            let a = CpuSnapshot::take().expect("Linux has /proc");
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_millis(30) {
+                std::hint::black_box(0u64);
+            }
+            let used = CpuSnapshot::take().unwrap().since(&a).unwrap();
+            assert!(used >= Duration::from_millis(10), "{used:?}");
         }
     }
 }

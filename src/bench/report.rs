@@ -3,7 +3,8 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::Plan;
-use super::load::{LoadStats, MODEL};
+use super::footprint::Footprint;
+use super::load::{LoadStats, MODEL, STREAM_EVENTS};
 use super::pick::PickRow;
 
 /// The end-to-end figures for one pool size.
@@ -26,6 +27,11 @@ pub struct PoolRun {
     /// `Store::call` invocations while the measured gateway requests ran.
     pub store_reads: u64,
     pub gateway_requests: usize,
+    /// Requests per second of the gateway at c=N, per round, in round order.
+    pub gateway_round_rps: Vec<f64>,
+    /// Per round, the gateway's CPU per request minus the simulator's alone (seconds), for
+    /// non-streaming requests and for streams at c=N. Each pair ran moments apart.
+    pub added_cpu_rounds: [Vec<f64>; 2],
 }
 
 impl PoolRun {
@@ -52,11 +58,75 @@ pub struct Report {
     pub picks: Vec<PickRow>,
     /// The first run is the baseline.
     pub pools: Vec<PoolRun>,
+    /// The gateway process's memory; `None` when the plan skipped it.
+    pub footprint: Option<Footprint>,
     pub cpus: usize,
     pub release: bool,
     pub took: Duration,
-    /// One-minute load average when the run started (Linux), to judge the noise.
-    pub load_average: Option<f64>,
+    /// One-minute load average when the run started and when it ended (Linux), to judge the
+    /// noise.
+    pub load_average: Option<(f64, f64)>,
+}
+
+/// How a budget line came out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Ok,
+    Short,
+    NotMeasured,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::Short => "short",
+            Verdict::NotMeasured => "not measured",
+        }
+    }
+}
+
+/// One line of the performance budget: what was measured in this run, against its limit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BudgetLine {
+    pub what: String,
+    /// In `unit`s; `None` when this run did not measure it.
+    pub measured: Option<f64>,
+    pub limit: f64,
+    /// The figure must be at most the limit (otherwise at least).
+    pub at_most: bool,
+    pub unit: &'static str,
+}
+
+impl BudgetLine {
+    pub fn verdict(&self) -> Verdict {
+        match self.measured {
+            Some(m) if m.is_finite() => {
+                let ok = if self.at_most {
+                    m <= self.limit
+                } else {
+                    m >= self.limit
+                };
+                if ok { Verdict::Ok } else { Verdict::Short }
+            }
+            _ => Verdict::NotMeasured,
+        }
+    }
+
+    fn figure(&self, v: f64) -> String {
+        let digits = if v.abs() >= 100.0 || self.unit == "%" || self.unit == "streams" {
+            0
+        } else if v.abs() >= 10.0 {
+            1
+        } else {
+            2
+        };
+        match self.unit {
+            "streams" => thousands(v.max(0.0) as usize),
+            "%" => format!("{v:.digits$}%"),
+            unit => format!("{v:.digits$} {unit}"),
+        }
+    }
 }
 
 fn ms(d: Duration) -> f64 {
@@ -69,6 +139,33 @@ fn ratio(value: f64, base: f64) -> f64 {
 
 fn dur_ratio(value: Duration, base: Duration) -> f64 {
     ratio(value.as_secs_f64(), base.as_secs_f64())
+}
+
+/// The median over rounds of `large[i] / small[i]`: the two pools ran each round moments
+/// apart, so a burst of other work on the machine moves one round's pair, not the figure.
+fn round_ratio(large: &[f64], small: &[f64]) -> Option<f64> {
+    median(
+        large
+            .iter()
+            .zip(small)
+            .map(|(l, s)| ratio(*l, *s))
+            .collect(),
+    )
+}
+
+/// The median of the finite values; `None` when there are none.
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    v.retain(|x| x.is_finite());
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    Some(if v.len() % 2 == 0 {
+        (v[mid - 1] + v[mid]) / 2.0
+    } else {
+        v[mid]
+    })
 }
 
 /// `10000` → `10,000`.
@@ -163,9 +260,96 @@ impl Report {
         (failed, first)
     }
 
+    /// The budget of issue #10, each line with its figure from this run.
+    pub fn budget(&self) -> Vec<BudgetLine> {
+        // The worse of the pool sizes: the budget holds for any pool.
+        let worst = |f: &dyn Fn(&PoolRun) -> Option<f64>| {
+            let all: Option<Vec<f64>> = self.pools.iter().map(f).collect();
+            all.filter(|v| !v.is_empty())
+                .map(|v| v.into_iter().fold(f64::NEG_INFINITY, f64::max))
+        };
+        // The median round: other work on the machine lands on single rounds, and a
+        // round's two figures were taken moments apart.
+        let added_cpu =
+            |r: &PoolRun, i: usize| median(r.added_cpu_rounds[i].clone()).map(|s| s * 1e6);
+        let c = self.plan.concurrency;
+        let mut lines = vec![
+            BudgetLine {
+                what: format!("gateway CPU per non-stream chat (c={c}, median round)"),
+                measured: worst(&|r| added_cpu(r, 0)),
+                limit: 100.0,
+                at_most: true,
+                unit: "µs",
+            },
+            BudgetLine {
+                what: format!("gateway CPU per {STREAM_EVENTS}-event stream (c={c}, median round)"),
+                measured: worst(&|r| added_cpu(r, 1)),
+                limit: 250.0,
+                at_most: true,
+                unit: "µs",
+            },
+        ];
+        let f = self.footprint.as_ref();
+        let held = f.map_or(self.plan.held_streams, |f| f.held_target);
+        lines.push(BudgetLine {
+            what: "idle RSS of the gateway process".into(),
+            measured: f.map(|f| f.rss_idle as f64 / 1e6),
+            limit: 25.0,
+            at_most: true,
+            unit: "MB",
+        });
+        lines.push(BudgetLine {
+            what: format!("RSS per held stream, {} held", thousands(held)),
+            measured: f.and_then(Footprint::per_stream).map(|b| b / 1e3),
+            limit: 64.0,
+            at_most: true,
+            unit: "KB",
+        });
+        let limit = match f.and_then(|f| f.concurrency_limit) {
+            Some((0, cap)) => format!("0 (default: {})", thousands(cap)),
+            Some((n, _)) => thousands(n),
+            None => "default".to_string(),
+        };
+        lines.push(BudgetLine {
+            what: format!("held streams served at MAX_CONCURRENT_REQUESTS={limit}"),
+            measured: f.map(|f| f.held as f64),
+            limit: held as f64,
+            at_most: false,
+            unit: "streams",
+        });
+        lines.push(BudgetLine {
+            what: "gateway added p99 at c=1".into(),
+            measured: worst(&|r| {
+                Some(ms(r.gateway_seq.latency.p99) - ms(r.direct_seq.latency.p99))
+            }),
+            limit: 1.0,
+            at_most: true,
+            unit: "ms",
+        });
+        let throughput = match (self.pools.first(), self.pools.last()) {
+            (Some(small), Some(large)) if self.pools.len() > 1 => {
+                round_ratio(&large.gateway_round_rps, &small.gateway_round_rps).map(|r| 100.0 * r)
+            }
+            _ => None,
+        };
+        lines.push(BudgetLine {
+            what: format!(
+                "throughput with {} credentials vs {} (c={c}, median round)",
+                thousands(self.pools.last().map_or(0, |r| r.credentials)),
+                thousands(self.pools.first().map_or(0, |r| r.credentials))
+            ),
+            measured: throughput,
+            limit: 95.0,
+            at_most: false,
+            unit: "%",
+        });
+        lines
+    }
+
     pub fn render(&self) -> String {
         let mut o = String::new();
         let _ = self.header(&mut o);
+        let _ = self.budget_section(&mut o);
         let _ = self.pick_section(&mut o);
         let _ = self.e2e_section(&mut o);
         let _ = self.stream_section(&mut o);
@@ -195,12 +379,65 @@ impl Report {
             o,
             "Ratios are against a baseline measured in this run: 1.00x = no change, above 1 = more."
         )?;
-        if let Some(load) = self.load_average {
+        if let Some((start, end)) = self.load_average {
             writeln!(
                 o,
-                "Load average at start: {load:.2}. On a shared machine, wall-clock ratios between 0.8x and\n\
-                 1.25x are within noise; the CPU-per-request line is steadier."
+                "Load average {start:.2} at start, {end:.2} at the end, on {} CPU(s). Other work on the\n\
+                 machine raises every figure: wall-clock ratios between 0.8x and 1.25x are within\n\
+                 noise, tail latency takes the scheduler's delays, CPU per request is the steadiest.",
+                self.cpus
             )?;
+        }
+        Ok(())
+    }
+
+    fn budget_section(&self, o: &mut String) -> std::fmt::Result {
+        writeln!(o)?;
+        writeln!(
+            o,
+            "Budget (issue #10). CPU and latency: the gateway's added cost, gateway minus the\n\
+             simulator called directly, same pool, worse of the two pool sizes. Memory: a separate\n\
+             gateway process with default settings."
+        )?;
+        writeln!(
+            o,
+            "   {:<66} {:>10}  {:>10}  verdict",
+            "line", "measured", "limit"
+        )?;
+        for line in self.budget() {
+            let measured = line
+                .measured
+                .filter(|m| m.is_finite())
+                .map_or_else(|| "-".to_string(), |m| line.figure(m));
+            let limit = format!(
+                "{} {}",
+                if line.at_most { "≤" } else { "≥" },
+                line.figure(line.limit)
+            );
+            writeln!(
+                o,
+                "   {:<66} {:>10}  {:>10}  {}",
+                line.what,
+                measured,
+                limit,
+                line.verdict().as_str()
+            )?;
+        }
+        if let Some(f) = &self.footprint {
+            writeln!(
+                o,
+                "   Gateway process resident set: {:.1} MB after start, {:.1} MB idle after {} requests,\n   \
+                 {:.1} MB with {} streams held open ({} asked for).",
+                f.rss_started as f64 / 1e6,
+                f.rss_idle as f64 / 1e6,
+                super::footprint::WARM_TOTAL,
+                f.rss_held as f64 / 1e6,
+                thousands(f.held),
+                thousands(f.held_target)
+            )?;
+            if let Some(note) = &f.note {
+                writeln!(o, "   Note: {note}")?;
+            }
         }
         Ok(())
     }
@@ -333,7 +570,7 @@ impl Report {
             };
             writeln!(o, "     {label:<5} {}   ratio {r}", cells.join(", "))?;
         }
-        if let Some(line) = self.cpu_line(base) {
+        if let Some(line) = self.cpu_line("request", |r| (&r.gateway, &r.direct)) {
             writeln!(o, "{line}")?;
         }
         writeln!(
@@ -345,24 +582,31 @@ impl Report {
 
     /// Process CPU per request at c=N: steadier than wall time when other processes compete
     /// for the CPUs. `None` where the platform gives no process CPU time.
-    fn cpu_line(&self, base: &PoolRun) -> Option<String> {
+    fn cpu_line(
+        &self,
+        what: &str,
+        pick: fn(&PoolRun) -> (&LoadStats, &LoadStats),
+    ) -> Option<String> {
         let us = |d: Duration| d.as_secs_f64() * 1e6;
-        let added =
-            |r: &PoolRun| Some(us(r.gateway.cpu_per_request?) - us(r.direct.cpu_per_request?));
+        let added = |r: &PoolRun| {
+            let (g, d) = pick(r);
+            Some(us(g.cpu_per_request?) - us(d.cpu_per_request?))
+        };
         let cells: Vec<String> = self
             .pools
             .iter()
             .map(|r| {
+                let (g, d) = pick(r);
                 Some(format!(
                     "{}: {:.0} µs (gateway {:.0} − simulator {:.0})",
                     thousands(r.credentials),
                     added(r)?,
-                    us(r.gateway.cpu_per_request?),
-                    us(r.direct.cpu_per_request?)
+                    us(g.cpu_per_request?),
+                    us(d.cpu_per_request?)
                 ))
             })
             .collect::<Option<_>>()?;
-        let first = added(base)?;
+        let first = added(self.pools.first()?)?;
         let last = self.pools.last().and_then(added)?;
         let r = if first > 1.0 {
             x(last / first)
@@ -370,7 +614,7 @@ impl Report {
             "n/a".into()
         };
         Some(format!(
-            "   Gateway added CPU per request (whole process, c={}):\n     {}   ratio {r}",
+            "   Gateway added CPU per {what} (whole process, c={}):\n     {}   ratio {r}",
             self.plan.concurrency,
             cells.join(", ")
         ))
@@ -380,7 +624,8 @@ impl Report {
         writeln!(o)?;
         writeln!(
             o,
-            "3. Streaming /v1/chat/completions ({} requests per row, concurrency {})",
+            "3. Streaming /v1/chat/completions, {STREAM_EVENTS} upstream events per stream ({} requests per row,\n   \
+             concurrency {})",
             self.plan.stream_requests, self.plan.concurrency
         )?;
         let Some(base) = self.pools.first() else {
@@ -423,6 +668,9 @@ impl Report {
                     s.errors
                 )?;
             }
+        }
+        if let Some(line) = self.cpu_line("stream", |r| (&r.gateway_stream, &r.direct_stream)) {
+            writeln!(o, "{line}")?;
         }
         Ok(())
     }
@@ -480,6 +728,43 @@ mod tests {
         assert_eq!(thousands(1000), "1,000");
         assert_eq!(thousands(10_000), "10,000");
         assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn throughput_is_the_median_round_ratio() {
+        assert_eq!(
+            round_ratio(&[90.0, 100.0, 50.0], &[100.0, 100.0, 100.0]),
+            Some(0.9)
+        );
+        assert_eq!(round_ratio(&[1.0, 3.0], &[1.0, 1.0]), Some(2.0));
+        assert_eq!(round_ratio(&[], &[]), None);
+        assert_eq!(round_ratio(&[1.0], &[0.0]), None);
+        assert_eq!(median(vec![3.0, f64::NAN, 1.0, 2.0]), Some(2.0));
+    }
+
+    #[test]
+    fn budget_verdicts_and_figures() {
+        let line = |measured, at_most, unit| BudgetLine {
+            what: "x".into(),
+            measured,
+            limit: 100.0,
+            at_most,
+            unit,
+        };
+        assert_eq!(line(Some(99.5), true, "µs").verdict(), Verdict::Ok);
+        assert_eq!(line(Some(100.0), true, "µs").verdict(), Verdict::Ok);
+        assert_eq!(line(Some(100.1), true, "µs").verdict(), Verdict::Short);
+        assert_eq!(line(Some(99.0), false, "%").verdict(), Verdict::Short);
+        assert_eq!(line(Some(101.0), false, "%").verdict(), Verdict::Ok);
+        assert_eq!(line(None, true, "MB").verdict(), Verdict::NotMeasured);
+        assert_eq!(
+            line(Some(f64::NAN), true, "MB").verdict(),
+            Verdict::NotMeasured
+        );
+        assert_eq!(line(None, true, "µs").figure(84.26), "84.3 µs");
+        assert_eq!(line(None, true, "ms").figure(0.314), "0.31 ms");
+        assert_eq!(line(None, true, "%").figure(99.14), "99%");
+        assert_eq!(line(None, false, "streams").figure(1000.0), "1,000");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::time::Duration;
 use chrono::Utc;
 
 use super::pick::{PickCase, PickPlan, scan_pick, states};
-use super::{BenchArgs, Plan, measure};
+use super::{BenchArgs, Plan, Verdict, measure};
 use crate::pool::{Clock, ModelClass, NoQuota, Pool, PoolConfig, SystemClock};
 
 fn tiny_plan() -> Plan {
@@ -18,6 +18,9 @@ fn tiny_plan() -> Plan {
         warmup: 4,
         pools: [3, 200],
         phase_limit: Duration::from_secs(60),
+        held_streams: 20,
+        gateway_exe: None,
+        mute_console: false,
         pick: PickPlan {
             cases: vec![
                 PickCase::healthy(10),
@@ -38,13 +41,17 @@ fn tiny_plan() -> Plan {
 fn plan_follows_the_flags() {
     let full = Plan::from_args(&BenchArgs::default());
     assert_eq!((full.requests, full.concurrency), (2000, 16));
-    assert_eq!(full.pools, [3, 10_000]);
+    assert_eq!(full.pools, [10, 10_000]);
+    assert_eq!(full.held_streams, 1000);
+    assert_eq!(full.sequential_requests, 1000);
+    assert!(full.gateway_exe.is_some() && full.mute_console);
     assert_eq!(full.pick.cases.len(), 5);
     let quick = Plan::from_args(&BenchArgs {
         quick: true,
         ..Default::default()
     });
     assert_eq!(quick.requests, 300);
+    assert_eq!(quick.sequential_requests, 150);
     assert!(quick.pick.run_time < full.pick.run_time);
     let custom = Plan::from_args(&BenchArgs {
         quick: true,
@@ -108,6 +115,7 @@ async fn tiny_run_reports_every_section_with_finite_ratios() {
         assert_eq!(run.gateway_stream.requests, 10);
         assert_eq!(run.direct_seq.requests, 5);
         assert_eq!(run.gateway_requests, 35);
+        assert!(run.gateway_stream.cpu_per_request.is_some());
         assert_eq!(run.store_reads, 0, "serving requests must not read SQLite");
     }
 
@@ -117,8 +125,29 @@ async fn tiny_run_reports_every_section_with_finite_ratios() {
         assert!(r.is_finite() && *r > 0.0, "{name} = {r}");
     }
 
+    assert!(report.footprint.is_none(), "no gateway binary in this plan");
+    let budget = report.budget();
+    assert_eq!(budget.len(), 7, "{budget:?}");
+    for line in &budget {
+        let memory = line.unit == "MB" || line.unit == "KB" || line.unit == "streams";
+        if memory {
+            assert_eq!(line.verdict(), Verdict::NotMeasured, "{line:?}");
+        } else {
+            let m = line.measured.unwrap_or(f64::NAN);
+            assert!(m.is_finite(), "{line:?}");
+            assert_ne!(line.verdict(), Verdict::NotMeasured, "{line:?}");
+        }
+    }
+
     let text = report.render();
     for section in [
+        "Budget (issue #10)",
+        "gateway CPU per non-stream chat",
+        "gateway CPU per 22-event stream",
+        "idle RSS of the gateway process",
+        "RSS per held stream, 20 held",
+        "gateway added p99 at c=1",
+        "throughput with 200 credentials vs 3",
         "1. Pool::pick",
         "2. End-to-end, non-streaming",
         "Gateway added latency",
@@ -132,8 +161,10 @@ async fn tiny_run_reports_every_section_with_finite_ratios() {
     // Every table ratio printed is a finite number ("1.00x"); only the added-latency line may
     // say n/a, when the baseline difference is too small to divide by.
     let mut printed = 0;
+    // The budget table has no ratios; the tables after it do.
     let rows = text
         .lines()
+        .skip_while(|l| !l.starts_with("1. Pool::pick"))
         .filter(|l| l.starts_with("   ") && !l.contains("ratio"));
     for line in rows {
         assert!(!line.contains("n/a"), "undefined ratio in {line:?}");

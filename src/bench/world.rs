@@ -13,7 +13,7 @@ use super::{BenchError, Plan};
 use crate::AppState;
 use crate::demo::TempDir;
 use crate::pool::CredentialState;
-use crate::simulator::{SeededUser, SimHandle, Simulator, UserSpec};
+use crate::simulator::{Pacing, SeededUser, SimHandle, Simulator, UserSpec};
 use crate::store::credentials::{self as repo, CredentialSource, NewCredential};
 use crate::store::{Store, now_ms};
 
@@ -40,7 +40,7 @@ impl Gateway {
 
 /// The environment the gateway is built from: nothing is taken from the process environment,
 /// so a user's PROXY or DATA_DIR cannot leak into the bench.
-fn sources(data_dir: &std::path::Path, sim_url: &str, concurrency: usize) -> crate::Sources {
+fn sources(data_dir: &std::path::Path, sim_url: &str) -> crate::Sources {
     let mut env = HashMap::new();
     env.insert("PASSWORD".into(), KEY.into());
     // Every request moves to the next credential: the most index work per request, and a
@@ -53,16 +53,13 @@ fn sources(data_dir: &std::path::Path, sim_url: &str, concurrency: usize) -> cra
     // mid-run; a limit that is never reached keeps the quota accounting on the measured path.
     env.insert("DAILY_LIMIT_TOTAL".into(), "1000000000".into());
     env.insert("DAILY_LIMIT_PRO".into(), "1000000000".into());
-    env.insert(
-        "MAX_CONCURRENT_REQUESTS".into(),
-        concurrency.max(64).to_string(),
-    );
+    // MAX_CONCURRENT_REQUESTS keeps its default, which holds any concurrency the bench uses.
     crate::demo::demo_sources(env, data_dir, sim_url)
 }
 
 /// Writes one credential per user in a single transaction: the row and its pool state, as
 /// `PoolService::add` writes them, but without 10,000 separate commits.
-async fn seed(dir: &std::path::Path, users: &[SeededUser]) -> Result<(), BenchError> {
+pub(super) async fn seed(dir: &std::path::Path, users: &[SeededUser]) -> Result<(), BenchError> {
     let rows: Vec<(NewCredential, String)> = users
         .iter()
         .enumerate()
@@ -118,10 +115,10 @@ struct World {
 }
 
 impl World {
-    async fn start(plan: &Plan, credentials: usize) -> Result<World, BenchError> {
+    async fn start(credentials: usize) -> Result<World, BenchError> {
         let dir = TempDir::new("bench")?;
         let sim = Simulator::start(tokio::net::TcpListener::bind("127.0.0.1:0").await?).await?;
-        match Self::start_on(plan, credentials, &sim, &dir).await {
+        match Self::start_on(credentials, &sim, &dir).await {
             Ok((gateway, users, loaded, seed_time, load_time)) => Ok(World {
                 credentials,
                 loaded,
@@ -141,7 +138,6 @@ impl World {
 
     #[allow(clippy::type_complexity)]
     async fn start_on(
-        plan: &Plan,
         credentials: usize,
         sim: &SimHandle,
         dir: &TempDir,
@@ -167,7 +163,7 @@ impl World {
         let seed_time = started.elapsed();
 
         let started = Instant::now();
-        let app = crate::build(sources(&dir.0, &sim.base_url(), plan.concurrency)).await?;
+        let app = crate::build(sources(&dir.0, &sim.base_url())).await?;
         let load_time = started.elapsed();
         let loaded = app.state().pool.summary().active;
         tracing::info!(credentials, loaded, ?seed_time, ?load_time, "gateway built");
@@ -215,6 +211,18 @@ impl World {
     }
 }
 
+/// Fast mode: no delay between events; text split so every stream has
+/// [`load::STREAM_EVENTS`] events.
+fn stream_pacing() -> Pacing {
+    Pacing {
+        chunk_chars: load::STREAM_CHUNK_CHARS,
+        ..Pacing::default()
+    }
+}
+
+/// The phase whose requests per second make the throughput figure: the gateway at c=N.
+const THROUGHPUT_PHASE: usize = 1;
+
 #[derive(Clone, Copy, Debug)]
 struct Phase {
     gateway: bool,
@@ -255,9 +263,10 @@ const PHASES: [Phase; 6] = [
     },
 ];
 
-/// Each phase is split into this many slices, alternated between the pool sizes, so a drift in
-/// machine speed over the run lands on both sides of every ratio.
-const ROUNDS: usize = 4;
+/// Each phase is split into this many slices, alternated between the phases and the pool
+/// sizes, so a drift in machine speed over the run lands on both sides of every difference
+/// and ratio.
+const ROUNDS: usize = 8;
 
 /// Slice `round` of `n` requests split in `ROUNDS`.
 fn slice(n: usize, round: usize) -> usize {
@@ -269,7 +278,7 @@ fn slice(n: usize, round: usize) -> usize {
 pub async fn run_pools(client: &reqwest::Client, plan: &Plan) -> Result<Vec<PoolRun>, BenchError> {
     let mut worlds = Vec::new();
     for &credentials in &plan.pools {
-        match World::start(plan, credentials).await {
+        match World::start(credentials).await {
             Ok(w) => worlds.push(w),
             Err(e) => {
                 for w in worlds {
@@ -300,13 +309,14 @@ async fn measure(
     let drive = |w: &World, phase: Phase, n: usize| {
         // The simulator logs every request it serves; clearing it keeps memory flat.
         w.sim.reset();
+        w.sim.set_pacing(stream_pacing());
         let c = if phase.sequential {
             1
         } else {
             plan.concurrency
         };
         let target = w.target(phase);
-        async move { load::drive(client, &target, n, c, plan.phase_limit).await }
+        async move { load::drive(client, &target, n, c, plan.phase_limit, plan.mute_console).await }
     };
 
     tracing::info!("warming up");
@@ -316,28 +326,69 @@ async fn measure(
             warmup_errors[i] += drive(w, *phase, plan.warmup).await.stats().errors;
         }
     }
+    for w in worlds {
+        for phase in &PHASES[2..4] {
+            w.sim.reset();
+            w.sim.set_pacing(stream_pacing());
+            let frames = load::count_frames(client, &w.target(*phase)).await?;
+            // The gateway adds its closing chunk and `[DONE]`.
+            let want = load::STREAM_EVENTS + if phase.gateway { 2 } else { 0 };
+            if frames != want {
+                return Err(BenchError::Client(format!(
+                    "a benchmark stream ({}) had {frames} SSE frames, not {want}",
+                    if phase.gateway {
+                        "gateway"
+                    } else {
+                        "simulator"
+                    }
+                )));
+            }
+        }
+    }
     let reads_before: Vec<u64> = worlds
         .iter()
         .map(|w| w.gateway.state.store.read_count())
         .collect();
 
     let mut samples = vec![vec![Samples::default(); PHASES.len()]; worlds.len()];
-    for (p, phase) in PHASES.iter().enumerate() {
-        let n = if phase.sequential {
+    let mut round_rps = vec![Vec::new(); worlds.len()];
+    // Per pool and phase, the CPU per request of each round, in round order.
+    let mut round_cpu = vec![vec![Vec::with_capacity(ROUNDS); PHASES.len()]; worlds.len()];
+    let size = |phase: &Phase| {
+        if phase.sequential {
             plan.sequential_requests
         } else if phase.stream {
             plan.stream_requests
         } else {
             plan.requests
-        };
-        tracing::info!(?phase, requests = n, "measuring");
-        for round in 0..ROUNDS {
-            let n = slice(n, round);
+        }
+    };
+    // Every round runs a slice of every phase on every pool, so the simulator-alone and the
+    // gateway figures of a pair are taken moments apart, under the same load from the rest
+    // of the machine.
+    for round in 0..ROUNDS {
+        tracing::info!(round = round + 1, of = ROUNDS, "measuring every phase");
+        for (p, phase) in PHASES.iter().enumerate() {
+            let n = slice(size(phase), round);
             if n == 0 {
+                for cpu in &mut round_cpu {
+                    cpu[p].push(None);
+                }
                 continue;
             }
-            for (i, w) in worlds.iter().enumerate() {
-                let s = drive(w, *phase, n).await;
+            // Alternate which pool goes first, so neither always runs on a warmer machine.
+            let order: Vec<usize> = if round % 2 == 0 {
+                (0..worlds.len()).collect()
+            } else {
+                (0..worlds.len()).rev().collect()
+            };
+            for i in order {
+                let s = drive(&worlds[i], *phase, n).await;
+                let stats = s.stats();
+                if p == THROUGHPUT_PHASE {
+                    round_rps[i].push(stats.rps());
+                }
+                round_cpu[i][p].push(stats.cpu_per_request);
                 samples[i][p].merge(s);
             }
         }
@@ -345,33 +396,47 @@ async fn measure(
 
     let runs = worlds
         .iter()
-        .zip(samples)
+        .zip(samples.into_iter().zip(round_rps).zip(round_cpu))
         .zip(reads_before.into_iter().zip(warmup_errors))
-        .map(|((w, s), (before, warmup_errors))| {
-            let [
-                direct,
-                gateway,
-                direct_stream,
-                gateway_stream,
-                direct_seq,
-                gateway_seq,
-            ] = [0, 1, 2, 3, 4, 5].map(|p| s[p].stats());
-            PoolRun {
-                credentials: w.credentials,
-                loaded: w.loaded,
-                seed_time: w.seed_time,
-                load_time: w.load_time,
-                warmup_errors,
-                store_reads: w.gateway.state.store.read_count().saturating_sub(before),
-                gateway_requests: gateway.requests + gateway_stream.requests + gateway_seq.requests,
-                direct,
-                gateway,
-                direct_stream,
-                gateway_stream,
-                direct_seq,
-                gateway_seq,
-            }
-        })
+        .map(
+            |((w, ((s, round_rps), round_cpu)), (before, warmup_errors))| {
+                let [
+                    direct,
+                    gateway,
+                    direct_stream,
+                    gateway_stream,
+                    direct_seq,
+                    gateway_seq,
+                ] = [0, 1, 2, 3, 4, 5].map(|p| s[p].stats());
+                PoolRun {
+                    credentials: w.credentials,
+                    loaded: w.loaded,
+                    seed_time: w.seed_time,
+                    load_time: w.load_time,
+                    warmup_errors,
+                    store_reads: w.gateway.state.store.read_count().saturating_sub(before),
+                    gateway_requests: gateway.requests
+                        + gateway_stream.requests
+                        + gateway_seq.requests,
+                    gateway_round_rps: round_rps,
+                    added_cpu_rounds: [(1, 0), (3, 2)].map(|(g, d)| {
+                        round_cpu[g]
+                            .iter()
+                            .zip(&round_cpu[d])
+                            .filter_map(|(g, d)| {
+                                Some(g.as_ref()?.as_secs_f64() - d.as_ref()?.as_secs_f64())
+                            })
+                            .collect()
+                    }),
+                    direct,
+                    gateway,
+                    direct_stream,
+                    gateway_stream,
+                    direct_seq,
+                    gateway_seq,
+                }
+            },
+        )
         .collect();
     Ok(runs)
 }

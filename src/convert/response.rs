@@ -133,7 +133,7 @@ pub(crate) fn finish_reason(cand: &Candidate) -> Option<&str> {
 /// than prompt + completion). `None` when the response carries no usage.
 pub fn usage_from_gemini(r: &GenerateContentResponse) -> Option<TokenUsage> {
     let m = r.usage_metadata.as_ref()?;
-    if *m == UsageMetadata::default() {
+    if **m == UsageMetadata::default() {
         return None;
     }
     let n = |v: Option<u64>| v.unwrap_or(0);

@@ -93,6 +93,13 @@ impl Upstream {
         Ok(())
     }
 
+    /// The client and the config of this moment, lent to `f` without copying the config (a
+    /// copy of its URLs per request showed in profiles).
+    pub fn with<R>(&self, f: impl FnOnce(&reqwest::Client, &UpstreamConfig) -> R) -> R {
+        let cur = self.current.load();
+        f(&cur.client, &cur.config)
+    }
+
     pub fn client(&self) -> reqwest::Client {
         self.current.load().client.clone()
     }

@@ -2,9 +2,10 @@
 //! through `google::executor`. This layer only moves bytes and statuses; what an error means is
 //! decided by `google::errors` and the pool.
 use std::collections::HashMap;
-use std::sync::{LazyLock, PoisonError, RwLock};
+use std::sync::LazyLock;
 
 use bytes::Bytes;
+use parking_lot::RwLock;
 use serde_json::Value;
 
 use super::client::{Upstream, user_agent};
@@ -69,17 +70,13 @@ async fn post(
 pub(crate) fn parsed_url(url: String) -> Result<reqwest::Url, String> {
     static CACHE: LazyLock<RwLock<HashMap<String, reqwest::Url>>> = LazyLock::new(Default::default);
     const MAX_URLS: usize = 64;
-    if let Some(u) = CACHE
-        .read()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(&url)
-    {
+    if let Some(u) = CACHE.read().get(&url) {
         return Ok(u.clone());
     }
     let Ok(parsed) = reqwest::Url::parse(&url) else {
         return Err(url);
     };
-    let mut cache = CACHE.write().unwrap_or_else(PoisonError::into_inner);
+    let mut cache = CACHE.write();
     if cache.len() >= MAX_URLS {
         cache.clear();
     }

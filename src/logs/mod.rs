@@ -6,6 +6,7 @@
 //! one process, so [`init`] installs it the first time and afterwards returns the same
 //! [`LogHub`] (re-targeting the file sink when another file is asked for).
 mod capped;
+mod fields;
 mod redact;
 mod secrets;
 mod sink;
@@ -138,6 +139,7 @@ pub fn init(config: LogConfig) -> Result<LogHub, LogError> {
         .with_target(false);
     let fmt_layer = tracing_subscriber::fmt::layer()
         .with_ansi(false)
+        .fmt_fields(fields::LineFields)
         .event_format(BodyFormat(body))
         .with_writer(HubWriter(sinks.clone()));
     tracing_subscriber::registry()

@@ -8,6 +8,7 @@
 //! always fall on UTF-8 character boundaries.
 use std::borrow::Cow;
 use std::ops::Range;
+use std::sync::LazyLock;
 
 use super::secrets::SecretRegistry;
 
@@ -98,9 +99,16 @@ pub(crate) fn find_pattern_spans(text: &str, out: &mut Vec<Range<usize>>) {
 }
 
 fn anchored_tokens(text: &str, out: &mut Vec<Range<usize>>) {
+    // Searchers built once: building one per search cost more than the search itself.
+    static FINDERS: LazyLock<Vec<memchr::memmem::Finder<'static>>> = LazyLock::new(|| {
+        ANCHORS
+            .iter()
+            .map(|(anchor, _)| memchr::memmem::Finder::new(anchor.as_bytes()))
+            .collect()
+    });
     let b = text.as_bytes();
-    for (anchor, min_len) in ANCHORS {
-        for (at, _) in text.match_indices(anchor) {
+    for (finder, (anchor, min_len)) in FINDERS.iter().zip(ANCHORS) {
+        for at in finder.find_iter(b) {
             if at > 0 && b[at - 1].is_ascii_alphanumeric() {
                 continue;
             }
@@ -118,6 +126,11 @@ fn bearer(b: &[u8], out: &mut Vec<Range<usize>>) {
     const WORD: &[u8] = b"bearer";
     let mut i = 0;
     while i + WORD.len() < b.len() {
+        // Jump to the next `b` or `B`: most lines have few.
+        match memchr::memchr2(b'b', b'B', &b[i..b.len() - WORD.len()]) {
+            Some(skip) => i += skip,
+            None => break,
+        }
         if !b[i..i + WORD.len()].eq_ignore_ascii_case(WORD)
             || (i > 0 && b[i - 1].is_ascii_alphanumeric())
         {
@@ -137,10 +150,7 @@ fn bearer(b: &[u8], out: &mut Vec<Range<usize>>) {
 /// `name=value`, `name: value`, `"name": "value"` and `\"name\": \"value\"` (JSON inside a
 /// Debug-formatted string), where `name` is secret-looking.
 fn named_values(b: &[u8], out: &mut Vec<Range<usize>>) {
-    for sep in 0..b.len() {
-        if b[sep] != b'=' && b[sep] != b':' {
-            continue;
-        }
+    for sep in memchr::memchr2_iter(b'=', b':', b) {
         let Some((name, name_start, quoted)) = name_before(b, sep) else {
             continue;
         };
@@ -257,7 +267,8 @@ fn value_after(b: &[u8], from: usize, header: bool) -> Option<(Range<usize>, boo
 }
 
 fn is_secret_name(name: &[u8], url_param: bool) -> bool {
-    if name.len() > 64 {
+    // Every secret-looking name has at least 3 characters (`key`, `pwd`, `auth`...).
+    if name.len() > 64 || name.len() < 3 {
         return false;
     }
     let mut buf = [0u8; 64];
@@ -270,20 +281,18 @@ fn is_secret_name(name: &[u8], url_param: bool) -> bool {
         };
     }
     let norm = &*norm;
-    let Ok(norm) = std::str::from_utf8(norm) else {
-        return false;
-    };
-    SECRET_NAMES.contains(&norm)
-        || HEADER_NAMES.contains(&norm)
-        || (url_param && URL_ONLY_NAMES.contains(&norm))
+    let is = |list: &[&str]| list.iter().any(|n| n.as_bytes() == norm);
+    is(SECRET_NAMES)
+        || is(HEADER_NAMES)
+        || (url_param && is(URL_ONLY_NAMES))
         // `accessToken`, `refresh_token`, `csrf_token` … but not the counters `max_tokens`,
         // `prompt_token_count`.
-        || norm.ends_with("token")
-        || norm.contains("password")
-        || norm.ends_with("secret")
-        || norm.ends_with("api_key")
-        || norm.ends_with("apikey")
-        || norm.ends_with("private_key")
+        || norm.ends_with(b"token")
+        || memchr::memmem::find(norm, b"password").is_some()
+        || norm.ends_with(b"secret")
+        || norm.ends_with(b"api_key")
+        || norm.ends_with(b"apikey")
+        || norm.ends_with(b"private_key")
 }
 
 fn is_header_name(name: &[u8]) -> bool {

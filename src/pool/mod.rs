@@ -55,6 +55,7 @@ pub mod service;
 mod single_flight;
 mod state;
 mod unavailable;
+pub mod view;
 
 #[cfg(test)]
 mod tests;

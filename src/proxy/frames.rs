@@ -95,21 +95,48 @@ pub fn heartbeat_frame(framing: Option<NativeFraming>) -> Bytes {
 
 /// Emits `beat` whenever `inner` has been silent for `every`; with `initial`, also right away,
 /// so a client waiting on fake streaming sees the stream is alive at once.
+///
+/// One timer serves the whole stream: an item only notes the time, and the timer is moved
+/// when it fires. Arming a fresh timer for every item cost more than framing the item.
 pub fn with_heartbeats(
     mut inner: ByteStream,
     beat: Bytes,
     every: Duration,
     initial: bool,
 ) -> ByteStream {
+    enum Next {
+        Item(Option<Bytes>),
+        Tick,
+    }
     Box::pin(async_stream::stream! {
         if initial {
             yield beat.clone();
         }
+        let mut last = tokio::time::Instant::now();
+        let timer = tokio::time::sleep_until(last + every);
+        tokio::pin!(timer);
         loop {
-            match tokio::time::timeout(every, inner.next()).await {
-                Ok(Some(b)) => yield b,
-                Ok(None) => return,
-                Err(_) => yield beat.clone(),
+            let next = tokio::select! {
+                biased;
+                item = inner.next() => Next::Item(item),
+                () = &mut timer => Next::Tick,
+            };
+            match next {
+                Next::Item(Some(b)) => {
+                    last = tokio::time::Instant::now();
+                    yield b;
+                }
+                Next::Item(None) => return,
+                Next::Tick => {
+                    let due = last + every;
+                    if tokio::time::Instant::now() >= due {
+                        last = tokio::time::Instant::now();
+                        timer.as_mut().reset(last + every);
+                        yield beat.clone();
+                    } else {
+                        timer.as_mut().reset(due);
+                    }
+                }
             }
         }
     })
@@ -149,6 +176,39 @@ mod tests {
             c["finishReason"] = json!(f);
         }
         json!({"response": {"candidates": [c]}, "traceId": "t"})
+    }
+
+    #[tokio::test]
+    async fn heartbeats_fill_silences_only() {
+        let beat = Bytes::from_static(b"beat");
+        // A busy stream: no beat between items that come faster than the interval.
+        let busy: ByteStream = Box::pin(futures_util::stream::iter(
+            (0..100).map(|i| Bytes::from(format!("item{i}"))),
+        ));
+        let out: Vec<Bytes> = with_heartbeats(busy, beat.clone(), Duration::from_secs(10), false)
+            .collect()
+            .await;
+        assert_eq!(out.len(), 100);
+        assert!(out.iter().all(|b| b != &beat));
+        // A silence of several intervals gets beats, then the item, then the end.
+        let slow: ByteStream = Box::pin(async_stream::stream! {
+            yield Bytes::from_static(b"first");
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            yield Bytes::from_static(b"second");
+        });
+        let out: Vec<Bytes> = with_heartbeats(slow, beat.clone(), Duration::from_millis(50), true)
+            .collect()
+            .await;
+        assert_eq!(out[0], beat, "the initial beat");
+        assert_eq!(out[1], Bytes::from_static(b"first"));
+        assert_eq!(out.last(), Some(&Bytes::from_static(b"second")));
+        let beats = out[2..out.len() - 1].iter().filter(|b| **b == beat).count();
+        assert_eq!(beats, out.len() - 3, "only beats in between: {out:?}");
+        // Timers may fire late on a loaded machine, never early: at most 8 in 400 ms.
+        assert!(
+            (1..=8).contains(&beats),
+            "{beats} beats in a 400 ms silence"
+        );
     }
 
     /// Catalogue case 48: native SSE frames carry the unwrapped response and never `[DONE]`;

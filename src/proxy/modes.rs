@@ -72,7 +72,7 @@ pub async fn anti_truncation(
         // continuation, and its held-back tail is released at the end of each attempt.
         let mut filter = anti_truncation::MarkerFilter::new();
         let mut finish: Option<FinishReason> = None;
-        let mut usage: Option<UsageMetadata> = None;
+        let mut usage: Option<Box<UsageMetadata>> = None;
         let mut attempt = 1;
         loop {
             let mut broke = None;

@@ -218,6 +218,50 @@ fn demo_serves_and_answers_without_touching_data_dir() {
     assert!(!untouched.exists(), "--demo never touches DATA_DIR");
 }
 
+/// The log file is written in batches; a graceful stop writes what is pending. Every access
+/// line of requests answered just before SIGTERM must be in the file afterwards.
+#[test]
+fn access_lines_logged_just_before_a_stop_reach_the_log_file() {
+    let port = free_port();
+    let data = tempfile::tempdir().unwrap();
+    let child = Command::new(BIN)
+        .env_clear()
+        .env("PORT", port.to_string())
+        .env("PASSWORD", "stop-test-password")
+        .env("DATA_DIR", data.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(healthy(port));
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let n = 40;
+    for i in 0..n {
+        // No credential is configured: each request fails fast, and is still access-logged.
+        let body = format!(
+            r#"{{"model":"gemini-2.5-flash-{tag}-{i}","messages":[{{"role":"user","content":"hi"}}]}}"#
+        );
+        let reply = http_post(port, "/v1/chat/completions", "stop-test-password", &body);
+        assert!(reply.starts_with("HTTP/1.0 "), "{reply}");
+    }
+    stop(child);
+    let text: String = std::fs::read_dir(data.path().join("logs"))
+        .unwrap()
+        .flatten()
+        .map(|f| std::fs::read_to_string(f.path()).unwrap_or_default())
+        .collect();
+    for i in 0..n {
+        let model = format!("gemini-2.5-flash-{tag}-{i}");
+        assert_eq!(
+            text.lines()
+                .filter(|l| l.contains("gcli2api::access") && l.contains(&format!("{model} ")))
+                .count(),
+            1,
+            "the access line of request {i} is missing:\n{text}"
+        );
+    }
+}
+
 /// Runs the binary to completion (it is expected to fail fast) with a clean environment plus
 /// `env`; returns (exit code, stdout, stderr).
 fn run_to_exit(env: &[(&str, String)]) -> (Option<i32>, String, String) {

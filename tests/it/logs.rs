@@ -74,6 +74,7 @@ fn logging_end_to_end() {
     ring_buffer_is_bounded(&hub);
     daily_file_naming(&hub, &file);
     later_init_returns_the_same_hub_and_retargets_the_file(&hub, dir.path());
+    flushes_while_threads_log_lose_no_line(&hub);
     guard_closes_the_file(&hub);
 }
 
@@ -259,6 +260,47 @@ fn later_init_returns_the_same_hub_and_retargets_the_file(hub: &LogHub, dir: &Pa
         .map(|p| std::fs::read_to_string(p).expect("old file"))
         .collect();
     assert!(!old.contains(&line));
+}
+
+/// Each flush swaps in a fresh file writer and drains the old one; lines logged meanwhile, from
+/// several threads, must all reach the file once, whole.
+fn flushes_while_threads_log_lose_no_line(hub: &LogHub) {
+    let tag = unique("batch-");
+    const THREADS: usize = 4;
+    const LINES: usize = 2000;
+    let loggers: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let tag = tag.clone();
+            std::thread::spawn(move || {
+                for i in 0..LINES {
+                    tracing::info!("{tag} t{t} n{i} end");
+                }
+            })
+        })
+        .collect();
+    let mut flushes = 0;
+    while !loggers.iter().all(std::thread::JoinHandle::is_finished) {
+        hub.flush();
+        flushes += 1;
+    }
+    for l in loggers {
+        l.join().expect("logger thread");
+    }
+    let text = file_text(hub);
+    let mut seen = std::collections::HashSet::new();
+    for line in text.lines().filter(|l| l.contains(&tag)) {
+        let rest = line.split_once(&tag).expect("tagged").1;
+        assert!(
+            rest.ends_with(" end"),
+            "a line was cut or interleaved: {line:?}"
+        );
+        assert!(seen.insert(rest.to_owned()), "written twice: {line:?}");
+    }
+    assert_eq!(
+        seen.len(),
+        THREADS * LINES,
+        "lines lost over {flushes} flushes"
+    );
 }
 
 fn guard_closes_the_file(hub: &LogHub) {

@@ -5,12 +5,12 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::transfer::ImportResult;
-use super::view::KindView;
 use crate::api::ApiTags;
 use crate::api::auth::PanelAuth;
 use crate::api::error::{ApiError, ErrorCode, Failure};
 use crate::google::kind::CredentialKind;
 use crate::onboarding::official::{ImportKeysError, import_keys};
+use crate::pool::view::KindView;
 use crate::state::AppState;
 use crate::store::credentials::CredentialSource;
 

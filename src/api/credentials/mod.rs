@@ -6,7 +6,6 @@ mod transfer;
 pub use self::keys::KeysApi;
 
 pub use self::transfer::{MAX_IMPORT_BYTES, MAX_IMPORT_FILES, content_disposition};
-pub mod view;
 
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
@@ -14,11 +13,11 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 pub use self::transfer::TransferApi;
-use self::view::{Credential, KindView};
 use super::ApiTags;
 use super::auth::PanelAuth;
 use super::error::{ApiError, ErrorCode, Failure};
 use crate::pool::CredId;
+use crate::pool::view::{Credential, KindView};
 use crate::state::AppState;
 
 pub struct CredentialsApi;
@@ -95,19 +94,12 @@ pub(super) fn not_found(id: CredId) -> Json<ApiError> {
 
 /// The API view of one credential, or `None` when it does not exist.
 pub(super) async fn load(state: &AppState, id: CredId) -> Result<Option<Box<Credential>>, Failure> {
-    let row = state
+    let view = state
         .pool
-        .get(id)
+        .view(id, &state.usage)
         .await
         .map_err(|e| Failure::internal("cannot read the credential", &e))?;
-    Ok(row.map(|row| {
-        Box::new(view::credential(
-            &row,
-            state.pool.state(id).unwrap_or_default(),
-            state.pool.in_flight(id).unwrap_or(0),
-            &state.usage.credential_stats(id),
-        ))
-    }))
+    Ok(view.map(Box::new))
 }
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Credentials")]
@@ -126,24 +118,14 @@ impl CredentialsApi {
         /// Only credentials of this kind.
         kind: Query<Option<KindView>>,
     ) -> Result<ListCredentialsResponse, Failure> {
-        let rows = state
+        let out = state
             .pool
-            .list()
+            .views(
+                &state.usage,
+                kind.0.map(crate::google::kind::CredentialKind::from),
+            )
             .await
             .map_err(|e| Failure::internal("cannot list credentials", &e))?;
-        let wanted = kind.0.map(crate::google::kind::CredentialKind::from);
-        let out = rows
-            .iter()
-            .filter(|row| wanted.is_none_or(|k| row.kind == k))
-            .map(|row| {
-                view::credential(
-                    row,
-                    state.pool.state(row.id).unwrap_or_default(),
-                    state.pool.in_flight(row.id).unwrap_or(0),
-                    &state.usage.credential_stats(row.id),
-                )
-            })
-            .collect();
         Ok(ListCredentialsResponse::Ok(Json(out)))
     }
 

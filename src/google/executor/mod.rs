@@ -139,12 +139,13 @@ async fn post(
     request: &Value,
 ) -> Result<reqwest::Response, CallFailure> {
     let exec = &*call.0;
-    let client = up.client();
     // URLs are parsed once and reused: parsing costs more than the rest of the request.
-    let req = match parsed_url(exec.url(&up.config(), method, model)) {
-        Ok(url) => client.post(url),
-        Err(text) => client.post(text),
-    };
+    let req = up.with(
+        |client, cfg| match parsed_url(exec.url(cfg, method, model)) {
+            Ok(url) => client.post(url),
+            Err(text) => client.post(text),
+        },
+    );
     let body = if method.is_embedding() {
         serde_json::to_vec(request).unwrap_or_default()
     } else {

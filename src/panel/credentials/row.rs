@@ -1,9 +1,8 @@
-//! One credential as a table row: the management API's view (no payload, redacted upstream
-//! text), flattened into display strings.
-use crate::api::credentials::view::{self, BanKindView, CooldownReasonView, Credential, Status};
+//! One credential as a table row: the pool's credential view, the same the management API
+//! returns (no payload, redacted upstream text), flattened into display strings.
 use crate::pool::CredId;
+use crate::pool::view::{self, BanKindView, CooldownReasonView, Credential, Status};
 use crate::state::AppState;
-use crate::store::credentials::CredentialRow;
 
 use super::super::web::PanelError;
 
@@ -155,31 +154,20 @@ impl From<Credential> for RowView {
     }
 }
 
-pub fn build(state: &AppState, row: &CredentialRow) -> Credential {
-    view::credential(
-        row,
-        state.pool.state(row.id).unwrap_or_default(),
-        state.pool.in_flight(row.id).unwrap_or(0),
-        &state.usage.credential_stats(row.id),
-    )
-}
-
 pub async fn all(state: &AppState) -> Result<Vec<Credential>, PanelError> {
-    let rows = state
+    state
         .pool
-        .list()
+        .views(&state.usage, None)
         .await
-        .map_err(|e| PanelError::internal("cannot list credentials", e))?;
-    Ok(rows.iter().map(|r| build(state, r)).collect())
+        .map_err(|e| PanelError::internal("cannot list credentials", e))
 }
 
 pub async fn one(state: &AppState, id: CredId) -> Result<Option<Credential>, PanelError> {
-    let row = state
+    state
         .pool
-        .get(id)
+        .view(id, &state.usage)
         .await
-        .map_err(|e| PanelError::internal("cannot read the credential", e))?;
-    Ok(row.map(|r| build(state, &r)))
+        .map_err(|e| PanelError::internal("cannot read the credential", e))
 }
 
 #[cfg(test)]

@@ -14,13 +14,15 @@ use super::SKIP_THOUGHT_SIGNATURE;
 pub struct GenerateContentResponse {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub candidates: Vec<Candidate>,
+    // The three below are boxed: most stream events carry none of them, and a response
+    // moves through several stream stages per event, so its size is copied each time.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub prompt_feedback: Option<PromptFeedback>,
+    pub prompt_feedback: Option<Box<PromptFeedback>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub usage_metadata: Option<UsageMetadata>,
+    pub usage_metadata: Option<Box<UsageMetadata>>,
     /// An in-band `{"error": {...}}` object some 200 answers and stream events carry.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<Value>,
+    pub error: Option<Box<Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model_version: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -1,11 +1,17 @@
-//! What the API shows of a credential: identity, health and today's quota. Never the payload
-//! (it holds the refresh token, the access token and the client secret).
+//! What operators see of a credential: identity, health, counters and today's quota. The
+//! management API returns it as JSON and the panel renders it as a table row, so both show
+//! the same facts. Never the payload (it holds the refresh token, the access token and the
+//! client secret), and upstream text is redacted.
+//!
+//! The types carry their OpenAPI schema: they are the API's JSON shape.
 use poem_openapi::{Enum, Object};
 
+use super::service::PoolService;
+use super::{BanKind, CooldownReason, CredId, CredentialState};
 use crate::google::kind::CredentialKind;
-use crate::pool::{BanKind, CooldownReason, CredentialState};
+use crate::store::StoreError;
 use crate::store::credentials::{CredentialRow, CredentialSource};
-use crate::usage::{CredentialUsage, QuotaStatus, TodayQuota};
+use crate::usage::{CredentialUsage, QuotaStatus, TodayQuota, UsageService};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
 #[oai(rename_all = "lowercase")]
@@ -241,6 +247,41 @@ pub struct Credential {
     pub quota: QuotaView,
 }
 
+impl PoolService {
+    /// Every credential as operators see it, or only those of `kind`.
+    pub async fn views(
+        &self,
+        usage: &UsageService,
+        kind: Option<CredentialKind>,
+    ) -> Result<Vec<Credential>, StoreError> {
+        let rows = self.list().await?;
+        Ok(rows
+            .iter()
+            .filter(|row| kind.is_none_or(|k| row.kind == k))
+            .map(|row| self.view_of(row, usage))
+            .collect())
+    }
+
+    /// One credential as operators see it; `None` when it does not exist.
+    pub async fn view(
+        &self,
+        id: CredId,
+        usage: &UsageService,
+    ) -> Result<Option<Credential>, StoreError> {
+        Ok(self.get(id).await?.map(|row| self.view_of(&row, usage)))
+    }
+
+    fn view_of(&self, row: &CredentialRow, usage: &UsageService) -> Credential {
+        credential(
+            row,
+            self.state(row.id).unwrap_or_default(),
+            self.in_flight(row.id).unwrap_or(0),
+            &usage.credential_stats(row.id),
+        )
+    }
+}
+
+/// The view of `row` with its live pool state, in-flight count and usage.
 pub fn credential(
     row: &CredentialRow,
     state: CredentialState,
