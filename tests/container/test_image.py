@@ -208,7 +208,10 @@ def compose_config():
 def run_gateway(tag, volume, env_file, port):
     name = f"gcli2api-test-{tag}-{os.getpid()}"
     t0 = time.monotonic()
-    podman("run", "--detach", "--name", name, "--publish", f"127.0.0.1:{port}:7861",
+    # Host networking: the gateway's upstream URLs must be https unless they are loopback, and
+    # the simulator speaks plain http, so the container shares the host's loopback (the env
+    # file gives it HOST=127.0.0.1 and its own PORT).
+    podman("run", "--detach", "--name", name, "--network", "host",
            "--volume", f"{volume}:/data", "--env-file", env_file, IMAGE)
     took = wait_healthy(name, t0)
     log(f"{tag}: healthy {took:.2f} s after 'podman run'")
@@ -228,9 +231,8 @@ def main():
     compose_config()
 
     sim_port = free_port()
-    # The container reaches the host as host.containers.internal, through the bridge: the
-    # simulator listens on every interface for the length of the test.
-    sim = subprocess.Popen([HOST_BIN, "simulate-google", "--listen", f"0.0.0.0:{sim_port}"], cwd=ROOT,
+    # The container shares the host's network, so it reaches the simulator on loopback.
+    sim = subprocess.Popen([HOST_BIN, "simulate-google", "--listen", f"127.0.0.1:{sim_port}"], cwd=ROOT,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     volume = f"gcli2api-test-{os.getpid()}"
     containers = []
@@ -248,13 +250,13 @@ def main():
 
         password = "container-" + secrets.token_hex(8)
         env_file = os.path.join(tmp.name, ".env")
+        port = free_port()
         with open(env_file, "w") as f:
-            f.write(f"PASSWORD={password}\nLOG_LEVEL=info\n")
+            f.write(f"PASSWORD={password}\nLOG_LEVEL=info\nHOST=127.0.0.1\nPORT={port}\n")
             for k in UPSTREAM_SETTINGS:
                 # A name, not an address: the static binary resolves it in-process (/etc/hosts).
-                f.write(f"{k}=http://host.containers.internal:{sim_port}\n")
+                f.write(f"{k}=http://localhost:{sim_port}\n")
         podman("volume", "create", volume)
-        port = free_port()
         base = f"http://127.0.0.1:{port}"
 
         first = run_gateway("first", volume, env_file, port)
