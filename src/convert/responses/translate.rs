@@ -495,24 +495,19 @@ impl ResponsesTranslator {
             encrypted_content: Some(signature::encode(&[pair])),
         });
         if self.include_encrypted {
-            let output_index = self.visible.len();
-            self.out.write(
-                buf,
-                StreamEvent::ItemAdded {
-                    output_index,
-                    item: &item,
-                },
-            );
-            self.out.write(
-                buf,
-                StreamEvent::ItemDone {
-                    output_index,
-                    item: &item,
-                },
-            );
-            self.visible.push(item.clone());
+            self.show_whole(&item, buf);
         }
         self.items.push(item);
+    }
+
+    /// An item that arrives complete: added and done at once, at the next visible index.
+    fn show_whole(&mut self, item: &OutputItem, buf: &mut Vec<u8>) {
+        let output_index = self.visible.len();
+        self.out
+            .write(buf, StreamEvent::ItemAdded { output_index, item });
+        self.out
+            .write(buf, StreamEvent::ItemDone { output_index, item });
+        self.visible.push(item.clone());
     }
 
     /// Finishes the open item.
@@ -660,22 +655,7 @@ impl ResponsesTranslator {
                     sources: sources.clone(),
                 },
             });
-            let output_index = self.visible.len();
-            self.out.write(
-                buf,
-                StreamEvent::ItemAdded {
-                    output_index,
-                    item: &item,
-                },
-            );
-            self.out.write(
-                buf,
-                StreamEvent::ItemDone {
-                    output_index,
-                    item: &item,
-                },
-            );
-            self.visible.push(item.clone());
+            self.show_whole(&item, buf);
             self.items.push(item);
         }
     }
