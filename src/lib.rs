@@ -22,6 +22,7 @@ pub mod panel;
 pub mod pool;
 pub mod proxy;
 pub mod remote;
+pub mod reqlog;
 pub mod responses_store;
 pub mod security;
 pub mod server;
@@ -178,6 +179,7 @@ pub async fn build(sources: Sources) -> Result<App, StartupError> {
         store.clone(),
         responses_store::Limits::from_settings(&s),
     );
+    let reqlog = reqlog::RequestLog::start(store.clone(), &s);
     let state = AppState {
         settings,
         store,
@@ -190,6 +192,7 @@ pub async fn build(sources: Sources) -> Result<App, StartupError> {
         logs: logs::hub(),
         remote: remote::RemoteFetcher::new(remote::FetchConfig::from_settings(&s))?,
         responses,
+        reqlog,
         attempts: security::FailureLimiter::default(),
         client_addrs: security::ClientAddrs::new(security::TrustedProxies::new(&s.trusted_proxies)),
     };
@@ -254,6 +257,9 @@ impl App {
         }
         if let Err(e) = state.usage.shutdown().await {
             tracing::error!(error = %e, "could not save usage counters at shutdown");
+        }
+        if let Err(e) = state.reqlog.shutdown().await {
+            tracing::error!(error = %e, "could not save the request log at shutdown");
         }
         if let Err(e) = state.responses.shutdown().await {
             tracing::error!(error = %e, "could not save stored responses at shutdown");

@@ -97,6 +97,7 @@ async fn action(
 ) -> Result<Response, GatewayError> {
     let s = state.settings.get();
     let json = body::read_json(body, s.max_body_bytes).await?;
+    meter.prompt(&json);
     let model = models::resolve_with(name, &s.model_aliases)
         .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
     meter.model(&model.requested, &model.base);

@@ -33,6 +33,7 @@ pub async fn chat_completions(
 async fn chat(state: &AppState, body: Body, meter: &mut Meter) -> Result<Response, GatewayError> {
     let s = state.settings.get();
     let json = body::read_json(body, s.max_body_bytes).await?;
+    meter.prompt(&json);
     let opts = super::convert_options(&s);
     let name = json
         .get("model")

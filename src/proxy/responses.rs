@@ -55,6 +55,7 @@ async fn generate(
 ) -> Result<Response, GatewayError> {
     let s = state.settings.get();
     let json = body::read_json(body, s.max_body_bytes).await?;
+    meter.prompt(&json);
     let opts = super::convert_options(&s);
     let name = json
         .get("model")

@@ -29,6 +29,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("../../migrations/0005_credential_kinds.sql"),
     include_str!("../../migrations/0006_responses.sql"),
     include_str!("../../migrations/0007_audit_origin.sql"),
+    include_str!("../../migrations/0008_request_log.sql"),
 ];
 
 /// Pragmas for every pooled connection: `foreign_keys` and `busy_timeout` are per connection, and
