@@ -12,6 +12,7 @@ pub mod error;
 mod limit;
 mod logs;
 mod oauth;
+pub mod requests;
 mod session;
 mod settings;
 mod system;
@@ -44,6 +45,8 @@ pub enum ApiTags {
     Logs,
     /// Who changed what, when and from where.
     Audit,
+    /// Recent proxied requests (the request log).
+    Requests,
 }
 
 type Apis = (
@@ -59,6 +62,7 @@ type Apis = (
     usage::UsageApi,
     logs::LogsApi,
     audit::AuditApi,
+    requests::RequestLogApi,
 );
 
 pub fn service() -> OpenApiService<Apis, ()> {
@@ -76,13 +80,14 @@ pub fn service() -> OpenApiService<Apis, ()> {
             usage::UsageApi,
             logs::LogsApi,
             audit::AuditApi,
+            requests::RequestLogApi,
         ),
         "gcli2api management API",
         env!("CARGO_PKG_VERSION"),
     )
     .description(
         "Manage a gcli2api gateway: settings, passwords, the credential pool, Google sign-in, \
-         usage, logs and the audit log. Authenticate with `Authorization: Bearer <panel password>` or with a \
+         usage, logs, the request log and the audit log. Authenticate with `Authorization: Bearer <panel password>` or with a \
          session token from `POST /api/v1/session`. After 10 failed attempts from one address \
          within a minute, that address gets 429 for the rest of the minute. Every error body is \
          `{\"error\": {\"code\", \"message\"}}`.",

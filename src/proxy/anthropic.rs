@@ -71,7 +71,10 @@ async fn generate(
         meter.tokens(&resp);
         return Ok(Json(gemini_to_anthropic(&resp, &ropts)).into_response());
     }
-    let events = modes::events(state, call, model.mode).await?;
+    let (events, served) = modes::events(state, call, model.mode).await?;
+    if let Some(served) = served {
+        meter.served(served);
+    }
     let events = meter.take().watch(events);
     let bytes = frame(events, AnthropicStreamTranslator::new(ropts));
     Ok(frames::response(

@@ -129,7 +129,10 @@ async fn action(
         NativeFraming::JsonArray
     };
     meter.stream(true);
-    let events = modes::events(state, call, model.mode).await?;
+    let (events, served) = modes::events(state, call, model.mode).await?;
+    if let Some(served) = served {
+        meter.served(served);
+    }
     let bytes = frames::native(meter.take().watch(events), framing);
     let beat = frames::heartbeat_frame(Some(framing));
     Ok(frames::response(

@@ -232,16 +232,17 @@ impl RequestLog {
         }
     }
 
-    /// Apply the retention now.
+    /// Apply the retention now; with REQUEST_LOG_PROMPTS off, also erase stored excerpts.
     pub async fn purge(&self) -> Result<Purged, StoreError> {
         let r = *self.inner.retention.lock();
+        let erase_prompts = !self.prompts();
         let cutoff = (r.days > 0).then(|| {
             let days = i64::try_from(r.days).unwrap_or(i64::MAX / 86_400_000);
             crate::store::now_ms().saturating_sub(days.saturating_mul(86_400_000))
         });
         self.inner
             .store
-            .tx(move |tx| persist::purge(tx, cutoff, r.max_rows))
+            .tx(move |tx| persist::purge(tx, cutoff, r.max_rows, erase_prompts))
             .await
     }
 

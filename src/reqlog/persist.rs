@@ -45,12 +45,20 @@ pub(super) fn insert(tx: &Transaction, rows: &[Entry]) -> Result<(), StoreError>
     Ok(())
 }
 
-/// Deletes rows older than `cutoff_ms`, then all but the newest `max_rows`.
+/// Deletes rows older than `cutoff_ms`, then all but the newest `max_rows`; erases prompt
+/// excerpts when asked (the setting was turned off).
 pub(super) fn purge(
     tx: &Transaction,
     cutoff_ms: Option<i64>,
     max_rows: u64,
+    erase_prompts: bool,
 ) -> Result<Purged, StoreError> {
+    if erase_prompts {
+        tx.execute(
+            "UPDATE request_log SET prompt_excerpt = NULL WHERE prompt_excerpt IS NOT NULL",
+            [],
+        )?;
+    }
     let by_age = match cutoff_ms {
         Some(c) => tx.execute("DELETE FROM request_log WHERE at < ?1", [c])?,
         None => 0,

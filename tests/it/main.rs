@@ -17,6 +17,7 @@ mod official_quota;
 mod openai;
 mod pool;
 mod remote;
+mod reqlog;
 mod responses;
 mod routes;
 mod security;
