@@ -109,7 +109,7 @@ enum ListRequestsResponse {
 #[derive(ApiResponse)]
 enum GetRequestResponse {
     #[oai(status = 200)]
-    Ok(Json<RequestView>),
+    Ok(Json<Box<RequestView>>),
     #[oai(status = 404)]
     NotFound(Json<ApiError>),
 }
@@ -265,10 +265,10 @@ impl RequestLogApi {
         id: Path<i64>,
     ) -> Result<GetRequestResponse, Failure> {
         match state.reqlog.get(id.0).await {
-            Ok(Some(r)) => Ok(GetRequestResponse::Ok(Json(view(
+            Ok(Some(r)) => Ok(GetRequestResponse::Ok(Json(Box::new(view(
                 r,
                 state.reqlog.prompts(),
-            )))),
+            ))))),
             Ok(None) => Ok(GetRequestResponse::NotFound(ApiError::json(
                 ErrorCode::NotFound,
                 format!("request {} not found (it may have been purged)", id.0),
