@@ -43,6 +43,7 @@ pub mod window;
 mod admin;
 mod memory;
 mod persist;
+mod series;
 mod service;
 mod types;
 
@@ -54,6 +55,7 @@ pub use self::types::{
     DefaultLimits, KindStats, LimitOverride, ModelStats, OfficialLimits, Outcome, PruneReport,
     QuotaStatus, RequestRecord, Surface, TodayQuota, Totals,
 };
+pub use self::series::{DAYS, HOURS, Point, TimeSeries};
 pub use self::window::ResetRule;
 
 use crate::pool::CredId;
