@@ -7,11 +7,13 @@
 mod assets;
 pub use assets::favicon;
 mod audit;
+mod charts;
 mod credentials;
 pub mod i18n;
 mod logs;
 mod oauth;
 mod overview;
+mod requests;
 mod session;
 mod settings;
 mod usage;
@@ -39,6 +41,8 @@ pub enum Nav {
     Usage,
     Logs,
     Audit,
+    Requests,
+    Charts,
 }
 
 fn protect<E: Endpoint + 'static>(ep: E) -> impl Endpoint {
@@ -81,6 +85,10 @@ pub fn routes(state: AppState) -> impl Endpoint {
         )
         .at("/settings/password", protect(post(settings::password)))
         .at("/usage", protect(get(usage::page)))
+        .at("/charts", protect(get(charts::page::page)))
+        .at("/requests", protect(get(requests::list)))
+        .at("/requests.csv", protect(get(requests::csv)))
+        .at("/requests/:id", protect(get(requests::detail)))
         .at("/logs", protect(get(logs::page)))
         .at("/audit", protect(get(audit::page)))
         .at("/logs/stream", protect(get(logs::stream)))

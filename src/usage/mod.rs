@@ -49,13 +49,13 @@ mod types;
 
 use std::time::Duration;
 
+pub use self::series::{DAYS, HOURS, Point, TimeSeries};
 pub use self::service::UsageService;
 pub use self::types::{
     AggregatedStats, CallRecord, ClassCalls, CredentialPeriodStats, CredentialUsage, DayStats,
     DefaultLimits, KindStats, LimitOverride, ModelStats, OfficialLimits, Outcome, PruneReport,
     QuotaStatus, RequestRecord, Surface, TodayQuota, Totals,
 };
-pub use self::series::{DAYS, HOURS, Point, TimeSeries};
 pub use self::window::ResetRule;
 
 use crate::pool::CredId;

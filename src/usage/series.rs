@@ -175,11 +175,7 @@ impl UsageService {
             .filter_map(|back| today.checked_sub_days(Days::new(back)))
             .collect();
         let keys: Vec<String> = days.iter().map(NaiveDate::to_string).collect();
-        let mut points = self
-            .inner
-            .store
-            .call(move |c| daily_rows(c, &keys))
-            .await?;
+        let mut points = self.inner.store.call(move |c| daily_rows(c, &keys)).await?;
         self.set_kinds(&mut points);
         Ok(TimeSeries {
             hours: Vec::new(),

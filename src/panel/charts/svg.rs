@@ -271,7 +271,10 @@ mod tests {
     #[test]
     fn quota_bars_fill_by_fraction_and_flag_high_use() {
         let half = quota_bar(50, Some(100), "50 of 100");
-        assert!(half.contains(r#"class="bar-low" x="0" y="0" width="100.0""#), "{half}");
+        assert!(
+            half.contains(r#"class="bar-low" x="0" y="0" width="100.0""#),
+            "{half}"
+        );
         let high = quota_bar(95, Some(100), "95 of 100");
         assert!(high.contains("bar-high"));
         let over = quota_bar(150, Some(100), "150 of 100");
