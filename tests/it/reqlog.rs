@@ -336,3 +336,135 @@ async fn nothing_is_kept_with_the_request_log_off() {
     flushed(&app).await;
     assert_eq!(total(&list(&app, "").await), 0);
 }
+
+/// Signs in to the panel like a browser and returns the session cookie.
+async fn panel_cookie(app: &TestApp) -> String {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = http
+        .post(format!("{}/panel/login", app.url))
+        .header("origin", &app.url)
+        .form(&[("password", crate::support::KEY)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let c = r.headers()["set-cookie"].to_str().unwrap();
+    c.split(';').next().unwrap().to_string()
+}
+
+async fn panel_get(app: &TestApp, cookie: &str, path: &str, lang: &str) -> (u16, String, String) {
+    let r = app
+        .http
+        .get(format!("{}{path}", app.url))
+        .header("cookie", cookie)
+        .header("accept-language", lang)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, ct, r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_panel_lists_filters_details_downloads_and_charts_requests() {
+    let app = builder().users(1).spawn().await;
+    for _ in 0..2 {
+        let (s, _) = app
+            .chat(json!({"model": "gemini-2.5-flash", "messages": [user_text(PROMPT)]}))
+            .await;
+        assert_eq!(s, 200);
+    }
+    let (s, _) = app.chat(json!({"messages": [user_text("no model")]})).await;
+    assert_eq!(s, 400);
+    flushed(&app).await;
+    let cookie = panel_cookie(&app).await;
+
+    let (s, _, html) = panel_get(&app, &cookie, "/panel/requests", "en").await;
+    assert_eq!(s, 200);
+    assert_eq!(html.matches("<tr data-status=").count(), 3, "{html}");
+    assert!(html.contains("cred-1.json"));
+    assert!(html.contains("Prompt text is not stored"));
+    assert!(!html.contains("otters"));
+    let (_, _, html) = panel_get(&app, &cookie, "/panel/requests?status=4xx", "en").await;
+    assert_eq!(html.matches("<tr data-status=\"400\"").count(), 1, "{html}");
+    assert_eq!(html.matches("<tr data-status=").count(), 1);
+    let (_, _, html) = panel_get(
+        &app,
+        &cookie,
+        &format!("/panel/requests?credential={}", app.ids[0]),
+        "en",
+    )
+    .await;
+    assert_eq!(html.matches("<tr data-status=\"200\"").count(), 2);
+    assert_eq!(html.matches("<tr data-status=").count(), 2);
+    // The CSV link repeats the filters.
+    assert!(
+        html.contains(&format!(
+            "/panel/requests.csv?status=&#38;model=&#38;credential={}",
+            app.ids[0]
+        )),
+        "{html}"
+    );
+
+    // Detail with the error reason, and a purged one.
+    let rows = list(&app, "?status=400").await;
+    let id = rows["requests"][0]["id"].as_i64().unwrap();
+    let (s, _, html) = panel_get(&app, &cookie, &format!("/panel/requests/{id}"), "en").await;
+    assert_eq!(s, 200);
+    assert!(html.contains("id=\"request-error\""), "{html}");
+    assert!(!html.contains("id=\"request-prompt\""));
+    let (s, _, _) = panel_get(&app, &cookie, "/panel/requests/987654", "en").await;
+    assert_eq!(s, 404);
+
+    // CSV from the panel.
+    let (s, ct, csv) = panel_get(&app, &cookie, "/panel/requests.csv?status=200", "en").await;
+    assert_eq!(s, 200);
+    assert!(ct.starts_with("text/csv"), "{ct}");
+    assert_eq!(csv.trim_end().split("\r\n").count(), 3, "{csv}");
+
+    // Charts: three SVG charts, each with a data table naming its series, and quota bars.
+    let (s, _, html) = panel_get(&app, &cookie, "/panel/charts", "en").await;
+    assert_eq!(s, 200);
+    assert_eq!(html.matches("<svg class=\"chart\"").count(), 3, "{html}");
+    assert!(
+        html.contains("<th scope=\"col\">gemini-2.5-flash</th>"),
+        "{html}"
+    );
+    assert!(html.contains("<title>"), "bars carry their values");
+    assert!(
+        html.contains("<th scope=\"col\">400</th>"),
+        "errors by code: {html}"
+    );
+    assert!(html.contains("class=\"quota-bar\""));
+    let (s, _, html) = panel_get(
+        &app,
+        &cookie,
+        "/panel/charts?period=30d&by=credential",
+        "en",
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert!(
+        html.contains("<th scope=\"col\">cred-1.json</th>"),
+        "{html}"
+    );
+    let (_, _, html) = panel_get(&app, &cookie, "/panel/charts?by=kind", "en").await;
+    assert!(
+        html.contains("<th scope=\"col\">Code Assist account</th>"),
+        "{html}"
+    );
+
+    // Both languages.
+    let (_, _, html) = panel_get(&app, &cookie, "/panel/requests", "zh-CN").await;
+    assert!(html.contains("请求记录"), "{html}");
+    let (_, _, html) = panel_get(&app, &cookie, "/panel/charts", "zh-CN").await;
+    assert!(html.contains("按错误码统计的错误"));
+}
