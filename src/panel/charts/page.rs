@@ -23,7 +23,9 @@ pub struct ChartQuery {
 
 pub struct LegendItem {
     pub label: String,
-    pub colour: &'static str,
+    /// The palette slot: the page's style sheet colours `.swatch.s<slot>` like the bars
+    /// (the panel's CSP forbids inline styles).
+    pub slot: usize,
 }
 
 /// One chart: its SVG, legend and the same numbers as a table.
@@ -82,7 +84,7 @@ fn chart(
             .enumerate()
             .map(|(i, s)| LegendItem {
                 label: s.label.clone(),
-                colour: svg::colour(i),
+                slot: i % svg::PALETTE.len(),
             })
             .collect(),
         headers: series.iter().map(|s| s.label.clone()).collect(),
