@@ -67,7 +67,7 @@ impl From<Row> for RequestView {
             credential_id: e.credential_id,
             credential: r.credential_name,
             status: e.status,
-            outcome: e.outcome,
+            outcome: e.outcome.key(),
             latency_ms: e.latency_ms,
             ttfb_ms: e.ttfb_ms,
             attempts: e.attempts,

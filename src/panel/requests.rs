@@ -325,7 +325,7 @@ pub async fn detail(
                 },
                 Field {
                     label: tr.rl_outcome(),
-                    value: e.outcome.clone(),
+                    value: e.outcome.key(),
                 },
                 Field {
                     label: tr.rl_latency(),

@@ -189,7 +189,7 @@ impl Drop for Meter {
                 served_model: rec.base_model.clone(),
                 credential_id: rec.credential_id,
                 status: self.status,
-                outcome: rec.outcome.key(),
+                outcome: rec.outcome,
                 latency_ms: millis(rec.latency),
                 ttfb_ms: rec.ttfb.filter(|_| rec.stream).map(millis),
                 attempts: rec.retries + u32::from(rec.credential_id.is_some()),

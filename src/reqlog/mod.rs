@@ -47,8 +47,8 @@ pub struct Entry {
     pub credential_id: Option<CredId>,
     /// The HTTP status the client got.
     pub status: u16,
-    /// `success`, `upstream_<code>`, `client_<code>` or `transport`.
-    pub outcome: String,
+    /// Kept as the enum: its text form is made by the writer, off the request path.
+    pub outcome: crate::usage::Outcome,
     pub latency_ms: u64,
     pub ttfb_ms: Option<u64>,
     pub attempts: u32,

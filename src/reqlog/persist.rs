@@ -5,6 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_i
 
 use super::{Entry, Purged};
 use crate::store::StoreError;
+use crate::usage::Outcome;
 
 fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
@@ -30,7 +31,7 @@ pub(super) fn insert(tx: &Transaction, rows: &[Entry]) -> Result<(), StoreError>
             e.served_model,
             e.credential_id,
             e.status,
-            e.outcome,
+            e.outcome.key(),
             to_i64(e.latency_ms),
             e.ttfb_ms.map(to_i64),
             e.attempts,
@@ -206,6 +207,7 @@ fn surface_static(s: &str) -> &'static str {
 fn read_row(r: &rusqlite::Row) -> rusqlite::Result<Row> {
     let at: i64 = r.get(1)?;
     let surface: String = r.get(2)?;
+    let outcome: String = r.get(8)?;
     Ok(Row {
         id: r.get(0)?,
         entry: Entry {
@@ -219,7 +221,8 @@ fn read_row(r: &rusqlite::Row) -> rusqlite::Result<Row> {
             served_model: r.get(5)?,
             credential_id: r.get(6)?,
             status: r.get(7)?,
-            outcome: r.get(8)?,
+            // Only this module writes the column, always from `Outcome::key`.
+            outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Transport),
             latency_ms: to_u64(r.get(9)?),
             ttfb_ms: r.get::<_, Option<i64>>(10)?.map(to_u64),
             attempts: r.get(11)?,

@@ -278,7 +278,7 @@ fn entry(at: chrono::DateTime<Utc>, model: &str) -> Entry {
         served_model: model.into(),
         credential_id: None,
         status: 200,
-        outcome: "success".into(),
+        outcome: gcli2api::usage::Outcome::Success,
         latency_ms: 5,
         ttfb_ms: None,
         attempts: 1,
