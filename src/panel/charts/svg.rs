@@ -25,7 +25,8 @@ const W: f64 = 640.0;
 const H: f64 = 240.0;
 const LEFT: f64 = 48.0;
 const RIGHT: f64 = 8.0;
-const TOP: f64 = 8.0;
+// Room above the top tick for its label at the larger phone font size.
+const TOP: f64 = 14.0;
 const BOTTOM: f64 = 28.0;
 
 pub fn escape(s: &str) -> String {
@@ -241,11 +242,11 @@ mod tests {
         // One rect per non-zero value: a(0), a(2), b(0), b(1).
         assert_eq!(svg.matches("<rect").count(), 4);
         assert!(svg.contains("<title>02 · a: 3</title>"));
-        // Top tick is 3 (step 1): the tallest bar reaches the top of the plot (y = 8).
+        // Top tick is 3 (step 1): the tallest bar reaches the top of the plot (y = 14).
         assert!(svg.contains(">3</text>"));
-        assert!(svg.contains(r#"y="8.0" width"#), "{svg}");
-        // Heights are proportional: 1 of 3 is a third of the 204-unit plot.
-        assert!(svg.contains(r#"height="68.0""#), "{svg}");
+        assert!(svg.contains(r#"y="14.0" width"#), "{svg}");
+        // Heights are proportional: 1 of 3 is a third of the 198-unit plot.
+        assert!(svg.contains(r#"height="66.0""#), "{svg}");
     }
 
     #[test]
