@@ -48,6 +48,10 @@ pub enum StartupError {
     #[error(transparent)]
     Settings(#[from] settings::SettingsError),
     #[error(transparent)]
+    SecretsKey(#[from] store::cipher::KeyError),
+    #[error(transparent)]
+    SecretsAtRest(#[from] store::at_rest::AtRestError),
+    #[error(transparent)]
     Client(#[from] google::client::ClientBuildError),
     #[error(transparent)]
     Usage(#[from] usage::UsageError),
@@ -131,6 +135,8 @@ pub async fn bind(host: &str, port: u16) -> Result<tokio::net::TcpListener, Star
 pub struct App {
     state: AppState,
     generated: settings::passwords::Generated,
+    /// What the start did to credential secrets at rest, told once logging runs.
+    at_rest: store::at_rest::Unlocked,
 }
 
 /// Resolves settings, opens the store and loads the pool; nothing is bound yet, so the caller
@@ -138,7 +144,15 @@ pub struct App {
 pub async fn build(sources: Sources) -> Result<App, StartupError> {
     let data_dir = settings::SettingsService::data_dir(&sources)?;
     check_data_dir(&data_dir)?;
+    let keys = store::cipher::Keys::from_env(&sources.env)?;
+    logs::register_secrets(
+        store::cipher::Keys::texts_to_redact(&sources.env)
+            .iter()
+            .map(String::as_str),
+    );
     let store = store::Store::open(&data_dir).await?;
+    // Before anything reads a credential: a wrong or missing key stops the start here.
+    let at_rest = store.unlock(keys).await?;
     let settings = settings::SettingsService::load(&sources, &store).await?;
     let (passwords, generated) = settings::passwords::Passwords::load(&settings, &store).await?;
     let s = settings.get();
@@ -193,7 +207,11 @@ pub async fn build(sources: Sources) -> Result<App, StartupError> {
         attempts: security::FailureLimiter::default(),
         client_addrs: security::ClientAddrs::new(security::TrustedProxies::new(&s.trusted_proxies)),
     };
-    Ok(App { state, generated })
+    Ok(App {
+        state,
+        generated,
+        at_rest,
+    })
 }
 
 impl App {
@@ -229,6 +247,7 @@ impl App {
         if state.passwords.same_for_api_and_panel() {
             settings::passwords::warn_same();
         }
+        note_secrets_at_rest(&self.at_rest);
         print_generated(&self.generated);
         let watcher = tokio::spawn(watch_settings(state.clone()));
         let keeper = onboarding::keeper::spawn(state.pool.clone(), state.settings.clone());
@@ -363,6 +382,35 @@ pub fn attach_logs(app: &mut App) -> Result<logs::LogGuard, logs::LogError> {
     let guard = hub.guard();
     app.state.logs = Some(hub);
     Ok(guard)
+}
+
+/// Says once, at startup, how credential secrets are kept in the database.
+fn note_secrets_at_rest(u: &store::at_rest::Unlocked) {
+    if !u.encrypted {
+        if u.decrypted > 0 {
+            tracing::warn!(
+                decrypted = u.decrypted,
+                "credential secrets were decrypted back to plain text with SECRETS_KEY_PREVIOUS; \
+                 remove it from the environment"
+            );
+        }
+        tracing::info!(
+            "credential secrets are stored in plain text in the database (protected by its file \
+             mode only); set SECRETS_KEY or SECRETS_KEY_FILE to encrypt them"
+        );
+        return;
+    }
+    tracing::info!(
+        sealed_now = u.sealed_now,
+        rotated = u.rotated,
+        "credential secrets are encrypted at rest (XChaCha20-Poly1305)"
+    );
+    if u.previous_unused {
+        tracing::warn!(
+            "SECRETS_KEY_PREVIOUS is set but no longer needed: every secret is under SECRETS_KEY; \
+             remove it from the environment"
+        );
+    }
 }
 
 /// Shows first-start secrets on the console exactly once. Written to stdout directly, never
