@@ -187,6 +187,12 @@ impl Store {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let out = at_rest::unlock(&tx, &keys, now_ms())?;
             tx.commit()?;
+            if out.sealed_now + out.rotated + out.decrypted > 0 {
+                // SQLite leaves an overwritten value's old bytes in free space and in older WAL
+                // frames: rebuild the file and empty the WAL so no plain (or old-key) secret
+                // stays behind on disk.
+                conn.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")?;
+            }
             Ok::<_, at_rest::AtRestError>(out)
         }))
         .await??;

@@ -19,6 +19,7 @@ mod pool;
 mod remote;
 mod responses;
 mod routes;
+mod secrets_at_rest;
 mod security;
 mod streams;
 mod usage;
