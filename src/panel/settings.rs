@@ -194,8 +194,55 @@ fn error_key(e: &SettingsError) -> Option<&str> {
     }
 }
 
+/// Why a typed current password was not accepted: the message to show, and the seconds to
+/// wait once the address is over the failure limit.
+struct NotConfirmed {
+    message: String,
+    retry_after: Option<u64>,
+}
+
+/// Checks the current panel password typed into a panel form. A wrong one counts against the
+/// caller's address in the one failure limiter shared with sign-ins, API keys and the
+/// management API's confirmations; the right one still gets through and clears the count.
+async fn confirm_current(
+    req: &Request,
+    state: &AppState,
+    typed: &str,
+    wrong: String,
+) -> Result<(), NotConfirmed> {
+    let ip = crate::security::client_ip(req);
+    if typed.len() <= 1024 && state.passwords.verify_panel(typed).await {
+        state.attempts.success(ip);
+        return Ok(());
+    }
+    match state.attempts.failure(ip, "panel") {
+        Ok(()) => Err(NotConfirmed {
+            message: wrong,
+            retry_after: None,
+        }),
+        Err(secs) => Err(NotConfirmed {
+            message: format!("Too many failed attempts from this address; try again in {secs} s."),
+            retry_after: Some(secs),
+        }),
+    }
+}
+
+/// 422 for a refused form, or 429 with `Retry-After` once the address is over the limit.
+fn refused(body: String, retry_after: Option<u64>) -> Response {
+    let status = match retry_after {
+        Some(_) => StatusCode::TOO_MANY_REQUESTS,
+        None => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    let mut r = html(body).with_status(status).into_response();
+    if let Some(v) = retry_after.and_then(|s| s.to_string().parse().ok()) {
+        r.headers_mut().insert("retry-after", v);
+    }
+    r
+}
+
 #[handler]
 pub async fn save(
+    req: &Request,
     state: Data<&AppState>,
     Form(mut submitted): Form<Vec<(String, String)>>,
 ) -> Result<Response, PanelError> {
@@ -209,13 +256,21 @@ pub async fn save(
     let current = fields(&state.settings.describe());
     let changed = changes(&current, &submitted);
     let redirecting = state.settings.redirecting_changes(&changed);
-    if !redirecting.is_empty()
-        && (confirm.len() > 1024 || !state.passwords.verify_panel(&confirm).await)
+    let confirmed = match redirecting.is_empty() {
+        true => Ok(()),
+        false => {
+            let wrong = format!(
+                "Changing {} needs the current panel password.",
+                redirecting.join(", ")
+            );
+            confirm_current(req, &state, &confirm, wrong).await
+        }
+    };
+    if let Err(NotConfirmed {
+        message: msg,
+        retry_after,
+    }) = confirmed
     {
-        let msg = format!(
-            "Changing {} needs the current panel password.",
-            redirecting.join(", ")
-        );
         let mut fields = current;
         for f in fields.iter_mut().filter(|f| !f.disabled) {
             if let Some((_, v)) = submitted.iter().rev().find(|(k, _)| k == f.key) {
@@ -227,9 +282,7 @@ pub async fn save(
             form_error: Some(msg.clone()),
         }
         .render()?;
-        let r = html(body)
-            .with_status(StatusCode::UNPROCESSABLE_ENTITY)
-            .into_response();
+        let r = refused(body, retry_after);
         return Ok(with_toast(r, Toast::error(format!("Not saved: {msg}"))));
     }
     if changed.is_empty() {
@@ -299,6 +352,7 @@ pub struct PasswordInput {
 
 #[handler]
 pub async fn password(
+    req: &Request,
     state: Data<&AppState>,
     Form(input): Form<PasswordInput>,
 ) -> Result<Response, PanelError> {
@@ -308,15 +362,14 @@ pub async fn password(
         "shared" => PasswordKind::Shared,
         _ => return Err(PanelError::BadRequest("unknown password kind".into())),
     };
-    let refuse = |msg: String| -> Result<Response, PanelError> {
+    let refuse_after = |msg: String, retry_after| -> Result<Response, PanelError> {
         let body = password_form(&state, Some(msg.clone())).render()?;
-        let r = html(body)
-            .with_status(StatusCode::UNPROCESSABLE_ENTITY)
-            .into_response();
-        Ok(with_toast(r, Toast::error(msg)))
+        Ok(with_toast(refused(body, retry_after), Toast::error(msg)))
     };
-    if input.current.len() > 1024 || !state.passwords.verify_panel(&input.current).await {
-        return refuse("The current panel password is wrong.".into());
+    let refuse = |msg: String| refuse_after(msg, None);
+    let wrong = "The current panel password is wrong.".to_string();
+    if let Err(n) = confirm_current(req, &state, &input.current, wrong).await {
+        return refuse_after(n.message, n.retry_after);
     }
     if input.password != input.confirm {
         return refuse("The two passwords differ.".into());

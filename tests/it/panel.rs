@@ -861,3 +861,66 @@ async fn changing_an_upstream_url_in_the_panel_needs_the_current_password() {
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn wrong_current_passwords_in_panel_forms_count_in_the_one_limiter() {
+    let app = TestApp::spawn().await;
+    let b = Browser::signed_in(&app).await;
+    let wrong_password_form = [
+        ("kind", "api"),
+        ("current", "a-wrong-guess"),
+        ("password", "abcdefgh1"),
+        ("confirm", "abcdefgh1"),
+    ];
+    let wrong_settings_form = [
+        ("metadata_service_url", "https://gl.example"),
+        ("current_password", "another-wrong-guess"),
+    ];
+    for i in 0..9 {
+        let (s, h, _) = if i % 2 == 0 {
+            b.post("/panel/settings/password", &wrong_password_form)
+                .await
+        } else {
+            b.post("/panel/settings", &wrong_settings_form).await
+        };
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "attempt {i}");
+        assert!(!h.contains_key("retry-after"));
+    }
+    let (s, h, form) = b.post("/panel/settings", &wrong_settings_form).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{form}");
+    assert!(h.contains_key("retry-after"));
+    assert!(form.contains("Too many failed attempts"), "{form}");
+    let (s, h, _) = b
+        .post("/panel/settings/password", &wrong_password_form)
+        .await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    assert!(h.contains_key("retry-after"));
+    // The same limiter as the proxy's: this address's key guesses are refused too.
+    let r = app
+        .http
+        .get(format!("{}/v1/models", app.url))
+        .bearer_auth("a-key-guess")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_ne!(
+        app.state.settings.get().metadata_service_url,
+        "https://gl.example"
+    );
+    // The right password still gets through and clears the count.
+    let (s, _, form) = b
+        .post(
+            "/panel/settings",
+            &[
+                ("metadata_service_url", "https://gl.example"),
+                ("current_password", KEY),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{form}");
+    let (s, _, _) = b
+        .post("/panel/settings/password", &wrong_password_form)
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+}
