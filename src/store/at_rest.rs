@@ -273,15 +273,6 @@ fn set_payload(tx: &Transaction<'_>, id: i64, stored: &str) -> Result<(), StoreE
     Ok(())
 }
 
-/// Whether the database at hand holds encrypted secrets (for notes and tests).
-pub fn is_encrypted(conn: &Connection) -> Result<bool, StoreError> {
-    Ok(
-        conn.query_row("SELECT count(*) FROM secrets_at_rest", [], |r| {
-            r.get::<_, i64>(0)
-        })? > 0,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
