@@ -6,6 +6,7 @@
 //! for an HTMX request (`HX-Request`; `HX-Target` picks the fragment).
 mod assets;
 pub use assets::favicon;
+pub use oauth::callback as oauth_callback;
 mod audit;
 mod credentials;
 pub mod i18n;
@@ -13,6 +14,7 @@ mod logs;
 mod oauth;
 mod overview;
 mod session;
+mod setting_texts;
 mod settings;
 mod usage;
 mod web;
@@ -75,6 +77,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/oauth", protect(get(oauth::page)))
         .at("/oauth/start", protect(post(oauth::start)))
         .at("/oauth/complete", protect(post(oauth::complete)))
+        .at("/oauth/poll", protect(get(oauth::poll)))
         .at(
             "/settings",
             protect(get(settings::page).post(settings::save)),

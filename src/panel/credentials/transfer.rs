@@ -6,6 +6,7 @@ use poem::http::{StatusCode, header};
 use poem::web::{Data, Multipart, Path};
 use poem::{IntoResponse, Response, handler};
 
+use super::super::i18n::Tr;
 use super::super::web::{PanelError, Toast, html, trigger};
 use crate::api::credentials::{MAX_IMPORT_BYTES, MAX_IMPORT_FILES, content_disposition};
 use crate::onboarding::import::sanitize_name;
@@ -24,6 +25,7 @@ pub struct ResultLine {
 #[derive(Template)]
 #[template(path = "panel/partials/upload_result.html")]
 struct UploadResult {
+    tr: Tr,
     lines: Vec<ResultLine>,
     imported: usize,
 }
@@ -35,8 +37,8 @@ fn lines_of(file: &str, o: ImportOutcome, out: &mut Vec<ResultLine>) {
             entry: i.name,
             outcome: "imported",
             detail: match i.note {
-                Some(n) => format!("credential {} ({n})", i.id),
-                None => format!("credential {}", i.id),
+                Some(n) => format!("{} ({n})", Tr::current().up_credential_id(i.id)),
+                None => Tr::current().up_credential_id(i.id),
             },
         });
     }
@@ -107,11 +109,17 @@ pub async fn upload(state: Data<&AppState>, mut form: Multipart) -> Result<Respo
         ));
     }
     let imported = lines.iter().filter(|l| l.outcome == "imported").count();
-    let body = UploadResult { lines, imported }.render()?;
+    let tr = Tr::current();
+    let body = UploadResult {
+        tr,
+        lines,
+        imported,
+    }
+    .render()?;
     let toast = if imported > 0 {
-        Toast::ok(format!("{imported} credential(s) imported"))
+        Toast::ok(tr.up_toast_imported(tr.num(imported as u64)))
     } else {
-        Toast::error("Nothing was imported; see the table for why")
+        Toast::error(tr.up_toast_none())
     };
     Ok(trigger(html(body), Some(toast), &["rows-changed"]))
 }
@@ -162,11 +170,17 @@ pub async fn paste_keys(
     let mut lines = Vec::new();
     lines_of(kind.label(), o, &mut lines);
     let imported = lines.iter().filter(|l| l.outcome == "imported").count();
-    let body = UploadResult { lines, imported }.render()?;
+    let tr = Tr::current();
+    let body = UploadResult {
+        tr,
+        lines,
+        imported,
+    }
+    .render()?;
     let toast = if imported > 0 {
-        Toast::ok(format!("{imported} key(s) added"))
+        Toast::ok(tr.up_toast_keys(tr.num(imported as u64)))
     } else {
-        Toast::error("No key was added; see the table for why")
+        Toast::error(tr.up_toast_no_keys())
     };
     Ok(trigger(html(body), Some(toast), &["rows-changed"]))
 }
