@@ -648,6 +648,9 @@ catalogue! {
         se_restart: "restart" / "需重启",
         se_restart_pending: "restart pending" / "等待重启",
         se_default_empty: "default: empty" / "默认：空",
+        se_default_is: "default:" / "默认：",
+        times_in_before: "Times are shown in" / "时间按",
+        times_in_after: "." / " 显示。",
         se_save: "Save settings" / "保存设置",
         se_password_hint: "Needed only to change an upstream URL or PROXY (they decide where refresh tokens are sent)." / "只有修改上游地址或 PROXY 时需要（它们决定刷新令牌发往哪里）。",
         se_nothing_changed: "Nothing changed." / "没有改动。",
@@ -761,12 +764,10 @@ catalogue! {
         se_needs_password(keys): "Changing {keys} needs the current panel password." / "修改 {keys} 需要当前面板密码。",
         se_in_effect(keys): "; in effect now: {keys}" / "；已立即生效：{keys}",
         se_after_restart(keys): "; after a restart: {keys}" / "；重启后生效：{keys}",
-        se_default(value): "default: {value}" / "默认：{value}",
         se_locked_env(env): "locked by the environment variable {env}" / "由环境变量 {env} 锁定",
         se_locked_other(origin): "locked by {origin}" / "由 {origin} 锁定",
         se_reset_done(env): "{env} is back to its default." / "{env} 已恢复默认值。",
         se_unknown(key): "No setting named {key}." / "没有名为 {key} 的设置。",
-        times_in(zone): "Times are shown in {zone}." / "时间按 {zone} 显示。",
         login_throttled(secs): "Too many failed attempts from this address; try again in {secs} s." / "此地址失败次数过多，请 {secs} 秒后再试。",
     }
 }

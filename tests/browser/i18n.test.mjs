@@ -93,7 +93,7 @@ const SAME_IN_CHINESE = new Set(['gcli2api', 'gemini', 'google', 'vertex', 'code
 /// inputs, the log, table cells holding data).
 async function untranslated(page) {
   return page.evaluate((same) => {
-    const skip = 'code, pre, time, script, style, .name, .log, option, [data-data], td.data, .sub.data, #audit td, .cooldown, .ban, .badge.kind + *, select[name=lang]';
+    const skip = 'code, pre, time, script, style, .name, .log, option, [translate=no], #audit td, .cooldown, .ban, select[name=lang]';
     const out = [];
     const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
     for (let n = walker.nextNode(); n; n = walker.nextNode()) {
