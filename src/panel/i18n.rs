@@ -227,6 +227,9 @@ impl Tr {
             .single()
             .map(|d| d.format("%Z").to_string())
             .unwrap_or_default();
+        if abbrev.is_empty() || abbrev == zone.name() {
+            return format!("{hour:02}:{minute:02} {}", zone.name());
+        }
         format!("{hour:02}:{minute:02} {} ({abbrev})", zone.name())
     }
 
@@ -764,7 +767,7 @@ catalogue! {
         se_needs_password(keys): "Changing {keys} needs the current panel password." / "修改 {keys} 需要当前面板密码。",
         se_in_effect(keys): "; in effect now: {keys}" / "；已立即生效：{keys}",
         se_after_restart(keys): "; after a restart: {keys}" / "；重启后生效：{keys}",
-        se_locked_env(env): "locked by the environment variable {env}" / "由环境变量 {env} 锁定",
+        se_locked_env(env): "locked by environment variable {env}" / "由环境变量 {env} 锁定",
         se_locked_other(origin): "locked by {origin}" / "由 {origin} 锁定",
         se_reset_done(env): "{env} is back to its default." / "{env} 已恢复默认值。",
         se_unknown(key): "No setting named {key}." / "没有名为 {key} 的设置。",

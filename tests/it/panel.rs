@@ -657,7 +657,7 @@ async fn the_live_log_streams_new_lines() {
     let app = TestApp::spawn().await;
     let b = Browser::signed_in(&app).await;
     let (_, _, page) = b.get("/panel/logs", false).await;
-    assert!(page.contains("sse-connect=\"/panel/logs/stream?level=debug\""));
+    assert!(page.contains("sse-connect=\"/panel/logs/stream?level=info\""));
     let r = b
         .http
         .get(format!("{}/panel/logs/stream?level=info", app.url))
