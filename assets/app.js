@@ -14,7 +14,7 @@
     var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
     if (zone && document.cookie.indexOf('gcli2api_tz=' + encodeURIComponent(zone)) < 0) {
       document.cookie = 'gcli2api_tz=' + encodeURIComponent(zone) +
-        '; path=/panel; max-age=31536000; samesite=strict';
+        '; path=/; max-age=31536000; samesite=strict';
     }
   } catch (e) { /* no Intl: times stay in UTC, and say so */ }
 

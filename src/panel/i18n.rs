@@ -349,7 +349,8 @@ fn back_to(req: &Request) -> String {
 }
 
 /// `POST /panel/prefs`: remembers the language and theme switches in cookies (a year), then
-/// goes back to the page. Not behind the session: the sign-in page has the switches too.
+/// goes back to the page. Not behind the session: the sign-in page has the switches too. The
+/// cookies are for the whole site so Google's redirect page (`/oauth2callback`) follows them.
 #[poem::handler]
 pub fn save_prefs(
     req: &Request,
@@ -362,8 +363,8 @@ pub fn save_prefs(
         .finish();
     let mut set = |name: &str, value: Option<&str>| {
         let c = match value {
-            Some(v) => format!("{name}={v}; Path=/panel; SameSite=Strict; Max-Age={YEAR}"),
-            None => format!("{name}=; Path=/panel; SameSite=Strict; Max-Age=0"),
+            Some(v) => format!("{name}={v}; Path=/; SameSite=Strict; Max-Age={YEAR}"),
+            None => format!("{name}=; Path=/; SameSite=Strict; Max-Age=0"),
         };
         if let Ok(v) = c.parse() {
             r.headers_mut().append(header::SET_COOKIE, v);
