@@ -595,6 +595,9 @@ catalogue! {
         up_outcome_rejected: "rejected" / "已拒绝",
         up_toast_none: "Nothing was imported; see the table for why." / "没有导入任何内容，原因见表格。",
         up_toast_no_keys: "No key was added; see the table for why." / "没有添加任何密钥，原因见表格。",
+        up_choose_files: "Choose one or more .json or .zip files first." / "请先选择一个或多个 .json 或 .zip 文件。",
+        up_choose_kind: "Choose Gemini API keys or Vertex express keys." / "请选择 Gemini API 密钥或 Vertex 快速密钥。",
+        up_paste_keys: "Paste one or more keys first." / "请先粘贴一个或多个密钥。",
 
         // Sign in with Google.
         oa_intro: "Adds a credential by signing in with a Google account, as Gemini CLI does (offline access, PKCE)." / "用 Google 账号登录来添加凭据，方式与 Gemini CLI 相同（离线访问，PKCE）。",
@@ -753,6 +756,9 @@ catalogue! {
         up_imported(n): "{n} imported." / "已导入 {n} 个。",
         up_credential_id(id): "credential {id}" / "凭据 {id}",
         up_toast_imported(n): "{n} credential(s) imported" / "已导入 {n} 个凭据",
+        up_unreadable(e): "Cannot read the upload: {e}" / "无法读取上传的内容：{e}",
+        up_too_many(n): "At most {n} files per upload." / "每次最多上传 {n} 个文件。",
+        up_too_large(n): "larger than the limit of {n} bytes" / "超过 {n} 字节的上限",
         up_toast_keys(n): "{n} key(s) added" / "已添加 {n} 个密钥",
         oa_step2(uri): "If this browser runs on the gateway's machine, Google sends it back to {uri} and the credential is added by itself." / "如果浏览器运行在网关所在的机器上，Google 会把它送回 {uri}，凭据会自动添加。",
         oa_added(name): "Credential {name} added." / "已添加凭据 {name}。",

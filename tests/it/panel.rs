@@ -876,7 +876,8 @@ async fn get_with(b: &Browser, path: &str, extra: &[(&str, &str)]) -> String {
             let both = format!("{}; {v}", b.cookie.clone().unwrap_or_default());
             h.insert("cookie", HeaderValue::from_str(&both).unwrap());
         } else {
-            h.insert(*k, HeaderValue::from_str(v).unwrap());
+            let name = reqwest::header::HeaderName::from_bytes(k.as_bytes()).unwrap();
+            h.insert(name, HeaderValue::from_str(v).unwrap());
         }
     }
     let r = b
