@@ -734,7 +734,8 @@ catalogue! {
     messages {
         page_title(page): "{page} · gcli2api" / "{page} · gcli2api",
         ov_reset_at(at): "Daily quotas reset at {at}." / "每日配额在 {at} 重置。",
-        ov_reset_next(at, left): "Next reset: {at}, in {left}." / "下次重置：{at}，还有 {left}。",
+        // Follows ov_reset_at directly: English needs the space, Chinese does not.
+        ov_reset_next(at, left): " Next reset: {at}, in {left}." / "下次重置：{at}，还有 {left}。",
         ov_key_in(env): "API password in {env}" / "API 密码放在 {env}",
         ov_copy_for(name): "Copy the setting for {name}" / "复制 {name} 的设置",
         cr_count(n): "{n} credentials:" / "共 {n} 个凭据：",
