@@ -173,6 +173,7 @@ try {
   const en = await browserFor('en-US', 'light');
   const zh = await browserFor('zh-CN', 'light');
   const dark = await browserFor('en-US', 'dark');
+  const darkZh = await browserFor('zh-CN', 'dark');
 
   await step('/favicon.ico is an icon', async () => {
     const r = await fetch(base + '/favicon.ico');
@@ -208,6 +209,7 @@ try {
   await signIn(en.page);
   await signIn(zh.page);
   await signIn(dark.page);
+  await signIn(darkZh.page);
 
   // Every page the navigation links to (pages added later are picked up here).
   const pages = await en.page.$$eval('#nav a[href]', (as) => as.map((a) => a.getAttribute('href')));
@@ -241,16 +243,18 @@ try {
     }
   }
 
-  for (const p of pages) {
-    await step(`${p} in the dark theme (system preference): axe clean`, async () => {
-      await dark.page.goto(base + p);
-      await dark.page.locator('#main h1').waitFor();
-      const bg = await dark.page.evaluate(() => getComputedStyle(document.body).backgroundColor);
-      assert(bg === 'rgb(15, 20, 27)', `background ${bg} is not the dark one`);
-      const v = await axe(dark.page);
-      assert(v.length === 0, v.join('\n'));
-      await dark.page.screenshot({ path: join(SHOTS, `en-dark-${slug(p)}.png`), fullPage: true });
-    });
+  for (const [name, b] of [['en', dark], ['zh-CN', darkZh]]) {
+    for (const p of pages) {
+      await step(`${p} (${name}) in the dark theme (system preference): axe clean`, async () => {
+        await b.page.goto(base + p);
+        await b.page.locator('#main h1').waitFor();
+        const bg = await b.page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+        assert(bg === 'rgb(15, 20, 27)', `background ${bg} is not the dark one`);
+        const v = await axe(b.page);
+        assert(v.length === 0, v.join('\n'));
+        await b.page.screenshot({ path: join(SHOTS, `${name}-dark-${slug(p)}.png`), fullPage: true });
+      });
+    }
   }
 
   await step('the theme switch is remembered: light on a dark system, and back', async () => {
