@@ -109,6 +109,79 @@ impl Tr {
     }
 }
 
+/// A validation message from `settings::validate` in Chinese. Those messages are English text
+/// shared with the management API; the panel translates them here by their exact wording (a
+/// unit test reads them from the validator's source, so a new one without a translation fails).
+pub fn validation_zh(msg: &str) -> Option<String> {
+    if let Some(range) = msg
+        .strip_prefix("must be between ")
+        .and_then(|r| r.split_once(" and "))
+    {
+        return Some(format!("必须在 {} 到 {} 之间", range.0, range.1));
+    }
+    Some(
+        match msg {
+            "must be a URL" => "必须是 URL",
+            "must be a base URL without query or fragment" => "必须是不带查询参数或片段的基础地址",
+            "must be a comma list of HTTP status codes between 400 and 599" => {
+                "必须是逗号分隔的 HTTP 状态码（400 到 599）"
+            }
+            "must be a comma list of IP addresses or CIDR ranges" => {
+                "必须是逗号分隔的 IP 地址或 CIDR 范围"
+            }
+            "must be a comma list of host names, IP addresses or CIDR ranges" => {
+                "必须是逗号分隔的主机名、IP 地址或 CIDR 范围"
+            }
+            "must be a comma list of non-empty names" => "必须是逗号分隔的非空名称",
+            "must be a comma list of pattern=target pairs" => "必须是逗号分隔的 pattern=target 对",
+            "must be a list" => "必须是列表",
+            "must be a location such as global, us, eu or europe-west4" => {
+                "必须是 global、us、eu 或 europe-west4 这样的位置"
+            }
+            "must be a number" => "必须是数字",
+            "must be a path" => "必须是路径",
+            "must be a string" => "必须是字符串",
+            "must be a whole number" => "必须是整数",
+            "must be an IANA time zone such as UTC or America/Los_Angeles" => {
+                "必须是 IANA 时区，例如 UTC 或 America/Los_Angeles"
+            }
+            "must be an http(s) URL with a host" => "必须是带主机的 http(s) 地址",
+            "must be an http(s) URL" => "必须是 http(s) 地址",
+            "must be an https URL (plain http only to 127.0.0.1, [::1] or localhost)" => {
+                "必须是 https 地址（明文 http 只允许 127.0.0.1、[::1] 或 localhost）"
+            }
+            "must be empty or an IANA time zone such as Asia/Shanghai" => {
+                "必须为空或 IANA 时区，例如 Asia/Shanghai"
+            }
+            "must be one of trace, debug, info, warn, error" => {
+                "必须是 trace、debug、info、warn、error 之一"
+            }
+            "must be true or false" => "必须是 true 或 false",
+            "must be true/false (also 1/0, yes/no, on/off)" => {
+                "必须是 true/false（也可以是 1/0、yes/no、on/off）"
+            }
+            "must include a host" => "必须包含主机",
+            "must list at least one name" => "至少要列出一个名称",
+            "must not be empty" => "不能为空",
+            "scheme must be http, https, socks5 or socks5h" => {
+                "协议必须是 http、https、socks5 或 socks5h"
+            }
+            _ => return None,
+        }
+        .to_string(),
+    )
+}
+
+impl Tr {
+    /// A validation message in the reader's language (English when it has no translation).
+    pub fn validation(&self, msg: &str) -> String {
+        match self.lang {
+            Lang::En => msg.to_string(),
+            Lang::Zh => validation_zh(msg).unwrap_or_else(|| msg.to_string()),
+        }
+    }
+}
+
 pub fn description_zh(key: &str) -> Option<&'static str> {
     Some(match key {
         "host" => "监听的地址。",
@@ -235,6 +308,31 @@ pub fn description_zh(key: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_validation_message_has_a_chinese_text() {
+        let source = include_str!("../settings/validate.rs");
+        let mut seen = 0;
+        for lit in source.split('"').skip(1).step_by(2) {
+            if !(lit.starts_with("must ") || lit.starts_with("scheme must")) {
+                continue;
+            }
+            seen += 1;
+            let msg = lit.replace("{min}", "1").replace("{max}", "9");
+            assert!(
+                validation_zh(&msg).is_some(),
+                "no Chinese for the validation message {lit:?} in src/panel/setting_texts.rs"
+            );
+        }
+        assert!(
+            seen >= 20,
+            "only {seen} messages found: did validate.rs move?"
+        );
+        assert_eq!(
+            validation_zh("must be between 0 and 23").as_deref(),
+            Some("必须在 0 到 23 之间")
+        );
+    }
 
     #[test]
     fn every_setting_has_a_chinese_description_and_a_known_group() {

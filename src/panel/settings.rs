@@ -311,7 +311,7 @@ pub async fn save(
         if let Err(e) = crate::settings::check_value(key, value) {
             invalid += 1;
             if let Some(f) = typed.iter_mut().find(|f| f.key == key) {
-                f.error = Some(tr.se_invalid(e));
+                f.error = Some(tr.se_invalid(tr.validation(&e)));
             }
         }
     }

@@ -1026,6 +1026,23 @@ async fn every_invalid_setting_is_reported_at_once_and_nothing_is_saved() {
         );
     }
     assert!(form.contains("value=\"Mars/Base\""), "typed value kept");
+    // The same mistakes in Chinese: the validator's messages are translated too.
+    let r = b
+        .http
+        .post(format!("{}/panel/settings", app.url))
+        .headers(b.headers(true))
+        .header("accept-language", "zh-CN")
+        .form(&[("quota_reset_hour", "25")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("值无效：必须在 0 到 23 之间")
+    );
     let (_, _, page) = b.get("/panel/settings", false).await;
     assert!(!page.contains("value=\"Mars/Base\""), "nothing saved");
     // A valid value saves, shows "Reset to default", and the reset forgets it.
