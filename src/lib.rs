@@ -304,31 +304,6 @@ fn healthz() -> &'static str {
     "ok"
 }
 
-/// Google's redirect after sign-in. Public on purpose: the one-time `state` (with PKCE) is
-/// what authorizes it, exactly as for Gemini CLI's own loopback server.
-#[handler]
-async fn pool_oauth_callback(
-    req: &poem::Request,
-    poem::web::Data(state): poem::web::Data<&AppState>,
-) -> poem::web::Html<String> {
-    let query = req.uri().query().unwrap_or_default();
-    let body = match state.login.complete_query(query).await {
-        Ok(r) => format!(
-            "<h1>Signed in</h1><p>Credential <b>{}</b> added for {} (project {}). You can close this tab.</p>",
-            html_escape(&r.name),
-            html_escape(r.email.as_deref().unwrap_or("unknown e-mail")),
-            html_escape(&r.project_id)
-        ),
-        Err(e) => format!(
-            "<h1>Sign-in failed</h1><p>{}</p>",
-            html_escape(&e.to_string())
-        ),
-    };
-    poem::web::Html(format!(
-        "<!doctype html><meta charset=utf-8><title>gcli2api sign-in</title>{body}"
-    ))
-}
-
 pub fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -340,7 +315,7 @@ pub fn html_escape(s: &str) -> String {
 pub fn routes(state: AppState) -> impl poem::Endpoint {
     Route::new()
         .at("/healthz", get(healthz))
-        .at("/oauth2callback", get(pool_oauth_callback))
+        .at("/oauth2callback", get(panel::oauth_callback))
         // Browser-based chat front ends call the proxy directly, so it answers CORS preflights.
         .nest(
             "/v1",
@@ -354,6 +329,7 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
         .nest("/panel", panel::routes(state.clone()))
         .at("/", get(panel::to_panel))
         .at("/auth", get(panel::to_panel))
+        .at("/favicon.ico", get(panel::favicon))
         .data(state)
         // Outermost, so it sees every request with its full path.
         .around(catch_panic::catch)

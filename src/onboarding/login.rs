@@ -47,6 +47,9 @@ pub enum LoginError {
 pub struct LoginService {
     flows: Arc<Mutex<OAuthFlows>>,
     pool: PoolService,
+    /// How many sign-ins finished, and the last one: an open panel polls it to notice a
+    /// credential added in another tab (possibly on another origin, `localhost`).
+    finished: Arc<Mutex<(u64, Option<LoginResult>)>>,
 }
 
 impl LoginService {
@@ -54,7 +57,16 @@ impl LoginService {
         Self {
             flows: Arc::new(Mutex::new(OAuthFlows::new(clock))),
             pool,
+            finished: Arc::new(Mutex::new((0, None))),
         }
+    }
+
+    /// The number of finished sign-ins and the last result.
+    pub fn finished(&self) -> (u64, Option<LoginResult>) {
+        self.finished
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn flows(&self) -> std::sync::MutexGuard<'_, OAuthFlows> {
@@ -164,13 +176,19 @@ impl LoginService {
             )
             .await;
         tracing::info!(credential = id, project = %found.project_id, via = found.via, replaced, "credential added by sign-in");
-        Ok(LoginResult {
+        let result = LoginResult {
             id,
             name,
             email,
             project_id: found.project_id,
             tier: found.tier,
             replaced,
-        })
+        };
+        {
+            let mut f = self.finished.lock().unwrap_or_else(|e| e.into_inner());
+            f.0 += 1;
+            f.1 = Some(result.clone());
+        }
+        Ok(result)
     }
 }

@@ -5,12 +5,16 @@
 //! A handler answers a whole document for a browser navigation and only the swapped fragment
 //! for an HTMX request (`HX-Request`; `HX-Target` picks the fragment).
 mod assets;
+pub use assets::favicon;
+pub use oauth::callback as oauth_callback;
 mod audit;
 mod credentials;
+pub mod i18n;
 mod logs;
 mod oauth;
 mod overview;
 mod session;
+mod setting_texts;
 mod settings;
 mod usage;
 mod web;
@@ -48,6 +52,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
     Route::new()
         .at("/login", get(session::login_form).post(session::login))
         .at("/assets/:name", get(assets::serve))
+        .at("/prefs", post(i18n::save_prefs))
         .at("/logout", protect(post(session::logout)))
         .at("/", protect(get(overview::page)))
         .at("/credentials", protect(get(credentials::list)))
@@ -72,6 +77,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/oauth", protect(get(oauth::page)))
         .at("/oauth/start", protect(post(oauth::start)))
         .at("/oauth/complete", protect(post(oauth::complete)))
+        .at("/oauth/poll", protect(get(oauth::poll)))
         .at(
             "/settings",
             protect(get(settings::page).post(settings::save)),

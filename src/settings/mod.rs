@@ -20,6 +20,13 @@ use serde_json::Value;
 use crate::store::StoreError;
 
 pub use registry::{DefaultValue, Kind, SettingDef, markdown_table, registry};
+
+/// Checks one value as `update` would, without saving: lets a form report every invalid
+/// field at once instead of the first.
+pub fn check_value(key: &str, raw: &Value) -> Result<(), String> {
+    let def = registry::find(key).ok_or_else(|| format!("unknown setting {key}"))?;
+    validate::parse(def.kind, raw).map(|_| ())
+}
 pub use service::{SettingView, SettingsService, UpdateOutcome};
 
 /// Raw inputs the settings are resolved from: an env-like map (the process environment in
@@ -124,6 +131,8 @@ pub struct Settings {
     pub log_file_max_mb: u64,
     pub quota_reset_timezone: chrono_tz::Tz,
     pub quota_reset_hour: u32,
+    /// The panel's display zone; `None`: each browser's own.
+    pub panel_timezone: Option<chrono_tz::Tz>,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub max_concurrent_requests: usize,
@@ -253,6 +262,10 @@ impl Settings {
                 .parse()
                 .map_err(|_| internal("quota_reset_timezone"))?,
             quota_reset_hour: v.int("quota_reset_hour")?,
+            panel_timezone: v
+                .opt_string("panel_timezone")?
+                .map(|z| z.parse().map_err(|_| internal("panel_timezone")))
+                .transpose()?,
             connect_timeout: Duration::from_secs(v.int("connect_timeout")?),
             read_timeout: Duration::from_secs(v.int("read_timeout")?),
             max_concurrent_requests: v.int("max_concurrent_requests")?,

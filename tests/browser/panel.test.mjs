@@ -132,8 +132,8 @@ try {
     await page.fill('input[name=password]', PASSWORD);
     await page.click('button[type=submit]');
     await heading('Overview');
-    const openai = await page.textContent('#url-openai');
-    assert(openai === `${base}/v1`, `OpenAI URL ${openai}`);
+    const openai = await page.textContent('#url-openai-sdk');
+    assert(openai === `OPENAI_BASE_URL=${base}/v1`, `OpenAI setting ${openai}`);
     const total = await page.textContent('.stat .n');
     assert(total.trim() === '4', `credential count ${total}`);
   });

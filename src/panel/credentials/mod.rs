@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use self::row::RowView;
 use super::Nav;
+use super::i18n::Tr;
 use super::web::{Opt, PanelError, Toast, html, hx_target, options, render, with_toast};
 use crate::pool::CredId;
 use crate::state::AppState;
@@ -86,6 +87,7 @@ pub struct Counts {
 #[derive(Template)]
 #[template(path = "panel/partials/cred_table.html")]
 struct Table {
+    tr: Tr,
     rows: Vec<RowView>,
     counts: Counts,
     page: usize,
@@ -109,6 +111,7 @@ fn query(sel: &Selected, page: usize) -> String {
 #[derive(Template)]
 #[template(path = "panel/credentials.html")]
 struct CredentialsPage {
+    tr: Tr,
     table: super::web::Fragment,
     statuses: Vec<Opt>,
     kinds: Vec<Opt>,
@@ -118,7 +121,17 @@ struct CredentialsPage {
 #[derive(Template)]
 #[template(path = "panel/partials/cred_row.html")]
 struct RowTemplate {
+    tr: Tr,
     row: RowView,
+}
+
+impl RowTemplate {
+    fn new(row: RowView) -> Self {
+        RowTemplate {
+            tr: Tr::current(),
+            row,
+        }
+    }
 }
 
 async fn table(state: &AppState, sel: &Selected) -> Result<Table, PanelError> {
@@ -146,6 +159,7 @@ async fn table(state: &AppState, sel: &Selected) -> Result<Table, PanelError> {
     let skip = (page - 1) * sel.per;
     let rows: Vec<RowView> = matching.into_iter().skip(skip).take(sel.per).collect();
     Ok(Table {
+        tr: Tr::current(),
         here: query(sel, page),
         prev: (page > 1).then(|| query(sel, page - 1)),
         next: (page < pages).then(|| query(sel, page + 1)),
@@ -171,12 +185,18 @@ pub async fn list(
         return Ok(html(t.render()?));
     }
     let view = CredentialsPage {
+        tr: Tr::current(),
         table: render(&t)?,
         statuses: options(&STATUSES, &sel.status),
         kinds: options(&KINDS, &sel.kind),
         page_sizes: options(&PAGE_SIZES, &sel.per),
     };
-    super::web::page(req, "Credentials", Nav::Credentials, &view)
+    super::web::page(
+        req,
+        super::i18n::Tr::current().nav_credentials(),
+        Nav::Credentials,
+        &view,
+    )
 }
 
 #[handler]
@@ -184,15 +204,16 @@ pub async fn action(
     state: Data<&AppState>,
     Path((id, action)): Path<(CredId, String)>,
 ) -> Result<Response, PanelError> {
+    let tr = Tr::current();
     let store_err = |e| PanelError::internal("cannot save the credential", e);
-    let (found, done) = match action.as_str() {
+    let (found, done): (bool, fn(&Tr, &str) -> String) = match action.as_str() {
         "enable" => (
             state.pool.set_enabled(id, true).await.map_err(store_err)?,
-            "enabled",
+            |t, n| t.cr_toast_enabled(n),
         ),
         "disable" => (
             state.pool.set_enabled(id, false).await.map_err(store_err)?,
-            "disabled",
+            |t, n| t.cr_toast_disabled(n),
         ),
         "unban" => (
             state
@@ -200,7 +221,7 @@ pub async fn action(
                 .clear_errors_and_unban(id)
                 .await
                 .map_err(store_err)?,
-            "unbanned; errors and cooldowns cleared",
+            |t, n| t.cr_toast_unbanned(n),
         ),
         "identify" => {
             if state.pool.state(id).is_none() {
@@ -208,18 +229,13 @@ pub async fn action(
             }
             if let Err(e) = state.pool.identify(id).await {
                 let msg = crate::logs::redact(&e.to_string()).into_owned();
-                let r = html(
-                    RowTemplate {
-                        row: load(&state, id).await?,
-                    }
-                    .render()?,
-                );
+                let r = html(RowTemplate::new(load(&state, id).await?).render()?);
                 return Ok(with_toast(
                     r,
-                    Toast::error(format!("Identify failed: {msg}")),
+                    Toast::error(tr.cr_toast_identify_failed(msg)),
                 ));
             }
-            (true, "identified")
+            (true, |t, n| t.cr_toast_identified(n))
         }
         "delete" => {
             let gone = state
@@ -231,20 +247,17 @@ pub async fn action(
                 return Err(not_found(id));
             }
             tracing::info!(credential = id, "credential deleted in the panel");
-            return Ok(with_toast(
-                html(""),
-                Toast::ok(format!("Credential {id} deleted")),
-            ));
+            return Ok(with_toast(html(""), Toast::ok(tr.cr_toast_deleted(id))));
         }
-        _ => return Err(PanelError::NotFound(format!("no action named {action}"))),
+        _ => return Err(PanelError::NotFound(tr.cr_no_action(action))),
     };
     if !found {
         return Err(not_found(id));
     }
     let row = load(&state, id).await?;
-    let text = format!("{} {done}", row.name);
+    let text = done(&tr, &row.name);
     Ok(with_toast(
-        html(RowTemplate { row }.render()?),
+        html(RowTemplate::new(row).render()?),
         Toast::ok(text),
     ))
 }
@@ -264,12 +277,7 @@ pub async fn set_group(
     let group = match crate::pool::admin::parse_quota_group(form.group.as_deref().unwrap_or("")) {
         Ok(g) => g,
         Err(e) => {
-            let r = html(
-                RowTemplate {
-                    row: load(&state, id).await?,
-                }
-                .render()?,
-            );
+            let r = html(RowTemplate::new(load(&state, id).await?).render()?);
             return Ok(with_toast(r, Toast::error(e.to_string())));
         }
     };
@@ -282,18 +290,19 @@ pub async fn set_group(
         return Err(not_found(id));
     }
     let row = load(&state, id).await?;
+    let tr = Tr::current();
     let text = match group {
-        Some(g) => format!("{} is now in quota group {g}", row.name),
-        None => format!("{} is now a quota group of its own", row.name),
+        Some(g) => tr.cr_toast_group(&row.name, g),
+        None => tr.cr_toast_own_group(&row.name),
     };
     Ok(with_toast(
-        html(RowTemplate { row }.render()?),
+        html(RowTemplate::new(row).render()?),
         Toast::ok(text),
     ))
 }
 
 fn not_found(id: CredId) -> PanelError {
-    PanelError::NotFound(format!("credential {id} not found"))
+    PanelError::NotFound(Tr::current().cr_not_found(id))
 }
 
 async fn load(state: &AppState, id: CredId) -> Result<RowView, PanelError> {
