@@ -71,8 +71,8 @@ pub use self::hold::Hold;
 pub use self::profile::Profile;
 pub use self::single_flight::SingleFlight;
 pub use self::state::{
-    Ban, BanKind, Cooldown, CooldownReason, CredentialState, ErrorRecord, MAX_ERROR_MESSAGE_CHARS,
-    RecheckNote,
+    Ban, BanKind, Cooldown, CooldownReason, CredentialState, ErrorRecord, Health,
+    MAX_ERROR_MESSAGE_CHARS, RecheckNote,
 };
 pub use self::unavailable::Unavailable;
 

@@ -61,6 +61,7 @@ pub fn status_word(s: Status) -> &'static str {
         Status::Cooling => "cooling",
         Status::Disabled => "disabled",
         Status::Banned => "banned",
+        Status::NeedsSignIn => "needs_sign_in",
     }
 }
 
