@@ -167,6 +167,10 @@ pub async fn build(sources: Sources) -> Result<App, StartupError> {
         let usage = usage.clone();
         pool.on_profile(Arc::new(move |id, kind| usage.set_kind(id, kind)));
     }
+    {
+        let usage = usage.clone();
+        pool.on_successor(Arc::new(move |id, deleted| usage.carry_over(deleted, id)));
+    }
     pool.set_quota_view(Arc::new(usage.quota_view()));
     {
         let pool = pool.clone();

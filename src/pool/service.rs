@@ -78,9 +78,13 @@ struct Inner {
     /// Told the kind of every credential added or loaded (the usage module picks its default
     /// daily limits by it and breaks its aggregates down by it).
     on_profile: RwLock<Option<Arc<ProfileFn>>>,
+    /// Told when a credential turns out to be one that was deleted before (same identity):
+    /// the usage module moves today's counts over (`new id`, `deleted ids`).
+    on_successor: RwLock<Option<Arc<SuccessorFn>>>,
 }
 
 type ProfileFn = dyn Fn(CredId, CredentialKind) + Send + Sync;
+type SuccessorFn = dyn Fn(CredId, &[CredId]) + Send + Sync;
 
 /// What the model list offers beyond the catalog (see [`PoolService::offer`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -276,6 +280,7 @@ impl PoolService {
                 clock,
                 quota: RwLock::new(None),
                 on_profile: RwLock::new(None),
+                on_successor: RwLock::new(None),
             }),
         };
         svc.spawn_writer();
@@ -303,6 +308,43 @@ impl PoolService {
             f(id, p.kind);
         }
         *self.inner.on_profile.write() = Some(f);
+    }
+
+    /// Calls `f(new, deleted)` whenever a credential is found to be one deleted before.
+    pub fn on_successor(&self, f: Arc<SuccessorFn>) {
+        *self.inner.on_successor.write() = Some(f);
+    }
+
+    /// Links `id` to `identities` and hands the usage of deleted predecessors over to it.
+    pub(crate) async fn link_identities(
+        &self,
+        id: CredId,
+        identities: Vec<String>,
+    ) -> Result<(), StoreError> {
+        if identities.is_empty() {
+            return Ok(());
+        }
+        let others = self
+            .inner
+            .store
+            .tx(move |tx| repo::link_identities(tx, id, &identities))
+            .await?;
+        self.succeed(id, others);
+        Ok(())
+    }
+
+    fn succeed(&self, id: CredId, others: Vec<CredId>) {
+        let deleted: Vec<CredId> = {
+            let core = self.core();
+            others.into_iter().filter(|o| !core.contains(*o)).collect()
+        };
+        if deleted.is_empty() {
+            return;
+        }
+        tracing::info!(credential = id, predecessors = ?deleted, "credential imported again: today's usage carried over");
+        if let Some(f) = self.inner.on_successor.read().clone() {
+            f(id, &deleted);
+        }
     }
 
     pub fn set_quota_view(&self, f: Arc<QuotaFn>) {
@@ -667,19 +709,28 @@ impl PoolService {
             None,
             json!({ "name": new.name, "kind": new.kind.as_str(), "source": new.source.as_str() }),
         );
-        let id = self
+        let identities = repo::identities(
+            new.kind,
+            new.secret_sha256.as_deref(),
+            new.refresh_token_sha256.as_deref(),
+            new.email.as_deref(),
+            new.project_id.as_deref(),
+        );
+        let (id, others) = self
             .inner
             .store
             .tx(move |tx| {
                 let now = now_ms();
                 let id = repo::insert(tx, &new, now)?;
                 repo::set_pool_state(tx, id, &json)?;
+                let others = repo::link_identities(tx, id, &identities)?;
                 event.subject = Some(id.to_string());
                 crate::store::audit::append(tx, &event, now)?;
-                Ok(id)
+                Ok((id, others))
             })
             .await?;
         self.insert_loaded(id, profile, &payload, state);
+        self.succeed(id, others);
         Ok(id)
     }
 }
@@ -693,7 +744,19 @@ impl PoolService {
         project: Option<String>,
         tier: Option<String>,
     ) {
+        let identities = repo::identities(
+            CredentialKind::CodeAssist,
+            None,
+            None,
+            email.as_deref(),
+            project.as_deref(),
+        );
         let change = self.core().set_identity(id, email, project, tier);
         self.persist_now(change).await;
+        // The account is known only now for an import without it: a deleted copy of the same
+        // account and project hands its day over here.
+        if let Err(e) = self.link_identities(id, identities).await {
+            tracing::warn!(credential = id, error = %e, "could not record the credential's identity");
+        }
     }
 }

@@ -505,3 +505,53 @@ pub fn replace_payload(
         params![json, source.as_str(), refresh_token_sha256, now, id],
     )? > 0)
 }
+
+/// What identifies a credential apart from its id (see migrations/0009): a key's or service
+/// account's secret hash, a Code Assist refresh token's hash and, once known, its account plus
+/// project. Usage is carried over from deleted credentials that share one.
+pub fn identities(
+    kind: CredentialKind,
+    secret_sha256: Option<&str>,
+    refresh_token_sha256: Option<&str>,
+    email: Option<&str>,
+    project_id: Option<&str>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(s) = secret_sha256.filter(|s| !s.is_empty()) {
+        out.push(format!("secret:{s}"));
+    }
+    if kind == CredentialKind::CodeAssist {
+        if let Some(r) = refresh_token_sha256.filter(|s| !s.is_empty()) {
+            out.push(format!("refresh:{r}"));
+        }
+        if let (Some(e), Some(p)) = (email, project_id) {
+            out.push(format!("account:{}/{p}", e.to_lowercase()));
+        }
+    }
+    out
+}
+
+/// Links `id` to `identities` and answers the other credentials ever linked to any of them
+/// (deleted ones included), oldest first.
+pub fn link_identities(
+    conn: &Connection,
+    id: i64,
+    identities: &[String],
+) -> Result<Vec<i64>, StoreError> {
+    let mut ins = conn.prepare_cached(
+        "INSERT OR IGNORE INTO credential_identities (identity, credential_id) VALUES (?1, ?2)",
+    )?;
+    let mut find = conn.prepare_cached(
+        "SELECT credential_id FROM credential_identities WHERE identity = ?1 AND credential_id <> ?2",
+    )?;
+    let mut others = Vec::new();
+    for identity in identities {
+        ins.execute(params![identity, id])?;
+        for other in find.query_map(params![identity, id], |r| r.get::<_, i64>(0))? {
+            others.push(other?);
+        }
+    }
+    others.sort_unstable();
+    others.dedup();
+    Ok(others)
+}

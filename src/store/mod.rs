@@ -29,6 +29,8 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("../../migrations/0005_credential_kinds.sql"),
     include_str!("../../migrations/0006_responses.sql"),
     include_str!("../../migrations/0007_audit_origin.sql"),
+    // 0008 is the request log's (another branch): keep 0009 after it when both are merged.
+    include_str!("../../migrations/0009_credential_identities.sql"),
 ];
 
 /// Pragmas for every pooled connection: `foreign_keys` and `busy_timeout` are per connection, and

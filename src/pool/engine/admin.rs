@@ -196,6 +196,10 @@ impl Pool {
         self.rotation
     }
 
+    pub fn contains(&self, id: CredId) -> bool {
+        self.entries.contains_key(&id)
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }
