@@ -351,16 +351,23 @@ fn multipart(files: &[(&str, &[u8])]) -> (String, Vec<u8>) {
 async fn upload_imports_and_reports_each_file() {
     let app = TestApp::spawn().await;
     let b = Browser::signed_in(&app).await;
-    let good = json!({
+    let good = app
+        .sim
+        .add_user(gcli2api::simulator::UserSpec::new("upload@sim.test"))
+        .credential_json()
+        .to_string();
+    // A refresh token Google never issued: refused at import, with the reason.
+    let dead = json!({
         "client_id": "c.apps.googleusercontent.com",
         "client_secret": "panel-upload-secret",
         "refresh_token": "panel-upload-refresh-token-0123456789",
         "project_id": "panel-project",
-        "email": "upload@sim.test",
+        "email": "dead@sim.test",
     })
     .to_string();
     let (ct, body) = multipart(&[
         ("fresh.json", good.as_bytes()),
+        ("dead.json", dead.as_bytes()),
         ("broken.json", b"{not json"),
         ("notes.txt", b"hello"),
     ]);
@@ -378,8 +385,9 @@ async fn upload_imports_and_reports_each_file() {
     assert!(trigger.contains("rows-changed"), "{trigger}");
     let html = r.text().await.unwrap();
     assert_eq!(html.matches("badge imported").count(), 1, "{html}");
-    assert_eq!(html.matches("badge rejected").count(), 2, "{html}");
+    assert_eq!(html.matches("badge rejected").count(), 3, "{html}");
     assert!(html.contains("not valid JSON"));
+    assert!(html.contains("sign in again"), "{html}");
     assert!(!html.contains("panel-upload-refresh-token"));
     let rows = app
         .state

@@ -2,6 +2,7 @@
 //! counts that follow every action, import checks for every kind, usage kept by identity,
 //! search / filter / sort / paging and bulk actions through the API and the panel.
 mod identity;
+mod import_check;
 mod state;
 
 use reqwest::Method;
