@@ -514,7 +514,7 @@ impl PoolService {
 /// The file an export holds for a row: Gemini CLI's format for Code Assist, the key file for a
 /// service account, `{type, api_key, quota_group}` for an API key. Each is read back by an
 /// upload (sorted by content).
-fn export_document(row: &CredentialRow) -> Result<serde_json::Value, AdminError> {
+pub(crate) fn export_document(row: &CredentialRow) -> Result<serde_json::Value, AdminError> {
     use crate::google::kind::CredentialKind;
     Ok(match row.kind {
         CredentialKind::CodeAssist => {

@@ -44,6 +44,7 @@
 //! every request without a `Change`; flush them in batches from [`Pool::state`] or
 //! [`Pool::export`]. [`Pool::restore`] rebuilds a pool that picks exactly as the exported one.
 pub mod admin;
+pub mod bulk;
 pub(crate) mod clock;
 mod engine;
 mod failure;

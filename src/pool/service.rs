@@ -34,6 +34,11 @@ const FLUSH_EVERY: Duration = Duration::from_secs(1);
 type QuotaFn = dyn Fn(CredId, super::ModelClass) -> Option<DateTime<Utc>> + Send + Sync;
 
 mod access;
+mod query;
+
+pub use self::query::{
+    CredentialQuery, ErrorFilter, MAX_PER_PAGE, QueryPage, SortKey, query_max_per,
+};
 
 /// A credential handed to one upstream call: its id and its kind's executor, holding the
 /// secret the call needs. Dropping it ends the in-flight count.
@@ -81,6 +86,9 @@ struct Inner {
     /// Told when a credential turns out to be one that was deleted before (same identity):
     /// the usage module moves today's counts over (`new id`, `deleted ids`).
     on_successor: RwLock<Option<Arc<SuccessorFn>>>,
+    /// Every credential's name, kept in memory so the credentials page can search, sort and
+    /// page through thousands without reading the table (see `query.rs`).
+    names: RwLock<HashMap<CredId, Arc<str>>>,
 }
 
 type ProfileFn = dyn Fn(CredId, CredentialKind) + Send + Sync;
@@ -239,7 +247,9 @@ impl PoolService {
             store.call(repo::pool_states).await?.into_iter().collect();
         let mut pool = Pool::new(pool_config(&settings.get()), Arc::clone(&clock));
         let mut secrets = HashMap::new();
+        let mut names = HashMap::new();
         for row in rows {
+            names.insert(row.id, Arc::<str>::from(row.name.as_str()));
             let mut state: CredentialState = states
                 .get(&row.id)
                 .and_then(|s| s.as_deref())
@@ -281,6 +291,7 @@ impl PoolService {
                 quota: RwLock::new(None),
                 on_profile: RwLock::new(None),
                 on_successor: RwLock::new(None),
+                names: RwLock::new(names),
             }),
         };
         svc.spawn_writer();
@@ -289,6 +300,21 @@ impl PoolService {
 
     fn core(&self) -> parking_lot::MutexGuard<'_, Pool> {
         self.inner.core.lock()
+    }
+
+    pub(super) fn core_mut(&self) -> parking_lot::MutexGuard<'_, Pool> {
+        self.inner.core.lock()
+    }
+
+    /// Writes these states at once, in one transaction (bulk actions).
+    pub(super) async fn write_now(
+        &self,
+        states: Vec<(CredId, CredentialState)>,
+    ) -> Result<(), StoreError> {
+        if states.is_empty() {
+            return Ok(());
+        }
+        write_states(&self.inner.store, states).await
     }
 
     /// The model an express key's import check counts tokens with: the first Vertex model.
@@ -570,6 +596,7 @@ impl PoolService {
 
     pub fn remove(&self, id: CredId) {
         self.core().remove(id);
+        self.inner.names.write().remove(&id);
         if let Some(secret) = self.inner.secrets.write().remove(&id) {
             secret.forget();
         }
@@ -696,6 +723,7 @@ impl PoolService {
         };
         let json = serde_json::to_string(&state).map_err(|e| StoreError::Data(e.to_string()))?;
         let payload = new.payload.clone();
+        let name = Arc::<str>::from(new.name.as_str());
         let profile = profile_for(
             new.kind,
             new.quota_group.clone(),
@@ -729,6 +757,7 @@ impl PoolService {
                 Ok((id, others))
             })
             .await?;
+        self.inner.names.write().insert(id, name);
         self.insert_loaded(id, profile, &payload, state);
         self.succeed(id, others);
         Ok(id)

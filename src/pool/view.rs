@@ -286,7 +286,7 @@ impl PoolService {
         Ok(self.get(id).await?.map(|row| self.view_of(&row, usage)))
     }
 
-    fn view_of(&self, row: &CredentialRow, usage: &UsageService) -> Credential {
+    pub(crate) fn view_of(&self, row: &CredentialRow, usage: &UsageService) -> Credential {
         credential(
             row,
             self.state(row.id).unwrap_or_default(),

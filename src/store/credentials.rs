@@ -303,6 +303,22 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<CredentialRow>, StoreErr
         .transpose()
 }
 
+/// The rows of `ids` (any order; missing ids are left out). Chunked under SQLite's limit on
+/// bound parameters.
+pub fn get_many(conn: &Connection, ids: &[i64]) -> Result<Vec<CredentialRow>, StoreError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let marks = vec!["?"; chunk.len()].join(",");
+        let sql = format!("SELECT {COLUMNS} FROM credentials WHERE id IN ({marks})");
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(chunk.iter()), from_row)?;
+        for r in rows {
+            out.push(finish(r?)?);
+        }
+    }
+    Ok(out)
+}
+
 pub fn get_by_name(conn: &Connection, name: &str) -> Result<Option<CredentialRow>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM credentials WHERE name = ?1");
     conn.query_row(&sql, [name], from_row)

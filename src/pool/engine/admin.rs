@@ -196,6 +196,22 @@ impl Pool {
         self.rotation
     }
 
+    /// Visits every credential with its state and profile. O(n); for the credentials page.
+    pub fn each(&self, mut f: impl FnMut(CredId, &CredentialState, &Profile, u32)) {
+        for (id, e) in &self.entries {
+            f(
+                *id,
+                &e.state,
+                &e.profile,
+                e.in_flight.load(Ordering::Relaxed),
+            );
+        }
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
     pub fn contains(&self, id: CredId) -> bool {
         self.entries.contains_key(&id)
     }

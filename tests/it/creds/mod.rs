@@ -1,6 +1,7 @@
 //! The credentials page at scale and its state bugs (#14): one word per state everywhere,
 //! counts that follow every action, import checks for every kind, usage kept by identity,
 //! search / filter / sort / paging and bulk actions through the API and the panel.
+mod bulk;
 mod identity;
 mod import_check;
 mod state;
