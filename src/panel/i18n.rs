@@ -422,8 +422,69 @@ catalogue! {
         js_selected: "Selected; press Ctrl+C to copy." / "已选中，请按 Ctrl+C 复制。",
         js_now: "now" / "现在",
         js_copied: "Copied:" / "已复制：",
+
+        // Credentials page: states, filters, sort, bulk actions (the creds branch).
+        cred_st_all: "all" / "全部",
+        cred_st_active: "active" / "可用",
+        cred_st_cooling: "cooling" / "冷却中",
+        cred_st_disabled: "disabled" / "已停用",
+        cred_st_banned: "banned" / "已封禁",
+        cred_st_needs_sign_in: "needs sign-in" / "需重新登录",
+        cred_kind_code_assist: "Code Assist" / "Code Assist",
+        cred_kind_gemini_api_key: "Gemini API key" / "Gemini API 密钥",
+        cred_kind_vertex_service_account: "Vertex service account" / "Vertex 服务账号",
+        cred_kind_vertex_express_key: "Vertex express key" / "Vertex 快速模式密钥",
+        cred_err_any: "any error" / "有错误",
+        cred_err_none: "no errors" / "无错误",
+        cred_sort_id: "added" / "添加顺序",
+        cred_sort_name: "name" / "名称",
+        cred_sort_status: "state" / "状态",
+        cred_sort_last_used: "last used" / "最近使用",
+        cred_sort_errors: "errors" / "错误数",
+        cred_sort_calls: "calls" / "调用次数",
+        cred_filters: "Find credentials" / "查找凭据",
+        cred_search: "Search" / "搜索",
+        cred_search_hint: "name, e-mail, project, group or id" / "名称、邮箱、项目、配额组或 ID",
+        cred_status: "Status" / "状态",
+        cred_kind: "Kind" / "类型",
+        cred_model: "Serves model" / "可用模型",
+        cred_model_hint: "e.g. gemini-2.5-pro" / "例如 gemini-2.5-pro",
+        cred_errors_filter: "Errors" / "错误",
+        cred_sort: "Sort by" / "排序",
+        cred_desc: "Descending" / "降序",
+        cred_per: "Per page" / "每页",
+        cred_apply: "Apply" / "应用",
+        cred_select_page: "Select every credential on this page" / "选择本页全部凭据",
+        cred_bulk_label: "Selected credentials" / "已选凭据",
+        cred_bulk_enable: "Enable" / "启用",
+        cred_bulk_disable: "Disable" / "停用",
+        cred_bulk_delete: "Delete" / "删除",
+        cred_bulk_recheck: "Re-check with Google" / "向 Google 重新检查",
+        cred_bulk_export: "Export as ZIP" / "导出为 ZIP",
+        cred_bulk_confirm: "Delete the selected credentials? This cannot be undone." / "删除所选凭据？此操作无法撤销。",
+        cred_bulk_none: "Select at least one credential first." / "请先选择至少一个凭据。",
+        cred_col_select: "Select" / "选择",
+        cred_col_credential: "Credential" / "凭据",
+        cred_col_status: "Status" / "状态",
+        cred_col_cooldowns: "Cooldowns" / "冷却",
+        cred_col_errors: "Errors" / "错误",
+        cred_col_today: "Today (used/limit)" / "今日（已用/上限）",
+        cred_col_in_flight: "In flight" / "进行中",
+        cred_col_actions: "Actions" / "操作",
+        cred_no_match: "No credentials match." / "没有匹配的凭据。",
+        cred_prev: "Previous" / "上一页",
+        cred_next: "Next" / "下一页",
+        cred_sign_in_again: "Sign in again" / "重新登录",
+        cred_sign_in_hint: "Google no longer accepts this sign-in: sign in again with the same account to restore it." / "Google 已不再接受此登录：请用同一账号重新登录以恢复。",
     }
     messages {
+        cred_counts_total(n): "{n} credentials:" / "共 {n} 个凭据：",
+        cred_select_row(name): "Select {name}" / "选择 {name}",
+        cred_pager(page, pages, from, to, n): "Page {page} of {pages} (showing {from}–{to} of {n})" / "第 {page} / {pages} 页（显示第 {from}–{to} 个，共 {n} 个）",
+        cred_bulk_enabled(n): "{n} credentials enabled" / "已启用 {n} 个凭据",
+        cred_bulk_disabled(n): "{n} credentials disabled" / "已停用 {n} 个凭据",
+        cred_bulk_deleted(n): "{n} credentials deleted" / "已删除 {n} 个凭据",
+        cred_bulk_rechecked(ok, refused, unchecked): "Re-checked: {ok} work, {refused} refused, {unchecked} could not be checked" / "重新检查完成：{ok} 个可用，{refused} 个被拒绝，{unchecked} 个无法检查",
         page_title(page): "{page} · gcli2api" / "{page} · gcli2api",
         login_throttled(secs): "Too many failed attempts from this address; try again in {secs} s." / "此地址失败次数过多，请 {secs} 秒后再试。",
     }
@@ -434,7 +495,7 @@ mod tests {
     use super::*;
 
     /// Texts that are the same in both languages on purpose (names, codes, pure numbers).
-    const SAME_ON_PURPOSE: &[&str] = &["brand_title", "page_title"];
+    const SAME_ON_PURPOSE: &[&str] = &["brand_title", "page_title", "cred_kind_code_assist"];
 
     #[test]
     fn every_key_has_both_texts_and_the_chinese_is_translated() {

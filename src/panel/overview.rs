@@ -11,6 +11,7 @@ use crate::state::AppState;
 #[derive(Template)]
 #[template(path = "panel/overview.html")]
 struct Overview {
+    tr: super::i18n::Tr,
     summary: PoolSummary,
     openai: String,
     gemini: String,
@@ -36,6 +37,7 @@ pub(super) fn origin(req: &Request) -> String {
 pub async fn page(req: &Request, state: Data<&AppState>) -> Result<Response, PanelError> {
     let base = origin(req);
     let view = Overview {
+        tr: super::i18n::Tr::current(),
         summary: state.pool.summary(),
         openai: format!("{base}/v1"),
         gemini: format!("{base}/v1beta"),

@@ -270,6 +270,15 @@ async fn row_actions_change_the_pool() {
     );
     assert!(row.contains("badge disabled"));
     assert!(row.contains(&format!("/panel/credentials/{id}/enable")));
+    // The counts above the table come along out of band (they used to stay stale).
+    let counts = &row[row
+        .find(r#"id="cred-counts""#)
+        .expect("counts swapped out of band")..];
+    assert!(counts.contains("hx-swap-oob"), "{counts}");
+    assert!(
+        counts.contains(">2 active<") && counts.contains(">1 disabled<"),
+        "{counts}"
+    );
     assert!(h["hx-trigger"].to_str().unwrap().contains("disabled"));
     assert!(!enabled());
 
@@ -311,7 +320,13 @@ async fn row_actions_change_the_pool() {
         .post(&format!("/panel/credentials/{id}/delete"), &[])
         .await;
     assert_eq!(s, StatusCode::OK);
-    assert!(body.is_empty());
+    // No row comes back, only the counts, swapped out of band so they follow the delete.
+    assert!(!body.contains("<tr"), "{body}");
+    assert!(
+        body.contains(r#"id="cred-counts""#) && body.contains("hx-swap-oob"),
+        "{body}"
+    );
+    assert!(body.contains("2 credentials:"), "{body}");
     assert!(h["hx-trigger"].to_str().unwrap().contains("deleted"));
     assert!(app.state.pool.state(id).is_none());
 

@@ -155,14 +155,6 @@ impl From<Credential> for RowView {
     }
 }
 
-pub async fn all(state: &AppState) -> Result<Vec<Credential>, PanelError> {
-    state
-        .pool
-        .views(&state.usage, None)
-        .await
-        .map_err(|e| PanelError::internal("cannot list credentials", e))
-}
-
 pub async fn one(state: &AppState, id: CredId) -> Result<Option<Credential>, PanelError> {
     state
         .pool
