@@ -4,6 +4,7 @@
 mod bulk;
 mod identity;
 mod import_check;
+mod scale;
 mod state;
 
 use reqwest::Method;
