@@ -151,10 +151,6 @@ pub async fn build(sources: Sources) -> Result<App, StartupError> {
         Arc::clone(&clock),
     )
     .await?;
-    let imported = pool.import_at_start(&s, &sources.env).await?;
-    for r in &imported.rejected {
-        tracing::warn!(name = %r.name, reason = %r.reason, "credential not imported");
-    }
     let usage = usage::UsageService::start(
         store.clone(),
         usage::ResetRule::from_settings(&s),
@@ -175,6 +171,12 @@ pub async fn build(sources: Sources) -> Result<App, StartupError> {
     {
         let pool = pool.clone();
         usage.on_quota_release(move |id| pool.release_quota(id));
+    }
+    // After the usage hooks: a credential imported again at start takes over the day's count
+    // of its deleted predecessor, as an upload does.
+    let imported = pool.import_at_start(&s, &sources.env).await?;
+    for r in &imported.rejected {
+        tracing::warn!(name = %r.name, reason = %r.reason, "credential not imported");
     }
     let login = onboarding::login::LoginService::new(pool.clone(), clock);
     let limiter = proxy::limit::Limiter::new(s.max_concurrent_requests, s.max_queue_wait);

@@ -97,3 +97,39 @@ async fn a_reuploaded_code_assist_file_keeps_todays_count_across_a_restart() {
     let (status, _) = app.chat(chat_body()).await;
     assert_ne!(status, 200, "still over today's limit");
 }
+
+#[tokio::test]
+async fn a_key_loaded_again_from_the_environment_at_start_keeps_todays_count() {
+    support::init_logs();
+    let sim = gcli2api::simulator::Simulator::start(
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+    )
+    .await
+    .unwrap();
+    let key = sim.add_api_key(ApiKeySpec::gemini());
+    let dir = tempfile::tempdir().unwrap();
+    let app = support::builder()
+        .reuse(sim, dir)
+        .env("GEMINI_API_KEYS", &key.key)
+        .spawn()
+        .await;
+    let (_, list) = crate::api::get(&app, "/credentials").await;
+    let id = list[0]["id"].as_i64().expect("loaded from the environment");
+    for _ in 0..2 {
+        let (status, body) = app.chat(chat_body()).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    delete(&app, id).await;
+    app.state.usage.flush().await.unwrap();
+    let (sim, dir) = app.stop().await;
+    let app = support::builder()
+        .reuse(sim, dir)
+        .env("GEMINI_API_KEYS", &key.key)
+        .spawn()
+        .await;
+    let (_, list) = crate::api::get(&app, "/credentials").await;
+    let again = list[0]["id"].as_i64().expect("loaded again");
+    assert_ne!(again, id);
+    let c = credential(&app, again).await;
+    assert_eq!(c["quota"]["total"]["used"], 2, "{c}");
+}
