@@ -180,4 +180,13 @@
       toast('ok', t('Selected', 'Selected; press Ctrl+C to copy.'));
     }
   });
+  // Credentials table: the header box checks or clears every row box of its form.
+  document.addEventListener('change', function (e) {
+    var all = e.target.closest && e.target.closest('[data-select-all]');
+    if (!all) return;
+    var form = all.getAttribute('data-select-all');
+    document.querySelectorAll('input[name="ids"][form="' + form + '"]').forEach(function (b) {
+      b.checked = all.checked;
+    });
+  });
 })();

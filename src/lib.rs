@@ -165,10 +165,6 @@ pub async fn build(sources: Sources) -> Result<App, StartupError> {
         Arc::clone(&clock),
     )
     .await?;
-    let imported = pool.import_at_start(&s, &sources.env).await?;
-    for r in &imported.rejected {
-        tracing::warn!(name = %r.name, reason = %r.reason, "credential not imported");
-    }
     let usage = usage::UsageService::start(
         store.clone(),
         usage::ResetRule::from_settings(&s),
@@ -181,10 +177,20 @@ pub async fn build(sources: Sources) -> Result<App, StartupError> {
         let usage = usage.clone();
         pool.on_profile(Arc::new(move |id, kind| usage.set_kind(id, kind)));
     }
+    {
+        let usage = usage.clone();
+        pool.on_successor(Arc::new(move |id, deleted| usage.carry_over(deleted, id)));
+    }
     pool.set_quota_view(Arc::new(usage.quota_view()));
     {
         let pool = pool.clone();
         usage.on_quota_release(move |id| pool.release_quota(id));
+    }
+    // After the usage hooks: a credential imported again at start takes over the day's count
+    // of its deleted predecessor, as an upload does.
+    let imported = pool.import_at_start(&s, &sources.env).await?;
+    for r in &imported.rejected {
+        tracing::warn!(name = %r.name, reason = %r.reason, "credential not imported");
     }
     let login = onboarding::login::LoginService::new(pool.clone(), clock);
     let limiter = proxy::limit::Limiter::new(s.max_concurrent_requests, s.max_queue_wait);

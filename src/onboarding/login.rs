@@ -155,7 +155,12 @@ impl LoginService {
                         repo::replace_payload(tx, id, &p2, CredentialSource::Oauth, &sha, now_ms())
                     })
                     .await?;
-                let state = self.pool.state(id).unwrap_or_default();
+                let mut state = self.pool.state(id).unwrap_or_default();
+                // A new grant is exactly what a revoked or missing refresh token waited for.
+                if state.ban.as_ref().is_some_and(|b| b.kind.needs_sign_in()) {
+                    state.ban = None;
+                    state.error_streak = 0;
+                }
                 self.pool
                     .insert_loaded(id, crate::pool::Profile::default(), &payload, state);
                 (id, row.name.clone(), true)

@@ -58,6 +58,11 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/credentials", protect(get(credentials::list)))
         .at("/credentials/upload", protect(post(credentials::upload)))
         .at("/credentials/keys", protect(post(credentials::paste_keys)))
+        .at("/credentials/bulk", protect(post(credentials::bulk)))
+        .at(
+            "/credentials/export-selected",
+            protect(post(credentials::export_selected)),
+        )
         .at(
             "/credentials/export.zip",
             protect(get(credentials::export_all)),

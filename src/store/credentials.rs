@@ -350,6 +350,22 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<CredentialRow>, StoreErr
         .transpose()
 }
 
+/// The rows of `ids` (any order; missing ids are left out). Chunked under SQLite's limit on
+/// bound parameters.
+pub fn get_many(conn: &Connection, ids: &[i64]) -> Result<Vec<CredentialRow>, StoreError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let marks = vec!["?"; chunk.len()].join(",");
+        let sql = format!("SELECT {COLUMNS} FROM credentials WHERE id IN ({marks})");
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(chunk.iter()), from_row)?;
+        for r in rows {
+            out.push(finish(r?)?);
+        }
+    }
+    Ok(out)
+}
+
 pub fn get_by_name(conn: &Connection, name: &str) -> Result<Option<CredentialRow>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM credentials WHERE name = ?1");
     conn.query_row(&sql, [name], from_row)
@@ -554,4 +570,54 @@ pub fn replace_payload(
         "UPDATE credentials SET payload_json = secret_seal(id, ?1), source = ?2, refresh_token_sha256 = ?3, updated_at = ?4 WHERE id = ?5",
         params![json, source.as_str(), refresh_token_sha256, now, id],
     )? > 0)
+}
+
+/// What identifies a credential apart from its id (see migrations/0009): a key's or service
+/// account's secret hash, a Code Assist refresh token's hash and, once known, its account plus
+/// project. Usage is carried over from deleted credentials that share one.
+pub fn identities(
+    kind: CredentialKind,
+    secret_sha256: Option<&str>,
+    refresh_token_sha256: Option<&str>,
+    email: Option<&str>,
+    project_id: Option<&str>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(s) = secret_sha256.filter(|s| !s.is_empty()) {
+        out.push(format!("secret:{s}"));
+    }
+    if kind == CredentialKind::CodeAssist {
+        if let Some(r) = refresh_token_sha256.filter(|s| !s.is_empty()) {
+            out.push(format!("refresh:{r}"));
+        }
+        if let (Some(e), Some(p)) = (email, project_id) {
+            out.push(format!("account:{}/{p}", e.to_lowercase()));
+        }
+    }
+    out
+}
+
+/// Links `id` to `identities` and answers the other credentials ever linked to any of them
+/// (deleted ones included), oldest first.
+pub fn link_identities(
+    conn: &Connection,
+    id: i64,
+    identities: &[String],
+) -> Result<Vec<i64>, StoreError> {
+    let mut ins = conn.prepare_cached(
+        "INSERT OR IGNORE INTO credential_identities (identity, credential_id) VALUES (?1, ?2)",
+    )?;
+    let mut find = conn.prepare_cached(
+        "SELECT credential_id FROM credential_identities WHERE identity = ?1 AND credential_id <> ?2",
+    )?;
+    let mut others = Vec::new();
+    for identity in identities {
+        ins.execute(params![identity, id])?;
+        for other in find.query_map(params![identity, id], |r| r.get::<_, i64>(0))? {
+            others.push(other?);
+        }
+    }
+    others.sort_unstable();
+    others.dedup();
+    Ok(others)
 }

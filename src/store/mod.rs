@@ -31,6 +31,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("../../migrations/0005_credential_kinds.sql"),
     include_str!("../../migrations/0006_responses.sql"),
     include_str!("../../migrations/0007_audit_origin.sql"),
+    include_str!("../../migrations/0009_credential_identities.sql"),
     include_str!("../../migrations/0011_secrets_at_rest.sql"),
 ];
 

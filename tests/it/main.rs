@@ -26,6 +26,7 @@ mod usage;
 
 // The management API and the panel.
 mod api;
+mod creds;
 mod panel;
 
 // Library parts against real files and sockets.

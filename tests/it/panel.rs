@@ -276,6 +276,15 @@ async fn row_actions_change_the_pool() {
     );
     assert!(row.contains("badge disabled"));
     assert!(row.contains(&format!("/panel/credentials/{id}/enable")));
+    // The counts above the table come along out of band (they used to stay stale).
+    let counts = &row[row
+        .find(r#"id="cred-counts""#)
+        .expect("counts swapped out of band")..];
+    assert!(counts.contains("hx-swap-oob"), "{counts}");
+    assert!(
+        counts.contains(">2 active<") && counts.contains(">1 disabled<"),
+        "{counts}"
+    );
     assert!(h["hx-trigger"].to_str().unwrap().contains("disabled"));
     assert!(!enabled());
 
@@ -317,7 +326,13 @@ async fn row_actions_change_the_pool() {
         .post(&format!("/panel/credentials/{id}/delete"), &[])
         .await;
     assert_eq!(s, StatusCode::OK);
-    assert!(body.is_empty());
+    // No row comes back, only the counts, swapped out of band so they follow the delete.
+    assert!(!body.contains("<tr"), "{body}");
+    assert!(
+        body.contains(r#"id="cred-counts""#) && body.contains("hx-swap-oob"),
+        "{body}"
+    );
+    assert!(body.contains("2 credentials:"), "{body}");
     assert!(h["hx-trigger"].to_str().unwrap().contains("deleted"));
     assert!(app.state.pool.state(id).is_none());
 
@@ -357,16 +372,23 @@ fn multipart(files: &[(&str, &[u8])]) -> (String, Vec<u8>) {
 async fn upload_imports_and_reports_each_file() {
     let app = TestApp::spawn().await;
     let b = Browser::signed_in(&app).await;
-    let good = json!({
+    let good = app
+        .sim
+        .add_user(gcli2api::simulator::UserSpec::new("upload@sim.test"))
+        .credential_json()
+        .to_string();
+    // A refresh token Google never issued: refused at import, with the reason.
+    let dead = json!({
         "client_id": "c.apps.googleusercontent.com",
         "client_secret": "panel-upload-secret",
         "refresh_token": "panel-upload-refresh-token-0123456789",
         "project_id": "panel-project",
-        "email": "upload@sim.test",
+        "email": "dead@sim.test",
     })
     .to_string();
     let (ct, body) = multipart(&[
         ("fresh.json", good.as_bytes()),
+        ("dead.json", dead.as_bytes()),
         ("broken.json", b"{not json"),
         ("notes.txt", b"hello"),
     ]);
@@ -384,8 +406,9 @@ async fn upload_imports_and_reports_each_file() {
     assert!(trigger.contains("rows-changed"), "{trigger}");
     let html = r.text().await.unwrap();
     assert_eq!(html.matches("badge imported").count(), 1, "{html}");
-    assert_eq!(html.matches("badge rejected").count(), 2, "{html}");
+    assert_eq!(html.matches("badge rejected").count(), 3, "{html}");
     assert!(html.contains("not valid JSON"));
+    assert!(html.contains("sign in again"), "{html}");
     assert!(!html.contains("panel-upload-refresh-token"));
     let rows = app
         .state

@@ -63,6 +63,7 @@ pub fn status_word(s: Status) -> &'static str {
         Status::Cooling => "cooling",
         Status::Disabled => "disabled",
         Status::Banned => "banned",
+        Status::NeedsSignIn => "needs_sign_in",
     }
 }
 
@@ -150,14 +151,6 @@ impl From<Credential> for RowView {
             in_flight: c.in_flight,
         }
     }
-}
-
-pub async fn all(state: &AppState) -> Result<Vec<Credential>, PanelError> {
-    state
-        .pool
-        .views(&state.usage, None)
-        .await
-        .map_err(|e| PanelError::internal("cannot list credentials", e))
 }
 
 pub async fn one(state: &AppState, id: CredId) -> Result<Option<Credential>, PanelError> {
