@@ -6,6 +6,7 @@
 //! for an HTMX request (`HX-Request`; `HX-Target` picks the fragment).
 mod assets;
 pub use assets::favicon;
+pub use oauth::callback as oauth_callback;
 mod audit;
 mod charts;
 mod credentials;
@@ -15,6 +16,7 @@ mod oauth;
 mod overview;
 mod requests;
 mod session;
+mod setting_texts;
 mod settings;
 mod usage;
 mod web;
@@ -60,6 +62,11 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/credentials", protect(get(credentials::list)))
         .at("/credentials/upload", protect(post(credentials::upload)))
         .at("/credentials/keys", protect(post(credentials::paste_keys)))
+        .at("/credentials/bulk", protect(post(credentials::bulk)))
+        .at(
+            "/credentials/export-selected",
+            protect(post(credentials::export_selected)),
+        )
         .at(
             "/credentials/export.zip",
             protect(get(credentials::export_all)),
@@ -79,6 +86,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/oauth", protect(get(oauth::page)))
         .at("/oauth/start", protect(post(oauth::start)))
         .at("/oauth/complete", protect(post(oauth::complete)))
+        .at("/oauth/poll", protect(get(oauth::poll)))
         .at(
             "/settings",
             protect(get(settings::page).post(settings::save)),

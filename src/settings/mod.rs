@@ -20,6 +20,13 @@ use serde_json::Value;
 use crate::store::StoreError;
 
 pub use registry::{DefaultValue, Kind, SettingDef, markdown_table, registry};
+
+/// Checks one value as `update` would, without saving: lets a form report every invalid
+/// field at once instead of the first.
+pub fn check_value(key: &str, raw: &Value) -> Result<(), String> {
+    let def = registry::find(key).ok_or_else(|| format!("unknown setting {key}"))?;
+    validate::parse(def.kind, raw).map(|_| ())
+}
 pub use service::{SettingView, SettingsService, UpdateOutcome};
 
 /// Raw inputs the settings are resolved from: an env-like map (the process environment in

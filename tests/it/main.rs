@@ -20,12 +20,14 @@ mod remote;
 mod reqlog;
 mod responses;
 mod routes;
+mod secrets_at_rest;
 mod security;
 mod streams;
 mod usage;
 
 // The management API and the panel.
 mod api;
+mod creds;
 mod panel;
 
 // Library parts against real files and sockets.
