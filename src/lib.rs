@@ -14,6 +14,7 @@ pub mod error;
 pub mod google;
 pub mod healthcheck;
 pub mod keepalive;
+pub mod keys;
 pub mod logs;
 pub mod models;
 pub mod onboarding;
@@ -172,6 +173,7 @@ pub async fn build(sources: Sources) -> Result<App, StartupError> {
         let pool = pool.clone();
         usage.on_quota_release(move |id| pool.release_quota(id));
     }
+    let keys = keys::KeyService::load(store.clone(), usage.clone()).await?;
     let login = onboarding::login::LoginService::new(pool.clone(), clock);
     let limiter = proxy::limit::Limiter::new(s.max_concurrent_requests, s.max_queue_wait);
     let responses = responses_store::ResponseStore::start(
@@ -191,6 +193,7 @@ pub async fn build(sources: Sources) -> Result<App, StartupError> {
         remote: remote::RemoteFetcher::new(remote::FetchConfig::from_settings(&s))?,
         responses,
         attempts: security::FailureLimiter::default(),
+        keys,
         client_addrs: security::ClientAddrs::new(security::TrustedProxies::new(&s.trusted_proxies)),
     };
     Ok(App { state, generated })

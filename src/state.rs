@@ -25,6 +25,8 @@ pub struct AppState {
     pub responses: crate::responses_store::ResponseStore,
     /// Failed secrets per client address, shared by the proxy, the API and the panel.
     pub attempts: crate::security::FailureLimiter,
+    /// Client API keys with their limits (the built-in `API_PASSWORD` key aside).
+    pub keys: crate::keys::KeyService,
     /// `TRUSTED_PROXIES`, to find the real client address.
     pub client_addrs: crate::security::ClientAddrs,
 }

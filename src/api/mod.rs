@@ -7,6 +7,7 @@
 //! (both public).
 pub mod audit;
 pub mod auth;
+mod client_keys;
 pub mod credentials;
 pub mod error;
 mod limit;
@@ -40,6 +41,9 @@ pub enum ApiTags {
     OAuth,
     /// Usage counters and daily quotas.
     Usage,
+    /// API keys for proxy clients, with their own limits.
+    #[oai(rename = "Client keys")]
+    ClientKeys,
     /// Recent and live log lines.
     Logs,
     /// Who changed what, when and from where.
@@ -59,6 +63,7 @@ type Apis = (
     usage::UsageApi,
     logs::LogsApi,
     audit::AuditApi,
+    client_keys::ClientKeysApi,
 );
 
 pub fn service() -> OpenApiService<Apis, ()> {
@@ -76,13 +81,14 @@ pub fn service() -> OpenApiService<Apis, ()> {
             usage::UsageApi,
             logs::LogsApi,
             audit::AuditApi,
+            client_keys::ClientKeysApi,
         ),
         "gcli2api management API",
         env!("CARGO_PKG_VERSION"),
     )
     .description(
         "Manage a gcli2api gateway: settings, passwords, the credential pool, Google sign-in, \
-         usage, logs and the audit log. Authenticate with `Authorization: Bearer <panel password>` or with a \
+         usage, client API keys, logs and the audit log. Authenticate with `Authorization: Bearer <panel password>` or with a \
          session token from `POST /api/v1/session`. After 10 failed attempts from one address \
          within a minute, that address gets 429 for the rest of the minute. Every error body is \
          `{\"error\": {\"code\", \"message\"}}`.",

@@ -127,6 +127,8 @@ struct Attempts<'a> {
     exclude: Vec<i64>,
     refreshed: Vec<i64>,
     last: LastFailure,
+    /// The client key's kinds allow-list, when it has one.
+    key: Option<std::sync::Arc<crate::keys::ClientKey>>,
 }
 
 impl<'a> Attempts<'a> {
@@ -147,7 +149,49 @@ impl<'a> Attempts<'a> {
             exclude: Vec::new(),
             refreshed: Vec::new(),
             last: LastFailure::None,
+            key: crate::keys::current()
+                .key()
+                .filter(|k| !k.fields.kinds.is_empty())
+                .cloned(),
         }
+    }
+
+    /// A credential the client key may use. Without a kinds allow-list this is the pool's
+    /// pick; with one, each allowed upstream is tried in turn (the request's own pin was
+    /// checked against the list already), and a credential of a kind the key does not allow
+    /// but that shares an allowed upstream (the two Vertex kinds) is passed over.
+    async fn acquire(&mut self) -> Result<Lease, crate::pool::service::AcquireError> {
+        let Some(key) = self.key.clone() else {
+            return self
+                .state
+                .pool
+                .acquire(self.model, self.pin, &self.exclude)
+                .await;
+        };
+        let pins: Vec<models::Pin> = match self.pin {
+            Some(p) => vec![p],
+            None => key.pins().unwrap_or_default(),
+        };
+        let mut last = crate::pool::service::AcquireError::NoToken;
+        for pin in pins {
+            // Bounded like the pool's own skipping of unusable credentials.
+            for _ in 0..8 {
+                match self
+                    .state
+                    .pool
+                    .acquire(self.model, Some(pin), &self.exclude)
+                    .await
+                {
+                    Ok(l) if key.allows_kind(l.call.kind()) => return Ok(l),
+                    Ok(l) => self.exclude.push(l.id),
+                    Err(e) => {
+                        last = e;
+                        break;
+                    }
+                }
+            }
+        }
+        Err(last)
     }
 
     /// The next credential, `None` when the budget is spent. When every credential was tried
@@ -159,12 +203,7 @@ impl<'a> Attempts<'a> {
             return Ok(None);
         }
         self.done += 1;
-        match self
-            .state
-            .pool
-            .acquire(self.model, self.pin, &self.exclude)
-            .await
-        {
+        match self.acquire().await {
             Ok(l) => Ok(Some(l)),
             Err(e) if self.exclude.is_empty() => Err(e.into()),
             Err(e) => {
@@ -173,12 +212,7 @@ impl<'a> Attempts<'a> {
                 }
                 tokio::time::sleep(self.interval).await;
                 self.exclude.clear();
-                match self
-                    .state
-                    .pool
-                    .acquire(self.model, self.pin, &self.exclude)
-                    .await
-                {
+                match self.acquire().await {
                     Ok(l) => Ok(Some(l)),
                     // Nothing is free: the last real failure says more than "no credential".
                     Err(_) => Ok(None),

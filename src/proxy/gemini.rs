@@ -99,7 +99,7 @@ async fn action(
     let json = body::read_json(body, s.max_body_bytes).await?;
     let model = models::resolve_with(name, &s.model_aliases)
         .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
-    meter.model(&model.requested, &model.base);
+    meter.model(&model)?;
     match method {
         Method::EmbedContent | Method::BatchEmbedContents => {
             let batch = method == Method::BatchEmbedContents;

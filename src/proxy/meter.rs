@@ -7,6 +7,8 @@ use futures_util::StreamExt;
 use super::dispatch::{EventStream, Served};
 use crate::convert::response::usage_from_gemini;
 use crate::error::{GatewayError, Surface};
+use crate::keys::Caller;
+use crate::models::ResolvedModel;
 use crate::pool::service::PoolService;
 use crate::state::AppState;
 use crate::usage::{Outcome, RequestRecord, UsageService};
@@ -14,6 +16,8 @@ use crate::wire::gemini::GenerateContentResponse;
 
 pub struct Meter {
     usage: UsageService,
+    /// The client key the request came with (its usage and token counts).
+    caller: Caller,
     rec: RequestRecord,
     started: Instant,
     /// Set when ACCESS_LOG is on: what the access line needs beyond the usage record.
@@ -36,6 +40,7 @@ impl Meter {
                 .map_or_else(|| client_addr(client), |ip| ip.to_string()),
             status: 200,
         });
+        let caller = crate::keys::current();
         Self {
             usage: state.usage.clone(),
             access,
@@ -52,15 +57,38 @@ impl Meter {
                 latency: Duration::ZERO,
                 ttfb: None,
                 retries: 0,
+                key_id: caller.id(),
             },
+            caller,
             started: Instant::now(),
         }
     }
 
     /// Set once the model name is parsed; earlier failures are recorded under "unknown".
-    pub fn model(&mut self, requested: &str, base: &str) {
-        self.rec.requested_model = requested.to_string();
-        self.rec.base_model = base.to_string();
+    /// A client key's allow-lists are checked here, on the base model the upstream would
+    /// see (aliases, prefixes and suffixes resolved) and on the upstream a prefix pins.
+    pub fn model(&mut self, m: &ResolvedModel) -> Result<(), GatewayError> {
+        self.rec.requested_model = m.requested.clone();
+        self.rec.base_model = m.base.clone();
+        let Some(k) = self.caller.key() else {
+            return Ok(());
+        };
+        if !k.allows_model(&m.base) {
+            return Err(GatewayError::ModelNotAllowed {
+                key: k.name.to_string(),
+                model: m.base.clone(),
+                allowed: k.model_list(),
+            });
+        }
+        if let Some(pin) = m.pin
+            && !k.allows_pin(pin)
+        {
+            return Err(GatewayError::UpstreamNotAllowed {
+                key: k.name.to_string(),
+                upstream: pin.prefix().trim_end_matches('/').to_string(),
+            });
+        }
+        Ok(())
     }
 
     pub fn stream(&mut self, stream: bool) {
@@ -102,6 +130,7 @@ impl Meter {
     pub fn take(&mut self) -> Meter {
         let twin = Meter {
             usage: self.usage.clone(),
+            caller: self.caller.clone(),
             rec: self.rec.clone(),
             started: self.started,
             access: self.access.clone(),
@@ -139,7 +168,12 @@ impl Drop for Meter {
             self.rec.ttfb = Some(self.rec.latency);
         }
         if let Some(a) = &self.access {
-            access_line(&self.rec, a);
+            access_line(&self.rec, a, self.caller.name());
+        }
+        if let Some(k) = self.caller.key() {
+            let w = self.usage.day_window();
+            k.counters
+                .add_tokens(&w, self.rec.prompt_tokens + self.rec.completion_tokens);
         }
         self.usage.record_request(self.rec.clone());
     }
@@ -158,7 +192,7 @@ fn millis(d: Duration) -> u64 {
 
 /// The access line: who asked for what, who served it, how it went. The credential appears by
 /// id and account email (what the panel shows), never by a token.
-fn access_line(rec: &RequestRecord, a: &Access) {
+fn access_line(rec: &RequestRecord, a: &Access, key: &str) {
     // Nothing to pay for when the access target is filtered out (LOG_LEVEL above info).
     if !tracing::enabled!(target: "gcli2api::access", tracing::Level::INFO) {
         return;
@@ -185,6 +219,7 @@ fn access_line(rec: &RequestRecord, a: &Access) {
         // Completion tokens already include thinking tokens (OpenAI's convention).
         tokens_out = rec.completion_tokens,
         client = %a.client,
+        key,
         "request"
     );
 }

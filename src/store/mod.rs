@@ -3,6 +3,7 @@
 //! blocking thread pool so async workers never wait on disk or on SQLite locks.
 pub mod audit;
 pub mod backup;
+pub mod client_keys;
 pub mod credentials;
 pub mod responses;
 pub mod secrets;
@@ -29,6 +30,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("../../migrations/0005_credential_kinds.sql"),
     include_str!("../../migrations/0006_responses.sql"),
     include_str!("../../migrations/0007_audit_origin.sql"),
+    include_str!("../../migrations/0010_client_keys.sql"),
 ];
 
 /// Pragmas for every pooled connection: `foreign_keys` and `busy_timeout` are per connection, and
