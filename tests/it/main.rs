@@ -11,6 +11,7 @@ mod connections;
 mod embeddings;
 mod gemini;
 mod import;
+mod keys;
 mod model_list;
 mod official;
 mod official_quota;
