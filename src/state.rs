@@ -27,6 +27,8 @@ pub struct AppState {
     pub attempts: crate::security::FailureLimiter,
     /// Client API keys with their limits (the built-in `API_PASSWORD` key aside).
     pub keys: crate::keys::KeyService,
+    /// The per-request series of `GET /metrics`.
+    pub metrics: crate::metrics::Metrics,
     /// `TRUSTED_PROXIES`, to find the real client address.
     pub client_addrs: crate::security::ClientAddrs,
 }

@@ -70,7 +70,10 @@ async fn generate(
         meter.tokens(&resp);
         return Ok(Json(gemini_to_anthropic(&resp, &ropts)).into_response());
     }
-    let events = modes::events(state, call, model.mode).await?;
+    let (events, served) = modes::events(state, call, model.mode).await?;
+    if let Some(s) = served {
+        meter.served(s);
+    }
     let events = meter.take().watch(events);
     let bytes = frame(events, AnthropicStreamTranslator::new(ropts));
     Ok(frames::response(

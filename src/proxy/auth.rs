@@ -120,11 +120,17 @@ pub async fn guard<E: Endpoint>(
         Ok(c) => c,
         Err(e) => {
             tracing::info!(path = %req.uri().path(), error = %e, "rejected proxy request");
+            state
+                .metrics
+                .refused(surface, e.status().as_u16(), "unauthenticated");
             return Ok(e.into_response(surface));
         }
     };
     if let Err(e) = admit(&state, &caller) {
         tracing::info!(path = %req.uri().path(), key = %caller.name(), error = %e, "client key over a limit");
+        state
+            .metrics
+            .refused(surface, e.status().as_u16(), caller.name());
         return Ok(e.into_response(surface));
     }
     let permit = match state.limiter.acquire().await {

@@ -95,6 +95,9 @@ pub type EventStream =
 pub struct Served {
     pub credential_id: i64,
     pub retries: u32,
+    /// Time spent waiting on upstream calls, failed attempts included (a stream: until its
+    /// first event); what the gateway adds is the rest.
+    pub upstream: Duration,
 }
 
 /// Why the last attempt failed, kept so the client gets the most useful error when all fail.
@@ -129,6 +132,8 @@ struct Attempts<'a> {
     last: LastFailure,
     /// The client key's kinds allow-list, when it has one.
     key: Option<std::sync::Arc<crate::keys::ClientKey>>,
+    /// Upstream time so far.
+    upstream: Duration,
 }
 
 impl<'a> Attempts<'a> {
@@ -153,6 +158,25 @@ impl<'a> Attempts<'a> {
                 .key()
                 .filter(|k| !k.fields.kinds.is_empty())
                 .cloned(),
+            upstream: Duration::ZERO,
+        }
+    }
+
+    /// One upstream call took `took`.
+    fn timed(&mut self, lease: &Lease, took: Duration) {
+        self.state.metrics.upstream_call(lease.call.kind(), took);
+        self.upstream += took;
+    }
+
+    /// What failed before the attempt about to be made, for the retries metric.
+    fn retry_reason(&self) -> &'static str {
+        match &self.last {
+            LastFailure::None => "refresh",
+            LastFailure::Upstream(e) if e.status == 429 => "upstream_429",
+            LastFailure::Upstream(e) if e.status >= 500 => "upstream_5xx",
+            LastFailure::Upstream(_) => "upstream_4xx",
+            LastFailure::Empty(_) => "empty_reply",
+            LastFailure::Transport(_) => "transport",
         }
     }
 
@@ -202,6 +226,9 @@ impl<'a> Attempts<'a> {
         if self.done >= self.max {
             return Ok(None);
         }
+        if self.done > 0 {
+            self.state.metrics.retry(self.retry_reason());
+        }
         self.done += 1;
         match self.acquire().await {
             Ok(l) => Ok(Some(l)),
@@ -235,6 +262,7 @@ impl<'a> Attempts<'a> {
         Served {
             credential_id: lease.id,
             retries: self.done.saturating_sub(1),
+            upstream: self.upstream,
         }
     }
 
@@ -326,14 +354,16 @@ pub async fn unary(
     generation_model(&call.base_model)?;
     let mut tries = Attempts::new(state, &call.base_model, call.pin);
     while let Some(lease) = tries.lease().await? {
+        let sent = std::time::Instant::now();
         let answer = executor::generate_body(
             &state.upstream,
             &lease.call,
             &call.base_model,
             &call.request,
         )
-        .await
-        .and_then(read_unary_body);
+        .await;
+        tries.timed(&lease, sent.elapsed());
+        let answer = answer.and_then(read_unary_body);
         match answer {
             Ok(parsed) => {
                 let resp = match parsed {
@@ -369,6 +399,7 @@ pub async fn stream(
     generation_model(&call.base_model)?;
     let mut tries = Attempts::new(state, &call.base_model, call.pin);
     while let Some(lease) = tries.lease().await? {
+        let sent = std::time::Instant::now();
         let resp = match executor::stream(
             &state.upstream,
             &lease.call,
@@ -379,12 +410,14 @@ pub async fn stream(
         {
             Ok(r) => r,
             Err(CallFailure::Status { status, body }) => {
+                tries.timed(&lease, sent.elapsed());
                 tries
                     .upstream_failed(&lease, parse_error(status, &body))
                     .await?;
                 continue;
             }
             Err(CallFailure::Transport(why)) => {
+                tries.timed(&lease, sent.elapsed());
                 tries.transport_failed(&lease, why);
                 continue;
             }
@@ -406,6 +439,7 @@ pub async fn stream(
                 Some(Err(b)) => break Some(Err(b)),
             }
         };
+        tries.timed(&lease, sent.elapsed());
         match first {
             Some(Ok(())) => {
                 let served = tries.served(&lease);
@@ -518,7 +552,11 @@ pub async fn count_tokens(
     generation_model(base_model)?;
     let mut tries = Attempts::new(state, base_model, pin);
     while let Some(lease) = tries.lease().await? {
-        match executor::count_tokens(&state.upstream, &lease.call, base_model, contents).await {
+        let sent = std::time::Instant::now();
+        let answer =
+            executor::count_tokens(&state.upstream, &lease.call, base_model, contents).await;
+        tries.timed(&lease, sent.elapsed());
+        match answer {
             Ok(v) => return Ok((v, tries.served(&lease))),
             Err(CallFailure::Status { status, body }) => {
                 tries

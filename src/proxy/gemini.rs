@@ -128,7 +128,10 @@ async fn action(
         NativeFraming::JsonArray
     };
     meter.stream(true);
-    let events = modes::events(state, call, model.mode).await?;
+    let (events, served) = modes::events(state, call, model.mode).await?;
+    if let Some(s) = served {
+        meter.served(s);
+    }
     let bytes = frames::native(meter.take().watch(events), framing);
     let beat = frames::heartbeat_frame(Some(framing));
     Ok(frames::response(

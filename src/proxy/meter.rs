@@ -18,6 +18,13 @@ pub struct Meter {
     usage: UsageService,
     /// The client key the request came with (its usage and token counts).
     caller: Caller,
+    metrics: crate::metrics::Metrics,
+    /// The configured model catalog, for the metrics' bounded `model` label.
+    settings: std::sync::Arc<crate::Settings>,
+    /// The HTTP status the client got (200 for a stream that broke after its first byte).
+    status: u16,
+    /// Time spent in upstream calls before the answer, once a credential served.
+    upstream: Option<Duration>,
     rec: RequestRecord,
     started: Instant,
     /// Set when ACCESS_LOG is on: what the access line needs beyond the usage record.
@@ -34,7 +41,8 @@ struct Access {
 
 impl Meter {
     pub fn new(state: &AppState, surface: Surface, client: &poem::Addr) -> Self {
-        let access = state.settings.get().access_log.then(|| Access {
+        let settings = state.settings.get();
+        let access = settings.access_log.then(|| Access {
             pool: state.pool.clone(),
             client: super::auth::current_client_ip()
                 .map_or_else(|| client_addr(client), |ip| ip.to_string()),
@@ -60,6 +68,10 @@ impl Meter {
                 key_id: caller.id(),
             },
             caller,
+            metrics: state.metrics.clone(),
+            settings,
+            status: 200,
+            upstream: None,
             started: Instant::now(),
         }
     }
@@ -98,6 +110,7 @@ impl Meter {
     pub fn served(&mut self, s: Served) {
         self.rec.credential_id = Some(s.credential_id);
         self.rec.retries = s.retries;
+        self.upstream = Some(s.upstream);
     }
 
     /// Token counts from a Gemini response or final stream event.
@@ -115,8 +128,9 @@ impl Meter {
     }
 
     pub fn failed(&mut self, e: &GatewayError) {
+        self.status = e.status().as_u16();
         if let Some(a) = &mut self.access {
-            a.status = e.status().as_u16();
+            a.status = self.status;
         }
         self.rec.outcome = match e {
             GatewayError::Upstream(u) => Outcome::UpstreamError(u.status),
@@ -131,6 +145,10 @@ impl Meter {
         let twin = Meter {
             usage: self.usage.clone(),
             caller: self.caller.clone(),
+            metrics: self.metrics.clone(),
+            settings: std::sync::Arc::clone(&self.settings),
+            status: self.status,
+            upstream: self.upstream,
             rec: self.rec.clone(),
             started: self.started,
             access: self.access.clone(),
@@ -175,6 +193,21 @@ impl Drop for Meter {
             k.counters
                 .add_tokens(&w, self.rec.prompt_tokens + self.rec.completion_tokens);
         }
+        self.metrics.request(
+            &crate::metrics::RequestObs {
+                surface: self.rec.surface,
+                model: &self.rec.base_model,
+                status: self.status,
+                key: self.caller.name(),
+                prompt_tokens: self.rec.prompt_tokens,
+                completion_tokens: self.rec.completion_tokens,
+                stream: self.rec.stream,
+                latency: self.rec.latency,
+                ttfb: self.rec.ttfb,
+                upstream: self.upstream,
+            },
+            &self.settings.base_models,
+        );
         self.usage.record_request(self.rec.clone());
     }
 }

@@ -19,29 +19,42 @@ use crate::wire::gemini::{FinishReason, GenerateContentResponse, UsageMetadata};
 /// window still reaches the client as a proper HTTP error.
 const FAKE_STREAM_COMMIT_AFTER: Duration = Duration::from_secs(3);
 
-/// The event stream for a streaming request in the given mode.
+/// The event stream for a streaming request in the given mode, and who served its first
+/// call when that is known before the stream starts (a fake stream still waiting is not).
 pub async fn events(
     state: &AppState,
     call: Upcall,
     mode: StreamMode,
-) -> Result<EventStream, GatewayError> {
+) -> Result<(EventStream, Option<dispatch::Served>), GatewayError> {
     match mode {
-        StreamMode::Normal => Ok(dispatch::stream(state, &call).await?.0),
+        StreamMode::Normal => {
+            let (events, served) = dispatch::stream(state, &call).await?;
+            Ok((events, Some(served)))
+        }
         StreamMode::FakeStream => fake_stream(state.clone(), call).await,
         StreamMode::AntiTruncation => anti_truncation(state.clone(), call).await,
     }
 }
 
-pub async fn fake_stream(state: AppState, call: Upcall) -> Result<EventStream, GatewayError> {
-    let mut fut = Box::pin(async move { dispatch::unary(&state, &call).await.map(|(v, _)| v) });
+pub async fn fake_stream(
+    state: AppState,
+    call: Upcall,
+) -> Result<(EventStream, Option<dispatch::Served>), GatewayError> {
+    let mut fut = Box::pin(async move { dispatch::unary(&state, &call).await });
     match tokio::time::timeout(FAKE_STREAM_COMMIT_AFTER, &mut fut).await {
-        Ok(done) => Ok(events_of(done?)),
-        Err(_) => Ok(Box::pin(async_stream::stream! {
-            match fut.await {
-                Ok(resp) => for ev in fake_stream::native_chunks(&resp) { yield Ok(ev); },
-                Err(e) => yield Err(into_break(e)),
-            }
-        })),
+        Ok(done) => {
+            let (resp, served) = done?;
+            Ok((events_of(resp), Some(served)))
+        }
+        Err(_) => Ok((
+            Box::pin(async_stream::stream! {
+                match fut.await {
+                    Ok((resp, _)) => for ev in fake_stream::native_chunks(&resp) { yield Ok(ev); },
+                    Err(e) => yield Err(into_break(e)),
+                }
+            }),
+            None,
+        )),
     }
 }
 
@@ -61,12 +74,12 @@ pub fn into_break(e: GatewayError) -> StreamBreak {
 pub async fn anti_truncation(
     state: AppState,
     mut call: Upcall,
-) -> Result<EventStream, GatewayError> {
+) -> Result<(EventStream, Option<dispatch::Served>), GatewayError> {
     let max = state.settings.get().anti_truncation_max_attempts.max(1);
     anti_truncation::prepare(&mut call.request);
     let original = call.request.clone();
-    let first = dispatch::stream(&state, &call).await?.0;
-    Ok(Box::pin(async_stream::stream! {
+    let (first, served) = dispatch::stream(&state, &call).await?;
+    let events = Box::pin(async_stream::stream! {
         let mut events = first;
         // One filter for the whole answer: its collected text is the prefill of every
         // continuation, and its held-back tail is released at the end of each attempt.
@@ -105,5 +118,6 @@ pub async fn anti_truncation(
         }
         last.usage_metadata = usage;
         yield Ok(last);
-    }))
+    });
+    Ok((events, Some(served)))
 }

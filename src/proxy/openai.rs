@@ -69,7 +69,10 @@ async fn chat(state: &AppState, body: Body, meter: &mut Meter) -> Result<Respons
         meter.tokens(&resp);
         return Ok(Json(gemini_to_openai(&resp, &ropts)).into_response());
     }
-    let events = modes::events(state, call, model.mode).await?;
+    let (events, served) = modes::events(state, call, model.mode).await?;
+    if let Some(s) = served {
+        meter.served(s);
+    }
     let events = meter.take().watch(events);
     let tr = OpenAiStreamTranslator::new(ropts, include_usage);
     let bytes = frames::openai(events, tr);

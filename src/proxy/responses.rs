@@ -99,7 +99,10 @@ async fn generate(
         }
         return Ok(json_body(body));
     }
-    let events = modes::events(state, call, model.mode).await?;
+    let (events, served) = modes::events(state, call, model.mode).await?;
+    if let Some(s) = served {
+        meter.served(s);
+    }
     let events = meter.take().watch(events);
     let tr = ResponsesTranslator::new(conv.shell, ropts, conv.tools, conv.include_encrypted, true);
     Ok(frames::response(

@@ -12,6 +12,7 @@ mod embeddings;
 mod gemini;
 mod import;
 mod keys;
+mod metrics;
 mod model_list;
 mod official;
 mod official_quota;
