@@ -3,6 +3,27 @@
 (function () {
   'use strict';
 
+  // Texts in the reader's language, from the page's data-t-* attributes (English fallback).
+  function t(name, fallback) {
+    var v = document.body && document.body.dataset['t' + name];
+    return v || fallback;
+  }
+
+  // The browser's time zone, for the server to show times in (unless the operator set one).
+  try {
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (zone && document.cookie.indexOf('gcli2api_tz=' + encodeURIComponent(zone)) < 0) {
+      document.cookie = 'gcli2api_tz=' + encodeURIComponent(zone) +
+        '; path=/panel; max-age=31536000; samesite=strict';
+    }
+  } catch (e) { /* no Intl: times stay in UTC, and say so */ }
+
+  // Switches that apply on change (their form still has a button without script).
+  document.addEventListener('change', function (e) {
+    var el = e.target;
+    if (el && el.hasAttribute && el.hasAttribute('data-autosubmit') && el.form) el.form.submit();
+  });
+
   function toast(level, text) {
     var box = document.getElementById('toasts');
     if (!box) return;
@@ -22,7 +43,7 @@
 
   // A request that failed without a toast of its own (network down, 5xx from a proxy).
   document.addEventListener('htmx:sendError', function () {
-    toast('error', 'The gateway did not answer.');
+    toast('error', t('NoAnswer', 'The gateway did not answer.'));
   });
 
   function human(ms) {
@@ -42,7 +63,7 @@
       var at = Date.parse(el.getAttribute('datetime'));
       if (isNaN(at)) return;
       if (!el.title) el.title = new Date(at).toLocaleString();
-      el.textContent = at <= now ? 'now' : human(at - now);
+      el.textContent = at <= now ? t('Now', 'now') : human(at - now);
     });
   }
   setInterval(tick, 1000);
@@ -82,15 +103,15 @@
     var text = src.textContent;
     if (navigator.clipboard && window.isSecureContext) {
       navigator.clipboard.writeText(text).then(
-        function () { toast('ok', 'Copied ' + text); },
-        function () { toast('error', 'Copy failed; select the text instead.'); });
+        function () { toast('ok', t('Copied', 'Copied:') + ' ' + text); },
+        function () { toast('error', t('CopyFailed', 'Copy failed; select the text instead.')); });
     } else {
       var r = document.createRange();
       r.selectNodeContents(src);
       var sel = window.getSelection();
       sel.removeAllRanges();
       sel.addRange(r);
-      toast('ok', 'Selected; press Ctrl+C to copy.');
+      toast('ok', t('Selected', 'Selected; press Ctrl+C to copy.'));
     }
   });
 })();

@@ -351,6 +351,7 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
         .nest("/panel", panel::routes(state.clone()))
         .at("/", get(panel::to_panel))
         .at("/auth", get(panel::to_panel))
+        .at("/favicon.ico", get(panel::favicon))
         .data(state)
         // Outermost, so it sees every request with its full path.
         .around(catch_panic::catch)

@@ -57,11 +57,35 @@ pub fn serve(Path(name): Path<String>) -> Response {
     r
 }
 
+pub const FAVICON: &str = "favicon.ico";
+
+/// `GET /favicon.ico`: browsers ask for it at the root whatever the page says.
+#[handler]
+pub fn favicon() -> Response {
+    let Some(file) = Assets::get(FAVICON) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let mut r = Response::builder()
+        .content_type("image/x-icon")
+        .body(file.data.into_owned());
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
+    );
+    r
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn every_layout_asset_exists_and_is_versioned() {
-        for name in [super::HTMX, super::HTMX_SSE, super::CSS, super::JS] {
+        for name in [
+            super::HTMX,
+            super::HTMX_SSE,
+            super::CSS,
+            super::JS,
+            super::FAVICON,
+        ] {
             assert!(super::Assets::get(name).is_some(), "{name} missing");
         }
         let u = super::urls();

@@ -82,5 +82,10 @@ pub async fn page(
         events,
         next,
     };
-    super::web::page(req, "Audit log", Nav::Audit, &view)
+    super::web::page(
+        req,
+        super::i18n::Tr::current().nav_audit(),
+        Nav::Audit,
+        &view,
+    )
 }

@@ -93,7 +93,7 @@ pub fn page(
         levels: options(&["debug", "info", "warn", "error"], &q.level()),
         available: state.logs.is_some(),
     };
-    super::web::page(req, "Logs", Nav::Logs, &view)
+    super::web::page(req, super::i18n::Tr::current().nav_logs(), Nav::Logs, &view)
 }
 
 #[handler]

@@ -5,8 +5,10 @@
 //! A handler answers a whole document for a browser navigation and only the swapped fragment
 //! for an HTMX request (`HX-Request`; `HX-Target` picks the fragment).
 mod assets;
+pub use assets::favicon;
 mod audit;
 mod credentials;
+pub mod i18n;
 mod logs;
 mod oauth;
 mod overview;
@@ -48,6 +50,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
     Route::new()
         .at("/login", get(session::login_form).post(session::login))
         .at("/assets/:name", get(assets::serve))
+        .at("/prefs", post(i18n::save_prefs))
         .at("/logout", protect(post(session::logout)))
         .at("/", protect(get(overview::page)))
         .at("/credentials", protect(get(credentials::list)))

@@ -31,7 +31,12 @@ struct Finished {
 
 #[handler]
 pub fn page(req: &Request) -> Result<Response, PanelError> {
-    super::web::page(req, "Sign in with Google", Nav::OAuth, &OAuthPage)
+    super::web::page(
+        req,
+        super::i18n::Tr::current().nav_oauth(),
+        Nav::OAuth,
+        &OAuthPage,
+    )
 }
 
 #[derive(Deserialize)]

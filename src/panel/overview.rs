@@ -42,5 +42,10 @@ pub async fn page(req: &Request, state: Data<&AppState>) -> Result<Response, Pan
         anthropic: format!("{base}/v1/messages"),
         version: env!("CARGO_PKG_VERSION"),
     };
-    super::web::page(req, "Overview", Nav::Overview, &view)
+    super::web::page(
+        req,
+        super::i18n::Tr::current().nav_overview(),
+        Nav::Overview,
+        &view,
+    )
 }

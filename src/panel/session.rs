@@ -10,6 +10,7 @@ use poem::{Endpoint, IntoResponse, Request, Response, handler};
 use serde::Deserialize;
 
 use super::PanelContext;
+use super::i18n::Tr;
 use super::web::{PanelError, html, is_partial};
 use crate::api::auth::{SESSION_TTL, SessionRef, client_ip};
 use crate::security::audit;
@@ -21,14 +22,18 @@ pub const LOGIN_PATH: &str = "/panel/login";
 #[derive(Template)]
 #[template(path = "panel/login.html")]
 struct LoginPage<'a> {
+    tr: Tr,
     error: Option<&'a str>,
     css: &'a str,
+    js: &'a str,
 }
 
 fn login_page(status: StatusCode, error: Option<&str>) -> Result<Response, PanelError> {
     let body = LoginPage {
+        tr: Tr::current(),
         error,
         css: &super::assets::urls().css,
+        js: &super::assets::urls().js,
     }
     .render()?;
     Ok(html(body).with_status(status).into_response())
@@ -61,16 +66,14 @@ pub async fn login(
         if let Err(secs) = throttled {
             let mut page = login_page(
                 StatusCode::TOO_MANY_REQUESTS,
-                Some(&format!(
-                    "Too many failed attempts from this address; try again in {secs} s."
-                )),
+                Some(&Tr::current().login_throttled(secs)),
             )?;
             if let Ok(v) = secs.to_string().parse() {
                 page.headers_mut().insert("retry-after", v);
             }
             return Ok(page);
         }
-        return login_page(StatusCode::UNAUTHORIZED, Some("Wrong password."));
+        return login_page(StatusCode::UNAUTHORIZED, Some(Tr::current().login_wrong()));
     }
     state.attempts.success(ip);
     let issued =
@@ -148,14 +151,7 @@ pub fn to_login(req: &Request) -> Response {
 }
 
 fn cookie_value<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
-    req.headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+    super::i18n::cookie(req, name)
 }
 
 /// Lets the request through only with a valid session cookie; the handler can read the

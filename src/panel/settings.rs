@@ -169,7 +169,12 @@ pub fn page(req: &Request, state: Data<&AppState>) -> Result<Response, PanelErro
         form: super::web::render(&form)?,
         passwords: super::web::render(&password_form(&state, None))?,
     };
-    super::web::page(req, "Settings", Nav::Settings, &view)
+    super::web::page(
+        req,
+        super::i18n::Tr::current().nav_settings(),
+        Nav::Settings,
+        &view,
+    )
 }
 
 /// Only values that differ from the current ones are saved, so an untouched default stays a

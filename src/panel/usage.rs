@@ -157,5 +157,10 @@ pub async fn page(
             .map(|c| line(name_of(c.credential_id), &c.totals))
             .collect(),
     };
-    super::web::page(req, "Usage", Nav::Usage, &view)
+    super::web::page(
+        req,
+        super::i18n::Tr::current().nav_usage(),
+        Nav::Usage,
+        &view,
+    )
 }

@@ -7,6 +7,7 @@ use poem::http::{HeaderValue, Method, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Request, Response};
 
 use super::Nav;
+use super::i18n::Tr;
 
 /// Rendered output of one of our own templates. Only [`render`] makes one, so marking it
 /// HTML-safe never lets data through unescaped: every value inside was escaped when the inner
@@ -81,13 +82,16 @@ impl poem::error::ResponseError for PanelError {
             PanelError::Render(_) | PanelError::Internal { .. } => {
                 // The cause may quote upstream text; it goes to the (redacted) log only.
                 tracing::error!(error = %self, "panel request failed");
-                "Something went wrong on the server; the log has the details.".to_string()
+                Tr::current().error_internal().to_string()
             }
             other => other.to_string(),
         };
-        let page = ErrorPage { message: &text }
-            .render()
-            .unwrap_or_else(|_| "error".into());
+        let page = ErrorPage {
+            message: &text,
+            tr: Tr::current(),
+        }
+        .render()
+        .unwrap_or_else(|_| "error".into());
         let r = Response::builder()
             .status(self.status())
             .content_type("text/html; charset=utf-8")
@@ -101,6 +105,7 @@ impl poem::error::ResponseError for PanelError {
 #[template(path = "panel/error.html")]
 struct ErrorPage<'a> {
     message: &'a str,
+    tr: Tr,
 }
 
 /// A notification shown by the page's small listener (`assets/app.js`), which inserts the
@@ -192,6 +197,7 @@ pub fn html(body: impl Into<String>) -> Response {
 #[derive(Template)]
 #[template(path = "panel/layout.html")]
 struct Layout<'a> {
+    tr: Tr,
     title: &'a str,
     nav: Nav,
     assets: &'a super::assets::Urls,
@@ -201,6 +207,7 @@ struct Layout<'a> {
 #[derive(Template)]
 #[template(path = "panel/partial.html")]
 struct Partial<'a> {
+    tr: Tr,
     title: &'a str,
     nav: Nav,
     main: Fragment,
@@ -215,10 +222,18 @@ pub fn page(
     main: &impl Template,
 ) -> Result<Response, PanelError> {
     let main = render(main)?;
+    let tr = Tr::current();
     let body = if is_partial(req) {
-        Partial { title, nav, main }.render()?
+        Partial {
+            tr,
+            title,
+            nav,
+            main,
+        }
+        .render()?
     } else {
         Layout {
+            tr,
             title,
             nav,
             assets: super::assets::urls(),
@@ -297,10 +312,19 @@ pub async fn guard<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Respon
         }
     }
     let origin = crate::security::client_ip(&req);
-    let mut r = match crate::security::audit::scope(origin, ep.call(req)).await {
-        Ok(r) => r.into_response(),
-        Err(e) => e.into_response(),
-    };
+    let zone = req
+        .data::<crate::state::AppState>()
+        .and_then(|s| s.settings.get().panel_timezone);
+    let tr = Tr::for_request(&req, zone);
+    // The error page is rendered inside the scope too, so it speaks the reader's language.
+    let mut r = tr
+        .scope(async {
+            match crate::security::audit::scope(origin, ep.call(req)).await {
+                Ok(r) => r.into_response(),
+                Err(e) => e.into_response(),
+            }
+        })
+        .await;
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -321,7 +345,7 @@ pub async fn guard<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Respon
     );
     h.insert(
         header::VARY,
-        HeaderValue::from_static("HX-Request, HX-Target"),
+        HeaderValue::from_static("HX-Request, HX-Target, Accept-Language, Cookie"),
     );
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

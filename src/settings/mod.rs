@@ -124,6 +124,8 @@ pub struct Settings {
     pub log_file_max_mb: u64,
     pub quota_reset_timezone: chrono_tz::Tz,
     pub quota_reset_hour: u32,
+    /// The panel's display zone; `None`: each browser's own.
+    pub panel_timezone: Option<chrono_tz::Tz>,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub max_concurrent_requests: usize,
@@ -258,6 +260,10 @@ impl Settings {
                 .parse()
                 .map_err(|_| internal("quota_reset_timezone"))?,
             quota_reset_hour: v.int("quota_reset_hour")?,
+            panel_timezone: v
+                .opt_string("panel_timezone")?
+                .map(|z| z.parse().map_err(|_| internal("panel_timezone")))
+                .transpose()?,
             connect_timeout: Duration::from_secs(v.int("connect_timeout")?),
             read_timeout: Duration::from_secs(v.int("read_timeout")?),
             max_concurrent_requests: v.int("max_concurrent_requests")?,

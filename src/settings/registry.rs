@@ -31,6 +31,8 @@ pub enum Kind {
     LogLevel,
     /// An IANA time zone name.
     TimeZone,
+    /// Empty or an IANA time zone name.
+    OptionalTimeZone,
     /// A cloud location: lowercase letters, digits and '-' (`global`, `us`, `europe-west4`).
     Location,
     /// A filesystem path.
@@ -472,6 +474,14 @@ static REGISTRY: &[SettingDef] = &[
         DefaultValue::Str("UTC"),
         HOT,
         "IANA time zone of the daily quota reset.",
+    ),
+    def(
+        "panel_timezone",
+        "PANEL_TIMEZONE",
+        Kind::OptionalTimeZone,
+        DefaultValue::Str(""),
+        HOT,
+        "IANA time zone the panel shows times in; empty = each browser's own zone. Only for display: the quota reset follows QUOTA_RESET_TIMEZONE.",
     ),
     def(
         "quota_reset_hour",

@@ -207,6 +207,15 @@ pub fn parse(kind: Kind, raw: &Value) -> Result<Value, String> {
                 .map_err(|_| "must be an IANA time zone such as UTC or America/Los_Angeles")?;
             Ok(json!(s))
         }
+        Kind::OptionalTimeZone => {
+            let s = as_str(raw)?.trim();
+            if s.is_empty() {
+                return Ok(json!(""));
+            }
+            chrono_tz::Tz::from_str(s)
+                .map_err(|_| "must be empty or an IANA time zone such as Asia/Shanghai")?;
+            Ok(json!(s))
+        }
         Kind::Location => {
             // It becomes part of a host name and a URL path: nothing else may get in.
             let s = as_str(raw)?.trim().to_ascii_lowercase();
@@ -319,6 +328,11 @@ mod tests {
             Ok(json!("socks5://127.0.0.1:1080"))
         );
         assert!(parse(Kind::TimeZone, &json!("Mars/Base")).is_err());
+        assert_eq!(
+            parse(Kind::OptionalTimeZone, &json!(" ")).unwrap(),
+            json!("")
+        );
+        assert!(parse(Kind::OptionalTimeZone, &json!("Mars/Base")).is_err());
         assert_eq!(
             parse(Kind::Location, &json!(" Europe-West4 ")),
             Ok(json!("europe-west4"))

@@ -176,7 +176,12 @@ pub async fn list(
         kinds: options(&KINDS, &sel.kind),
         page_sizes: options(&PAGE_SIZES, &sel.per),
     };
-    super::web::page(req, "Credentials", Nav::Credentials, &view)
+    super::web::page(
+        req,
+        super::i18n::Tr::current().nav_credentials(),
+        Nav::Credentials,
+        &view,
+    )
 }
 
 #[handler]
