@@ -47,7 +47,10 @@ fi
 if [ ! -d tests/browser/node_modules/playwright-core ]; then
   npm ci --prefix tests/browser --no-audit --no-fund
 fi
-GCLI2API_BIN="$PWD/target/debug/gcli2api" node tests/browser/panel.test.mjs
+for t in tests/browser/*.test.mjs; do
+  echo "-- $t"
+  GCLI2API_BIN="$PWD/target/debug/gcli2api" node "$t"
+done
 
 echo "== container image (static binary, FROM scratch, run with Podman)"
 # Debian's podman and runc when missing (as root). Where containers cannot run at all, the test

@@ -9,6 +9,7 @@ pub use assets::favicon;
 mod audit;
 mod credentials;
 pub mod i18n;
+mod keys;
 mod logs;
 mod oauth;
 mod overview;
@@ -39,6 +40,7 @@ pub enum Nav {
     Usage,
     Logs,
     Audit,
+    Keys,
 }
 
 fn protect<E: Endpoint + 'static>(ep: E) -> impl Endpoint {
@@ -81,6 +83,8 @@ pub fn routes(state: AppState) -> impl Endpoint {
         )
         .at("/settings/password", protect(post(settings::password)))
         .at("/usage", protect(get(usage::page)))
+        .at("/keys", protect(get(keys::page).post(keys::create)))
+        .at("/keys/:id/:action", protect(post(keys::action)))
         .at("/logs", protect(get(logs::page)))
         .at("/audit", protect(get(audit::page)))
         .at("/logs/stream", protect(get(logs::stream)))
