@@ -456,6 +456,7 @@ catalogue! {
         keys_revoke_confirm: "Revoke this key? Clients using it are refused from their next request." / "确定吊销此密钥？使用它的客户端将从下一个请求起被拒绝。",
         keys_never: "never" / "永不",
         keys_any_text: "all" / "全部",
+        usage_by_key: "By client key (api-password: the built-in key)" / "按客户端密钥（api-password：内置密钥）",
     }
     messages {
         page_title(page): "{page} · gcli2api" / "{page} · gcli2api",
@@ -465,6 +466,7 @@ catalogue! {
         keys_created(name): "Key '{name}' created" / "已创建密钥“{name}”",
         keys_enabled(name): "Key '{name}' enabled" / "已启用密钥“{name}”",
         keys_disabled(name): "Key '{name}' disabled" / "已停用密钥“{name}”",
+        usage_deleted_key(id): "deleted key #{id}" / "已删除的密钥 #{id}",
         keys_revoked(name): "Key '{name}' revoked" / "已吊销密钥“{name}”",
         login_throttled(secs): "Too many failed attempts from this address; try again in {secs} s." / "此地址失败次数过多，请 {secs} 秒后再试。",
     }

@@ -49,6 +49,9 @@ struct UsagePage {
     per_model: Vec<TotalsLine>,
     per_kind: Vec<TotalsLine>,
     per_credential: Vec<TotalsLine>,
+    /// Requests and tokens by client key (calls are per credential only).
+    per_key: Vec<TotalsLine>,
+    tr: super::i18n::Tr,
 }
 
 fn line(label: String, t: &Totals) -> TotalsLine {
@@ -129,6 +132,9 @@ pub async fn page(
         .aggregated(days)
         .await
         .map_err(|e| PanelError::internal("cannot read usage history", e))?;
+    let mut agg = agg;
+    crate::keys::name_usage(&state.keys, &mut agg);
+    let tr = super::i18n::Tr::current();
     let view = UsagePage {
         choices: options(&DAY_CHOICES, &days),
         creds,
@@ -156,6 +162,18 @@ pub async fn page(
             .iter()
             .map(|c| line(name_of(c.credential_id), &c.totals))
             .collect(),
+        per_key: agg
+            .per_key
+            .iter()
+            .map(|k| {
+                let name = k
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| tr.usage_deleted_key(k.key_id));
+                line(name, &k.totals)
+            })
+            .collect(),
+        tr,
     };
     super::web::page(
         req,

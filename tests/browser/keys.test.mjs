@@ -159,6 +159,21 @@ try {
     assert(list.json[0].today.requests === 2, JSON.stringify(list.json[0].today));
   });
 
+  await step('the usage page breaks requests down by client key', async () => {
+    // Usage is written once a second: reload until the key's row is there.
+    let text = '';
+    for (let i = 0; i < 20 && !text.includes('ci-tool'); i += 1) {
+      await page.goto(panelUrl + '/usage');
+      text = await page.locator('#usage-by-key').textContent();
+      if (!text.includes('ci-tool')) await page.waitForTimeout(250);
+    }
+    assert(text.includes('ci-tool'), text);
+    const cells = await page.locator('#usage-by-key tr', { hasText: 'ci-tool' }).locator('td').allTextContents();
+    assert(cells[1].trim() === '2' && cells[2].trim() === '1', `requests, failed: ${cells.join('|')}`);
+    await page.goto(panelUrl + '/keys');
+    await heading('Client keys');
+  });
+
   await step('disabling refuses the key on its next request; enabling lets it back in', async () => {
     await row('ci-tool').locator('button', { hasText: 'Disable' }).click();
     await row('ci-tool').locator('td', { hasText: 'disabled' }).waitFor();
