@@ -86,11 +86,18 @@ async fn anthropic_as(app: &TestApp, key: &str, model: &str) -> (u16, Value, Opt
 async fn a_key_limited_to_three_a_minute_gets_its_fourth_refused_in_each_surfaces_format() {
     let app = spawn(1).await;
     let (_, key) = create_key(&app, json!({"name": "three", "rpm": 3})).await;
+    // Key checks and limits are in memory: serving reads nothing from SQLite.
+    let reads = app.state.store.read_count();
     for i in 0..3 {
         let (s, v, _) = chat_as(&app, &key, "gemini-2.5-flash").await;
         assert_eq!(s, 200, "request {i}: {v}");
     }
     let (s, v, retry) = chat_as(&app, &key, "gemini-2.5-flash").await;
+    assert_eq!(
+        app.state.store.read_count(),
+        reads,
+        "no SQLite read per request"
+    );
     assert_eq!(s, 429, "{v}");
     let secs: u64 = retry.expect("Retry-After").parse().unwrap();
     assert!((1..=60).contains(&secs), "{secs}");
