@@ -257,7 +257,8 @@ impl KeyService {
             map.insert(key.prefix.clone().into_boxed_str(), Arc::new(key));
         }
         // Counters of deleted keys go with them.
-        counters.retain(|id, _| map.values().any(|k| k.id == *id));
+        let live: std::collections::HashSet<i64> = map.values().map(|k| k.id).collect();
+        counters.retain(|id, _| live.contains(id));
         drop(counters);
         self.inner.by_prefix.store(Arc::new(map));
         Ok(())
