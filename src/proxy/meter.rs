@@ -225,7 +225,7 @@ fn millis(d: Duration) -> u64 {
 
 /// The access line: who asked for what, who served it, how it went. The credential appears by
 /// id and account email (what the panel shows), never by a token.
-fn access_line(rec: &RequestRecord, a: &Access, key: &str) {
+fn access_line(rec: &RequestRecord, a: &Access, key_name: &str) {
     // Nothing to pay for when the access target is filtered out (LOG_LEVEL above info).
     if !tracing::enabled!(target: "gcli2api::access", tracing::Level::INFO) {
         return;
@@ -252,7 +252,8 @@ fn access_line(rec: &RequestRecord, a: &Access, key: &str) {
         // Completion tokens already include thinking tokens (OpenAI's convention).
         tokens_out = rec.completion_tokens,
         client = %a.client,
-        key,
+        // Not `key`: the log redactor blanks any field of that name.
+        key_name,
         "request"
     );
 }
