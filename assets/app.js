@@ -14,7 +14,7 @@
     var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
     if (zone && document.cookie.indexOf('gcli2api_tz=' + encodeURIComponent(zone)) < 0) {
       document.cookie = 'gcli2api_tz=' + encodeURIComponent(zone) +
-        '; path=/panel; max-age=31536000; samesite=strict';
+        '; path=/; max-age=31536000; samesite=strict';
     }
   } catch (e) { /* no Intl: times stay in UTC, and say so */ }
 
@@ -50,10 +50,14 @@
     var s = Math.max(0, Math.round(ms / 1000));
     var d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600);
     var m = Math.floor(s % 3600 / 60), r = s % 60;
-    if (d > 0) return d + 'd ' + h + 'h';
-    if (h > 0) return h + 'h ' + m + 'm';
-    if (m > 0) return m + 'm ' + (r < 10 ? '0' : '') + r + 's';
-    return r + 's';
+    var zh = document.documentElement.lang === 'zh-CN';
+    var u = zh ? ['天', '小时', '分', '秒'] : [' d ', ' h ', ' min ', ' s'];
+    var out;
+    if (d > 0) out = d + u[0] + h + u[1];
+    else if (h > 0) out = h + u[1] + m + u[2];
+    else if (m > 0) out = m + u[2] + (r < 10 ? '0' : '') + r + u[3];
+    else out = r + u[3];
+    return out.replace(/ +$/, '').replace(/  +/g, ' ');
   }
 
   // Countdowns: <time datetime=… data-countdown> shows the time left, ticking each second.
@@ -70,14 +74,76 @@
   document.addEventListener('DOMContentLoaded', tick);
   document.addEventListener('htmx:afterSettle', tick);
 
-  // Live log: follow the end while the box is ticked, and keep at most 1000 lines.
+  // Live log: search, pause/resume, download of what is shown, follow the end while the box
+  // is ticked, and keep at most 1000 lines.
+  // Paused is the button's own state, so a fresh page always starts live.
+  function isPaused() {
+    var b = document.getElementById('log-pause');
+    return !!b && b.getAttribute('aria-pressed') === 'true';
+  }
+  function logMatches(line) {
+    var q = document.getElementById('log-search');
+    var term = q ? q.value.trim().toLowerCase() : '';
+    return !term || line.textContent.toLowerCase().indexOf(term) >= 0;
+  }
+  function logFilter() {
+    var log = document.getElementById('log');
+    if (!log) return;
+    Array.prototype.forEach.call(log.children, function (l) {
+      l.hidden = l.classList.contains('held') || !logMatches(l);
+    });
+  }
+  function heldCount() {
+    var held = document.getElementById('log-held');
+    var log = document.getElementById('log');
+    if (!held || !log) return;
+    var n = log.querySelectorAll('.line.held').length;
+    held.textContent = n ? n + ' ' + held.getAttribute('data-held') : '';
+  }
   document.addEventListener('htmx:sseMessage', function (e) {
     var log = document.getElementById('log');
     if (!log || e.target !== log) return;
+    var last = log.lastElementChild;
+    if (last) {
+      if (isPaused()) last.classList.add('held');
+      last.hidden = last.classList.contains('held') || !logMatches(last);
+    }
     while (log.childElementCount > 1000) log.firstElementChild.remove();
+    heldCount();
     var follow = document.getElementById('autoscroll');
-    if (!follow || follow.checked) log.scrollTop = log.scrollHeight;
+    if (!isPaused() && (!follow || follow.checked)) log.scrollTop = log.scrollHeight;
   });
+  document.addEventListener('input', function (e) {
+    if (e.target && e.target.id === 'log-search') logFilter();
+  });
+  document.addEventListener('click', function (e) {
+    var b = e.target.closest && e.target.closest('#log-pause, #log-download');
+    if (!b) return;
+    var log = document.getElementById('log');
+    if (!log) return;
+    if (b.id === 'log-pause') {
+      var paused = !isPaused();
+      b.setAttribute('aria-pressed', String(paused));
+      b.textContent = b.getAttribute(paused ? 'data-resume' : 'data-pause');
+      if (!paused) {
+        log.querySelectorAll('.line.held').forEach(function (l) { l.classList.remove('held'); });
+        logFilter();
+        heldCount();
+        log.scrollTop = log.scrollHeight;
+      }
+      return;
+    }
+    // Download: the lines shown now (search applied, held lines left out), as plain text.
+    var text = Array.prototype.filter.call(log.children, function (l) { return !l.hidden; })
+      .map(function (l) { return l.textContent; }).join('\n') + '\n';
+    var a = document.createElement('a');
+    a.href = URL.createObjectURL(new Blob([text], { type: 'text/plain' }));
+    a.download = 'gcli2api-log-' + new Date().toISOString().replace(/[:.]/g, '-') + '.txt';
+    document.body.appendChild(a);
+    a.click();
+    setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+  });
+
 
   // Upload progress and reset.
   document.addEventListener('htmx:xhr:progress', function (e) {
@@ -113,5 +179,14 @@
       sel.addRange(r);
       toast('ok', t('Selected', 'Selected; press Ctrl+C to copy.'));
     }
+  });
+  // Credentials table: the header box checks or clears every row box of its form.
+  document.addEventListener('change', function (e) {
+    var all = e.target.closest && e.target.closest('[data-select-all]');
+    if (!all) return;
+    var form = all.getAttribute('data-select-all');
+    document.querySelectorAll('input[name="ids"][form="' + form + '"]').forEach(function (b) {
+      b.checked = all.checked;
+    });
   });
 })();

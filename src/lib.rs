@@ -24,6 +24,7 @@ pub mod panel;
 pub mod pool;
 pub mod proxy;
 pub mod remote;
+pub mod reqlog;
 pub mod responses_store;
 pub mod security;
 pub mod server;
@@ -49,6 +50,10 @@ pub enum StartupError {
     Store(#[from] store::StoreError),
     #[error(transparent)]
     Settings(#[from] settings::SettingsError),
+    #[error(transparent)]
+    SecretsKey(#[from] store::cipher::KeyError),
+    #[error(transparent)]
+    SecretsAtRest(#[from] store::at_rest::AtRestError),
     #[error(transparent)]
     Client(#[from] google::client::ClientBuildError),
     #[error(transparent)]
@@ -133,6 +138,8 @@ pub async fn bind(host: &str, port: u16) -> Result<tokio::net::TcpListener, Star
 pub struct App {
     state: AppState,
     generated: settings::passwords::Generated,
+    /// What the start did to credential secrets at rest, told once logging runs.
+    at_rest: store::at_rest::Unlocked,
 }
 
 /// Resolves settings, opens the store and loads the pool; nothing is bound yet, so the caller
@@ -140,7 +147,15 @@ pub struct App {
 pub async fn build(sources: Sources) -> Result<App, StartupError> {
     let data_dir = settings::SettingsService::data_dir(&sources)?;
     check_data_dir(&data_dir)?;
+    let keys = store::cipher::Keys::from_env(&sources.env)?;
+    logs::register_secrets(
+        store::cipher::Keys::texts_to_redact(&sources.env)
+            .iter()
+            .map(String::as_str),
+    );
     let store = store::Store::open(&data_dir).await?;
+    // Before anything reads a credential: a wrong or missing key stops the start here.
+    let at_rest = store.unlock(keys).await?;
     let settings = settings::SettingsService::load(&sources, &store).await?;
     let (passwords, generated) = settings::passwords::Passwords::load(&settings, &store).await?;
     let s = settings.get();
@@ -153,10 +168,6 @@ pub async fn build(sources: Sources) -> Result<App, StartupError> {
         Arc::clone(&clock),
     )
     .await?;
-    let imported = pool.import_at_start(&s, &sources.env).await?;
-    for r in &imported.rejected {
-        tracing::warn!(name = %r.name, reason = %r.reason, "credential not imported");
-    }
     let usage = usage::UsageService::start(
         store.clone(),
         usage::ResetRule::from_settings(&s),
@@ -169,18 +180,29 @@ pub async fn build(sources: Sources) -> Result<App, StartupError> {
         let usage = usage.clone();
         pool.on_profile(Arc::new(move |id, kind| usage.set_kind(id, kind)));
     }
+    {
+        let usage = usage.clone();
+        pool.on_successor(Arc::new(move |id, deleted| usage.carry_over(deleted, id)));
+    }
     pool.set_quota_view(Arc::new(usage.quota_view()));
     {
         let pool = pool.clone();
         usage.on_quota_release(move |id| pool.release_quota(id));
     }
     let keys = keys::KeyService::load(store.clone(), usage.clone()).await?;
+    // After the usage hooks: a credential imported again at start takes over the day's count
+    // of its deleted predecessor, as an upload does.
+    let imported = pool.import_at_start(&s, &sources.env).await?;
+    for r in &imported.rejected {
+        tracing::warn!(name = %r.name, reason = %r.reason, "credential not imported");
+    }
     let login = onboarding::login::LoginService::new(pool.clone(), clock);
     let limiter = proxy::limit::Limiter::new(s.max_concurrent_requests, s.max_queue_wait);
     let responses = responses_store::ResponseStore::start(
         store.clone(),
         responses_store::Limits::from_settings(&s),
     );
+    let reqlog = reqlog::RequestLog::start(store.clone(), &s);
     let state = AppState {
         settings,
         store,
@@ -193,12 +215,17 @@ pub async fn build(sources: Sources) -> Result<App, StartupError> {
         logs: logs::hub(),
         remote: remote::RemoteFetcher::new(remote::FetchConfig::from_settings(&s))?,
         responses,
+        reqlog,
         attempts: security::FailureLimiter::default(),
         keys,
         metrics: metrics::Metrics::new(),
         client_addrs: security::ClientAddrs::new(security::TrustedProxies::new(&s.trusted_proxies)),
     };
-    Ok(App { state, generated })
+    Ok(App {
+        state,
+        generated,
+        at_rest,
+    })
 }
 
 impl App {
@@ -234,6 +261,7 @@ impl App {
         if state.passwords.same_for_api_and_panel() {
             settings::passwords::warn_same();
         }
+        note_secrets_at_rest(&self.at_rest);
         print_generated(&self.generated);
         let watcher = tokio::spawn(watch_settings(state.clone()));
         let keeper = onboarding::keeper::spawn(state.pool.clone(), state.settings.clone());
@@ -270,6 +298,9 @@ impl App {
         if let Err(e) = state.usage.shutdown().await {
             tracing::error!(error = %e, "could not save usage counters at shutdown");
         }
+        if let Err(e) = state.reqlog.shutdown().await {
+            tracing::error!(error = %e, "could not save the request log at shutdown");
+        }
         if let Err(e) = state.responses.shutdown().await {
             tracing::error!(error = %e, "could not save stored responses at shutdown");
         }
@@ -300,31 +331,6 @@ fn healthz() -> &'static str {
     "ok"
 }
 
-/// Google's redirect after sign-in. Public on purpose: the one-time `state` (with PKCE) is
-/// what authorizes it, exactly as for Gemini CLI's own loopback server.
-#[handler]
-async fn pool_oauth_callback(
-    req: &poem::Request,
-    poem::web::Data(state): poem::web::Data<&AppState>,
-) -> poem::web::Html<String> {
-    let query = req.uri().query().unwrap_or_default();
-    let body = match state.login.complete_query(query).await {
-        Ok(r) => format!(
-            "<h1>Signed in</h1><p>Credential <b>{}</b> added for {} (project {}). You can close this tab.</p>",
-            html_escape(&r.name),
-            html_escape(r.email.as_deref().unwrap_or("unknown e-mail")),
-            html_escape(&r.project_id)
-        ),
-        Err(e) => format!(
-            "<h1>Sign-in failed</h1><p>{}</p>",
-            html_escape(&e.to_string())
-        ),
-    };
-    poem::web::Html(format!(
-        "<!doctype html><meta charset=utf-8><title>gcli2api sign-in</title>{body}"
-    ))
-}
-
 pub fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -337,7 +343,7 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
     Route::new()
         .at("/healthz", get(healthz))
         .at("/metrics", get(metrics::metrics_endpoint))
-        .at("/oauth2callback", get(pool_oauth_callback))
+        .at("/oauth2callback", get(panel::oauth_callback))
         // Browser-based chat front ends call the proxy directly, so it answers CORS preflights.
         .nest(
             "/v1",
@@ -385,6 +391,35 @@ pub fn attach_logs(app: &mut App) -> Result<logs::LogGuard, logs::LogError> {
     let guard = hub.guard();
     app.state.logs = Some(hub);
     Ok(guard)
+}
+
+/// Says once, at startup, how credential secrets are kept in the database.
+fn note_secrets_at_rest(u: &store::at_rest::Unlocked) {
+    if !u.encrypted {
+        if u.decrypted > 0 {
+            tracing::warn!(
+                decrypted = u.decrypted,
+                "credential secrets were decrypted back to plain text with SECRETS_KEY_PREVIOUS; \
+                 remove it from the environment"
+            );
+        }
+        tracing::info!(
+            "credential secrets are stored in plain text in the database (protected by its file \
+             mode only); set SECRETS_KEY or SECRETS_KEY_FILE to encrypt them"
+        );
+        return;
+    }
+    tracing::info!(
+        sealed_now = u.sealed_now,
+        rotated = u.rotated,
+        "credential secrets are encrypted at rest (XChaCha20-Poly1305)"
+    );
+    if u.previous_unused {
+        tracing::warn!(
+            "SECRETS_KEY_PREVIOUS is set but no longer needed: every secret is under SECRETS_KEY; \
+             remove it from the environment"
+        );
+    }
 }
 
 /// Shows first-start secrets on the console exactly once. Written to stdout directly, never

@@ -96,6 +96,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tokio::task::spawn_blocking(move || {
                 gcli2api::store::backup::backup_file(&db, &file)?;
                 writeln!(std::io::stdout(), "backup written to {}", file.display())?;
+                // The copy exists either way; a failed audit entry is told, not fatal.
+                if let Err(e) = gcli2api::store::backup::audit_cli_backup(&db, &file) {
+                    writeln!(
+                        std::io::stderr(),
+                        "gcli2api: the backup was not recorded in the audit log: {e}"
+                    )?;
+                }
                 anyhow::Ok(())
             })
             .await??;

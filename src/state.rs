@@ -23,6 +23,8 @@ pub struct AppState {
     pub remote: crate::remote::RemoteFetcher,
     /// Responses API answers kept for `previous_response_id` (`store: true`).
     pub responses: crate::responses_store::ResponseStore,
+    /// One row per proxied request, written behind (`reqlog`).
+    pub reqlog: crate::reqlog::RequestLog,
     /// Failed secrets per client address, shared by the proxy, the API and the panel.
     pub attempts: crate::security::FailureLimiter,
     /// Client API keys with their limits (the built-in `API_PASSWORD` key aside).
@@ -81,6 +83,7 @@ impl AppState {
             .set_default_limits(crate::usage::DefaultLimits::from_settings(s));
         self.usage
             .set_official_limits(crate::usage::OfficialLimits::from_settings(s));
+        self.reqlog.configure(s);
         self.responses
             .set_limits(crate::responses_store::Limits::from_settings(s));
         if let Some(h) = &self.logs

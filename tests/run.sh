@@ -44,9 +44,14 @@ if [ ! -x /usr/bin/chromium ]; then
     exit 1
   fi
 fi
-if [ ! -d tests/browser/node_modules/playwright-core ]; then
+# A font with Chinese glyphs, so the zh-CN screenshots are readable (the tests pass without).
+if ! fc-list :lang=zh 2>/dev/null | grep -q . && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q fonts-wqy-microhei || true
+fi
+if [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -d tests/browser/node_modules/axe-core ]; then
   npm ci --prefix tests/browser --no-audit --no-fund
 fi
+# Every browser test file (each helper area has its own), one after the other.
 for t in tests/browser/*.test.mjs; do
   echo "-- $t"
   GCLI2API_BIN="$PWD/target/debug/gcli2api" node "$t"

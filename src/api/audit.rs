@@ -22,7 +22,7 @@ struct AuditEventView {
     /// `signin.failed`.
     action: String,
     /// `panel-session:<id>`, `api-session:<id>`, `api-password`, `anonymous` (a failed
-    /// sign-in) or `system`.
+    /// sign-in), `system`, or `cli` (`gcli2api backup`, with origin `cli`).
     actor: String,
     /// The client address the change came from.
     origin: Option<String>,

@@ -13,6 +13,7 @@ pub mod error;
 mod limit;
 mod logs;
 mod oauth;
+pub mod requests;
 mod session;
 mod settings;
 mod system;
@@ -48,6 +49,8 @@ pub enum ApiTags {
     Logs,
     /// Who changed what, when and from where.
     Audit,
+    /// Recent proxied requests (the request log).
+    Requests,
 }
 
 type Apis = (
@@ -58,12 +61,14 @@ type Apis = (
         credentials::CredentialsApi,
         credentials::TransferApi,
         credentials::KeysApi,
+        credentials::BulkApi,
     ),
     oauth::OAuthApi,
     usage::UsageApi,
     logs::LogsApi,
     audit::AuditApi,
     client_keys::ClientKeysApi,
+    requests::RequestLogApi,
 );
 
 pub fn service() -> OpenApiService<Apis, ()> {
@@ -76,19 +81,21 @@ pub fn service() -> OpenApiService<Apis, ()> {
                 credentials::CredentialsApi,
                 credentials::TransferApi,
                 credentials::KeysApi,
+                credentials::BulkApi,
             ),
             oauth::OAuthApi,
             usage::UsageApi,
             logs::LogsApi,
             audit::AuditApi,
             client_keys::ClientKeysApi,
+            requests::RequestLogApi,
         ),
         "gcli2api management API",
         env!("CARGO_PKG_VERSION"),
     )
     .description(
         "Manage a gcli2api gateway: settings, passwords, the credential pool, Google sign-in, \
-         usage, client API keys, logs and the audit log. Authenticate with `Authorization: Bearer <panel password>` or with a \
+         usage, client API keys, logs, the request log and the audit log. Authenticate with `Authorization: Bearer <panel password>` or with a \
          session token from `POST /api/v1/session`. After 10 failed attempts from one address \
          within a minute, that address gets 429 for the rest of the minute. Every error body is \
          `{\"error\": {\"code\", \"message\"}}`.",

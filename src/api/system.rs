@@ -24,12 +24,15 @@ struct SystemInfo {
 #[derive(Object)]
 struct PoolSummaryView {
     total: u64,
-    /// Enabled and not banned.
+    /// Usable now: enabled, not banned and not cooling down. Each credential is counted in
+    /// exactly one of active, cooling, disabled, banned and needs_sign_in.
     active: u64,
     disabled: u64,
     banned: u64,
-    /// Active credentials cooling down for at least one model.
+    /// Enabled and not banned, but cooling down for at least one model.
     cooling: u64,
+    /// The refresh token was revoked or missing: waiting for a new OAuth sign-in.
+    needs_sign_in: u64,
     /// Upstream calls running right now.
     in_flight: u64,
 }
@@ -79,6 +82,7 @@ impl SystemApi {
                 disabled: s.disabled as u64,
                 banned: s.banned as u64,
                 cooling: s.cooling as u64,
+                needs_sign_in: s.needs_sign_in as u64,
                 in_flight: s.in_flight,
             },
         })))

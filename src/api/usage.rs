@@ -310,6 +310,13 @@ impl UsageApi {
             .reset(credential_id.0)
             .await
             .map_err(|e| Failure::internal("cannot reset usage", &e))?;
+        crate::security::audit::record(
+            &state.store,
+            "usage.reset",
+            credential_id.0.map(|id| id.to_string()),
+            serde_json::json!({ "scope": if credential_id.0.is_some() { "credential" } else { "all" } }),
+        )
+        .await;
         Ok(ResetUsageResponse::Reset)
     }
 
@@ -351,6 +358,13 @@ impl UsageApi {
         };
         match state.usage.set_limits(id.0, limits).await {
             Ok(()) => {
+                crate::security::audit::record(
+                    &state.store,
+                    "credential.limits",
+                    Some(id.0.to_string()),
+                    serde_json::json!({ "total": body.total, "pro": body.pro }),
+                )
+                .await;
                 let u = state.usage.credential_stats(id.0);
                 Ok(SetLimitsResponse::Ok(Json(usage_view(id.0, &u))))
             }

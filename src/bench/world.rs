@@ -53,6 +53,12 @@ fn sources(data_dir: &std::path::Path, sim_url: &str) -> crate::Sources {
     // mid-run; a limit that is never reached keeps the quota accounting on the measured path.
     env.insert("DAILY_LIMIT_TOTAL".into(), "1000000000".into());
     env.insert("DAILY_LIMIT_PRO".into(), "1000000000".into());
+    // The request log is on by default and so on the measured path; BENCH_REQUEST_LOG=false
+    // measures the gateway without it, for a side-by-side figure.
+    env.insert(
+        "REQUEST_LOG".into(),
+        std::env::var("BENCH_REQUEST_LOG").unwrap_or("true".into()),
+    );
     // MAX_CONCURRENT_REQUESTS keeps its default, which holds any concurrency the bench uses.
     crate::demo::demo_sources(env, data_dir, sim_url)
 }

@@ -47,6 +47,9 @@ pub enum LoginError {
 pub struct LoginService {
     flows: Arc<Mutex<OAuthFlows>>,
     pool: PoolService,
+    /// How many sign-ins finished, and the last one: an open panel polls it to notice a
+    /// credential added in another tab (possibly on another origin, `localhost`).
+    finished: Arc<Mutex<(u64, Option<LoginResult>)>>,
 }
 
 impl LoginService {
@@ -54,7 +57,16 @@ impl LoginService {
         Self {
             flows: Arc::new(Mutex::new(OAuthFlows::new(clock))),
             pool,
+            finished: Arc::new(Mutex::new((0, None))),
         }
+    }
+
+    /// The number of finished sign-ins and the last result.
+    pub fn finished(&self) -> (u64, Option<LoginResult>) {
+        self.finished
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn flows(&self) -> std::sync::MutexGuard<'_, OAuthFlows> {
@@ -143,7 +155,12 @@ impl LoginService {
                         repo::replace_payload(tx, id, &p2, CredentialSource::Oauth, &sha, now_ms())
                     })
                     .await?;
-                let state = self.pool.state(id).unwrap_or_default();
+                let mut state = self.pool.state(id).unwrap_or_default();
+                // A new grant is exactly what a revoked or missing refresh token waited for.
+                if state.ban.as_ref().is_some_and(|b| b.kind.needs_sign_in()) {
+                    state.ban = None;
+                    state.error_streak = 0;
+                }
                 self.pool
                     .insert_loaded(id, crate::pool::Profile::default(), &payload, state);
                 (id, row.name.clone(), true)
@@ -164,13 +181,19 @@ impl LoginService {
             )
             .await;
         tracing::info!(credential = id, project = %found.project_id, via = found.via, replaced, "credential added by sign-in");
-        Ok(LoginResult {
+        let result = LoginResult {
             id,
             name,
             email,
             project_id: found.project_id,
             tier: found.tier,
             replaced,
-        })
+        };
+        {
+            let mut f = self.finished.lock().unwrap_or_else(|e| e.into_inner());
+            f.0 += 1;
+            f.1 = Some(result.clone());
+        }
+        Ok(result)
     }
 }

@@ -7,3 +7,4 @@ pub mod keeper;
 pub mod login;
 pub mod oauth_flow;
 pub mod official;
+pub mod recheck;

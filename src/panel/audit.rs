@@ -5,6 +5,7 @@ use poem::{Request, Response, handler};
 use serde::Deserialize;
 
 use super::Nav;
+use super::i18n::Tr;
 use super::web::PanelError;
 use crate::state::AppState;
 use crate::store::audit::Filter;
@@ -20,6 +21,7 @@ pub struct AuditQuery {
 
 struct Row {
     at: String,
+    at_iso: String,
     action: String,
     actor: String,
     origin: String,
@@ -30,6 +32,7 @@ struct Row {
 #[derive(Template)]
 #[template(path = "panel/audit.html")]
 struct AuditPage {
+    tr: Tr,
     action: String,
     actor: String,
     events: Vec<Row>,
@@ -59,11 +62,15 @@ pub async fn page(
     let (events, next) = crate::api::audit::page(&state, filter)
         .await
         .map_err(|e| PanelError::internal("cannot read the audit log", e))?;
+    let tr = Tr::current();
     let events = events
         .into_iter()
         .map(|e| Row {
             at: chrono::DateTime::from_timestamp_millis(e.at)
-                .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                .map(|t| tr.datetime(t))
+                .unwrap_or_default(),
+            at_iso: chrono::DateTime::from_timestamp_millis(e.at)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
                 .unwrap_or_default(),
             action: e.kind,
             actor: e.actor,
@@ -77,6 +84,7 @@ pub async fn page(
         })
         .collect();
     let view = AuditPage {
+        tr,
         action,
         actor,
         events,

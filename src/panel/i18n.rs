@@ -190,8 +190,8 @@ impl Tr {
     }
 
     /// An integer with thousands separators (both languages group by three with a comma).
-    pub fn num(&self, n: impl Into<i128>) -> String {
-        group_thousands(n.into())
+    pub fn num(&self, n: impl Integer) -> String {
+        group_thousands(n.as_i128())
     }
 
     /// A share as a percentage with one decimal.
@@ -227,7 +227,61 @@ impl Tr {
             .single()
             .map(|d| d.format("%Z").to_string())
             .unwrap_or_default();
+        if abbrev.is_empty() || abbrev == zone.name() {
+            return format!("{hour:02}:{minute:02} {}", zone.name());
+        }
         format!("{hour:02}:{minute:02} {} ({abbrev})", zone.name())
+    }
+
+    /// A credential status (or the filter's `all`) for people.
+    pub fn status_word(&self, status: &str) -> &'static str {
+        match status {
+            "active" => self.st_active(),
+            "cooling" => self.st_cooling(),
+            "disabled" => self.st_disabled(),
+            "banned" => self.st_banned(),
+            _ => self.st_all(),
+        }
+    }
+
+    /// A credential kind (or the filter's `all`) for people.
+    pub fn kind_label(&self, kind: &str) -> &'static str {
+        match kind {
+            "all" => self.st_all(),
+            "code_assist" => self.kind_code_assist(),
+            "gemini_api_key" => self.kind_gemini_api_key(),
+            "vertex_service_account" => self.kind_vertex_service_account(),
+            "vertex_express_key" => self.kind_vertex_express_key(),
+            _ => self.kind_other(),
+        }
+    }
+
+    /// An import outcome (`imported`, `duplicate`, `rejected`) for people.
+    pub fn outcome_word(&self, outcome: &str) -> &'static str {
+        match outcome {
+            "imported" => self.up_outcome_imported(),
+            "duplicate" => self.up_outcome_duplicate(),
+            _ => self.up_outcome_rejected(),
+        }
+    }
+
+    /// A log level for people.
+    pub fn level_word(&self, level: &str) -> &'static str {
+        match level {
+            "trace" => self.level_trace(),
+            "debug" => self.level_debug(),
+            "info" => self.level_info(),
+            "warn" => self.level_warn(),
+            _ => self.level_error(),
+        }
+    }
+
+    /// A log line's time: date, milliseconds and zone (the same in both languages, as logs
+    /// are read next to other logs).
+    pub fn log_time(&self, at: DateTime<Utc>) -> String {
+        at.with_timezone(&self.tz)
+            .format("%Y-%m-%d %H:%M:%S%.3f %Z")
+            .to_string()
     }
 
     /// A span of time in words: "3 h 20 min", "3小时20分钟".
@@ -295,7 +349,8 @@ fn back_to(req: &Request) -> String {
 }
 
 /// `POST /panel/prefs`: remembers the language and theme switches in cookies (a year), then
-/// goes back to the page. Not behind the session: the sign-in page has the switches too.
+/// goes back to the page. Not behind the session: the sign-in page has the switches too. The
+/// cookies are for the whole site so Google's redirect page (`/oauth2callback`) follows them.
 #[poem::handler]
 pub fn save_prefs(
     req: &Request,
@@ -308,8 +363,8 @@ pub fn save_prefs(
         .finish();
     let mut set = |name: &str, value: Option<&str>| {
         let c = match value {
-            Some(v) => format!("{name}={v}; Path=/panel; SameSite=Strict; Max-Age={YEAR}"),
-            None => format!("{name}=; Path=/panel; SameSite=Strict; Max-Age=0"),
+            Some(v) => format!("{name}={v}; Path=/; SameSite=Strict; Max-Age={YEAR}"),
+            None => format!("{name}=; Path=/; SameSite=Strict; Max-Age=0"),
         };
         if let Ok(v) = c.parse() {
             r.headers_mut().append(header::SET_COOKIE, v);
@@ -329,6 +384,35 @@ pub fn save_prefs(
         );
     }
     r
+}
+
+/// Any integer (or a reference to one, as templates hold), for [`Tr::num`].
+pub trait Integer {
+    fn as_i128(&self) -> i128;
+}
+
+macro_rules! integer {
+    ($($t:ty),*) => {$(
+        impl Integer for $t {
+            fn as_i128(&self) -> i128 {
+                i128::from(*self)
+            }
+        }
+    )*};
+}
+integer!(u8, u16, u32, u64, i8, i16, i32, i64);
+
+impl Integer for usize {
+    fn as_i128(&self) -> i128 {
+        // usize is at most 64 bits on every target we build for.
+        i128::try_from(*self).unwrap_or(i128::MAX)
+    }
+}
+
+impl<T: Integer + ?Sized> Integer for &T {
+    fn as_i128(&self) -> i128 {
+        (**self).as_i128()
+    }
 }
 
 fn group_thousands(n: i128) -> String {
@@ -417,6 +501,79 @@ catalogue! {
         error_back: "Back to the panel" / "返回面板",
         error_internal: "Something went wrong on the server; the log has the details." / "服务器出错了，详情请看日志。",
 
+        // Request log.
+        nav_requests: "Requests" / "请求记录",
+        nav_charts: "Charts" / "图表",
+        rl_title: "Request log" / "请求记录",
+        rl_intro: "Recent proxied requests, newest first. Rows are written in the background and appear within about a second." / "最近经过网关的请求，最新的在前。记录在后台批量写入，约一秒内出现。",
+        rl_off: "The request log is off (REQUEST_LOG): new requests are not recorded." / "请求记录已关闭（REQUEST_LOG）：新请求不会被记录。",
+        rl_prompts_on: "Prompt excerpts are being stored (REQUEST_LOG_PROMPTS is on). They may hold personal or confidential data." / "正在保存提示词摘录（REQUEST_LOG_PROMPTS 已开启），其中可能含有个人或机密信息。",
+        rl_prompts_off: "Prompt text is not stored (REQUEST_LOG_PROMPTS is off)." / "不保存提示词文本（REQUEST_LOG_PROMPTS 已关闭）。",
+        rl_filters: "Filters" / "筛选",
+        rl_status: "Status" / "状态码",
+        rl_status_any: "Any" / "全部",
+        rl_status_errors: "Errors (400 and up)" / "错误（400 及以上）",
+        rl_model: "Model" / "模型",
+        rl_credential: "Credential" / "凭据",
+        rl_credential_any: "Any" / "全部",
+        rl_credential_none: "None (no credential served it)" / "无（未由凭据处理）",
+        rl_surface: "Surface" / "接口",
+        rl_from: "From" / "起始时间",
+        rl_to: "To" / "结束时间",
+        rl_filter: "Filter" / "筛选",
+        rl_clear: "Clear" / "清除",
+        rl_csv: "Download CSV" / "下载 CSV",
+        rl_time: "Time" / "时间",
+        rl_client_model: "Client model" / "客户端模型",
+        rl_served_model: "Served model" / "实际模型",
+        rl_latency: "Latency" / "耗时",
+        rl_tokens: "Tokens in / out" / "输入 / 输出词元",
+        rl_details: "Details" / "详情",
+        rl_empty: "No request matches." / "没有符合条件的请求。",
+        rl_newer: "Newer" / "较新",
+        rl_older: "Older" / "较早",
+        rl_detail_title: "Request" / "请求",
+        rl_back: "Back to the request log" / "返回请求记录",
+        rl_outcome: "Outcome" / "结果",
+        rl_stream: "Stream" / "流式",
+        rl_yes: "yes" / "是",
+        rl_no: "no" / "否",
+        rl_ttfb: "Time to first byte" / "首字节时间",
+        rl_attempts: "Upstream attempts" / "上游尝试次数",
+        rl_reasoning: "Reasoning tokens" / "推理词元",
+        rl_client: "Client address" / "客户端地址",
+        rl_error: "Error reason" / "错误原因",
+        rl_prompt: "Prompt excerpt (REQUEST_LOG_PROMPTS)" / "提示词摘录（REQUEST_LOG_PROMPTS）",
+        rl_not_found: "This request is not in the log (it may have been purged)." / "记录中没有此请求（可能已被清理）。",
+        rl_deleted: "deleted" / "已删除",
+
+        // Charts.
+        ch_title: "Charts" / "图表",
+        ch_period: "Period" / "时间范围",
+        ch_48h: "Last 48 hours, per hour" / "最近 48 小时（按小时）",
+        ch_30d: "Last 30 days, per day" / "最近 30 天（按天）",
+        ch_by: "Group by" / "分组方式",
+        ch_by_model: "Model" / "模型",
+        ch_by_credential: "Credential" / "凭据",
+        ch_by_kind: "Credential kind" / "凭据类型",
+        ch_show: "Show" / "显示",
+        ch_requests: "Requests" / "请求数",
+        ch_tokens: "Tokens" / "词元数",
+        ch_errors: "Errors by code" / "按错误码统计的错误",
+        ch_errors_daily_note: "Per day, failed upstream calls by code (a request may take several calls)." / "按天统计失败的上游调用（一个请求可能包含多次调用）。",
+        ch_numbers: "Numbers (table)" / "数值（表格）",
+        ch_total: "Total" / "合计",
+        ch_other: "other" / "其他",
+        ch_none: "(no credential)" / "（无凭据）",
+        ch_no_data: "No data in this period." / "此时间范围内没有数据。",
+        ch_quota: "Today's quota use per credential" / "各凭据今日配额用量",
+        ch_quota_credential: "Credential" / "凭据",
+        ch_quota_use: "Use" / "用量",
+        ch_quota_used: "Used / limit" / "已用 / 上限",
+        ch_unlimited: "no limit" / "无上限",
+        ch_no_credentials: "No credentials yet." / "还没有凭据。",
+        ch_legend: "Legend" / "图例",
+
         // Script texts (handed to app.js).
         js_no_answer: "The gateway did not answer." / "网关没有响应。",
         js_copy_failed: "Copy failed; select the text instead." / "复制失败，请手动选中文本。",
@@ -457,8 +614,292 @@ catalogue! {
         keys_never: "never" / "永不",
         keys_any_text: "all" / "全部",
         usage_by_key: "By client key (api-password: the built-in key)" / "按客户端密钥（api-password：内置密钥）",
+
+        // Words shared by several pages.
+        st_active: "active" / "可用",
+        st_cooling: "cooling" / "冷却中",
+        st_disabled: "disabled" / "已停用",
+        st_banned: "banned" / "已封禁",
+        st_all: "all" / "全部",
+
+        // Overview.
+        ov_pool: "Credential pool" / "凭据池",
+        ov_credentials: "credentials" / "个凭据",
+        ov_cooling: "cooling down" / "冷却中",
+        ov_in_flight: "calls in flight" / "进行中的调用",
+        ov_reset_title: "Daily quotas" / "每日配额",
+        ov_clients: "Settings for your clients" / "客户端设置",
+        ov_clients_hint: "Each client's exact setting for this gateway. Put the API password in the named environment variable." / "各客户端连接本网关的确切设置。把 API 密码放进所列的环境变量。",
+        ov_client: "Client" / "客户端",
+        ov_setting: "Setting" / "设置",
+        ov_copy: "Copy" / "复制",
+
+        // Credentials.
+        cr_credential: "Credential" / "凭据",
+        cr_status: "Status" / "状态",
+        cr_kind: "Kind" / "类型",
+        cr_per_page: "Per page" / "每页",
+        cr_cooldowns: "Cooldowns" / "冷却",
+        cr_errors: "Errors" / "错误",
+        cr_today: "Today" / "今日",
+        cr_today_used: "Today (used/limit)" / "今日（已用/上限）",
+        cr_in_flight: "In flight" / "进行中",
+        cr_actions: "Actions" / "操作",
+        cr_none: "No credentials match." / "没有符合条件的凭据。",
+        cr_prev: "Previous" / "上一页",
+        cr_next: "Next" / "下一页",
+        cr_all: "all" / "全部",
+        cr_pro: "pro" / "pro 模型",
+        cr_quota_group: "Quota group" / "配额组",
+        cr_own_group: "own group" / "独立组",
+        cr_set: "Set" / "设置",
+        cr_how_to_fix: "How to fix" / "如何解决",
+        cr_disable: "Disable" / "停用",
+        cr_enable: "Enable" / "启用",
+        cr_unban: "Unban" / "解封",
+        cr_identify: "Identify" / "识别",
+        cr_export: "Export" / "导出",
+        cr_delete: "Delete" / "删除",
+        cr_add_files: "Add credential files" / "添加凭据文件",
+        cr_files: "Credential files (.json, .zip)" / "凭据文件（.json、.zip）",
+        cr_upload: "Upload" / "上传",
+        cr_upload_progress: "Upload progress" / "上传进度",
+        cr_files_hint: "Gemini CLI oauth_creds.json, gcloud authorized_user files, Vertex service-account key files (\"type\": \"service_account\"), exported credentials, or a ZIP of them. Files are sorted by what they hold." / "Gemini CLI 的 oauth_creds.json、gcloud 的 authorized_user 文件、Vertex 服务账号密钥文件（\"type\": \"service_account\"）、导出的凭据，或它们的 ZIP。文件按内容自动分类。",
+        cr_export_all: "Export all as ZIP" / "全部导出为 ZIP",
+        cr_export_warn: "The files hold refresh tokens: keep them safe." / "文件里有刷新令牌，请妥善保管。",
+        cr_add_keys: "Add API keys" / "添加 API 密钥",
+        cr_keys_hint: "One key per line, or comma-separated. KEY@group names the Google project a key belongs to: keys of one project share its quota, so they share cooldowns. Each key is checked with Google before it is added. Gemini API keys and Vertex express keys both start with AQ.: paste each kind in its own box." / "每行一个密钥，或用逗号分隔。KEY@group 指明密钥所属的 Google 项目：同一项目的密钥共享配额，因此也共享冷却。每个密钥添加前都会向 Google 核验。Gemini API 密钥和 Vertex 快速密钥都以 AQ. 开头：请分别粘贴到各自的框中。",
+        cr_gemini_keys: "Gemini API keys (AI Studio)" / "Gemini API 密钥（AI Studio）",
+        cr_vertex_keys: "Vertex express keys" / "Vertex 快速密钥",
+        cr_group_default: "Quota group for keys without one" / "未指定配额组的密钥所用的组",
+        cr_add_gemini: "Add Gemini API keys" / "添加 Gemini API 密钥",
+        cr_add_vertex: "Add Vertex express keys" / "添加 Vertex 快速密钥",
+        kind_code_assist: "Code Assist (Google sign-in)" / "Code Assist（Google 登录）",
+        kind_gemini_api_key: "Gemini API key" / "Gemini API 密钥",
+        kind_vertex_service_account: "Vertex service account" / "Vertex 服务账号",
+        kind_vertex_express_key: "Vertex express key" / "Vertex 快速密钥",
+        kind_other: "other" / "其他",
+        src_upload: "upload" / "上传",
+        src_env: "environment" / "环境变量",
+        src_oauth: "sign-in" / "登录",
+        src_dir: "directory" / "目录",
+        src_demo: "demo" / "演示",
+        ban_auto: "auto-ban" / "自动封禁",
+        ban_revoked: "refresh token revoked" / "刷新令牌已被撤销",
+        ban_no_refresh: "no refresh token" / "没有刷新令牌",
+        ban_ineligible: "account not eligible" / "账号不符合条件",
+        ban_rejected: "refused by Google" / "被 Google 拒绝",
+        cd_rate_limited: "rate limited" / "被限流",
+        cd_quota: "quota exhausted" / "配额用尽",
+        cd_probing: "probing" / "探测中",
+        cd_daily: "daily quota spent" / "当日配额已用完",
+        cd_overloaded: "overloaded" / "过载",
+        up_file: "File" / "文件",
+        up_entry: "Entry" / "条目",
+        up_result: "Result" / "结果",
+        up_details: "Details" / "详情",
+        up_outcome_imported: "imported" / "已导入",
+        up_outcome_duplicate: "duplicate" / "重复",
+        up_outcome_rejected: "rejected" / "已拒绝",
+        up_toast_none: "Nothing was imported; see the table for why." / "没有导入任何内容，原因见表格。",
+        up_toast_no_keys: "No key was added; see the table for why." / "没有添加任何密钥，原因见表格。",
+        up_choose_files: "Choose one or more .json or .zip files first." / "请先选择一个或多个 .json 或 .zip 文件。",
+        up_choose_kind: "Choose Gemini API keys or Vertex express keys." / "请选择 Gemini API 密钥或 Vertex 快速密钥。",
+        up_paste_keys: "Paste one or more keys first." / "请先粘贴一个或多个密钥。",
+
+        // Sign in with Google.
+        oa_intro: "Adds a credential by signing in with a Google account, as Gemini CLI does (offline access, PKCE)." / "用 Google 账号登录来添加凭据，方式与 Gemini CLI 相同（离线访问，PKCE）。",
+        oa_project: "Google Cloud project (optional)" / "Google Cloud 项目（可选）",
+        oa_project_auto: "found automatically" / "自动查找",
+        oa_start: "Start sign-in" / "开始登录",
+        oa_step1_a: "Open" / "打开",
+        oa_step1_link: "Google's sign-in page" / "Google 登录页面",
+        oa_step1_b: " and allow access. The link works once, for 10 minutes." / "并允许访问。链接只能用一次，10 分钟内有效。",
+        oa_step3: "Otherwise the browser ends on an error page at localhost: copy that whole address from the address bar and paste it here. This page notices a sign-in finished in another tab by itself." / "否则浏览器会停在 localhost 的错误页面：从地址栏复制完整地址并粘贴到这里。在其他标签页完成的登录，本页会自动发现。",
+        oa_paste_label: "Address the browser ended on" / "浏览器最后停留的地址",
+        oa_finish: "Finish" / "完成",
+        oa_project_too_long: "The project id is too long." / "项目 ID 太长。",
+        oa_bad_auth_url: "OAUTH_AUTH_URL is not an http(s) address." / "OAUTH_AUTH_URL 不是 http(s) 地址。",
+        oa_address_too_long: "That address is too long." / "这个地址太长。",
+        oa_cb_title: "Google sign-in" / "Google 登录",
+        oa_cb_signed_in: "Signed in" / "登录成功",
+        oa_cb_failed: "Sign-in failed" / "登录失败",
+        oa_cb_close: "You can close this tab: the open panel shows the credential by itself." / "可以关闭此标签页：已打开的面板会自动显示该凭据。",
+        oa_cb_to_panel: "Open the credentials page" / "打开凭据页面",
+
+        // Usage.
+        us_per_credential: "Per credential" / "按凭据",
+        us_per_credential_hint: "Calls since the counters were last reset; today's use of the daily allowance." / "自计数器上次重置以来的调用次数，以及今日配额的使用情况。",
+        us_calls: "Calls" / "调用",
+        us_ok: "OK" / "成功",
+        us_failed: "Failed" / "失败",
+        us_success: "Success" / "成功率",
+        us_today_all: "Today all" / "今日全部",
+        us_today_pro: "Today pro" / "今日 pro",
+        us_next_reset: "Next reset" / "下次重置",
+        us_history: "History" / "历史",
+        us_days: "Days" / "天数",
+        us_group: "Group" / "分组",
+        us_requests: "Requests" / "请求",
+        us_upstream_calls: "Upstream calls" / "上游调用",
+        us_prompt_tokens: "Prompt tokens" / "输入 token",
+        us_output_tokens: "Output tokens" / "输出 token",
+        us_reasoning_tokens: "Reasoning tokens" / "推理 token",
+        us_by_day: "By day" / "按天",
+        us_by_model: "By model" / "按模型",
+        us_by_kind: "By kind of credential" / "按凭据类型",
+        us_by_credential: "By credential" / "按凭据",
+        us_no_credential: "(no credential)" / "（无凭据）",
+
+        // Settings.
+        se_gateway: "Gateway" / "网关",
+        se_intro: "Values set by environment variables or the config file are locked here. “live” settings apply at once; the others after a restart." / "由环境变量或配置文件设置的值在这里锁定。“即时”设置立即生效，其余的重启后生效。",
+        se_passwords: "Passwords" / "密码",
+        se_groups: "Setting groups" / "设置分组",
+        se_on: "on" / "开",
+        se_off: "off" / "关",
+        se_reset: "Reset to default" / "恢复默认",
+        se_live: "live" / "即时",
+        se_restart: "restart" / "需重启",
+        se_restart_pending: "restart pending" / "等待重启",
+        se_default_empty: "default: empty" / "默认：空",
+        se_default_is: "default:" / "默认：",
+        times_in_before: "Times are shown in" / "时间按",
+        times_in_after: "." / " 显示。",
+        se_save: "Save settings" / "保存设置",
+        se_password_hint: "Needed only to change an upstream URL or PROXY (they decide where refresh tokens are sent)." / "只有修改上游地址或 PROXY 时需要（它们决定刷新令牌发往哪里）。",
+        se_nothing_changed: "Nothing changed." / "没有改动。",
+        se_saved: "Settings saved" / "设置已保存",
+        se_src_env: "env" / "环境变量",
+        se_src_file: "config file" / "配置文件",
+        se_src_saved: "saved" / "已保存",
+        se_src_default: "default" / "默认",
+        se_locked_file: "locked by the config file" / "由配置文件锁定",
+        sg_access: "Access" / "访问",
+        sg_access_hint: "Who may call the gateway and how much at once." / "谁可以调用网关，以及同时能处理多少请求。",
+        sg_upstreams: "Upstreams and models" / "上游与模型",
+        sg_upstreams_hint: "Where requests go at Google, and which models are offered." / "请求发往 Google 的哪里，以及提供哪些模型。",
+        sg_pool: "Credential pool" / "凭据池",
+        sg_pool_hint: "Where credentials come from, rotation, retries and bans." / "凭据来源、轮换、重试和封禁。",
+        sg_quotas: "Quotas" / "配额",
+        sg_quotas_hint: "Daily limits per credential and when they reset." / "每个凭据的每日上限及重置时间。",
+        sg_streaming: "Answers and streaming" / "回答与流式",
+        sg_streaming_hint: "How answers are shaped and kept." / "回答的形式和保存方式。",
+        sg_logs: "Logs and display" / "日志与显示",
+        sg_logs_hint: "What is logged, for how long, and how the panel shows time." / "记录什么、保留多久，以及面板如何显示时间。",
+        sg_network: "Network" / "网络",
+        sg_network_hint: "Listening address, outbound proxy, timeouts and connection limits." / "监听地址、出站代理、超时和连接上限。",
+        sg_other: "Other" / "其他",
+        sg_other_hint: "Settings without a group yet." / "尚未分组的设置。",
+        pw_panel: "Panel (PANEL_PASSWORD)" / "面板（PANEL_PASSWORD）",
+        pw_api: "API key (API_PASSWORD)" / "API 密钥（API_PASSWORD）",
+        pw_shared: "Shared fallback (PASSWORD)" / "共用后备（PASSWORD）",
+        pw_set: "set" / "已设置",
+        pw_not_set: "not set" / "未设置",
+        pw_same: "The API key and the panel password are the same: every API client can open this panel and export credentials. Give them different values." / "API 密钥和面板密码相同：任何 API 客户端都能打开此面板并导出凭据。请设为不同的值。",
+        pw_hint: "Passwords are stored only as argon2id hashes and never shown. Changing the panel or shared password signs everyone out." / "密码只以 argon2id 哈希保存，从不显示。修改面板密码或共用密码会让所有人退出登录。",
+        pw_all_locked: "All passwords are set by the environment or the config file." / "所有密码都由环境变量或配置文件设置。",
+        pw_which: "Password" / "密码",
+        pw_locked: "(locked)" / "（已锁定）",
+        pw_current_panel: "Current panel password" / "当前面板密码",
+        pw_new: "New password" / "新密码",
+        pw_again: "Again" / "再输一次",
+        pw_change: "Change password" / "修改密码",
+        pw_unknown_kind: "Unknown password kind." / "未知的密码类型。",
+        pw_wrong_current: "The current panel password is wrong." / "当前面板密码错误。",
+        pw_differ: "The two passwords differ." / "两次输入的密码不同。",
+        pw_too_long: "That password is too long." / "密码太长。",
+        pw_api_changed: "API password changed." / "API 密码已修改。",
+        pw_changed: "Password changed." / "密码已修改。",
+
+        // Logs.
+        lg_level: "Level at least" / "最低级别",
+        lg_search: "Search" / "搜索",
+        lg_pause: "Pause" / "暂停",
+        lg_resume: "Resume" / "继续",
+        lg_held: "new lines held" / "条新日志暂存",
+        lg_download: "Download view" / "下载当前视图",
+        lg_follow: "Follow" / "跟随",
+        lg_redacted: "Secrets are redacted before lines are recorded." / "日志记录前已隐去密钥等机密。",
+        lg_unavailable: "Log capture is not enabled in this process." / "本进程没有启用日志捕获。",
+        level_trace: "trace" / "跟踪",
+        level_debug: "debug" / "调试",
+        level_info: "info" / "信息",
+        level_warn: "warn" / "警告",
+        level_error: "error" / "错误",
+
+        // Audit log.
+        au_intro: "Every management change and sign-in: who, when, from where. Nothing is ever purged from it." / "每一次管理操作和登录：谁、何时、从哪里。记录永不清除。",
+        au_action: "Action" / "操作",
+        au_actor: "Actor" / "执行者",
+        au_filter: "Filter" / "筛选",
+        au_when: "When" / "时间",
+        au_from: "From" / "来源",
+        au_subject: "Subject" / "对象",
+        au_detail: "Detail" / "详情",
+        au_older: "Older events" / "更早的事件",
+        // Credentials page: states, filters, sort, bulk actions (the creds branch).
+        cred_st_all: "all" / "全部",
+        cred_st_active: "active" / "可用",
+        cred_st_cooling: "cooling" / "冷却中",
+        cred_st_disabled: "disabled" / "已停用",
+        cred_st_banned: "banned" / "已封禁",
+        cred_st_needs_sign_in: "needs sign-in" / "需重新登录",
+        cred_kind_code_assist: "Code Assist" / "Code Assist",
+        cred_kind_gemini_api_key: "Gemini API key" / "Gemini API 密钥",
+        cred_kind_vertex_service_account: "Vertex service account" / "Vertex 服务账号",
+        cred_kind_vertex_express_key: "Vertex express key" / "Vertex 快速模式密钥",
+        cred_err_any: "any error" / "有错误",
+        cred_err_none: "no errors" / "无错误",
+        cred_sort_id: "added" / "添加顺序",
+        cred_sort_name: "name" / "名称",
+        cred_sort_status: "state" / "状态",
+        cred_sort_last_used: "last used" / "最近使用",
+        cred_sort_errors: "errors" / "错误数",
+        cred_sort_calls: "calls" / "调用次数",
+        cred_filters: "Find credentials" / "查找凭据",
+        cred_search: "Search" / "搜索",
+        cred_search_hint: "name, e-mail, project, group or id" / "名称、邮箱、项目、配额组或 ID",
+        cred_status: "Status" / "状态",
+        cred_kind: "Kind" / "类型",
+        cred_model: "Serves model" / "可用模型",
+        cred_model_hint: "e.g. gemini-2.5-pro" / "例如 gemini-2.5-pro",
+        cred_errors_filter: "Errors" / "错误",
+        cred_sort: "Sort by" / "排序",
+        cred_desc: "Descending" / "降序",
+        cred_per: "Per page" / "每页",
+        cred_apply: "Apply" / "应用",
+        cred_select_page: "Select every credential on this page" / "选择本页全部凭据",
+        cred_bulk_label: "Selected credentials" / "已选凭据",
+        cred_bulk_enable: "Enable" / "启用",
+        cred_bulk_disable: "Disable" / "停用",
+        cred_bulk_delete: "Delete" / "删除",
+        cred_bulk_recheck: "Re-check with Google" / "向 Google 重新检查",
+        cred_bulk_export: "Export as ZIP" / "导出为 ZIP",
+        cred_bulk_confirm: "Delete the selected credentials? This cannot be undone." / "删除所选凭据？此操作无法撤销。",
+        cred_bulk_none: "Select at least one credential first." / "请先选择至少一个凭据。",
+        cred_col_select: "Select" / "选择",
+        cred_col_credential: "Credential" / "凭据",
+        cred_col_status: "Status" / "状态",
+        cred_col_cooldowns: "Cooldowns" / "冷却",
+        cred_col_errors: "Errors" / "错误",
+        cred_col_today: "Today (used/limit)" / "今日（已用/上限）",
+        cred_col_in_flight: "In flight" / "进行中",
+        cred_col_actions: "Actions" / "操作",
+        cred_no_match: "No credentials match." / "没有匹配的凭据。",
+        cred_prev: "Previous" / "上一页",
+        cred_next: "Next" / "下一页",
+        cred_sign_in_again: "Sign in again" / "重新登录",
+        cred_sign_in_hint: "Google no longer accepts this sign-in: sign in again with the same account to restore it." / "Google 已不再接受此登录：请用同一账号重新登录以恢复。",
     }
     messages {
+        cred_counts_total(n): "{n} credentials:" / "共 {n} 个凭据：",
+        cred_select_row(name): "Select {name}" / "选择 {name}",
+        cred_pager(page, pages, from, to, n): "Page {page} of {pages} (showing {from}–{to} of {n})" / "第 {page} / {pages} 页（显示第 {from}–{to} 个，共 {n} 个）",
+        cred_bulk_enabled(n): "{n} credentials enabled" / "已启用 {n} 个凭据",
+        cred_bulk_disabled(n): "{n} credentials disabled" / "已停用 {n} 个凭据",
+        cred_bulk_deleted(n): "{n} credentials deleted" / "已删除 {n} 个凭据",
+        cred_bulk_rechecked(ok, refused, unchecked): "Re-checked: {ok} work, {refused} refused, {unchecked} could not be checked" / "重新检查完成：{ok} 个可用，{refused} 个被拒绝，{unchecked} 个无法检查",
         page_title(page): "{page} · gcli2api" / "{page} · gcli2api",
         keys_limits(day, tokens, minute): "{day} / {tokens} / {minute}" / "每日 {day} / 令牌 {tokens} / 每分钟 {minute}",
         keys_bad_number(field): "'{field}' must be a whole number" / "“{field}”必须是整数",
@@ -468,6 +909,56 @@ catalogue! {
         keys_disabled(name): "Key '{name}' disabled" / "已停用密钥“{name}”",
         usage_deleted_key(id): "deleted key #{id}" / "已删除的密钥 #{id}",
         keys_revoked(name): "Key '{name}' revoked" / "已吊销密钥“{name}”",
+        rl_page(shown, total): "Showing {shown} of {total}" / "显示 {shown} 条，共 {total} 条",
+        ch_summary(what, total): "{what}: {total} in total" / "{what}：共 {total}",
+        ch_quota_summary(used, limit): "{used} of {limit}" / "已用 {used}，上限 {limit}",
+        rl_deleted_cred(id): "#{id} (deleted)" / "#{id}（已删除）",
+        ov_reset_at(at): "Daily quotas reset at {at}." / "每日配额在 {at} 重置。",
+        // Follows ov_reset_at directly: English needs the space, Chinese does not.
+        ov_reset_next(at, left): " Next reset: {at}, in {left}." / "下次重置：{at}，还有 {left}。",
+        ov_key_in(env): "API password in {env}" / "API 密码放在 {env}",
+        ov_copy_for(name): "Copy the setting for {name}" / "复制 {name} 的设置",
+        cr_count(n): "{n} credentials:" / "共 {n} 个凭据：",
+        cr_models(models): "models: {models}" / "模型：{models}",
+        cr_streak(n): "{n} failures in a row" / "连续失败 {n} 次",
+        cr_reset_at(at): "reset {at}" / "重置于 {at}",
+        cr_delete_confirm(name): "Delete {name}? This cannot be undone." / "删除 {name}？此操作无法撤销。",
+        cr_page(page, pages, from, to, total): "Page {page} of {pages} (showing {from}–{to} of {total})" / "第 {page}/{pages} 页（显示第 {from}–{to} 个，共 {total} 个）",
+        cr_toast_enabled(name): "{name} enabled" / "{name} 已启用",
+        cr_toast_disabled(name): "{name} disabled" / "{name} 已停用",
+        cr_toast_unbanned(name): "{name} unbanned; errors and cooldowns cleared" / "{name} 已解封，错误和冷却已清除",
+        cr_toast_identified(name): "{name} identified" / "{name} 已识别",
+        cr_toast_identify_failed(msg): "Identify failed: {msg}" / "识别失败：{msg}",
+        cr_toast_deleted(id): "Credential {id} deleted" / "凭据 {id} 已删除",
+        cr_toast_group(name, group): "{name} is now in quota group {group}" / "{name} 现在属于配额组 {group}",
+        cr_toast_own_group(name): "{name} is now a quota group of its own" / "{name} 现在自成一个配额组",
+        cr_not_found(id): "Credential {id} not found." / "找不到凭据 {id}。",
+        cr_no_action(action): "No action named {action}." / "没有名为 {action} 的操作。",
+        up_imported(n): "{n} imported." / "已导入 {n} 个。",
+        up_credential_id(id): "credential {id}" / "凭据 {id}",
+        up_toast_imported(n): "{n} credential(s) imported" / "已导入 {n} 个凭据",
+        up_unreadable(e): "Cannot read the upload: {e}" / "无法读取上传的内容：{e}",
+        up_too_many(n): "At most {n} files per upload." / "每次最多上传 {n} 个文件。",
+        up_too_large(n): "larger than the limit of {n} bytes" / "超过 {n} 字节的上限",
+        up_toast_keys(n): "{n} key(s) added" / "已添加 {n} 个密钥",
+        oa_step2(uri): "If this browser runs on the gateway's machine, Google sends it back to {uri} and the credential is added by itself." / "如果浏览器运行在网关所在的机器上，Google 会把它送回 {uri}，凭据会自动添加。",
+        oa_added(name): "Credential {name} added." / "已添加凭据 {name}。",
+        oa_updated(name): "Credential {name} updated: the account was already in the pool, its sign-in was renewed." / "已更新凭据 {name}：该账号已在池中，已更新其登录授权。",
+        oa_toast_added(name): "Credential {name} added" / "已添加凭据 {name}",
+        oa_toast_updated(name): "Credential {name} updated" / "已更新凭据 {name}",
+        oa_project_is(project): "project {project}" / "项目 {project}",
+        oa_failed(e): "Sign-in failed: {e}" / "登录失败：{e}",
+        us_deleted(id): "#{id} (deleted)" / "#{id}（已删除）",
+        se_not_saved(n): "Not saved: {n} problem(s), shown next to the fields." / "未保存：{n} 处问题，已在对应字段旁标出。",
+        se_errors_below(n): "{n} value(s) need fixing; each is marked below." / "有 {n} 个值需要修改，已在下方逐一标出。",
+        se_invalid(e): "Invalid value: {e}" / "值无效：{e}",
+        se_needs_password(keys): "Changing {keys} needs the current panel password." / "修改 {keys} 需要当前面板密码。",
+        se_in_effect(keys): "; in effect now: {keys}" / "；已立即生效：{keys}",
+        se_after_restart(keys): "; after a restart: {keys}" / "；重启后生效：{keys}",
+        se_locked_env(env): "locked by environment variable {env}" / "由环境变量 {env} 锁定",
+        se_locked_other(origin): "locked by {origin}" / "由 {origin} 锁定",
+        se_reset_done(env): "{env} is back to its default." / "{env} 已恢复默认值。",
+        se_unknown(key): "No setting named {key}." / "没有名为 {key} 的设置。",
         login_throttled(secs): "Too many failed attempts from this address; try again in {secs} s." / "此地址失败次数过多，请 {secs} 秒后再试。",
     }
 }
@@ -477,7 +968,7 @@ mod tests {
     use super::*;
 
     /// Texts that are the same in both languages on purpose (names, codes, pure numbers).
-    const SAME_ON_PURPOSE: &[&str] = &["brand_title", "page_title"];
+    const SAME_ON_PURPOSE: &[&str] = &["brand_title", "page_title", "cred_kind_code_assist"];
 
     #[test]
     fn every_key_has_both_texts_and_the_chinese_is_translated() {

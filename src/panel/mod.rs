@@ -6,14 +6,18 @@
 //! for an HTMX request (`HX-Request`; `HX-Target` picks the fragment).
 mod assets;
 pub use assets::favicon;
+pub use oauth::callback as oauth_callback;
 mod audit;
+mod charts;
 mod credentials;
 pub mod i18n;
 mod keys;
 mod logs;
 mod oauth;
 mod overview;
+mod requests;
 mod session;
+mod setting_texts;
 mod settings;
 mod usage;
 mod web;
@@ -41,6 +45,8 @@ pub enum Nav {
     Logs,
     Audit,
     Keys,
+    Requests,
+    Charts,
 }
 
 fn protect<E: Endpoint + 'static>(ep: E) -> impl Endpoint {
@@ -58,6 +64,11 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/credentials", protect(get(credentials::list)))
         .at("/credentials/upload", protect(post(credentials::upload)))
         .at("/credentials/keys", protect(post(credentials::paste_keys)))
+        .at("/credentials/bulk", protect(post(credentials::bulk)))
+        .at(
+            "/credentials/export-selected",
+            protect(post(credentials::export_selected)),
+        )
         .at(
             "/credentials/export.zip",
             protect(get(credentials::export_all)),
@@ -77,6 +88,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/oauth", protect(get(oauth::page)))
         .at("/oauth/start", protect(post(oauth::start)))
         .at("/oauth/complete", protect(post(oauth::complete)))
+        .at("/oauth/poll", protect(get(oauth::poll)))
         .at(
             "/settings",
             protect(get(settings::page).post(settings::save)),
@@ -85,6 +97,10 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/usage", protect(get(usage::page)))
         .at("/keys", protect(get(keys::page).post(keys::create)))
         .at("/keys/:id/:action", protect(post(keys::action)))
+        .at("/charts", protect(get(charts::page::page)))
+        .at("/requests", protect(get(requests::list)))
+        .at("/requests.csv", protect(get(requests::csv)))
+        .at("/requests/:id", protect(get(requests::detail)))
         .at("/logs", protect(get(logs::page)))
         .at("/audit", protect(get(audit::page)))
         .at("/logs/stream", protect(get(logs::stream)))

@@ -1,5 +1,7 @@
-//! The settings form, generated from the registry (`SettingsService::describe`): locked fields
-//! are disabled with their source, passwords are write-only and live in their own form.
+//! The settings form, generated from the registry (`SettingsService::describe`), grouped by
+//! purpose: locked fields are disabled with their source, each field can go back to its
+//! default, every invalid value is reported at once next to its field, and passwords are
+//! write-only and live in their own form.
 use askama::Template;
 use poem::http::StatusCode;
 use poem::web::{Data, Form};
@@ -8,7 +10,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::Nav;
+use super::i18n::Tr;
 use super::session::LOGIN_PATH;
+use super::setting_texts::{GROUPS, group_of};
 use super::web::{PanelError, Toast, html, trigger, with_toast};
 use crate::settings::passwords::PasswordKind;
 use crate::settings::{Kind, SettingView, SettingsError, Source, registry};
@@ -17,6 +21,7 @@ use crate::state::AppState;
 pub struct Field {
     key: &'static str,
     env: &'static str,
+    group: &'static str,
     description: &'static str,
     /// `bool`, `number` or `text`.
     input: &'static str,
@@ -26,6 +31,8 @@ pub struct Field {
     default: String,
     source: &'static str,
     origin: Option<String>,
+    /// A saved value that "reset to default" can remove.
+    saved: bool,
     disabled: bool,
     hot: bool,
     restart_pending: bool,
@@ -49,13 +56,55 @@ pub struct PasswordChoice {
 #[derive(Template)]
 #[template(path = "panel/partials/settings_form.html")]
 struct SettingsForm {
-    fields: Vec<Field>,
+    tr: Tr,
+    groups: Vec<Group>,
     form_error: Option<String>,
+    /// The confirmation field's own error (a redirecting change without the password).
+    password_error: Option<String>,
+    errors: usize,
+}
+
+pub struct Group {
+    id: &'static str,
+    title: &'static str,
+    hint: &'static str,
+    fields: Vec<Field>,
+}
+
+impl SettingsForm {
+    fn new(fields: Vec<Field>, form_error: Option<String>) -> Self {
+        let tr = Tr::current();
+        let errors = fields.iter().filter(|f| f.error.is_some()).count();
+        let mut fields = fields;
+        let groups = GROUPS
+            .iter()
+            .filter_map(|g| {
+                let (mine, rest): (Vec<Field>, Vec<Field>) =
+                    fields.drain(..).partition(|f| f.group == *g);
+                fields = rest;
+                let (title, hint) = tr.group_title(g);
+                (!mine.is_empty()).then_some(Group {
+                    id: g,
+                    title,
+                    hint,
+                    fields: mine,
+                })
+            })
+            .collect();
+        SettingsForm {
+            tr,
+            groups,
+            form_error,
+            password_error: None,
+            errors,
+        }
+    }
 }
 
 #[derive(Template)]
 #[template(path = "panel/partials/password_form.html")]
 struct PasswordForm {
+    tr: Tr,
     secrets: Vec<Secret>,
     choices: Vec<PasswordChoice>,
     all_locked: bool,
@@ -67,17 +116,29 @@ struct PasswordForm {
 #[derive(Template)]
 #[template(path = "panel/settings.html")]
 struct SettingsPage {
+    tr: Tr,
     form: super::web::Fragment,
     passwords: super::web::Fragment,
 }
 
 fn source_word(s: Source) -> &'static str {
+    let tr = Tr::current();
     match s {
-        Source::Env => "env",
-        Source::File => "config file",
-        Source::Saved => "saved",
-        Source::Default => "default",
+        Source::Env => tr.se_src_env(),
+        Source::File => tr.se_src_file(),
+        Source::Saved => tr.se_src_saved(),
+        Source::Default => tr.se_src_default(),
     }
+}
+
+/// Why a field is locked, in the reader's language.
+fn lock_note(source: Source, env: &str, origin: Option<&String>) -> Option<String> {
+    let tr = Tr::current();
+    origin.map(|o| match source {
+        Source::Env => tr.se_locked_env(env),
+        Source::File => tr.se_locked_file().to_string(),
+        _ => tr.se_locked_other(o),
+    })
 }
 
 /// The text a form field shows for a JSON value; lists are comma-separated, as env takes them.
@@ -100,6 +161,7 @@ fn input_of(key: &str) -> (&'static str, &'static str) {
 }
 
 fn fields(views: &[SettingView]) -> Vec<Field> {
+    let tr = Tr::current();
     views
         .iter()
         .filter(|v| !v.secret)
@@ -108,13 +170,15 @@ fn fields(views: &[SettingView]) -> Vec<Field> {
             Field {
                 key: v.key,
                 env: v.env,
-                description: v.description,
+                group: group_of(v.key),
+                description: tr.setting_description(v.key, v.description),
                 input,
                 step,
                 value: as_text(&v.value),
                 default: as_text(&v.default),
                 source: source_word(v.source),
-                origin: v.origin.clone(),
+                origin: lock_note(v.source, v.env, v.origin.as_ref()),
+                saved: v.source == Source::Saved && v.writable,
                 disabled: !v.writable,
                 hot: v.hot,
                 restart_pending: v.restart_pending,
@@ -125,6 +189,7 @@ fn fields(views: &[SettingView]) -> Vec<Field> {
 }
 
 fn password_form(state: &AppState, error: Option<String>) -> PasswordForm {
+    let tr = Tr::current();
     let secrets = state
         .settings
         .describe()
@@ -132,16 +197,16 @@ fn password_form(state: &AppState, error: Option<String>) -> PasswordForm {
         .filter(|v| v.secret)
         .map(|v| Secret {
             env: v.env,
-            description: v.description,
+            description: tr.setting_description(v.key, v.description),
             is_set: v.is_set,
             source: source_word(v.source),
-            origin: v.origin,
+            origin: lock_note(v.source, v.env, v.origin.as_ref()),
         })
         .collect();
     let choices = [
-        (PasswordKind::Panel, "panel", "Panel (PANEL_PASSWORD)"),
-        (PasswordKind::Api, "api", "API key (API_PASSWORD)"),
-        (PasswordKind::Shared, "shared", "Shared fallback (PASSWORD)"),
+        (PasswordKind::Panel, "panel", tr.pw_panel()),
+        (PasswordKind::Api, "api", tr.pw_api()),
+        (PasswordKind::Shared, "shared", tr.pw_shared()),
     ]
     .into_iter()
     .map(|(k, value, label)| PasswordChoice {
@@ -151,6 +216,7 @@ fn password_form(state: &AppState, error: Option<String>) -> PasswordForm {
     })
     .collect::<Vec<_>>();
     PasswordForm {
+        tr,
         secrets,
         all_locked: choices.iter().all(|c| c.locked),
         choices,
@@ -161,11 +227,9 @@ fn password_form(state: &AppState, error: Option<String>) -> PasswordForm {
 
 #[handler]
 pub fn page(req: &Request, state: Data<&AppState>) -> Result<Response, PanelError> {
-    let form = SettingsForm {
-        fields: fields(&state.settings.describe()),
-        form_error: None,
-    };
+    let form = SettingsForm::new(fields(&state.settings.describe()), None);
     let view = SettingsPage {
+        tr: Tr::current(),
         form: super::web::render(&form)?,
         passwords: super::web::render(&password_form(&state, None))?,
     };
@@ -199,69 +263,139 @@ fn error_key(e: &SettingsError) -> Option<&str> {
     }
 }
 
+/// Why a typed current password was not accepted: the message to show, and the seconds to
+/// wait once the address is over the failure limit.
+struct NotConfirmed {
+    message: String,
+    retry_after: Option<u64>,
+}
+
+/// Checks the current panel password typed into a panel form. A wrong one counts against the
+/// caller's address in the one failure limiter shared with sign-ins, API keys and the
+/// management API's confirmations; the right one still gets through and clears the count.
+async fn confirm_current(
+    req: &Request,
+    state: &AppState,
+    typed: &str,
+    wrong: String,
+) -> Result<(), NotConfirmed> {
+    let ip = crate::security::client_ip(req);
+    if typed.len() <= 1024 && state.passwords.verify_panel(typed).await {
+        state.attempts.success(ip);
+        return Ok(());
+    }
+    match state.attempts.failure(ip, "panel") {
+        Ok(()) => Err(NotConfirmed {
+            message: wrong,
+            retry_after: None,
+        }),
+        Err(secs) => Err(NotConfirmed {
+            message: Tr::current().login_throttled(secs),
+            retry_after: Some(secs),
+        }),
+    }
+}
+
+/// 422 for a refused form, or 429 with `Retry-After` once the address is over the limit.
+fn refused_status(body: String, retry_after: Option<u64>) -> Response {
+    let status = match retry_after {
+        Some(_) => StatusCode::TOO_MANY_REQUESTS,
+        None => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    let mut r = html(body).with_status(status).into_response();
+    if let Some(v) = retry_after.and_then(|s| s.to_string().parse().ok()) {
+        r.headers_mut().insert("retry-after", v);
+    }
+    r
+}
+
+/// Puts what the user typed back into the form's enabled fields.
+fn keep_typed(fields: &mut [Field], submitted: &[(String, String)]) {
+    for f in fields.iter_mut().filter(|f| !f.disabled) {
+        if let Some((_, v)) = submitted.iter().rev().find(|(k, _)| k == f.key) {
+            f.value = v.trim().to_string();
+        }
+    }
+}
+
+fn refused(form: SettingsForm, retry_after: Option<u64>) -> Result<Response, PanelError> {
+    let tr = form.tr;
+    let n = form.errors + usize::from(form.password_error.is_some());
+    let body = form.render()?;
+    let r = refused_status(body, retry_after);
+    Ok(with_toast(r, Toast::error(tr.se_not_saved(n.max(1)))))
+}
+
 #[handler]
 pub async fn save(
+    req: &Request,
     state: Data<&AppState>,
     Form(mut submitted): Form<Vec<(String, String)>>,
 ) -> Result<Response, PanelError> {
-    // Not a setting: the confirmation for changes that redirect upstream traffic.
-    let confirm = submitted
-        .iter()
-        .find(|(k, _)| k == "current_password")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
-    submitted.retain(|(k, _)| k != "current_password");
+    let tr = Tr::current();
+    // Not settings: the confirmation for changes that redirect upstream traffic, and the
+    // "reset to default" button that was pressed.
+    let take = |submitted: &mut Vec<(String, String)>, name: &str| {
+        let v = submitted
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone());
+        submitted.retain(|(k, _)| k != name);
+        v
+    };
+    let confirm = take(&mut submitted, "current_password").unwrap_or_default();
+    if let Some(key) = take(&mut submitted, "reset") {
+        return reset(&state, &key).await;
+    }
     let current = fields(&state.settings.describe());
     let changed = changes(&current, &submitted);
-    let redirecting = state.settings.redirecting_changes(&changed);
-    if !redirecting.is_empty()
-        && (confirm.len() > 1024 || !state.passwords.verify_panel(&confirm).await)
-    {
-        let msg = format!(
-            "Changing {} needs the current panel password.",
-            redirecting.join(", ")
-        );
-        let mut fields = current;
-        for f in fields.iter_mut().filter(|f| !f.disabled) {
-            if let Some((_, v)) = submitted.iter().rev().find(|(k, _)| k == f.key) {
-                f.value = v.trim().to_string();
+    // Every value is checked before anything is saved, so all mistakes show at once.
+    let mut typed = current;
+    let mut invalid = 0;
+    for (key, value) in &changed {
+        if let Err(e) = crate::settings::check_value(key, value) {
+            invalid += 1;
+            if let Some(f) = typed.iter_mut().find(|f| f.key == key) {
+                f.error = Some(tr.se_invalid(tr.validation(&e)));
             }
         }
-        let body = SettingsForm {
-            fields,
-            form_error: Some(msg.clone()),
+    }
+    if invalid > 0 {
+        keep_typed(&mut typed, &submitted);
+        return refused(SettingsForm::new(typed, None), None);
+    }
+    let redirecting = state.settings.redirecting_changes(&changed);
+    let confirmed = match redirecting.is_empty() {
+        true => Ok(()),
+        false => {
+            let wrong = tr.se_needs_password(redirecting.join(", "));
+            confirm_current(req, &state, &confirm, wrong).await
         }
-        .render()?;
-        let r = html(body)
-            .with_status(StatusCode::UNPROCESSABLE_ENTITY)
-            .into_response();
-        return Ok(with_toast(r, Toast::error(format!("Not saved: {msg}"))));
+    };
+    if let Err(NotConfirmed {
+        message: msg,
+        retry_after,
+    }) = confirmed
+    {
+        keep_typed(&mut typed, &submitted);
+        let mut form = SettingsForm::new(typed, None);
+        form.password_error = Some(msg);
+        return refused(form, retry_after);
     }
     if changed.is_empty() {
-        let body = SettingsForm {
-            fields: current,
-            form_error: None,
-        }
-        .render()?;
-        return Ok(with_toast(html(body), Toast::ok("Nothing changed")));
+        let body = SettingsForm::new(typed, None).render()?;
+        return Ok(with_toast(html(body), Toast::ok(tr.se_nothing_changed())));
     }
     match state.settings.update(changed).await {
         Ok(o) => {
-            let mut text = String::from("Settings saved");
+            let mut text = tr.se_saved().to_string();
             if !o.applied.is_empty() {
-                text.push_str(&format!("; in effect now: {}", o.applied.join(", ")));
+                text.push_str(&tr.se_in_effect(o.applied.join(", ")));
             }
             if !o.restart_required.is_empty() {
-                text.push_str(&format!(
-                    "; after a restart: {}",
-                    o.restart_required.join(", ")
-                ));
+                text.push_str(&tr.se_after_restart(o.restart_required.join(", ")));
             }
-            let body = SettingsForm {
-                fields: fields(&state.settings.describe()),
-                form_error: None,
-            }
-            .render()?;
+            let body = SettingsForm::new(fields(&state.settings.describe()), None).render()?;
             Ok(with_toast(html(body), Toast::ok(text)))
         }
         Err(
@@ -270,24 +404,42 @@ pub async fn save(
             | SettingsError::Store(_)),
         ) => Err(PanelError::internal("cannot save settings", e)),
         Err(e) => {
-            // Keep what the user typed, and put the message next to the field it is about.
-            let mut fields = current;
-            for f in fields.iter_mut().filter(|f| !f.disabled) {
-                if let Some((_, v)) = submitted.iter().rev().find(|(k, _)| k == f.key) {
-                    f.value = v.trim().to_string();
-                }
-            }
+            // A rule across settings: keep what the user typed, and put the message next to
+            // the field it is about.
+            keep_typed(&mut typed, &submitted);
             let msg = e.to_string();
             let mut form_error = None;
-            match error_key(&e).and_then(|k| fields.iter_mut().find(|f| f.key == k)) {
-                Some(f) => f.error = Some(msg.clone()),
-                None => form_error = Some(msg.clone()),
+            match error_key(&e).and_then(|k| typed.iter_mut().find(|f| f.key == k)) {
+                Some(f) => f.error = Some(msg),
+                None => form_error = Some(msg),
             }
-            let body = SettingsForm { fields, form_error }.render()?;
-            let r = html(body)
-                .with_status(StatusCode::UNPROCESSABLE_ENTITY)
-                .into_response();
-            Ok(with_toast(r, Toast::error(format!("Not saved: {msg}"))))
+            refused(SettingsForm::new(typed, form_error), None)
+        }
+    }
+}
+
+/// "Reset to default": forgets the saved value.
+async fn reset(state: &AppState, key: &str) -> Result<Response, PanelError> {
+    let tr = Tr::current();
+    let Some(def) = registry().iter().find(|d| d.key == key && !d.secret) else {
+        return Err(PanelError::BadRequest(tr.se_unknown(key)));
+    };
+    match state.settings.reset(def.key).await {
+        Ok(()) => {
+            let body = SettingsForm::new(fields(&state.settings.describe()), None).render()?;
+            Ok(with_toast(html(body), Toast::ok(tr.se_reset_done(def.env))))
+        }
+        Err(
+            e @ (SettingsError::ConfigFile { .. }
+            | SettingsError::Hash(_)
+            | SettingsError::Store(_)),
+        ) => Err(PanelError::internal("cannot reset the setting", e)),
+        Err(e) => {
+            let mut all = fields(&state.settings.describe());
+            if let Some(f) = all.iter_mut().find(|f| f.key == def.key) {
+                f.error = Some(e.to_string());
+            }
+            refused(SettingsForm::new(all, None), None)
         }
     }
 }
@@ -304,43 +456,47 @@ pub struct PasswordInput {
 
 #[handler]
 pub async fn password(
+    req: &Request,
     state: Data<&AppState>,
     Form(input): Form<PasswordInput>,
 ) -> Result<Response, PanelError> {
+    let tr = Tr::current();
     let kind = match input.kind.as_str() {
         "panel" => PasswordKind::Panel,
         "api" => PasswordKind::Api,
         "shared" => PasswordKind::Shared,
-        _ => return Err(PanelError::BadRequest("unknown password kind".into())),
+        _ => return Err(PanelError::BadRequest(tr.pw_unknown_kind().into())),
     };
-    let refuse = |msg: String| -> Result<Response, PanelError> {
+    let refuse_after = |msg: String, retry_after| -> Result<Response, PanelError> {
         let body = password_form(&state, Some(msg.clone())).render()?;
-        let r = html(body)
-            .with_status(StatusCode::UNPROCESSABLE_ENTITY)
-            .into_response();
-        Ok(with_toast(r, Toast::error(msg)))
+        Ok(with_toast(
+            refused_status(body, retry_after),
+            Toast::error(msg),
+        ))
     };
-    if input.current.len() > 1024 || !state.passwords.verify_panel(&input.current).await {
-        return refuse("The current panel password is wrong.".into());
+    let refuse = |msg: String| refuse_after(msg, None);
+    let wrong = tr.pw_wrong_current().to_string();
+    if let Err(n) = confirm_current(req, &state, &input.current, wrong).await {
+        return refuse_after(n.message, n.retry_after);
     }
     if input.password != input.confirm {
-        return refuse("The two passwords differ.".into());
+        return refuse(tr.pw_differ().into());
     }
     if input.password.len() > 1024 {
-        return refuse("That password is too long.".into());
+        return refuse(tr.pw_too_long().into());
     }
     match state.passwords.set(kind, &input.password).await {
         Ok(()) => {
             tracing::info!(kind = kind.key(), "password changed in the panel");
             if kind == PasswordKind::Api {
                 let body = password_form(&state, None).render()?;
-                return Ok(with_toast(html(body), Toast::ok("API password changed")));
+                return Ok(with_toast(html(body), Toast::ok(tr.pw_api_changed())));
             }
             // Every session, this one included, ended with the change: sign in again.
             let r = Response::builder()
                 .header("HX-Redirect", LOGIN_PATH)
                 .body("");
-            Ok(trigger(r, Some(Toast::ok("Password changed")), &[]))
+            Ok(trigger(r, Some(Toast::ok(tr.pw_changed())), &[]))
         }
         Err(e @ (SettingsError::Hash(_) | SettingsError::Store(_))) => {
             Err(PanelError::internal("cannot save the password", e))
@@ -368,6 +524,7 @@ mod tests {
         let f = |value: &str, disabled| Field {
             key,
             env: "",
+            group: "other",
             description: "",
             input: "text",
             step: "",
@@ -375,6 +532,7 @@ mod tests {
             default: String::new(),
             source: "default",
             origin: None,
+            saved: false,
             disabled,
             hot: true,
             restart_pending: false,

@@ -8,6 +8,7 @@ use poem::{Request, Response, handler};
 use serde::Deserialize;
 
 use super::Nav;
+use super::i18n::Tr;
 use super::web::{Opt, PanelError, options};
 use crate::state::AppState;
 use crate::usage::Totals;
@@ -25,6 +26,7 @@ pub struct CredLine {
     total_today: String,
     pro_today: String,
     next_reset: String,
+    next_reset_text: String,
 }
 
 pub struct TotalsLine {
@@ -41,6 +43,8 @@ pub struct TotalsLine {
 #[derive(Template)]
 #[template(path = "panel/usage.html")]
 struct UsagePage {
+    tr: Tr,
+    reset_at: String,
     choices: Vec<Opt>,
     creds: Vec<CredLine>,
     /// One line; a list so the template can share the row partial.
@@ -51,7 +55,6 @@ struct UsagePage {
     per_credential: Vec<TotalsLine>,
     /// Requests and tokens by client key (calls are per credential only).
     per_key: Vec<TotalsLine>,
-    tr: super::i18n::Tr,
 }
 
 fn line(label: String, t: &Totals) -> TotalsLine {
@@ -67,15 +70,14 @@ fn line(label: String, t: &Totals) -> TotalsLine {
     }
 }
 
-fn percent(r: Option<f64>) -> String {
-    r.map(|r| format!("{:.0} %", r * 100.0))
-        .unwrap_or_else(|| "–".into())
+fn percent(tr: &Tr, r: Option<f64>) -> String {
+    r.map(|r| tr.percent(r)).unwrap_or_else(|| "–".into())
 }
 
-fn allowance(q: &crate::usage::QuotaStatus) -> String {
+fn allowance(tr: &Tr, q: &crate::usage::QuotaStatus) -> String {
     match q.limit {
-        Some(l) => format!("{}/{l}", q.used),
-        None => format!("{}/∞", q.used),
+        Some(l) => format!("{}/{}", tr.num(q.used), tr.num(l)),
+        None => format!("{}/∞", tr.num(q.used)),
     }
 }
 
@@ -100,11 +102,12 @@ pub async fn page(
         .list()
         .await
         .map_err(|e| PanelError::internal("cannot list credentials", e))?;
+    let tr = Tr::current();
     let names: HashMap<i64, String> = rows.iter().map(|r| (r.id, r.name.clone())).collect();
     let name_of = |id: i64| match names.get(&id) {
         Some(n) => n.clone(),
-        None if id == 0 => "(no credential)".into(),
-        None => format!("#{id} (deleted)"),
+        None if id == 0 => tr.us_no_credential().into(),
+        None => tr.us_deleted(id),
     };
     let creds = rows
         .iter()
@@ -115,11 +118,12 @@ pub async fn page(
                 calls: u.calls,
                 successes: u.successes,
                 failures: u.failures,
-                rate: percent(u.success_rate),
+                rate: percent(&tr, u.success_rate),
                 pro: u.by_class.pro,
                 flash: u.by_class.flash,
-                total_today: allowance(&u.today.total),
-                pro_today: allowance(&u.today.pro),
+                total_today: allowance(&tr, &u.today.total),
+                pro_today: allowance(&tr, &u.today.pro),
+                next_reset_text: tr.datetime(u.today.next_reset),
                 next_reset: u
                     .today
                     .next_reset
@@ -134,8 +138,10 @@ pub async fn page(
         .map_err(|e| PanelError::internal("cannot read usage history", e))?;
     let mut agg = agg;
     crate::keys::name_usage(&state.keys, &mut agg);
-    let tr = super::i18n::Tr::current();
+    let settings = state.settings.get();
     let view = UsagePage {
+        tr,
+        reset_at: tr.time_of_day_in(settings.quota_reset_hour, 0, settings.quota_reset_timezone),
         choices: options(&DAY_CHOICES, &days),
         creds,
         overall: vec![line(
@@ -155,7 +161,7 @@ pub async fn page(
         per_kind: agg
             .per_kind
             .iter()
-            .map(|k| line(k.kind.label().to_string(), &k.totals))
+            .map(|k| line(tr.kind_label(k.kind.as_str()).to_string(), &k.totals))
             .collect(),
         per_credential: agg
             .per_credential
@@ -173,7 +179,6 @@ pub async fn page(
                 line(name, &k.totals)
             })
             .collect(),
-        tr,
     };
     super::web::page(
         req,

@@ -3,17 +3,22 @@
 //! call these; no logic lives in handlers.
 use std::collections::HashMap;
 
+use futures_util::StreamExt;
 use serde::Serialize;
 
 use super::CredId;
 use super::service::PoolService;
 use crate::google::code_assist;
 use crate::google::discovery;
+use crate::onboarding::check::{Checked, check_code_assist};
 use crate::onboarding::import::{
     Duplicate, ExistingKey, ImportReport, ImportedCredential, ZipLimits, dedup_batch,
     find_duplicate, merge_sources, parse_env, parse_upload, scan_dir,
 };
 use crate::onboarding::official;
+
+/// Uploaded files checked with Google at once.
+const CHECKS_AT_ONCE: usize = 8;
 use crate::security::audit;
 use crate::settings::Settings;
 use crate::store::credentials::{self as repo, CredentialRow, CredentialSource};
@@ -123,6 +128,59 @@ impl PoolService {
             }));
         let rows = self.store().call(repo::list).await?;
         let mut existing: Vec<ExistingKey> = rows.iter().map(key_of).collect();
+        // An upload is checked with Google before it is stored: a dead file is refused with
+        // the reason instead of joining the pool to fail on first use. Files already in the
+        // pool are not asked about again. (Startup imports are not checked: the pool finds out
+        // on first use, and a start does not wait on Google.)
+        let mut notes: HashMap<String, String> = HashMap::new();
+        let kept = if source == CredentialSource::Upload {
+            let (fresh, dups): (Vec<_>, Vec<_>) = kept
+                .into_iter()
+                .partition(|c| find_duplicate(c, &existing).is_none());
+            let up = self.upstream().clone();
+            let checked: Vec<(ImportedCredential, Checked)> = futures_util::stream::iter(fresh)
+                .map(|mut c| {
+                    let up = up.clone();
+                    async move {
+                        let verdict = check_code_assist(&up, &mut c).await;
+                        (c, verdict)
+                    }
+                })
+                .buffered(CHECKS_AT_ONCE)
+                .collect()
+                .await;
+            let mut alive = dups;
+            for (c, verdict) in checked {
+                match verdict {
+                    Checked::Dead(reason) => {
+                        tracing::warn!(credential = %c.name, reason = %reason, "credential refused at import");
+                        out.rejected.push(SkippedItem {
+                            name: c.name,
+                            reason,
+                        });
+                    }
+                    Checked::Unchecked(why) => {
+                        tracing::warn!(credential = %c.name, why = %why, "credential stored without a check");
+                        notes.insert(c.name.clone(), format!("not checked: {why}"));
+                        alive.push(c);
+                    }
+                    Checked::Alive { .. } => {
+                        if c.project_id.is_none() {
+                            notes.insert(
+                                c.name.clone(),
+                                "the sign-in works, but Google has no Code Assist project for \
+                                 this account yet: see its status"
+                                    .into(),
+                            );
+                        }
+                        alive.push(c);
+                    }
+                }
+            }
+            alive
+        } else {
+            kept
+        };
         for cred in kept {
             if let Some(dup) = find_duplicate(&cred, &existing) {
                 if source == CredentialSource::Env
@@ -148,8 +206,8 @@ impl PoolService {
                     });
                     out.imported.push(ImportedItem {
                         id,
+                        note: notes.remove(&cred.name),
                         name,
-                        note: None,
                     });
                     if cred.project_id.is_none() || cred.email.is_none() {
                         self.spawn_identify(id);
@@ -456,7 +514,7 @@ impl PoolService {
 /// The file an export holds for a row: Gemini CLI's format for Code Assist, the key file for a
 /// service account, `{type, api_key, quota_group}` for an API key. Each is read back by an
 /// upload (sorted by content).
-fn export_document(row: &CredentialRow) -> Result<serde_json::Value, AdminError> {
+pub(crate) fn export_document(row: &CredentialRow) -> Result<serde_json::Value, AdminError> {
     use crate::google::kind::CredentialKind;
     Ok(match row.kind {
         CredentialKind::CodeAssist => {

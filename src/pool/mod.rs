@@ -44,6 +44,7 @@
 //! every request without a `Change`; flush them in batches from [`Pool::state`] or
 //! [`Pool::export`]. [`Pool::restore`] rebuilds a pool that picks exactly as the exported one.
 pub mod admin;
+pub mod bulk;
 pub(crate) mod clock;
 mod engine;
 mod failure;
@@ -72,8 +73,8 @@ pub use self::hold::Hold;
 pub use self::profile::Profile;
 pub use self::single_flight::SingleFlight;
 pub use self::state::{
-    Ban, BanKind, Cooldown, CooldownReason, CredentialState, ErrorRecord, MAX_ERROR_MESSAGE_CHARS,
-    RecheckNote,
+    Ban, BanKind, Cooldown, CooldownReason, CredentialState, ErrorRecord, Health,
+    MAX_ERROR_MESSAGE_CHARS, RecheckNote,
 };
 pub use self::unavailable::Unavailable;
 

@@ -34,6 +34,11 @@ const FLUSH_EVERY: Duration = Duration::from_secs(1);
 type QuotaFn = dyn Fn(CredId, super::ModelClass) -> Option<DateTime<Utc>> + Send + Sync;
 
 mod access;
+mod query;
+
+pub use self::query::{
+    CredentialQuery, ErrorFilter, MAX_PER_PAGE, QueryPage, SortKey, query_max_per,
+};
 
 /// A credential handed to one upstream call: its id and its kind's executor, holding the
 /// secret the call needs. Dropping it ends the in-flight count.
@@ -78,9 +83,16 @@ struct Inner {
     /// Told the kind of every credential added or loaded (the usage module picks its default
     /// daily limits by it and breaks its aggregates down by it).
     on_profile: RwLock<Option<Arc<ProfileFn>>>,
+    /// Told when a credential turns out to be one that was deleted before (same identity):
+    /// the usage module moves today's counts over (`new id`, `deleted ids`).
+    on_successor: RwLock<Option<Arc<SuccessorFn>>>,
+    /// Every credential's name, kept in memory so the credentials page can search, sort and
+    /// page through thousands without reading the table (see `query.rs`).
+    names: RwLock<HashMap<CredId, Arc<str>>>,
 }
 
 type ProfileFn = dyn Fn(CredId, CredentialKind) + Send + Sync;
+type SuccessorFn = dyn Fn(CredId, &[CredId]) + Send + Sync;
 
 /// What the model list offers beyond the catalog (see [`PoolService::offer`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -235,7 +247,9 @@ impl PoolService {
             store.call(repo::pool_states).await?.into_iter().collect();
         let mut pool = Pool::new(pool_config(&settings.get()), Arc::clone(&clock));
         let mut secrets = HashMap::new();
+        let mut names = HashMap::new();
         for row in rows {
+            names.insert(row.id, Arc::<str>::from(row.name.as_str()));
             let mut state: CredentialState = states
                 .get(&row.id)
                 .and_then(|s| s.as_deref())
@@ -276,6 +290,8 @@ impl PoolService {
                 clock,
                 quota: RwLock::new(None),
                 on_profile: RwLock::new(None),
+                on_successor: RwLock::new(None),
+                names: RwLock::new(names),
             }),
         };
         svc.spawn_writer();
@@ -284,6 +300,21 @@ impl PoolService {
 
     fn core(&self) -> parking_lot::MutexGuard<'_, Pool> {
         self.inner.core.lock()
+    }
+
+    pub(super) fn core_mut(&self) -> parking_lot::MutexGuard<'_, Pool> {
+        self.inner.core.lock()
+    }
+
+    /// Writes these states at once, in one transaction (bulk actions).
+    pub(super) async fn write_now(
+        &self,
+        states: Vec<(CredId, CredentialState)>,
+    ) -> Result<(), StoreError> {
+        if states.is_empty() {
+            return Ok(());
+        }
+        write_states(&self.inner.store, states).await
     }
 
     /// The model an express key's import check counts tokens with: the first Vertex model.
@@ -303,6 +334,43 @@ impl PoolService {
             f(id, p.kind);
         }
         *self.inner.on_profile.write() = Some(f);
+    }
+
+    /// Calls `f(new, deleted)` whenever a credential is found to be one deleted before.
+    pub fn on_successor(&self, f: Arc<SuccessorFn>) {
+        *self.inner.on_successor.write() = Some(f);
+    }
+
+    /// Links `id` to `identities` and hands the usage of deleted predecessors over to it.
+    pub(crate) async fn link_identities(
+        &self,
+        id: CredId,
+        identities: Vec<String>,
+    ) -> Result<(), StoreError> {
+        if identities.is_empty() {
+            return Ok(());
+        }
+        let others = self
+            .inner
+            .store
+            .tx(move |tx| repo::link_identities(tx, id, &identities))
+            .await?;
+        self.succeed(id, others);
+        Ok(())
+    }
+
+    fn succeed(&self, id: CredId, others: Vec<CredId>) {
+        let deleted: Vec<CredId> = {
+            let core = self.core();
+            others.into_iter().filter(|o| !core.contains(*o)).collect()
+        };
+        if deleted.is_empty() {
+            return;
+        }
+        tracing::info!(credential = id, predecessors = ?deleted, "credential imported again: today's usage carried over");
+        if let Some(f) = self.inner.on_successor.read().clone() {
+            f(id, &deleted);
+        }
     }
 
     pub fn set_quota_view(&self, f: Arc<QuotaFn>) {
@@ -533,6 +601,7 @@ impl PoolService {
 
     pub fn remove(&self, id: CredId) {
         self.core().remove(id);
+        self.inner.names.write().remove(&id);
         if let Some(secret) = self.inner.secrets.write().remove(&id) {
             secret.forget();
         }
@@ -659,6 +728,7 @@ impl PoolService {
         };
         let json = serde_json::to_string(&state).map_err(|e| StoreError::Data(e.to_string()))?;
         let payload = new.payload.clone();
+        let name = Arc::<str>::from(new.name.as_str());
         let profile = profile_for(
             new.kind,
             new.quota_group.clone(),
@@ -672,19 +742,29 @@ impl PoolService {
             None,
             json!({ "name": new.name, "kind": new.kind.as_str(), "source": new.source.as_str() }),
         );
-        let id = self
+        let identities = repo::identities(
+            new.kind,
+            new.secret_sha256.as_deref(),
+            new.refresh_token_sha256.as_deref(),
+            new.email.as_deref(),
+            new.project_id.as_deref(),
+        );
+        let (id, others) = self
             .inner
             .store
             .tx(move |tx| {
                 let now = now_ms();
                 let id = repo::insert(tx, &new, now)?;
                 repo::set_pool_state(tx, id, &json)?;
+                let others = repo::link_identities(tx, id, &identities)?;
                 event.subject = Some(id.to_string());
                 crate::store::audit::append(tx, &event, now)?;
-                Ok(id)
+                Ok((id, others))
             })
             .await?;
+        self.inner.names.write().insert(id, name);
         self.insert_loaded(id, profile, &payload, state);
+        self.succeed(id, others);
         Ok(id)
     }
 }
@@ -698,7 +778,19 @@ impl PoolService {
         project: Option<String>,
         tier: Option<String>,
     ) {
+        let identities = repo::identities(
+            CredentialKind::CodeAssist,
+            None,
+            None,
+            email.as_deref(),
+            project.as_deref(),
+        );
         let change = self.core().set_identity(id, email, project, tier);
         self.persist_now(change).await;
+        // The account is known only now for an import without it: a deleted copy of the same
+        // account and project hands its day over here.
+        if let Err(e) = self.link_identities(id, identities).await {
+            tracing::warn!(credential = id, error = %e, "could not record the credential's identity");
+        }
     }
 }

@@ -150,10 +150,65 @@ pub struct ErrorRecord {
     pub last_at: DateTime<Utc>,
 }
 
+/// The one word for a credential's state, decided in one place so the overview counts, the
+/// table's filter and badges and the management API always agree. Precedence: a revoked
+/// sign-in first (the fix is to sign in again, whatever else is true), then a ban, then the
+/// manual switch, then a live cooldown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Health {
+    Active,
+    Cooling,
+    Disabled,
+    Banned,
+    /// The refresh token was revoked or is missing: only a new OAuth sign-in fixes it.
+    NeedsSignIn,
+}
+
+impl Health {
+    pub const ALL: [Health; 5] = [
+        Health::Active,
+        Health::Cooling,
+        Health::Disabled,
+        Health::Banned,
+        Health::NeedsSignIn,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Active => "active",
+            Health::Cooling => "cooling",
+            Health::Disabled => "disabled",
+            Health::Banned => "banned",
+            Health::NeedsSignIn => "needs_sign_in",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|h| h.as_str() == s)
+    }
+}
+
+impl BanKind {
+    /// Bans that a new OAuth sign-in lifts (and nothing else does).
+    pub fn needs_sign_in(self) -> bool {
+        matches!(self, BanKind::RefreshRevoked | BanKind::MissingRefreshToken)
+    }
+}
+
 impl CredentialState {
     /// Usable at all (for some model): enabled and not banned.
     pub fn is_active(&self) -> bool {
         self.enabled && self.ban.is_none()
+    }
+
+    pub fn health(&self, now: DateTime<Utc>) -> Health {
+        match &self.ban {
+            Some(b) if b.kind.needs_sign_in() => Health::NeedsSignIn,
+            Some(_) => Health::Banned,
+            None if !self.enabled => Health::Disabled,
+            None if self.cooldowns.values().any(|c| c.blocks(now)) => Health::Cooling,
+            None => Health::Active,
+        }
     }
 
     pub(crate) fn record_error(&mut self, status: u16, message: &str, now: DateTime<Utc>) {
@@ -231,6 +286,46 @@ mod tests {
         // Rows written by an older build (missing fields) still load, with the defaults.
         let old: CredentialState = serde_json::from_str(r#"{"enabled":false}"#).expect("old row");
         assert!(!old.enabled && old.preview);
+    }
+
+    #[test]
+    fn health_has_one_word_per_state_with_sign_in_first() {
+        let now = DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::hours(1);
+        let mut s = CredentialState::default();
+        assert_eq!(s.health(now), Health::Active);
+        s.cooldowns.insert(
+            "gemini-2.5-pro".into(),
+            Cooldown {
+                until: now + chrono::Duration::minutes(1),
+                reason: CooldownReason::RateLimited,
+                reset_at: None,
+                probe_pending: false,
+            },
+        );
+        assert_eq!(s.health(now), Health::Cooling);
+        // An expired cooldown is as good as none.
+        assert_eq!(s.health(now + chrono::Duration::minutes(2)), Health::Active);
+        s.enabled = false;
+        assert_eq!(s.health(now), Health::Disabled);
+        s.ban = Some(Ban {
+            kind: BanKind::AutoBan,
+            status: Some(403),
+            reason: "x".into(),
+            link: None,
+            at: now,
+        });
+        assert_eq!(s.health(now), Health::Banned);
+        s.ban = Some(Ban {
+            kind: BanKind::RefreshRevoked,
+            status: None,
+            reason: "invalid_grant".into(),
+            link: None,
+            at: now,
+        });
+        assert_eq!(s.health(now), Health::NeedsSignIn);
+        for h in Health::ALL {
+            assert_eq!(Health::parse(h.as_str()), Some(h));
+        }
     }
 
     #[test]

@@ -83,6 +83,21 @@ pub enum Status {
     Disabled,
     /// Switched off by the gateway; see `ban`.
     Banned,
+    /// Google revoked the refresh token (or the import had none): sign in again with OAuth
+    /// (`POST /api/v1/oauth/start`); un-banning cannot help.
+    NeedsSignIn,
+}
+
+impl From<super::Health> for Status {
+    fn from(h: super::Health) -> Self {
+        match h {
+            super::Health::Active => Status::Active,
+            super::Health::Cooling => Status::Cooling,
+            super::Health::Disabled => Status::Disabled,
+            super::Health::Banned => Status::Banned,
+            super::Health::NeedsSignIn => Status::NeedsSignIn,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
@@ -271,7 +286,7 @@ impl PoolService {
         Ok(self.get(id).await?.map(|row| self.view_of(&row, usage)))
     }
 
-    fn view_of(&self, row: &CredentialRow, usage: &UsageService) -> Credential {
+    pub(crate) fn view_of(&self, row: &CredentialRow, usage: &UsageService) -> Credential {
         credential(
             row,
             self.state(row.id).unwrap_or_default(),
@@ -307,15 +322,7 @@ pub fn credential(
             probe_pending: c.probe_pending,
         })
         .collect();
-    let status = if state.ban.is_some() {
-        Status::Banned
-    } else if !state.enabled {
-        Status::Disabled
-    } else if state.cooldowns.values().any(|c| c.blocks(now)) {
-        Status::Cooling
-    } else {
-        Status::Active
-    };
+    let status = state.health(now).into();
     let created_at = chrono::DateTime::from_timestamp_millis(row.created_at)
         .unwrap_or(chrono::DateTime::UNIX_EPOCH);
     Credential {

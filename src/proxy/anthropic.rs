@@ -49,6 +49,7 @@ async fn generate(
 ) -> Result<Response, GatewayError> {
     let s = state.settings.get();
     let json = body::read_json(body, s.max_body_bytes).await?;
+    meter.prompt(&json);
     let opts = super::convert_options(&s);
     let model = models::resolve_with(model_name(&json)?, &s.model_aliases)
         .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
@@ -71,8 +72,8 @@ async fn generate(
         return Ok(Json(gemini_to_anthropic(&resp, &ropts)).into_response());
     }
     let (events, served) = modes::events(state, call, model.mode).await?;
-    if let Some(s) = served {
-        meter.served(s);
+    if let Some(served) = served {
+        meter.served(served);
     }
     let events = meter.take().watch(events);
     let bytes = frame(events, AnthropicStreamTranslator::new(ropts));
@@ -124,6 +125,7 @@ pub async fn count_tokens(
 async fn count(state: &AppState, body: Body, meter: &mut Meter) -> Result<Response, GatewayError> {
     let s = state.settings.get();
     let json = body::read_json(body, s.max_body_bytes).await?;
+    meter.prompt(&json);
     let opts = super::convert_options(&s);
     let model = models::resolve_with(model_name(&json)?, &s.model_aliases)
         .map_err(|e| GatewayError::BadRequest(e.to_string()))?;

@@ -40,6 +40,7 @@ async fn openai_embeddings(
 ) -> Result<Response, GatewayError> {
     let s = state.settings.get();
     let json = body::read_json(body, s.max_body_bytes).await?;
+    meter.prompt(&json);
     let req = openai_request(&json)?;
     let model = models::resolve_with(&req.model, &s.model_aliases)
         .map_err(|e| GatewayError::BadRequest(e.to_string()))?;

@@ -97,6 +97,7 @@ async fn action(
 ) -> Result<Response, GatewayError> {
     let s = state.settings.get();
     let json = body::read_json(body, s.max_body_bytes).await?;
+    meter.prompt(&json);
     let model = models::resolve_with(name, &s.model_aliases)
         .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
     meter.model(&model)?;
@@ -129,8 +130,8 @@ async fn action(
     };
     meter.stream(true);
     let (events, served) = modes::events(state, call, model.mode).await?;
-    if let Some(s) = served {
-        meter.served(s);
+    if let Some(served) = served {
+        meter.served(served);
     }
     let bytes = frames::native(meter.take().watch(events), framing);
     let beat = frames::heartbeat_frame(Some(framing));

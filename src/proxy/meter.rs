@@ -1,4 +1,4 @@
-//! One usage record and one access-log line per client request, written when the request is
+//! One usage record, one access-log line and one request log row per client request, written when the request is
 //! over — including when a client disconnects mid-stream (the meter's Drop records it).
 use std::time::{Duration, Instant};
 
@@ -10,6 +10,7 @@ use crate::error::{GatewayError, Surface};
 use crate::keys::Caller;
 use crate::models::ResolvedModel;
 use crate::pool::service::PoolService;
+use crate::reqlog::{Entry, RequestLog};
 use crate::state::AppState;
 use crate::usage::{Outcome, RequestRecord, UsageService};
 use crate::wire::gemini::GenerateContentResponse;
@@ -21,37 +22,48 @@ pub struct Meter {
     metrics: crate::metrics::Metrics,
     /// The configured model catalog, for the metrics' bounded `model` label.
     settings: std::sync::Arc<crate::Settings>,
-    /// The HTTP status the client got (200 for a stream that broke after its first byte).
-    status: u16,
     /// Time spent in upstream calls before the answer, once a credential served.
     upstream: Option<Duration>,
     rec: RequestRecord,
     started: Instant,
-    /// Set when ACCESS_LOG is on: what the access line needs beyond the usage record.
-    access: Option<Access>,
-}
-
-#[derive(Clone)]
-struct Access {
-    pool: PoolService,
-    client: String,
     /// The HTTP status the client got (200 for a stream that broke after its first byte).
     status: u16,
+    /// Set when ACCESS_LOG is on: the access line names the credential's account.
+    access: Option<PoolService>,
+    /// Set when REQUEST_LOG is on.
+    reqlog: Option<RequestLog>,
+    /// The client's address, when a log needs it.
+    client: String,
+    /// The error reason, bounded and redacted; kept only for the request log.
+    error: Option<String>,
+    /// Whether to keep a prompt excerpt (REQUEST_LOG_PROMPTS), and the excerpt.
+    want_prompt: bool,
+    excerpt: Option<String>,
 }
 
 impl Meter {
     pub fn new(state: &AppState, surface: Surface, client: &poem::Addr) -> Self {
-        let settings = state.settings.get();
-        let access = settings.access_log.then(|| Access {
-            pool: state.pool.clone(),
-            client: super::auth::current_client_ip()
-                .map_or_else(|| client_addr(client), |ip| ip.to_string()),
-            status: 200,
-        });
+        let s = state.settings.get();
+        let access = s.access_log.then(|| state.pool.clone());
+        let reqlog = s.request_log.then(|| state.reqlog.clone());
+        let want_prompt = reqlog.is_some() && s.request_log_prompts;
+        let client = if access.is_some() || reqlog.is_some() {
+            super::auth::current_client_ip()
+                .map_or_else(|| client_addr(client), |ip| ip.to_string())
+        } else {
+            String::new()
+        };
+        let settings = s;
         let caller = crate::keys::current();
         Self {
             usage: state.usage.clone(),
             access,
+            reqlog,
+            client,
+            status: 200,
+            error: None,
+            want_prompt,
+            excerpt: None,
             rec: RequestRecord {
                 credential_id: None,
                 base_model: "unknown".to_string(),
@@ -70,7 +82,6 @@ impl Meter {
             caller,
             metrics: state.metrics.clone(),
             settings,
-            status: 200,
             upstream: None,
             started: Instant::now(),
         }
@@ -107,6 +118,13 @@ impl Meter {
         self.rec.stream = stream;
     }
 
+    /// The request body, for the prompt excerpt; free unless REQUEST_LOG_PROMPTS is on.
+    pub fn prompt(&mut self, body: &serde_json::Value) {
+        if self.want_prompt {
+            self.excerpt = crate::reqlog::excerpt(body);
+        }
+    }
+
     pub fn served(&mut self, s: Served) {
         self.rec.credential_id = Some(s.credential_id);
         self.rec.retries = s.retries;
@@ -129,8 +147,8 @@ impl Meter {
 
     pub fn failed(&mut self, e: &GatewayError) {
         self.status = e.status().as_u16();
-        if let Some(a) = &mut self.access {
-            a.status = self.status;
+        if self.reqlog.is_some() {
+            self.error = Some(crate::reqlog::error_reason(&e.to_string()));
         }
         self.rec.outcome = match e {
             GatewayError::Upstream(u) => Outcome::UpstreamError(u.status),
@@ -147,11 +165,16 @@ impl Meter {
             caller: self.caller.clone(),
             metrics: self.metrics.clone(),
             settings: std::sync::Arc::clone(&self.settings),
-            status: self.status,
             upstream: self.upstream,
             rec: self.rec.clone(),
             started: self.started,
-            access: self.access.clone(),
+            status: self.status,
+            access: self.access.take(),
+            reqlog: self.reqlog.take(),
+            client: std::mem::take(&mut self.client),
+            error: self.error.take(),
+            want_prompt: self.want_prompt,
+            excerpt: self.excerpt.take(),
         };
         self.rec.base_model.clear();
         twin
@@ -167,7 +190,12 @@ impl Meter {
                 }
                 match &item {
                     Ok(ev) => self.tokens(ev),
-                    Err(b) => self.rec.outcome = Outcome::UpstreamError(b.status()),
+                    Err(b) => {
+                        self.rec.outcome = Outcome::UpstreamError(b.status());
+                        if self.reqlog.is_some() {
+                            self.error = Some(crate::reqlog::error_reason(&b.message()));
+                        }
+                    }
                 }
                 yield item;
             }
@@ -185,8 +213,14 @@ impl Drop for Meter {
         if self.rec.ttfb.is_none() && !self.rec.stream {
             self.rec.ttfb = Some(self.rec.latency);
         }
-        if let Some(a) = &self.access {
-            access_line(&self.rec, a, self.caller.name());
+        if let Some(pool) = &self.access {
+            access_line(
+                &self.rec,
+                pool,
+                self.status,
+                &self.client,
+                self.caller.name(),
+            );
         }
         if let Some(k) = self.caller.key() {
             let w = self.usage.day_window();
@@ -208,7 +242,34 @@ impl Drop for Meter {
             },
             &self.settings.base_models,
         );
-        self.usage.record_request(self.rec.clone());
+        // The record moves into the usage service; only the request log's copy allocates.
+        let rec = RequestRecord {
+            requested_model: std::mem::take(&mut self.rec.requested_model),
+            base_model: std::mem::take(&mut self.rec.base_model),
+            ..self.rec.clone()
+        };
+        if let Some(log) = &self.reqlog {
+            log.record(Entry {
+                at: chrono::Utc::now(),
+                surface: rec.surface.as_str(),
+                stream: rec.stream,
+                client_model: rec.requested_model.clone(),
+                served_model: rec.base_model.clone(),
+                credential_id: rec.credential_id,
+                status: self.status,
+                outcome: rec.outcome,
+                latency_ms: millis(rec.latency),
+                ttfb_ms: rec.ttfb.filter(|_| rec.stream).map(millis),
+                attempts: rec.retries + u32::from(rec.credential_id.is_some()),
+                prompt_tokens: rec.prompt_tokens,
+                completion_tokens: rec.completion_tokens,
+                reasoning_tokens: rec.reasoning_tokens,
+                client: std::mem::take(&mut self.client),
+                error: self.error.take(),
+                prompt_excerpt: self.excerpt.take(),
+            });
+        }
+        self.usage.record_request(rec);
     }
 }
 
@@ -225,14 +286,14 @@ fn millis(d: Duration) -> u64 {
 
 /// The access line: who asked for what, who served it, how it went. The credential appears by
 /// id and account email (what the panel shows), never by a token.
-fn access_line(rec: &RequestRecord, a: &Access, key_name: &str) {
+fn access_line(rec: &RequestRecord, pool: &PoolService, status: u16, client: &str, key_name: &str) {
     // Nothing to pay for when the access target is filtered out (LOG_LEVEL above info).
     if !tracing::enabled!(target: "gcli2api::access", tracing::Level::INFO) {
         return;
     }
     let account = rec
         .credential_id
-        .and_then(|id| a.pool.account(id))
+        .and_then(|id| pool.account(id))
         .unwrap_or_default();
     let ttfb_ms = rec.ttfb.filter(|_| rec.stream).map(millis);
     tracing::info!(
@@ -242,7 +303,7 @@ fn access_line(rec: &RequestRecord, a: &Access, key_name: &str) {
         served_model = %rec.base_model,
         credential = rec.credential_id,
         account = %account,
-        status = a.status,
+        status,
         outcome = %rec.outcome.key(),
         stream = rec.stream,
         attempts = rec.retries + u32::from(rec.credential_id.is_some()),
@@ -251,7 +312,7 @@ fn access_line(rec: &RequestRecord, a: &Access, key_name: &str) {
         tokens_in = rec.prompt_tokens,
         // Completion tokens already include thinking tokens (OpenAI's convention).
         tokens_out = rec.completion_tokens,
-        client = %a.client,
+        client = %client,
         // Not `key`: the log redactor blanks any field of that name.
         key_name,
         "request"

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 
-use super::dispatch::{self, EventStream, StreamBreak, Upcall};
+use super::dispatch::{self, EventStream, Served, StreamBreak, Upcall};
 use crate::convert::{anti_truncation, fake_stream};
 use crate::error::GatewayError;
 use crate::models::StreamMode;
@@ -19,13 +19,15 @@ use crate::wire::gemini::{FinishReason, GenerateContentResponse, UsageMetadata};
 /// window still reaches the client as a proper HTTP error.
 const FAKE_STREAM_COMMIT_AFTER: Duration = Duration::from_secs(3);
 
-/// The event stream for a streaming request in the given mode, and who served its first
-/// call when that is known before the stream starts (a fake stream still waiting is not).
+/// The event stream for a streaming request in the given mode.
+/// The events, and who served the first upstream call when that is known before the first
+/// byte (always for a normal stream and anti-truncation's first attempt; for a fake stream
+/// only when the answer came before the first heartbeat).
 pub async fn events(
     state: &AppState,
     call: Upcall,
     mode: StreamMode,
-) -> Result<(EventStream, Option<dispatch::Served>), GatewayError> {
+) -> Result<(EventStream, Option<Served>), GatewayError> {
     match mode {
         StreamMode::Normal => {
             let (events, served) = dispatch::stream(state, &call).await?;
@@ -39,7 +41,7 @@ pub async fn events(
 pub async fn fake_stream(
     state: AppState,
     call: Upcall,
-) -> Result<(EventStream, Option<dispatch::Served>), GatewayError> {
+) -> Result<(EventStream, Option<Served>), GatewayError> {
     let mut fut = Box::pin(async move { dispatch::unary(&state, &call).await });
     match tokio::time::timeout(FAKE_STREAM_COMMIT_AFTER, &mut fut).await {
         Ok(done) => {
@@ -74,12 +76,12 @@ pub fn into_break(e: GatewayError) -> StreamBreak {
 pub async fn anti_truncation(
     state: AppState,
     mut call: Upcall,
-) -> Result<(EventStream, Option<dispatch::Served>), GatewayError> {
+) -> Result<(EventStream, Option<Served>), GatewayError> {
     let max = state.settings.get().anti_truncation_max_attempts.max(1);
     anti_truncation::prepare(&mut call.request);
     let original = call.request.clone();
     let (first, served) = dispatch::stream(&state, &call).await?;
-    let events = Box::pin(async_stream::stream! {
+    let events: EventStream = Box::pin(async_stream::stream! {
         let mut events = first;
         // One filter for the whole answer: its collected text is the prefill of every
         // continuation, and its held-back tail is released at the end of each attempt.

@@ -33,6 +33,7 @@ pub async fn chat_completions(
 async fn chat(state: &AppState, body: Body, meter: &mut Meter) -> Result<Response, GatewayError> {
     let s = state.settings.get();
     let json = body::read_json(body, s.max_body_bytes).await?;
+    meter.prompt(&json);
     let opts = super::convert_options(&s);
     let name = json
         .get("model")
@@ -70,8 +71,8 @@ async fn chat(state: &AppState, body: Body, meter: &mut Meter) -> Result<Respons
         return Ok(Json(gemini_to_openai(&resp, &ropts)).into_response());
     }
     let (events, served) = modes::events(state, call, model.mode).await?;
-    if let Some(s) = served {
-        meter.served(s);
+    if let Some(served) = served {
+        meter.served(served);
     }
     let events = meter.take().watch(events);
     let tr = OpenAiStreamTranslator::new(ropts, include_usage);

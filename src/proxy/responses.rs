@@ -55,6 +55,7 @@ async fn generate(
 ) -> Result<Response, GatewayError> {
     let s = state.settings.get();
     let json = body::read_json(body, s.max_body_bytes).await?;
+    meter.prompt(&json);
     let opts = super::convert_options(&s);
     let name = json
         .get("model")
@@ -100,8 +101,8 @@ async fn generate(
         return Ok(json_body(body));
     }
     let (events, served) = modes::events(state, call, model.mode).await?;
-    if let Some(s) = served {
-        meter.served(s);
+    if let Some(served) = served {
+        meter.served(served);
     }
     let events = meter.take().watch(events);
     let tr = ResponsesTranslator::new(conv.shell, ropts, conv.tools, conv.include_encrypted, true);

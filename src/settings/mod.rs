@@ -20,6 +20,13 @@ use serde_json::Value;
 use crate::store::StoreError;
 
 pub use registry::{DefaultValue, Kind, SettingDef, markdown_table, registry};
+
+/// Checks one value as `update` would, without saving: lets a form report every invalid
+/// field at once instead of the first.
+pub fn check_value(key: &str, raw: &Value) -> Result<(), String> {
+    let def = registry::find(key).ok_or_else(|| format!("unknown setting {key}"))?;
+    validate::parse(def.kind, raw).map(|_| ())
+}
 pub use service::{SettingView, SettingsService, UpdateOutcome};
 
 /// Raw inputs the settings are resolved from: an env-like map (the process environment in
@@ -159,6 +166,13 @@ pub struct Settings {
     /// 0: Responses API answers are not stored.
     pub responses_store_days: u64,
     pub responses_store_max_mb: u64,
+    /// REQUEST_LOG: keep one row per proxied request for the panel's request log.
+    pub request_log: bool,
+    /// Days request log rows are kept (0: only the row cap applies).
+    pub request_log_days: u64,
+    pub request_log_max_rows: u64,
+    /// Store a bounded excerpt of each request's prompt text (off by default).
+    pub request_log_prompts: bool,
     /// `TRUSTED_PROXIES`: addresses and CIDR ranges whose forwarding headers are believed.
     pub trusted_proxies: Vec<String>,
     pub header_read_timeout: Duration,
@@ -304,6 +318,10 @@ impl Settings {
             remote_fetch_allowlist: v.list("remote_fetch_allowlist")?,
             responses_store_days: v.int("responses_store_days")?,
             responses_store_max_mb: v.int("responses_store_max_mb")?,
+            request_log: v.bool("request_log")?,
+            request_log_days: v.int("request_log_days")?,
+            request_log_max_rows: v.int("request_log_max_rows")?,
+            request_log_prompts: v.bool("request_log_prompts")?,
             trusted_proxies: v.list("trusted_proxies")?,
             header_read_timeout: Duration::from_secs(v.int("header_read_timeout")?),
             idle_timeout: Duration::from_secs(v.int("idle_timeout")?),

@@ -83,6 +83,18 @@ pub(crate) fn read_locked(
             .filter(|k| registry::find(k).is_none())
             .cloned()
             .collect();
+        // The key that encrypts credential secrets is not a setting: a copy in a config file
+        // (often beside the database) would protect nothing. Say so rather than "unknown".
+        if let Some(k) = unknown.iter().find(|k| k.starts_with("secrets_key")) {
+            return Err(SettingsError::Invalid {
+                key: k.clone(),
+                origin: format!("{k} in {}", path.display()),
+                reason: format!(
+                    "it can only be set in the environment ({})",
+                    k.to_ascii_uppercase()
+                ),
+            });
+        }
         if !unknown.is_empty() {
             unknown.sort();
             return Err(SettingsError::UnknownKeys {

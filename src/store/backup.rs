@@ -90,6 +90,26 @@ pub fn backup_file(db: &Path, dest: &Path) -> Result<(), BackupError> {
     vacuum_into(&conn, dest)
 }
 
+/// Records a backup taken by `gcli2api backup` in the audit log of the database at `db`: the
+/// command runs in its own process, outside any API caller, so the event names the command
+/// line as both actor and origin. Written after the copy, so it is not in the copy.
+pub fn audit_cli_backup(db: &Path, dest: &Path) -> Result<(), StoreError> {
+    let conn = Connection::open_with_flags(
+        db,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.execute_batch(CONNECTION_PRAGMAS)?;
+    let event = super::audit::NewAuditEvent {
+        kind: "database.backup".into(),
+        actor: "cli".into(),
+        origin: Some("cli".into()),
+        subject: None,
+        detail: serde_json::json!({ "via": "cli", "file": dest.display().to_string() }),
+    };
+    super::audit::append(&conn, &event, super::now_ms())?;
+    Ok(())
+}
+
 /// A fresh copy of the live database for a download: written next to it (same filesystem,
 /// same private directory), opened, then unlinked, so nothing is left behind however the
 /// download ends. The returned file reads from the start.

@@ -156,7 +156,8 @@ pub struct StatePatch {
     pub last_used_at: Option<i64>,
 }
 
-const COLUMNS: &str = "id, name, source, payload_json, email, project_id, tier, enabled, \
+// `secret_open` decrypts a sealed payload (see `at_rest`); plain ones pass through.
+const COLUMNS: &str = "id, name, source, secret_open(id, payload_json), email, project_id, tier, enabled, \
     disabled_reason, ban_reason, ban_link, preview_ok, refresh_token_sha256, created_at, \
     updated_at, last_success_at, last_used_at, kind, quota_group, models_json, \
     models_checked_at, secret_sha256";
@@ -220,6 +221,44 @@ fn models_json(models: &Option<Vec<String>>) -> Option<String> {
 
 /// Insert a new credential; a name that already exists is a `Conflict`.
 pub fn insert(conn: &Connection, c: &NewCredential, now: i64) -> Result<i64, StoreError> {
+    in_savepoint(conn, |conn| {
+        let id = insert_row(conn, c, now)?;
+        write_payload(conn, id, &c.payload)?;
+        Ok(id)
+    })
+}
+
+/// Runs `f` inside a savepoint (nested in the caller's transaction, if any), so a row and the
+/// payload written after it (sealing needs the row id) land together or not at all.
+fn in_savepoint<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.execute_batch("SAVEPOINT credential_write")?;
+    match f(conn) {
+        Ok(v) => {
+            conn.execute_batch("RELEASE credential_write")?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK TO credential_write; RELEASE credential_write");
+            Err(e)
+        }
+    }
+}
+
+/// Stores a payload, sealed with the row id when a key is in use (`secret_seal`). The plain
+/// text is only ever a bound parameter, so it never reaches a database page.
+fn write_payload(conn: &Connection, id: i64, payload: &Value) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE credentials SET payload_json = secret_seal(id, ?1) WHERE id = ?2",
+        params![payload.to_string(), id],
+    )?;
+    Ok(())
+}
+
+/// The row without its secrets (an empty payload, filled by `write_payload`).
+fn insert_row(conn: &Connection, c: &NewCredential, now: i64) -> Result<i64, StoreError> {
     let checked = c.models.as_ref().map(|_| now);
     let r = conn.execute(
         "INSERT INTO credentials (name, source, payload_json, email, project_id, tier,
@@ -229,7 +268,7 @@ pub fn insert(conn: &Connection, c: &NewCredential, now: i64) -> Result<i64, Sto
         params![
             c.name,
             c.source.as_str(),
-            c.payload.to_string(),
+            "{}",
             c.email,
             c.project_id,
             c.tier,
@@ -263,6 +302,14 @@ fn is_name_conflict(conn: &Connection, name: &str) -> Result<bool, StoreError> {
 /// Insert, or replace the payload and identity fields of the credential with the same name
 /// (re-upload of a refreshed file). State fields (enabled, bans, timestamps) are kept.
 pub fn upsert_by_name(conn: &Connection, c: &NewCredential, now: i64) -> Result<i64, StoreError> {
+    in_savepoint(conn, |conn| {
+        let id = upsert_row(conn, c, now)?;
+        write_payload(conn, id, &c.payload)?;
+        Ok(id)
+    })
+}
+
+fn upsert_row(conn: &Connection, c: &NewCredential, now: i64) -> Result<i64, StoreError> {
     let id = conn.query_row(
         "INSERT INTO credentials (name, source, payload_json, email, project_id, tier,
              refresh_token_sha256, created_at, updated_at, kind, secret_sha256)
@@ -281,7 +328,7 @@ pub fn upsert_by_name(conn: &Connection, c: &NewCredential, now: i64) -> Result<
         params![
             c.name,
             c.source.as_str(),
-            c.payload.to_string(),
+            "{}",
             c.email,
             c.project_id,
             c.tier,
@@ -301,6 +348,22 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<CredentialRow>, StoreErr
         .optional()?
         .map(finish)
         .transpose()
+}
+
+/// The rows of `ids` (any order; missing ids are left out). Chunked under SQLite's limit on
+/// bound parameters.
+pub fn get_many(conn: &Connection, ids: &[i64]) -> Result<Vec<CredentialRow>, StoreError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let marks = vec!["?"; chunk.len()].join(",");
+        let sql = format!("SELECT {COLUMNS} FROM credentials WHERE id IN ({marks})");
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(chunk.iter()), from_row)?;
+        for r in rows {
+            out.push(finish(r?)?);
+        }
+    }
+    Ok(out)
 }
 
 pub fn get_by_name(conn: &Connection, name: &str) -> Result<Option<CredentialRow>, StoreError> {
@@ -405,7 +468,8 @@ pub fn set_state(
 }
 
 /// New tokens after a refresh, written with json_set inside SQLite so concurrent state writes
-/// cannot be lost to a read-modify-write of the payload. `token` mirrors `access_token` for the
+/// cannot be lost to a read-modify-write of the payload (opened and sealed again in the same
+/// statement when a key is in use). `token` mirrors `access_token` for the
 /// Gemini CLI file format. A rotated refresh token also updates its digest.
 pub fn update_tokens(
     conn: &Connection,
@@ -417,7 +481,8 @@ pub fn update_tokens(
 ) -> Result<bool, StoreError> {
     let changed = conn.execute(
         "UPDATE credentials SET
-             payload_json = json_set(payload_json, '$.access_token', ?1, '$.token', ?1, '$.expiry', ?2),
+             payload_json = secret_seal(id, json_set(secret_open(id, payload_json),
+                 '$.access_token', ?1, '$.token', ?1, '$.expiry', ?2)),
              updated_at = ?3
          WHERE id = ?4",
         params![access_token, expiry, now, id],
@@ -428,7 +493,8 @@ pub fn update_tokens(
     if let Some((refresh_token, sha256_hex)) = new_refresh_token {
         conn.execute(
             "UPDATE credentials SET
-                 payload_json = json_set(payload_json, '$.refresh_token', ?1),
+                 payload_json = secret_seal(id,
+                     json_set(secret_open(id, payload_json), '$.refresh_token', ?1)),
                  refresh_token_sha256 = ?2
              WHERE id = ?3",
             params![refresh_token, sha256_hex, id],
@@ -501,7 +567,57 @@ pub fn replace_payload(
 ) -> Result<bool, StoreError> {
     let json = serde_json::to_string(payload).map_err(|e| StoreError::Data(e.to_string()))?;
     Ok(conn.execute(
-        "UPDATE credentials SET payload_json = ?1, source = ?2, refresh_token_sha256 = ?3, updated_at = ?4 WHERE id = ?5",
+        "UPDATE credentials SET payload_json = secret_seal(id, ?1), source = ?2, refresh_token_sha256 = ?3, updated_at = ?4 WHERE id = ?5",
         params![json, source.as_str(), refresh_token_sha256, now, id],
     )? > 0)
+}
+
+/// What identifies a credential apart from its id (see migrations/0009): a key's or service
+/// account's secret hash, a Code Assist refresh token's hash and, once known, its account plus
+/// project. Usage is carried over from deleted credentials that share one.
+pub fn identities(
+    kind: CredentialKind,
+    secret_sha256: Option<&str>,
+    refresh_token_sha256: Option<&str>,
+    email: Option<&str>,
+    project_id: Option<&str>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(s) = secret_sha256.filter(|s| !s.is_empty()) {
+        out.push(format!("secret:{s}"));
+    }
+    if kind == CredentialKind::CodeAssist {
+        if let Some(r) = refresh_token_sha256.filter(|s| !s.is_empty()) {
+            out.push(format!("refresh:{r}"));
+        }
+        if let (Some(e), Some(p)) = (email, project_id) {
+            out.push(format!("account:{}/{p}", e.to_lowercase()));
+        }
+    }
+    out
+}
+
+/// Links `id` to `identities` and answers the other credentials ever linked to any of them
+/// (deleted ones included), oldest first.
+pub fn link_identities(
+    conn: &Connection,
+    id: i64,
+    identities: &[String],
+) -> Result<Vec<i64>, StoreError> {
+    let mut ins = conn.prepare_cached(
+        "INSERT OR IGNORE INTO credential_identities (identity, credential_id) VALUES (?1, ?2)",
+    )?;
+    let mut find = conn.prepare_cached(
+        "SELECT credential_id FROM credential_identities WHERE identity = ?1 AND credential_id <> ?2",
+    )?;
+    let mut others = Vec::new();
+    for identity in identities {
+        ins.execute(params![identity, id])?;
+        for other in find.query_map(params![identity, id], |r| r.get::<_, i64>(0))? {
+            others.push(other?);
+        }
+    }
+    others.sort_unstable();
+    others.dedup();
+    Ok(others)
 }

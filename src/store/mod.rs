@@ -1,8 +1,10 @@
 //! The one SQLite file (`DATA_DIR/gcli2api.db`): WAL, an r2d2 pool with per-connection pragmas,
 //! embedded forward-only migrations, and async entry points that run every blocking call on the
 //! blocking thread pool so async workers never wait on disk or on SQLite locks.
+pub mod at_rest;
 pub mod audit;
 pub mod backup;
+pub mod cipher;
 pub mod client_keys;
 pub mod credentials;
 pub mod responses;
@@ -30,7 +32,10 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("../../migrations/0005_credential_kinds.sql"),
     include_str!("../../migrations/0006_responses.sql"),
     include_str!("../../migrations/0007_audit_origin.sql"),
+    include_str!("../../migrations/0008_request_log.sql"),
+    include_str!("../../migrations/0009_credential_identities.sql"),
     include_str!("../../migrations/0010_client_keys.sql"),
+    include_str!("../../migrations/0011_secrets_at_rest.sql"),
 ];
 
 /// Pragmas for every pooled connection: `foreign_keys` and `busy_timeout` are per connection, and
@@ -99,6 +104,8 @@ pub struct Store {
     /// `call` invocations (reads and single statements): a test and the benchmark check that
     /// serving a request never waits on one.
     reads: Arc<std::sync::atomic::AtomicU64>,
+    /// The key credential payloads are sealed with; empty when they are stored in plain text.
+    secrets_key: at_rest::Slot,
 }
 
 impl std::fmt::Debug for Store {
@@ -167,6 +174,39 @@ impl Store {
                 source: e,
             }),
         }
+    }
+
+    /// Checks `keys` against the database and brings every credential payload under the
+    /// current key (sealing plain rows, re-sealing rows of the previous key), in one
+    /// transaction; from then on payloads are sealed on write and opened on read. Refuses a
+    /// wrong or missing key without writing anything.
+    pub async fn unlock(
+        &self,
+        keys: cipher::Keys,
+    ) -> Result<at_rest::Unlocked, at_rest::AtRestError> {
+        let pool = self.pool.clone();
+        let current = keys.current.clone();
+        let done = join(tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(StoreError::from)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = at_rest::unlock(&tx, &keys, now_ms())?;
+            tx.commit()?;
+            if out.sealed_now + out.rotated + out.decrypted > 0 {
+                // SQLite leaves an overwritten value's old bytes in free space and in older WAL
+                // frames: rebuild the file and empty the WAL so no plain (or old-key) secret
+                // stays behind on disk.
+                conn.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")?;
+            }
+            Ok::<_, at_rest::AtRestError>(out)
+        }))
+        .await??;
+        self.secrets_key.store(current.map(Arc::new));
+        Ok(done)
+    }
+
+    /// Whether credential payloads are sealed on write (a key is in use).
+    pub fn encrypts_secrets(&self) -> bool {
+        self.secrets_key.load().is_some()
     }
 
     /// How many times `call` ran since the store was opened.
@@ -251,9 +291,14 @@ fn open_blocking(path: PathBuf) -> Result<Store, StoreError> {
         .map_err(|e| migration_error(&shown, e))?;
     drop(conn);
 
+    let secrets_key = at_rest::Slot::default();
+    let slot = Arc::clone(&secrets_key);
     let manager = SqliteConnectionManager::file(&path)
         .with_flags(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .with_init(|c| c.execute_batch(CONNECTION_PRAGMAS));
+        .with_init(move |c| {
+            c.execute_batch(CONNECTION_PRAGMAS)?;
+            at_rest::register(c, &slot)
+        });
     let pool = Pool::builder()
         .max_size(POOL_SIZE)
         .min_idle(Some(1))
@@ -263,6 +308,7 @@ fn open_blocking(path: PathBuf) -> Result<Store, StoreError> {
         pool,
         path: Arc::new(path),
         reads: Arc::default(),
+        secrets_key,
     })
 }
 

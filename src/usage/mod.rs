@@ -43,11 +43,13 @@ pub mod window;
 mod admin;
 mod memory;
 mod persist;
+mod series;
 mod service;
 mod types;
 
 use std::time::Duration;
 
+pub use self::series::{DAYS, HOURS, Point, TimeSeries};
 pub use self::service::{DayWindow, UsageService};
 pub use self::types::{
     AggregatedStats, CallRecord, ClassCalls, CredentialPeriodStats, CredentialUsage, DayStats,

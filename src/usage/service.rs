@@ -303,6 +303,45 @@ impl UsageService {
         }
     }
 
+    /// Moves today's use of `from` (deleted credentials with the same identity) onto `to`, so
+    /// deleting and re-importing a credential keeps its count for the day and cannot reset its
+    /// daily limit. Moved, not copied: doing it twice counts nothing twice.
+    pub fn carry_over(&self, from: &[CredId], to: CredId) {
+        let sources: Vec<Arc<Cell>> = from
+            .iter()
+            .filter(|id| **id != to)
+            .filter_map(|id| self.inner.find(*id))
+            .collect();
+        if sources.is_empty() {
+            return;
+        }
+        let target = self.inner.cell(to);
+        let now = self.inner.clock.now();
+        self.inner.with_window(now, |w| {
+            for src in &sources {
+                let used = {
+                    let mut d = src.data.lock();
+                    let used = d.used_in(w.start_ms);
+                    d.used = [0; 3];
+                    used
+                };
+                if used.iter().all(|u| *u == 0) {
+                    continue;
+                }
+                src.dirty.store(true, Ordering::Release);
+                let mut t = target.data.lock();
+                if t.window != w.start_ms {
+                    t.window = w.start_ms;
+                    t.used = [0; 3];
+                }
+                for (acc, u) in t.used.iter_mut().zip(used) {
+                    *acc += u;
+                }
+                target.dirty.store(true, Ordering::Release);
+            }
+        });
+    }
+
     /// The kind recorded for each credential with a cell.
     pub(super) fn kinds(&self) -> HashMap<CredId, CredentialKind> {
         self.inner

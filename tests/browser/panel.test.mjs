@@ -38,10 +38,14 @@ function startGateway(port) {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
+  let simFound;
+  const sim = new Promise((ok) => { simFound = ok; });
   const ready = new Promise((ok, fail) => {
     const timer = setTimeout(() => fail(new Error('gateway did not start:\n' + out)), 60000);
     const onData = (d) => {
       out += d.toString();
+      const g = out.match(/simulated Google at (http:\/\/[^\s)]+)/);
+      if (g) simFound(g[1]);
       const m = out.match(/panel:\s+(http:\/\/\S+\/panel)/);
       if (m) {
         clearTimeout(timer);
@@ -52,6 +56,7 @@ function startGateway(port) {
     child.stderr.on('data', (d) => { out += d.toString(); });
     child.once('exit', (code) => { clearTimeout(timer); fail(new Error(`gateway exited (${code}):\n${out}`)); });
   });
+  ready.sim = sim;
   return { child, ready };
 }
 
@@ -132,8 +137,8 @@ try {
     await page.fill('input[name=password]', PASSWORD);
     await page.click('button[type=submit]');
     await heading('Overview');
-    const openai = await page.textContent('#url-openai');
-    assert(openai === `${base}/v1`, `OpenAI URL ${openai}`);
+    const openai = await page.textContent('#url-openai-sdk');
+    assert(openai === `OPENAI_BASE_URL=${base}/v1`, `OpenAI setting ${openai}`);
     const total = await page.textContent('.stat .n');
     assert(total.trim() === '4', `credential count ${total}`);
   });
@@ -172,14 +177,13 @@ try {
   await step('upload a credential file and see it in the table', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gcli2api-upload-'));
     const file = join(dir, 'browser-upload.json');
-    writeFileSync(file, JSON.stringify({
-      client_id: 'browser-test-client.apps.googleusercontent.com',
-      client_secret: 'browser-test-secret',
-      refresh_token: 'browser-test-refresh-token-0123456789',
-      project_id: 'browser-test-project',
-      email: 'browser@demo.test',
-      type: 'authorized_user',
-    }));
+    // Uploads are checked with Google: the file is a real sign-in of the simulated Google.
+    const sim = (await ready.sim).replace(/\/$/, '');
+    const seeded = await (await fetch(sim + '/__sim/users', {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'browser@demo.test' }),
+    })).json();
+    writeFileSync(file, JSON.stringify(seeded.credential_json));
     await page.setInputFiles('#upload-form input[type=file]', file);
     await page.click('#upload-form button[type=submit]');
     await page.locator('#upload-result .badge.imported').waitFor();

@@ -87,6 +87,16 @@ async fn the_cli_backs_up_a_serving_gateway() {
     let (creds, requests) = counts(&file);
     assert_eq!(creds, 3);
     assert!(requests >= 3, "usage in the copy: {requests}");
+    // The other process recorded the backup in the serving gateway's audit log.
+    let (status, log) = send(api(&app, Method::GET, "/audit?action=database.backup")).await;
+    assert_eq!(status, 200, "{log}");
+    let ev = &log["events"][0];
+    assert_eq!(
+        (ev["actor"].as_str(), ev["origin"].as_str()),
+        (Some("cli"), Some("cli")),
+        "{log}"
+    );
+    assert_eq!(ev["detail"]["file"], file.display().to_string());
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -19,14 +19,17 @@ mod official_quota;
 mod openai;
 mod pool;
 mod remote;
+mod reqlog;
 mod responses;
 mod routes;
+mod secrets_at_rest;
 mod security;
 mod streams;
 mod usage;
 
 // The management API and the panel.
 mod api;
+mod creds;
 mod panel;
 
 // Library parts against real files and sockets.

@@ -147,8 +147,14 @@ async fn login_is_required_and_a_wrong_password_is_refused() {
     }
     let (s, _, body) = b.get("/panel", false).await;
     assert_eq!(s, StatusCode::OK);
-    assert!(body.contains(&format!("{}/v1", app.url)));
-    assert!(body.contains(&format!("{}/v1beta", app.url)));
+    // Each client's own setting: Anthropic and Gemini clients take the bare host.
+    assert!(
+        body.contains(&format!("OPENAI_BASE_URL={}/v1<", app.url)),
+        "{body}"
+    );
+    assert!(body.contains(&format!("ANTHROPIC_BASE_URL={}<", app.url)));
+    assert!(body.contains(&format!("GOOGLE_GEMINI_BASE_URL={}<", app.url)));
+    assert!(!body.contains("/v1/messages") && !body.contains("/v1beta<"));
 
     // Signing out revokes the session: the old cookie no longer works.
     let old = b.cookie.clone();
@@ -270,6 +276,15 @@ async fn row_actions_change_the_pool() {
     );
     assert!(row.contains("badge disabled"));
     assert!(row.contains(&format!("/panel/credentials/{id}/enable")));
+    // The counts above the table come along out of band (they used to stay stale).
+    let counts = &row[row
+        .find(r#"id="cred-counts""#)
+        .expect("counts swapped out of band")..];
+    assert!(counts.contains("hx-swap-oob"), "{counts}");
+    assert!(
+        counts.contains(">2 active<") && counts.contains(">1 disabled<"),
+        "{counts}"
+    );
     assert!(h["hx-trigger"].to_str().unwrap().contains("disabled"));
     assert!(!enabled());
 
@@ -311,7 +326,13 @@ async fn row_actions_change_the_pool() {
         .post(&format!("/panel/credentials/{id}/delete"), &[])
         .await;
     assert_eq!(s, StatusCode::OK);
-    assert!(body.is_empty());
+    // No row comes back, only the counts, swapped out of band so they follow the delete.
+    assert!(!body.contains("<tr"), "{body}");
+    assert!(
+        body.contains(r#"id="cred-counts""#) && body.contains("hx-swap-oob"),
+        "{body}"
+    );
+    assert!(body.contains("2 credentials:"), "{body}");
     assert!(h["hx-trigger"].to_str().unwrap().contains("deleted"));
     assert!(app.state.pool.state(id).is_none());
 
@@ -351,16 +372,23 @@ fn multipart(files: &[(&str, &[u8])]) -> (String, Vec<u8>) {
 async fn upload_imports_and_reports_each_file() {
     let app = TestApp::spawn().await;
     let b = Browser::signed_in(&app).await;
-    let good = json!({
+    let good = app
+        .sim
+        .add_user(gcli2api::simulator::UserSpec::new("upload@sim.test"))
+        .credential_json()
+        .to_string();
+    // A refresh token Google never issued: refused at import, with the reason.
+    let dead = json!({
         "client_id": "c.apps.googleusercontent.com",
         "client_secret": "panel-upload-secret",
         "refresh_token": "panel-upload-refresh-token-0123456789",
         "project_id": "panel-project",
-        "email": "upload@sim.test",
+        "email": "dead@sim.test",
     })
     .to_string();
     let (ct, body) = multipart(&[
         ("fresh.json", good.as_bytes()),
+        ("dead.json", dead.as_bytes()),
         ("broken.json", b"{not json"),
         ("notes.txt", b"hello"),
     ]);
@@ -378,8 +406,9 @@ async fn upload_imports_and_reports_each_file() {
     assert!(trigger.contains("rows-changed"), "{trigger}");
     let html = r.text().await.unwrap();
     assert_eq!(html.matches("badge imported").count(), 1, "{html}");
-    assert_eq!(html.matches("badge rejected").count(), 2, "{html}");
+    assert_eq!(html.matches("badge rejected").count(), 3, "{html}");
     assert!(html.contains("not valid JSON"));
+    assert!(html.contains("sign in again"), "{html}");
     assert!(!html.contains("panel-upload-refresh-token"));
     let rows = app
         .state
@@ -657,7 +686,7 @@ async fn the_live_log_streams_new_lines() {
     let app = TestApp::spawn().await;
     let b = Browser::signed_in(&app).await;
     let (_, _, page) = b.get("/panel/logs", false).await;
-    assert!(page.contains("sse-connect=\"/panel/logs/stream?level=debug\""));
+    assert!(page.contains("sse-connect=\"/panel/logs/stream?level=info\""));
     let r = b
         .http
         .get(format!("{}/panel/logs/stream?level=info", app.url))
@@ -858,6 +887,269 @@ async fn changing_an_upstream_url_in_the_panel_needs_the_current_password() {
                 ("current_password", KEY),
             ],
         )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// A signed-in browser that also sends these headers (language, cookies).
+async fn get_with(b: &Browser, path: &str, extra: &[(&str, &str)]) -> String {
+    let mut h = b.headers(false);
+    for (k, v) in extra {
+        if *k == "cookie" {
+            let both = format!("{}; {v}", b.cookie.clone().unwrap_or_default());
+            h.insert("cookie", HeaderValue::from_str(&both).unwrap());
+        } else {
+            let name = reqwest::header::HeaderName::from_bytes(k.as_bytes()).unwrap();
+            h.insert(name, HeaderValue::from_str(v).unwrap());
+        }
+    }
+    let r = b
+        .http
+        .get(format!("{}{path}", b.base))
+        .headers(h)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{path}");
+    r.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn pages_follow_accept_language_then_the_remembered_switch() {
+    let app = TestApp::spawn().await;
+    let b = Browser::signed_in(&app).await;
+    for p in PAGES {
+        let zh = get_with(&b, p, &[("accept-language", "zh-CN,zh;q=0.9,en;q=0.8")]).await;
+        assert!(zh.contains("<html lang=\"zh-CN\""), "{p}");
+        assert!(
+            zh.contains("概览") && zh.contains("退出登录"),
+            "{p}: nav not in Chinese"
+        );
+        let en = get_with(&b, p, &[("accept-language", "en-US")]).await;
+        assert!(
+            en.contains("<html lang=\"en\"") && en.contains(">Overview<"),
+            "{p}"
+        );
+        // The switch's cookie wins over the browser's language.
+        let switched = get_with(
+            &b,
+            p,
+            &[("accept-language", "zh-CN"), ("cookie", "gcli2api_lang=en")],
+        )
+        .await;
+        assert!(switched.contains("<html lang=\"en\""), "{p}");
+    }
+    // The switch itself: a same-origin form post that sets the cookie and goes back.
+    let r = b
+        .http
+        .post(format!("{}/panel/prefs", app.url))
+        .header("origin", &app.url)
+        .header("referer", format!("{}/panel/usage?days=7", app.url))
+        .form(&[("lang", "zh-CN"), ("theme", "dark")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/panel/usage?days=7");
+    let cookies: Vec<&str> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("gcli2api_lang=zh-CN;")),
+        "{cookies:?}"
+    );
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("gcli2api_theme=dark;")),
+        "{cookies:?}"
+    );
+    // A foreign Referer never becomes the redirect.
+    let r = b
+        .http
+        .post(format!("{}/panel/prefs", app.url))
+        .header("origin", &app.url)
+        .header("referer", "https://evil.test/panel")
+        .form(&[("lang", "en")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/panel");
+}
+
+#[tokio::test]
+async fn times_show_the_display_zone_and_errors_speak_the_readers_language() {
+    let app = TestApp::spawn().await;
+    let b = Browser::signed_in(&app).await;
+    let page = get_with(
+        &b,
+        "/panel/audit",
+        &[("cookie", "gcli2api_tz=Asia%2FShanghai")],
+    )
+    .await;
+    assert!(page.contains(">Asia/Shanghai<"), "zone named");
+    assert!(page.contains(" CST</time>"), "times carry the zone");
+    let r = b
+        .http
+        .get(format!("{}/panel/credentials/999999/export", app.url))
+        .headers(b.headers(false))
+        .header("accept-language", "zh-CN")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = b
+        .http
+        .post(format!("{}/panel/credentials/999999/enable", app.url))
+        .headers(b.headers(true))
+        .header("accept-language", "zh-CN")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(r.text().await.unwrap().contains("找不到凭据 999999"));
+}
+
+#[tokio::test]
+async fn favicon_is_served() {
+    let app = TestApp::spawn().await;
+    let r = reqwest::get(format!("{}/favicon.ico", app.url))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "image/x-icon");
+    let b = r.bytes().await.unwrap();
+    assert_eq!(&b[..4], &[0, 0, 1, 0], "ICO header");
+}
+
+#[tokio::test]
+async fn every_invalid_setting_is_reported_at_once_and_nothing_is_saved() {
+    let app = TestApp::spawn().await;
+    let b = Browser::signed_in(&app).await;
+    let (s, _, form) = b
+        .post(
+            "/panel/settings",
+            &[
+                ("quota_reset_hour", "25"),
+                ("panel_timezone", "Mars/Base"),
+                ("cooldown_cap", "-5"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    for k in ["quota_reset_hour", "panel_timezone", "cooldown_cap"] {
+        assert!(
+            form.contains(&format!("id=\"err-{k}\"")),
+            "{k} error missing"
+        );
+    }
+    assert!(form.contains("value=\"Mars/Base\""), "typed value kept");
+    // The same mistakes in Chinese: the validator's messages are translated too.
+    let r = b
+        .http
+        .post(format!("{}/panel/settings", app.url))
+        .headers(b.headers(true))
+        .header("accept-language", "zh-CN")
+        .form(&[("quota_reset_hour", "25")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("值无效：必须在 0 到 23 之间")
+    );
+    let (_, _, page) = b.get("/panel/settings", false).await;
+    assert!(!page.contains("value=\"Mars/Base\""), "nothing saved");
+    // A valid value saves, shows "Reset to default", and the reset forgets it.
+    let (s, _, form) = b
+        .post("/panel/settings", &[("quota_reset_hour", "9")])
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        form.contains("name=\"reset\" value=\"quota_reset_hour\""),
+        "no reset button"
+    );
+    let (s, h, form) = b
+        .post("/panel/settings", &[("reset", "quota_reset_hour")])
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        h["hx-trigger"]
+            .to_str()
+            .unwrap()
+            .contains("back to its default")
+    );
+    assert!(!form.contains("name=\"reset\" value=\"quota_reset_hour\""));
+    assert!(form.contains("id=\"s-quota_reset_hour\" name=\"quota_reset_hour\" type=\"number\" step=\"1\" value=\"7\""), "default back");
+}
+
+#[tokio::test]
+async fn wrong_current_passwords_in_panel_forms_count_in_the_one_limiter() {
+    let app = TestApp::spawn().await;
+    let b = Browser::signed_in(&app).await;
+    let wrong_password_form = [
+        ("kind", "api"),
+        ("current", "a-wrong-guess"),
+        ("password", "abcdefgh1"),
+        ("confirm", "abcdefgh1"),
+    ];
+    let wrong_settings_form = [
+        ("metadata_service_url", "https://gl.example"),
+        ("current_password", "another-wrong-guess"),
+    ];
+    for i in 0..9 {
+        let (s, h, _) = if i % 2 == 0 {
+            b.post("/panel/settings/password", &wrong_password_form)
+                .await
+        } else {
+            b.post("/panel/settings", &wrong_settings_form).await
+        };
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "attempt {i}");
+        assert!(!h.contains_key("retry-after"));
+    }
+    let (s, h, form) = b.post("/panel/settings", &wrong_settings_form).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{form}");
+    assert!(h.contains_key("retry-after"));
+    assert!(form.contains("Too many failed attempts"), "{form}");
+    let (s, h, _) = b
+        .post("/panel/settings/password", &wrong_password_form)
+        .await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    assert!(h.contains_key("retry-after"));
+    // The same limiter as the proxy's: this address's key guesses are refused too.
+    let r = app
+        .http
+        .get(format!("{}/v1/models", app.url))
+        .bearer_auth("a-key-guess")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_ne!(
+        app.state.settings.get().metadata_service_url,
+        "https://gl.example"
+    );
+    // The right password still gets through and clears the count.
+    let (s, _, form) = b
+        .post(
+            "/panel/settings",
+            &[
+                ("metadata_service_url", "https://gl.example"),
+                ("current_password", KEY),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{form}");
+    let (s, _, _) = b
+        .post("/panel/settings/password", &wrong_password_form)
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
 }

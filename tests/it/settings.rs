@@ -695,3 +695,23 @@ async fn wrong_keys_after_a_success_skip_argon2() {
         one_argon2
     );
 }
+
+#[tokio::test]
+async fn the_secrets_key_is_refused_in_a_config_file() {
+    let e = env().await;
+    let f = write_file(
+        &e.data,
+        "k.toml",
+        &format!("secrets_key = \"{}\"\n", "ab".repeat(32)),
+    );
+    let err = SettingsService::load(&sources(&e.data, &[], Some(f)), &e.store)
+        .await
+        .err()
+        .unwrap();
+    let text = err.to_string();
+    assert!(
+        text.contains("only be set in the environment (SECRETS_KEY)"),
+        "{text}"
+    );
+    assert!(!text.contains("abab"), "never echoed: {text}");
+}

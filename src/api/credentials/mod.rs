@@ -1,8 +1,10 @@
 //! The credential pool: list, inspect, switch on and off, clear bans, identify, delete.
 //! Import and export live in `transfer.rs`.
+mod bulk;
 mod keys;
 mod transfer;
 
+pub use self::bulk::BulkApi;
 pub use self::keys::KeysApi;
 
 pub use self::transfer::{MAX_IMPORT_BYTES, MAX_IMPORT_FILES, content_disposition};

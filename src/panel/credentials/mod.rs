@@ -12,12 +12,22 @@ use serde::Deserialize;
 
 use self::row::RowView;
 use super::Nav;
-use super::web::{Opt, PanelError, Toast, html, hx_target, options, render, with_toast};
-use crate::pool::CredId;
+use super::i18n::Tr;
+use super::web::{Opt, PanelError, Toast, html, hx_target, options, render, trigger, with_toast};
+use crate::pool::bulk::{BulkAction, BulkError, BulkOutcome};
+use crate::pool::service::{CredentialQuery, ErrorFilter, SortKey};
+use crate::pool::{CredId, Health, PoolSummary};
 use crate::state::AppState;
 
-pub const PAGE_SIZES: [usize; 3] = [20, 50, 100];
-pub const STATUSES: [&str; 5] = ["all", "active", "cooling", "disabled", "banned"];
+pub const PAGE_SIZES: [usize; 4] = [20, 50, 100, 500];
+pub const STATUSES: [&str; 6] = [
+    "all",
+    "active",
+    "cooling",
+    "disabled",
+    "banned",
+    "needs_sign_in",
+];
 pub const KINDS: [&str; 5] = [
     "all",
     "code_assist",
@@ -25,35 +35,51 @@ pub const KINDS: [&str; 5] = [
     "vertex_service_account",
     "vertex_express_key",
 ];
+pub const ERRORS: [&str; 10] = [
+    "all", "any", "none", "400", "401", "403", "404", "429", "500", "503",
+];
+pub const SORTS: [&str; 6] = ["id", "name", "status", "last_used", "errors", "calls"];
 
 #[derive(Deserialize, Default)]
 pub struct Filter {
+    q: Option<String>,
     status: Option<String>,
     kind: Option<String>,
+    model: Option<String>,
+    error: Option<String>,
+    sort: Option<String>,
+    order: Option<String>,
     page: Option<String>,
     per: Option<String>,
 }
 
 /// A filter with every value checked: anything unknown falls back to the default.
 struct Selected {
+    q: String,
     status: &'static str,
     kind: &'static str,
+    model: String,
+    error: &'static str,
+    sort: &'static str,
+    desc: bool,
     page: usize,
     per: usize,
 }
 
+fn pick(all: &[&'static str], v: Option<&str>) -> &'static str {
+    all.iter()
+        .find(|s| Some(**s) == v)
+        .copied()
+        .unwrap_or(all[0])
+}
+
+/// Free text from the address bar, trimmed and bounded.
+fn text(v: Option<&str>) -> String {
+    v.unwrap_or_default().trim().chars().take(200).collect()
+}
+
 impl Filter {
     fn selected(&self) -> Selected {
-        let status = STATUSES
-            .iter()
-            .find(|s| Some(**s) == self.status.as_deref())
-            .copied()
-            .unwrap_or("all");
-        let kind = KINDS
-            .iter()
-            .find(|k| Some(**k) == self.kind.as_deref())
-            .copied()
-            .unwrap_or("all");
         let per = self
             .per
             .as_deref()
@@ -67,95 +93,159 @@ impl Filter {
             .filter(|p: &usize| *p >= 1)
             .unwrap_or(1);
         Selected {
-            status,
-            kind,
+            q: text(self.q.as_deref()),
+            status: pick(&STATUSES, self.status.as_deref()),
+            kind: pick(&KINDS, self.kind.as_deref()),
+            model: text(self.model.as_deref()),
+            error: pick(&ERRORS, self.error.as_deref()),
+            sort: pick(&SORTS, self.sort.as_deref()),
+            desc: self.order.as_deref() == Some("desc"),
             page,
             per,
         }
     }
 }
 
+impl Selected {
+    fn query(&self) -> CredentialQuery {
+        CredentialQuery {
+            search: Some(self.q.clone()).filter(|q| !q.is_empty()),
+            kind: crate::google::kind::CredentialKind::parse(self.kind),
+            status: Health::parse(self.status),
+            model: Some(self.model.clone()).filter(|m| !m.is_empty()),
+            error: ErrorFilter::parse(self.error),
+            sort: SortKey::parse(self.sort).unwrap_or_default(),
+            desc: self.desc,
+            page: self.page,
+            per: self.per,
+        }
+    }
+
+    /// The address of `page` with these filters.
+    fn at(&self, page: usize) -> String {
+        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        format!(
+            "q={}&status={}&kind={}&model={}&error={}&sort={}&order={}&per={}&page={page}",
+            enc(&self.q),
+            self.status,
+            self.kind,
+            enc(&self.model),
+            self.error,
+            self.sort,
+            if self.desc { "desc" } else { "asc" },
+            self.per
+        )
+    }
+}
+
+/// The state counts over the whole pool, one element the page swaps on its own.
+#[derive(Template)]
+#[template(path = "panel/partials/cred_counts.html")]
 pub struct Counts {
-    total: usize,
-    active: usize,
-    cooling: usize,
-    disabled: usize,
-    banned: usize,
+    tr: Tr,
+    /// Formatted for the reader (thousands separators).
+    total: String,
+    active: String,
+    cooling: String,
+    disabled: String,
+    banned: String,
+    needs_sign_in: String,
+    /// Rendered inside a `<template>` as an out-of-band swap after a row action.
+    oob: bool,
+}
+
+impl Counts {
+    fn of(s: PoolSummary, oob: bool) -> Self {
+        let tr = Tr::current();
+        let n = |v: usize| tr.num(v as u64);
+        Counts {
+            total: n(s.total),
+            active: n(s.active),
+            cooling: n(s.cooling),
+            disabled: n(s.disabled),
+            banned: n(s.banned),
+            needs_sign_in: n(s.needs_sign_in),
+            tr,
+            oob,
+        }
+    }
 }
 
 #[derive(Template)]
 #[template(path = "panel/partials/cred_table.html")]
 struct Table {
+    tr: Tr,
     rows: Vec<RowView>,
-    counts: Counts,
-    page: usize,
-    pages: usize,
-    shown_from: usize,
-    shown_to: usize,
-    matching: usize,
+    counts: super::web::Fragment,
+    /// "Page 2 of 9 (showing 21–40 of 170)", in the reader's language.
+    pager: String,
     /// Query strings of this page and its neighbours.
     here: String,
     prev: Option<String>,
     next: Option<String>,
 }
 
-fn query(sel: &Selected, page: usize) -> String {
-    format!(
-        "status={}&kind={}&per={}&page={page}",
-        sel.status, sel.kind, sel.per
-    )
-}
-
 #[derive(Template)]
 #[template(path = "panel/credentials.html")]
 struct CredentialsPage {
+    tr: Tr,
     table: super::web::Fragment,
+    q: String,
+    model: String,
     statuses: Vec<Opt>,
     kinds: Vec<Opt>,
+    errors: Vec<Opt>,
+    sorts: Vec<Opt>,
+    desc: bool,
     page_sizes: Vec<Opt>,
 }
 
 #[derive(Template)]
 #[template(path = "panel/partials/cred_row.html")]
 struct RowTemplate {
+    tr: Tr,
     row: RowView,
 }
 
+impl RowTemplate {
+    fn new(row: RowView) -> Self {
+        RowTemplate {
+            tr: Tr::current(),
+            row,
+        }
+    }
+}
+
+/// One page: the filter, sort and paging run in memory over the pool; only the page's rows
+/// are read from the database.
 async fn table(state: &AppState, sel: &Selected) -> Result<Table, PanelError> {
-    let all: Vec<RowView> = row::all(state)
-        .await?
+    let found = state.pool.query(&sel.query());
+    let rows: Vec<RowView> = state
+        .pool
+        .views_of(&found.ids, &state.usage)
+        .await
+        .map_err(|e| PanelError::internal("cannot list credentials", e))?
         .into_iter()
         .map(RowView::from)
         .collect();
-    let count = |s: &str| all.iter().filter(|r| r.status == s).count();
-    let counts = Counts {
-        total: all.len(),
-        active: count("active"),
-        cooling: count("cooling"),
-        disabled: count("disabled"),
-        banned: count("banned"),
-    };
-    let matching: Vec<RowView> = all
-        .into_iter()
-        .filter(|r| sel.status == "all" || r.status == sel.status)
-        .filter(|r| sel.kind == "all" || r.kind == sel.kind)
-        .collect();
-    let n = matching.len();
-    let pages = n.div_ceil(sel.per).max(1);
-    let page = sel.page.min(pages);
-    let skip = (page - 1) * sel.per;
-    let rows: Vec<RowView> = matching.into_iter().skip(skip).take(sel.per).collect();
+    let skip = (found.page - 1) * found.per;
+    let tr = Tr::current();
+    let n = |v: usize| tr.num(v as u64);
+    let pager = tr.cred_pager(
+        n(found.page),
+        n(found.pages),
+        n(if rows.is_empty() { 0 } else { skip + 1 }),
+        n(skip + rows.len()),
+        n(found.matching),
+    );
     Ok(Table {
-        here: query(sel, page),
-        prev: (page > 1).then(|| query(sel, page - 1)),
-        next: (page < pages).then(|| query(sel, page + 1)),
-        shown_from: if rows.is_empty() { 0 } else { skip + 1 },
-        shown_to: skip + rows.len(),
+        tr,
+        pager,
+        here: sel.at(found.page),
+        prev: (found.page > 1).then(|| sel.at(found.page - 1)),
+        next: (found.page < found.pages).then(|| sel.at(found.page + 1)),
         rows,
-        counts,
-        page,
-        pages,
-        matching: n,
+        counts: render(&Counts::of(found.counts, false))?,
     })
 }
 
@@ -171,9 +261,15 @@ pub async fn list(
         return Ok(html(t.render()?));
     }
     let view = CredentialsPage {
+        tr: Tr::current(),
         table: render(&t)?,
+        q: sel.q.clone(),
+        model: sel.model.clone(),
         statuses: options(&STATUSES, &sel.status),
         kinds: options(&KINDS, &sel.kind),
+        errors: options(&ERRORS, &sel.error),
+        sorts: options(&SORTS, &sel.sort),
+        desc: sel.desc,
         page_sizes: options(&PAGE_SIZES, &sel.per),
     };
     super::web::page(
@@ -184,20 +280,137 @@ pub async fn list(
     )
 }
 
+/// The row (or nothing, after a delete) plus the pool's counts swapped out of band, so the
+/// counts at the top of the table follow every action.
+fn with_counts(state: &AppState, body: String) -> Result<Response, PanelError> {
+    let counts = Counts::of(state.pool.summary(), true).render()?;
+    Ok(html(format!("{body}{counts}")))
+}
+
+#[derive(Deserialize)]
+pub struct BulkForm {
+    action: String,
+    /// Every checked box sends one `ids` field.
+    #[serde(default)]
+    ids: Vec<String>,
+}
+
+fn bulk_ids(raw: &[String]) -> Vec<CredId> {
+    raw.iter().filter_map(|s| s.trim().parse().ok()).collect()
+}
+
+/// Bulk enable, disable, delete and re-check: the same service as `POST /api/v1/credentials/bulk`.
+/// Answers a toast saying what happened and `rows-changed`, which reloads the table (counts
+/// included) with its current filter.
+#[handler]
+pub async fn bulk(state: Data<&AppState>, body: poem::Body) -> Result<Response, PanelError> {
+    let form = read_form(body).await?;
+    let tr = Tr::current();
+    let Some(act) = BulkAction::parse(&form.action) else {
+        return Err(PanelError::BadRequest(format!(
+            "no bulk action named {}",
+            form.action
+        )));
+    };
+    let ids = bulk_ids(&form.ids);
+    let items = match state.pool.bulk(act, &ids).await {
+        Ok(items) => items,
+        Err(BulkError::Empty) => {
+            return Ok(with_toast(
+                html(""),
+                Toast::error(tr.cred_bulk_none().to_string()),
+            ));
+        }
+        Err(BulkError::TooMany) => {
+            return Err(PanelError::BadRequest(BulkError::TooMany.to_string()));
+        }
+        Err(e) => return Err(PanelError::internal("bulk action failed", e)),
+    };
+    let count = |o: BulkOutcome| items.iter().filter(|i| i.outcome == o).count();
+    let done = count(BulkOutcome::Done);
+    let text = match act {
+        BulkAction::Recheck => tr.cred_bulk_rechecked(
+            tr.num(done as u64),
+            tr.num(count(BulkOutcome::Refused) as u64),
+            tr.num(count(BulkOutcome::Unchecked) as u64),
+        ),
+        BulkAction::Enable => tr.cred_bulk_enabled(tr.num(done as u64)),
+        BulkAction::Disable => tr.cred_bulk_disabled(tr.num(done as u64)),
+        BulkAction::Delete => tr.cred_bulk_deleted(tr.num(done as u64)),
+    };
+    tracing::info!(
+        action = act.as_str(),
+        done,
+        "bulk credential action in the panel"
+    );
+    Ok(trigger(html(""), Some(Toast::ok(text)), &["rows-changed"]))
+}
+
+/// A form body with repeated fields (`ids=1&ids=2`), which poem's `Form` cannot collect.
+async fn read_form(body: poem::Body) -> Result<BulkForm, PanelError> {
+    let bytes = body
+        .into_bytes()
+        .await
+        .map_err(|e| PanelError::BadRequest(format!("cannot read the form: {e}")))?;
+    let mut form = BulkForm {
+        action: String::new(),
+        ids: Vec::new(),
+    };
+    for (k, v) in url::form_urlencoded::parse(&bytes) {
+        match k.as_ref() {
+            "action" => form.action = v.into_owned(),
+            "ids" => form.ids.push(v.into_owned()),
+            _ => {}
+        }
+    }
+    Ok(form)
+}
+
+/// The checked credentials as one ZIP (a plain form post: the browser saves the answer).
+#[handler]
+pub async fn export_selected(
+    state: Data<&AppState>,
+    body: poem::Body,
+) -> Result<Response, PanelError> {
+    let form = read_form(body).await?;
+    let ids = bulk_ids(&form.ids);
+    let zip = match state.pool.export_some(&ids).await {
+        Ok(zip) => zip,
+        Err(BulkError::Empty) => {
+            return Err(PanelError::BadRequest(
+                Tr::current().cred_bulk_none().to_string(),
+            ));
+        }
+        Err(BulkError::TooMany) => {
+            return Err(PanelError::BadRequest(BulkError::TooMany.to_string()));
+        }
+        Err(e) => return Err(PanelError::internal("cannot export", e)),
+    };
+    Ok(Response::builder()
+        .content_type("application/zip")
+        .header(
+            poem::http::header::CONTENT_DISPOSITION,
+            crate::api::credentials::content_disposition("credentials.zip"),
+        )
+        .header(poem::http::header::CACHE_CONTROL, "no-store")
+        .body(zip))
+}
+
 #[handler]
 pub async fn action(
     state: Data<&AppState>,
     Path((id, action)): Path<(CredId, String)>,
 ) -> Result<Response, PanelError> {
+    let tr = Tr::current();
     let store_err = |e| PanelError::internal("cannot save the credential", e);
-    let (found, done) = match action.as_str() {
+    let (found, done): (bool, fn(&Tr, &str) -> String) = match action.as_str() {
         "enable" => (
             state.pool.set_enabled(id, true).await.map_err(store_err)?,
-            "enabled",
+            |t, n| t.cr_toast_enabled(n),
         ),
         "disable" => (
             state.pool.set_enabled(id, false).await.map_err(store_err)?,
-            "disabled",
+            |t, n| t.cr_toast_disabled(n),
         ),
         "unban" => (
             state
@@ -205,7 +418,7 @@ pub async fn action(
                 .clear_errors_and_unban(id)
                 .await
                 .map_err(store_err)?,
-            "unbanned; errors and cooldowns cleared",
+            |t, n| t.cr_toast_unbanned(n),
         ),
         "identify" => {
             if state.pool.state(id).is_none() {
@@ -213,18 +426,13 @@ pub async fn action(
             }
             if let Err(e) = state.pool.identify(id).await {
                 let msg = crate::logs::redact(&e.to_string()).into_owned();
-                let r = html(
-                    RowTemplate {
-                        row: load(&state, id).await?,
-                    }
-                    .render()?,
-                );
+                let r = html(RowTemplate::new(load(&state, id).await?).render()?);
                 return Ok(with_toast(
                     r,
-                    Toast::error(format!("Identify failed: {msg}")),
+                    Toast::error(tr.cr_toast_identify_failed(msg)),
                 ));
             }
-            (true, "identified")
+            (true, |t, n| t.cr_toast_identified(n))
         }
         "delete" => {
             let gone = state
@@ -237,19 +445,19 @@ pub async fn action(
             }
             tracing::info!(credential = id, "credential deleted in the panel");
             return Ok(with_toast(
-                html(""),
-                Toast::ok(format!("Credential {id} deleted")),
+                with_counts(&state, String::new())?,
+                Toast::ok(tr.cr_toast_deleted(id)),
             ));
         }
-        _ => return Err(PanelError::NotFound(format!("no action named {action}"))),
+        _ => return Err(PanelError::NotFound(tr.cr_no_action(action))),
     };
     if !found {
         return Err(not_found(id));
     }
     let row = load(&state, id).await?;
-    let text = format!("{} {done}", row.name);
+    let text = done(&tr, &row.name);
     Ok(with_toast(
-        html(RowTemplate { row }.render()?),
+        with_counts(&state, RowTemplate::new(row).render()?)?,
         Toast::ok(text),
     ))
 }
@@ -269,12 +477,7 @@ pub async fn set_group(
     let group = match crate::pool::admin::parse_quota_group(form.group.as_deref().unwrap_or("")) {
         Ok(g) => g,
         Err(e) => {
-            let r = html(
-                RowTemplate {
-                    row: load(&state, id).await?,
-                }
-                .render()?,
-            );
+            let r = html(RowTemplate::new(load(&state, id).await?).render()?);
             return Ok(with_toast(r, Toast::error(e.to_string())));
         }
     };
@@ -287,18 +490,19 @@ pub async fn set_group(
         return Err(not_found(id));
     }
     let row = load(&state, id).await?;
+    let tr = Tr::current();
     let text = match group {
-        Some(g) => format!("{} is now in quota group {g}", row.name),
-        None => format!("{} is now a quota group of its own", row.name),
+        Some(g) => tr.cr_toast_group(&row.name, g),
+        None => tr.cr_toast_own_group(&row.name),
     };
     Ok(with_toast(
-        html(RowTemplate { row }.render()?),
+        html(RowTemplate::new(row).render()?),
         Toast::ok(text),
     ))
 }
 
 fn not_found(id: CredId) -> PanelError {
-    PanelError::NotFound(format!("credential {id} not found"))
+    PanelError::NotFound(Tr::current().cr_not_found(id))
 }
 
 async fn load(state: &AppState, id: CredId) -> Result<RowView, PanelError> {
@@ -306,6 +510,33 @@ async fn load(state: &AppState, id: CredId) -> Result<RowView, PanelError> {
         .await?
         .map(RowView::from)
         .ok_or_else(|| not_found(id))
+}
+
+impl Tr {
+    /// The reader's word for a filter value (a state, kind, error filter or sort key).
+    pub fn cred_word(&self, value: &str) -> &'static str {
+        match value {
+            "active" => self.cred_st_active(),
+            "cooling" => self.cred_st_cooling(),
+            "disabled" => self.cred_st_disabled(),
+            "banned" => self.cred_st_banned(),
+            "needs_sign_in" => self.cred_st_needs_sign_in(),
+            "code_assist" => self.cred_kind_code_assist(),
+            "gemini_api_key" => self.cred_kind_gemini_api_key(),
+            "vertex_service_account" => self.cred_kind_vertex_service_account(),
+            "vertex_express_key" => self.cred_kind_vertex_express_key(),
+            "any" => self.cred_err_any(),
+            "none" => self.cred_err_none(),
+            "id" => self.cred_sort_id(),
+            "name" => self.cred_sort_name(),
+            "status" => self.cred_sort_status(),
+            "last_used" => self.cred_sort_last_used(),
+            "errors" => self.cred_sort_errors(),
+            "calls" => self.cred_sort_calls(),
+            "all" => self.cred_st_all(),
+            _ => "",
+        }
+    }
 }
 
 #[cfg(test)]
@@ -319,6 +550,7 @@ mod tests {
             kind: Some("vertex".into()),
             page: Some("-3".into()),
             per: Some("7".into()),
+            ..Default::default()
         };
         let s = f.selected();
         assert_eq!((s.status, s.kind, s.page, s.per), ("all", "all", 1, 20));
@@ -327,6 +559,7 @@ mod tests {
             kind: Some("gemini_api_key".into()),
             page: Some("3".into()),
             per: Some("50".into()),
+            ..Default::default()
         };
         let s = f.selected();
         assert_eq!(

@@ -4,6 +4,7 @@ use crate::pool::CredId;
 use crate::pool::view::{self, BanKindView, CooldownReasonView, Credential, Status};
 use crate::state::AppState;
 
+use super::super::i18n::Tr;
 use super::super::web::PanelError;
 
 pub struct RowView {
@@ -14,8 +15,6 @@ pub struct RowView {
     pub source: &'static str,
     /// The filter value (`gemini_api_key`).
     pub kind: &'static str,
-    /// For people (`Gemini API key`).
-    pub kind_label: &'static str,
     pub group: String,
     /// Discovered models, comma separated (empty when not discovered).
     pub models: String,
@@ -31,6 +30,8 @@ pub struct RowView {
     pub total: String,
     pub pro: String,
     pub next_reset: String,
+    /// The reset in words, in the reader's zone.
+    pub next_reset_text: String,
     pub in_flight: u32,
 }
 
@@ -46,6 +47,7 @@ pub struct CooldownText {
     pub model: String,
     /// RFC 3339, for `<time datetime>` and the countdown script.
     pub until: String,
+    pub until_text: String,
     pub reason: &'static str,
 }
 
@@ -61,13 +63,14 @@ pub fn status_word(s: Status) -> &'static str {
         Status::Cooling => "cooling",
         Status::Disabled => "disabled",
         Status::Banned => "banned",
+        Status::NeedsSignIn => "needs_sign_in",
     }
 }
 
-fn allowance(a: &view::AllowanceView) -> String {
+fn allowance(tr: &Tr, a: &view::AllowanceView) -> String {
     match a.limit {
-        Some(l) => format!("{}/{l}", a.used),
-        None => format!("{}/∞", a.used),
+        Some(l) => format!("{}/{}", tr.num(a.used), tr.num(l)),
+        None => format!("{}/∞", tr.num(a.used)),
     }
 }
 
@@ -77,42 +80,36 @@ fn safe_link(link: Option<String>) -> Option<String> {
 
 impl From<Credential> for RowView {
     fn from(c: Credential) -> Self {
+        let tr = Tr::current();
         RowView {
             id: c.id,
             name: c.name,
             email: c.email.unwrap_or_default(),
             project: c.project_id.unwrap_or_default(),
             source: match c.source {
-                view::SourceView::Upload => "upload",
-                view::SourceView::Env => "env",
-                view::SourceView::Oauth => "sign-in",
-                view::SourceView::Dir => "directory",
-                view::SourceView::Demo => "demo",
+                view::SourceView::Upload => tr.src_upload(),
+                view::SourceView::Env => tr.src_env(),
+                view::SourceView::Oauth => tr.src_oauth(),
+                view::SourceView::Dir => tr.src_dir(),
+                view::SourceView::Demo => tr.src_demo(),
             },
             kind: crate::google::kind::CredentialKind::from(c.kind).as_str(),
-            kind_label: crate::google::kind::CredentialKind::from(c.kind).label(),
             group: c.quota_group.unwrap_or_default(),
             models: c.models.map(|m| m.join(", ")).unwrap_or_default(),
             recheck: c
                 .recheck
-                .map(|r| {
-                    format!(
-                        "{} ({})",
-                        r.message,
-                        r.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                    )
-                })
+                .map(|r| format!("{} ({})", r.message, tr.datetime(r.at)))
                 .unwrap_or_default(),
             status: status_word(c.status),
             enabled: c.enabled,
             banned: c.ban.is_some(),
             ban: c.ban.map(|b| BanText {
                 kind: match b.kind {
-                    BanKindView::AutoBan => "auto-ban",
-                    BanKindView::RefreshRevoked => "refresh token revoked",
-                    BanKindView::MissingRefreshToken => "no refresh token",
-                    BanKindView::Ineligible => "account not eligible",
-                    BanKindView::Rejected => "refused by Google",
+                    BanKindView::AutoBan => tr.ban_auto(),
+                    BanKindView::RefreshRevoked => tr.ban_revoked(),
+                    BanKindView::MissingRefreshToken => tr.ban_no_refresh(),
+                    BanKindView::Ineligible => tr.ban_ineligible(),
+                    BanKindView::Rejected => tr.ban_rejected(),
                 },
                 status: b.status,
                 reason: b.reason,
@@ -124,12 +121,13 @@ impl From<Credential> for RowView {
                 .map(|cd| CooldownText {
                     model: cd.model,
                     until: cd.until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    until_text: tr.datetime(cd.until),
                     reason: match cd.reason {
-                        CooldownReasonView::RateLimited => "rate limited",
-                        CooldownReasonView::QuotaExhausted => "quota exhausted",
-                        CooldownReasonView::Probing => "probing",
-                        CooldownReasonView::DailyExhausted => "daily quota spent",
-                        CooldownReasonView::Overloaded => "overloaded",
+                        CooldownReasonView::RateLimited => tr.cd_rate_limited(),
+                        CooldownReasonView::QuotaExhausted => tr.cd_quota(),
+                        CooldownReasonView::Probing => tr.cd_probing(),
+                        CooldownReasonView::DailyExhausted => tr.cd_daily(),
+                        CooldownReasonView::Overloaded => tr.cd_overloaded(),
                     },
                 })
                 .collect(),
@@ -143,8 +141,9 @@ impl From<Credential> for RowView {
                 })
                 .collect(),
             error_streak: c.error_streak,
-            total: allowance(&c.quota.total),
-            pro: allowance(&c.quota.pro),
+            total: allowance(&tr, &c.quota.total),
+            pro: allowance(&tr, &c.quota.pro),
+            next_reset_text: tr.datetime(c.quota.next_reset),
             next_reset: c
                 .quota
                 .next_reset
@@ -152,14 +151,6 @@ impl From<Credential> for RowView {
             in_flight: c.in_flight,
         }
     }
-}
-
-pub async fn all(state: &AppState) -> Result<Vec<Credential>, PanelError> {
-    state
-        .pool
-        .views(&state.usage, None)
-        .await
-        .map_err(|e| PanelError::internal("cannot list credentials", e))
 }
 
 pub async fn one(state: &AppState, id: CredId) -> Result<Option<Credential>, PanelError> {

@@ -6,6 +6,7 @@ use poem::http::{StatusCode, header};
 use poem::web::{Data, Multipart, Path};
 use poem::{IntoResponse, Response, handler};
 
+use super::super::i18n::Tr;
 use super::super::web::{PanelError, Toast, html, trigger};
 use crate::api::credentials::{MAX_IMPORT_BYTES, MAX_IMPORT_FILES, content_disposition};
 use crate::onboarding::import::sanitize_name;
@@ -24,6 +25,7 @@ pub struct ResultLine {
 #[derive(Template)]
 #[template(path = "panel/partials/upload_result.html")]
 struct UploadResult {
+    tr: Tr,
     lines: Vec<ResultLine>,
     imported: usize,
 }
@@ -35,8 +37,8 @@ fn lines_of(file: &str, o: ImportOutcome, out: &mut Vec<ResultLine>) {
             entry: i.name,
             outcome: "imported",
             detail: match i.note {
-                Some(n) => format!("credential {} ({n})", i.id),
-                None => format!("credential {}", i.id),
+                Some(n) => format!("{} ({n})", Tr::current().up_credential_id(i.id)),
+                None => Tr::current().up_credential_id(i.id),
             },
         });
     }
@@ -62,7 +64,8 @@ fn lines_of(file: &str, o: ImportOutcome, out: &mut Vec<ResultLine>) {
 pub async fn upload(state: Data<&AppState>, mut form: Multipart) -> Result<Response, PanelError> {
     let mut lines = Vec::new();
     let mut files = 0usize;
-    let bad = |e: String| PanelError::BadRequest(format!("cannot read the upload: {e}"));
+    let tr = Tr::current();
+    let bad = |e: String| PanelError::BadRequest(tr.up_unreadable(e));
     while let Some(field) = form.next_field().await.map_err(|e| bad(e.to_string()))? {
         if field.name() != Some("files") {
             continue;
@@ -75,9 +78,7 @@ pub async fn upload(state: Data<&AppState>, mut form: Multipart) -> Result<Respo
         }
         files += 1;
         if files > MAX_IMPORT_FILES {
-            return Err(PanelError::BadRequest(format!(
-                "at most {MAX_IMPORT_FILES} files per upload"
-            )));
+            return Err(PanelError::BadRequest(tr.up_too_many(MAX_IMPORT_FILES)));
         }
         let shown = sanitize_name(&raw_name).unwrap_or_else(|| "upload".into());
         if bytes.len() > MAX_IMPORT_BYTES {
@@ -85,7 +86,7 @@ pub async fn upload(state: Data<&AppState>, mut form: Multipart) -> Result<Respo
                 file: shown,
                 entry: String::new(),
                 outcome: "rejected",
-                detail: format!("larger than the limit of {MAX_IMPORT_BYTES} bytes"),
+                detail: tr.up_too_large(tr.num(MAX_IMPORT_BYTES)),
             });
             continue;
         }
@@ -102,16 +103,19 @@ pub async fn upload(state: Data<&AppState>, mut form: Multipart) -> Result<Respo
         }
     }
     if files == 0 {
-        return Err(PanelError::BadRequest(
-            "choose one or more .json or .zip files first".into(),
-        ));
+        return Err(PanelError::BadRequest(tr.up_choose_files().into()));
     }
     let imported = lines.iter().filter(|l| l.outcome == "imported").count();
-    let body = UploadResult { lines, imported }.render()?;
+    let body = UploadResult {
+        tr,
+        lines,
+        imported,
+    }
+    .render()?;
     let toast = if imported > 0 {
-        Toast::ok(format!("{imported} credential(s) imported"))
+        Toast::ok(tr.up_toast_imported(tr.num(imported as u64)))
     } else {
-        Toast::error("Nothing was imported; see the table for why")
+        Toast::error(tr.up_toast_none())
     };
     Ok(trigger(html(body), Some(toast), &["rows-changed"]))
 }
@@ -132,15 +136,12 @@ pub async fn paste_keys(
 ) -> Result<Response, PanelError> {
     use crate::google::kind::CredentialKind;
     use crate::onboarding::official::{ImportKeysError, import_keys};
+    let tr = Tr::current();
     let kind = CredentialKind::parse(&form.kind)
         .filter(|k| k.is_api_key())
-        .ok_or_else(|| {
-            PanelError::BadRequest("choose Gemini API keys or Vertex express keys".into())
-        })?;
+        .ok_or_else(|| PanelError::BadRequest(tr.up_choose_kind().into()))?;
     if form.keys.trim().is_empty() {
-        return Err(PanelError::BadRequest(
-            "paste one or more keys first".into(),
-        ));
+        return Err(PanelError::BadRequest(tr.up_paste_keys().into()));
     }
     let probe = state.pool.probe_model();
     let outcome = import_keys(
@@ -162,11 +163,16 @@ pub async fn paste_keys(
     let mut lines = Vec::new();
     lines_of(kind.label(), o, &mut lines);
     let imported = lines.iter().filter(|l| l.outcome == "imported").count();
-    let body = UploadResult { lines, imported }.render()?;
+    let body = UploadResult {
+        tr,
+        lines,
+        imported,
+    }
+    .render()?;
     let toast = if imported > 0 {
-        Toast::ok(format!("{imported} key(s) added"))
+        Toast::ok(tr.up_toast_keys(tr.num(imported as u64)))
     } else {
-        Toast::error("No key was added; see the table for why")
+        Toast::error(tr.up_toast_no_keys())
     };
     Ok(trigger(html(body), Some(toast), &["rows-changed"]))
 }

@@ -6,7 +6,7 @@ use crate::google::kind::{CredentialKind, Pin};
 use crate::pool::Profile;
 use crate::pool::clock::add;
 use crate::pool::failure::PoolConfig;
-use crate::pool::state::{Ban, BanKind, CredentialState, RecheckNote};
+use crate::pool::state::{Ban, BanKind, CredentialState, Health, RecheckNote};
 
 impl Pool {
     pub fn config(&self) -> &PoolConfig {
@@ -196,6 +196,26 @@ impl Pool {
         self.rotation
     }
 
+    /// Visits every credential with its state and profile. O(n); for the credentials page.
+    pub fn each(&self, mut f: impl FnMut(CredId, &CredentialState, &Profile, u32)) {
+        for (id, e) in &self.entries {
+            f(
+                *id,
+                &e.state,
+                &e.profile,
+                e.in_flight.load(Ordering::Relaxed),
+            );
+        }
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    pub fn contains(&self, id: CredId) -> bool {
+        self.entries.contains_key(&id)
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -221,17 +241,17 @@ impl Pool {
     /// Counts for the API and panel. O(n); not for the request path.
     pub fn summary(&self) -> PoolSummary {
         let now = self.clock.now();
-        let cooling = self
-            .entries
-            .values()
-            .filter(|e| e.state.is_active() && e.state.cooldowns.values().any(|c| c.blocks(now)))
-            .count();
+        let mut counts = [0usize; 5];
+        for e in self.entries.values() {
+            counts[health_slot(e.state.health(now))] += 1;
+        }
         PoolSummary {
             total: self.entries.len(),
-            active: self.entries.len() - self.disabled - self.banned,
-            disabled: self.disabled,
-            banned: self.banned,
-            cooling,
+            active: counts[health_slot(Health::Active)],
+            disabled: counts[health_slot(Health::Disabled)],
+            banned: counts[health_slot(Health::Banned)],
+            cooling: counts[health_slot(Health::Cooling)],
+            needs_sign_in: counts[health_slot(Health::NeedsSignIn)],
             in_flight: self
                 .entries
                 .values()
@@ -327,5 +347,15 @@ impl Pool {
             .collect();
         out.sort_unstable_by_key(|m| m.id);
         out
+    }
+}
+
+fn health_slot(h: Health) -> usize {
+    match h {
+        Health::Active => 0,
+        Health::Cooling => 1,
+        Health::Disabled => 2,
+        Health::Banned => 3,
+        Health::NeedsSignIn => 4,
     }
 }

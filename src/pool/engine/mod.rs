@@ -75,12 +75,15 @@ pub struct Snapshot {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct PoolSummary {
     pub total: usize,
-    /// Enabled and not banned.
+    /// Usable now: enabled, not banned, not cooling for any model. The five state counts add
+    /// up to `total`, each credential counted once by [`CredentialState::health`].
     pub active: usize,
     pub disabled: usize,
     pub banned: usize,
-    /// Active credentials cooling for at least one model.
+    /// Enabled, not banned, cooling for at least one model.
     pub cooling: usize,
+    /// The refresh token was revoked or is missing: it waits for a new OAuth sign-in.
+    pub needs_sign_in: usize,
     pub in_flight: u64,
 }
 

@@ -302,6 +302,22 @@ impl PoolService {
         }
     }
 
+    /// A token obtained now, not a cached one: the on-demand re-check asks Google whether the
+    /// refresh token (or the service account) still works.
+    pub(crate) async fn fresh_access_token(&self, id: CredId) -> Result<String, TokenError> {
+        {
+            let mut all = self.inner.secrets.write();
+            match all.get_mut(&id) {
+                Some(Secret::OAuth(t)) => {
+                    t.expiry = None;
+                }
+                Some(Secret::ServiceAccount(s)) => s.token = None,
+                _ => {}
+            }
+        }
+        self.access_token(id).await
+    }
+
     /// The credential's call, outside the rotation (a probe; no in-flight count).
     pub(crate) async fn probe_call(&self, id: CredId) -> Result<Call, TokenError> {
         self.ready(id).await

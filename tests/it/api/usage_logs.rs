@@ -80,6 +80,29 @@ async fn quota_remaining_and_next_reset_are_visible_and_limits_apply() {
     assert_eq!((status, code(&body)), (404, "not_found"));
     let (status, _) = send(api(&app, Method::POST, "/usage/reset")).await;
     assert_eq!(status, 204);
+
+    // Limit changes and resets are in the audit log (refused ones are not).
+    let (status, log) = get(&app, "/audit?action=usage.").await;
+    assert_eq!(status, 200, "{log}");
+    let resets: Vec<_> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["subject"].clone(), e["detail"]["scope"].clone()))
+        .collect();
+    assert_eq!(
+        resets,
+        [
+            (json!(null), json!("all")),
+            (json!(id.to_string()), json!("credential"))
+        ]
+    );
+    let (_, log) = get(&app, "/audit?action=credential.limits").await;
+    let limits = log["events"].as_array().unwrap();
+    assert_eq!(limits.len(), 1, "{log}");
+    assert_eq!(limits[0]["subject"], id.to_string());
+    assert_eq!(limits[0]["detail"], json!({"total": 5, "pro": null}));
+    assert_eq!(limits[0]["actor"], "api-password");
 }
 
 #[tokio::test]
