@@ -133,6 +133,9 @@ pub fn validation_zh(msg: &str) -> Option<String> {
     Some(
         match msg {
             "must be a URL" => "必须是 URL",
+            "must be empty or an ip:port address such as 127.0.0.1:9464" => {
+                "必须留空，或是 127.0.0.1:9464 这样的 ip:端口 地址"
+            }
             "must be a base URL without query or fragment" => "必须是不带查询参数或片段的基础地址",
             "must be a comma list of HTTP status codes between 400 and 599" => {
                 "必须是逗号分隔的 HTTP 状态码（400 到 599）"
