@@ -435,7 +435,7 @@ async fn the_panel_lists_filters_details_downloads_and_charts_requests() {
     assert_eq!(s, 200);
     assert_eq!(html.matches("<svg class=\"chart\"").count(), 3, "{html}");
     assert!(
-        html.contains("<th scope=\"col\">gemini-2.5-flash</th>"),
+        html.contains("<th scope=\"col\" translate=\"no\">gemini-2.5-flash</th>"),
         "{html}"
     );
     assert!(html.contains("<title>"), "bars carry their values");
