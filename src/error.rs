@@ -83,6 +83,22 @@ pub enum GatewayError {
     EmptyReply(String),
     #[error("upstream unreachable: {0}")]
     UpstreamTransport(String),
+    /// A client key that is disabled or expired (the secret was right).
+    #[error("{0}")]
+    KeyRefused(String),
+    /// A client key's allow-list does not include the model (after aliases and suffixes).
+    #[error("API key '{key}' may not use model '{model}' (allowed: {allowed})")]
+    ModelNotAllowed {
+        key: String,
+        model: String,
+        allowed: String,
+    },
+    /// A client key's allow-list does not include the upstream the model name pins.
+    #[error("API key '{key}' may not use {upstream} credentials")]
+    UpstreamNotAllowed { key: String, upstream: String },
+    /// Over one of a client key's limits.
+    #[error("{0}")]
+    KeyLimited(crate::keys::Limited),
     #[error("server is busy, try again later")]
     Overloaded,
     #[error("internal error: {0}")]
@@ -93,7 +109,11 @@ impl GatewayError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::MissingKey => StatusCode::UNAUTHORIZED,
-            Self::WrongKey => StatusCode::FORBIDDEN,
+            Self::WrongKey
+            | Self::KeyRefused(_)
+            | Self::ModelNotAllowed { .. }
+            | Self::UpstreamNotAllowed { .. } => StatusCode::FORBIDDEN,
+            Self::KeyLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::BadRequest(_) | Self::Unservable(_) | Self::InvalidParam { .. } => {
                 StatusCode::BAD_REQUEST
             }
@@ -125,6 +145,12 @@ impl GatewayError {
     }
 
     fn openai_type(&self) -> &'static str {
+        if matches!(
+            self,
+            Self::ModelNotAllowed { .. } | Self::UpstreamNotAllowed { .. }
+        ) {
+            return "permission_error";
+        }
         match self.status().as_u16() {
             401 | 403 => "authentication_error",
             404 => "not_found_error",
@@ -136,7 +162,10 @@ impl GatewayError {
 
     /// Anthropic's error `type` for this error's status.
     fn anthropic_type(&self) -> &'static str {
-        if matches!(self, Self::MissingKey | Self::WrongKey) {
+        if matches!(
+            self,
+            Self::MissingKey | Self::WrongKey | Self::KeyRefused(_)
+        ) {
             return "authentication_error";
         }
         match self.status().as_u16() {
@@ -152,7 +181,10 @@ impl GatewayError {
 
     fn openai_code(&self) -> serde_json::Value {
         match self {
-            Self::MissingKey | Self::WrongKey => json!("invalid_api_key"),
+            Self::MissingKey | Self::WrongKey | Self::KeyRefused(_) => json!("invalid_api_key"),
+            Self::ModelNotAllowed { .. } => json!("model_not_allowed"),
+            Self::UpstreamNotAllowed { .. } => json!("upstream_not_allowed"),
+            Self::KeyLimited(_) => json!("rate_limit_exceeded"),
             Self::ModelNotFound(_) => json!("model_not_found"),
             Self::Unservable(_) => json!("unsupported_by_pool"),
             // Keep Google's reason (e.g. RATE_LIMIT_EXCEEDED) so clients can tell errors apart.
@@ -169,7 +201,9 @@ impl GatewayError {
     fn param(&self) -> Option<&str> {
         match self {
             Self::InvalidParam { param, .. } => Some(param),
-            Self::ModelNotFound(_) => Some("model"),
+            Self::ModelNotFound(_)
+            | Self::ModelNotAllowed { .. }
+            | Self::UpstreamNotAllowed { .. } => Some("model"),
             _ => None,
         }
     }
@@ -225,6 +259,7 @@ impl GatewayError {
             | Self::TooManyAttempts {
                 retry_after_secs: s,
             } => Some(*s),
+            Self::KeyLimited(l) => Some(l.retry_after_secs),
             _ => None,
         };
         if let Some(s) = retry_after {

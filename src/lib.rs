@@ -14,7 +14,9 @@ pub mod error;
 pub mod google;
 pub mod healthcheck;
 pub mod keepalive;
+pub mod keys;
 pub mod logs;
+pub mod metrics;
 pub mod models;
 pub mod onboarding;
 pub mod outbound;
@@ -187,6 +189,7 @@ pub async fn build(sources: Sources) -> Result<App, StartupError> {
         let pool = pool.clone();
         usage.on_quota_release(move |id| pool.release_quota(id));
     }
+    let keys = keys::KeyService::load(store.clone(), usage.clone()).await?;
     // After the usage hooks: a credential imported again at start takes over the day's count
     // of its deleted predecessor, as an upload does.
     let imported = pool.import_at_start(&s, &sources.env).await?;
@@ -214,6 +217,8 @@ pub async fn build(sources: Sources) -> Result<App, StartupError> {
         responses,
         reqlog,
         attempts: security::FailureLimiter::default(),
+        keys,
+        metrics: metrics::Metrics::new(),
         client_addrs: security::ClientAddrs::new(security::TrustedProxies::new(&s.trusted_proxies)),
     };
     Ok(App {
@@ -261,6 +266,13 @@ impl App {
         let watcher = tokio::spawn(watch_settings(state.clone()));
         let keeper = onboarding::keeper::spawn(state.pool.clone(), state.settings.clone());
         let keepalive = keepalive::spawn(state.settings.clone());
+        let metrics_port = match state.settings.get().metrics_listen {
+            Some(addr) => {
+                let l = bind(&addr.ip().to_string(), addr.port()).await?;
+                Some(metrics::serve_separately(state.clone(), l))
+            }
+            None => None,
+        };
         let app = routes(state.clone());
         let config = server::Config {
             limits: Box::new({
@@ -277,6 +289,9 @@ impl App {
         watcher.abort();
         keeper.abort();
         keepalive.abort();
+        if let Some(m) = metrics_port {
+            m.abort();
+        }
         if let Err(e) = state.pool.flush().await {
             tracing::error!(error = %e, "could not save credential states at shutdown");
         }
@@ -327,6 +342,7 @@ pub fn html_escape(s: &str) -> String {
 pub fn routes(state: AppState) -> impl poem::Endpoint {
     Route::new()
         .at("/healthz", get(healthz))
+        .at("/metrics", get(metrics::metrics_endpoint))
         .at("/oauth2callback", get(panel::oauth_callback))
         // Browser-based chat front ends call the proxy directly, so it answers CORS preflights.
         .nest(
@@ -359,10 +375,15 @@ pub fn attach_logs(app: &mut App) -> Result<logs::LogGuard, logs::LogError> {
         console: true,
     })?;
     crate::logs::register_secrets(
-        [&s.password, &s.api_password, &s.panel_password]
-            .into_iter()
-            .flatten()
-            .map(String::as_str),
+        [
+            &s.password,
+            &s.api_password,
+            &s.panel_password,
+            &s.metrics_token,
+        ]
+        .into_iter()
+        .flatten()
+        .map(String::as_str),
     );
     if let Some(p) = s.proxy.as_deref().and_then(security::userinfo_password) {
         crate::logs::register_secrets([p.as_str()]);

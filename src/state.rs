@@ -27,6 +27,10 @@ pub struct AppState {
     pub reqlog: crate::reqlog::RequestLog,
     /// Failed secrets per client address, shared by the proxy, the API and the panel.
     pub attempts: crate::security::FailureLimiter,
+    /// Client API keys with their limits (the built-in `API_PASSWORD` key aside).
+    pub keys: crate::keys::KeyService,
+    /// The per-request series of `GET /metrics`.
+    pub metrics: crate::metrics::Metrics,
     /// `TRUSTED_PROXIES`, to find the real client address.
     pub client_addrs: crate::security::ClientAddrs,
 }

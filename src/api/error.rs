@@ -31,6 +31,8 @@ pub enum ErrorCode {
     /// The value cannot be changed through this operation.
     NotWritable,
     NotFound,
+    /// Something with that name already exists.
+    Conflict,
     /// The request body is larger than the limit.
     PayloadTooLarge,
     /// Google (or the configured upstream) refused or failed; `message` has its words.
@@ -48,7 +50,9 @@ impl ErrorCode {
             ErrorCode::WrongCurrentPassword => StatusCode::FORBIDDEN,
             ErrorCode::BadRequest | ErrorCode::UnknownSetting => StatusCode::BAD_REQUEST,
             ErrorCode::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::Locked | ErrorCode::NotWritable => StatusCode::CONFLICT,
+            ErrorCode::Locked | ErrorCode::NotWritable | ErrorCode::Conflict => {
+                StatusCode::CONFLICT
+            }
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::Upstream => StatusCode::BAD_GATEWAY,

@@ -7,6 +7,7 @@
 //! (both public).
 pub mod audit;
 pub mod auth;
+mod client_keys;
 pub mod credentials;
 pub mod error;
 mod limit;
@@ -41,6 +42,9 @@ pub enum ApiTags {
     OAuth,
     /// Usage counters and daily quotas.
     Usage,
+    /// API keys for proxy clients, with their own limits.
+    #[oai(rename = "Client keys")]
+    ClientKeys,
     /// Recent and live log lines.
     Logs,
     /// Who changed what, when and from where.
@@ -63,6 +67,7 @@ type Apis = (
     usage::UsageApi,
     logs::LogsApi,
     audit::AuditApi,
+    client_keys::ClientKeysApi,
     requests::RequestLogApi,
 );
 
@@ -82,6 +87,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             usage::UsageApi,
             logs::LogsApi,
             audit::AuditApi,
+            client_keys::ClientKeysApi,
             requests::RequestLogApi,
         ),
         "gcli2api management API",
@@ -89,7 +95,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
     )
     .description(
         "Manage a gcli2api gateway: settings, passwords, the credential pool, Google sign-in, \
-         usage, logs, the request log and the audit log. Authenticate with `Authorization: Bearer <panel password>` or with a \
+         usage, client API keys, logs, the request log and the audit log. Authenticate with `Authorization: Bearer <panel password>` or with a \
          session token from `POST /api/v1/session`. After 10 failed attempts from one address \
          within a minute, that address gets 429 for the rest of the minute. Every error body is \
          `{\"error\": {\"code\", \"message\"}}`.",

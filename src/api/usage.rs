@@ -115,6 +115,16 @@ struct CredentialPeriodView {
     totals: TotalsView,
 }
 
+#[derive(Object)]
+struct KeyPeriodView {
+    /// 0 is the built-in `API_PASSWORD` key.
+    key_id: i64,
+    /// The key's name (`api-password` for the built-in key); absent for a deleted key.
+    name: Option<String>,
+    /// Requests and tokens; calls are counted per credential only.
+    totals: TotalsView,
+}
+
 /// History over the last `days` quota days, today included, oldest first.
 #[derive(Object)]
 struct AggregatedView {
@@ -127,6 +137,8 @@ struct AggregatedView {
     per_credential: Vec<CredentialPeriodView>,
     /// The credentials' totals by kind (credentials deleted since are left out).
     per_kind: Vec<KindPeriodView>,
+    /// Requests by client key.
+    per_key: Vec<KeyPeriodView>,
     next_reset: chrono::DateTime<chrono::Utc>,
 }
 
@@ -166,6 +178,15 @@ impl From<&AggregatedStats> for AggregatedView {
                 .iter()
                 .map(|k| KindPeriodView {
                     kind: k.kind.into(),
+                    totals: (&k.totals).into(),
+                })
+                .collect(),
+            per_key: a
+                .per_key
+                .iter()
+                .map(|k| KeyPeriodView {
+                    key_id: k.key_id,
+                    name: k.name.clone(),
                     totals: (&k.totals).into(),
                 })
                 .collect(),
@@ -262,11 +283,12 @@ impl UsageApi {
         state: Data<&AppState>,
         #[oai(validator(minimum(value = "1"), maximum(value = "366")))] days: Query<Option<u32>>,
     ) -> Result<AggregatedUsageResponse, Failure> {
-        let stats = state
+        let mut stats = state
             .usage
             .aggregated(days.0.unwrap_or(7))
             .await
             .map_err(|e| Failure::internal("cannot read usage", &e))?;
+        crate::keys::name_usage(&state.keys, &mut stats);
         Ok(AggregatedUsageResponse::Ok(Json((&stats).into())))
     }
 

@@ -11,6 +11,7 @@ mod audit;
 mod charts;
 mod credentials;
 pub mod i18n;
+mod keys;
 mod logs;
 mod oauth;
 mod overview;
@@ -43,6 +44,7 @@ pub enum Nav {
     Usage,
     Logs,
     Audit,
+    Keys,
     Requests,
     Charts,
 }
@@ -93,6 +95,8 @@ pub fn routes(state: AppState) -> impl Endpoint {
         )
         .at("/settings/password", protect(post(settings::password)))
         .at("/usage", protect(get(usage::page)))
+        .at("/keys", protect(get(keys::page).post(keys::create)))
+        .at("/keys/:id/:action", protect(post(keys::action)))
         .at("/charts", protect(get(charts::page::page)))
         .at("/requests", protect(get(requests::list)))
         .at("/requests.csv", protect(get(requests::csv)))

@@ -69,6 +69,9 @@ pub fn group_of(key: &str) -> &'static str {
         | "log_retention_days"
         | "log_file_max_mb"
         | "access_log"
+        | "metrics_token"
+        | "metrics_listen"
+        | "metrics_credential_labels_max"
         | "request_log"
         | "request_log_days"
         | "request_log_max_rows"
@@ -130,6 +133,9 @@ pub fn validation_zh(msg: &str) -> Option<String> {
     Some(
         match msg {
             "must be a URL" => "必须是 URL",
+            "must be empty or an ip:port address such as 127.0.0.1:9464" => {
+                "必须留空，或是 127.0.0.1:9464 这样的 ip:端口 地址"
+            }
             "must be a base URL without query or fragment" => "必须是不带查询参数或片段的基础地址",
             "must be a comma list of HTTP status codes between 400 and 599" => {
                 "必须是逗号分隔的 HTTP 状态码（400 到 599）"
@@ -210,6 +216,15 @@ pub fn description_zh(key: &str) -> Option<&'static str> {
         "auto_ban_error_codes" => "会封禁凭据的 HTTP 状态码（400-599），逗号分隔。",
         "auto_load_env_creds" => "启动时导入 GCLI_CREDS_* 环境变量中的凭据。",
         "compatibility_mode" => "为需要的客户端把 system 消息作为 user 消息发送。",
+        "metrics_token" => {
+            "GET /metrics 的 Bearer 令牌。在主端口上只有设置了它才提供 /metrics；在 METRICS_LISTEN 上设置后即为必需。"
+        }
+        "metrics_listen" => {
+            "单独的 ip:端口，只提供 GET /metrics（例如 127.0.0.1:9464），供私有网络中的抓取器使用。留空：不启用。"
+        }
+        "metrics_credential_labels_max" => {
+            "凭据池不超过此数量时，每个凭据的指标序列（已用和剩余配额）带账号名；超过后按类型汇总，使标签集合保持有限。"
+        }
         "access_log" => {
             "每个代理请求记录一行 INFO 日志（接口、模型、凭据、状态、耗时、token 数、客户端地址）。"
         }

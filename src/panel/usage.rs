@@ -53,6 +53,8 @@ struct UsagePage {
     per_model: Vec<TotalsLine>,
     per_kind: Vec<TotalsLine>,
     per_credential: Vec<TotalsLine>,
+    /// Requests and tokens by client key (calls are per credential only).
+    per_key: Vec<TotalsLine>,
 }
 
 fn line(label: String, t: &Totals) -> TotalsLine {
@@ -134,6 +136,8 @@ pub async fn page(
         .aggregated(days)
         .await
         .map_err(|e| PanelError::internal("cannot read usage history", e))?;
+    let mut agg = agg;
+    crate::keys::name_usage(&state.keys, &mut agg);
     let settings = state.settings.get();
     let view = UsagePage {
         tr,
@@ -163,6 +167,17 @@ pub async fn page(
             .per_credential
             .iter()
             .map(|c| line(name_of(c.credential_id), &c.totals))
+            .collect(),
+        per_key: agg
+            .per_key
+            .iter()
+            .map(|k| {
+                let name = k
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| tr.usage_deleted_key(k.key_id));
+                line(name, &k.totals)
+            })
             .collect(),
     };
     super::web::page(

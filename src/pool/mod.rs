@@ -65,7 +65,8 @@ use chrono::{DateTime, Utc};
 
 pub use self::clock::{Clock, ManualClock, SystemClock};
 pub use self::engine::{
-    Change, FailureOutcome, MAX_MODEL_INDEXES, Pool, PoolSummary, Rotation, Snapshot,
+    Change, FailureOutcome, MAX_MODEL_INDEXES, MetricEntry, MetricState, Pool, PoolSummary,
+    Rotation, Snapshot,
 };
 pub use self::failure::{Failure, PoolConfig, Reaction};
 pub use self::hold::Hold;

@@ -551,6 +551,11 @@ impl PoolService {
         self.core().summary()
     }
 
+    /// Every credential's kind, name and one-word state, for the metrics.
+    pub fn metric_entries(&self) -> Vec<super::engine::MetricEntry> {
+        self.core().metric_entries()
+    }
+
     pub fn in_flight(&self, id: CredId) -> Option<u32> {
         self.core().in_flight(id)
     }

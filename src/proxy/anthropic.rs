@@ -53,7 +53,7 @@ async fn generate(
     let opts = super::convert_options(&s);
     let model = models::resolve_with(model_name(&json)?, &s.model_aliases)
         .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
-    meter.model(&model.requested, &model.base);
+    meter.model(&model)?;
     let json = state.remote.inline_anthropic(json).await?;
     let converted = anthropic_to_gemini(&json, &opts)?;
     let mut request = converted.request;
@@ -129,7 +129,7 @@ async fn count(state: &AppState, body: Body, meter: &mut Meter) -> Result<Respon
     let opts = super::convert_options(&s);
     let model = models::resolve_with(model_name(&json)?, &s.model_aliases)
         .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
-    meter.model(&model.requested, &model.base);
+    meter.model(&model)?;
     let json = state.remote.inline_anthropic(json).await?;
     let contents = count_tokens_contents(&json, &opts)?;
     let (v, served) =

@@ -7,6 +7,7 @@ use futures_util::StreamExt;
 use poem::{Endpoint, IntoResponse, Request, Response};
 
 use crate::error::{GatewayError, Surface};
+use crate::keys::{self, Caller};
 use crate::state::AppState;
 
 tokio::task_local! {
@@ -57,22 +58,52 @@ pub fn extract_key(req: &Request) -> Result<Option<String>, GatewayError> {
     }
 }
 
+/// Who the key belongs to: a client key (checked in memory first, one HMAC) or the built-in
+/// `API_PASSWORD`. A disabled or expired client key is a failed attempt like a wrong key, so
+/// a leaked, revoked key hammered from one address meets the same failure limiter.
 pub async fn check(
     req: &Request,
     state: &AppState,
     ip: Option<IpAddr>,
-) -> Result<(), GatewayError> {
+) -> Result<Caller, GatewayError> {
     let key = extract_key(req)?
         .filter(|k| !k.is_empty())
         .ok_or(GatewayError::MissingKey)?;
-    if state.passwords.verify_api(&key).await {
-        state.attempts.success(ip);
-        return Ok(());
-    }
+    let refused = match state.keys.authenticate(&key) {
+        Some(k) => match k.usable(crate::store::now_ms()) {
+            Ok(()) => {
+                state.attempts.success(ip);
+                return Ok(Caller::Key(k));
+            }
+            Err(r) => GatewayError::KeyRefused(r.to_string()),
+        },
+        None if state.passwords.verify_api(&key).await => {
+            state.attempts.success(ip);
+            return Ok(Caller::Builtin);
+        }
+        None => GatewayError::WrongKey,
+    };
     match state.attempts.failure(ip, "proxy") {
-        Ok(()) => Err(GatewayError::WrongKey),
+        Ok(()) => Err(refused),
         Err(retry_after_secs) => Err(GatewayError::TooManyAttempts { retry_after_secs }),
     }
+}
+
+/// A client key's limits, counted as the request is let in (the built-in key has none).
+fn admit(state: &AppState, caller: &Caller) -> Result<(), GatewayError> {
+    let Caller::Key(k) = caller else {
+        return Ok(());
+    };
+    let w = state.keys.window();
+    k.counters
+        .admit(
+            &k.name,
+            &k.fields,
+            &w,
+            std::time::Instant::now(),
+            crate::store::now_ms(),
+        )
+        .map_err(GatewayError::KeyLimited)
 }
 
 pub async fn guard<E: Endpoint>(
@@ -85,15 +116,28 @@ pub async fn guard<E: Endpoint>(
         .expect("AppState is attached to every route")
         .clone();
     let ip = crate::security::client_ip(&req);
-    if let Err(e) = check(&req, &state, ip).await {
-        tracing::info!(path = %req.uri().path(), error = %e, "rejected proxy request");
+    let caller = match check(&req, &state, ip).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::info!(path = %req.uri().path(), error = %e, "rejected proxy request");
+            state
+                .metrics
+                .refused(surface, e.status().as_u16(), "unauthenticated");
+            return Ok(e.into_response(surface));
+        }
+    };
+    if let Err(e) = admit(&state, &caller) {
+        tracing::info!(path = %req.uri().path(), key = %caller.name(), error = %e, "client key over a limit");
+        state
+            .metrics
+            .refused(surface, e.status().as_u16(), caller.name());
         return Ok(e.into_response(surface));
     }
     let permit = match state.limiter.acquire().await {
         Ok(p) => p,
         Err(e) => return Ok(e.into_response(surface)),
     };
-    let call = ep.call(req);
+    let call = keys::scope(caller.clone(), ep.call(req));
     let resp = match ip {
         Some(ip) => CLIENT_IP.scope(ip, call).await?,
         None => call.await?,
@@ -101,9 +145,15 @@ pub async fn guard<E: Endpoint>(
     .into_response();
     // The slot is held until the body is fully sent, so long streams count as in flight.
     let (parts, body) = resp.into_parts();
-    let body = body.into_bytes_stream().map(move |chunk| {
+    let mut body = body.into_bytes_stream();
+    let body = futures_util::stream::poll_fn(move |cx| {
         let _held = &permit;
-        chunk
+        match &caller {
+            Caller::Builtin => body.poll_next_unpin(cx),
+            // A stream's later upstream calls (anti-truncation continuations) run in these
+            // polls and must still see the client key's allow-lists.
+            key => keys::sync_scope(key.clone(), || body.poll_next_unpin(cx)),
+        }
     });
     Ok(Response::from_parts(
         parts,

@@ -95,6 +95,9 @@ pub type EventStream =
 pub struct Served {
     pub credential_id: i64,
     pub retries: u32,
+    /// Time spent waiting on upstream calls, failed attempts included (a stream: until its
+    /// first event); what the gateway adds is the rest.
+    pub upstream: Duration,
 }
 
 /// Why the last attempt failed, kept so the client gets the most useful error when all fail.
@@ -127,6 +130,10 @@ struct Attempts<'a> {
     exclude: Vec<i64>,
     refreshed: Vec<i64>,
     last: LastFailure,
+    /// The client key's kinds allow-list, when it has one.
+    key: Option<std::sync::Arc<crate::keys::ClientKey>>,
+    /// Upstream time so far.
+    upstream: Duration,
 }
 
 impl<'a> Attempts<'a> {
@@ -147,7 +154,68 @@ impl<'a> Attempts<'a> {
             exclude: Vec::new(),
             refreshed: Vec::new(),
             last: LastFailure::None,
+            key: crate::keys::current()
+                .key()
+                .filter(|k| !k.fields.kinds.is_empty())
+                .cloned(),
+            upstream: Duration::ZERO,
         }
+    }
+
+    /// One upstream call took `took`.
+    fn timed(&mut self, lease: &Lease, took: Duration) {
+        self.state.metrics.upstream_call(lease.call.kind(), took);
+        self.upstream += took;
+    }
+
+    /// What failed before the attempt about to be made, for the retries metric.
+    fn retry_reason(&self) -> &'static str {
+        match &self.last {
+            LastFailure::None => "refresh",
+            LastFailure::Upstream(e) if e.status == 429 => "upstream_429",
+            LastFailure::Upstream(e) if e.status >= 500 => "upstream_5xx",
+            LastFailure::Upstream(_) => "upstream_4xx",
+            LastFailure::Empty(_) => "empty_reply",
+            LastFailure::Transport(_) => "transport",
+        }
+    }
+
+    /// A credential the client key may use. Without a kinds allow-list this is the pool's
+    /// pick; with one, each allowed upstream is tried in turn (the request's own pin was
+    /// checked against the list already), and a credential of a kind the key does not allow
+    /// but that shares an allowed upstream (the two Vertex kinds) is passed over.
+    async fn acquire(&mut self) -> Result<Lease, crate::pool::service::AcquireError> {
+        let Some(key) = self.key.clone() else {
+            return self
+                .state
+                .pool
+                .acquire(self.model, self.pin, &self.exclude)
+                .await;
+        };
+        let pins: Vec<models::Pin> = match self.pin {
+            Some(p) => vec![p],
+            None => key.pins().unwrap_or_default(),
+        };
+        let mut last = crate::pool::service::AcquireError::NoToken;
+        for pin in pins {
+            // Bounded like the pool's own skipping of unusable credentials.
+            for _ in 0..8 {
+                match self
+                    .state
+                    .pool
+                    .acquire(self.model, Some(pin), &self.exclude)
+                    .await
+                {
+                    Ok(l) if key.allows_kind(l.call.kind()) => return Ok(l),
+                    Ok(l) => self.exclude.push(l.id),
+                    Err(e) => {
+                        last = e;
+                        break;
+                    }
+                }
+            }
+        }
+        Err(last)
     }
 
     /// The next credential, `None` when the budget is spent. When every credential was tried
@@ -158,13 +226,11 @@ impl<'a> Attempts<'a> {
         if self.done >= self.max {
             return Ok(None);
         }
+        if self.done > 0 {
+            self.state.metrics.retry(self.retry_reason());
+        }
         self.done += 1;
-        match self
-            .state
-            .pool
-            .acquire(self.model, self.pin, &self.exclude)
-            .await
-        {
+        match self.acquire().await {
             Ok(l) => Ok(Some(l)),
             Err(e) if self.exclude.is_empty() => Err(e.into()),
             Err(e) => {
@@ -173,12 +239,7 @@ impl<'a> Attempts<'a> {
                 }
                 tokio::time::sleep(self.interval).await;
                 self.exclude.clear();
-                match self
-                    .state
-                    .pool
-                    .acquire(self.model, self.pin, &self.exclude)
-                    .await
-                {
+                match self.acquire().await {
                     Ok(l) => Ok(Some(l)),
                     // Nothing is free: the last real failure says more than "no credential".
                     Err(_) => Ok(None),
@@ -201,6 +262,7 @@ impl<'a> Attempts<'a> {
         Served {
             credential_id: lease.id,
             retries: self.done.saturating_sub(1),
+            upstream: self.upstream,
         }
     }
 
@@ -292,14 +354,16 @@ pub async fn unary(
     generation_model(&call.base_model)?;
     let mut tries = Attempts::new(state, &call.base_model, call.pin);
     while let Some(lease) = tries.lease().await? {
+        let sent = std::time::Instant::now();
         let answer = executor::generate_body(
             &state.upstream,
             &lease.call,
             &call.base_model,
             &call.request,
         )
-        .await
-        .and_then(read_unary_body);
+        .await;
+        tries.timed(&lease, sent.elapsed());
+        let answer = answer.and_then(read_unary_body);
         match answer {
             Ok(parsed) => {
                 let resp = match parsed {
@@ -335,6 +399,7 @@ pub async fn stream(
     generation_model(&call.base_model)?;
     let mut tries = Attempts::new(state, &call.base_model, call.pin);
     while let Some(lease) = tries.lease().await? {
+        let sent = std::time::Instant::now();
         let resp = match executor::stream(
             &state.upstream,
             &lease.call,
@@ -345,12 +410,14 @@ pub async fn stream(
         {
             Ok(r) => r,
             Err(CallFailure::Status { status, body }) => {
+                tries.timed(&lease, sent.elapsed());
                 tries
                     .upstream_failed(&lease, parse_error(status, &body))
                     .await?;
                 continue;
             }
             Err(CallFailure::Transport(why)) => {
+                tries.timed(&lease, sent.elapsed());
                 tries.transport_failed(&lease, why);
                 continue;
             }
@@ -372,6 +439,7 @@ pub async fn stream(
                 Some(Err(b)) => break Some(Err(b)),
             }
         };
+        tries.timed(&lease, sent.elapsed());
         match first {
             Some(Ok(())) => {
                 let served = tries.served(&lease);
@@ -484,7 +552,11 @@ pub async fn count_tokens(
     generation_model(base_model)?;
     let mut tries = Attempts::new(state, base_model, pin);
     while let Some(lease) = tries.lease().await? {
-        match executor::count_tokens(&state.upstream, &lease.call, base_model, contents).await {
+        let sent = std::time::Instant::now();
+        let answer =
+            executor::count_tokens(&state.upstream, &lease.call, base_model, contents).await;
+        tries.timed(&lease, sent.elapsed());
+        match answer {
             Ok(v) => return Ok((v, tries.served(&lease))),
             Err(CallFailure::Status { status, body }) => {
                 tries

@@ -44,7 +44,7 @@ async fn openai_embeddings(
     let req = openai_request(&json)?;
     let model = models::resolve_with(&req.model, &s.model_aliases)
         .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
-    meter.model(&model.requested, &model.base);
+    meter.model(&model)?;
     let (out, tokens) = run(state, &model, &req.inputs, meter).await?;
     Ok(Json(openai_response(
         &model.requested,

@@ -100,7 +100,7 @@ async fn action(
     meter.prompt(&json);
     let model = models::resolve_with(name, &s.model_aliases)
         .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
-    meter.model(&model.requested, &model.base);
+    meter.model(&model)?;
     match method {
         Method::EmbedContent | Method::BatchEmbedContents => {
             let batch = method == Method::BatchEmbedContents;

@@ -7,6 +7,8 @@ use futures_util::StreamExt;
 use super::dispatch::{EventStream, Served};
 use crate::convert::response::usage_from_gemini;
 use crate::error::{GatewayError, Surface};
+use crate::keys::Caller;
+use crate::models::ResolvedModel;
 use crate::pool::service::PoolService;
 use crate::reqlog::{Entry, RequestLog};
 use crate::state::AppState;
@@ -15,6 +17,13 @@ use crate::wire::gemini::GenerateContentResponse;
 
 pub struct Meter {
     usage: UsageService,
+    /// The client key the request came with (its usage and token counts).
+    caller: Caller,
+    metrics: crate::metrics::Metrics,
+    /// The configured model catalog, for the metrics' bounded `model` label.
+    settings: std::sync::Arc<crate::Settings>,
+    /// Time spent in upstream calls before the answer, once a credential served.
+    upstream: Option<Duration>,
     rec: RequestRecord,
     started: Instant,
     /// The HTTP status the client got (200 for a stream that broke after its first byte).
@@ -44,6 +53,8 @@ impl Meter {
         } else {
             String::new()
         };
+        let settings = s;
+        let caller = crate::keys::current();
         Self {
             usage: state.usage.clone(),
             access,
@@ -66,15 +77,41 @@ impl Meter {
                 latency: Duration::ZERO,
                 ttfb: None,
                 retries: 0,
+                key_id: caller.id(),
             },
+            caller,
+            metrics: state.metrics.clone(),
+            settings,
+            upstream: None,
             started: Instant::now(),
         }
     }
 
     /// Set once the model name is parsed; earlier failures are recorded under "unknown".
-    pub fn model(&mut self, requested: &str, base: &str) {
-        self.rec.requested_model = requested.to_string();
-        self.rec.base_model = base.to_string();
+    /// A client key's allow-lists are checked here, on the base model the upstream would
+    /// see (aliases, prefixes and suffixes resolved) and on the upstream a prefix pins.
+    pub fn model(&mut self, m: &ResolvedModel) -> Result<(), GatewayError> {
+        self.rec.requested_model = m.requested.clone();
+        self.rec.base_model = m.base.clone();
+        let Some(k) = self.caller.key() else {
+            return Ok(());
+        };
+        if !k.allows_model(&m.base) {
+            return Err(GatewayError::ModelNotAllowed {
+                key: k.name.to_string(),
+                model: m.base.clone(),
+                allowed: k.model_list(),
+            });
+        }
+        if let Some(pin) = m.pin
+            && !k.allows_pin(pin)
+        {
+            return Err(GatewayError::UpstreamNotAllowed {
+                key: k.name.to_string(),
+                upstream: pin.prefix().trim_end_matches('/').to_string(),
+            });
+        }
+        Ok(())
     }
 
     pub fn stream(&mut self, stream: bool) {
@@ -91,6 +128,7 @@ impl Meter {
     pub fn served(&mut self, s: Served) {
         self.rec.credential_id = Some(s.credential_id);
         self.rec.retries = s.retries;
+        self.upstream = Some(s.upstream);
     }
 
     /// Token counts from a Gemini response or final stream event.
@@ -124,6 +162,10 @@ impl Meter {
     pub fn take(&mut self) -> Meter {
         let twin = Meter {
             usage: self.usage.clone(),
+            caller: self.caller.clone(),
+            metrics: self.metrics.clone(),
+            settings: std::sync::Arc::clone(&self.settings),
+            upstream: self.upstream,
             rec: self.rec.clone(),
             started: self.started,
             status: self.status,
@@ -172,8 +214,34 @@ impl Drop for Meter {
             self.rec.ttfb = Some(self.rec.latency);
         }
         if let Some(pool) = &self.access {
-            access_line(&self.rec, pool, self.status, &self.client);
+            access_line(
+                &self.rec,
+                pool,
+                self.status,
+                &self.client,
+                self.caller.name(),
+            );
         }
+        if let Some(k) = self.caller.key() {
+            let w = self.usage.day_window();
+            k.counters
+                .add_tokens(&w, self.rec.prompt_tokens + self.rec.completion_tokens);
+        }
+        self.metrics.request(
+            &crate::metrics::RequestObs {
+                surface: self.rec.surface,
+                model: &self.rec.base_model,
+                status: self.status,
+                key: self.caller.name(),
+                prompt_tokens: self.rec.prompt_tokens,
+                completion_tokens: self.rec.completion_tokens,
+                stream: self.rec.stream,
+                latency: self.rec.latency,
+                ttfb: self.rec.ttfb,
+                upstream: self.upstream,
+            },
+            &self.settings.base_models,
+        );
         // The record moves into the usage service; only the request log's copy allocates.
         let rec = RequestRecord {
             requested_model: std::mem::take(&mut self.rec.requested_model),
@@ -218,7 +286,7 @@ fn millis(d: Duration) -> u64 {
 
 /// The access line: who asked for what, who served it, how it went. The credential appears by
 /// id and account email (what the panel shows), never by a token.
-fn access_line(rec: &RequestRecord, pool: &PoolService, status: u16, client: &str) {
+fn access_line(rec: &RequestRecord, pool: &PoolService, status: u16, client: &str, key_name: &str) {
     // Nothing to pay for when the access target is filtered out (LOG_LEVEL above info).
     if !tracing::enabled!(target: "gcli2api::access", tracing::Level::INFO) {
         return;
@@ -245,6 +313,8 @@ fn access_line(rec: &RequestRecord, pool: &PoolService, status: u16, client: &st
         // Completion tokens already include thinking tokens (OpenAI's convention).
         tokens_out = rec.completion_tokens,
         client = %client,
+        // Not `key`: the log redactor blanks any field of that name.
+        key_name,
         "request"
     );
 }

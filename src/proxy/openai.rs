@@ -41,7 +41,7 @@ async fn chat(state: &AppState, body: Body, meter: &mut Meter) -> Result<Respons
         .ok_or_else(|| GatewayError::BadRequest("'model' is required".into()))?;
     let model = models::resolve_with(name, &s.model_aliases)
         .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
-    meter.model(&model.requested, &model.base);
+    meter.model(&model)?;
     let json = state.remote.inline_openai(json).await?;
     // A Gemini-native body is answered in OpenAI format too, as the original advertised.
     let (mut request, tool_name_map, stream, include_usage) = if is_gemini_native_body(&json) {

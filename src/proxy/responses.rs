@@ -63,7 +63,7 @@ async fn generate(
         .ok_or_else(|| invalid("model", "'model' is required"))?;
     let model = models::resolve_with(name, &s.model_aliases)
         .map_err(|e| invalid("model", e.to_string()))?;
-    meter.model(&model.requested, &model.base);
+    meter.model(&model)?;
     let json = state.remote.inline_responses(json).await?;
     let history = previous_conversation(&state.responses, &json).await?;
     let conv = responses_to_gemini(json, &history, &opts)?;

@@ -141,6 +141,10 @@ pub struct Settings {
     /// Parsed once per settings change, not per request.
     pub model_aliases: Arc<crate::models::Aliases>,
     pub access_log: bool,
+    /// `GET /metrics`: its bearer token, its own listen address, the credential label cap.
+    pub metrics_token: Option<String>,
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    pub metrics_credential_labels_max: usize,
     pub max_body_bytes: usize,
     pub daily_limit_total: u64,
     pub daily_limit_pro: u64,
@@ -190,6 +194,7 @@ impl std::fmt::Debug for Settings {
             .field("password", &redact(&self.password))
             .field("api_password", &redact(&self.api_password))
             .field("panel_password", &redact(&self.panel_password))
+            .field("metrics_token", &redact(&self.metrics_token))
             .field("log_level", &self.log_level)
             .finish_non_exhaustive()
     }
@@ -287,6 +292,14 @@ impl Settings {
                 .map_err(|_| internal("model_aliases"))?,
             ),
             access_log: v.bool("access_log")?,
+            metrics_token: v.opt_string("metrics_token")?,
+            metrics_listen: v
+                .opt_string("metrics_listen")?
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse())
+                .transpose()
+                .map_err(|_| internal("metrics_listen"))?,
+            metrics_credential_labels_max: v.int("metrics_credential_labels_max")?,
             max_body_bytes: v.int("max_body_bytes")?,
             daily_limit_total: v.int("daily_limit_total")?,
             daily_limit_pro: v.int("daily_limit_pro")?,

@@ -47,6 +47,8 @@ pub enum Kind {
     AddressList,
     /// Comma list (or array) of IP addresses and CIDR ranges, no host names; may be empty.
     NetList,
+    /// Empty (none) or an `ip:port` socket address to listen on.
+    OptionalListen,
 }
 
 /// A default value; `DataDir` defaults are relative to the resolved data directory.
@@ -717,6 +719,30 @@ static REGISTRY: &[SettingDef] = &[
         HOT,
         "Megabytes of stored Responses API answers kept in the database (oldest dropped first); memory keeps at most 64 of them.",
     ),
+    secret(
+        "metrics_token",
+        "METRICS_TOKEN",
+        "Bearer token for `GET /metrics`. On the main port /metrics is served only when this is set; on METRICS_LISTEN it is required when set.",
+    ),
+    def(
+        "metrics_listen",
+        "METRICS_LISTEN",
+        Kind::OptionalListen,
+        DefaultValue::Str(""),
+        RESTART,
+        "A separate `ip:port` serving only `GET /metrics` (e.g. `127.0.0.1:9464`), for a scraper on a private network. Empty: none.",
+    ),
+    def(
+        "metrics_credential_labels_max",
+        "METRICS_CREDENTIAL_LABELS_MAX",
+        Kind::Int {
+            min: 0,
+            max: 10_000,
+        },
+        DefaultValue::Int(50),
+        HOT,
+        "Per-credential metric series (quota used and left) carry the credential's account name only while the pool has at most this many credentials; beyond it they are summed by kind, so label sets stay bounded.",
+    ),
     def(
         "request_log",
         "REQUEST_LOG",
@@ -824,7 +850,9 @@ pub fn markdown_table() -> String {
     );
     for d in REGISTRY {
         let applies = if d.hot { "live" } else { "restart" };
-        let extra = if d.secret {
+        let extra = if d.secret && !d.key.ends_with("password") {
+            " Write-only; env or config file only."
+        } else if d.secret {
             " Write-only; stored as an argon2id hash when set through the panel."
         } else if !d.api_writable {
             " Env or config file only."

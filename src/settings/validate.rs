@@ -173,6 +173,15 @@ pub fn parse(kind: Kind, raw: &Value) -> Result<Value, String> {
             }
             upstream_url(s).map(Value::String)
         }
+        Kind::OptionalListen => {
+            let s = as_str(raw)?.trim();
+            if s.is_empty() {
+                return Ok(json!(""));
+            }
+            s.parse::<std::net::SocketAddr>()
+                .map_err(|_| "must be empty or an ip:port address such as 127.0.0.1:9464")?;
+            Ok(json!(s))
+        }
         Kind::OptionalHttpUrl => {
             let s = as_str(raw)?;
             if s.trim().is_empty() {

@@ -5,6 +5,7 @@ pub mod at_rest;
 pub mod audit;
 pub mod backup;
 pub mod cipher;
+pub mod client_keys;
 pub mod credentials;
 pub mod responses;
 pub mod secrets;
@@ -33,6 +34,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("../../migrations/0007_audit_origin.sql"),
     include_str!("../../migrations/0008_request_log.sql"),
     include_str!("../../migrations/0009_credential_identities.sql"),
+    include_str!("../../migrations/0010_client_keys.sql"),
     include_str!("../../migrations/0011_secrets_at_rest.sql"),
 ];
 

@@ -182,17 +182,40 @@ pub(crate) struct MinuteAgg {
     pub retries: u64,
 }
 
+/// Client requests per day, client key and base model (`usage_key_daily`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct KeyDailyKey {
+    pub day: Arc<str>,
+    pub key_id: i64,
+    pub model: String,
+}
+
 /// History deltas not yet written. Deltas add up, so a failed write is merged back untouched.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Pending {
     pub calls: HashMap<CallKey, u64>,
     pub daily_requests: HashMap<DailyRequestKey, DailyRequestAgg>,
+    pub key_daily: HashMap<KeyDailyKey, DailyRequestAgg>,
     pub minute: HashMap<MinuteKey, MinuteAgg>,
+}
+
+impl DailyRequestAgg {
+    pub fn add(&mut self, v: &DailyRequestAgg) {
+        self.requests += v.requests;
+        self.successes += v.successes;
+        self.failures += v.failures;
+        self.prompt_tokens += v.prompt_tokens;
+        self.completion_tokens += v.completion_tokens;
+        self.reasoning_tokens += v.reasoning_tokens;
+    }
 }
 
 impl Pending {
     pub fn is_empty(&self) -> bool {
-        self.calls.is_empty() && self.daily_requests.is_empty() && self.minute.is_empty()
+        self.calls.is_empty()
+            && self.daily_requests.is_empty()
+            && self.key_daily.is_empty()
+            && self.minute.is_empty()
     }
 
     pub fn merge(&mut self, other: Pending) {
@@ -200,13 +223,10 @@ impl Pending {
             *self.calls.entry(k).or_insert(0) += v;
         }
         for (k, v) in other.daily_requests {
-            let e = self.daily_requests.entry(k).or_default();
-            e.requests += v.requests;
-            e.successes += v.successes;
-            e.failures += v.failures;
-            e.prompt_tokens += v.prompt_tokens;
-            e.completion_tokens += v.completion_tokens;
-            e.reasoning_tokens += v.reasoning_tokens;
+            self.daily_requests.entry(k).or_default().add(&v);
+        }
+        for (k, v) in other.key_daily {
+            self.key_daily.entry(k).or_default().add(&v);
         }
         for (k, v) in other.minute {
             let e = self.minute.entry(k).or_default();

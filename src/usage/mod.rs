@@ -50,11 +50,11 @@ mod types;
 use std::time::Duration;
 
 pub use self::series::{DAYS, HOURS, Point, TimeSeries};
-pub use self::service::UsageService;
+pub use self::service::{DayWindow, UsageService};
 pub use self::types::{
     AggregatedStats, CallRecord, ClassCalls, CredentialPeriodStats, CredentialUsage, DayStats,
-    DefaultLimits, KindStats, LimitOverride, ModelStats, OfficialLimits, Outcome, PruneReport,
-    QuotaStatus, RequestRecord, Surface, TodayQuota, Totals,
+    DefaultLimits, KeyPeriodStats, KindStats, LimitOverride, ModelStats, OfficialLimits, Outcome,
+    PruneReport, QuotaStatus, RequestRecord, Surface, TodayQuota, Totals,
 };
 pub use self::window::ResetRule;
 

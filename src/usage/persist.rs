@@ -6,8 +6,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::memory::{Batch, CLASSES, class_str, parse_class, slot};
 use super::types::{
-    AggregatedStats, CredentialPeriodStats, DayStats, LimitOverride, ModelStats, Outcome,
-    PruneReport, Totals,
+    AggregatedStats, CredentialPeriodStats, DayStats, KeyPeriodStats, LimitOverride, ModelStats,
+    Outcome, PruneReport, Totals,
 };
 use crate::pool::{CredId, ModelClass};
 use crate::store::StoreError;
@@ -198,6 +198,32 @@ pub(crate) fn write_batch(tx: &Transaction, b: &Batch) -> Result<usize, StoreErr
         ]);
         row_written(r, "usage_daily_requests", k, &mut rejected)?;
     }
+    let mut keys = tx.prepare_cached(
+        "INSERT INTO usage_key_daily (day, key_id, model, requests, successes, failures,
+             prompt_tokens, completion_tokens, reasoning_tokens)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (day, key_id, model) DO UPDATE SET
+             requests = requests + excluded.requests,
+             successes = successes + excluded.successes,
+             failures = failures + excluded.failures,
+             prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+             completion_tokens = completion_tokens + excluded.completion_tokens,
+             reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens",
+    )?;
+    for (k, v) in &b.pending.key_daily {
+        let r = keys.execute(params![
+            &*k.day,
+            k.key_id,
+            k.model,
+            to_i64(v.requests),
+            to_i64(v.successes),
+            to_i64(v.failures),
+            to_i64(v.prompt_tokens),
+            to_i64(v.completion_tokens),
+            to_i64(v.reasoning_tokens)
+        ]);
+        row_written(r, "usage_key_daily", k, &mut rejected)?;
+    }
     let mut minute = tx.prepare_cached(
         "INSERT INTO usage_minute (bucket_start, credential_id, base_model, requested_model, surface,
              stream, outcome, requests, prompt_tokens, completion_tokens, reasoning_tokens,
@@ -307,9 +333,28 @@ pub(crate) fn prune(
         "DELETE FROM usage_daily_requests WHERE day < ?1 AND day <> 'total'",
         [day_cutoff],
     )?;
+    tx.execute(
+        "INSERT INTO usage_key_daily (day, key_id, model, requests, successes, failures,
+             prompt_tokens, completion_tokens, reasoning_tokens)
+         SELECT 'total', key_id, model, sum(requests), sum(successes), sum(failures),
+             sum(prompt_tokens), sum(completion_tokens), sum(reasoning_tokens)
+         FROM usage_key_daily WHERE day < ?1 AND day <> 'total' GROUP BY key_id, model
+         ON CONFLICT (day, key_id, model) DO UPDATE SET
+             requests = requests + excluded.requests,
+             successes = successes + excluded.successes,
+             failures = failures + excluded.failures,
+             prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+             completion_tokens = completion_tokens + excluded.completion_tokens,
+             reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens",
+        [day_cutoff],
+    )?;
+    let keys = tx.execute(
+        "DELETE FROM usage_key_daily WHERE day < ?1 AND day <> 'total'",
+        [day_cutoff],
+    )?;
     Ok(PruneReport {
         minute_rows_deleted,
-        daily_rows_rolled_up: (calls + requests) as u64,
+        daily_rows_rolled_up: (calls + requests + keys) as u64,
     })
 }
 
@@ -396,6 +441,39 @@ pub(crate) fn aggregate(
         }
     }
 
+    // Requests per client key: the same request counts as the credential rows above, split
+    // by the key it came with instead.
+    let mut keys: BTreeMap<i64, Totals> = BTreeMap::new();
+    let mut st = conn.prepare(
+        "SELECT key_id, sum(requests), sum(successes), sum(failures), sum(prompt_tokens),
+             sum(completion_tokens), sum(reasoning_tokens)
+         FROM usage_key_daily WHERE day >= ?1 AND day <= ?2 AND day <> 'total' GROUP BY key_id",
+    )?;
+    let rows = st.query_map([&first_day, &last_day], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            [
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, i64>(5)?,
+                r.get::<_, i64>(6)?,
+            ],
+        ))
+    })?;
+    for row in rows {
+        let (id, v) = row?;
+        let [req, ok, fail, p, c, r] = v.map(to_u64);
+        let t = keys.entry(id).or_default();
+        t.requests += req;
+        t.request_successes += ok;
+        t.request_failures += fail;
+        t.prompt_tokens += p;
+        t.completion_tokens += c;
+        t.reasoning_tokens += r;
+    }
+
     overall.finish();
     let finish = |mut t: Totals| {
         t.finish();
@@ -428,6 +506,14 @@ pub(crate) fn aggregate(
             })
             .collect(),
         per_kind: Vec::new(),
+        per_key: keys
+            .into_iter()
+            .map(|(key_id, t)| KeyPeriodStats {
+                key_id,
+                name: None,
+                totals: finish(t),
+            })
+            .collect(),
         next_reset,
     })
 }

@@ -10,8 +10,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::memory::{
-    Batch, CallKey, Cell, CredData, DailyRequestKey, MinuteAgg, MinuteKey, Pending, Window,
-    clamp_model, slot,
+    Batch, CallKey, Cell, CredData, DailyRequestAgg, DailyRequestKey, KeyDailyKey, MinuteAgg,
+    MinuteKey, Pending, Window, clamp_model, slot,
 };
 use super::persist;
 use super::types::{CallRecord, DefaultLimits, OfficialLimits, RequestRecord};
@@ -20,6 +20,14 @@ use super::{UsageError, UsageOptions};
 use crate::google::kind::{CredentialKind, Pin};
 use crate::pool::{Clock, CredId, ModelClass, model_class};
 use crate::store::Store;
+
+/// The quota window containing "now" (see [`UsageService::day_window`]).
+#[derive(Clone, Debug)]
+pub struct DayWindow {
+    pub start_ms: i64,
+    pub next: DateTime<Utc>,
+    pub day: Arc<str>,
+}
 
 type ReleaseHook = Arc<dyn Fn(Option<CredId>) + Send + Sync>;
 
@@ -343,6 +351,17 @@ impl UsageService {
             .collect()
     }
 
+    /// Today's quota window: its start (ms), its end and its `day` key. Client keys' daily
+    /// limits count in the same window as the credentials' allowances.
+    pub fn day_window(&self) -> DayWindow {
+        let now = self.inner.clock.now();
+        self.inner.with_window(now, |w| DayWindow {
+            start_ms: w.start_ms,
+            next: w.next,
+            day: Arc::clone(&w.day),
+        })
+    }
+
     /// One upstream attempt. Every call counts toward the credential's daily window, whatever
     /// its outcome: a failed call still spent an upstream request, and counting it errs on the
     /// side of not overrunning Google's own allowance.
@@ -371,6 +390,11 @@ impl UsageService {
         let credential_id = rec.credential_id.unwrap_or(0);
         let base_model = clamp_model(&rec.base_model);
         let ok = rec.outcome.is_success();
+        let key_daily = KeyDailyKey {
+            day: Arc::clone(&day),
+            key_id: rec.key_id,
+            model: base_model.clone(),
+        };
         let daily_key = DailyRequestKey {
             day,
             credential_id,
@@ -395,14 +419,17 @@ impl UsageService {
             ttfb_count: u64::from(rec.ttfb.is_some()),
             retries: u64::from(rec.retries),
         };
+        let daily = DailyRequestAgg {
+            requests: 1,
+            successes: u64::from(ok),
+            failures: u64::from(!ok),
+            prompt_tokens: rec.prompt_tokens,
+            completion_tokens: rec.completion_tokens,
+            reasoning_tokens: rec.reasoning_tokens,
+        };
         let mut p = self.inner.pending.lock();
-        let d = p.daily_requests.entry(daily_key).or_default();
-        d.requests += 1;
-        d.successes += u64::from(ok);
-        d.failures += u64::from(!ok);
-        d.prompt_tokens += rec.prompt_tokens;
-        d.completion_tokens += rec.completion_tokens;
-        d.reasoning_tokens += rec.reasoning_tokens;
+        p.daily_requests.entry(daily_key).or_default().add(&daily);
+        p.key_daily.entry(key_daily).or_default().add(&daily);
         p.minute.entry(minute_key).or_default().add(&minute);
     }
 

@@ -87,6 +87,8 @@ pub struct RequestRecord {
     pub ttfb: Option<Duration>,
     /// Upstream attempts beyond the first.
     pub retries: u32,
+    /// The client key (0: the built-in `API_PASSWORD` key).
+    pub key_id: i64,
 }
 
 /// Global daily limits per credential, from settings. 0 = unlimited.
@@ -258,7 +260,19 @@ pub struct AggregatedStats {
     pub per_credential: Vec<CredentialPeriodStats>,
     /// The same totals by credential kind (filled by the service, which knows the kinds).
     pub per_kind: Vec<KindStats>,
+    /// Requests by client key (0: the built-in `API_PASSWORD` key).
+    pub per_key: Vec<KeyPeriodStats>,
     pub next_reset: DateTime<Utc>,
+}
+
+/// Requests and tokens of one client key over the period. Calls are per credential only.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct KeyPeriodStats {
+    pub key_id: i64,
+    /// Filled by the caller that knows the keys; `None` for a deleted key.
+    pub name: Option<String>,
+    #[serde(flatten)]
+    pub totals: Totals,
 }
 
 /// Totals of every credential of one kind.

@@ -87,7 +87,7 @@ const SAME_IN_CHINESE = new Set(['gcli2api', 'gemini', 'google', 'vertex', 'code
   'token', 'tokens', 'localhost', 'english', 'base_url', 'store', 'true', 'previous_response_id',
   'responses', 'companion', 'resource', 'manager', 'service', 'usage', 'apis', 'forwarded', 'global',
   'europe', 'system', 'user', 'trace', 'debug', 'info', 'warn', 'error', 'sign', 'with', 'messages',
-  'express', 'healthz', 'gcloud', 'authorized_user', 'service_account', 'type', 'oauth_creds']);
+  'express', 'healthz', 'gcloud', 'authorized_user', 'service_account', 'type', 'oauth_creds', 'metrics', 'prometheus']);
 
 /// Visible English words in a page meant to be Chinese, outside data (code, times, names,
 /// inputs, the log, table cells holding data).
@@ -414,6 +414,10 @@ try {
     await zh.page.locator('#oauth-result .notice.ok', { hasText: word }).waitFor();
     // A second sign-in to the same account is an update, never a second "added".
     await zh.page.click('#oauth-start button[type=submit]');
+    // The first link stays on the page until the new step arrives: wait for a different one
+    // (each link works once).
+    await zh.page.waitForFunction(
+      (first) => document.querySelector('#oauth-link')?.getAttribute('href') !== first, href);
     const again = await zh.page.locator('#oauth-link').getAttribute('href');
     const tab2 = await zh.ctx.newPage();
     await tab2.goto(again);

@@ -25,9 +25,9 @@ POOLS = {
 }
 
 
-def start_demo(kinds: str):
-    """Starts `gcli2api --demo` with credentials of `kinds` (all four when empty); returns the
-    process and its base URL once it is healthy."""
+def start_demo(kinds: str, extra_env: dict | None = None):
+    """Starts `gcli2api --demo` with credentials of `kinds` (all four when empty) and any
+    `extra_env`; returns the process and its base URL once it is healthy."""
     binary = os.environ.get("GCLI2API_BIN", "target/debug/gcli2api")
     port = _free_port()
     env = {
@@ -37,6 +37,7 @@ def start_demo(kinds: str):
         "PASSWORD": API_KEY,
         "LOG_LEVEL": "warn",
         "GCLI2API_DEMO_KINDS": kinds,
+        **(extra_env or {}),
     }
     proc = subprocess.Popen([binary, "--demo"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"

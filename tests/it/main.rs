@@ -11,6 +11,8 @@ mod connections;
 mod embeddings;
 mod gemini;
 mod import;
+mod keys;
+mod metrics;
 mod model_list;
 mod official;
 mod official_quota;

@@ -435,12 +435,12 @@ async fn the_panel_lists_filters_details_downloads_and_charts_requests() {
     assert_eq!(s, 200);
     assert_eq!(html.matches("<svg class=\"chart\"").count(), 3, "{html}");
     assert!(
-        html.contains("<th scope=\"col\">gemini-2.5-flash</th>"),
+        html.contains("<th scope=\"col\" translate=\"no\">gemini-2.5-flash</th>"),
         "{html}"
     );
     assert!(html.contains("<title>"), "bars carry their values");
     assert!(
-        html.contains("<th scope=\"col\">400</th>"),
+        html.contains("<th scope=\"col\" translate=\"no\">400</th>"),
         "errors by code: {html}"
     );
     assert!(html.contains("class=\"quota-bar\""));
@@ -453,12 +453,12 @@ async fn the_panel_lists_filters_details_downloads_and_charts_requests() {
     .await;
     assert_eq!(s, 200);
     assert!(
-        html.contains("<th scope=\"col\">cred-1.json</th>"),
+        html.contains("<th scope=\"col\" translate=\"no\">cred-1.json</th>"),
         "{html}"
     );
     let (_, _, html) = panel_get(&app, &cookie, "/panel/charts?by=kind", "en").await;
     assert!(
-        html.contains("<th scope=\"col\">Code Assist account</th>"),
+        html.contains("<th scope=\"col\" translate=\"no\">Code Assist account</th>"),
         "{html}"
     );
 

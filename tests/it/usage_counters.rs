@@ -108,6 +108,7 @@ fn request(id: Option<CredId>, model: &str, outcome: Outcome, retries: u32) -> R
         latency: Duration::from_millis(100),
         ttfb: Some(Duration::from_millis(20)),
         retries,
+        key_id: 0,
     }
 }
 

@@ -261,6 +261,95 @@ impl Pool {
     }
 }
 
+/// A credential's state in one word, for the metrics' pool gauges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MetricState {
+    Active,
+    /// Cooling down for at least one model (rate limit, overload, a probe).
+    Cooling,
+    /// A quota is spent (Google's or the daily allowance) for at least one model or class.
+    Exhausted,
+    Disabled,
+    /// The account owner must act: a revoked or missing refresh token, an ineligible account.
+    NeedsSignIn,
+    /// Switched off by the gateway for another reason (auto-ban, a rejected key).
+    Banned,
+}
+
+impl MetricState {
+    pub const ALL: [Self; 6] = [
+        Self::Active,
+        Self::Cooling,
+        Self::Exhausted,
+        Self::Disabled,
+        Self::NeedsSignIn,
+        Self::Banned,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Cooling => "cooling",
+            Self::Exhausted => "exhausted",
+            Self::Disabled => "disabled",
+            Self::NeedsSignIn => "needs_sign_in",
+            Self::Banned => "banned",
+        }
+    }
+}
+
+/// One credential as the metrics see it.
+#[derive(Clone, Debug)]
+pub struct MetricEntry {
+    pub id: CredId,
+    pub kind: CredentialKind,
+    /// The account e-mail when known, else `#id`.
+    pub name: String,
+    pub state: MetricState,
+}
+
+impl Pool {
+    /// Every credential with its one-word state, by id (a scrape's read-out; O(n)).
+    pub fn metric_entries(&self) -> Vec<MetricEntry> {
+        use crate::pool::state::CooldownReason as R;
+        let now = self.clock.now();
+        let mut out: Vec<MetricEntry> = self
+            .entries
+            .iter()
+            .map(|(id, e)| {
+                let s = &e.state;
+                let blocking = || s.cooldowns.values().filter(|c| c.blocks(now));
+                let state = if !s.enabled {
+                    MetricState::Disabled
+                } else if let Some(b) = &s.ban {
+                    match b.kind {
+                        BanKind::RefreshRevoked
+                        | BanKind::MissingRefreshToken
+                        | BanKind::Ineligible => MetricState::NeedsSignIn,
+                        BanKind::AutoBan | BanKind::Rejected => MetricState::Banned,
+                    }
+                } else if e.parks.iter().flatten().any(|t| *t > now)
+                    || blocking().any(|c| matches!(c.reason, R::DailyExhausted | R::QuotaExhausted))
+                {
+                    MetricState::Exhausted
+                } else if blocking().next().is_some() {
+                    MetricState::Cooling
+                } else {
+                    MetricState::Active
+                };
+                MetricEntry {
+                    id: *id,
+                    kind: e.profile.kind,
+                    name: s.email.clone().unwrap_or_else(|| format!("#{id}")),
+                    state,
+                }
+            })
+            .collect();
+        out.sort_unstable_by_key(|m| m.id);
+        out
+    }
+}
+
 fn health_slot(h: Health) -> usize {
     match h {
         Health::Active => 0,

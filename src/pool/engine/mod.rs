@@ -17,6 +17,7 @@ use crate::pool::unavailable::Unavailable;
 use crate::pool::{CredId, ModelClass, QuotaView};
 
 mod admin;
+pub use self::admin::{MetricEntry, MetricState};
 
 /// Indexes kept at once. Model names come from clients; past this the least recently used
 /// index is dropped (it is derived, so it is rebuilt on next use).

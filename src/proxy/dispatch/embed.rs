@@ -170,6 +170,7 @@ async fn batch<'a>(
             },
         };
         let take = next_batch(lease.call.kind(), tries.model, &inputs[at..range.end]).max(1);
+        let sent = std::time::Instant::now();
         let answer = embed::embed(
             &tries.state.upstream,
             &lease.call,
@@ -177,10 +178,13 @@ async fn batch<'a>(
             &inputs[at..at + take],
         )
         .await;
+        tries.timed(&lease, sent.elapsed());
         match answer {
             Ok(Ok(v)) => {
                 let s = tries.served(&lease);
-                served.get_or_insert(s).retries = s.retries;
+                let first = served.get_or_insert(s);
+                first.retries = s.retries;
+                first.upstream = s.upstream;
                 got.extend(v);
                 at += take;
                 next = Some(lease);
