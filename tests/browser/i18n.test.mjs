@@ -6,80 +6,25 @@
 //   sideways, and the Chinese page must not show untranslated English.
 // - Screenshots of every page, both sizes, both languages: target/screenshots/ (not committed).
 // Prints "N passed, M failed" and exits non-zero on any failure.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { CHROMIUM, PASSWORD, assert, finish, freePort, startGateway, step } from './harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..', '..');
 const require = createRequire(import.meta.url);
 const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const BIN = process.env.GCLI2API_BIN;
-const PASSWORD = process.env.PASSWORD || 'browser-test-password-42';
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const TIMEOUT = 15000;
 const SHOTS = join(repo, 'target', 'screenshots');
 const DESKTOP = { width: 1400, height: 900 };
 const PHONE = { width: 375, height: 812 };
 
-if (!BIN) {
-  console.error('set GCLI2API_BIN to the gcli2api binary');
-  process.exit(2);
-}
 
-async function freePort() {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => ok(port));
-    });
-  });
-}
 
-function startGateway(port) {
-  const child = spawn(BIN, ['--demo'], {
-    env: { ...process.env, PASSWORD, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'debug' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  const ready = new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error('gateway did not start:\n' + out)), 60000);
-    child.stdout.on('data', (d) => {
-      out += d.toString();
-      const m = out.match(/panel:\s+(http:\/\/\S+\/panel)/);
-      if (m) {
-        clearTimeout(timer);
-        ok(m[1]);
-      }
-    });
-    child.stderr.on('data', (d) => { out += d.toString(); });
-    child.once('exit', (code) => { clearTimeout(timer); fail(new Error(`gateway exited (${code}):\n${out}`)); });
-  });
-  return { child, ready };
-}
-
-let passed = 0;
-let failed = 0;
-async function step(name, fn) {
-  try {
-    await fn();
-    passed += 1;
-    console.log(`ok   ${name}`);
-  } catch (e) {
-    failed += 1;
-    console.log(`FAIL ${name}\n     ${String(e && e.stack || e).split('\n').slice(0, 6).join('\n     ')}`);
-  }
-}
-function assert(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
 
 // Words that are the same in Chinese text on purpose: product, client and protocol names.
 const SAME_IN_CHINESE = new Set(['gcli2api', 'gemini', 'google', 'vertex', 'code', 'assist', 'claude',
@@ -134,7 +79,7 @@ async function sideways(page) {
 }
 
 const port = await freePort();
-const { child, ready } = startGateway(port);
+const { child, ready } = startGateway(port, 'debug');
 const profiles = [];
 const browsers = [];
 async function browserFor(locale, scheme) {
@@ -434,5 +379,4 @@ try {
   child.kill('SIGTERM');
   for (const p of profiles) rmSync(p, { recursive: true, force: true });
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+finish();

@@ -1,80 +1,19 @@
 // Browser test of the gcli2api panel: starts `gcli2api --demo` (GCLI2API_BIN), drives the panel
 // in headless Chromium through the real forms and buttons, and checks the server's state
 // through the management API. Prints "N passed, M failed" and exits non-zero on any failure.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { CHROMIUM, PASSWORD, assert, finish, freePort, startGateway, step } from './harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..', '..');
-const BIN = process.env.GCLI2API_BIN;
-const PASSWORD = process.env.PASSWORD || 'browser-test-password-42';
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const TIMEOUT = 15000;
 
-if (!BIN) {
-  console.error('set GCLI2API_BIN to the gcli2api binary');
-  process.exit(2);
-}
 
-async function freePort() {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => ok(port));
-    });
-  });
-}
 
-function startGateway(port) {
-  const child = spawn(BIN, ['--demo'], {
-    env: { ...process.env, PASSWORD, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let simFound;
-  const sim = new Promise((ok) => { simFound = ok; });
-  const ready = new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error('gateway did not start:\n' + out)), 60000);
-    const onData = (d) => {
-      out += d.toString();
-      const g = out.match(/simulated Google at (http:\/\/[^\s)]+)/);
-      if (g) simFound(g[1]);
-      const m = out.match(/panel:\s+(http:\/\/\S+\/panel)/);
-      if (m) {
-        clearTimeout(timer);
-        ok(m[1]);
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', (d) => { out += d.toString(); });
-    child.once('exit', (code) => { clearTimeout(timer); fail(new Error(`gateway exited (${code}):\n${out}`)); });
-  });
-  ready.sim = sim;
-  return { child, ready };
-}
-
-let passed = 0;
-let failed = 0;
-async function step(name, fn) {
-  try {
-    await fn();
-    passed += 1;
-    console.log(`ok   ${name}`);
-  } catch (e) {
-    failed += 1;
-    console.log(`FAIL ${name}\n     ${String(e && e.stack || e).split('\n').slice(0, 4).join('\n     ')}`);
-  }
-}
-function assert(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
 
 const port = await freePort();
 const { child, ready } = startGateway(port);
@@ -283,5 +222,4 @@ try {
   child.kill('SIGTERM');
   rmSync(profile, { recursive: true, force: true });
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+finish();
