@@ -7,16 +7,12 @@ import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-import { CHROMIUM, PASSWORD, assert, finish, freePort, startGateway, step } from './harness.mjs';
+import { PASSWORD, assert, finish, freePort, launchBrowser, setupFailed, startGateway, step } from './harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..', '..');
 const TIMEOUT = 15000;
 const SHOTS = join(repo, 'target', 'screenshots');
-
-
-
 
 const port = await freePort();
 const { child, ready } = startGateway(port);
@@ -53,11 +49,7 @@ try {
     throw new Error('rows did not appear');
   });
 
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  context = await launchBrowser(profile, {
     viewport: { width: 1400, height: 900 },
   });
   const page = context.pages()[0] || await context.newPage();
@@ -168,8 +160,7 @@ try {
     assert(consoleErrors.length === 0, consoleErrors.join('\n'));
   });
 } catch (e) {
-  failed += 1;
-  console.log(`FAIL setup\n     ${e && e.stack || e}`);
+  setupFailed(e);
 } finally {
   if (context) await context.close();
   child.kill('SIGTERM');
