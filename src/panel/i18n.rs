@@ -613,6 +613,11 @@ catalogue! {
         keys_revoke_confirm: "Revoke this key? Clients using it are refused from their next request." / "确定吊销此密钥？使用它的客户端将从下一个请求起被拒绝。",
         keys_never: "never" / "永不",
         keys_any_text: "all" / "全部",
+        keys_edit: "Edit" / "编辑",
+        keys_save: "Save" / "保存",
+        keys_cancel: "Cancel" / "取消",
+        keys_expires_edit: "Expires in days from now (empty: keep, 0: never)" / "从现在起的有效天数（留空：不变；0：永不过期）",
+        keys_expires_now: "Expires now" / "当前过期时间",
         usage_by_key: "By client key (api-password: the built-in key)" / "按客户端密钥（api-password：内置密钥）",
 
         // Words shared by several pages.
@@ -906,6 +911,8 @@ catalogue! {
         keys_name_taken(what): "{what} already exists" / "{what} 已存在",
         keys_created(name): "Key '{name}' created" / "已创建密钥“{name}”",
         keys_enabled(name): "Key '{name}' enabled" / "已启用密钥“{name}”",
+        keys_saved(name): "Key '{name}' saved" / "已保存密钥“{name}”",
+        keys_edit_title(name): "Edit key '{name}'" / "编辑密钥“{name}”",
         keys_disabled(name): "Key '{name}' disabled" / "已停用密钥“{name}”",
         usage_deleted_key(id): "deleted key #{id}" / "已删除的密钥 #{id}",
         keys_revoked(name): "Key '{name}' revoked" / "已吊销密钥“{name}”",

@@ -95,7 +95,8 @@ try {
     const list = await api('GET', '/client-keys');
     assert(list.status === 200 && list.json.length === 1, JSON.stringify(list.json));
     assert(!JSON.stringify(list.json).includes(secret), 'secret in the API list');
-    assert(list.json[0].today.requests === 2, JSON.stringify(list.json[0].today));
+    // The request refused by the allow-list did not count against the key's limits.
+    assert(list.json[0].today.requests === 1, JSON.stringify(list.json[0].today));
   });
 
   await step('the usage page breaks requests down by client key', async () => {
@@ -123,6 +124,31 @@ try {
     assert((await chat(secret, 'gemini-2.5-flash')).status === 200, 're-enabled key');
   });
 
+  await step('editing a key changes its allow-list and limits from its next request, same secret', async () => {
+    await row('ci-tool').locator('button', { hasText: 'Edit' }).click();
+    const form = page.locator('#key-edit-form');
+    await form.waitFor();
+    assert(await form.locator('input[name=models]').inputValue() === 'gemini-2.5-flash', 'models not filled in');
+    assert(await form.locator('input[name=rpm]').inputValue() === '30', 'rpm not filled in');
+    assert(await form.locator('input[name=kind_code_assist]').isChecked(), 'kind not checked');
+    await form.locator('input[name=models]').fill('gemini-2.5-*');
+    await form.locator('input[name=note]').fill('edited in the panel');
+    await form.locator('input[name=daily_requests]').fill('500');
+    await form.locator('button[type=submit]').click();
+    await row('ci-tool').locator('td', { hasText: 'gemini-2.5-*' }).waitFor();
+    assert(await page.locator('#key-edit-form').count() === 0, 'the form stays open after saving');
+    const text = await row('ci-tool').textContent();
+    assert(text.includes('edited in the panel') && text.includes('500'), text);
+    const pro = await chat(secret, 'gemini-2.5-pro');
+    assert(pro.status === 200, `pro after the edit ${pro.status}`);
+    // Cancel closes the form without saving.
+    await row('ci-tool').locator('button', { hasText: 'Edit' }).click();
+    await page.locator('#key-edit-form input[name=models]').fill('nothing-*');
+    await page.locator('#key-edit button', { hasText: 'Cancel' }).click();
+    assert(await page.locator('#key-edit-form').count() === 0, 'cancel left the form');
+    assert((await chat(secret, 'gemini-2.5-pro')).status === 200, 'cancel saved the edit');
+  });
+
   await step('revoking removes the key and refuses it at once', async () => {
     await row('ci-tool').locator('button', { hasText: 'Revoke' }).click();
     await page.locator('#keys-table', { hasText: 'No client keys yet.' }).waitFor();
@@ -132,7 +158,7 @@ try {
     assert(list.json.length === 0, JSON.stringify(list.json));
     const audit = await api('GET', '/audit?action=client_key.');
     const actions = audit.json.events.map((e) => e.action).sort().join(',');
-    assert(actions === 'client_key.create,client_key.delete,client_key.disable,client_key.enable', actions);
+    assert(actions === 'client_key.create,client_key.delete,client_key.disable,client_key.enable,client_key.update', actions);
   });
 
   await step('the page is in Chinese when the language is switched', async () => {
@@ -141,6 +167,7 @@ try {
     await page.goto(panelUrl + '/keys');
     await heading('客户端密钥');
     await page.locator('#key-form button', { hasText: '创建密钥' }).waitFor();
+    await page.locator('#keys-table', { hasText: '还没有客户端密钥。' }).waitFor();
     await page.locator('#nav a', { hasText: '客户端密钥' }).waitFor();
   });
 
