@@ -140,6 +140,17 @@ try {
     assert(await page.locator('#chart-requests tbody tr').count() === 30, 'not 30 days');
   });
 
+  await step('charts by credential kind name the kind in the page language', async () => {
+    await page.setExtraHTTPHeaders({ 'Accept-Language': 'zh-CN' });
+    await page.goto(`${base}/panel/charts?by=kind`);
+    const head = await page.locator('#chart-requests thead').textContent();
+    assert(head.includes('Code Assist（Google 登录）'), head);
+    await page.setExtraHTTPHeaders({ 'Accept-Language': 'en' });
+    await page.goto(`${base}/panel/charts?by=kind`);
+    const en = await page.locator('#chart-requests thead').textContent();
+    assert(en.includes('Code Assist (Google sign-in)'), en);
+  });
+
   for (const [lang, title] of [['en', 'Request log'], ['zh-CN', '请求记录']]) {
     for (const [w, h, size] of [[1400, 900, 'desktop'], [375, 800, 'phone']]) {
       await step(`${lang} ${size}: no sideways scroll, screenshots`, async () => {
