@@ -912,6 +912,7 @@ catalogue! {
         keys_created(name): "Key '{name}' created" / "已创建密钥“{name}”",
         keys_enabled(name): "Key '{name}' enabled" / "已启用密钥“{name}”",
         keys_saved(name): "Key '{name}' saved" / "已保存密钥“{name}”",
+        cred_bulk_all_matching(n): "all {n} that match the filter, on every page" / "筛选匹配的全部 {n} 个（所有页）",
         keys_edit_title(name): "Edit key '{name}'" / "编辑密钥“{name}”",
         keys_disabled(name): "Key '{name}' disabled" / "已停用密钥“{name}”",
         usage_deleted_key(id): "deleted key #{id}" / "已删除的密钥 #{id}",

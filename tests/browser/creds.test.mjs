@@ -204,6 +204,34 @@ try {
     assert((await api('GET', '/credentials')).json.length === 3, 'not deleted');
   });
 
+  await step('bulk: "all that match the filter" reaches every page, not just the one shown', async () => {
+    const keys = [];
+    for (let i = 0; i < 22; i += 1) {
+      const r = await simPost('api-keys', { kind: 'gemini_api', project_id: 'bulk-project' });
+      keys.push((await r.json()).key);
+    }
+    const added = await api('POST', '/credentials/keys', { kind: 'gemini_api_key', keys: keys.join('\n') });
+    assert(added.status === 200, JSON.stringify(added.json));
+    const gemini = () => api('GET', '/credentials').then((r) => r.json.filter((c) => c.kind === 'gemini_api_key'));
+    const total = (await gemini()).length;
+    assert(total >= 22, `only ${total} Gemini keys`);
+    await page.goto(panelUrl + '/credentials?kind=gemini_api_key&per=20');
+    await heading('Credentials');
+    assert(await page.locator('#cred-table tbody tr').count() === 20, 'not one page of 20');
+    const scope = page.locator('#bulk-scope');
+    assert((await scope.textContent()).includes(`all ${total} that match`), await scope.textContent());
+    await scope.locator('input').check();
+    await page.locator('[data-bulk=disable]').click();
+    await page.locator('.toast', { hasText: `${total} credentials disabled` }).waitFor();
+    const after = await gemini();
+    assert(after.every((c) => !c.enabled), 'a matching credential on page 2 stayed enabled');
+    const others = (await api('GET', '/credentials')).json.filter((c) => c.kind !== 'gemini_api_key');
+    assert(others.every((c) => c.enabled), 'a credential outside the filter was disabled');
+    // Without the box, the action is the checked rows only (none here).
+    await page.locator('[data-bulk=enable]').click();
+    await page.locator('.toast', { hasText: 'Select at least one credential first' }).waitFor();
+  });
+
   await step('no console errors', async () => {
     assert(consoleErrors.length === 0, consoleErrors.join('\n'));
   });
