@@ -562,7 +562,7 @@ mod tests {
             "{e}"
         );
         store
-            .call(|c| Ok(settings::delete(c, "proxy_copy")?))
+            .call(|c| settings::delete(c, "proxy_copy"))
             .await
             .unwrap();
 
