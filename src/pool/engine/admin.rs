@@ -181,6 +181,18 @@ impl Pool {
         })
     }
 
+    /// The Code Assist project of a credential, without copying its whole state.
+    pub fn project_id(&self, id: CredId) -> Option<String> {
+        self.entries
+            .get(&id)
+            .and_then(|e| e.state.project_id.clone())
+    }
+
+    /// The kind of a credential, without copying its profile.
+    pub fn kind(&self, id: CredId) -> Option<crate::google::kind::CredentialKind> {
+        self.entries.get(&id).map(|e| e.profile.kind)
+    }
+
     /// The account a credential belongs to, for log lines (cheaper than a whole `state`).
     pub fn account(&self, id: CredId) -> Option<String> {
         self.entries.get(&id).and_then(|e| e.state.email.clone())

@@ -65,11 +65,37 @@ impl PoolService {
 
     /// The executor of the credential's kind, holding what it needs for one call.
     async fn ready(&self, id: CredId) -> Result<Call, TokenError> {
-        let kind = self.profile(id).map(|p| p.kind);
-        match (self.secret(id), kind) {
-            (Some(Secret::OAuth(_)), _) => {
-                let access_token = self.access_token(id).await?;
-                let known = self.core().state(id).and_then(|s| s.project_id);
+        // Only what the call needs is copied out under the lock: cloning the whole secret
+        // (refresh token, client secret, a service account's private key) and the whole
+        // credential state per request showed in profiles.
+        let now = self.inner.clock.now();
+        let fresh = |token: &str, exp: chrono::DateTime<chrono::Utc>| {
+            (exp - REFRESH_MARGIN > now).then(|| token.to_owned())
+        };
+        let found = match self.inner.secrets.read().get(&id) {
+            Some(Secret::OAuth(t)) => Found::OAuth(
+                t.access_token
+                    .as_deref()
+                    .zip(t.expiry)
+                    .and_then(|(a, e)| fresh(a, e)),
+            ),
+            Some(Secret::ApiKey(key)) => Found::ApiKey(key.clone()),
+            Some(Secret::ServiceAccount(sa)) => Found::ServiceAccount {
+                project: sa.key.project_id.clone(),
+                token: sa
+                    .token
+                    .as_ref()
+                    .and_then(|t| fresh(&t.access_token, t.expires_at)),
+            },
+            None => Found::Nothing,
+        };
+        match found {
+            Found::OAuth(cached) => {
+                let access_token = match cached {
+                    Some(t) => t,
+                    None => self.access_token(id).await?,
+                };
+                let known = self.core().project_id(id);
                 let project = match known {
                     Some(p) => p,
                     None => self.discover_project(id).await?,
@@ -79,15 +105,18 @@ impl PoolService {
                     project,
                 }))
             }
-            (Some(Secret::ApiKey(key)), Some(CredentialKind::VertexExpressKey)) => {
-                Ok(Call::new(VertexExpress { key }))
-            }
-            (Some(Secret::ApiKey(key)), _) => Ok(Call::new(GeminiApi { key })),
-            (Some(Secret::ServiceAccount(sa)), _) => Ok(Call::new(Vertex {
-                access_token: self.access_token(id).await?,
-                project: sa.key.project_id,
+            Found::ApiKey(key) => match self.core().kind(id) {
+                Some(CredentialKind::VertexExpressKey) => Ok(Call::new(VertexExpress { key })),
+                _ => Ok(Call::new(GeminiApi { key })),
+            },
+            Found::ServiceAccount { project, token } => Ok(Call::new(Vertex {
+                access_token: match token {
+                    Some(t) => t,
+                    None => self.access_token(id).await?,
+                },
+                project,
             })),
-            (None, _) => Err(TokenError::Permanent("credential has no secret".into())),
+            Found::Nothing => Err(TokenError::Permanent("credential has no secret".into())),
         }
     }
 
@@ -376,4 +405,16 @@ impl PoolService {
         let change = self.core().note_recheck(id, Self::note(message, now));
         self.persist_now(change).await;
     }
+}
+
+/// What [`PoolService::ready`] reads of a credential's secret: an access token only when it is
+/// still fresh (otherwise the refresh path gets one).
+enum Found {
+    OAuth(Option<String>),
+    ApiKey(String),
+    ServiceAccount {
+        project: String,
+        token: Option<String>,
+    },
+    Nothing,
 }
