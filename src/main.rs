@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use gcli2api::Sources;
+use gcli2api::store::location::Location;
 
 #[derive(Parser)]
 #[command(
@@ -92,7 +93,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backup { file } => {
             let sources = Sources::from_process_env(cli.config);
             let data_dir = gcli2api::settings::SettingsService::data_dir(&sources)?;
-            let db = data_dir.join(gcli2api::store::DB_FILE_NAME);
+            let db = match Location::from_env(&sources.env, &data_dir)? {
+                Location::Sqlite(path) => path,
+                Location::Postgres(url) => anyhow::bail!(
+                    "DATABASE_URL selects PostgreSQL ({url}); `backup` copies the SQLite file, \
+                     back a PostgreSQL store up with pg_dump"
+                ),
+            };
             tokio::task::spawn_blocking(move || {
                 gcli2api::store::backup::backup_file(&db, &file)?;
                 writeln!(std::io::stdout(), "backup written to {}", file.display())?;

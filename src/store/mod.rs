@@ -7,6 +7,7 @@ pub mod backup;
 pub mod cipher;
 pub mod client_keys;
 pub mod credentials;
+pub mod location;
 pub mod responses;
 pub mod secrets;
 pub mod settings;
