@@ -8,7 +8,9 @@ pub mod cipher;
 pub mod client_keys;
 pub mod credentials;
 pub mod location;
+pub mod postgres;
 pub mod responses;
+pub mod schema;
 pub mod secrets;
 pub mod settings;
 

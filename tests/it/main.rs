@@ -34,6 +34,7 @@ mod panel;
 
 // Library parts against real files and sockets.
 mod import_formats;
+mod pg_store;
 mod settings;
 mod simulator;
 mod store;
@@ -47,4 +48,5 @@ mod container;
 mod logs;
 mod readme;
 
+mod pg_cluster;
 mod support;

@@ -1,0 +1,135 @@
+//! The PostgreSQL store against a real server (the throwaway cluster of `pg_cluster`).
+use gcli2api::store::location::PgUrl;
+use gcli2api::store::{postgres as pg, schema};
+
+use crate::pg_cluster;
+
+fn pg_url(url: &str) -> PgUrl {
+    PgUrl::parse(url, "test").unwrap()
+}
+
+async fn sqlite_schema() -> schema::Schema {
+    let dir = tempfile::tempdir().unwrap();
+    let store = gcli2api::store::Store::open(dir.path()).await.unwrap();
+    store.call(|c| Ok(schema::sqlite(c)?)).await.unwrap()
+}
+
+/// Both backends' migrations, applied from scratch, give the same tables, columns (type
+/// class, nullability, order), primary keys and indexes (unique or not), for every table.
+#[tokio::test(flavor = "multi_thread")]
+async fn both_backends_migrate_to_the_same_schema() {
+    let sqlite = sqlite_schema().await;
+    let url = pg_cluster::fresh_database("schema");
+    let postgres = tokio::task::spawn_blocking(move || {
+        let url = pg_url(&url);
+        let mut c = pg::connect(&url).unwrap();
+        assert_eq!(pg::migrate(&mut c, &url).unwrap(), pg::schema_version());
+        assert_eq!(
+            pg::migrate(&mut c, &url).unwrap(),
+            0,
+            "a second run has nothing to do"
+        );
+        assert_eq!(
+            pg::current_version(&mut c).unwrap(),
+            gcli2api::store::schema_version() as i64
+        );
+        schema::postgres(&mut c).unwrap()
+    })
+    .await
+    .unwrap();
+
+    // The readers see the whole schema, including the tables added last.
+    for t in [
+        "settings",
+        "secrets",
+        "credentials",
+        "credential_identities",
+        "usage_minute",
+        "usage_daily",
+        "usage_daily_requests",
+        "usage_counters",
+        "quota_windows",
+        "quota_limits",
+        "audit_events",
+        "responses",
+        "request_log",
+        "client_keys",
+        "client_key_server_secret",
+        "usage_key_daily",
+        "secrets_at_rest",
+    ] {
+        assert!(sqlite.contains_key(t), "sqlite lacks {t}");
+    }
+    assert!(
+        sqlite["quota_limits"]
+            .indexes
+            .iter()
+            .any(|i| i.unique && i.columns[0] == "(expr)"),
+        "{:?}",
+        sqlite["quota_limits"]
+    );
+    assert_eq!(sqlite["client_keys"].primary_key, ["id"]);
+    let diff = schema::differences("sqlite", &sqlite, "postgres", &postgres);
+    assert!(diff.is_empty(), "schemas differ:\n{}", diff.join("\n"));
+    assert_eq!(sqlite.len(), postgres.len());
+
+    // The comparison notices a difference of each kind it checks.
+    let mut changed = postgres.clone();
+    let t = changed.get_mut("request_log").unwrap();
+    t.columns[1].not_null = false;
+    assert_eq!(schema::differences("a", &sqlite, "b", &changed).len(), 1);
+    let mut changed = postgres.clone();
+    changed.get_mut("client_keys").unwrap().indexes.pop_first();
+    assert_eq!(schema::differences("a", &sqlite, "b", &changed).len(), 1);
+    let mut changed = postgres.clone();
+    changed.remove("usage_key_daily");
+    assert_eq!(schema::differences("a", &sqlite, "b", &changed).len(), 1);
+}
+
+/// Instances starting together against one new database apply each migration once.
+#[test]
+fn concurrent_migrations_apply_once() {
+    let url = pg_cluster::fresh_database("concurrent");
+    let runs: Vec<_> = (0..4)
+        .map(|_| {
+            let url = pg_url(&url);
+            std::thread::spawn(move || {
+                let mut c = pg::connect(&url).unwrap();
+                pg::migrate(&mut c, &url).unwrap()
+            })
+        })
+        .collect();
+    let applied: Vec<usize> = runs.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(
+        applied.iter().sum::<usize>(),
+        pg::schema_version(),
+        "{applied:?}"
+    );
+    let mut c = pg::connect(&pg_url(&url)).unwrap();
+    let rows: i64 = c
+        .query_one("SELECT count(*) FROM schema_migrations", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(rows as usize, pg::schema_version());
+}
+
+/// An unreachable server is one clear error naming the URL without its password.
+#[test]
+fn an_unreachable_server_is_a_clear_error_without_the_password() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = pg_url(&format!(
+        "postgres://gw:pw-7c1e@127.0.0.1:{port}/gcli?connect_timeout=5"
+    ));
+    let Err(e) = pg::connect(&url) else {
+        panic!("nothing listens on {port}")
+    };
+    let e = e.to_string();
+    assert!(
+        e.contains("cannot connect to PostgreSQL at postgres://gw:***@127.0.0.1"),
+        "{e}"
+    );
+    assert!(!e.contains("pw-7c1e"), "{e}");
+}
