@@ -8,6 +8,7 @@ pub mod cipher;
 pub mod client_keys;
 pub mod credentials;
 pub mod location;
+pub mod migrate;
 pub mod postgres;
 pub mod responses;
 pub mod schema;
