@@ -31,7 +31,7 @@ pub const VERSION_TABLE: &str = "schema_migrations";
 const MIGRATION_LOCK: i64 = 0x6763_6c69_3261_7069;
 
 /// How long a connection attempt may take before it is reported as unreachable.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PgError {

@@ -1,6 +1,6 @@
 //! The PostgreSQL store against a real server (the throwaway cluster of `pg_cluster`).
 use gcli2api::store::location::PgUrl;
-use gcli2api::store::{postgres as pg, schema};
+use gcli2api::store::{pg_counters, postgres as pg, schema};
 
 use crate::pg_cluster;
 
@@ -132,4 +132,78 @@ fn an_unreachable_server_is_a_clear_error_without_the_password() {
         "{e}"
     );
     assert!(!e.contains("pw-7c1e"), "{e}");
+}
+
+/// Two "instances" (two connection pools on one database) take 400 concurrent units of one
+/// credential's quota with a limit of 250 and count 400 calls: exactly 250 are granted, each
+/// with a distinct running count 1..=250 (no lost or doubled increment), and the call total
+/// is exactly 400. A newer window starts again at 1; a lagging caller on the older window is
+/// refused and cannot reset it.
+#[test]
+fn shared_counters_are_exact_under_concurrency_from_two_pools() {
+    let url = pg_url(&pg_cluster::fresh_database("counters"));
+    pg::migrate(&mut pg::connect(&url).unwrap(), &url).unwrap();
+    let pools = [
+        pg_counters::open_pool(&url, 8).unwrap(),
+        pg_counters::open_pool(&url, 8).unwrap(),
+    ];
+    let window = 1_700_000_000_000i64;
+    let workers: Vec<_> = (0..16)
+        .map(|w| {
+            let pool = pools[w % 2].clone();
+            std::thread::spawn(move || {
+                let mut granted = Vec::new();
+                for _ in 0..25 {
+                    let mut c = pool.get().unwrap();
+                    if let Some(n) =
+                        pg_counters::take_quota(&mut *c, 7, "pro", window, 250).unwrap()
+                    {
+                        granted.push(n);
+                    }
+                    pg_counters::add_daily_calls(
+                        &mut *c,
+                        "2026-12-07",
+                        7,
+                        "gemini-2.5-pro",
+                        "success",
+                        1,
+                    )
+                    .unwrap();
+                }
+                granted
+            })
+        })
+        .collect();
+    let mut granted: Vec<i64> = workers
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    granted.sort();
+    assert_eq!(granted, (1..=250).collect::<Vec<i64>>());
+    let mut c = pools[1].get().unwrap();
+    let calls: i64 = c
+        .query_one("SELECT calls FROM usage_daily WHERE credential_id = 7", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(calls, 400);
+    assert_eq!(
+        pg_counters::take_quota(&mut *c, 7, "pro", window, 250).unwrap(),
+        None
+    );
+    assert_eq!(
+        pg_counters::take_quota(&mut *c, 7, "pro", window + 86_400_000, 250).unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        pg_counters::take_quota(&mut *c, 7, "pro", window, 250).unwrap(),
+        None
+    );
+    assert_eq!(
+        pg_counters::take_quota(&mut *c, 7, "pro", window + 86_400_000, 250).unwrap(),
+        Some(2)
+    );
+    assert_eq!(
+        pg_counters::take_quota(&mut *c, 8, "pro", window, 0).unwrap(),
+        None
+    );
 }
