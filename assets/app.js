@@ -160,6 +160,14 @@
     if (e.detail.successful) form.reset();
   });
 
+  // Close buttons: data-clear names the element whose content is removed (an edit form).
+  document.addEventListener('click', function (e) {
+    var b = e.target.closest && e.target.closest('[data-clear]');
+    if (!b) return;
+    var box = document.getElementById(b.getAttribute('data-clear'));
+    if (box) box.replaceChildren();
+  });
+
   // Copy buttons: data-copy names the element whose text is copied.
   document.addEventListener('click', function (e) {
     var b = e.target.closest && e.target.closest('[data-copy]');

@@ -3,6 +3,7 @@
 //! anti-truncation continuations, run there), so the meter and the dispatcher read it without
 //! every handler passing it along.
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::ClientKey;
 
@@ -13,7 +14,16 @@ pub enum Caller {
     /// proxy request sees.
     #[default]
     Builtin,
-    Key(Arc<ClientKey>),
+    Key(Arc<ClientKey>, Option<Admission>),
+}
+
+/// When the guard let a client key's request in under its limits, so a request refused later
+/// (by the key's allow-list, once the model is known) gives its slot back.
+#[derive(Clone, Copy, Debug)]
+pub struct Admission {
+    /// Start (ms) of the quota window the request was counted in.
+    pub window: i64,
+    pub at: Instant,
 }
 
 impl Caller {
@@ -21,21 +31,29 @@ impl Caller {
     pub fn id(&self) -> i64 {
         match self {
             Self::Builtin => 0,
-            Self::Key(k) => k.id,
+            Self::Key(k, _) => k.id,
         }
     }
 
     pub fn name(&self) -> &str {
         match self {
             Self::Builtin => super::BUILTIN_NAME,
-            Self::Key(k) => &k.name,
+            Self::Key(k, _) => &k.name,
+        }
+    }
+
+    /// Gives back what the guard counted for this request: it was refused before reaching
+    /// the upstream, so it must not use up the key's limits.
+    pub fn refund(&self) {
+        if let Self::Key(k, Some(a)) = self {
+            k.counters.refund(a.window, a.at);
         }
     }
 
     pub fn key(&self) -> Option<&Arc<ClientKey>> {
         match self {
             Self::Builtin => None,
-            Self::Key(k) => Some(k),
+            Self::Key(k, _) => Some(k),
         }
     }
 }

@@ -112,6 +112,17 @@ impl Counters {
         Ok(())
     }
 
+    /// Takes back a request `admit` let in at `at` in the window starting at `window`.
+    pub fn refund(&self, window: i64, at: Instant) {
+        let mut s = self.m.lock();
+        if s.window == window {
+            s.requests = s.requests.saturating_sub(1);
+        }
+        if let Some(i) = s.recent.iter().rposition(|t| *t == at) {
+            s.recent.remove(i);
+        }
+    }
+
     /// Adds the tokens of a request that ended.
     pub fn add_tokens(&self, w: &DayWindow, tokens: u64) {
         if tokens == 0 {
@@ -143,6 +154,25 @@ mod tests {
             next: chrono::DateTime::from_timestamp_millis(start + 86_400_000).unwrap(),
             day: "2026-01-01".into(),
         }
+    }
+
+    #[test]
+    fn a_refund_gives_back_the_slot_and_the_days_count() {
+        let c = Counters::default();
+        let f = KeyFields {
+            rpm: 1,
+            daily_requests: 5,
+            ..KeyFields::default()
+        };
+        let (w, t) = (window(0), Instant::now());
+        c.admit("k", &f, &w, t, 1).unwrap();
+        assert!(c.admit("k", &f, &w, t, 1).is_err());
+        c.refund(0, t);
+        assert_eq!(c.today(&w), (0, 0));
+        c.admit("k", &f, &w, t, 1).unwrap();
+        // A refund for yesterday's window leaves today's count alone.
+        c.refund(-86_400_000, Instant::now());
+        assert_eq!(c.today(&w), (1, 0));
     }
 
     #[test]

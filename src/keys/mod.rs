@@ -41,7 +41,7 @@ use parking_lot::Mutex;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-pub use self::caller::{Caller, current, scope, sync_scope};
+pub use self::caller::{Admission, Caller, current, scope, sync_scope};
 pub use self::limits::{Counters, Limited};
 pub use self::pattern::{ModelPattern, PatternError};
 use crate::google::kind::{CredentialKind, Pin};

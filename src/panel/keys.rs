@@ -148,22 +148,28 @@ fn number(tr: &Tr, field: &str, v: &str) -> Result<u64, PanelError> {
         .map_err(|_| PanelError::BadRequest(tr.keys_bad_number(field.to_string())))
 }
 
-fn fields(tr: &Tr, f: &CreateForm) -> Result<KeyFields, PanelError> {
+/// The key's fields from the form. Editing (`was` is the key as it stands) keeps the enabled
+/// switch, and an empty expiry keeps the current one; 0 days means never in both forms.
+fn fields(tr: &Tr, f: &CreateForm, was: Option<&KeyFields>) -> Result<KeyFields, PanelError> {
     let kinds: Vec<CredentialKind> = CredentialKind::ALL
         .into_iter()
         .filter(|k| f.rest.contains_key(&format!("kind_{}", k.as_str())))
         .collect();
     let days = number(tr, "expires_days", &f.expires_days)?;
-    Ok(KeyFields {
-        note: f.note.trim().to_string(),
-        enabled: true,
-        expires_at: (days > 0).then(|| {
+    let expires_at = match was {
+        Some(w) if f.expires_days.trim().is_empty() => w.expires_at,
+        _ => (days > 0).then(|| {
             crate::store::now_ms().saturating_add(
                 i64::try_from(days)
                     .unwrap_or(i64::MAX / 2)
                     .saturating_mul(86_400_000),
             )
         }),
+    };
+    Ok(KeyFields {
+        note: f.note.trim().to_string(),
+        enabled: was.is_none_or(|w| w.enabled),
+        expires_at,
         models: f
             .models
             .split([',', '\n'])
@@ -205,7 +211,7 @@ pub async fn create(
     Form(form): Form<CreateForm>,
 ) -> Result<Response, PanelError> {
     let tr = Tr::current();
-    let f = fields(&tr, &form)?;
+    let f = fields(&tr, &form, None)?;
     let (key, secret) = state
         .keys
         .create(form.name.trim().to_string(), f)
@@ -227,6 +233,88 @@ pub async fn create(
     Ok(trigger(
         r,
         Some(Toast::ok(tr.keys_created(key.name.to_string()))),
+        &[],
+    ))
+}
+
+#[derive(Template)]
+#[template(path = "panel/partials/key_edit.html")]
+struct KeyEdit {
+    tr: Tr,
+    id: i64,
+    name: String,
+    note: String,
+    models: String,
+    /// (kind, checked)
+    kinds: Vec<(&'static str, bool)>,
+    daily_requests: u64,
+    daily_tokens: u64,
+    rpm: u64,
+    expires: String,
+}
+
+fn known(state: &AppState, id: i64) -> Result<std::sync::Arc<ClientKey>, PanelError> {
+    state
+        .keys
+        .get(id)
+        .ok_or_else(|| PanelError::BadRequest(format!("client key {id} not found")))
+}
+
+/// The edit form for one key, filled with what it has now.
+#[handler]
+pub async fn edit_form(
+    state: Data<&AppState>,
+    Path(id): Path<i64>,
+) -> Result<Response, PanelError> {
+    let tr = Tr::current();
+    let key = known(&state, id)?;
+    let f = &key.fields;
+    let view = KeyEdit {
+        tr,
+        id,
+        name: key.name.to_string(),
+        note: f.note.clone(),
+        models: f.models.join(", "),
+        kinds: CredentialKind::ALL
+            .iter()
+            .map(|k| (k.as_str(), f.kinds.contains(k)))
+            .collect(),
+        daily_requests: f.daily_requests,
+        daily_tokens: f.daily_tokens,
+        rpm: f.rpm,
+        expires: f
+            .expires_at
+            .and_then(chrono::DateTime::from_timestamp_millis)
+            .map(|t| tr.datetime(t))
+            .unwrap_or_else(|| tr.keys_never().to_string()),
+    };
+    Ok(html(view.render()?))
+}
+
+/// Saves the edit form: name, note, allow-lists, limits and expiry, effective on the key's
+/// next request. The secret does not change.
+#[handler]
+pub async fn edit(
+    state: Data<&AppState>,
+    Path(id): Path<i64>,
+    Form(form): Form<CreateForm>,
+) -> Result<Response, PanelError> {
+    let tr = Tr::current();
+    let was = known(&state, id)?;
+    let f = fields(&tr, &form, Some(&was.fields))?;
+    let key = state
+        .keys
+        .update(id, form.name.trim().to_string(), f)
+        .await
+        .map_err(refused)?;
+    audit(&state, "client_key.update", &key).await;
+    let body = format!(
+        "{}<div id=\"key-edit\" hx-swap-oob=\"true\"></div>",
+        table(&state, false).render()?
+    );
+    Ok(trigger(
+        html(body),
+        Some(Toast::ok(tr.keys_saved(key.name.to_string()))),
         &[],
     ))
 }

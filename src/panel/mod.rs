@@ -96,6 +96,10 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .at("/settings/password", protect(post(settings::password)))
         .at("/usage", protect(get(usage::page)))
         .at("/keys", protect(get(keys::page).post(keys::create)))
+        .at(
+            "/keys/:id/edit",
+            protect(get(keys::edit_form).post(keys::edit)),
+        )
         .at("/keys/:id/:action", protect(post(keys::action)))
         .at("/charts", protect(get(charts::page::page)))
         .at("/requests", protect(get(requests::list)))

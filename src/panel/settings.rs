@@ -119,6 +119,8 @@ struct SettingsPage {
     tr: Tr,
     form: super::web::Fragment,
     passwords: super::web::Fragment,
+    /// Whether credential secrets are sealed with SECRETS_KEY in the database.
+    encrypted: bool,
 }
 
 fn source_word(s: Source) -> &'static str {
@@ -232,6 +234,7 @@ pub fn page(req: &Request, state: Data<&AppState>) -> Result<Response, PanelErro
         tr: Tr::current(),
         form: super::web::render(&form)?,
         passwords: super::web::render(&password_form(&state, None))?,
+        encrypted: state.store.encrypts_secrets(),
     };
     super::web::page(
         req,

@@ -73,7 +73,7 @@ pub async fn check(
         Some(k) => match k.usable(crate::store::now_ms()) {
             Ok(()) => {
                 state.attempts.success(ip);
-                return Ok(Caller::Key(k));
+                return Ok(Caller::Key(k, None));
             }
             Err(r) => GatewayError::KeyRefused(r.to_string()),
         },
@@ -89,21 +89,22 @@ pub async fn check(
     }
 }
 
-/// A client key's limits, counted as the request is let in (the built-in key has none).
-fn admit(state: &AppState, caller: &Caller) -> Result<(), GatewayError> {
-    let Caller::Key(k) = caller else {
+/// A client key's limits, counted as the request is let in (the built-in key has none). The
+/// admission is kept on the caller so a request refused later can give it back.
+fn admit(state: &AppState, caller: &mut Caller) -> Result<(), GatewayError> {
+    let Caller::Key(k, admitted) = caller else {
         return Ok(());
     };
     let w = state.keys.window();
+    let at = std::time::Instant::now();
     k.counters
-        .admit(
-            &k.name,
-            &k.fields,
-            &w,
-            std::time::Instant::now(),
-            crate::store::now_ms(),
-        )
-        .map_err(GatewayError::KeyLimited)
+        .admit(&k.name, &k.fields, &w, at, crate::store::now_ms())
+        .map_err(GatewayError::KeyLimited)?;
+    *admitted = Some(crate::keys::Admission {
+        window: w.start_ms,
+        at,
+    });
+    Ok(())
 }
 
 pub async fn guard<E: Endpoint>(
@@ -116,7 +117,7 @@ pub async fn guard<E: Endpoint>(
         .expect("AppState is attached to every route")
         .clone();
     let ip = crate::security::client_ip(&req);
-    let caller = match check(&req, &state, ip).await {
+    let mut caller = match check(&req, &state, ip).await {
         Ok(c) => c,
         Err(e) => {
             tracing::info!(path = %req.uri().path(), error = %e, "rejected proxy request");
@@ -126,7 +127,7 @@ pub async fn guard<E: Endpoint>(
             return Ok(e.into_response(surface));
         }
     };
-    if let Err(e) = admit(&state, &caller) {
+    if let Err(e) = admit(&state, &mut caller) {
         tracing::info!(path = %req.uri().path(), key = %caller.name(), error = %e, "client key over a limit");
         state
             .metrics

@@ -97,6 +97,7 @@ impl Meter {
             return Ok(());
         };
         if !k.allows_model(&m.base) {
+            self.caller.refund();
             return Err(GatewayError::ModelNotAllowed {
                 key: k.name.to_string(),
                 model: m.base.clone(),
@@ -106,6 +107,7 @@ impl Meter {
         if let Some(pin) = m.pin
             && !k.allows_pin(pin)
         {
+            self.caller.refund();
             return Err(GatewayError::UpstreamNotAllowed {
                 key: k.name.to_string(),
                 upstream: pin.prefix().trim_end_matches('/').to_string(),

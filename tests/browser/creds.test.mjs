@@ -6,8 +6,7 @@ import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-import { CHROMIUM, PASSWORD, assert, finish, freePort, startGateway, step } from './harness.mjs';
+import { PASSWORD, assert, finish, freePort, launchBrowser, setupFailed, startGateway, step } from './harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..', '..');
@@ -33,11 +32,7 @@ try {
     return { status: r.status, json: text ? JSON.parse(text) : null };
   };
 
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  context = await launchBrowser(profile, {
     viewport: { width: 1400, height: 900 },
   });
   const page = context.pages()[0] || await context.newPage();
@@ -209,12 +204,39 @@ try {
     assert((await api('GET', '/credentials')).json.length === 3, 'not deleted');
   });
 
+  await step('bulk: "all that match the filter" reaches every page, not just the one shown', async () => {
+    const keys = [];
+    for (let i = 0; i < 22; i += 1) {
+      const r = await simPost('api-keys', { kind: 'gemini_api', project_id: 'bulk-project' });
+      keys.push((await r.json()).key);
+    }
+    const added = await api('POST', '/credentials/keys', { kind: 'gemini_api_key', keys: keys.join('\n') });
+    assert(added.status === 200, JSON.stringify(added.json));
+    const gemini = () => api('GET', '/credentials').then((r) => r.json.filter((c) => c.kind === 'gemini_api_key'));
+    const total = (await gemini()).length;
+    assert(total >= 22, `only ${total} Gemini keys`);
+    await page.goto(panelUrl + '/credentials?kind=gemini_api_key&per=20');
+    await heading('Credentials');
+    assert(await page.locator('#cred-table tbody tr').count() === 20, 'not one page of 20');
+    const scope = page.locator('#bulk-scope');
+    assert((await scope.textContent()).includes(`all ${total} that match`), await scope.textContent());
+    await scope.locator('input').check();
+    await page.locator('[data-bulk=disable]').click();
+    await page.locator('.toast', { hasText: `${total} credentials disabled` }).waitFor();
+    const after = await gemini();
+    assert(after.every((c) => !c.enabled), 'a matching credential on page 2 stayed enabled');
+    const others = (await api('GET', '/credentials')).json.filter((c) => c.kind !== 'gemini_api_key');
+    assert(others.every((c) => c.enabled), 'a credential outside the filter was disabled');
+    // Without the box, the action is the checked rows only (none here).
+    await page.locator('[data-bulk=enable]').click();
+    await page.locator('.toast', { hasText: 'Select at least one credential first' }).waitFor();
+  });
+
   await step('no console errors', async () => {
     assert(consoleErrors.length === 0, consoleErrors.join('\n'));
   });
 } catch (e) {
-  failed += 1;
-  console.log(`FAIL setup\n     ${e && e.stack || e}`);
+  setupFailed(e);
 } finally {
   if (context) await context.close().catch(() => {});
   child.kill('SIGTERM');

@@ -2,6 +2,7 @@
 // step runner that prints "ok"/"FAIL" per step and "N passed, M failed" at the end.
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
+import { chromium } from 'playwright-core';
 
 export const BIN = process.env.GCLI2API_BIN;
 export const PASSWORD = process.env.PASSWORD || 'browser-test-password-42';
@@ -52,6 +53,22 @@ export function startGateway(port, logLevel = 'info') {
   return { child, ready };
 }
 
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
+  '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+/// Starts headless Chromium on the throwaway `profile` directory. A browser that dies while
+/// starting (it happens on a loaded CI machine) is started once more, and the first error is
+/// printed so a real problem still shows.
+export async function launchBrowser(profile, options = {}) {
+  const opts = { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, ...options };
+  try {
+    return await chromium.launchPersistentContext(profile, opts);
+  } catch (e) {
+    console.log(`note: Chromium did not start, trying once more: ${String(e).split('\n')[0]}`);
+    return chromium.launchPersistentContext(profile, opts);
+  }
+}
+
 let passed = 0;
 let failed = 0;
 
@@ -64,6 +81,12 @@ export async function step(name, fn) {
     failed += 1;
     console.log(`FAIL ${name}\n     ${String(e && e.stack || e).split('\n').slice(0, 6).join('\n     ')}`);
   }
+}
+
+/// Counts an error thrown outside any step (the gateway or the browser did not start) as a failure.
+export function setupFailed(e) {
+  failed += 1;
+  console.log(`FAIL setup\n     ${e && e.stack || e}`);
 }
 
 export function assert(cond, msg) {

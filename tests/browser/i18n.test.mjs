@@ -11,8 +11,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-import { CHROMIUM, PASSWORD, assert, finish, freePort, startGateway, step } from './harness.mjs';
+import { PASSWORD, assert, finish, freePort, launchBrowser, setupFailed, startGateway, step } from './harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..', '..');
@@ -85,14 +84,10 @@ const browsers = [];
 async function browserFor(locale, scheme) {
   const profile = mkdtempSync(join(tmpdir(), 'gcli2api-chromium-'));
   profiles.push(profile);
-  const ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
+  const ctx = await launchBrowser(profile, {
     locale,
     colorScheme: scheme,
     timezoneId: 'Asia/Shanghai',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     viewport: DESKTOP,
     acceptDownloads: true,
   });
@@ -372,8 +367,7 @@ try {
     await zh.page.locator('#oauth-result .notice.ok', { hasText: '已更新凭据' }).waitFor();
   });
 } catch (e) {
-  failed += 1;
-  console.log(`FAIL setup\n     ${e && e.stack || e}`);
+  setupFailed(e);
 } finally {
   for (const b of browsers) await b.close().catch(() => {});
   child.kill('SIGTERM');

@@ -5,8 +5,7 @@ import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-import { CHROMIUM, PASSWORD, assert, finish, freePort, startGateway, step } from './harness.mjs';
+import { PASSWORD, assert, finish, freePort, launchBrowser, setupFailed, startGateway, step } from './harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..', '..');
@@ -40,11 +39,7 @@ try {
     return { status: r.status, json: await r.json().catch(() => null) };
   };
 
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  context = await launchBrowser(profile, {
     viewport: { width: 1400, height: 900 },
   });
   const page = context.pages()[0] || await context.newPage();
@@ -100,7 +95,8 @@ try {
     const list = await api('GET', '/client-keys');
     assert(list.status === 200 && list.json.length === 1, JSON.stringify(list.json));
     assert(!JSON.stringify(list.json).includes(secret), 'secret in the API list');
-    assert(list.json[0].today.requests === 2, JSON.stringify(list.json[0].today));
+    // The request refused by the allow-list did not count against the key's limits.
+    assert(list.json[0].today.requests === 1, JSON.stringify(list.json[0].today));
   });
 
   await step('the usage page breaks requests down by client key', async () => {
@@ -128,6 +124,31 @@ try {
     assert((await chat(secret, 'gemini-2.5-flash')).status === 200, 're-enabled key');
   });
 
+  await step('editing a key changes its allow-list and limits from its next request, same secret', async () => {
+    await row('ci-tool').locator('button', { hasText: 'Edit' }).click();
+    const form = page.locator('#key-edit-form');
+    await form.waitFor();
+    assert(await form.locator('input[name=models]').inputValue() === 'gemini-2.5-flash', 'models not filled in');
+    assert(await form.locator('input[name=rpm]').inputValue() === '30', 'rpm not filled in');
+    assert(await form.locator('input[name=kind_code_assist]').isChecked(), 'kind not checked');
+    await form.locator('input[name=models]').fill('gemini-2.5-*');
+    await form.locator('input[name=note]').fill('edited in the panel');
+    await form.locator('input[name=daily_requests]').fill('500');
+    await form.locator('button[type=submit]').click();
+    await row('ci-tool').locator('td', { hasText: 'gemini-2.5-*' }).waitFor();
+    assert(await page.locator('#key-edit-form').count() === 0, 'the form stays open after saving');
+    const text = await row('ci-tool').textContent();
+    assert(text.includes('edited in the panel') && text.includes('500'), text);
+    const pro = await chat(secret, 'gemini-2.5-pro');
+    assert(pro.status === 200, `pro after the edit ${pro.status}`);
+    // Cancel closes the form without saving.
+    await row('ci-tool').locator('button', { hasText: 'Edit' }).click();
+    await page.locator('#key-edit-form input[name=models]').fill('nothing-*');
+    await page.locator('#key-edit button', { hasText: 'Cancel' }).click();
+    assert(await page.locator('#key-edit-form').count() === 0, 'cancel left the form');
+    assert((await chat(secret, 'gemini-2.5-pro')).status === 200, 'cancel saved the edit');
+  });
+
   await step('revoking removes the key and refuses it at once', async () => {
     await row('ci-tool').locator('button', { hasText: 'Revoke' }).click();
     await page.locator('#keys-table', { hasText: 'No client keys yet.' }).waitFor();
@@ -137,7 +158,7 @@ try {
     assert(list.json.length === 0, JSON.stringify(list.json));
     const audit = await api('GET', '/audit?action=client_key.');
     const actions = audit.json.events.map((e) => e.action).sort().join(',');
-    assert(actions === 'client_key.create,client_key.delete,client_key.disable,client_key.enable', actions);
+    assert(actions === 'client_key.create,client_key.delete,client_key.disable,client_key.enable,client_key.update', actions);
   });
 
   await step('the page is in Chinese when the language is switched', async () => {
@@ -146,6 +167,7 @@ try {
     await page.goto(panelUrl + '/keys');
     await heading('客户端密钥');
     await page.locator('#key-form button', { hasText: '创建密钥' }).waitFor();
+    await page.locator('#keys-table', { hasText: '还没有客户端密钥。' }).waitFor();
     await page.locator('#nav a', { hasText: '客户端密钥' }).waitFor();
   });
 
@@ -153,8 +175,7 @@ try {
     assert(consoleErrors.length === 0, consoleErrors.join('\n'));
   });
 } catch (e) {
-  failed += 1;
-  console.log(`FAIL setup\n     ${e && e.stack || e}`);
+  setupFailed(e);
 } finally {
   if (context) await context.close().catch(() => {});
   child.kill('SIGTERM');

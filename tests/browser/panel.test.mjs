@@ -5,8 +5,7 @@ import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-import { CHROMIUM, PASSWORD, assert, finish, freePort, startGateway, step } from './harness.mjs';
+import { PASSWORD, assert, finish, freePort, launchBrowser, setupFailed, startGateway, step } from './harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..', '..');
@@ -32,11 +31,7 @@ try {
     return { status: r.status, json: text ? JSON.parse(text) : null };
   };
 
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  context = await launchBrowser(profile, {
     viewport: { width: 1400, height: 900 },
   });
   const page = context.pages()[0] || await context.newPage();
@@ -215,8 +210,7 @@ try {
     assert(page.url().endsWith('/panel/login'), `at ${page.url()}`);
   });
 } catch (e) {
-  failed += 1;
-  console.log(`FAIL setup\n     ${e && e.stack || e}`);
+  setupFailed(e);
 } finally {
   if (context) await context.close().catch(() => {});
   child.kill('SIGTERM');

@@ -7,16 +7,12 @@ import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-import { CHROMIUM, PASSWORD, assert, finish, freePort, startGateway, step } from './harness.mjs';
+import { PASSWORD, assert, finish, freePort, launchBrowser, setupFailed, startGateway, step } from './harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..', '..');
 const TIMEOUT = 15000;
 const SHOTS = join(repo, 'target', 'screenshots');
-
-
-
 
 const port = await freePort();
 const { child, ready } = startGateway(port);
@@ -53,11 +49,7 @@ try {
     throw new Error('rows did not appear');
   });
 
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  context = await launchBrowser(profile, {
     viewport: { width: 1400, height: 900 },
   });
   const page = context.pages()[0] || await context.newPage();
@@ -148,6 +140,17 @@ try {
     assert(await page.locator('#chart-requests tbody tr').count() === 30, 'not 30 days');
   });
 
+  await step('charts by credential kind name the kind in the page language', async () => {
+    await page.setExtraHTTPHeaders({ 'Accept-Language': 'zh-CN' });
+    await page.goto(`${base}/panel/charts?by=kind`);
+    const head = await page.locator('#chart-requests thead').textContent();
+    assert(head.includes('Code Assist（Google 登录）'), head);
+    await page.setExtraHTTPHeaders({ 'Accept-Language': 'en' });
+    await page.goto(`${base}/panel/charts?by=kind`);
+    const en = await page.locator('#chart-requests thead').textContent();
+    assert(en.includes('Code Assist (Google sign-in)'), en);
+  });
+
   for (const [lang, title] of [['en', 'Request log'], ['zh-CN', '请求记录']]) {
     for (const [w, h, size] of [[1400, 900, 'desktop'], [375, 800, 'phone']]) {
       await step(`${lang} ${size}: no sideways scroll, screenshots`, async () => {
@@ -168,8 +171,7 @@ try {
     assert(consoleErrors.length === 0, consoleErrors.join('\n'));
   });
 } catch (e) {
-  failed += 1;
-  console.log(`FAIL setup\n     ${e && e.stack || e}`);
+  setupFailed(e);
 } finally {
   if (context) await context.close();
   child.kill('SIGTERM');

@@ -108,8 +108,10 @@ fn first_start_with_no_environment_creates_data_dir_and_prints_the_password_once
         );
     }
     // The panel password opens the management API; the API key does not.
-    assert!(http_get(7861, "/api/v1/system/info", &pw).starts_with("HTTP/1.0 200"));
-    assert!(http_get(7861, "/api/v1/system/info", &api).starts_with("HTTP/1.0 401"));
+    let with_pw = http_get(7861, "/api/v1/system/info", &pw);
+    assert!(with_pw.starts_with("HTTP/1.0 200"), "{with_pw}");
+    let with_api = http_get(7861, "/api/v1/system/info", &api);
+    assert!(with_api.starts_with("HTTP/1.0 401"), "{with_api}");
     stop(child);
     let log_dir = cwd.path().join("data").join("logs");
     for f in std::fs::read_dir(&log_dir)

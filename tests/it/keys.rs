@@ -181,6 +181,25 @@ async fn a_key_allowed_only_flash_is_refused_pro_whatever_the_name_says() {
 }
 
 #[tokio::test]
+async fn a_request_refused_by_the_allow_list_does_not_use_up_the_keys_limits() {
+    let app = spawn(1).await;
+    let (_, key) = create_key(
+        &app,
+        json!({"name": "one-flash", "models": ["gemini-2.5-flash"], "rpm": 1, "daily_requests": 1}),
+    )
+    .await;
+    for _ in 0..3 {
+        assert_eq!(chat_as(&app, &key, "gemini-2.5-pro").await.0, 403);
+    }
+    // The refusals gave their per-minute slot and their daily count back.
+    let (s, v, _) = chat_as(&app, &key, "gemini-2.5-flash").await;
+    assert_eq!(s, 200, "{v}");
+    let (s, _, retry) = chat_as(&app, &key, "gemini-2.5-flash").await;
+    assert_eq!(s, 429);
+    assert!(retry.is_some());
+}
+
+#[tokio::test]
 async fn a_revoked_or_disabled_key_fails_on_its_next_request() {
     let app = spawn(1).await;
     let (id, key) = create_key(&app, json!({"name": "short-lived"})).await;

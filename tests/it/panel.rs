@@ -560,6 +560,34 @@ async fn the_settings_page_warns_when_both_secrets_are_the_same() {
 }
 
 #[tokio::test]
+async fn the_settings_page_says_whether_credential_secrets_are_encrypted() {
+    let plain = TestApp::spawn().await;
+    let b = Browser::signed_in(&plain).await;
+    let (_, _, page) = b.get("/panel/settings", false).await;
+    let section = &page[page.find("id=\"at-rest\"").expect("the at-rest section")..];
+    assert!(
+        section.contains("plain text") && section.contains("SECRETS_KEY"),
+        "{section}"
+    );
+    let sealed = crate::support::builder()
+        .env(
+            "SECRETS_KEY",
+            "a9af8961ffb6658636b5efb393e964d23fcf9f73b8e6db299b19b9c0bf4f89f2",
+        )
+        .spawn()
+        .await;
+    let b = Browser::signed_in(&sealed).await;
+    let (_, _, page) = b.get("/panel/settings", false).await;
+    let section = &page[page.find("id=\"at-rest\"").expect("the at-rest section")..];
+    assert!(
+        section.contains("encrypted") && !section.contains("plain text"),
+        "{section}"
+    );
+    // The key itself is never shown.
+    assert!(!page.contains("a9af8961ffb6658636b5"));
+}
+
+#[tokio::test]
 async fn changing_the_panel_password_signs_everyone_out() {
     let app = TestApp::spawn().await;
     let b = Browser::signed_in(&app).await;

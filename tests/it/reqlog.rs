@@ -458,7 +458,7 @@ async fn the_panel_lists_filters_details_downloads_and_charts_requests() {
     );
     let (_, _, html) = panel_get(&app, &cookie, "/panel/charts?by=kind", "en").await;
     assert!(
-        html.contains("<th scope=\"col\" translate=\"no\">Code Assist account</th>"),
+        html.contains("<th scope=\"col\" translate=\"no\">Code Assist (Google sign-in)</th>"),
         "{html}"
     );
 

@@ -156,9 +156,10 @@ pub async fn page(
                 None if p.credential_id == 0 => tr.ch_none().to_string(),
                 None => tr.rl_deleted_cred(p.credential_id),
             },
-            By::Kind => p
-                .kind
-                .map_or_else(|| tr.ch_none().to_string(), |k| k.label().to_string()),
+            By::Kind => p.kind.map_or_else(
+                || tr.ch_none().to_string(),
+                |k| tr.kind_label(k.as_str()).to_string(),
+            ),
         }
     };
     let other = tr.ch_other();

@@ -42,6 +42,7 @@ pub const SORTS: [&str; 6] = ["id", "name", "status", "last_used", "errors", "ca
 
 #[derive(Deserialize, Default)]
 pub struct Filter {
+    // Also read from a bulk form's `all_matching` field (see `Filter::from_query`).
     q: Option<String>,
     status: Option<String>,
     kind: Option<String>,
@@ -79,6 +80,25 @@ fn text(v: Option<&str>) -> String {
 }
 
 impl Filter {
+    /// The filter of a table address (`q=...&status=...`), as the bulk form sends it back.
+    fn from_query(query: &str) -> Filter {
+        let mut f = Filter::default();
+        for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+            let v = Some(v.into_owned());
+            match k.as_ref() {
+                "q" => f.q = v,
+                "status" => f.status = v,
+                "kind" => f.kind = v,
+                "model" => f.model = v,
+                "error" => f.error = v,
+                "sort" => f.sort = v,
+                "order" => f.order = v,
+                _ => {}
+            }
+        }
+        f
+    }
+
     fn selected(&self) -> Selected {
         let per = self
             .per
@@ -181,6 +201,9 @@ struct Table {
     pager: String,
     /// Query strings of this page and its neighbours.
     here: String,
+    /// How many credentials match the filter, when that is more than this page shows: the
+    /// bulk actions can then apply to all of them.
+    matching: Option<String>,
     prev: Option<String>,
     next: Option<String>,
 }
@@ -241,6 +264,7 @@ async fn table(state: &AppState, sel: &Selected) -> Result<Table, PanelError> {
     Ok(Table {
         tr,
         pager,
+        matching: (found.matching > rows.len()).then(|| n(found.matching)),
         here: sel.at(found.page),
         prev: (found.page > 1).then(|| sel.at(found.page - 1)),
         next: (found.page < found.pages).then(|| sel.at(found.page + 1)),
@@ -293,10 +317,27 @@ pub struct BulkForm {
     /// Every checked box sends one `ids` field.
     #[serde(default)]
     ids: Vec<String>,
+    /// The table's filter when "all matching" is checked: the action then applies to every
+    /// credential the filter matches, on every page, instead of the checked rows.
+    #[serde(default)]
+    all_matching: Option<String>,
 }
 
 fn bulk_ids(raw: &[String]) -> Vec<CredId> {
     raw.iter().filter_map(|s| s.trim().parse().ok()).collect()
+}
+
+/// The credentials a bulk form names: every match of its filter, or its checked rows.
+fn targets(state: &AppState, form: &BulkForm) -> Vec<CredId> {
+    match &form.all_matching {
+        Some(query) => {
+            state
+                .pool
+                .select(&Filter::from_query(query).selected().query())
+                .0
+        }
+        None => bulk_ids(&form.ids),
+    }
 }
 
 /// Bulk enable, disable, delete and re-check: the same service as `POST /api/v1/credentials/bulk`.
@@ -312,7 +353,7 @@ pub async fn bulk(state: Data<&AppState>, body: poem::Body) -> Result<Response, 
             form.action
         )));
     };
-    let ids = bulk_ids(&form.ids);
+    let ids = targets(&state, &form);
     let items = match state.pool.bulk(act, &ids).await {
         Ok(items) => items,
         Err(BulkError::Empty) => {
@@ -355,11 +396,13 @@ async fn read_form(body: poem::Body) -> Result<BulkForm, PanelError> {
     let mut form = BulkForm {
         action: String::new(),
         ids: Vec::new(),
+        all_matching: None,
     };
     for (k, v) in url::form_urlencoded::parse(&bytes) {
         match k.as_ref() {
             "action" => form.action = v.into_owned(),
             "ids" => form.ids.push(v.into_owned()),
+            "all_matching" => form.all_matching = Some(v.into_owned()),
             _ => {}
         }
     }
@@ -373,7 +416,7 @@ pub async fn export_selected(
     body: poem::Body,
 ) -> Result<Response, PanelError> {
     let form = read_form(body).await?;
-    let ids = bulk_ids(&form.ids);
+    let ids = targets(&state, &form);
     let zip = match state.pool.export_some(&ids).await {
         Ok(zip) => zip,
         Err(BulkError::Empty) => {

@@ -261,7 +261,9 @@ impl Pool {
     }
 }
 
-/// A credential's state in one word, for the metrics' pool gauges.
+/// A credential's state in one word, for the metrics' pool gauges: the panel's [`Health`] with
+/// one refinement, a cooling (or otherwise usable) credential whose quota is spent is
+/// `Exhausted`. Deriving it from `Health` keeps the gauges and the panel's counts in agreement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MetricState {
     Active,
@@ -270,9 +272,9 @@ pub enum MetricState {
     /// A quota is spent (Google's or the daily allowance) for at least one model or class.
     Exhausted,
     Disabled,
-    /// The account owner must act: a revoked or missing refresh token, an ineligible account.
+    /// Only a new OAuth sign-in fixes it: the refresh token was revoked or is missing.
     NeedsSignIn,
-    /// Switched off by the gateway for another reason (auto-ban, a rejected key).
+    /// Switched off by the gateway (auto-ban, a rejected key, an ineligible account).
     Banned,
 }
 
@@ -285,6 +287,17 @@ impl MetricState {
         Self::NeedsSignIn,
         Self::Banned,
     ];
+
+    pub fn of(health: Health, quota_spent: bool) -> Self {
+        match health {
+            Health::Active | Health::Cooling if quota_spent => Self::Exhausted,
+            Health::Active => Self::Active,
+            Health::Cooling => Self::Cooling,
+            Health::Disabled => Self::Disabled,
+            Health::NeedsSignIn => Self::NeedsSignIn,
+            Health::Banned => Self::Banned,
+        }
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -318,25 +331,11 @@ impl Pool {
             .iter()
             .map(|(id, e)| {
                 let s = &e.state;
-                let blocking = || s.cooldowns.values().filter(|c| c.blocks(now));
-                let state = if !s.enabled {
-                    MetricState::Disabled
-                } else if let Some(b) = &s.ban {
-                    match b.kind {
-                        BanKind::RefreshRevoked
-                        | BanKind::MissingRefreshToken
-                        | BanKind::Ineligible => MetricState::NeedsSignIn,
-                        BanKind::AutoBan | BanKind::Rejected => MetricState::Banned,
-                    }
-                } else if e.parks.iter().flatten().any(|t| *t > now)
-                    || blocking().any(|c| matches!(c.reason, R::DailyExhausted | R::QuotaExhausted))
-                {
-                    MetricState::Exhausted
-                } else if blocking().next().is_some() {
-                    MetricState::Cooling
-                } else {
-                    MetricState::Active
-                };
+                let quota_spent = e.parks.iter().flatten().any(|t| *t > now)
+                    || s.cooldowns.values().any(|c| {
+                        c.blocks(now) && matches!(c.reason, R::DailyExhausted | R::QuotaExhausted)
+                    });
+                let state = MetricState::of(s.health(now), quota_spent);
                 MetricEntry {
                     id: *id,
                     kind: e.profile.kind,
@@ -357,5 +356,24 @@ fn health_slot(h: Health) -> usize {
         Health::Disabled => 2,
         Health::Banned => 3,
         Health::NeedsSignIn => 4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_states_are_the_panels_health_with_spent_quota_split_out() {
+        for h in Health::ALL {
+            // Without a spent quota the gauge's word is the panel's word.
+            assert_eq!(MetricState::of(h, false).as_str(), h.as_str());
+            let spent = MetricState::of(h, true);
+            match h {
+                Health::Active | Health::Cooling => assert_eq!(spent, MetricState::Exhausted),
+                // A spent quota says nothing new about a credential that cannot serve anyway.
+                _ => assert_eq!(spent.as_str(), h.as_str()),
+            }
+        }
     }
 }
