@@ -9,6 +9,7 @@ pub mod client_keys;
 pub mod credentials;
 pub mod location;
 pub mod migrate;
+pub mod pg_coord;
 pub mod pg_counters;
 pub mod postgres;
 pub mod responses;

@@ -50,6 +50,10 @@ pub enum PgError {
     Migration { version: usize, reason: String },
     #[error("PostgreSQL: {0}")]
     Query(#[from] postgres::Error),
+    #[error("cannot encode a pool notification: {0}")]
+    Payload(String),
+    #[error("cannot take the refresh lock of credential {credential_id}: {reason}")]
+    Lock { credential_id: i64, reason: String },
 }
 
 /// Number of PostgreSQL migrations this build knows.

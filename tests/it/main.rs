@@ -34,6 +34,7 @@ mod panel;
 
 // Library parts against real files and sockets.
 mod import_formats;
+mod pg_coord;
 mod pg_migrate;
 mod pg_store;
 mod settings;
