@@ -3,7 +3,10 @@
 //! Each statement is a single atomic `INSERT ... ON CONFLICT ... DO UPDATE ... RETURNING`, so
 //! instances sharing one database never read-modify-write a counter in the process: the
 //! database serialises the increments on the row and hands every caller the total after its
-//! own. NOT WIRED INTO THE GATEWAY YET: a start with `DATABASE_URL=postgres://` is still
+//! own. Two styles: `take_quota` counts one call at the moment it is made (exact limits, at
+//! one round trip per call), the `add_*` functions add what an instance counted in memory
+//! since its last flush (the write-behind the hot path needs) and hand back the shared total.
+//! NOT WIRED INTO THE GATEWAY YET: a start with `DATABASE_URL=postgres://` is still
 //! refused (see `StartupError::PostgresNotServed`); these functions are the building blocks the
 //! usage service will call there, proven under concurrency by the tests.
 use std::time::Duration;
@@ -79,6 +82,53 @@ pub fn add_daily_calls(
             DO UPDATE SET calls = u.calls + EXCLUDED.calls
          RETURNING calls",
         &[&day, &credential_id, &model, &outcome, &calls],
+    )?;
+    Ok(row.get(0))
+}
+
+/// Adds `delta` calls, counted by one instance since its last flush, to a credential's quota
+/// use in the window starting at `window_start` (ms): returns the shared total, which includes
+/// every other instance's flushed calls, for the instance to adopt as its in-memory count. A
+/// newer window starts from `delta`; deltas of an older window (an instance that has not
+/// rolled over yet) do not count against the newer one and return `None` (their history rows
+/// still record them).
+pub fn add_quota_used(
+    client: &mut impl postgres::GenericClient,
+    credential_id: i64,
+    class: &str,
+    window_start: i64,
+    delta: i64,
+) -> Result<Option<i64>, PgError> {
+    let row = client.query_opt(
+        "INSERT INTO quota_windows AS q (credential_id, class, window_start, used)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (credential_id, class) DO UPDATE
+            SET used = CASE WHEN q.window_start = EXCLUDED.window_start
+                            THEN q.used + EXCLUDED.used ELSE EXCLUDED.used END,
+                window_start = EXCLUDED.window_start
+            WHERE EXCLUDED.window_start >= q.window_start
+         RETURNING used",
+        &[&credential_id, &class, &window_start, &delta],
+    )?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+/// Adds `delta` calls to a credential's since-reset counter for (`class`, `outcome`);
+/// returns the shared total.
+pub fn add_counter(
+    client: &mut impl postgres::GenericClient,
+    credential_id: i64,
+    class: &str,
+    outcome: &str,
+    delta: i64,
+) -> Result<i64, PgError> {
+    let row = client.query_one(
+        "INSERT INTO usage_counters AS u (credential_id, class, outcome, calls)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (credential_id, class, outcome)
+            DO UPDATE SET calls = u.calls + EXCLUDED.calls
+         RETURNING calls",
+        &[&credential_id, &class, &outcome, &delta],
     )?;
     Ok(row.get(0))
 }

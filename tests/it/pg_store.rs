@@ -207,3 +207,75 @@ fn shared_counters_are_exact_under_concurrency_from_two_pools() {
         None
     );
 }
+
+/// The write-behind shape of the shared runtime: instances count in memory and flush deltas.
+/// Sixteen flushers on two pools add random-sized deltas inside transactions (two statements
+/// each, as a flush does); the totals are the exact sums, each flusher sees the shared total
+/// grow (it includes the others' deltas), and a lagging flusher's old-window delta neither
+/// counts against the new window nor resets it.
+#[test]
+fn flushed_deltas_from_two_pools_sum_exactly() {
+    let url = pg_url(&pg_cluster::fresh_database("deltas"));
+    pg::migrate(&mut pg::connect(&url).unwrap(), &url).unwrap();
+    let pools = [
+        pg_counters::open_pool(&url, 8).unwrap(),
+        pg_counters::open_pool(&url, 8).unwrap(),
+    ];
+    let window = 1_700_000_000_000i64;
+    let workers: Vec<_> = (0..16i64)
+        .map(|w| {
+            let pool = pools[(w % 2) as usize].clone();
+            std::thread::spawn(move || {
+                let mut c = pool.get().unwrap();
+                let (mut sent, mut last_total) = (0i64, 0i64);
+                for i in 0..20i64 {
+                    let delta = 1 + (w * 7 + i * 13) % 9;
+                    let mut tx = c.transaction().unwrap();
+                    let total = pg_counters::add_quota_used(&mut tx, 5, "pro", window, delta)
+                        .unwrap()
+                        .unwrap();
+                    pg_counters::add_counter(&mut tx, 5, "pro", "success", delta).unwrap();
+                    tx.commit().unwrap();
+                    assert!(
+                        total >= last_total + delta,
+                        "{total} after {last_total}+{delta}"
+                    );
+                    last_total = total;
+                    sent += delta;
+                }
+                sent
+            })
+        })
+        .collect();
+    let sent: i64 = workers.into_iter().map(|h| h.join().unwrap()).sum();
+    let mut c = pools[0].get().unwrap();
+    let used: i64 = c
+        .query_one(
+            "SELECT used FROM quota_windows WHERE credential_id = 5",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let calls: i64 = c
+        .query_one(
+            "SELECT calls FROM usage_counters WHERE credential_id = 5",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!((used, calls), (sent, sent));
+
+    let next = window + 86_400_000;
+    assert_eq!(
+        pg_counters::add_quota_used(&mut *c, 5, "pro", next, 3).unwrap(),
+        Some(3)
+    );
+    assert_eq!(
+        pg_counters::add_quota_used(&mut *c, 5, "pro", window, 50).unwrap(),
+        None
+    );
+    assert_eq!(
+        pg_counters::add_quota_used(&mut *c, 5, "pro", next, 2).unwrap(),
+        Some(5)
+    );
+}
