@@ -167,8 +167,9 @@ fn a_lost_listener_connection_comes_back_with_a_resync() {
             Event::Resync(Resync::Periodic)
         )));
     }
+    // Two 300 ms periods, with room for a loaded CI machine.
     assert!(
-        started.elapsed() < Duration::from_millis(1500),
+        started.elapsed() < Duration::from_millis(2500),
         "{:?}",
         started.elapsed()
     );
