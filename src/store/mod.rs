@@ -7,6 +7,7 @@ pub mod backup;
 pub mod cipher;
 pub mod client_keys;
 pub mod credentials;
+pub mod db;
 pub mod location;
 pub mod migrate;
 pub mod pg_coord;
@@ -74,6 +75,9 @@ pub enum StoreError {
     Pool(String),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// A PostgreSQL error, as one line with the server's message (`postgres::describe`).
+    #[error("database error: {0}")]
+    Postgres(String),
     #[error("{what} already exists")]
     Conflict { what: String },
     #[error("{what} not found")]
@@ -86,6 +90,12 @@ pub enum StoreError {
 impl From<r2d2::Error> for StoreError {
     fn from(e: r2d2::Error) -> Self {
         StoreError::Pool(e.to_string())
+    }
+}
+
+impl From<::postgres::Error> for StoreError {
+    fn from(e: ::postgres::Error) -> Self {
+        StoreError::Postgres(postgres::describe(&e))
     }
 }
 

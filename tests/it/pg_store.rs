@@ -279,3 +279,131 @@ fn flushed_deltas_from_two_pools_sum_exactly() {
         Some(5)
     );
 }
+
+/// The storage boundary, audit domain: the same appends and reads through the same functions
+/// on both backends give the same events (ids, order, every field), including the filters
+/// PostgreSQL types differently (`$n IS NULL`) and a LIKE family with an escaped `_`.
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_reads_and_writes_alike_on_both_backends() {
+    use gcli2api::store::audit::{self, Filter, NewAuditEvent};
+    let ev =
+        |kind: &str, actor: &str, origin: Option<&str>, detail: serde_json::Value| NewAuditEvent {
+            kind: kind.into(),
+            actor: actor.into(),
+            origin: origin.map(Into::into),
+            subject: origin.map(|_| "a.json".into()),
+            detail,
+        };
+    let events = vec![
+        ev(
+            "credential.disable",
+            "admin",
+            Some("10.0.0.1"),
+            serde_json::json!({"reason": "x"}),
+        ),
+        ev(
+            "credential.enable",
+            "api-password",
+            None,
+            serde_json::json!({}),
+        ),
+        ev(
+            "settings.update",
+            "admin",
+            Some("::1"),
+            serde_json::json!({"keys": ["port"]}),
+        ),
+        ev("cred_x.y", "cli", None, serde_json::json!({"n": 1})),
+        ev("credXx.z", "cli", None, serde_json::json!({"n": 2})),
+        ev(
+            "signin.failed",
+            "anonymous",
+            Some("10.0.0.2"),
+            serde_json::json!({}),
+        ),
+    ];
+    let all = |limit| Filter {
+        limit,
+        ..Filter::default()
+    };
+    let filters = vec![
+        all(100),
+        Filter {
+            action: Some("credential.".into()),
+            ..all(100)
+        },
+        Filter {
+            action: Some("settings.update".into()),
+            ..all(100)
+        },
+        Filter {
+            actor: Some("admin".into()),
+            ..all(100)
+        },
+        Filter {
+            from: Some(2000),
+            to: Some(5000),
+            ..all(100)
+        },
+        Filter {
+            before_id: Some(4),
+            ..all(2)
+        },
+        Filter {
+            action: Some("cred_x.".into()),
+            ..all(100)
+        },
+    ];
+    let want_lengths = [6, 2, 1, 2, 3, 2, 1];
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = gcli2api::store::Store::open(dir.path()).await.unwrap();
+    let (e, f) = (events.clone(), filters.clone());
+    let sqlite = store
+        .tx(move |tx| {
+            for (i, e) in e.iter().enumerate() {
+                assert_eq!(audit::append(tx, e, 1000 * (i as i64 + 1))?, i as i64 + 1);
+            }
+            let mut out: Vec<_> = f
+                .iter()
+                .map(|f| audit::list(tx, f))
+                .collect::<Result<_, _>>()?;
+            out.push(audit::list_recent(tx, 3)?);
+            Ok(out)
+        })
+        .await
+        .unwrap();
+
+    let url = pg_cluster::fresh_database("audit");
+    let postgres = tokio::task::spawn_blocking(move || {
+        let url = pg_url(&url);
+        let mut c = pg::connect(&url).unwrap();
+        pg::migrate(&mut c, &url).unwrap();
+        let mut tx = c.transaction().unwrap();
+        for (i, e) in events.iter().enumerate() {
+            assert_eq!(
+                audit::append(&mut tx, e, 1000 * (i as i64 + 1)).unwrap(),
+                i as i64 + 1
+            );
+        }
+        tx.commit().unwrap();
+        let mut tx = c.transaction().unwrap();
+        let mut out: Vec<_> = filters
+            .iter()
+            .map(|f| audit::list(&mut tx, f).unwrap())
+            .collect();
+        out.push(audit::list_recent(&mut tx, 3).unwrap());
+        out
+    })
+    .await
+    .unwrap();
+
+    let lengths: Vec<usize> = sqlite.iter().map(Vec::len).collect();
+    assert_eq!(lengths[..7], want_lengths, "{sqlite:#?}");
+    assert_eq!(lengths[7], 3);
+    assert_eq!(
+        sqlite[6][0].kind, "cred_x.y",
+        "the `_` is matched literally"
+    );
+    assert_eq!(postgres, sqlite);
+}
