@@ -3,7 +3,7 @@
 //! passing what they have (a SQLite connection or transaction, a PostgreSQL transaction):
 //! every domain function takes `impl Into<Db>`, so a caller's code is the same for both.
 //!
-//! Ported so far: `audit`. The other domains still take a SQLite connection; serving from
+//! Ported so far: `audit`, `responses`. The other domains still take a SQLite connection; serving from
 //! PostgreSQL stays refused at start until all of them are ported.
 use rusqlite::Connection;
 

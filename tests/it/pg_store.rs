@@ -407,3 +407,89 @@ async fn audit_reads_and_writes_alike_on_both_backends() {
     );
     assert_eq!(postgres, sqlite);
 }
+
+/// The storage boundary, stored responses: the same write batch, reads and pruning (by age,
+/// then by size) through the same functions give the same rows on both backends.
+#[tokio::test(flavor = "multi_thread")]
+async fn stored_responses_alike_on_both_backends() {
+    use gcli2api::store::responses::{self, StoredRow, Write};
+    use std::sync::Arc;
+    let row = |id: &str, at: i64, size: usize| {
+        Arc::new(StoredRow {
+            id: id.into(),
+            created_at: at,
+            response_json: "x".repeat(size),
+            conversation_json: "[]".into(),
+            output_json: format!("[\"{id}\"]"),
+        })
+    };
+    let writes = vec![
+        Write::Put(row("a", 1_000, 100)),
+        Write::Put(row("b", 2_000, 100)),
+        Write::Put(row("c", 3_000, 100)),
+        Write::Put(row("d", 4_000, 100)),
+        Write::Put(row("e", 4_000, 100)),
+        Write::Put(row("E", 4_000, 100)),
+        Write::Put(row("b", 2_000, 60)),
+        Write::Put(row("gone", 4_500, 10)),
+        Write::Delete("gone".into()),
+    ];
+    let ids = ["a", "b", "c", "d", "e", "E", "gone"];
+    // Each side: rows after the batch, how many one prune removed, rows after it.
+    type Seen = (Vec<Option<StoredRow>>, usize, Vec<bool>);
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = gcli2api::store::Store::open(dir.path()).await.unwrap();
+    let w = writes.clone();
+    store.tx(move |tx| responses::apply(tx, &w)).await.unwrap();
+    let before = store
+        .call(move |c| ids.iter().map(|id| responses::get(c, id)).collect())
+        .await
+        .unwrap();
+    let removed = store
+        .tx(|tx| responses::prune(tx, 1_500, 250))
+        .await
+        .unwrap();
+    let after = store
+        .call(move |c| {
+            ids.iter()
+                .map(|id| Ok(responses::get(c, id)?.is_some()))
+                .collect()
+        })
+        .await
+        .unwrap();
+    let sqlite: Seen = (before, removed, after);
+
+    let url = pg_cluster::fresh_database("responses");
+    let postgres: Seen = tokio::task::spawn_blocking(move || {
+        let url = pg_url(&url);
+        let mut c = pg::connect(&url).unwrap();
+        pg::migrate(&mut c, &url).unwrap();
+        let mut tx = c.transaction().unwrap();
+        responses::apply(&mut tx, &writes).unwrap();
+        tx.commit().unwrap();
+        let mut tx = c.transaction().unwrap();
+        let before = ids
+            .iter()
+            .map(|id| responses::get(&mut tx, id).unwrap())
+            .collect();
+        let removed = responses::prune(&mut tx, 1_500, 250).unwrap();
+        tx.commit().unwrap();
+        let mut tx = c.transaction().unwrap();
+        let after = ids
+            .iter()
+            .map(|id| responses::get(&mut tx, id).unwrap().is_some())
+            .collect();
+        (before, removed, after)
+    })
+    .await
+    .unwrap();
+
+    // "a" is too old; of the rest (newest first: e, d, E at 4000 by id, then c, b) only
+    // two rows of 100 bytes fit in 250.
+    assert_eq!(sqlite.0[1].as_ref().unwrap().response_json.len(), 60);
+    assert!(sqlite.0[6].is_none());
+    assert_eq!(sqlite.1, 4, "{sqlite:?}");
+    assert_eq!(sqlite.2, [false, false, false, true, true, false, false]);
+    assert_eq!(postgres, sqlite);
+}
