@@ -217,7 +217,7 @@ pub fn validate(name: &str, f: &KeyFields) -> Result<(), KeyError> {
 impl KeyService {
     /// Loads every key and the server key, and today's counts from the usage rows.
     pub async fn load(store: Store, usage: UsageService) -> Result<Self, StoreError> {
-        let server_key = store.call(repo::server_secret).await?;
+        let server_key = store.call(|c| repo::server_secret(c)).await?;
         let window = usage.day_window();
         let day = window.day.to_string();
         let used = store.call(move |c| repo::usage_on(c, &day)).await?;
@@ -244,7 +244,7 @@ impl KeyService {
 
     /// Reads every row and swaps in a new map.
     async fn reload(&self) -> Result<(), StoreError> {
-        let rows = self.inner.store.call(repo::list).await?;
+        let rows = self.inner.store.call(|c| repo::list(c)).await?;
         let mut map = HashMap::with_capacity(rows.len());
         let mut counters = self.inner.counters.lock();
         for row in rows {

@@ -493,3 +493,224 @@ async fn stored_responses_alike_on_both_backends() {
     assert_eq!(sqlite.2, [false, false, false, true, true, false, false]);
     assert_eq!(postgres, sqlite);
 }
+
+/// The storage boundary, client keys: the same inserts, conflicts, updates, deletes, reads
+/// and per-key usage through the same functions give the same results on both backends; on
+/// PostgreSQL, instances racing to create the server key on an empty database all get the
+/// one that was stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn client_keys_alike_on_both_backends() {
+    use gcli2api::google::kind::CredentialKind;
+    use gcli2api::store::StoreError;
+    use gcli2api::store::client_keys::{self as keys, KeyFields, KeyRow};
+
+    type Seen = (
+        Vec<String>,
+        Vec<KeyRow>,
+        Option<KeyRow>,
+        Vec<(i64, u64, u64)>,
+        bool,
+    );
+
+    fn fields(n: u64) -> KeyFields {
+        KeyFields {
+            note: format!("note {n}"),
+            enabled: n % 2 == 0,
+            expires_at: (n == 2).then_some(1_800_000_000_000),
+            models: vec!["gemini-2.5-*".into()],
+            kinds: vec![CredentialKind::parse("gemini_api_key").unwrap()],
+            daily_requests: n * 10,
+            daily_tokens: n * 1000,
+            rpm: n,
+        }
+    }
+    fn outcome<T: std::fmt::Debug>(r: Result<T, StoreError>) -> String {
+        match r {
+            Ok(v) => format!("ok {v:?}"),
+            Err(StoreError::Conflict { what }) => format!("conflict {what}"),
+            Err(e) => format!("error {e}"),
+        }
+    }
+    // Every step on one SQLite connection (PostgreSQL below runs each in its own transaction).
+    macro_rules! run {
+        ($h:expr) => {{
+            let log = vec![
+                outcome(keys::insert($h, "alpha", "sk-a", &[1; 32], &fields(1), 10)),
+                outcome(keys::insert($h, "beta", "sk-b", &[2; 32], &fields(2), 20)),
+                outcome(keys::insert($h, "alpha", "sk-c", &[3; 32], &fields(3), 30)),
+                outcome(keys::insert($h, "", "sk-d", &[4; 32], &fields(4), 40)),
+                outcome(keys::insert($h, "gamma", "sk-e", &[5; 32], &fields(5), 50)),
+                outcome(keys::update($h, 2, "beta2", &fields(6), 60)),
+                outcome(keys::update($h, 2, "alpha", &fields(6), 70)),
+                outcome(keys::update($h, 99, "zeta", &fields(6), 80)),
+                outcome(keys::delete($h, 1)),
+                outcome(keys::delete($h, 1)),
+            ];
+            let list = keys::list($h).unwrap();
+            let got = keys::get($h, 2).unwrap();
+            let mut usage = keys::usage_on($h, "2026-12-07").unwrap();
+            usage.sort();
+            let a = keys::server_secret($h).unwrap();
+            let b = keys::server_secret($h).unwrap();
+            (log, list, got, usage, a == b)
+        }};
+    }
+    const USAGE: &str = "INSERT INTO usage_key_daily (day, key_id, model, requests, successes, \
+         failures, prompt_tokens, completion_tokens, reasoning_tokens) VALUES \
+         ('2026-12-07', 2, 'm1', 3, 3, 0, 100, 50, 0), ('2026-12-07', 2, 'm2', 4, 4, 0, 1, 2, 0), \
+         ('2026-12-07', 5, 'm1', 1, 0, 1, 7, 0, 0), ('2026-12-06', 5, 'm1', 9, 9, 0, 9, 9, 0)";
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = gcli2api::store::Store::open(dir.path()).await.unwrap();
+    let sqlite: Seen = store
+        .call(|c| {
+            c.execute_batch(USAGE)?;
+            Ok(run!(c))
+        })
+        .await
+        .unwrap();
+
+    let url = pg_cluster::fresh_database("client_keys");
+    let (postgres, racers): (Seen, Vec<[u8; 32]>) = tokio::task::spawn_blocking(move || {
+        let url = pg_url(&url);
+        let mut c = pg::connect(&url).unwrap();
+        pg::migrate(&mut c, &url).unwrap();
+        let pool = pg_counters::open_pool(&url, 8).unwrap();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let racers: Vec<_> = (0..8)
+            .map(|_| {
+                let (pool, barrier) = (pool.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    let mut conn = pool.get().unwrap();
+                    let mut tx = conn.transaction().unwrap();
+                    barrier.wait();
+                    let k = keys::server_secret(&mut tx).unwrap();
+                    tx.commit().unwrap();
+                    k
+                })
+            })
+            .collect();
+        let racers = racers.into_iter().map(|h| h.join().unwrap()).collect();
+        // Each step in its own transaction, as the store runs them (a failed statement
+        // aborts a PostgreSQL transaction).
+        let mut tx = c.transaction().unwrap();
+        tx.batch_execute(USAGE).unwrap();
+        tx.commit().unwrap();
+        let mut log = Vec::new();
+        macro_rules! step {
+            ($e:expr) => {{
+                let mut tx = c.transaction().unwrap();
+                let out = $e(&mut tx);
+                if out.is_ok() {
+                    tx.commit().unwrap();
+                }
+                out
+            }};
+        }
+        log.push(outcome(step!(|t| keys::insert(
+            t,
+            "alpha",
+            "sk-a",
+            &[1; 32],
+            &fields(1),
+            10
+        ))));
+        log.push(outcome(step!(|t| keys::insert(
+            t,
+            "beta",
+            "sk-b",
+            &[2; 32],
+            &fields(2),
+            20
+        ))));
+        log.push(outcome(step!(|t| keys::insert(
+            t,
+            "alpha",
+            "sk-c",
+            &[3; 32],
+            &fields(3),
+            30
+        ))));
+        log.push(outcome(step!(|t| keys::insert(
+            t,
+            "",
+            "sk-d",
+            &[4; 32],
+            &fields(4),
+            40
+        ))));
+        log.push(outcome(step!(|t| keys::insert(
+            t,
+            "gamma",
+            "sk-e",
+            &[5; 32],
+            &fields(5),
+            50
+        ))));
+        log.push(outcome(step!(|t| keys::update(
+            t,
+            2,
+            "beta2",
+            &fields(6),
+            60
+        ))));
+        log.push(outcome(step!(|t| keys::update(
+            t,
+            2,
+            "alpha",
+            &fields(6),
+            70
+        ))));
+        log.push(outcome(step!(|t| keys::update(
+            t,
+            99,
+            "zeta",
+            &fields(6),
+            80
+        ))));
+        log.push(outcome(step!(|t| keys::delete(t, 1))));
+        log.push(outcome(step!(|t| keys::delete(t, 1))));
+        let mut tx = c.transaction().unwrap();
+        let list = keys::list(&mut tx).unwrap();
+        let got = keys::get(&mut tx, 2).unwrap();
+        let mut usage = keys::usage_on(&mut tx, "2026-12-07").unwrap();
+        usage.sort();
+        let a = keys::server_secret(&mut tx).unwrap();
+        let b = keys::server_secret(&mut tx).unwrap();
+        ((log, list, got, usage, a == b), racers)
+    })
+    .await
+    .unwrap();
+
+    assert!(sqlite.0[2].starts_with("conflict"), "{:?}", sqlite.0);
+    assert!(sqlite.0[6].starts_with("conflict"), "{:?}", sqlite.0);
+    assert_eq!(sqlite.0[7], "ok None");
+    assert_eq!(
+        (sqlite.0[8].as_str(), sqlite.0[9].as_str()),
+        ("ok true", "ok false")
+    );
+    assert_eq!(
+        sqlite.1.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(),
+        ["beta2", "gamma"]
+    );
+    assert_eq!(sqlite.3, [(2, 7, 153), (5, 1, 7)]);
+    assert!(sqlite.4);
+    // The identity skipped by failed inserts differs by design (SQLite reuses, PostgreSQL
+    // does not): compare everything but the row ids of the log lines.
+    assert_eq!(postgres.1.len(), sqlite.1.len());
+    assert_eq!(postgres.3, sqlite.3);
+    assert!(postgres.4);
+    assert!(
+        racers.iter().all(|k| *k == racers[0]),
+        "one server key for all"
+    );
+    let strip = |rows: &[KeyRow]| -> Vec<KeyRow> {
+        rows.iter().map(|r| KeyRow { id: 0, ..r.clone() }).collect()
+    };
+    assert_eq!(strip(&postgres.1), strip(&sqlite.1));
+    assert_eq!(postgres.2, sqlite.2);
+    assert_eq!(postgres.0.len(), sqlite.0.len());
+    for (p, s) in postgres.0.iter().zip(&sqlite.0) {
+        assert_eq!(p.split(" id:").next(), s.split(" id:").next());
+    }
+}
