@@ -6,6 +6,10 @@
 //! refuse sealed values. So SQL that edits a payload in place (`json_set` after a token refresh)
 //! keeps doing so in one statement, and the rest of the code only ever sees plain payloads.
 //!
+//! Saved settings that can hold a password (the outbound proxy's URL) get the same treatment
+//! through `setting_seal(key, text)` and `setting_open(key, text)`, with the key as associated
+//! data.
+//!
 //! [`unlock`] runs once at startup, in one transaction: it checks the key against the sealed
 //! check value, re-encrypts rows sealed with `SECRETS_KEY_PREVIOUS`, and seals plain rows. Any
 //! row that neither key opens stops the start and leaves the file as it was.
@@ -23,6 +27,57 @@ pub type Slot = Arc<ArcSwapOption<Cipher>>;
 
 const CHECK_PLAINTEXT: &[u8] = b"gcli2api secrets key check";
 const CHECK_AD: &[u8] = b"gcli2api secrets_at_rest.key_check 1";
+
+/// Saved settings sealed like credential payloads: the proxy URL may carry a password.
+pub const SEALED_SETTINGS: &[&str] = &["proxy"];
+
+/// One encrypted value in the database: its place is its associated data, so a value copied
+/// to another row or key does not open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cell {
+    Credential(i64),
+    Setting(String),
+}
+
+impl Cell {
+    fn ad(&self) -> Vec<u8> {
+        match self {
+            Self::Credential(id) => payload_ad(*id),
+            Self::Setting(key) => format!("gcli2api settings.value_json {key}").into_bytes(),
+        }
+    }
+
+    /// Whether a plain value here is sealed when a key is in use.
+    fn sealable(&self) -> bool {
+        match self {
+            Self::Credential(_) => true,
+            Self::Setting(key) => SEALED_SETTINGS.contains(&key.as_str()),
+        }
+    }
+
+    fn write(&self, tx: &Transaction<'_>, stored: &str) -> Result<(), StoreError> {
+        match self {
+            Self::Credential(id) => tx.execute(
+                "UPDATE credentials SET payload_json = ?1 WHERE id = ?2",
+                params![stored, id],
+            )?,
+            Self::Setting(key) => tx.execute(
+                "UPDATE settings SET value_json = ?1 WHERE key = ?2",
+                params![stored, key],
+            )?,
+        };
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for Cell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Credential(id) => write!(f, "credential {id}"),
+            Self::Setting(key) => write!(f, "setting {key}"),
+        }
+    }
+}
 
 /// Associated data of a credential's payload: table, column and row.
 pub fn payload_ad(id: i64) -> Vec<u8> {
@@ -44,11 +99,11 @@ pub enum AtRestError {
     )]
     WrongKey { origin: String, hint: &'static str },
     #[error(
-        "credential {id} cannot be decrypted with {origin} or {previous}: {reason} \
+        "{cell} cannot be decrypted with {origin} or {previous}: {reason} \
          (nothing was changed)"
     )]
     Row {
-        id: i64,
+        cell: Cell,
         origin: String,
         previous: &'static str,
         reason: OpenError,
@@ -80,42 +135,58 @@ pub struct Unlocked {
     pub previous_unused: bool,
 }
 
-/// Registers `secret_seal` and `secret_open` on `conn`. Direct-only: no trigger or view
+/// Registers `secret_seal` / `secret_open` (credential payloads, by row id) and
+/// `setting_seal` / `setting_open` (saved settings, by key). Direct-only: no trigger or view
 /// in a tampered file can call them.
 pub fn register(conn: &Connection, slot: &Slot) -> rusqlite::Result<()> {
     let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY;
+    let credential = |ctx: &Context<'_>| Ok(Cell::Credential(ctx.get::<i64>(0)?));
+    let setting = |ctx: &Context<'_>| Ok(Cell::Setting(ctx.get::<String>(0)?));
+    register_pair(
+        conn,
+        slot,
+        flags,
+        ("secret_seal", "secret_open"),
+        credential,
+    )?;
+    register_pair(conn, slot, flags, ("setting_seal", "setting_open"), setting)
+}
+
+fn register_pair(
+    conn: &Connection,
+    slot: &Slot,
+    flags: FunctionFlags,
+    (seal, open): (&str, &str),
+    cell: fn(&Context<'_>) -> rusqlite::Result<Cell>,
+) -> rusqlite::Result<()> {
     let s = Arc::clone(slot);
-    conn.create_scalar_function("secret_seal", 2, flags, move |ctx| {
-        let (id, text) = args(ctx)?;
+    conn.create_scalar_function(seal, 2, flags, move |ctx| {
+        let (cell, text) = (cell(ctx)?, ctx.get::<String>(1)?);
         Ok(match s.load().as_deref() {
             // A JSON string, so the column's json_valid check holds for sealed values too.
-            Some(c) => format!("\"{}\"", c.seal(&payload_ad(id), text.as_bytes())),
-            None => text,
+            Some(c) if cell.sealable() => format!("\"{}\"", c.seal(&cell.ad(), text.as_bytes())),
+            _ => text,
         })
     })?;
     let s = Arc::clone(slot);
-    conn.create_scalar_function("secret_open", 2, flags, move |ctx| {
-        let (id, text) = args(ctx)?;
+    conn.create_scalar_function(open, 2, flags, move |ctx| {
+        let (cell, text) = (cell(ctx)?, ctx.get::<String>(1)?);
         let Some(sealed) = sealed_in(&text) else {
             return Ok(text);
         };
         let guard = s.load();
         let c = guard.as_deref().ok_or_else(|| {
             user_error(format!(
-                "credential {id} is encrypted and no {} is in use",
+                "{cell} is encrypted and no {} is in use",
                 cipher::ENV_KEY
             ))
         })?;
         let plain = c
-            .open(&payload_ad(id), sealed)
-            .map_err(|e| user_error(format!("credential {id}: {e}")))?;
-        String::from_utf8(plain).map_err(|_| user_error(format!("credential {id}: not UTF-8")))
+            .open(&cell.ad(), sealed)
+            .map_err(|e| user_error(format!("{cell}: {e}")))?;
+        String::from_utf8(plain).map_err(|_| user_error(format!("{cell}: not UTF-8")))
     })?;
     Ok(())
-}
-
-fn args(ctx: &Context<'_>) -> rusqlite::Result<(i64, String)> {
-    Ok((ctx.get::<i64>(0)?, ctx.get::<String>(1)?))
 }
 
 fn user_error(msg: String) -> rusqlite::Error {
@@ -130,8 +201,8 @@ fn sealed_in(stored: &str) -> Option<&str> {
         .filter(|s| cipher::is_sealed(s))
 }
 
-fn store_sealed(c: &Cipher, id: i64, plain: &str) -> String {
-    format!("\"{}\"", c.seal(&payload_ad(id), plain.as_bytes()))
+fn store_sealed(c: &Cipher, cell: &Cell, plain: &str) -> String {
+    format!("\"{}\"", c.seal(&cell.ad(), plain.as_bytes()))
 }
 
 /// Checks the keys against the database and brings every credential row under the current key
@@ -145,11 +216,7 @@ pub fn unlock(tx: &Transaction<'_>, keys: &Keys, now: i64) -> Result<Unlocked, A
             |r| r.get(0),
         )
         .optional()?;
-    let rows: Vec<(i64, String)> = {
-        let mut stmt = tx.prepare("SELECT id, payload_json FROM credentials ORDER BY id")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        rows.collect::<Result<_, _>>()?
-    };
+    let rows = cells(tx)?;
     let any_sealed = rows.iter().any(|(_, p)| sealed_in(p).is_some());
     let previous_name = cipher::ENV_PREVIOUS;
     let mut out = Unlocked::default();
@@ -170,26 +237,19 @@ pub fn unlock(tx: &Transaction<'_>, keys: &Keys, now: i64) -> Result<Unlocked, A
                 hint: "",
             });
         }
-        for (id, stored) in &rows {
+        for (cell, stored) in &rows {
             let Some(sealed) = sealed_in(stored) else {
                 continue;
             };
-            let plain =
-                previous
-                    .open(&payload_ad(*id), sealed)
-                    .map_err(|reason| AtRestError::Row {
-                        id: *id,
-                        origin: previous_name.into(),
-                        previous: previous_name,
-                        reason,
-                    })?;
-            let plain = String::from_utf8(plain).map_err(|_| AtRestError::Row {
-                id: *id,
+            let row_error = |reason| AtRestError::Row {
+                cell: cell.clone(),
                 origin: previous_name.into(),
                 previous: previous_name,
-                reason: OpenError::Malformed,
-            })?;
-            set_payload(tx, *id, &plain)?;
+                reason,
+            };
+            let plain = previous.open(&cell.ad(), sealed).map_err(row_error)?;
+            let plain = String::from_utf8(plain).map_err(|_| row_error(OpenError::Malformed))?;
+            cell.write(tx, &plain)?;
             out.decrypted += 1;
         }
         tx.execute("DELETE FROM secrets_at_rest", [])?;
@@ -219,11 +279,13 @@ pub fn unlock(tx: &Transaction<'_>, keys: &Keys, now: i64) -> Result<Unlocked, A
         }
     }
     let mut used_previous = !check_ok && check.is_some();
-    for (id, stored) in &rows {
-        let ad = payload_ad(*id);
+    for (cell, stored) in &rows {
+        let ad = cell.ad();
         let Some(sealed) = sealed_in(stored) else {
-            set_payload(tx, *id, &store_sealed(current, *id, stored))?;
-            out.sealed_now += 1;
+            if cell.sealable() {
+                cell.write(tx, &store_sealed(current, cell, stored))?;
+                out.sealed_now += 1;
+            }
             continue;
         };
         let reason = match current.open(&ad, sealed) {
@@ -232,7 +294,7 @@ pub fn unlock(tx: &Transaction<'_>, keys: &Keys, now: i64) -> Result<Unlocked, A
         };
         let Some(previous) = &keys.previous else {
             return Err(AtRestError::Row {
-                id: *id,
+                cell: cell.clone(),
                 origin,
                 previous: previous_name,
                 reason,
@@ -243,12 +305,12 @@ pub fn unlock(tx: &Transaction<'_>, keys: &Keys, now: i64) -> Result<Unlocked, A
             .ok()
             .and_then(|p| String::from_utf8(p).ok())
             .ok_or(AtRestError::Row {
-                id: *id,
+                cell: cell.clone(),
                 origin: origin.clone(),
                 previous: previous_name,
                 reason,
             })?;
-        set_payload(tx, *id, &store_sealed(current, *id, &plain))?;
+        cell.write(tx, &store_sealed(current, cell, &plain))?;
         out.rotated += 1;
         used_previous = true;
     }
@@ -265,12 +327,20 @@ pub fn unlock(tx: &Transaction<'_>, keys: &Keys, now: i64) -> Result<Unlocked, A
     Ok(out)
 }
 
-fn set_payload(tx: &Transaction<'_>, id: i64, stored: &str) -> Result<(), StoreError> {
-    tx.execute(
-        "UPDATE credentials SET payload_json = ?1 WHERE id = ?2",
-        params![stored, id],
-    )?;
-    Ok(())
+/// Every value that is or may be sealed: all credential payloads, and every saved setting
+/// (a sealed one whose key left the list must still be opened or refused).
+fn cells(tx: &Transaction<'_>) -> Result<Vec<(Cell, String)>, StoreError> {
+    let mut out: Vec<(Cell, String)> = {
+        let mut stmt = tx.prepare("SELECT id, payload_json FROM credentials ORDER BY id")?;
+        let rows = stmt.query_map([], |r| Ok((Cell::Credential(r.get(0)?), r.get(1)?)))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let mut stmt = tx.prepare("SELECT key, value_json FROM settings ORDER BY key")?;
+    let rows = stmt.query_map([], |r| Ok((Cell::Setting(r.get(0)?), r.get(1)?)))?;
+    for row in rows {
+        out.push(row?);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -415,6 +485,99 @@ mod tests {
         // And a restart refuses too, naming the row, with nothing changed.
         let store = Store::open(dir.path()).await.unwrap();
         let e = store.unlock(keys(Some(1), None)).await.unwrap_err();
-        assert!(matches!(e, AtRestError::Row { id, .. } if id == b), "{e}");
+        assert!(
+            matches!(&e, AtRestError::Row { cell, .. } if *cell == Cell::Credential(b)),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_proxy_setting_is_sealed_like_a_credential_and_others_stay_plain() {
+        use crate::store::settings;
+        let proxy = "http://user:pr0xy-pass@proxy.example:3128";
+        let put = |store: Store, values: Vec<(String, serde_json::Value)>| async move {
+            store
+                .call(move |c| settings::put_many(c, &values, 1))
+                .await
+                .unwrap()
+        };
+        let raw_settings = |store: Store| async move {
+            store
+                .call(|c| {
+                    let mut s = c.prepare("SELECT key, value_json FROM settings ORDER BY key")?;
+                    let r = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                    Ok(r.collect::<Result<Vec<(String, String)>, _>>()?)
+                })
+                .await
+                .unwrap()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        store.unlock(keys(None, None)).await.unwrap();
+        put(
+            store.clone(),
+            vec![("proxy".into(), json!(proxy)), ("port".into(), json!(9))],
+        )
+        .await;
+
+        // The first start with a key seals the saved proxy, and only it.
+        let store = Store::open(dir.path()).await.unwrap();
+        let u = store.unlock(keys(Some(1), None)).await.unwrap();
+        assert_eq!(u.sealed_now, 1);
+        let raw = raw_settings(store.clone()).await;
+        assert!(
+            !raw.iter().any(|(_, v)| v.contains("pr0xy-pass")),
+            "{raw:?}"
+        );
+        assert!(raw.contains(&("port".into(), "9".into())), "{raw:?}");
+        let all = store.call(settings::get_all).await.unwrap();
+        assert!(all.contains(&("proxy".into(), json!(proxy))), "{all:?}");
+        // Saved later: sealed on write.
+        put(
+            store.clone(),
+            vec![("proxy".into(), json!("socks5://u:n3w@h:1080"))],
+        )
+        .await;
+        let raw = raw_settings(store.clone()).await;
+        assert!(!raw.iter().any(|(_, v)| v.contains("n3w")), "{raw:?}");
+
+        // A sealed value copied under another key does not open.
+        store
+            .call(|c| {
+                c.execute(
+                    "INSERT INTO settings (key, value_json, updated_at)
+                     SELECT 'proxy_copy', value_json, 1 FROM settings WHERE key = 'proxy'",
+                    [],
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let e = store.call(settings::get_all).await.unwrap_err();
+        assert!(e.to_string().contains("setting proxy_copy"), "{e}");
+        let store = Store::open(dir.path()).await.unwrap();
+        let e = store.unlock(keys(Some(1), None)).await.unwrap_err();
+        assert!(
+            matches!(&e, AtRestError::Row { cell, .. } if *cell == Cell::Setting("proxy_copy".into())),
+            "{e}"
+        );
+        store
+            .call(|c| settings::delete(c, "proxy_copy"))
+            .await
+            .unwrap();
+
+        // Rotation and decryption cover it too.
+        let store = Store::open(dir.path()).await.unwrap();
+        assert_eq!(
+            store.unlock(keys(Some(2), Some(1))).await.unwrap().rotated,
+            1
+        );
+        let store = Store::open(dir.path()).await.unwrap();
+        assert_eq!(
+            store.unlock(keys(None, Some(2))).await.unwrap().decrypted,
+            1
+        );
+        let raw = raw_settings(store.clone()).await;
+        assert!(raw.iter().any(|(_, v)| v.contains("n3w")), "{raw:?}");
     }
 }

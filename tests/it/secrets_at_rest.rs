@@ -10,8 +10,8 @@ use gcli2api::simulator::{ApiKeySpec, ServiceAccountSpec, UserSpec};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::api::{api, get, upload};
-use crate::support::{TestApp, builder, init_logs, user_text};
+use crate::api::{api, get, send, upload};
+use crate::support::{KEY, TestApp, builder, init_logs, user_text};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gcli2api");
 const KEY_A: &str = "a9af8961ffb6658636b5efb393e964d23fcf9f73b8e6db299b19b9c0bf4f89f2";
@@ -89,6 +89,18 @@ async fn chat_ok(app: &TestApp) {
     assert_eq!(status, 200, "{b}");
 }
 
+const PROXY_PW: &str = "pr0xy-pass-at-rest-0123";
+
+async fn set_proxy(app: &TestApp, url: &str) {
+    let (status, body) = send(
+        api(app, Method::PATCH, "/settings")
+            .header("x-current-password", KEY)
+            .json(&json!({ "proxy": url })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
 /// A PEM body line of a private key: what would give it away in the file.
 fn pem_line(pem: &str) -> String {
     pem.lines()
@@ -120,7 +132,6 @@ async fn a_keyed_gateway_stores_no_secret_in_plain_text_and_serves_after_restart
         .add_key(CredentialKind::GeminiApiKey, ApiKeySpec::gemini())
         .await;
     let (sa, _) = app.add_service_account(ServiceAccountSpec::new()).await;
-
     chat_ok(&app).await;
     // A refresh that rotates the refresh token: the new one is stored, sealed.
     let before = app.sim.user("rot@sim.test").unwrap().refresh_token;
@@ -136,7 +147,10 @@ async fn a_keyed_gateway_stores_no_secret_in_plain_text_and_serves_after_restart
         before.clone(),
         rotated.clone(),
         up.refresh_token.clone(),
+        PROXY_PW.to_string(),
     ];
+    // A proxy URL with a password, saved as an operator would: sealed like a credential.
+    set_proxy(&app, &format!("http://user:{PROXY_PW}@127.0.0.1:9")).await;
     let secrets = secrets_of(&app, &extra);
     app.state.pool.flush().await.unwrap();
     assert_no_plaintext(app.dir.path(), &secrets);
@@ -150,6 +164,12 @@ async fn a_keyed_gateway_stores_no_secret_in_plain_text_and_serves_after_restart
         .env("SECRETS_KEY", KEY_A)
         .spawn()
         .await;
+    assert_eq!(
+        app.state.settings.get().proxy,
+        Some(format!("http://user:{PROXY_PW}@127.0.0.1:9")),
+        "the sealed proxy URL is read back"
+    );
+    set_proxy(&app, "").await;
     app.sim.expire_access_tokens("rot@sim.test");
     app.sim.reset();
     for _ in 0..3 {
