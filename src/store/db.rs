@@ -3,9 +3,10 @@
 //! passing what they have (a SQLite connection or transaction, a PostgreSQL transaction):
 //! every domain function takes `impl Into<Db>`, so a caller's code is the same for both.
 //!
-//! Ported so far: `audit`, `responses`, `client_keys`. The other domains still take a
-//! SQLite connection; serving from PostgreSQL stays refused at start until all of them are
-//! ported.
+//! `Store::run` and `Store::run_tx` hand one out on either backend. Ported so far: `audit`,
+//! `responses`, `client_keys`. The other domains still take a SQLite connection (through
+//! `Store::call` / `Store::tx`, which a PostgreSQL store refuses with `StoreError::NotPorted`);
+//! serving from PostgreSQL stays refused at start until all of them are ported.
 use rusqlite::Connection;
 
 /// One database handle. PostgreSQL work always runs in a transaction (the counterpart of the
