@@ -822,3 +822,68 @@ async fn one_store_api_on_both_backends() {
     );
     assert!(!dir.path().join("copy.db").exists());
 }
+
+/// A service on the boundary, on PostgreSQL: instance A's stored-responses write-behind
+/// lands in the shared database and instance B (its own store and cache) reads it there;
+/// pruning through B applies to both.
+#[tokio::test(flavor = "multi_thread")]
+async fn stored_responses_service_shared_by_two_instances() {
+    use gcli2api::responses_store::{Limits, ResponseStore};
+    use gcli2api::store::Store;
+    use gcli2api::store::responses::StoredRow;
+    use std::time::Duration;
+
+    let url = pg_url(&pg_cluster::fresh_database("responses_service"));
+    let (a, b) = (
+        Store::open_postgres(url.clone()).await.unwrap(),
+        Store::open_postgres(url).await.unwrap(),
+    );
+    let limits = Limits {
+        max_age: Some(Duration::from_secs(3600)),
+        max_bytes: 1 << 20,
+        memory_bytes: 1 << 20,
+    };
+    let (ra, rb) = (
+        ResponseStore::start(a, limits),
+        ResponseStore::start(b.clone(), limits),
+    );
+    let now = gcli2api::store::now_ms();
+    ra.put(StoredRow {
+        id: "resp_shared".into(),
+        created_at: now,
+        response_json: "{\"ok\":true}".into(),
+        conversation_json: "[]".into(),
+        output_json: "[]".into(),
+    });
+    assert!(
+        rb.get("resp_shared").await.unwrap().is_none(),
+        "not flushed yet"
+    );
+    ra.flush().await.unwrap();
+    let got = rb
+        .get("resp_shared")
+        .await
+        .unwrap()
+        .expect("B reads A's row");
+    assert_eq!(got.response_json, "{\"ok\":true}");
+    // An old row written straight to the database goes at B's prune.
+    b.run_tx(move |db| {
+        gcli2api::store::responses::apply(
+            db,
+            &[gcli2api::store::responses::Write::Put(std::sync::Arc::new(
+                StoredRow {
+                    id: "resp_old".into(),
+                    created_at: now - 7_200_000,
+                    response_json: "{}".into(),
+                    conversation_json: "[]".into(),
+                    output_json: "[]".into(),
+                },
+            ))],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(rb.prune().await.unwrap(), 1);
+    ra.shutdown().await.unwrap();
+    rb.shutdown().await.unwrap();
+}
