@@ -887,3 +887,158 @@ async fn stored_responses_service_shared_by_two_instances() {
     ra.shutdown().await.unwrap();
     rb.shutdown().await.unwrap();
 }
+
+/// The request log on the boundary: the same rows recorded through the service on a SQLite
+/// store and on a PostgreSQL store list, page, filter (the dynamic WHERE clause, renumbered
+/// for PostgreSQL), read back and purge alike.
+#[tokio::test(flavor = "multi_thread")]
+async fn request_log_alike_on_both_backends() {
+    use chrono::TimeZone;
+    use gcli2api::reqlog::{Entry, Filter, RequestLog, Row, StatusFilter};
+    use gcli2api::store::Store;
+    use gcli2api::usage::Outcome;
+
+    let mut settings = gcli2api::Settings::resolve(&gcli2api::Sources::default());
+    settings.request_log = true;
+    settings.request_log_prompts = true;
+    settings.request_log_days = 0;
+    // The service's own purge pass may run at any time: nothing to cut until the explicit one.
+    settings.request_log_max_rows = 1000;
+    let entry = |i: u32| Entry {
+        at: chrono::Utc
+            .timestamp_millis_opt(1_700_000_000_000 + i64::from(i) * 1000)
+            .unwrap(),
+        surface: ["openai", "gemini", "anthropic"][i as usize % 3],
+        stream: i % 2 == 0,
+        client_model: format!("m{}", i % 4),
+        served_model: format!("gemini-{}", i % 2),
+        credential_id: (i % 3 != 0).then_some(i64::from(i % 3)),
+        status: [200, 429, 500, 400][i as usize % 4],
+        outcome: [
+            Outcome::Success,
+            Outcome::UpstreamError(429),
+            Outcome::Transport,
+            Outcome::ClientError(400),
+        ][i as usize % 4],
+        latency_ms: u64::from(i) * 10,
+        ttfb_ms: (i % 2 == 1).then_some(u64::from(i)),
+        attempts: i % 3,
+        prompt_tokens: u64::from(i) * 7,
+        completion_tokens: u64::from(i) * 3,
+        reasoning_tokens: u64::from(i),
+        client: format!("10.0.0.{i}"),
+        error: (i % 4 != 0).then(|| format!("error {i}")),
+        prompt_excerpt: Some(format!("prompt\t{i}\n?")),
+    };
+    let at = |i: i64| {
+        Some(
+            chrono::Utc
+                .timestamp_millis_opt(1_700_000_000_000 + i * 1000)
+                .unwrap(),
+        )
+    };
+    let all = Filter {
+        limit: 100,
+        ..Filter::default()
+    };
+    let filters = vec![
+        all.clone(),
+        Filter {
+            status: Some(StatusFilter::Class(5)),
+            ..all.clone()
+        },
+        Filter {
+            status: Some(StatusFilter::Errors),
+            ..all.clone()
+        },
+        Filter {
+            status: Some(StatusFilter::Code(200)),
+            ..all.clone()
+        },
+        Filter {
+            model: Some("gemini-1".into()),
+            ..all.clone()
+        },
+        Filter {
+            model: Some("m2".into()),
+            credential_id: Some(2),
+            ..all.clone()
+        },
+        Filter {
+            credential_id: Some(0),
+            ..all.clone()
+        },
+        Filter {
+            surface: Some("gemini".into()),
+            from: at(2),
+            to: at(9),
+            ..all.clone()
+        },
+        Filter {
+            limit: 3,
+            offset: 2,
+            ..all.clone()
+        },
+    ];
+    type Seen = (Vec<(Vec<Row>, u64)>, Option<Row>, (u64, u64), usize, bool);
+    async fn exercise(
+        store: Store,
+        s: &gcli2api::Settings,
+        filters: &[Filter],
+        rows: Vec<Entry>,
+    ) -> Seen {
+        let log = RequestLog::start(store, s);
+        for e in rows {
+            log.record(e);
+        }
+        log.flush().await.unwrap();
+        let mut pages = Vec::new();
+        for f in filters {
+            let p = log.list(f.clone()).await.unwrap();
+            pages.push((p.rows, p.total));
+        }
+        let one = log.get(3).await.unwrap();
+        let mut quiet = s.clone();
+        quiet.request_log_prompts = false;
+        quiet.request_log_max_rows = 5;
+        log.configure(&quiet);
+        let purged = log.purge().await.unwrap();
+        let left = log.list(filters[0].clone()).await.unwrap().rows;
+        let erased = left.iter().all(|r| r.entry.prompt_excerpt.is_none());
+        log.shutdown().await.unwrap();
+        (
+            pages,
+            one,
+            (purged.by_age, purged.by_count),
+            left.len(),
+            erased,
+        )
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = exercise(
+        Store::open(dir.path()).await.unwrap(),
+        &settings,
+        &filters,
+        (0..12).map(entry).collect(),
+    )
+    .await;
+    let url = pg_url(&pg_cluster::fresh_database("reqlog"));
+    let postgres = exercise(
+        Store::open_postgres(url).await.unwrap(),
+        &settings,
+        &filters,
+        (0..12).map(entry).collect(),
+    )
+    .await;
+
+    let totals: Vec<u64> = sqlite.0.iter().map(|p| p.1).collect();
+    assert_eq!(totals, [12, 3, 9, 3, 6, 1, 4, 2, 12], "{totals:?}");
+    assert_eq!(
+        sqlite.0[8].0.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [10, 9, 8]
+    );
+    assert_eq!(sqlite.1.as_ref().unwrap().entry.client, "10.0.0.2");
+    assert_eq!((sqlite.2, sqlite.3, sqlite.4), ((0, 7), 5, true));
+    assert_eq!(postgres, sqlite);
+}
