@@ -187,9 +187,13 @@ fn serve(
         }
         let wait = STOP_POLL.min(resync_every);
         {
+            // The iterator's timeout restarts with every notification, so under steady traffic
+            // it would never end: the round is bounded here, keeping the stop check and the
+            // periodic resync on time.
+            let round = Instant::now();
             let mut notifications = client.notifications();
             let mut iter = notifications.timeout_iter(wait);
-            loop {
+            while round.elapsed() < wait {
                 match iter.next() {
                     Ok(Some(n)) => match serde_json::from_str::<Envelope>(n.payload()) {
                         Ok(env) if env.origin == origin => {}

@@ -362,3 +362,62 @@ fn a_refresh_lock_held_too_long_is_a_clear_error() {
     })
     .unwrap();
 }
+
+/// Under steady traffic (a change every 10 ms) the listener still resyncs on its period,
+/// delivers every change, and stops promptly when dropped.
+#[test]
+fn steady_traffic_starves_neither_the_resync_nor_the_stop() {
+    let url = pg_url(&pg_cluster::fresh_database("steady"));
+    let (tx, rx) = channel();
+    let b = Listener::spawn(
+        url.clone(),
+        "b".into(),
+        Duration::from_millis(300),
+        ChanSink(tx),
+    )
+    .unwrap();
+    assert!(wait_for(&rx, Duration::from_secs(10), |e| matches!(
+        e,
+        Event::Resync(Resync::Connected)
+    )));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let publisher = std::thread::spawn(move || {
+        let mut a = pg::connect(&url).unwrap();
+        let mut sent = 0;
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            pg_coord::publish(&mut a, "a", &cooldown(sent)).unwrap();
+            sent += 1;
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        sent
+    });
+    let started = Instant::now();
+    let (mut periodic, mut changes) = (0, 0);
+    while started.elapsed() < Duration::from_millis(1500) {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(Event::Resync(Resync::Periodic)) => periodic += 1,
+            Ok(Event::Change(_)) => changes += 1,
+            _ => {}
+        }
+    }
+    assert!(
+        periodic >= 2,
+        "{periodic} periodic resyncs in 1.5 s of traffic"
+    );
+    let dropping = Instant::now();
+    drop(b);
+    assert!(
+        dropping.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        dropping.elapsed()
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent = publisher.join().unwrap();
+    while let Ok(e) = rx.try_recv() {
+        if matches!(e, Event::Change(_)) {
+            changes += 1;
+        }
+    }
+    assert!(changes > 50, "{changes} of {sent} delivered");
+}
