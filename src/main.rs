@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use gcli2api::Sources;
+use gcli2api::store::location::Location;
 
 /// mimalloc instead of the system allocator: cheaper small allocations on the request path
 /// (see the mimalloc entry in Cargo.toml).
@@ -44,6 +45,18 @@ enum Command {
     Backup {
         /// Where to write the copy; must not exist yet.
         file: PathBuf,
+    },
+    /// Copy a SQLite store into an empty PostgreSQL database, in one transaction, and check
+    /// the row counts. Stop the gateway first, so nothing changes after the copy.
+    MigrateStore {
+        /// The SQLite store, as sqlite://PATH (default: DATA_DIR/gcli2api.db).
+        #[arg(long)]
+        from: Option<String>,
+        /// The PostgreSQL database, as postgres://USER[:PASSWORD]@HOST[:PORT]/DB (default:
+        /// DATABASE_URL or POSTGRESQL_URI from the environment, which keeps a password off
+        /// the command line).
+        #[arg(long)]
+        to: Option<String>,
     },
     /// Measure request cost against pool size, on loopback with the built-in simulator.
     Bench(gcli2api::bench::BenchArgs),
@@ -97,7 +110,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backup { file } => {
             let sources = Sources::from_process_env(cli.config);
             let data_dir = gcli2api::settings::SettingsService::data_dir(&sources)?;
-            let db = data_dir.join(gcli2api::store::DB_FILE_NAME);
+            let db = match Location::from_env(&sources.env, &data_dir)? {
+                Location::Sqlite(path) => path,
+                Location::Postgres(url) => anyhow::bail!(
+                    "DATABASE_URL selects PostgreSQL ({url}); `backup` copies the SQLite file, \
+                     back a PostgreSQL store up with pg_dump"
+                ),
+            };
             tokio::task::spawn_blocking(move || {
                 gcli2api::store::backup::backup_file(&db, &file)?;
                 writeln!(std::io::stdout(), "backup written to {}", file.display())?;
@@ -111,6 +130,45 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::Ok(())
             })
             .await??;
+            Ok(())
+        }
+        Command::MigrateStore { from, to } => {
+            let sources = Sources::from_process_env(cli.config);
+            let data_dir = gcli2api::settings::SettingsService::data_dir(&sources)?;
+            let source = match from {
+                Some(text) => Location::parse(&text, "--from", &data_dir)?,
+                None => Location::Sqlite(data_dir.join(gcli2api::store::DB_FILE_NAME)),
+            };
+            let Location::Sqlite(source) = source else {
+                anyhow::bail!("--from must be a SQLite store (sqlite://PATH)");
+            };
+            let target = match to {
+                Some(text) => Location::parse(&text, "--to", &data_dir)?,
+                None => match Location::from_env(&sources.env, &data_dir)? {
+                    Location::Postgres(url) => Location::Postgres(url),
+                    Location::Sqlite(_) => anyhow::bail!(
+                        "name the PostgreSQL database with --to postgres://... (or DATABASE_URL)"
+                    ),
+                },
+            };
+            let Location::Postgres(target) = target else {
+                anyhow::bail!("--to must be a PostgreSQL database (postgres://...)");
+            };
+            let shown = target.to_string();
+            let report = tokio::task::spawn_blocking(move || {
+                gcli2api::store::migrate::copy_store(&source, &target)
+            })
+            .await??;
+            let mut out = std::io::stdout().lock();
+            for (table, rows) in &report.tables {
+                writeln!(out, "  {table}: {rows} rows")?;
+            }
+            writeln!(
+                out,
+                "copied {} rows in {} tables into {shown}; row counts verified",
+                report.rows(),
+                report.tables.len()
+            )?;
             Ok(())
         }
         Command::Bench(args) => Ok(gcli2api::bench::run(args).await?),

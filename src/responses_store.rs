@@ -200,7 +200,7 @@ impl ResponseStore {
             }
         }
         let key = id.to_string();
-        let row = self.inner.store.call(move |c| sql::get(c, &key)).await?;
+        let row = self.inner.store.run(move |db| sql::get(db, &key)).await?;
         let Some(row) = row.filter(|r| r.created_at >= cutoff) else {
             return Ok(None);
         };
@@ -237,7 +237,12 @@ impl ResponseStore {
             return Ok(());
         }
         let batch = writes.clone();
-        match self.inner.store.tx(move |tx| sql::apply(tx, &batch)).await {
+        match self
+            .inner
+            .store
+            .run_tx(move |db| sql::apply(db, &batch))
+            .await
+        {
             Ok(()) => {
                 let mut mem = self.inner.mem.lock();
                 for w in &writes {
@@ -286,7 +291,7 @@ impl ResponseStore {
         };
         self.inner
             .store
-            .tx(move |tx| sql::prune(tx, cutoff, max))
+            .run_tx(move |db| sql::prune(db, cutoff, max))
             .await
     }
 

@@ -5,9 +5,21 @@
 # simulator, and the panel in headless Chromium.
 # Installs what a fresh machine lacks: Python packages into target/pyenv, the pinned clients
 # (and Node.js) into tests/clients/node/node_modules, playwright-core into
-# tests/browser/node_modules, and Debian's chromium (when run as root).
+# tests/browser/node_modules, and Debian's chromium and postgresql (when run as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+echo "== PostgreSQL (the store tests start their own throwaway cluster with initdb and pg_ctl)"
+# Debian keeps initdb off PATH, under /usr/lib/postgresql/<version>/bin; the tests look there too.
+# The package may start its own cluster on 5432: the tests leave it alone.
+if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql
+  else
+    echo "The store tests need PostgreSQL's initdb and pg_ctl: run 'sudo apt-get install postgresql'." >&2
+    exit 1
+  fi
+fi
 
 echo "== cargo test"
 cargo test --all-targets --locked

@@ -68,7 +68,7 @@ pub async fn page(
     let limit = filter.limit;
     let events = state
         .store
-        .call(move |c| crate::store::audit::list(c, &filter))
+        .run(move |db| crate::store::audit::list(db, &filter))
         .await?;
     let next = (events.len() as u32 == limit)
         .then(|| events.last().map(|e| e.id))

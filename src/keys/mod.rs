@@ -217,10 +217,10 @@ pub fn validate(name: &str, f: &KeyFields) -> Result<(), KeyError> {
 impl KeyService {
     /// Loads every key and the server key, and today's counts from the usage rows.
     pub async fn load(store: Store, usage: UsageService) -> Result<Self, StoreError> {
-        let server_key = store.call(repo::server_secret).await?;
+        let server_key = store.run(|db| repo::server_secret(db)).await?;
         let window = usage.day_window();
         let day = window.day.to_string();
-        let used = store.call(move |c| repo::usage_on(c, &day)).await?;
+        let used = store.run(move |db| repo::usage_on(db, &day)).await?;
         let mut counters = HashMap::new();
         // The built-in key (0) has no limits to start from.
         for (id, requests, tokens) in used.into_iter().filter(|u| u.0 != 0) {
@@ -244,7 +244,7 @@ impl KeyService {
 
     /// Reads every row and swaps in a new map.
     async fn reload(&self) -> Result<(), StoreError> {
-        let rows = self.inner.store.call(repo::list).await?;
+        let rows = self.inner.store.run(|db| repo::list(db)).await?;
         let mut map = HashMap::with_capacity(rows.len());
         let mut counters = self.inner.counters.lock();
         for row in rows {
@@ -312,7 +312,7 @@ impl KeyService {
         let row = self
             .inner
             .store
-            .call(move |c| repo::insert(c, &name, &prefix, &hash, &fields, now_ms()))
+            .run(move |db| repo::insert(db, &name, &prefix, &hash, &fields, now_ms()))
             .await?;
         let id = row.id;
         self.reload().await?;
@@ -332,7 +332,7 @@ impl KeyService {
         let row = self
             .inner
             .store
-            .call(move |c| repo::update(c, id, &name, &fields, now_ms()))
+            .run(move |db| repo::update(db, id, &name, &fields, now_ms()))
             .await?;
         if row.is_none() {
             return Err(KeyError::NotFound(id));
@@ -344,7 +344,7 @@ impl KeyService {
     /// Deletes (revokes) a key; the next request with it is refused.
     pub async fn delete(&self, id: i64) -> Result<(), KeyError> {
         let _w = self.inner.writer.lock().await;
-        let gone = self.inner.store.call(move |c| repo::delete(c, id)).await?;
+        let gone = self.inner.store.run(move |db| repo::delete(db, id)).await?;
         if !gone {
             return Err(KeyError::NotFound(id));
         }

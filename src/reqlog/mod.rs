@@ -213,7 +213,7 @@ impl RequestLog {
         match self
             .inner
             .store
-            .tx(move |tx| persist::insert(tx, &shared))
+            .run_tx(move |db| persist::insert(db, &shared))
             .await
         {
             Ok(()) => Ok(n),
@@ -242,16 +242,16 @@ impl RequestLog {
         });
         self.inner
             .store
-            .tx(move |tx| persist::purge(tx, cutoff, r.max_rows, erase_prompts))
+            .run_tx(move |db| persist::purge(db, cutoff, r.max_rows, erase_prompts))
             .await
     }
 
     pub async fn list(&self, f: Filter) -> Result<Page, StoreError> {
-        self.inner.store.call(move |c| persist::list(c, &f)).await
+        self.inner.store.run(move |db| persist::list(db, &f)).await
     }
 
     pub async fn get(&self, id: i64) -> Result<Option<Row>, StoreError> {
-        self.inner.store.call(move |c| persist::get(c, id)).await
+        self.inner.store.run(move |db| persist::get(db, id)).await
     }
 
     /// Stop the writer and write what is left.

@@ -1,10 +1,11 @@
 //! SQL for the request log table (migrations/0008_request_log.sql).
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::types::Value as Sql;
-use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
+use rusqlite::{OptionalExtension, params, params_from_iter};
 
 use super::{Entry, Purged};
 use crate::store::StoreError;
+use crate::store::db::Db;
 use crate::usage::Outcome;
 
 fn to_i64(v: u64) -> i64 {
@@ -15,65 +16,111 @@ fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
-pub(super) fn insert(tx: &Transaction, rows: &[Entry]) -> Result<(), StoreError> {
-    let mut st = tx.prepare_cached(
-        "INSERT INTO request_log (at, surface, stream, client_model, served_model, credential_id,
-             status, outcome, latency_ms, ttfb_ms, attempts, prompt_tokens, completion_tokens,
-             reasoning_tokens, client, error, prompt_excerpt)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-    )?;
-    for e in rows {
-        st.execute(params![
-            e.at.timestamp_millis(),
-            e.surface,
-            e.stream,
-            e.client_model,
-            e.served_model,
-            e.credential_id,
-            e.status,
-            e.outcome.key(),
-            to_i64(e.latency_ms),
-            e.ttfb_ms.map(to_i64),
-            e.attempts,
-            to_i64(e.prompt_tokens),
-            to_i64(e.completion_tokens),
-            to_i64(e.reasoning_tokens),
-            e.client,
-            e.error,
-            e.prompt_excerpt,
-        ])?;
+pub(super) fn insert<'c, 't: 'c>(
+    db: impl Into<Db<'c, 't>>,
+    rows: &[Entry],
+) -> Result<(), StoreError> {
+    const SQL: &str = "INSERT INTO request_log (at, surface, stream, client_model, served_model,
+             credential_id, status, outcome, latency_ms, ttfb_ms, attempts, prompt_tokens,
+             completion_tokens, reasoning_tokens, client, error, prompt_excerpt)";
+    match db.into() {
+        Db::Sqlite(tx) => {
+            let mut st = tx.prepare_cached(&format!(
+                "{SQL} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+            ))?;
+            for e in rows {
+                st.execute(params![
+                    e.at.timestamp_millis(),
+                    e.surface,
+                    e.stream,
+                    e.client_model,
+                    e.served_model,
+                    e.credential_id,
+                    e.status,
+                    e.outcome.key(),
+                    to_i64(e.latency_ms),
+                    e.ttfb_ms.map(to_i64),
+                    e.attempts,
+                    to_i64(e.prompt_tokens),
+                    to_i64(e.completion_tokens),
+                    to_i64(e.reasoning_tokens),
+                    e.client,
+                    e.error,
+                    e.prompt_excerpt,
+                ])?;
+            }
+        }
+        Db::Postgres(tx) => {
+            let st = tx.prepare(&format!(
+                "{SQL} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+            ))?;
+            for e in rows {
+                tx.execute(
+                    &st,
+                    &[
+                        &e.at.timestamp_millis(),
+                        &e.surface,
+                        &i64::from(e.stream),
+                        &e.client_model,
+                        &e.served_model,
+                        &e.credential_id,
+                        &i64::from(e.status),
+                        &e.outcome.key(),
+                        &to_i64(e.latency_ms),
+                        &e.ttfb_ms.map(to_i64),
+                        &i64::from(e.attempts),
+                        &to_i64(e.prompt_tokens),
+                        &to_i64(e.completion_tokens),
+                        &to_i64(e.reasoning_tokens),
+                        &e.client,
+                        &e.error,
+                        &e.prompt_excerpt,
+                    ],
+                )?;
+            }
+        }
     }
     Ok(())
 }
 
 /// Deletes rows older than `cutoff_ms`, then all but the newest `max_rows`; erases prompt
 /// excerpts when asked (the setting was turned off).
-pub(super) fn purge(
-    tx: &Transaction,
+pub(super) fn purge<'c, 't: 'c>(
+    db: impl Into<Db<'c, 't>>,
     cutoff_ms: Option<i64>,
     max_rows: u64,
     erase_prompts: bool,
 ) -> Result<Purged, StoreError> {
-    if erase_prompts {
-        tx.execute(
-            "UPDATE request_log SET prompt_excerpt = NULL WHERE prompt_excerpt IS NOT NULL",
-            [],
-        )?;
-    }
-    let by_age = match cutoff_ms {
-        Some(c) => tx.execute("DELETE FROM request_log WHERE at < ?1", [c])?,
-        None => 0,
-    };
+    const ERASE: &str =
+        "UPDATE request_log SET prompt_excerpt = NULL WHERE prompt_excerpt IS NOT NULL";
     // Ids grow with insertion, so "all but the newest N" is "ids at or below the (N+1)-th id".
-    let by_count = tx.execute(
-        "DELETE FROM request_log WHERE id <=
-             (SELECT id FROM request_log ORDER BY id DESC LIMIT 1 OFFSET ?1)",
-        [to_i64(max_rows)],
-    )?;
-    Ok(Purged {
-        by_age: by_age as u64,
-        by_count: by_count as u64,
-    })
+    const BY_COUNT: &str = "DELETE FROM request_log WHERE id <=
+             (SELECT id FROM request_log ORDER BY id DESC LIMIT 1 OFFSET {n})";
+    let (by_age, by_count) = match db.into() {
+        Db::Sqlite(tx) => {
+            if erase_prompts {
+                tx.execute(ERASE, [])?;
+            }
+            let by_age = match cutoff_ms {
+                Some(c) => tx.execute("DELETE FROM request_log WHERE at < ?1", [c])? as u64,
+                None => 0,
+            };
+            let by_count = tx.execute(&BY_COUNT.replace("{n}", "?1"), [to_i64(max_rows)])?;
+            (by_age, by_count as u64)
+        }
+        Db::Postgres(tx) => {
+            if erase_prompts {
+                tx.execute(ERASE, &[])?;
+            }
+            let by_age = match cutoff_ms {
+                Some(c) => tx.execute("DELETE FROM request_log WHERE at < $1", &[&c])?,
+                None => 0,
+            };
+            let by_count = tx.execute(&BY_COUNT.replace("{n}", "$1"), &[&to_i64(max_rows)])?;
+            (by_age, by_count)
+        }
+    };
+    Ok(Purged { by_age, by_count })
 }
 
 /// Which statuses a listing keeps.
@@ -237,39 +284,149 @@ fn read_row(r: &rusqlite::Row) -> rusqlite::Result<Row> {
     })
 }
 
-pub(super) fn list(conn: &Connection, f: &Filter) -> Result<Page, StoreError> {
-    let (w, mut args) = f.where_clause();
-    let total: i64 = conn.query_row(
-        &format!("SELECT count(*) FROM request_log r {w}"),
-        params_from_iter(args.iter()),
-        |r| r.get(0),
-    )?;
-    args.push(Sql::Integer(f.limit.into()));
-    args.push(Sql::Integer(f.offset.into()));
-    let mut st = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM request_log r LEFT JOIN credentials c ON c.id = r.credential_id
-         {w} ORDER BY r.id DESC LIMIT ? OFFSET ?"
-    ))?;
-    let rows = st
-        .query_map(params_from_iter(args.iter()), read_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Page {
-        rows,
-        total: to_u64(total),
+/// The PostgreSQL counterpart of `read_row` (integers are BIGINT there).
+fn read_pg_row(r: &postgres::Row) -> Result<Row, StoreError> {
+    let at: i64 = r.try_get(1)?;
+    let surface: String = r.try_get(2)?;
+    let outcome: String = r.try_get(8)?;
+    let status: i64 = r.try_get(7)?;
+    let attempts: i64 = r.try_get(11)?;
+    Ok(Row {
+        id: r.try_get(0)?,
+        entry: Entry {
+            at: Utc
+                .timestamp_millis_opt(at)
+                .single()
+                .unwrap_or(DateTime::UNIX_EPOCH),
+            surface: surface_static(&surface),
+            stream: r.try_get::<_, i64>(3)? != 0,
+            client_model: r.try_get(4)?,
+            served_model: r.try_get(5)?,
+            credential_id: r.try_get(6)?,
+            status: u16::try_from(status).unwrap_or(0),
+            outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Transport),
+            latency_ms: to_u64(r.try_get(9)?),
+            ttfb_ms: r.try_get::<_, Option<i64>>(10)?.map(to_u64),
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            prompt_tokens: to_u64(r.try_get(12)?),
+            completion_tokens: to_u64(r.try_get(13)?),
+            reasoning_tokens: to_u64(r.try_get(14)?),
+            client: r.try_get(15)?,
+            error: r.try_get(16)?,
+            prompt_excerpt: r.try_get(17)?,
+        },
+        credential_name: r.try_get(18)?,
     })
 }
 
-pub(super) fn get(conn: &Connection, id: i64) -> Result<Option<Row>, StoreError> {
-    Ok(conn
-        .query_row(
-            &format!(
-                "SELECT {COLUMNS} FROM request_log r LEFT JOIN credentials c ON c.id = r.credential_id
-                 WHERE r.id = ?1"
-            ),
-            [id],
-            read_row,
+type PgArgs = Vec<Box<dyn postgres::types::ToSql + Sync + Send>>;
+
+fn pg_refs(args: &PgArgs) -> Vec<&(dyn postgres::types::ToSql + Sync)> {
+    args.iter()
+        .map(|a| a.as_ref() as &(dyn postgres::types::ToSql + Sync))
+        .collect()
+}
+
+/// A WHERE clause built for SQLite, for PostgreSQL: its `?` placeholders numbered `$1..`
+/// (no `?` occurs in the clause otherwise: values are always parameters), its values boxed.
+fn pg_where(w: &str, args: Vec<Sql>) -> Result<(String, PgArgs), StoreError> {
+    let mut out = String::with_capacity(w.len() + 8);
+    let mut n = 0;
+    for ch in w.chars() {
+        if ch == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(ch);
+        }
+    }
+    let args = args
+        .into_iter()
+        .map(
+            |a| -> Result<Box<dyn postgres::types::ToSql + Sync + Send>, StoreError> {
+                match a {
+                    Sql::Integer(i) => Ok(Box::new(i)),
+                    Sql::Text(t) => Ok(Box::new(t)),
+                    other => Err(StoreError::Data(format!(
+                        "unexpected filter value {other:?}"
+                    ))),
+                }
+            },
         )
-        .optional()?)
+        .collect::<Result<_, _>>()?;
+    Ok((out, args))
+}
+
+pub(super) fn list<'c, 't: 'c>(db: impl Into<Db<'c, 't>>, f: &Filter) -> Result<Page, StoreError> {
+    let (w, mut args) = f.where_clause();
+    let select = |w: &str, limit: &str, offset: &str| {
+        format!(
+            "SELECT {COLUMNS} FROM request_log r LEFT JOIN credentials c ON c.id = r.credential_id
+             {w} ORDER BY r.id DESC LIMIT {limit} OFFSET {offset}"
+        )
+    };
+    match db.into() {
+        Db::Sqlite(conn) => {
+            let total: i64 = conn.query_row(
+                &format!("SELECT count(*) FROM request_log r {w}"),
+                params_from_iter(args.iter()),
+                |r| r.get(0),
+            )?;
+            args.push(Sql::Integer(f.limit.into()));
+            args.push(Sql::Integer(f.offset.into()));
+            let mut st = conn.prepare(&select(&w, "?", "?"))?;
+            let rows = st
+                .query_map(params_from_iter(args.iter()), read_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Page {
+                rows,
+                total: to_u64(total),
+            })
+        }
+        Db::Postgres(tx) => {
+            let (w, mut args) = pg_where(&w, args)?;
+            let n = args.len();
+            let total: i64 = tx
+                .query_one(
+                    &format!("SELECT count(*) FROM request_log r {w}"),
+                    &pg_refs(&args),
+                )?
+                .get(0);
+            args.push(Box::new(i64::from(f.limit)));
+            args.push(Box::new(i64::from(f.offset)));
+            let sql = select(&w, &format!("${}", n + 1), &format!("${}", n + 2));
+            let rows = tx
+                .query(&sql, &pg_refs(&args))?
+                .iter()
+                .map(read_pg_row)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Page {
+                rows,
+                total: to_u64(total),
+            })
+        }
+    }
+}
+
+pub(super) fn get<'c, 't: 'c>(
+    db: impl Into<Db<'c, 't>>,
+    id: i64,
+) -> Result<Option<Row>, StoreError> {
+    let sql = |p: &str| {
+        format!(
+            "SELECT {COLUMNS} FROM request_log r LEFT JOIN credentials c ON c.id = r.credential_id
+             WHERE r.id = {p}"
+        )
+    };
+    match db.into() {
+        Db::Sqlite(conn) => Ok(conn.query_row(&sql("?1"), [id], read_row).optional()?),
+        Db::Postgres(tx) => tx
+            .query_opt(&sql("$1"), &[&id])?
+            .as_ref()
+            .map(read_pg_row)
+            .transpose(),
+    }
 }
 
 #[cfg(test)]

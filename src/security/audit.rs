@@ -77,7 +77,7 @@ pub async fn record(store: &Store, kind: &str, subject: Option<String>, detail: 
     let ev = event(kind, subject, detail);
     let kind = ev.kind.clone();
     if let Err(e) = store
-        .call(move |c| store::audit::append(c, &ev, store::now_ms()).map(|_| ()))
+        .run(move |db| store::audit::append(db, &ev, store::now_ms()).map(|_| ()))
         .await
     {
         tracing::error!(error = %e, kind, "cannot write the audit log");

@@ -7,7 +7,14 @@ pub mod backup;
 pub mod cipher;
 pub mod client_keys;
 pub mod credentials;
+pub mod db;
+pub mod location;
+pub mod migrate;
+pub mod pg_coord;
+pub mod pg_counters;
+pub mod postgres;
 pub mod responses;
+pub mod schema;
 pub mod secrets;
 pub mod settings;
 
@@ -64,10 +71,16 @@ pub enum StoreError {
     },
     #[error("migrating database {path} failed: {reason}")]
     Migration { path: String, reason: String },
+    /// A SQLite-only operation asked of a PostgreSQL store (the domain is not ported yet).
+    #[error("{what} is not available on PostgreSQL yet")]
+    NotPorted { what: &'static str },
     #[error("database connection pool: {0}")]
     Pool(String),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// A PostgreSQL error, as one line with the server's message (`postgres::describe`).
+    #[error("database error: {0}")]
+    Postgres(String),
     #[error("{what} already exists")]
     Conflict { what: String },
     #[error("{what} not found")]
@@ -80,6 +93,18 @@ pub enum StoreError {
 impl From<r2d2::Error> for StoreError {
     fn from(e: r2d2::Error) -> Self {
         StoreError::Pool(e.to_string())
+    }
+}
+
+impl From<postgres::PgError> for StoreError {
+    fn from(e: postgres::PgError) -> Self {
+        StoreError::Postgres(e.to_string())
+    }
+}
+
+impl From<::postgres::Error> for StoreError {
+    fn from(e: ::postgres::Error) -> Self {
+        StoreError::Postgres(postgres::describe(&e))
     }
 }
 
@@ -97,9 +122,43 @@ pub fn schema_version() -> usize {
     MIGRATION_SQL.len()
 }
 
+/// The database behind a `Store`.
+#[derive(Clone)]
+enum Backend {
+    Sqlite(Pool<SqliteConnectionManager>),
+    Postgres(Arc<PgOwner>),
+}
+
+/// Owns the PostgreSQL pool. The blocking client closes a connection with a blocking call,
+/// which panics on an async worker thread (where the last `Store` is often dropped), so the
+/// last owner hands the pool to a short-lived plain thread to close.
+struct PgOwner(Option<pg_counters::PgPool>);
+
+impl PgOwner {
+    fn pool(&self) -> Result<&pg_counters::PgPool, StoreError> {
+        self.0
+            .as_ref()
+            .ok_or_else(|| StoreError::Pool("the PostgreSQL pool is closed".into()))
+    }
+}
+
+impl Drop for PgOwner {
+    fn drop(&mut self) {
+        if let Some(pool) = self.0.take() {
+            let closing = std::thread::Builder::new()
+                .name("pg-pool-close".into())
+                .spawn(move || drop(pool));
+            if let Err(e) = closing {
+                tracing::warn!(error = %e, "cannot start a thread to close the PostgreSQL pool");
+            }
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Store {
-    pool: Pool<SqliteConnectionManager>,
+    backend: Backend,
+    /// The SQLite file; empty on PostgreSQL.
     path: Arc<PathBuf>,
     /// `call` invocations (reads and single statements): a test and the benchmark check that
     /// serving a request never waits on one.
@@ -110,7 +169,14 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
+        let backend = match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        };
+        f.debug_struct("Store")
+            .field("backend", &backend)
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -147,7 +213,7 @@ impl Store {
     {
         self.reads
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let pool = self.pool.clone();
+        let pool = self.sqlite("this operation")?;
         join(tokio::task::spawn_blocking(move || {
             let conn = pool.get()?;
             f(&conn)
@@ -158,7 +224,12 @@ impl Store {
     /// Write a consistent copy of the database to `dest` (which must not exist) while other
     /// connections keep reading and writing.
     pub async fn backup_to(&self, dest: PathBuf) -> Result<(), backup::BackupError> {
-        let pool = self.pool.clone();
+        let pool = self
+            .sqlite("a backup")
+            .map_err(|source| backup::BackupError::Copy {
+                path: dest.display().to_string(),
+                source,
+            })?;
         let r = join(tokio::task::spawn_blocking(move || {
             let conn = pool.get().map_err(|e| backup::BackupError::Copy {
                 path: dest.display().to_string(),
@@ -184,7 +255,7 @@ impl Store {
         &self,
         keys: cipher::Keys,
     ) -> Result<at_rest::Unlocked, at_rest::AtRestError> {
-        let pool = self.pool.clone();
+        let pool = self.sqlite("encryption at rest")?;
         let current = keys.current.clone();
         let done = join(tokio::task::spawn_blocking(move || {
             let mut conn = pool.get().map_err(StoreError::from)?;
@@ -221,7 +292,7 @@ impl Store {
         F: FnOnce(&rusqlite::Transaction) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
-        let pool = self.pool.clone();
+        let pool = self.sqlite("this operation")?;
         join(tokio::task::spawn_blocking(move || {
             let mut conn = pool.get()?;
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -230,6 +301,93 @@ impl Store {
             Ok(out)
         }))
         .await?
+    }
+}
+
+/// The backend-neutral entry points: the storage boundary. Code that goes through them (and
+/// the domain functions taking `db::Db`) runs on either backend; `call` and `tx` above hand
+/// out a SQLite connection and are for the domains not ported yet.
+impl Store {
+    /// Opens the store on PostgreSQL: applies the pending migrations (under an advisory lock,
+    /// so instances starting together apply each once), then opens the pool.
+    pub async fn open_postgres(url: location::PgUrl) -> Result<Store, StoreError> {
+        join(tokio::task::spawn_blocking(move || {
+            let mut client = postgres::connect(&url)?;
+            postgres::migrate(&mut client, &url)?;
+            drop(client);
+            let pool = pg_counters::open_pool(&url, POOL_SIZE)?;
+            tracing::info!(url = %url, schema_version = postgres::schema_version(), "database ready");
+            Ok(Store {
+                backend: Backend::Postgres(Arc::new(PgOwner(Some(pool)))),
+                path: Arc::new(PathBuf::new()),
+                reads: Arc::default(),
+                secrets_key: at_rest::Slot::default(),
+            })
+        }))
+        .await?
+    }
+
+    /// Whether this store is on PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// Runs `f` on the blocking pool with a connection of either backend (on PostgreSQL, in a
+    /// transaction committed when `f` returns Ok). Counts as a read, like `call`.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(db::Db<'_, '_>) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.run_in(false, f).await
+    }
+
+    /// Runs `f` in a transaction of either backend (IMMEDIATE on SQLite, as `tx`); commits
+    /// when `f` returns Ok, rolls back otherwise.
+    pub async fn run_tx<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(db::Db<'_, '_>) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run_in(true, f).await
+    }
+
+    async fn run_in<T, F>(&self, in_tx: bool, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(db::Db<'_, '_>) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let backend = self.backend.clone();
+        join(tokio::task::spawn_blocking(move || match backend {
+            Backend::Sqlite(pool) => {
+                let mut conn = pool.get()?;
+                if !in_tx {
+                    return f(db::Db::Sqlite(&conn));
+                }
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let out = f(db::Db::Sqlite(&tx))?;
+                tx.commit()?;
+                Ok(out)
+            }
+            Backend::Postgres(owner) => {
+                let mut conn = owner.pool()?.get()?;
+                let mut tx = conn.transaction()?;
+                let out = f(db::Db::Postgres(&mut tx))?;
+                tx.commit()?;
+                Ok(out)
+            }
+        }))
+        .await?
+    }
+
+    /// The SQLite pool, or a clear error naming what is not available on PostgreSQL yet.
+    fn sqlite(&self, what: &'static str) -> Result<Pool<SqliteConnectionManager>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => Ok(pool.clone()),
+            Backend::Postgres(_) => Err(StoreError::NotPorted { what }),
+        }
     }
 }
 
@@ -305,7 +463,7 @@ fn open_blocking(path: PathBuf) -> Result<Store, StoreError> {
         .build(manager)?;
     tracing::info!(path = %shown, schema_version = supported, "database ready");
     Ok(Store {
-        pool,
+        backend: Backend::Sqlite(pool),
         path: Arc::new(path),
         reads: Arc::default(),
         secrets_key,

@@ -1,8 +1,9 @@
 //! SQL for stored Responses API answers (migrations/0006_responses.sql). Writes come in
 //! batches from the write-behind queue of `responses_store`, one transaction per batch.
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{OptionalExtension, params};
 
 use super::StoreError;
+use super::db::Db;
 
 /// One stored response, its JSON columns as text.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,73 +33,162 @@ pub enum Write {
     Delete(String),
 }
 
-/// Applies queued writes in order (a delete after a put of the same id wins).
-pub fn apply(tx: &Transaction, writes: &[Write]) -> Result<(), StoreError> {
-    let mut put = tx.prepare_cached(
-        "INSERT OR REPLACE INTO responses (id, created_at, bytes, response_json, conversation_json, output_json)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
-    let mut delete = tx.prepare_cached("DELETE FROM responses WHERE id = ?1")?;
-    for w in writes {
-        match w {
-            Write::Put(r) => {
-                put.execute(params![
-                    r.id,
-                    r.created_at,
-                    i64::try_from(r.bytes()).unwrap_or(i64::MAX),
-                    r.response_json,
-                    r.conversation_json,
-                    r.output_json
-                ])?;
+/// Applies queued writes in order (a delete after a put of the same id wins). Call it in a
+/// transaction: a batch lands whole or not at all.
+pub fn apply<'c, 't: 'c>(db: impl Into<Db<'c, 't>>, writes: &[Write]) -> Result<(), StoreError> {
+    let size = |r: &StoredRow| i64::try_from(r.bytes()).unwrap_or(i64::MAX);
+    match db.into() {
+        Db::Sqlite(tx) => {
+            let mut put = tx.prepare_cached(
+                "INSERT OR REPLACE INTO responses (id, created_at, bytes, response_json, conversation_json, output_json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            let mut delete = tx.prepare_cached("DELETE FROM responses WHERE id = ?1")?;
+            for w in writes {
+                match w {
+                    Write::Put(r) => {
+                        put.execute(params![
+                            r.id,
+                            r.created_at,
+                            size(r),
+                            r.response_json,
+                            r.conversation_json,
+                            r.output_json
+                        ])?;
+                    }
+                    Write::Delete(id) => {
+                        delete.execute([id])?;
+                    }
+                }
             }
-            Write::Delete(id) => {
-                delete.execute([id])?;
+        }
+        Db::Postgres(tx) => {
+            let put = tx.prepare(
+                "INSERT INTO responses (id, created_at, bytes, response_json, conversation_json, output_json)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (id) DO UPDATE SET created_at = EXCLUDED.created_at,
+                     bytes = EXCLUDED.bytes, response_json = EXCLUDED.response_json,
+                     conversation_json = EXCLUDED.conversation_json,
+                     output_json = EXCLUDED.output_json",
+            )?;
+            let delete = tx.prepare("DELETE FROM responses WHERE id = $1")?;
+            for w in writes {
+                match w {
+                    Write::Put(r) => {
+                        tx.execute(
+                            &put,
+                            &[
+                                &r.id,
+                                &r.created_at,
+                                &size(r),
+                                &r.response_json,
+                                &r.conversation_json,
+                                &r.output_json,
+                            ],
+                        )?;
+                    }
+                    Write::Delete(id) => {
+                        tx.execute(&delete, &[id])?;
+                    }
+                }
             }
         }
     }
     Ok(())
 }
 
-pub fn get(conn: &Connection, id: &str) -> Result<Option<StoredRow>, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT id, created_at, response_json, conversation_json, output_json FROM responses WHERE id = ?1",
-            [id],
-            |r| {
-                Ok(StoredRow {
-                    id: r.get(0)?,
-                    created_at: r.get(1)?,
-                    response_json: r.get(2)?,
-                    conversation_json: r.get(3)?,
-                    output_json: r.get(4)?,
-                })
-            },
-        )
-        .optional()?)
+const GET_COLUMNS: &str = "id, created_at, response_json, conversation_json, output_json";
+
+pub fn get<'c, 't: 'c>(
+    db: impl Into<Db<'c, 't>>,
+    id: &str,
+) -> Result<Option<StoredRow>, StoreError> {
+    match db.into() {
+        Db::Sqlite(conn) => Ok(conn
+            .query_row(
+                &format!("SELECT {GET_COLUMNS} FROM responses WHERE id = ?1"),
+                [id],
+                |r| {
+                    Ok(StoredRow {
+                        id: r.get(0)?,
+                        created_at: r.get(1)?,
+                        response_json: r.get(2)?,
+                        conversation_json: r.get(3)?,
+                        output_json: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?),
+        Db::Postgres(tx) => Ok(tx
+            .query_opt(
+                &format!("SELECT {GET_COLUMNS} FROM responses WHERE id = $1"),
+                &[&id],
+            )?
+            .map(|r| StoredRow {
+                id: r.get(0),
+                created_at: r.get(1),
+                response_json: r.get(2),
+                conversation_json: r.get(3),
+                output_json: r.get(4),
+            })),
+    }
 }
 
 /// Drops rows created before `cutoff_ms`, then the oldest rows until the rest fit in
-/// `max_bytes`. Returns how many rows went.
-pub fn prune(tx: &Transaction, cutoff_ms: i64, max_bytes: u64) -> Result<usize, StoreError> {
-    let mut removed = tx.execute("DELETE FROM responses WHERE created_at < ?1", [cutoff_ms])?;
+/// `max_bytes`. Returns how many rows went. Call it in a transaction.
+pub fn prune<'c, 't: 'c>(
+    db: impl Into<Db<'c, 't>>,
+    cutoff_ms: i64,
+    max_bytes: u64,
+) -> Result<usize, StoreError> {
+    let cap = i64::try_from(max_bytes).unwrap_or(i64::MAX);
     // The newest row whose running total (newest first) passes the cap, and everything older.
-    let over: Option<(i64, String)> = tx
-        .query_row(
-            "SELECT created_at, id FROM (
-                 SELECT created_at, id, SUM(bytes) OVER (ORDER BY created_at DESC, id DESC) AS total
-                 FROM responses)
-             WHERE total > ?1 ORDER BY created_at DESC, id DESC LIMIT 1",
-            [i64::try_from(max_bytes).unwrap_or(i64::MAX)],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    if let Some((at, id)) = over {
-        removed += tx.execute(
-            "DELETE FROM responses WHERE created_at < ?1 OR (created_at = ?1 AND id <= ?2)",
-            params![at, id],
-        )?;
+    match db.into() {
+        Db::Sqlite(tx) => {
+            let mut removed =
+                tx.execute("DELETE FROM responses WHERE created_at < ?1", [cutoff_ms])?;
+            let over: Option<(i64, String)> = tx
+                .query_row(
+                    "SELECT created_at, id FROM (
+                         SELECT created_at, id, SUM(bytes) OVER (ORDER BY created_at DESC, id DESC) AS total
+                         FROM responses)
+                     WHERE total > ?1 ORDER BY created_at DESC, id DESC LIMIT 1",
+                    [cap],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if let Some((at, id)) = over {
+                removed += tx.execute(
+                    "DELETE FROM responses WHERE created_at < ?1 OR (created_at = ?1 AND id <= ?2)",
+                    params![at, id],
+                )?;
+            }
+            Ok(removed)
+        }
+        Db::Postgres(tx) => {
+            let mut removed =
+                tx.execute("DELETE FROM responses WHERE created_at < $1", &[&cutoff_ms])?;
+            // The ids compare with the C collation, the byte order SQLite uses; SUM of a
+            // BIGINT is NUMERIC here, so the cap is typed explicitly.
+            let over = tx.query_opt(
+                "SELECT created_at, id FROM (
+                     SELECT created_at, id,
+                         SUM(bytes) OVER (ORDER BY created_at DESC, id COLLATE \"C\" DESC) AS total
+                     FROM responses) AS ranked
+                 WHERE total > $1::BIGINT ORDER BY created_at DESC, id COLLATE \"C\" DESC LIMIT 1",
+                &[&cap],
+            )?;
+            if let Some(row) = over {
+                let (at, id): (i64, String) = (row.get(0), row.get(1));
+                removed += tx.execute(
+                    "DELETE FROM responses
+                     WHERE created_at < $1 OR (created_at = $1 AND id COLLATE \"C\" <= $2)",
+                    &[&at, &id],
+                )?;
+            }
+            usize::try_from(removed).map_err(|e| StoreError::Data(e.to_string()))
+        }
     }
-    Ok(removed)
 }
 
 #[cfg(test)]

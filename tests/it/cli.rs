@@ -458,3 +458,50 @@ fn tls_roots_reports_the_bundled_set() {
     assert!(n > 100, "{text}");
     assert!(text.contains("trusted root certificates"), "{text}");
 }
+
+/// `DATABASE_URL=postgres://...` is refused at start with one line that says what works
+/// (`migrate-store`) and never shows the URL's password.
+#[test]
+fn a_postgres_database_url_is_refused_with_one_line_and_no_password() {
+    let dir = tempfile::tempdir().unwrap();
+    for var in ["DATABASE_URL", "POSTGRESQL_URI"] {
+        let result = run_to_exit(&[
+            ("PASSWORD", "pw".into()),
+            ("PORT", free_port().to_string()),
+            ("DATA_DIR", dir.path().display().to_string()),
+            (var, "postgres://gw:pg-pass-9f2c@127.0.0.1:1/gcli".into()),
+        ]);
+        assert!(!result.1.contains("pg-pass-9f2c") && !result.2.contains("pg-pass-9f2c"));
+        assert_one_clear_line(
+            result,
+            "selects PostgreSQL (postgres://gw:***@127.0.0.1:1/gcli), which this build cannot serve from yet: `gcli2api migrate-store`",
+        );
+    }
+    assert!(
+        !dir.path().join("gcli2api.db").exists(),
+        "no SQLite file is made when PostgreSQL is asked for"
+    );
+}
+
+/// `DATABASE_URL=sqlite://PATH` puts the database file at PATH instead of DATA_DIR.
+#[test]
+fn a_sqlite_database_url_names_the_file() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let file = elsewhere.path().join("store.db");
+    // The store opens before the port is bound: a taken port ends the run right after.
+    let (code, _, stderr) = run_to_exit(&[
+        ("PASSWORD", "pw-for-the-url-test".into()),
+        ("HOST", "127.0.0.1".into()),
+        ("PORT", port.to_string()),
+        ("DATA_DIR", dir.path().display().to_string()),
+        ("DATABASE_URL", format!("sqlite://{}", file.display())),
+    ]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("is in use"), "{stderr}");
+    assert!(file.exists(), "the database is at the URL's path");
+    assert!(!dir.path().join("gcli2api.db").exists());
+    drop(taken);
+}

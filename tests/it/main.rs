@@ -34,6 +34,9 @@ mod panel;
 
 // Library parts against real files and sockets.
 mod import_formats;
+mod pg_coord;
+mod pg_migrate;
+mod pg_store;
 mod settings;
 mod simulator;
 mod store;
@@ -47,4 +50,5 @@ mod container;
 mod logs;
 mod readme;
 
+mod pg_cluster;
 mod support;
