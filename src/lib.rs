@@ -64,14 +64,6 @@ pub enum StartupError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     StoreLocation(#[from] store::location::LocationError),
-    /// PostgreSQL is selected, but only `migrate-store` can use it so far.
-    #[error(
-        "DATABASE_URL selects PostgreSQL ({url}), which this build cannot serve from yet: \
-         `gcli2api migrate-store` copies a SQLite store into it, but the shared runtime store \
-         (pool state, counters and coordination between instances) is not built; unset \
-         DATABASE_URL (or set sqlite://) to serve from the SQLite file"
-    )]
-    PostgresNotServed { url: String },
     /// The data directory cannot be created, read or written.
     #[error("DATA_DIR={path} {problem}; set DATA_DIR to a readable and writable directory")]
     DataDir { path: String, problem: String },
@@ -167,9 +159,7 @@ pub async fn build(sources: Sources) -> Result<App, StartupError> {
         store::location::Location::Sqlite(path) => store::Store::open_in(&path).await?,
         store::location::Location::Postgres(url) => {
             logs::register_secrets(url.password());
-            return Err(StartupError::PostgresNotServed {
-                url: url.to_string(),
-            });
+            store::Store::open_postgres(url).await?
         }
     };
     // Before anything reads a credential: a wrong or missing key stops the start here.

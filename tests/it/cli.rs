@@ -459,10 +459,10 @@ fn tls_roots_reports_the_bundled_set() {
     assert!(text.contains("trusted root certificates"), "{text}");
 }
 
-/// `DATABASE_URL=postgres://...` is refused at start with one line that says what works
-/// (`migrate-store`) and never shows the URL's password.
+/// `DATABASE_URL=postgres://...` that cannot be reached stops the start with one line that
+/// names the server and never shows the URL's password; no SQLite file is made instead.
 #[test]
-fn a_postgres_database_url_is_refused_with_one_line_and_no_password() {
+fn an_unreachable_postgres_database_url_stops_the_start_with_one_line_and_no_password() {
     let dir = tempfile::tempdir().unwrap();
     for var in ["DATABASE_URL", "POSTGRESQL_URI"] {
         let result = run_to_exit(&[
@@ -474,7 +474,7 @@ fn a_postgres_database_url_is_refused_with_one_line_and_no_password() {
         assert!(!result.1.contains("pg-pass-9f2c") && !result.2.contains("pg-pass-9f2c"));
         assert_one_clear_line(
             result,
-            "selects PostgreSQL (postgres://gw:***@127.0.0.1:1/gcli), which this build cannot serve from yet: `gcli2api migrate-store`",
+            "cannot connect to PostgreSQL at postgres://gw:***@127.0.0.1:1/gcli",
         );
     }
     assert!(

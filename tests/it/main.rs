@@ -35,6 +35,7 @@ mod panel;
 // Library parts against real files and sockets.
 mod import_formats;
 mod pg_coord;
+mod pg_instances;
 mod pg_migrate;
 mod pg_store;
 mod settings;

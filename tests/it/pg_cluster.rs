@@ -126,6 +126,54 @@ fn free_port() -> u16 {
 }
 
 fn start() -> Cluster {
+    let (dir, data) = init_cluster();
+    let port = launch(&dir, &data, None, false).unwrap_or_else(|e| {
+        panic!("the test PostgreSQL cluster did not start:\n{e}");
+    });
+    Cluster { port }
+}
+
+/// A cluster of its own for a test that stops and starts the server (the shared one must stay
+/// up for every other test). Removed by the same watcher when the test process ends.
+pub struct Private {
+    pub port: u16,
+    dir: PathBuf,
+    data: PathBuf,
+}
+
+impl Private {
+    pub fn start() -> Self {
+        let (dir, data) = init_cluster();
+        let port = launch(&dir, &data, None, true).unwrap_or_else(|e| {
+            panic!("a private PostgreSQL cluster did not start:\n{e}");
+        });
+        Private { port, dir, data }
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Stops the server the way an outage looks to clients: connections are cut at once.
+    pub fn stop(&self) {
+        let mut c = server_command(is_root(), &bin_dir().join("pg_ctl"));
+        c.arg("-D")
+            .arg(&self.data)
+            .args(["stop", "-m", "immediate", "-w"]);
+        run(c, "pg_ctl stop");
+    }
+
+    /// Starts the server again on the same port.
+    pub fn start_again(&self) {
+        if let Err(e) = launch(&self.dir, &self.data, Some(self.port), true) {
+            panic!("the private PostgreSQL cluster did not start again:\n{e}");
+        }
+    }
+}
+
+/// `initdb` in a new temporary directory, with the watcher that stops the server and removes
+/// the directory when this test process ends. Returns the directory and the data directory.
+fn init_cluster() -> (PathBuf, PathBuf) {
     let bin = bin_dir();
     let root = is_root();
     let dir = tempfile::Builder::new()
@@ -182,27 +230,37 @@ fn start() -> Cluster {
             .spawn()
             .expect("start the cluster watcher");
     }
+    (dir, data)
+}
 
-    // A port can be taken between the probe and the start: try a few.
+/// Starts the server on `port`, or on a free port (a port can be taken between the probe and
+/// the start: then a few are tried). Returns the port, or what the server said.
+///
+/// `durable`: commits reach the server's WAL before they return (a test that kills the server
+/// must not lose what it was told was committed); the shared cluster trades that for speed.
+fn launch(dir: &Path, data: &Path, port: Option<u16>, durable: bool) -> Result<u16, String> {
+    let bin = bin_dir();
+    let root = is_root();
     let mut last = String::new();
     for _ in 0..5 {
-        let port = free_port();
+        let port = port.unwrap_or_else(free_port);
+        let commit = if durable { "on" } else { "off" };
         let opts = format!(
-            "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off -c synchronous_commit=off \
-             -c full_page_writes=off -c max_connections=200",
+            "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off \
+             -c synchronous_commit={commit} -c full_page_writes=off -c max_connections=200",
             dir.display()
         );
         let mut pg_ctl = server_command(root, &bin.join("pg_ctl"));
         pg_ctl
             .arg("-D")
-            .arg(&data)
+            .arg(data)
             .arg("-l")
             .arg(dir.join("server.log"))
             .args(["-w", "-t", "60", "-o", &opts, "start"])
             .stdin(Stdio::null());
         let out = pg_ctl.output().expect("run pg_ctl start");
         if out.status.success() {
-            return Cluster { port };
+            return Ok(port);
         }
         last = format!(
             "{}\n{}\n{}",
@@ -211,5 +269,5 @@ fn start() -> Cluster {
             std::fs::read_to_string(dir.join("server.log")).unwrap_or_default()
         );
     }
-    panic!("the test PostgreSQL cluster did not start:\n{last}");
+    Err(last)
 }

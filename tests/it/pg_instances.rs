@@ -1,0 +1,243 @@
+//! Several gateway instances on one PostgreSQL database: the guarantees the shared store gives.
+//!
+//! Each instance is a whole gateway (`gcli2api::build` + `serve` on its own port and data
+//! directory) in front of one simulator; they share nothing but the database URL, as separate
+//! hosts behind a load balancer would.
+use std::time::{Duration, Instant};
+
+use gcli2api::simulator::{Endpoint, Fault, FaultMatch, FaultRule, SimHandle, UserSpec};
+use serde_json::{Value, json};
+
+use crate::pg_cluster::{Private, fresh_database};
+use crate::support::{KEY, TestApp, builder, user_text};
+
+fn ask(i: usize) -> Value {
+    json!({"model": "gemini-2.5-flash", "messages": [user_text(&format!("instance test {i}"))]})
+}
+
+/// A second (third, ...) instance on the same database: it loads the pool from the database
+/// and seeds nothing.
+async fn another(sim: &SimHandle, url: &str) -> TestApp {
+    builder()
+        .reuse_sim(sim.clone())
+        .no_users()
+        .env("DATABASE_URL", url)
+        .env("CALLS_PER_ROTATION", "1")
+        .spawn()
+        .await
+}
+
+async fn post_chat(app: &TestApp, i: usize) -> u16 {
+    app.http
+        .post(format!("{}/v1/chat/completions", app.url))
+        .bearer_auth(KEY)
+        .json(&ask(i))
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+/// Upstream calls and today's quota use, summed over every credential, as an instance that
+/// starts now reads them from the database.
+async fn counted_in_database(sim: &SimHandle, url: &str) -> (u64, u64) {
+    let fresh = another(sim, url).await;
+    let stats = fresh.state.usage.all_stats();
+    let calls = stats.iter().map(|(_, s)| s.calls).sum();
+    let used = stats.iter().map(|(_, s)| s.today.total.used).sum();
+    fresh.stop().await;
+    (calls, used)
+}
+
+#[tokio::test]
+async fn two_instances_count_400_concurrent_requests_exactly() {
+    let url = fresh_database("two_instances_count");
+    let a = builder()
+        .users(4)
+        .env("DATABASE_URL", &url)
+        .env("CALLS_PER_ROTATION", "1")
+        .spawn()
+        .await;
+    let b = another(&a.sim, &url).await;
+    assert_eq!(
+        b.state.pool.state(a.ids[3]).map(|_| ()),
+        Some(()),
+        "B loaded the credentials A added"
+    );
+    let mut tasks = Vec::new();
+    for i in 0..400 {
+        let (http, base) = if i % 2 == 0 {
+            (a.http.clone(), a.url.clone())
+        } else {
+            (b.http.clone(), b.url.clone())
+        };
+        tasks.push(tokio::spawn(async move {
+            http.post(format!("{base}/v1/chat/completions"))
+                .bearer_auth(KEY)
+                .json(&ask(i))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    assert_eq!(a.generation_requests().len(), 400);
+    a.state.usage.flush().await.expect("A flushes");
+    b.state.usage.flush().await.expect("B flushes");
+    // Each instance adopts the shared totals when it flushes.
+    a.state.usage.flush().await.expect("A flushes again");
+    let a_calls: u64 = a.state.usage.all_stats().iter().map(|(_, s)| s.calls).sum();
+    assert_eq!(a_calls, 400, "A sees both instances' calls after its flush");
+    assert_eq!(counted_in_database(&a.sim, &url).await, (400, 400));
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn a_cooldown_seen_by_one_instance_is_honoured_by_the_other_within_a_second() {
+    let url = fresh_database("two_instances_cooldown");
+    let a = builder()
+        .users(3)
+        .env("DATABASE_URL", &url)
+        .env("CALLS_PER_ROTATION", "1")
+        .spawn()
+        .await;
+    let b = another(&a.sim, &url).await;
+    let first = a.users[0].email.clone();
+    a.sim.push_fault(FaultRule::new(
+        FaultMatch::endpoint(Endpoint::GenerateContent).email(&first),
+        1,
+        Fault::RateLimitExceeded {
+            retry_delay_ms: 60_000,
+        },
+    ));
+    // A meets the 429 on the first credential and moves on.
+    let mut met = false;
+    for i in 0..3 {
+        assert_eq!(post_chat(&a, i).await, 200);
+        let st = a.state.pool.state(a.ids[0]).unwrap();
+        if st.cooldowns.contains_key("gemini-2.5-flash") {
+            met = true;
+            break;
+        }
+    }
+    assert!(met, "A cooled the first credential");
+    let seen = Instant::now();
+    loop {
+        let st = b.state.pool.state(a.ids[0]).unwrap();
+        if st.cooldowns.contains_key("gemini-2.5-flash") {
+            break;
+        }
+        assert!(
+            seen.elapsed() < Duration::from_secs(1),
+            "B did not see A's cooldown within a second: {st:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // And B routes around it.
+    a.sim.reset();
+    for i in 0..6 {
+        assert_eq!(post_chat(&b, i).await, 200);
+    }
+    let on_first = a
+        .generation_requests()
+        .iter()
+        .filter(|r| r.email.as_deref() == Some(first.as_str()))
+        .count();
+    assert_eq!(on_first, 0, "B sent nothing to the cooling credential");
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn two_instances_refreshing_one_expiring_credential_refresh_it_once() {
+    let url = fresh_database("two_instances_refresh");
+    let email = "expiring@sim.test";
+    let a = builder()
+        .user(
+            UserSpec::new(email)
+                .token_lifetime_secs(60)
+                .rotate_refresh_token(true),
+        )
+        .env("DATABASE_URL", &url)
+        .spawn()
+        .await;
+    let b = another(&a.sim, &url).await;
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        let (http, base) = (app.http.clone(), app.url.clone());
+        tasks.push(tokio::spawn(async move {
+            http.post(format!("{base}/v1/chat/completions"))
+                .bearer_auth(KEY)
+                .json(&ask(i))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    assert_eq!(
+        a.token_requests(email).len(),
+        1,
+        "exactly one refresh upstream for both instances"
+    );
+    // The rotated refresh token is what the database keeps: an instance that starts now
+    // refreshes with it (the old one no longer works upstream).
+    a.sim.expire_access_tokens(email);
+    let c = another(&a.sim, &url).await;
+    assert_eq!(post_chat(&c, 99).await, 200, "the kept refresh token works");
+    c.stop().await;
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn a_database_restart_mid_load_loses_no_counted_request() {
+    let cluster = Private::start();
+    let url = cluster.url();
+    let a = builder()
+        .users(3)
+        .env("DATABASE_URL", &url)
+        .env("CALLS_PER_ROTATION", "1")
+        .spawn()
+        .await;
+    let b = another(&a.sim, &url).await;
+    let mut ok = 0u64;
+    for i in 0..60 {
+        if i == 20 {
+            cluster.stop();
+        }
+        if i == 40 {
+            cluster.start_again();
+        }
+        let app = if i % 2 == 0 { &a } else { &b };
+        if post_chat(app, i).await == 200 {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 60, "requests are served from memory through the outage");
+    // Counts buffered during the outage reach the database once it is back.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let fa = a.state.usage.flush().await;
+        let fb = b.state.usage.flush().await;
+        if fa.is_ok() && fb.is_ok() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "flush after the restart: {fa:?} {fb:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(counted_in_database(&a.sim, &url).await, (60, 60));
+    b.stop().await;
+    a.stop().await;
+}
