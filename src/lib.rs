@@ -136,6 +136,10 @@ pub async fn bind(host: &str, port: u16) -> Result<tokio::net::TcpListener, Star
         })
 }
 
+/// How often an instance on a shared (PostgreSQL) database re-reads what other instances may
+/// change without telling it: the client keys.
+const SHARED_RESYNC_EVERY: Duration = Duration::from_secs(1);
+
 /// A configured gateway that has not started serving yet.
 pub struct App {
     state: AppState,
@@ -274,6 +278,11 @@ impl App {
         let watcher = tokio::spawn(watch_settings(state.clone()));
         let keeper = onboarding::keeper::spawn(state.pool.clone(), state.settings.clone());
         let keepalive = keepalive::spawn(state.settings.clone());
+        // Another instance on the same database may create or revoke client keys.
+        let keys_resync = state
+            .store
+            .is_postgres()
+            .then(|| state.keys.spawn_resync(SHARED_RESYNC_EVERY));
         let metrics_port = match state.settings.get().metrics_listen {
             Some(addr) => {
                 let l = bind(&addr.ip().to_string(), addr.port()).await?;
@@ -297,6 +306,9 @@ impl App {
         watcher.abort();
         keeper.abort();
         keepalive.abort();
+        if let Some(k) = keys_resync {
+            k.abort();
+        }
         if let Some(m) = metrics_port {
             m.abort();
         }

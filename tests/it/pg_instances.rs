@@ -241,3 +241,61 @@ async fn a_database_restart_mid_load_loses_no_counted_request() {
     b.stop().await;
     a.stop().await;
 }
+
+async fn status_with_key(app: &TestApp, key: &str) -> u16 {
+    app.http
+        .post(format!("{}/v1/chat/completions", app.url))
+        .bearer_auth(key)
+        .json(&ask(0))
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+/// Polls `f` until it returns true, for at most `limit`; returns how long it took.
+async fn within<F, Fut>(limit: Duration, mut f: F) -> Option<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f().await {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+#[tokio::test]
+async fn a_client_key_made_or_revoked_on_one_instance_counts_on_the_other() {
+    let url = fresh_database("two_instances_keys");
+    let a = builder().users(1).env("DATABASE_URL", &url).spawn().await;
+    let b = another(&a.sim, &url).await;
+    let fields = gcli2api::store::client_keys::KeyFields {
+        enabled: true,
+        ..Default::default()
+    };
+    let (key, secret) = a
+        .state
+        .keys
+        .create("shared".into(), fields)
+        .await
+        .expect("A creates a key");
+    assert_eq!(status_with_key(&a, &secret).await, 200);
+    let took = within(Duration::from_secs(3), || async {
+        status_with_key(&b, &secret).await == 200
+    })
+    .await;
+    assert!(took.is_some(), "B never accepted the key A made");
+    a.state.keys.delete(key.id).await.expect("A revokes it");
+    let took = within(Duration::from_secs(3), || async {
+        status_with_key(&b, &secret).await == 401
+    })
+    .await;
+    assert!(took.is_some(), "B still accepts the key A revoked");
+    b.stop().await;
+    a.stop().await;
+}
