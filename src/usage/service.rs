@@ -76,6 +76,8 @@ pub(super) struct Inner {
     /// too long): the proxy refuses requests rather than serve them uncounted. Cleared by the
     /// flush that brings the buffer back under the bound.
     refusing: AtomicBool,
+    /// The bound `unflushed` may reach (from `UsageOptions::max_unflushed`).
+    max_unflushed: AtomicU64,
     /// Whether the last flush reached the database (PostgreSQL only; SQLite stays `true`).
     healthy: AtomicBool,
 }
@@ -179,11 +181,12 @@ impl Inner {
     /// path's whole share of the outage handling: one relaxed add and, rarely, a store.
     fn buffered_one(&self) {
         let n = self.unflushed.fetch_add(1, Ordering::Relaxed) + 1;
-        if n > self.opts.max_unflushed && !self.refusing.load(Ordering::Relaxed) {
+        let bound = self.max_unflushed.load(Ordering::Relaxed);
+        if n > bound && !self.refusing.load(Ordering::Relaxed) {
             self.refusing.store(true, Ordering::Relaxed);
             tracing::error!(
                 unflushed = n,
-                bound = self.opts.max_unflushed,
+                bound,
                 "usage records could not be written for too long; refusing proxy requests with \
                  503 until the database is back"
             );
@@ -203,7 +206,8 @@ impl Inner {
                 tracing::info!("the database is reachable again; buffered usage written");
             }
         }
-        let over = self.unflushed.load(Ordering::Relaxed) > self.opts.max_unflushed;
+        let over =
+            self.unflushed.load(Ordering::Relaxed) > self.max_unflushed.load(Ordering::Relaxed);
         if over {
             self.refusing.store(true, Ordering::Relaxed);
         } else if self.refusing.swap(false, Ordering::Relaxed) {
@@ -307,6 +311,7 @@ impl UsageService {
             rejected_rows: AtomicU64::new(0),
             unflushed: AtomicU64::new(0),
             refusing: AtomicBool::new(false),
+            max_unflushed: AtomicU64::new(opts.max_unflushed),
             healthy: AtomicBool::new(true),
             cancel: CancellationToken::new(),
         });
@@ -598,6 +603,12 @@ impl UsageService {
     /// load, for the hot path.
     pub fn refusing(&self) -> bool {
         self.inner.refusing.load(Ordering::Relaxed)
+    }
+
+    /// Changes the outage buffer's bound (`UsageOptions::max_unflushed`); takes effect with
+    /// the next record or flush.
+    pub fn set_max_unflushed(&self, bound: u64) {
+        self.inner.max_unflushed.store(bound, Ordering::Relaxed);
     }
 
     /// Records counted in memory and not written yet.
