@@ -101,6 +101,10 @@ pub enum GatewayError {
     KeyLimited(crate::keys::Limited),
     #[error("server is busy, try again later")]
     Overloaded,
+    /// The database has been unreachable so long that the usage buffer is full: serving
+    /// more would leave requests uncounted.
+    #[error("usage cannot be recorded (the database is unreachable); try again later")]
+    UsageUnrecorded,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -120,7 +124,7 @@ impl GatewayError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ModelNotFound(_) | Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::NoCredential { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NoCredential { .. } | Self::UsageUnrecorded => StatusCode::SERVICE_UNAVAILABLE,
             Self::Upstream(e) => StatusCode::from_u16(e.status)
                 .ok()
                 .filter(|s| s.is_client_error() || s.is_server_error())

@@ -346,9 +346,21 @@ pub async fn run(
     build(sources).await?.serve(listener, shutdown).await
 }
 
+/// `ok`, or 503 while the shared database (PostgreSQL) is unreachable: the instance still
+/// serves from memory then, but a load balancer or orchestrator should know. On SQLite (a
+/// local file) it is always `ok` once serving.
 #[handler]
-fn healthz() -> &'static str {
-    "ok"
+fn healthz(state: poem::web::Data<&AppState>) -> poem::Response {
+    use poem::IntoResponse;
+    if state.usage.store_healthy() {
+        "ok".into_response()
+    } else {
+        (
+            poem::http::StatusCode::SERVICE_UNAVAILABLE,
+            "store unreachable",
+        )
+            .into_response()
+    }
 }
 
 pub fn html_escape(s: &str) -> String {

@@ -127,6 +127,13 @@ pub async fn guard<E: Endpoint>(
             return Ok(e.into_response(surface));
         }
     };
+    if state.usage.refusing() {
+        let e = GatewayError::UsageUnrecorded;
+        state
+            .metrics
+            .refused(surface, e.status().as_u16(), caller.name());
+        return Ok(e.into_response(surface));
+    }
     if let Err(e) = admit(&state, &mut caller) {
         tracing::info!(path = %req.uri().path(), key = %caller.name(), error = %e, "client key over a limit");
         state

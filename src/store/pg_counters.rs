@@ -6,9 +6,9 @@
 //! own. Two styles: `take_quota` counts one call at the moment it is made (exact limits, at
 //! one round trip per call), the `add_*` functions add what an instance counted in memory
 //! since its last flush (the write-behind the hot path needs) and hand back the shared total.
-//! NOT WIRED INTO THE GATEWAY YET: a start with `DATABASE_URL=postgres://` is still
-//! refused (see `StartupError::PostgresNotServed`); these functions are the building blocks the
-//! usage service will call there, proven under concurrency by the tests.
+//! The usage service's flush on PostgreSQL calls `add_quota_used` and `add_counter`
+//! (`usage::persist`); a start with `DATABASE_URL=postgres://` is still refused until every
+//! domain is ported (see `StartupError::PostgresNotServed`).
 use std::time::Duration;
 
 use r2d2_postgres::PostgresConnectionManager;
@@ -91,7 +91,8 @@ pub fn add_daily_calls(
 /// every other instance's flushed calls, for the instance to adopt as its in-memory count. A
 /// newer window starts from `delta`; deltas of an older window (an instance that has not
 /// rolled over yet) do not count against the newer one and return `None` (their history rows
-/// still record them).
+/// still record them). A negative `delta` (use moved to another credential) lowers the total,
+/// never below 0: the CHECK would refuse the row, and PostgreSQL then the whole transaction.
 pub fn add_quota_used(
     client: &mut impl postgres::GenericClient,
     credential_id: i64,
@@ -101,10 +102,10 @@ pub fn add_quota_used(
 ) -> Result<Option<i64>, PgError> {
     let row = client.query_opt(
         "INSERT INTO quota_windows AS q (credential_id, class, window_start, used)
-         VALUES ($1, $2, $3, $4)
+         VALUES ($1, $2, $3, GREATEST($4::BIGINT, 0))
          ON CONFLICT (credential_id, class) DO UPDATE
-            SET used = CASE WHEN q.window_start = EXCLUDED.window_start
-                            THEN q.used + EXCLUDED.used ELSE EXCLUDED.used END,
+            SET used = GREATEST(CASE WHEN q.window_start = EXCLUDED.window_start
+                                     THEN q.used + $4 ELSE $4 END, 0),
                 window_start = EXCLUDED.window_start
             WHERE EXCLUDED.window_start >= q.window_start
          RETURNING used",

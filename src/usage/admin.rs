@@ -86,7 +86,7 @@ impl UsageService {
             let _writer = self.inner.writer.lock().await;
             self.inner
                 .store
-                .tx(move |tx| persist::set_limits(tx, id, limits))
+                .run_tx(move |db| persist::set_limits(db, id, limits))
                 .await
                 .map_err(|e| match e {
                     StoreError::NotFound { .. } => UsageError::UnknownCredential(id),
@@ -105,6 +105,24 @@ impl UsageService {
             Some(id) => self.inner.find(id).into_iter().collect(),
             None => self.inner.all_cells().into_iter().map(|(_, c)| c).collect(),
         };
+        if self.inner.store.is_postgres() {
+            // Shared rows: zeroed in the database (a delta cannot say "zero"), then here,
+            // with what this instance had not written yet.
+            let _writer = self.inner.writer.lock().await;
+            self.inner
+                .store
+                .run_tx(move |db| persist::reset_shared(db, id))
+                .await?;
+            for c in targets {
+                let mut d = c.data.lock();
+                d.counts.clear();
+                d.used = [0; 3];
+                d.synced.counts.clear();
+                d.synced.used = [0; 3];
+            }
+            self.inner.release(id);
+            return Ok(());
+        }
         for c in targets {
             let mut d = c.data.lock();
             d.counts.clear();
@@ -129,7 +147,7 @@ impl UsageService {
         let mut stats = self
             .inner
             .store
-            .call(move |c| persist::aggregate(c, days, first_day, last_day, next_reset))
+            .run(move |db| persist::aggregate(db, days, first_day, last_day, next_reset))
             .await?;
         stats.per_kind = per_kind(&stats.per_credential, &self.kinds());
         Ok(stats)
@@ -151,7 +169,7 @@ impl UsageService {
         Ok(self
             .inner
             .store
-            .tx(move |tx| persist::prune(tx, minute_cutoff, &cutoff))
+            .run_tx(move |db| persist::prune(db, minute_cutoff, &cutoff))
             .await?)
     }
 }

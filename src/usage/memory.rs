@@ -79,6 +79,23 @@ pub(crate) struct CredData {
     /// The credential's kind: its upstream's default limits apply, and aggregates break
     /// down by it (Code Assist unless told otherwise).
     pub kind: CredentialKind,
+    /// What the shared database is known to hold (PostgreSQL only; untouched on SQLite).
+    pub synced: Synced,
+}
+
+/// The part of a credential's counts that the shared database already holds, as of this
+/// instance's last successful flush. Only the flusher reads or writes it (under the cell's
+/// lock, like everything in `CredData`), so the hot path pays nothing for it: what an
+/// instance counted since is `used - synced.used` (same window) and `counts - synced.counts`,
+/// computed when a flush takes its snapshot. A flush that fails changes nothing here, so
+/// its deltas are simply computed again, larger, by the next one.
+#[derive(Debug, Default)]
+pub(crate) struct Synced {
+    /// Start (ms) of the window `used` belongs to; any other value means "nothing of the
+    /// current window was written yet".
+    pub window: i64,
+    pub used: [u64; 3],
+    pub counts: HashMap<(ModelClass, Outcome), u64>,
 }
 
 impl CredData {
@@ -115,23 +132,116 @@ impl Cell {
 
     pub fn snapshot(&self, id: CredId) -> CellSnapshot {
         let d = self.data.lock();
+        let base = if d.synced.window == d.window {
+            d.synced.used
+        } else {
+            [0; 3]
+        };
+        let mut counts: Vec<_> = d
+            .counts
+            .iter()
+            .map(|(k, v)| {
+                let sent = d.synced.counts.get(k).copied().unwrap_or(0);
+                (k.0, k.1, *v, signed(*v) - signed(sent))
+            })
+            .collect();
+        // A fixed order, so instances flushing at once lock shared rows alike (no deadlock).
+        counts.sort_unstable_by_key(|(class, outcome, _, _)| (slot(*class), *outcome));
         CellSnapshot {
             id,
             window: d.window,
             used: d.used,
-            counts: d.counts.iter().map(|(k, v)| (k.0, k.1, *v)).collect(),
+            used_delta: std::array::from_fn(|i| signed(d.used[i]) - signed(base[i])),
+            counts,
         }
+    }
+
+    /// Adopts the shared totals a delta flush got back for `snap` (see [`Synced`]): the
+    /// database's total becomes the base, and whatever this instance counted since the
+    /// snapshot stays on top of it. `used[i]` is `None` for a class that was not written
+    /// (no delta) or whose row is on a newer window than the snapshot's; `counts[j]` goes
+    /// with `snap.counts[j]`.
+    pub fn adopt(&self, snap: &CellSnapshot, used: &[Option<u64>; 3], counts: &[Option<u64>]) {
+        let mut d = self.data.lock();
+        if d.window == snap.window {
+            let base = if d.synced.window == snap.window {
+                d.synced.used
+            } else {
+                [0; 3]
+            };
+            let mut synced = base;
+            for i in 0..3 {
+                match used[i] {
+                    Some(total) => {
+                        let since = signed(d.used[i]) - signed(snap.used[i]);
+                        d.used[i] = unsigned(signed(total) + since);
+                        synced[i] = total;
+                    }
+                    // Nothing sent, or refused as stale: what was counted is settled.
+                    None => synced[i] = snap.used[i],
+                }
+            }
+            d.synced.window = snap.window;
+            d.synced.used = synced;
+        }
+        // (A window that rolled over since the snapshot leaves `synced` on the old one, so
+        // the new window's count goes out whole next time.)
+        for ((class, outcome, at, _), total) in snap.counts.iter().zip(counts) {
+            let Some(total) = *total else { continue };
+            let key = (*class, *outcome);
+            let now = d.counts.get(&key).copied().unwrap_or(0);
+            let since = signed(now) - signed(*at);
+            d.counts.insert(key, unsigned(signed(total) + since));
+            d.synced.counts.insert(key, total);
+        }
+    }
+
+    /// Adopts another instance's view of window `window` for a credential this flush did
+    /// not write: `shared` is the database's use per class (0 where it has no row).
+    pub fn adopt_shared(&self, window: i64, shared: [u64; 3]) {
+        let mut d = self.data.lock();
+        if d.window > window {
+            // Rolled over since the flush began: the shared rows are of a finished window.
+            return;
+        }
+        let base = if d.synced.window == window {
+            d.synced.used
+        } else {
+            [0; 3]
+        };
+        let mine = if d.window == window { d.used } else { [0; 3] };
+        d.window = window;
+        for i in 0..3 {
+            let unsent = signed(mine[i]) - signed(base[i]);
+            d.used[i] = unsigned(signed(shared[i]) + unsent);
+        }
+        d.synced.window = window;
+        d.synced.used = shared;
     }
 }
 
-/// What the flusher writes for one dirty credential: absolute values, so a write can be repeated
-/// and the last one wins.
+fn signed(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn unsigned(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// What the flusher writes for one dirty credential. SQLite (one instance) writes the absolute
+/// values, so a write can be repeated and the last one wins; PostgreSQL (shared by instances)
+/// adds the deltas, counted by this instance since its last successful flush, to the shared
+/// rows (see [`Synced`]).
 #[derive(Clone, Debug)]
 pub(crate) struct CellSnapshot {
     pub id: CredId,
     pub window: i64,
     pub used: [u64; 3],
-    pub counts: Vec<(ModelClass, Outcome, u64)>,
+    /// Per class, what `used` holds beyond what the database has for `window`. Negative
+    /// after `carry_over` moved use away from this credential.
+    pub used_delta: [i64; 3],
+    /// (class, outcome, absolute, delta since the last successful flush).
+    pub counts: Vec<(ModelClass, Outcome, u64, i64)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -253,6 +363,9 @@ impl MinuteAgg {
 pub(crate) struct Batch {
     pub pending: Pending,
     pub cells: Vec<CellSnapshot>,
+    /// Start (ms) of the current window when the batch was taken: on PostgreSQL the flush
+    /// also reads every instance's use of it.
+    pub window: i64,
 }
 
 impl Batch {
@@ -289,6 +402,122 @@ mod tests {
             2,
             "lifetime kept"
         );
+    }
+
+    const OK: Outcome = Outcome::Success;
+
+    fn written(
+        snap: &CellSnapshot,
+        db: &mut [i64; 3],
+        counts: &mut HashMap<(ModelClass, Outcome), i64>,
+    ) -> ([Option<u64>; 3], Vec<Option<u64>>) {
+        // A shared database: adds each delta, returns the totals.
+        let used = std::array::from_fn(|i| {
+            (snap.used_delta[i] != 0).then(|| {
+                db[i] = (db[i] + snap.used_delta[i]).max(0);
+                db[i] as u64
+            })
+        });
+        let counts = snap
+            .counts
+            .iter()
+            .map(|(c, o, _, delta)| {
+                (*delta > 0).then(|| {
+                    let e = counts.entry((*c, *o)).or_insert(0);
+                    *e += delta;
+                    *e as u64
+                })
+            })
+            .collect();
+        (used, counts)
+    }
+
+    #[test]
+    fn deltas_are_what_was_counted_since_the_last_successful_flush() {
+        let c = Cell::default();
+        let (mut db, mut db_counts) = ([0i64; 3], HashMap::new());
+        for _ in 0..3 {
+            c.count(1, ModelClass::Pro, OK);
+        }
+        let s1 = c.snapshot(7);
+        assert_eq!(s1.used_delta, [3, 0, 0]);
+        assert_eq!(s1.counts, vec![(ModelClass::Pro, OK, 3, 3)]);
+
+        // The flush fails: nothing changes, the next snapshot carries everything.
+        c.count(1, ModelClass::Flash, OK);
+        let s2 = c.snapshot(7);
+        assert_eq!(s2.used_delta, [3, 1, 0]);
+
+        // Another instance wrote 10 pro calls meanwhile; this flush succeeds, and one more
+        // call lands between the snapshot and the adoption.
+        db[0] = 10;
+        let (used, counts) = written(&s2, &mut db, &mut db_counts);
+        assert_eq!(used, [Some(13), Some(1), None]);
+        c.count(1, ModelClass::Pro, OK);
+        c.adopt(&s2, &used, &counts);
+        {
+            let d = c.data.lock();
+            assert_eq!(d.used, [14, 1, 0], "shared total plus the call made since");
+            assert_eq!(d.synced.used, [13, 1, 0]);
+            assert_eq!(d.synced.window, 1);
+        }
+        // Only the call made after the snapshot is left to send.
+        let s3 = c.snapshot(7);
+        assert_eq!(s3.used_delta, [1, 0, 0]);
+        let pro_ok = s3.counts.iter().find(|e| e.0 == ModelClass::Pro).unwrap();
+        assert_eq!(pro_ok.3, 1);
+        let (used, counts) = written(&s3, &mut db, &mut db_counts);
+        c.adopt(&s3, &used, &counts);
+        assert_eq!(db, [14, 1, 0]);
+        assert_eq!(c.snapshot(7).used_delta, [0; 3], "all settled");
+        assert_eq!(db_counts[&(ModelClass::Pro, OK)], 4);
+    }
+
+    #[test]
+    fn a_new_window_sends_its_whole_count_and_a_late_answer_is_ignored() {
+        let c = Cell::default();
+        let (mut db, mut db_counts) = ([0i64; 3], HashMap::new());
+        c.count(1, ModelClass::Pro, OK);
+        let s = c.snapshot(7);
+        let (used, counts) = written(&s, &mut db, &mut db_counts);
+        c.adopt(&s, &used, &counts);
+        // Rollover: the new window starts at 0 here, and its first delta is its whole count.
+        c.count(2, ModelClass::Pro, OK);
+        let s = c.snapshot(7);
+        assert_eq!((s.window, s.used_delta), (2, [1, 0, 0]));
+        // A snapshot of window 2 answered after the cell rolled to window 3: not adopted.
+        c.count(3, ModelClass::Flash, OK);
+        c.adopt(&s, &[Some(50), None, None], &[None, None]);
+        let d = c.data.lock();
+        assert_eq!((d.window, d.used), (3, [0, 1, 0]));
+        assert_eq!(d.synced.window, 1, "window 3 not written yet");
+    }
+
+    #[test]
+    fn shared_use_is_adopted_under_the_unsent_count() {
+        let c = Cell::default();
+        // Nothing here yet: another instance's use becomes this one's view.
+        c.adopt_shared(5, [4, 2, 0]);
+        assert_eq!(c.data.lock().used_in(5), [4, 2, 0]);
+        assert_eq!(c.snapshot(1).used_delta, [0; 3]);
+        // Two calls here, not written yet, when the others reach 9 pro calls.
+        c.count(5, ModelClass::Pro, OK);
+        c.count(5, ModelClass::Pro, OK);
+        c.adopt_shared(5, [9, 2, 0]);
+        assert_eq!(c.data.lock().used_in(5), [11, 2, 0]);
+        assert_eq!(c.snapshot(1).used_delta, [2, 0, 0], "still to send");
+        // An older window's rows never overwrite a newer one.
+        c.count(6, ModelClass::Flash, OK);
+        c.adopt_shared(5, [100, 100, 100]);
+        assert_eq!(c.data.lock().used_in(6), [0, 1, 0]);
+    }
+
+    #[test]
+    fn moved_use_is_a_negative_delta() {
+        let c = Cell::default();
+        c.adopt_shared(1, [3, 0, 0]);
+        c.data.lock().used = [0; 3];
+        assert_eq!(c.snapshot(1).used_delta, [-3, 0, 0]);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Usage counters and daily quotas, persisted in SQLite (migrations/0003_usage.sql).
+//! Usage counters and daily quotas, persisted in the store (SQLite, or PostgreSQL shared by
+//! several instances; migrations/0003_usage.sql).
 //!
 //! # Hot path
 //! `record_call`, `record_request` and `over_quota` never touch SQLite: they update in-memory
@@ -28,6 +29,21 @@
 //! the records made since the last committed flush, i.e. one `flush_interval` of records (plus
 //! the time one flush takes), never a partial batch and never a double count. A graceful
 //! shutdown loses nothing.
+//!
+//! # Several instances (PostgreSQL)
+//! Absolute values would let instances overwrite each other's counts, so on PostgreSQL the
+//! flush adds each counter's and window's delta since this instance's last successful flush
+//! (one atomic upsert per row, returning the shared total) and adopts the totals, plus every
+//! instance's use of today's window, as its in-memory count (`memory::Synced`). The quota
+//! check stays in memory; instances overshoot a limit by at most what they all count within
+//! one flush interval.
+//!
+//! # Outage
+//! A flush that fails keeps everything in memory and is retried. Records not yet written are
+//! counted (one relaxed atomic add per record); past `UsageOptions::max_unflushed`
+//! ([`MAX_UNFLUSHED`]) the service reports `refusing()` and the proxy answers 503 until a
+//! flush lands. On PostgreSQL the outcome of each flush (one round trip a second, even when
+//! idle) is also the store's health, which `/healthz` reports.
 //!
 //! # Storage cost: why per-minute aggregates
 //! Request records are aggregated per (minute, credential, models, surface, stream, outcome), so
@@ -78,7 +94,16 @@ pub struct UsageOptions {
     pub minute_retention: Duration,
     /// Whole quota days kept before today; older daily rows are rolled up.
     pub daily_retention_days: u32,
+    /// The outage buffer: records (one per upstream call, one per client request) kept in
+    /// memory while the database cannot be written. Past it, proxy requests are refused with
+    /// 503 until a flush lands, so nothing is ever served uncounted (see `MAX_UNFLUSHED`).
+    pub max_unflushed: u64,
 }
+
+/// Default outage buffer: 500 000 records, about 40 minutes at 100 requests a second (two
+/// records each). Records of one minute, credential and model share one entry, so memory grows
+/// with the distinct keys, typically a few MB, and a few hundred bytes a record at worst.
+pub const MAX_UNFLUSHED: u64 = 500_000;
 
 impl Default for UsageOptions {
     fn default() -> Self {
@@ -87,6 +112,7 @@ impl Default for UsageOptions {
             prune_interval: Duration::from_secs(3600),
             minute_retention: Duration::from_secs(48 * 3600),
             daily_retention_days: 30,
+            max_unflushed: MAX_UNFLUSHED,
         }
     }
 }

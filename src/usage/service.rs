@@ -1,6 +1,6 @@
 //! `UsageService`: the hot-path recorders, the quota check, the flusher and the admin operations.
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -69,6 +69,17 @@ pub(super) struct Inner {
     cancel: CancellationToken,
     /// Rows the database refused since start (each logged once, then dropped).
     rejected_rows: AtomicU64,
+    /// Records (calls and requests) counted in memory and not yet written: one relaxed add per
+    /// record on the hot path, settled by each successful flush.
+    unflushed: AtomicU64,
+    /// Set when `unflushed` passes `UsageOptions::max_unflushed` (the database has been away
+    /// too long): the proxy refuses requests rather than serve them uncounted. Cleared by the
+    /// flush that brings the buffer back under the bound.
+    refusing: AtomicBool,
+    /// The bound `unflushed` may reach (from `UsageOptions::max_unflushed`).
+    max_unflushed: AtomicU64,
+    /// Whether the last flush reached the database (PostgreSQL only; SQLite stays `true`).
+    healthy: AtomicBool,
 }
 
 impl Drop for Inner {
@@ -134,6 +145,7 @@ impl Inner {
     }
 
     fn take_batch(&self) -> Batch {
+        let window = self.with_window(self.clock.now(), |w| w.start_ms);
         let pending = std::mem::take(&mut *self.pending.lock());
         let cells = self
             .all_cells()
@@ -141,20 +153,79 @@ impl Inner {
             .filter(|(_, c)| c.dirty.swap(false, Ordering::AcqRel))
             .map(|(id, c)| c.snapshot(id))
             .collect();
-        Batch { pending, cells }
+        Batch {
+            pending,
+            cells,
+            window,
+        }
     }
 
-    /// Put a batch that failed to commit back, so the next flush retries it.
+    /// Put a batch that failed to commit back, so the next flush retries it. (On PostgreSQL the
+    /// cells' deltas need nothing: they are computed against what was last written, which a
+    /// failed flush did not change.)
     fn restore(&self, batch: Arc<Batch>) {
         let batch = Arc::try_unwrap(batch).unwrap_or_else(|shared| Batch {
             pending: shared.pending.clone(),
             cells: shared.cells.clone(),
+            window: shared.window,
         });
         self.pending.lock().merge(batch.pending);
         for snap in batch.cells {
             if let Some(c) = self.find(snap.id) {
                 c.dirty.store(true, Ordering::Release);
             }
+        }
+    }
+
+    /// Counts one record into the outage buffer; past the bound, starts refusing. The hot
+    /// path's whole share of the outage handling: one relaxed add and, rarely, a store.
+    fn buffered_one(&self) {
+        let n = self.unflushed.fetch_add(1, Ordering::Relaxed) + 1;
+        let bound = self.max_unflushed.load(Ordering::Relaxed);
+        if n > bound && !self.refusing.load(Ordering::Relaxed) {
+            self.refusing.store(true, Ordering::Relaxed);
+            tracing::error!(
+                unflushed = n,
+                bound,
+                "usage records could not be written for too long; refusing proxy requests with \
+                 503 until the database is back"
+            );
+        }
+    }
+
+    /// Settles the outage state after a flush (`reached`: it committed).
+    fn settle(&self, reached: bool) {
+        if self.store.is_postgres() {
+            let was = self.healthy.swap(reached, Ordering::Relaxed);
+            if was && !reached {
+                tracing::error!(
+                    "the database is unreachable; serving from memory and buffering usage until \
+                     it is back"
+                );
+            } else if reached && !was {
+                tracing::info!("the database is reachable again; buffered usage written");
+            }
+        }
+        let over =
+            self.unflushed.load(Ordering::Relaxed) > self.max_unflushed.load(Ordering::Relaxed);
+        if over {
+            self.refusing.store(true, Ordering::Relaxed);
+        } else if self.refusing.swap(false, Ordering::Relaxed) {
+            tracing::info!("usage buffer back under its bound; serving proxy requests again");
+        }
+    }
+
+    /// Adopts the shared totals a PostgreSQL flush returned (see `memory::Synced`).
+    fn adopt(&self, batch: &Batch, written: &persist::Written) {
+        for (snap, totals) in batch.cells.iter().zip(&written.totals) {
+            if let Some(c) = self.find(snap.id) {
+                c.adopt(snap, &totals.used, &totals.counts);
+            }
+        }
+        // Then every instance's use of today's window (read after this flush's own writes),
+        // which also brings in the classes this flush did not write.
+        for (id, used) in &written.shared {
+            self.cell(*id).adopt_shared(batch.window, *used);
         }
     }
 
@@ -184,7 +255,8 @@ impl UsageService {
         clock: Arc<dyn Clock>,
         opts: UsageOptions,
     ) -> Result<Self, UsageError> {
-        let loaded = store.call(persist::load).await?;
+        let loaded = store.run(|db| persist::load(db)).await?;
+        let shared = store.is_postgres();
         let window = Window::at(rule, clock.now());
         let mut data: HashMap<CredId, CredData> = HashMap::new();
         for (id, class, outcome, n) in loaded.counters {
@@ -198,6 +270,16 @@ impl UsageService {
                 let d = data.entry(id).or_default();
                 d.window = start;
                 d.used[slot(class)] = used;
+                if shared {
+                    d.synced.window = start;
+                    d.synced.used[slot(class)] = used;
+                }
+            }
+        }
+        if shared {
+            // What was loaded is what the database holds: only later counts are deltas.
+            for d in data.values_mut() {
+                d.synced.counts = d.counts.clone();
             }
         }
         for (id, l) in loaded.limits {
@@ -227,6 +309,10 @@ impl UsageService {
             release: RwLock::new(None),
             task: Mutex::new(None),
             rejected_rows: AtomicU64::new(0),
+            unflushed: AtomicU64::new(0),
+            refusing: AtomicBool::new(false),
+            max_unflushed: AtomicU64::new(opts.max_unflushed),
+            healthy: AtomicBool::new(true),
             cancel: CancellationToken::new(),
         });
         let handle = tokio::spawn(run_flusher(
@@ -380,6 +466,7 @@ impl UsageService {
             outcome: rec.outcome,
         };
         *self.inner.pending.lock().calls.entry(key).or_insert(0) += 1;
+        self.inner.buffered_one();
     }
 
     /// One client request, once, when it ends (its calls are recorded separately).
@@ -431,6 +518,8 @@ impl UsageService {
         p.daily_requests.entry(daily_key).or_default().add(&daily);
         p.key_daily.entry(key_daily).or_default().add(&daily);
         p.minute.entry(minute_key).or_default().add(&minute);
+        drop(p);
+        self.inner.buffered_one();
     }
 
     /// `Some(next reset)` when `id` has used its daily allowance for `class`: the total limit
@@ -462,31 +551,69 @@ impl UsageService {
 
     /// Write everything recorded so far in one transaction. Exact: every record that returned
     /// before this call is persisted when it returns Ok; on error nothing is lost from memory.
+    /// On PostgreSQL it also adopts every instance's use of today's window (so it runs even
+    /// with nothing to write), and its outcome is the store's health.
     pub async fn flush(&self) -> Result<(), UsageError> {
         let _writer = self.inner.writer.lock().await;
+        let shared = self.inner.store.is_postgres();
+        // Read before the batch is taken and settled only once it is written: a record landing
+        // in between is in the batch and still counted as buffered until the next flush, which
+        // errs on the safe side of the bound; a batch in flight stays counted.
+        let taken = self.inner.unflushed.load(Ordering::Relaxed);
         let batch = self.inner.take_batch();
-        if batch.is_empty() {
+        if batch.is_empty() && !shared {
             return Ok(());
         }
         let batch = Arc::new(batch);
-        let shared = Arc::clone(&batch);
+        let sent = Arc::clone(&batch);
         let written = self
             .inner
             .store
-            .tx(move |tx| persist::write_batch(tx, &shared))
+            .run_tx(move |db| persist::write_batch(db, &sent))
             .await;
         match written {
-            Ok(rejected) => {
+            Ok(w) => {
                 self.inner
                     .rejected_rows
-                    .fetch_add(rejected as u64, Ordering::Relaxed);
+                    .fetch_add(w.rejected as u64, Ordering::Relaxed);
+                if shared {
+                    self.inner.adopt(&batch, &w);
+                }
+                self.inner.unflushed.fetch_sub(taken, Ordering::Relaxed);
+                self.inner.settle(true);
                 Ok(())
             }
             Err(e) => {
                 self.inner.restore(batch);
+                self.inner.settle(false);
                 Err(e.into())
             }
         }
+    }
+
+    /// Whether the database answered the last flush. Always `true` on SQLite (a local file);
+    /// on PostgreSQL the flusher's once-a-second round trip keeps it current. `/healthz`
+    /// reports it.
+    pub fn store_healthy(&self) -> bool {
+        self.inner.healthy.load(Ordering::Relaxed)
+    }
+
+    /// Whether usage records have gone unwritten past `UsageOptions::max_unflushed`: the
+    /// proxy then refuses every request with 503 rather than serve it uncounted. One relaxed
+    /// load, for the hot path.
+    pub fn refusing(&self) -> bool {
+        self.inner.refusing.load(Ordering::Relaxed)
+    }
+
+    /// Changes the outage buffer's bound (`UsageOptions::max_unflushed`); takes effect with
+    /// the next record or flush.
+    pub fn set_max_unflushed(&self, bound: u64) {
+        self.inner.max_unflushed.store(bound, Ordering::Relaxed);
+    }
+
+    /// Records counted in memory and not written yet.
+    pub fn unflushed(&self) -> u64 {
+        self.inner.unflushed.load(Ordering::Relaxed)
     }
 
     /// Rows the database refused since start; each was logged with its reason.

@@ -38,6 +38,7 @@ mod pg_coord;
 mod pg_instances;
 mod pg_migrate;
 mod pg_store;
+mod pg_usage;
 mod settings;
 mod simulator;
 mod store;
