@@ -34,3 +34,14 @@ impl<'c, 't> From<&'c mut postgres::Transaction<'t>> for Db<'c, 't> {
         Db::Postgres(tx)
     }
 }
+
+impl<'c, 't> Db<'c, 't> {
+    /// A shorter-lived handle to the same connection, so a domain function can run several
+    /// statements (or call other domain functions) through one `Db`.
+    pub fn reborrow(&mut self) -> Db<'_, 't> {
+        match self {
+            Db::Sqlite(c) => Db::Sqlite(c),
+            Db::Postgres(tx) => Db::Postgres(tx),
+        }
+    }
+}

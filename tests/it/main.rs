@@ -36,6 +36,7 @@ mod panel;
 mod import_formats;
 mod pg_coord;
 mod pg_migrate;
+mod pg_pool;
 mod pg_store;
 mod settings;
 mod simulator;
