@@ -4,7 +4,8 @@
 //! every domain function takes `impl Into<Db>`, so a caller's code is the same for both.
 //!
 //! `Store::run` and `Store::run_tx` hand one out on either backend. Ported so far: `audit`,
-//! the request log (`reqlog::persist`), `responses`, `client_keys`. The other domains still
+//! the request log (`reqlog::persist`), `responses`, `client_keys`, `settings`, `secrets`,
+//! `credentials` and `at_rest::unlock`. The other domains still
 //! take a SQLite connection (through
 //! `Store::call` / `Store::tx`, which a PostgreSQL store refuses with `StoreError::NotPorted`);
 //! serving from PostgreSQL stays refused at start until all of them are ported.

@@ -178,29 +178,67 @@ impl PoolService {
         Listener::spawn(url.clone(), sync.origin.clone(), resync_every, sink).map(Some)
     }
 
-    /// Brings one credential in line with its row: gone → removed here; new → loaded; else
-    /// its shared state merged in (and its secret taken when the row's differs, e.g. after
-    /// another instance's sign-in).
+    /// Brings one credential in line with its row (a notification named it).
     pub(crate) async fn reload_one(&self, id: CredId) -> Result<(), StoreError> {
-        let Some(sync) = &self.inner.sync else {
+        if self.inner.sync.is_none() {
             return Ok(());
-        };
-        let (row, stored) = self
+        }
+        let found = self
             .inner
             .store
             .run(move |mut db| {
                 let row = repo::get(db.reborrow(), id)?;
                 let stored = repo::pool_state(db, id, false)?;
-                Ok((row, stored))
+                Ok(row.zip(stored))
             })
             .await?;
-        let (Some(row), Some(stored)) = (row, stored) else {
+        self.apply_row(id, found);
+        Ok(())
+    }
+
+    /// Every credential compared with the database, in one read (after a reconnect, when
+    /// notifications may have been missed, and periodically).
+    pub(crate) async fn resync(&self) -> Result<(), StoreError> {
+        if self.inner.sync.is_none() {
+            return Ok(());
+        }
+        let (rows, states) = self
+            .inner
+            .store
+            .run(|mut db| Ok((repo::list(db.reborrow())?, repo::pool_states(db)?)))
+            .await?;
+        let mut states: HashMap<CredId, Option<String>> = states.into_iter().collect();
+        let stored: std::collections::HashSet<CredId> = rows.iter().map(|r| r.id).collect();
+        let known: Vec<CredId> = self
+            .core()
+            .profiles()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        for id in known.into_iter().filter(|id| !stored.contains(id)) {
+            self.apply_row(id, None);
+        }
+        for row in rows {
+            let state = states.remove(&row.id).flatten();
+            self.apply_row(row.id, Some((row, state)));
+        }
+        Ok(())
+    }
+
+    /// One credential as the database has it: gone → removed here; new → loaded; else its
+    /// shared state merged in (and its secret taken when the row's differs, e.g. after
+    /// another instance's sign-in).
+    fn apply_row(&self, id: CredId, found: Option<(repo::CredentialRow, Option<String>)>) {
+        let Some(sync) = &self.inner.sync else {
+            return;
+        };
+        let Some((row, stored)) = found else {
             if self.core().contains(id) {
                 tracing::info!(credential = id, "credential removed by another instance");
                 self.remove(id);
             }
             sync.synced.lock().remove(&id);
-            return Ok(());
+            return;
         };
         let theirs_state = parse_state(stored).unwrap_or_else(|| CredentialState {
             enabled: row.enabled,
@@ -216,7 +254,7 @@ impl PoolService {
                 .write()
                 .insert(id, Arc::<str>::from(row.name.as_str()));
             self.insert_loaded(id, profile, &row.payload, theirs_state);
-            return Ok(());
+            return;
         }
         let base = sync
             .synced
@@ -225,32 +263,6 @@ impl PoolService {
             .unwrap_or_else(|| theirs.clone());
         self.adopt(id, &base, &theirs);
         self.take_secret_if_changed(id, &row);
-        Ok(())
-    }
-
-    /// Every credential compared with the database (after a reconnect, and periodically).
-    pub(crate) async fn resync(&self) -> Result<(), StoreError> {
-        let stored: Vec<CredId> = self
-            .inner
-            .store
-            .run(|db| repo::pool_states(db))
-            .await?
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect();
-        let known: Vec<CredId> = self
-            .core()
-            .profiles()
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect();
-        for id in known.iter().filter(|id| !stored.contains(id)) {
-            self.reload_one(*id).await?;
-        }
-        for id in stored {
-            self.reload_one(id).await?;
-        }
-        Ok(())
     }
 
     /// Takes the row's secret when it is not the one held (a new sign-in or key elsewhere);
