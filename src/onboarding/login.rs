@@ -132,7 +132,7 @@ impl LoginService {
             email: email.clone(),
             extra: Default::default(),
         };
-        let rows = self.pool.store().call(repo::list).await?;
+        let rows = self.pool.store().run(|db| repo::list(db)).await?;
         let existing: Vec<ExistingKey> = rows
             .iter()
             .map(|r| ExistingKey {
@@ -151,8 +151,15 @@ impl LoginService {
                 let p2 = payload.clone();
                 self.pool
                     .store()
-                    .tx(move |tx| {
-                        repo::replace_payload(tx, id, &p2, CredentialSource::Oauth, &sha, now_ms())
+                    .run_tx(move |mut tx| {
+                        repo::replace_payload(
+                            tx.reborrow(),
+                            id,
+                            &p2,
+                            CredentialSource::Oauth,
+                            &sha,
+                            now_ms(),
+                        )
                     })
                     .await?;
                 let mut state = self.pool.state(id).unwrap_or_default();

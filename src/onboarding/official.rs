@@ -65,7 +65,7 @@ async fn add_checked(
     probe_model: &str,
 ) -> Result<ImportOutcome, StoreError> {
     let mut out = ImportOutcome::default();
-    let rows = pool.store().call(repo::list).await?;
+    let rows = pool.store().run(|db| repo::list(db)).await?;
     let mut seen: HashMap<String, String> = rows
         .iter()
         .filter_map(|r| Some((r.secret_sha256.clone()?, r.name.clone())))
@@ -262,7 +262,7 @@ pub async fn import_env(
 /// `@group` added, changed or removed since the last start), as settings from the environment
 /// do. A key added through the panel or the API keeps the group set there.
 async fn regroup(pool: &PoolService, candidates: &[Candidate]) -> Result<(), StoreError> {
-    let rows = pool.store().call(repo::list).await?;
+    let rows = pool.store().run(|db| repo::list(db)).await?;
     for c in candidates {
         let Secret::Key(k) = &c.secret else {
             continue;

@@ -1,6 +1,7 @@
 //! Credential management as service functions: import (uploads, env, the credentials
 //! directory), export, delete, identify (project + e-mail). The management API and the panel
 //! call these; no logic lives in handlers.
+use crate::store::pg_coord::PoolChange;
 use std::collections::HashMap;
 
 use futures_util::StreamExt;
@@ -126,7 +127,7 @@ impl PoolService {
                 name,
                 reason: d.to_string(),
             }));
-        let rows = self.store().call(repo::list).await?;
+        let rows = self.store().run(|db| repo::list(db)).await?;
         let mut existing: Vec<ExistingKey> = rows.iter().map(key_of).collect();
         // An upload is checked with Google before it is stored: a dead file is refused with
         // the reason instead of joining the pool to fail on first use. Files already in the
@@ -246,7 +247,9 @@ impl PoolService {
         let (id, payload, sha) = (row.id, cred.payload(), cred.refresh_token_sha256());
         let p2 = payload.clone();
         self.store()
-            .tx(move |tx| repo::replace_payload(tx, id, &p2, CredentialSource::Env, &sha, now_ms()))
+            .run_tx(move |db| {
+                repo::replace_payload(db, id, &p2, CredentialSource::Env, &sha, now_ms())
+            })
             .await?;
         let state = self.state(id).unwrap_or_default();
         let profile = self.profile(id).unwrap_or_default();
@@ -368,7 +371,7 @@ impl PoolService {
     pub async fn export_one(&self, id: CredId) -> Result<(String, serde_json::Value), AdminError> {
         let row = self
             .store()
-            .call(move |c| repo::get(c, id))
+            .run(move |db| repo::get(db, id))
             .await?
             .ok_or(AdminError::NotFound(id))?;
         let doc = export_document(&row)?;
@@ -385,7 +388,7 @@ impl PoolService {
 
     /// Every credential as a ZIP that `import_upload` accepts.
     pub async fn export_all(&self) -> Result<Vec<u8>, AdminError> {
-        let rows = self.store().call(repo::list).await?;
+        let rows = self.store().run(|db| repo::list(db)).await?;
         let docs = rows
             .iter()
             .map(|r| Ok((r.name.clone(), export_document(r)?)))
@@ -405,7 +408,7 @@ impl PoolService {
         let g = group.clone();
         let found = self
             .store()
-            .tx(move |tx| repo::set_quota_group(tx, id, g.as_deref(), now_ms()))
+            .run_tx(move |db| repo::set_quota_group(db, id, g.as_deref(), now_ms()))
             .await?;
         if found {
             let detail = json!({ "group": group });
@@ -423,16 +426,27 @@ impl PoolService {
 
     /// Every stored credential, for listings that need names next to ids.
     pub async fn list(&self) -> Result<Vec<repo::CredentialRow>, StoreError> {
-        self.store().call(repo::list).await
+        self.store().run(|db| repo::list(db)).await
     }
 
     /// One stored credential, or `None` when it does not exist.
     pub async fn get(&self, id: CredId) -> Result<Option<repo::CredentialRow>, StoreError> {
-        self.store().call(move |c| repo::get(c, id)).await
+        self.store().run(move |db| repo::get(db, id)).await
     }
 
     pub async fn delete(&self, id: CredId) -> Result<bool, StoreError> {
-        let gone = self.store().tx(move |tx| repo::delete(tx, id)).await?;
+        let origin = self.origin();
+        let gone = self
+            .store()
+            .run_tx(move |mut db| {
+                let gone = repo::delete(db.reborrow(), id)?;
+                if let (true, Some(origin)) = (gone, &origin) {
+                    let change = PoolChange::Reload { credential_id: id };
+                    super::service::publish(db, origin, change)?;
+                }
+                Ok(gone)
+            })
+            .await?;
         if gone {
             self.remove(id);
             audit::record(

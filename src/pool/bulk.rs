@@ -2,6 +2,7 @@
 //! disable and delete in one transaction each (one audit event naming the ids), re-check a
 //! few at a time against Google, and export as one ZIP. Each id gets its own result, so a
 //! missing one never fails the rest.
+use crate::store::pg_coord::PoolChange;
 use futures_util::StreamExt;
 use serde_json::json;
 
@@ -152,13 +153,18 @@ impl PoolService {
 
     async fn bulk_delete(&self, ids: &[CredId]) -> Result<Vec<BulkItem>, BulkError> {
         let wanted = ids.to_vec();
+        let origin = self.origin();
         let gone: Vec<CredId> = self
             .store()
-            .tx(move |tx| {
+            .run_tx(move |mut tx| {
                 let mut gone = Vec::new();
                 for id in &wanted {
-                    if repo::delete(tx, *id)? {
+                    if repo::delete(tx.reborrow(), *id)? {
                         gone.push(*id);
+                        if let Some(origin) = &origin {
+                            let change = PoolChange::Reload { credential_id: *id };
+                            crate::pool::service::publish(tx.reborrow(), origin, change)?;
+                        }
                     }
                 }
                 Ok(gone)
@@ -221,7 +227,7 @@ impl PoolService {
         let wanted = ids.clone();
         let rows = self
             .store()
-            .call(move |c| repo::get_many(c, &wanted))
+            .run(move |db| repo::get_many(db, &wanted))
             .await?;
         let docs = rows
             .iter()

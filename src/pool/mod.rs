@@ -53,6 +53,7 @@ mod index;
 mod profile;
 mod secrets;
 pub mod service;
+pub(crate) mod shared;
 mod single_flight;
 mod state;
 mod unavailable;

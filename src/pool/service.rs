@@ -23,6 +23,7 @@ use crate::google::kind::CredentialKind;
 use crate::security::audit;
 use crate::settings::{Settings, SettingsService};
 use crate::store::credentials::{self as repo, StatePatch};
+use crate::store::pg_coord::PoolChange;
 use crate::store::{Store, StoreError, now_ms};
 use serde_json::json;
 
@@ -30,11 +31,17 @@ use serde_json::json;
 const REFRESH_MARGIN: chrono::Duration = chrono::Duration::minutes(5);
 /// How often batched state changes are written.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// The same on a store shared with other instances: a cooldown must reach them within a
+/// second, write, notification and reload included.
+const FLUSH_EVERY_SHARED: Duration = Duration::from_millis(200);
 
 type QuotaFn = dyn Fn(CredId, super::ModelClass) -> Option<DateTime<Utc>> + Send + Sync;
 
 mod access;
+mod coord;
 mod query;
+
+pub(crate) use self::coord::publish;
 
 pub use self::query::{
     CredentialQuery, ErrorFilter, MAX_PER_PAGE, QueryPage, SortKey, query_max_per,
@@ -89,6 +96,8 @@ struct Inner {
     /// Every credential's name, kept in memory so the credentials page can search, sort and
     /// page through thousands without reading the table (see `query.rs`).
     names: RwLock<HashMap<CredId, Arc<str>>>,
+    /// On a PostgreSQL store shared with other instances: what merging with them needs.
+    sync: Option<coord::SharedSync>,
 }
 
 type ProfileFn = dyn Fn(CredId, CredentialKind) + Send + Sync;
@@ -242,9 +251,12 @@ impl PoolService {
         upstream: Upstream,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StoreError> {
-        let rows = store.call(repo::list).await?;
-        let states: HashMap<i64, Option<String>> =
-            store.call(repo::pool_states).await?.into_iter().collect();
+        let rows = store.run(|db| repo::list(db)).await?;
+        let states: HashMap<i64, Option<String>> = store
+            .run(|db| repo::pool_states(db))
+            .await?
+            .into_iter()
+            .collect();
         let mut pool = Pool::new(pool_config(&settings.get()), Arc::clone(&clock));
         let mut secrets = HashMap::new();
         let mut names = HashMap::new();
@@ -276,6 +288,10 @@ impl PoolService {
             pool.set_profile(row.id, profile_of(&row, &settings.get()));
         }
         tracing::info!(credentials = pool.len(), "credential pool loaded");
+        let sync = store.is_postgres().then(|| {
+            let states: Vec<(CredId, CredentialState)> = pool.export().credentials;
+            coord::SharedSync::new(states.iter().map(|(id, s)| (*id, s)))
+        });
         let svc = Self {
             inner: Arc::new(Inner {
                 core: Mutex::new(pool),
@@ -292,6 +308,7 @@ impl PoolService {
                 on_profile: RwLock::new(None),
                 on_successor: RwLock::new(None),
                 names: RwLock::new(names),
+                sync,
             }),
         };
         svc.spawn_writer();
@@ -314,7 +331,16 @@ impl PoolService {
         if states.is_empty() {
             return Ok(());
         }
-        write_states(&self.inner.store, states).await
+        self.write_states(states).await
+    }
+
+    /// Writes states in one transaction: as they are on SQLite, merged with the other
+    /// instances' on a shared PostgreSQL store.
+    async fn write_states(&self, states: Vec<(CredId, CredentialState)>) -> Result<(), StoreError> {
+        match &self.inner.sync {
+            Some(sync) => self.write_shared(sync, states).await,
+            None => write_states(&self.inner.store, states).await,
+        }
     }
 
     /// The model an express key's import check counts tokens with: the first Vertex model.
@@ -353,7 +379,7 @@ impl PoolService {
         let others = self
             .inner
             .store
-            .tx(move |tx| repo::link_identities(tx, id, &identities))
+            .run_tx(move |db| repo::link_identities(db, id, &identities))
             .await?;
         self.succeed(id, others);
         Ok(())
@@ -458,7 +484,7 @@ impl PoolService {
         let m = models.clone();
         self.inner
             .store
-            .tx(move |tx| repo::set_models(tx, id, &m, now_ms()))
+            .run_tx(move |db| repo::set_models(db, id, &m, now_ms()))
             .await?;
         let mut core = self.core();
         if let Some(p) = core.profile(id)
@@ -485,7 +511,7 @@ impl PoolService {
 
     async fn persist_now(&self, change: Option<Change>) {
         if let Some(c) = change {
-            if let Err(e) = write_states(&self.inner.store, vec![(c.id, c.state)]).await {
+            if let Err(e) = self.write_states(vec![(c.id, c.state)]).await {
                 tracing::error!(error = %e, "could not persist credential state");
                 self.mark([c.id]);
             }
@@ -611,7 +637,7 @@ impl PoolService {
         let c = self.core().set_enabled(id, enabled);
         let found = c.is_some();
         if let Some(c) = c {
-            write_states(&self.inner.store, vec![(c.id, c.state)]).await?;
+            self.write_states(vec![(c.id, c.state)]).await?;
             let kind = if enabled {
                 "credential.enable"
             } else {
@@ -626,7 +652,7 @@ impl PoolService {
         let c = self.core().clear_errors_and_unban(id);
         let found = c.is_some();
         if let Some(c) = c {
-            write_states(&self.inner.store, vec![(c.id, c.state)]).await?;
+            self.write_states(vec![(c.id, c.state)]).await?;
             let subject = Some(id.to_string());
             audit::record(&self.inner.store, "credential.unban", subject, json!({})).await;
         }
@@ -641,8 +667,12 @@ impl PoolService {
                 // Wake on a change, or every 30 s as a backstop; holding the Arc while waiting
                 // is fine because the service itself never ends before the process.
                 let _ = tokio::time::timeout(FLUSH_EVERY * 30, inner.wake.notified()).await;
+                let every = match inner.sync {
+                    Some(_) => FLUSH_EVERY_SHARED,
+                    None => FLUSH_EVERY,
+                };
                 drop(inner);
-                tokio::time::sleep(FLUSH_EVERY).await;
+                tokio::time::sleep(every).await;
                 let Some(inner) = weak.upgrade() else { return };
                 let svc = PoolService { inner };
                 if let Err(e) = svc.flush().await {
@@ -667,7 +697,7 @@ impl PoolService {
                 .filter_map(|id| core.state(*id).map(|s| (*id, s)))
                 .collect()
         };
-        if let Err(e) = write_states(&self.inner.store, states).await {
+        if let Err(e) = self.write_states(states).await {
             self.mark(ids);
             return Err(e);
         }
@@ -692,24 +722,10 @@ async fn write_states(
     states: Vec<(CredId, CredentialState)>,
 ) -> Result<(), StoreError> {
     store
-        .tx(move |tx| {
+        .run_tx(move |mut tx| {
             let now = now_ms();
             for (id, s) in &states {
-                let json = serde_json::to_string(s).map_err(|e| StoreError::Data(e.to_string()))?;
-                repo::set_pool_state(tx, *id, &json)?;
-                let patch = StatePatch {
-                    enabled: Some(s.enabled),
-                    disabled_reason: None,
-                    ban_reason: Some(s.ban.as_ref().map(|b| b.reason.clone())),
-                    ban_link: Some(s.ban.as_ref().and_then(|b| b.link.clone())),
-                    preview_ok: Some(Some(s.preview)),
-                    email: s.email.clone().map(Some),
-                    project_id: s.project_id.clone().map(Some),
-                    tier: s.tier.clone().map(Some),
-                    last_success_at: ms(s.last_success),
-                    last_used_at: ms(s.last_used),
-                };
-                repo::set_state(tx, *id, &patch, now)?;
+                coord::write_state(tx.reborrow(), *id, s, now)?;
             }
             Ok(())
         })
@@ -749,16 +765,21 @@ impl PoolService {
             new.email.as_deref(),
             new.project_id.as_deref(),
         );
+        let origin = self.origin();
         let (id, others) = self
             .inner
             .store
-            .tx(move |tx| {
+            .run_tx(move |mut tx| {
                 let now = now_ms();
-                let id = repo::insert(tx, &new, now)?;
-                repo::set_pool_state(tx, id, &json)?;
-                let others = repo::link_identities(tx, id, &identities)?;
+                let id = repo::insert(tx.reborrow(), &new, now)?;
+                repo::set_pool_state(tx.reborrow(), id, &json)?;
+                let others = repo::link_identities(tx.reborrow(), id, &identities)?;
+                if let Some(origin) = &origin {
+                    let change = PoolChange::Reload { credential_id: id };
+                    coord::publish(tx.reborrow(), origin, change)?;
+                }
                 event.subject = Some(id.to_string());
-                crate::store::audit::append(tx, &event, now)?;
+                crate::store::audit::append(tx.reborrow(), &event, now)?;
                 Ok((id, others))
             })
             .await?;

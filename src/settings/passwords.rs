@@ -120,14 +120,14 @@ async fn generate_and_store(
     // Inserted only if still absent, so two processes racing on a fresh file cannot each
     // believe their own password is the one in force.
     let inserted = store
-        .tx(move |tx| {
-            if store::secrets::get(tx, key)?.is_some() {
+        .run_tx(move |mut tx| {
+            if store::secrets::get(tx.reborrow(), key)?.is_some() {
                 return Ok(false);
             }
             let now = store::now_ms();
-            store::secrets::put(tx, key, &stored, now)?;
+            store::secrets::put(tx.reborrow(), key, &stored, now)?;
             store::audit::append(
-                tx,
+                tx.reborrow(),
                 &store::audit::NewAuditEvent {
                     kind: "password.generated".into(),
                     actor: "system".into(),
@@ -144,7 +144,7 @@ async fn generate_and_store(
         return Ok((phc, Some(password)));
     }
     let phc = store
-        .call(move |c| store::secrets::get(c, key))
+        .run(move |db| store::secrets::get(db, key))
         .await?
         .ok_or_else(|| SettingsError::Hash("generated password vanished".into()))?;
     Ok((phc, None))
@@ -165,7 +165,7 @@ impl Passwords {
                 plaintext.insert(kind, p.to_string());
             }
         }
-        let rows = store.call(store::secrets::get_all).await?;
+        let rows = store.run(|db| store::secrets::get_all(db)).await?;
         let mut saved = HashMap::new();
         for (name, phc) in rows {
             let kind = match name.as_str() {
@@ -337,7 +337,7 @@ impl Passwords {
     /// so only the stored hashes can move.
     pub async fn panel_epoch(&self) -> Result<String, store::StoreError> {
         let rows = match &self.inner.store {
-            Some(s) => s.call(store::secrets::get_all).await?,
+            Some(s) => s.run(|db| store::secrets::get_all(db)).await?,
             None => Vec::new(),
         };
         let mut h = Sha256::new();
@@ -390,10 +390,10 @@ impl Passwords {
         let key = which.key();
         let event = crate::security::audit::event("password.set", Some(key.into()), json!({}));
         store
-            .tx(move |tx| {
+            .run_tx(move |mut tx| {
                 let now = store::now_ms();
-                store::secrets::put(tx, key, &stored, now)?;
-                store::audit::append(tx, &event, now)?;
+                store::secrets::put(tx.reborrow(), key, &stored, now)?;
+                store::audit::append(tx.reborrow(), &event, now)?;
                 Ok(())
             })
             .await?;

@@ -101,7 +101,10 @@ impl SettingsService {
         let data_dir = sources::data_dir(sources)?;
         let locked = sources::read_locked(sources, &data_dir)?;
         let (rows, secret_rows) = store
-            .call(|c| Ok((store::settings::get_all(c)?, store::secrets::get_all(c)?)))
+            .run(|mut db| {
+                let settings = store::settings::get_all(db.reborrow())?;
+                Ok((settings, store::secrets::get_all(db)?))
+            })
             .await?;
 
         let mut saved = HashMap::new();
@@ -350,19 +353,19 @@ impl SettingsService {
         let event = crate::security::audit::event("settings.update", None, json!({ "keys": keys }));
         self.inner
             .store
-            .tx(move |tx| {
+            .run_tx(move |mut tx| {
                 let now = store::now_ms();
                 let puts: Vec<(String, Value)> = rows
                     .iter()
                     .filter_map(|(k, v)| v.clone().map(|v| (k.to_string(), v)))
                     .collect();
-                store::settings::put_many(tx, &puts, now)?;
+                store::settings::put_many(tx.reborrow(), &puts, now)?;
                 for (k, v) in &rows {
                     if v.is_none() {
-                        store::settings::delete(tx, k)?;
+                        store::settings::delete(tx.reborrow(), k)?;
                     }
                 }
-                store::audit::append(tx, &event, now)?;
+                store::audit::append(tx.reborrow(), &event, now)?;
                 Ok(())
             })
             .await?;

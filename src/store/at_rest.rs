@@ -17,10 +17,11 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 use rusqlite::functions::{Context, FunctionFlags};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
 use super::cipher::{self, Cipher, Keys, OpenError};
+use super::db::Db;
 
 /// The key in use for this process; empty until [`unlock`] succeeded with a key.
 pub type Slot = Arc<ArcSwapOption<Cipher>>;
@@ -55,16 +56,24 @@ impl Cell {
         }
     }
 
-    fn write(&self, tx: &Transaction<'_>, stored: &str) -> Result<(), StoreError> {
-        match self {
-            Self::Credential(id) => tx.execute(
+    fn write(&self, db: Db<'_, '_>, stored: &str) -> Result<(), StoreError> {
+        match (self, db) {
+            (Self::Credential(id), Db::Sqlite(c)) => c.execute(
                 "UPDATE credentials SET payload_json = ?1 WHERE id = ?2",
                 params![stored, id],
             )?,
-            Self::Setting(key) => tx.execute(
+            (Self::Setting(key), Db::Sqlite(c)) => c.execute(
                 "UPDATE settings SET value_json = ?1 WHERE key = ?2",
                 params![stored, key],
             )?,
+            (Self::Credential(id), Db::Postgres(tx)) => tx.execute(
+                "UPDATE credentials SET payload_json = $1 WHERE id = $2",
+                &[&stored, id],
+            )? as usize,
+            (Self::Setting(key), Db::Postgres(tx)) => tx.execute(
+                "UPDATE settings SET value_json = $1 WHERE key = $2",
+                &[&stored, key],
+            )? as usize,
         };
         Ok(())
     }
@@ -193,6 +202,73 @@ fn user_error(msg: String) -> rusqlite::Error {
     rusqlite::Error::UserFunctionError(msg.into())
 }
 
+/// PostgreSQL has no per-connection functions to register, so there the domain functions seal
+/// and open in Rust around the query, with the key of the store whose blocking call is
+/// running on this thread (set by `Store::run` for the duration of the call, the way SQLite's
+/// functions read their connection's slot). The stored form is the same on both backends: a
+/// JSON string holding the sealed value, so PostgreSQL's jsonb CHECK holds and a store copied
+/// by migrate-store opens unchanged.
+mod pg_key {
+    use std::cell::RefCell;
+    use std::sync::Arc;
+
+    use super::Cipher;
+
+    thread_local! {
+        static KEY: RefCell<Option<Arc<Cipher>>> = const { RefCell::new(None) };
+    }
+
+    /// Restores the previous key when the call ends, even by a panic.
+    struct Restore(Option<Arc<Cipher>>);
+
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            KEY.with(|k| *k.borrow_mut() = previous);
+        }
+    }
+
+    pub fn with<T>(key: Option<Arc<Cipher>>, f: impl FnOnce() -> T) -> T {
+        let _restore = Restore(KEY.with(|k| k.replace(key)));
+        f()
+    }
+
+    pub fn current() -> Option<Arc<Cipher>> {
+        KEY.with(|k| k.borrow().clone())
+    }
+}
+
+/// Runs `f` (a blocking call on a PostgreSQL connection) with `key` as the key values are
+/// sealed with and opened by [`seal_in_rust`] / [`open_in_rust`].
+pub(crate) fn with_pg_key<T>(key: Option<Arc<Cipher>>, f: impl FnOnce() -> T) -> T {
+    pg_key::with(key, f)
+}
+
+/// What `secret_seal` / `setting_seal` store for `plain` in `cell`, computed in Rust.
+pub fn seal_in_rust(cell: &Cell, plain: String) -> String {
+    match pg_key::current() {
+        Some(c) if cell.sealable() => store_sealed(&c, cell, &plain),
+        _ => plain,
+    }
+}
+
+/// What `secret_open` / `setting_open` return for `stored` in `cell`, computed in Rust.
+pub fn open_in_rust(cell: &Cell, stored: String) -> Result<String, StoreError> {
+    let Some(sealed) = sealed_in(&stored) else {
+        return Ok(stored);
+    };
+    let c = pg_key::current().ok_or_else(|| {
+        StoreError::Data(format!(
+            "{cell} is encrypted and no {} is in use",
+            cipher::ENV_KEY
+        ))
+    })?;
+    let plain = c
+        .open(&cell.ad(), sealed)
+        .map_err(|e| StoreError::Data(format!("{cell}: {e}")))?;
+    String::from_utf8(plain).map_err(|_| StoreError::Data(format!("{cell}: not UTF-8")))
+}
+
 /// The sealed text inside a stored payload (a JSON string holding a sealed value), if it is one.
 fn sealed_in(stored: &str) -> Option<&str> {
     stored
@@ -208,15 +284,14 @@ fn store_sealed(c: &Cipher, cell: &Cell, plain: &str) -> String {
 /// Checks the keys against the database and brings every credential row under the current key
 /// (or back to plain text when only the previous key is given), all in `tx`. On error nothing
 /// is written: the caller rolls back.
-pub fn unlock(tx: &Transaction<'_>, keys: &Keys, now: i64) -> Result<Unlocked, AtRestError> {
-    let check: Option<String> = tx
-        .query_row(
-            "SELECT key_check FROM secrets_at_rest WHERE id = 1",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let rows = cells(tx)?;
+pub fn unlock<'c, 't: 'c>(
+    db: impl Into<Db<'c, 't>>,
+    keys: &Keys,
+    now: i64,
+) -> Result<Unlocked, AtRestError> {
+    let mut db = db.into();
+    let check = read_check(db.reborrow())?;
+    let rows = cells(db.reborrow())?;
     let any_sealed = rows.iter().any(|(_, p)| sealed_in(p).is_some());
     let previous_name = cipher::ENV_PREVIOUS;
     let mut out = Unlocked::default();
@@ -249,10 +324,10 @@ pub fn unlock(tx: &Transaction<'_>, keys: &Keys, now: i64) -> Result<Unlocked, A
             };
             let plain = previous.open(&cell.ad(), sealed).map_err(row_error)?;
             let plain = String::from_utf8(plain).map_err(|_| row_error(OpenError::Malformed))?;
-            cell.write(tx, &plain)?;
+            cell.write(db.reborrow(), &plain)?;
             out.decrypted += 1;
         }
-        tx.execute("DELETE FROM secrets_at_rest", [])?;
+        delete_check(db)?;
         return Ok(out);
     };
 
@@ -283,7 +358,7 @@ pub fn unlock(tx: &Transaction<'_>, keys: &Keys, now: i64) -> Result<Unlocked, A
         let ad = cell.ad();
         let Some(sealed) = sealed_in(stored) else {
             if cell.sealable() {
-                cell.write(tx, &store_sealed(current, cell, stored))?;
+                cell.write(db.reborrow(), &store_sealed(current, cell, stored))?;
                 out.sealed_now += 1;
             }
             continue;
@@ -310,37 +385,107 @@ pub fn unlock(tx: &Transaction<'_>, keys: &Keys, now: i64) -> Result<Unlocked, A
                 previous: previous_name,
                 reason,
             })?;
-        cell.write(tx, &store_sealed(current, cell, &plain))?;
+        cell.write(db.reborrow(), &store_sealed(current, cell, &plain))?;
         out.rotated += 1;
         used_previous = true;
     }
     if !check_ok {
-        tx.execute(
-            "INSERT INTO secrets_at_rest (id, key_check, updated_at) VALUES (1, ?1, ?2)
-             ON CONFLICT (id) DO UPDATE SET key_check = excluded.key_check,
-                 updated_at = excluded.updated_at",
-            params![current.seal(CHECK_AD, CHECK_PLAINTEXT), now],
-        )?;
+        put_check(db, &current.seal(CHECK_AD, CHECK_PLAINTEXT), now)?;
     }
     out.encrypted = true;
     out.previous_unused = keys.previous.is_some() && !used_previous;
     Ok(out)
 }
 
+/// Second key of the two-key advisory lock that serializes [`unlock`] on PostgreSQL
+/// (instances starting together with a key would otherwise both seal the same plain rows).
+/// The first key is "seal" read as 4 ASCII bytes, apart from the refresh locks' space.
+const UNLOCK_LOCK: (i32, i32) = (0x7365_616c, 0);
+
+/// The stored key check (on PostgreSQL after taking the unlock lock, held to commit).
+fn read_check(db: Db<'_, '_>) -> Result<Option<String>, StoreError> {
+    match db {
+        Db::Sqlite(c) => Ok(c
+            .query_row(
+                "SELECT key_check FROM secrets_at_rest WHERE id = 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?),
+        Db::Postgres(tx) => {
+            tx.execute(
+                "SELECT pg_advisory_xact_lock($1, $2)",
+                &[&UNLOCK_LOCK.0, &UNLOCK_LOCK.1],
+            )?;
+            Ok(tx
+                .query_opt("SELECT key_check FROM secrets_at_rest WHERE id = 1", &[])?
+                .map(|r| r.get(0)))
+        }
+    }
+}
+
+fn delete_check(db: Db<'_, '_>) -> Result<(), StoreError> {
+    match db {
+        Db::Sqlite(c) => c.execute("DELETE FROM secrets_at_rest", [])?,
+        Db::Postgres(tx) => tx.execute("DELETE FROM secrets_at_rest", &[])? as usize,
+    };
+    Ok(())
+}
+
+fn put_check(db: Db<'_, '_>, check: &str, now: i64) -> Result<(), StoreError> {
+    const UPSERT: &str = "ON CONFLICT (id) DO UPDATE SET key_check = excluded.key_check,
+             updated_at = excluded.updated_at";
+    match db {
+        Db::Sqlite(c) => c.execute(
+            &format!(
+                "INSERT INTO secrets_at_rest (id, key_check, updated_at) VALUES (1, ?1, ?2) {UPSERT}"
+            ),
+            params![check, now],
+        )?,
+        Db::Postgres(tx) => tx.execute(
+            &format!(
+                "INSERT INTO secrets_at_rest (id, key_check, updated_at) VALUES (1, $1, $2) {UPSERT}"
+            ),
+            &[&check, &now],
+        )? as usize,
+    };
+    Ok(())
+}
+
 /// Every value that is or may be sealed: all credential payloads, and every saved setting
 /// (a sealed one whose key left the list must still be opened or refused).
-fn cells(tx: &Transaction<'_>) -> Result<Vec<(Cell, String)>, StoreError> {
-    let mut out: Vec<(Cell, String)> = {
-        let mut stmt = tx.prepare("SELECT id, payload_json FROM credentials ORDER BY id")?;
-        let rows = stmt.query_map([], |r| Ok((Cell::Credential(r.get(0)?), r.get(1)?)))?;
-        rows.collect::<Result<_, _>>()?
-    };
-    let mut stmt = tx.prepare("SELECT key, value_json FROM settings ORDER BY key")?;
-    let rows = stmt.query_map([], |r| Ok((Cell::Setting(r.get(0)?), r.get(1)?)))?;
-    for row in rows {
-        out.push(row?);
+fn cells(db: Db<'_, '_>) -> Result<Vec<(Cell, String)>, StoreError> {
+    const CREDENTIALS: &str = "SELECT id, payload_json FROM credentials ORDER BY id";
+    // Byte order on both backends (the order only decides which bad row is named first).
+    const SETTINGS: &str = "SELECT key, value_json FROM settings ORDER BY key";
+    match db {
+        Db::Sqlite(c) => {
+            let mut out: Vec<(Cell, String)> = {
+                let mut stmt = c.prepare(CREDENTIALS)?;
+                let rows = stmt.query_map([], |r| Ok((Cell::Credential(r.get(0)?), r.get(1)?)))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            let mut stmt = c.prepare(SETTINGS)?;
+            let rows = stmt.query_map([], |r| Ok((Cell::Setting(r.get(0)?), r.get(1)?)))?;
+            for row in rows {
+                out.push(row?);
+            }
+            Ok(out)
+        }
+        Db::Postgres(tx) => {
+            let mut out: Vec<(Cell, String)> = tx
+                .query(CREDENTIALS, &[])?
+                .iter()
+                .map(|r| (Cell::Credential(r.get(0)), r.get(1)))
+                .collect();
+            let settings = tx.query(
+                "SELECT key, value_json FROM settings ORDER BY key COLLATE \"C\"",
+                &[],
+            )?;
+            out.extend(settings.iter().map(|r| (Cell::Setting(r.get(0)), r.get(1))));
+            Ok(out)
+        }
     }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -381,7 +526,7 @@ mod tests {
 
     async fn tokens(store: &Store) -> Vec<String> {
         store
-            .call(credentials::list)
+            .call(|c| credentials::list(c))
             .await
             .unwrap()
             .into_iter()
@@ -458,7 +603,7 @@ mod tests {
         assert!(matches!(e, AtRestError::WrongKey { .. }), "{e}");
         assert_eq!(raw(&store).await, before);
         // Nothing unlocked: a read of a sealed payload fails instead of returning ciphertext.
-        let e = store.call(credentials::list).await.unwrap_err();
+        let e = store.call(|c| credentials::list(c)).await.unwrap_err();
         assert!(matches!(e, StoreError::Sqlite(_)), "{e}");
     }
 
@@ -480,7 +625,7 @@ mod tests {
             })
             .await
             .unwrap();
-        let e = store.call(credentials::list).await.unwrap_err();
+        let e = store.call(|c| credentials::list(c)).await.unwrap_err();
         assert!(e.to_string().contains(&format!("credential {b}")), "{e}");
         // And a restart refuses too, naming the row, with nothing changed.
         let store = Store::open(dir.path()).await.unwrap();
@@ -530,7 +675,7 @@ mod tests {
             "{raw:?}"
         );
         assert!(raw.contains(&("port".into(), "9".into())), "{raw:?}");
-        let all = store.call(settings::get_all).await.unwrap();
+        let all = store.call(|c| settings::get_all(c)).await.unwrap();
         assert!(all.contains(&("proxy".into(), json!(proxy))), "{all:?}");
         // Saved later: sealed on write.
         put(
@@ -553,7 +698,7 @@ mod tests {
             })
             .await
             .unwrap();
-        let e = store.call(settings::get_all).await.unwrap_err();
+        let e = store.call(|c| settings::get_all(c)).await.unwrap_err();
         assert!(e.to_string().contains("setting proxy_copy"), "{e}");
         let store = Store::open(dir.path()).await.unwrap();
         let e = store.unlock(keys(Some(1), None)).await.unwrap_err();

@@ -4,7 +4,8 @@
 //! every domain function takes `impl Into<Db>`, so a caller's code is the same for both.
 //!
 //! `Store::run` and `Store::run_tx` hand one out on either backend. Ported so far: `audit`,
-//! the request log (`reqlog::persist`), `responses`, `client_keys`. The other domains still
+//! the request log (`reqlog::persist`), `responses`, `client_keys`, `settings`, `secrets`,
+//! `credentials` and `at_rest::unlock`. The other domains still
 //! take a SQLite connection (through
 //! `Store::call` / `Store::tx`, which a PostgreSQL store refuses with `StoreError::NotPorted`);
 //! serving from PostgreSQL stays refused at start until all of them are ported.
@@ -32,5 +33,16 @@ impl<'c> From<&'c rusqlite::Transaction<'_>> for Db<'c, 'static> {
 impl<'c, 't> From<&'c mut postgres::Transaction<'t>> for Db<'c, 't> {
     fn from(tx: &'c mut postgres::Transaction<'t>) -> Self {
         Db::Postgres(tx)
+    }
+}
+
+impl<'c, 't> Db<'c, 't> {
+    /// A shorter-lived handle to the same connection, so a domain function can run several
+    /// statements (or call other domain functions) through one `Db`.
+    pub fn reborrow(&mut self) -> Db<'_, 't> {
+        match self {
+            Db::Sqlite(c) => Db::Sqlite(c),
+            Db::Postgres(tx) => Db::Postgres(tx),
+        }
     }
 }

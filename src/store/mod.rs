@@ -132,7 +132,7 @@ enum Backend {
 /// Owns the PostgreSQL pool. The blocking client closes a connection with a blocking call,
 /// which panics on an async worker thread (where the last `Store` is often dropped), so the
 /// last owner hands the pool to a short-lived plain thread to close.
-struct PgOwner(Option<pg_counters::PgPool>);
+struct PgOwner(Option<pg_counters::PgPool>, location::PgUrl);
 
 impl PgOwner {
     fn pool(&self) -> Result<&pg_counters::PgPool, StoreError> {
@@ -255,8 +255,23 @@ impl Store {
         &self,
         keys: cipher::Keys,
     ) -> Result<at_rest::Unlocked, at_rest::AtRestError> {
-        let pool = self.sqlite("encryption at rest")?;
         let current = keys.current.clone();
+        if let Backend::Postgres(owner) = &self.backend {
+            // One transaction, serialized across starting instances by an advisory lock taken
+            // in `unlock`. Old row versions are PostgreSQL's to reclaim (autovacuum).
+            let owner = Arc::clone(owner);
+            let done = join(tokio::task::spawn_blocking(move || {
+                let mut conn = owner.pool()?.get().map_err(StoreError::from)?;
+                let mut tx = conn.transaction().map_err(StoreError::from)?;
+                let out = at_rest::unlock(&mut tx, &keys, now_ms())?;
+                tx.commit().map_err(StoreError::from)?;
+                Ok::<_, at_rest::AtRestError>(out)
+            }))
+            .await??;
+            self.secrets_key.store(current.map(Arc::new));
+            return Ok(done);
+        }
+        let pool = self.sqlite("encryption at rest")?;
         let done = join(tokio::task::spawn_blocking(move || {
             let mut conn = pool.get().map_err(StoreError::from)?;
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -318,7 +333,7 @@ impl Store {
             let pool = pg_counters::open_pool(&url, POOL_SIZE)?;
             tracing::info!(url = %url, schema_version = postgres::schema_version(), "database ready");
             Ok(Store {
-                backend: Backend::Postgres(Arc::new(PgOwner(Some(pool)))),
+                backend: Backend::Postgres(Arc::new(PgOwner(Some(pool), url))),
                 path: Arc::new(PathBuf::new()),
                 reads: Arc::default(),
                 secrets_key: at_rest::Slot::default(),
@@ -330,6 +345,78 @@ impl Store {
     /// Whether this store is on PostgreSQL.
     pub fn is_postgres(&self) -> bool {
         matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// The PostgreSQL URL the store was opened with (a listener opens its own connection).
+    pub fn postgres_url(&self) -> Option<&location::PgUrl> {
+        match &self.backend {
+            Backend::Postgres(owner) => Some(&owner.1),
+            Backend::Sqlite(_) => None,
+        }
+    }
+
+    /// PostgreSQL only: holds the credential's cross-instance refresh lock (waiting at most
+    /// `wait` for it) while `decide` runs with the stored row as it is under the lock. When
+    /// `decide` returns tokens to write, they are written in the lock's transaction, so the
+    /// next holder reads them. Answers what `decide` returned and whether the write committed
+    /// (its tokens are the caller's to keep either way: a rotated refresh token already spent
+    /// the old one upstream); an error alone when the lock or the read failed before `decide`.
+    pub async fn with_refresh_lock<T, Fut>(
+        &self,
+        credential_id: i64,
+        wait: std::time::Duration,
+        decide: impl FnOnce(Option<credentials::CredentialRow>) -> Fut,
+    ) -> Result<(T, Result<(), StoreError>), StoreError>
+    where
+        Fut: std::future::Future<Output = (T, Option<credentials::TokenWrite>)>,
+    {
+        let Backend::Postgres(owner) = &self.backend else {
+            return Err(StoreError::NotPorted {
+                what: "the cross-instance refresh lock (PostgreSQL only)",
+            });
+        };
+        let owner = Arc::clone(owner);
+        let key = self.secrets_key.load_full();
+        type RowResult = Result<Option<credentials::CredentialRow>, StoreError>;
+        let (row_tx, row_rx) = tokio::sync::oneshot::channel::<RowResult>();
+        let (write_tx, write_rx) = tokio::sync::oneshot::channel::<credentials::TokenWrite>();
+        // The lock lives in a transaction on a blocking thread; the row goes out to `decide`
+        // and the tokens come back over channels. A dropped caller rolls the transaction back.
+        let held = tokio::task::spawn_blocking(move || {
+            at_rest::with_pg_key(key, || -> Result<(), StoreError> {
+                let mut conn = owner.pool()?.get()?;
+                pg_coord::with_refresh_lock(&mut conn, credential_id, wait, |tx| {
+                    let row = credentials::get(&mut *tx, credential_id);
+                    let failed = row.is_err();
+                    if row_tx.send(row).is_err() || failed {
+                        return Err(StoreError::Pool("refresh abandoned".into()));
+                    }
+                    match write_rx.blocking_recv() {
+                        Ok(w) => {
+                            credentials::write_tokens(&mut *tx, credential_id, &w, now_ms())?;
+                            Ok(())
+                        }
+                        // Nothing to write (the stored token was fresh, or the refresh failed).
+                        Err(_) => Ok(()),
+                    }
+                })
+            })
+        });
+        let row = match row_rx.await {
+            Ok(row) => row?,
+            Err(_) => {
+                join(held).await??;
+                return Err(StoreError::Pool("the refresh lock ended early".into()));
+            }
+        };
+        let (out, write) = decide(row).await;
+        if let Some(w) = write {
+            let _ = write_tx.send(w);
+        } else {
+            drop(write_tx);
+        }
+        let committed = join(held).await.and_then(|r| r);
+        Ok((out, committed))
     }
 
     /// Runs `f` on the blocking pool with a connection of either backend (on PostgreSQL, in a
@@ -360,6 +447,7 @@ impl Store {
         T: Send + 'static,
     {
         let backend = self.backend.clone();
+        let key = self.secrets_key.load_full();
         join(tokio::task::spawn_blocking(move || match backend {
             Backend::Sqlite(pool) => {
                 let mut conn = pool.get()?;
@@ -374,7 +462,7 @@ impl Store {
             Backend::Postgres(owner) => {
                 let mut conn = owner.pool()?.get()?;
                 let mut tx = conn.transaction()?;
-                let out = f(db::Db::Postgres(&mut tx))?;
+                let out = at_rest::with_pg_key(key, || f(db::Db::Postgres(&mut tx)))?;
                 tx.commit()?;
                 Ok(out)
             }
@@ -537,7 +625,7 @@ mod tests {
             })
             .await;
         assert!(r.is_err());
-        let all = store.call(settings::get_all).await.unwrap();
+        let all = store.call(|c| settings::get_all(c)).await.unwrap();
         assert!(all.is_empty());
     }
 }

@@ -3,9 +3,10 @@
 //! a listener was reconnecting is gone for good), and a per-credential advisory lock so that
 //! instances sharing one database refresh a credential's token one at a time.
 //!
-//! NOT WIRED INTO THE GATEWAY YET: a start with `DATABASE_URL=postgres://` is still refused
-//! (see `StartupError::PostgresNotServed`). These are the building blocks the pool service
-//! will use there, proven against a real server by the tests in `tests/it/pg_coord.rs`.
+//! The pool service uses them on a PostgreSQL store (`pool::service::coord`); a start with
+//! `DATABASE_URL=postgres://` is still refused (see `StartupError::PostgresNotServed`), so the
+//! gateway does not run them yet. Proven against a real server by `tests/it/pg_coord.rs` and
+//! `tests/it/pg_pool.rs`.
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;

@@ -195,7 +195,7 @@ async fn startup_imports_the_directory_and_env_wins_for_the_same_account() {
     let rows = app
         .state
         .store
-        .call(gcli2api::store::credentials::list)
+        .call(|c| gcli2api::store::credentials::list(c))
         .await
         .unwrap();
     assert_eq!(rows.len(), 1, "one account, not two: {rows:?}");
@@ -236,7 +236,7 @@ async fn export_then_import_round_trips() {
     let rows = fresh
         .state
         .store
-        .call(gcli2api::store::credentials::list)
+        .call(|c| gcli2api::store::credentials::list(c))
         .await
         .unwrap();
     let mut emails: Vec<_> = rows.iter().filter_map(|r| r.email.clone()).collect();

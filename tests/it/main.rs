@@ -37,6 +37,7 @@ mod import_formats;
 mod pg_coord;
 mod pg_instances;
 mod pg_migrate;
+mod pg_pool;
 mod pg_store;
 mod pg_usage;
 mod settings;

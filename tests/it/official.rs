@@ -178,7 +178,7 @@ async fn every_surface(kind: CredentialKind) {
     let id = app
         .state
         .store
-        .call(gcli2api::store::credentials::list)
+        .call(|c| gcli2api::store::credentials::list(c))
         .await
         .unwrap()[0]
         .id;

@@ -413,7 +413,7 @@ async fn upload_imports_and_reports_each_file() {
     let rows = app
         .state
         .store
-        .call(gcli2api::store::credentials::list)
+        .call(|c| gcli2api::store::credentials::list(c))
         .await
         .unwrap();
     assert_eq!(rows.len(), 4);
@@ -801,7 +801,7 @@ async fn pasted_keys_are_added_filtered_and_grouped() {
     let id = app
         .state
         .store
-        .call(gcli2api::store::credentials::list)
+        .call(|c| gcli2api::store::credentials::list(c))
         .await
         .unwrap()
         .into_iter()

@@ -284,7 +284,7 @@ async fn writes_to_locked_keys_are_refused() {
     // Nothing reached the database.
     assert!(
         e.store
-            .call(store::settings::get_all)
+            .call(|c| store::settings::get_all(c))
             .await
             .unwrap()
             .is_empty()
@@ -314,7 +314,7 @@ async fn updates_validate_all_or_nothing() {
     assert_eq!(svc.get().calls_per_rotation, 10, "valid half not applied");
     assert!(
         e.store
-            .call(store::settings::get_all)
+            .call(|c| store::settings::get_all(c))
             .await
             .unwrap()
             .is_empty()
@@ -390,7 +390,7 @@ async fn hot_update_applies_now_and_notifies() {
     svc.reset("log_level").await.unwrap();
     assert_eq!(svc.get().log_level, "info");
     assert_eq!(view(&svc, "log_level").source, Source::Default);
-    let rows = e.store.call(store::settings::get_all).await.unwrap();
+    let rows = e.store.call(|c| store::settings::get_all(c)).await.unwrap();
     assert!(rows.iter().all(|(k, _)| k != "log_level"));
     let audit = e
         .store
@@ -586,7 +586,7 @@ async fn env_password_locks_and_is_plain_compared() {
         other => panic!("{other:?}"),
     }
     assert!(!err.to_string().contains("new-api-pass"));
-    let none: Vec<(String, String)> = e.store.call(store::secrets::get_all).await.unwrap();
+    let none: Vec<(String, String)> = e.store.call(|c| store::secrets::get_all(c)).await.unwrap();
     assert!(none.is_empty(), "nothing generated or stored");
 }
 

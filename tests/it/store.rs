@@ -72,7 +72,7 @@ async fn migrations_apply_to_empty_db_and_reopen_is_idempotent() {
 
     let s = Store::open(&data).await.unwrap();
     assert_eq!(user_version(&db), store::schema_version() as i64);
-    let all = s.call(store::settings::get_all).await.unwrap();
+    let all = s.call(|c| store::settings::get_all(c)).await.unwrap();
     assert_eq!(all, vec![("port".to_string(), json!(8080))]);
 }
 
@@ -243,7 +243,7 @@ async fn credential_repository_round_trip() {
         .unwrap();
     assert_eq!(dups, vec![id, b]);
     let names: Vec<String> = s
-        .call(credentials::list)
+        .call(|c| credentials::list(c))
         .await
         .unwrap()
         .into_iter()
@@ -255,11 +255,11 @@ async fn credential_repository_round_trip() {
     s.tx(move |tx| credentials::set_pool_state(tx, id, r#"{"enabled":false}"#))
         .await
         .unwrap();
-    let states = s.call(credentials::pool_states).await.unwrap();
+    let states = s.call(|c| credentials::pool_states(c)).await.unwrap();
     assert!(states.contains(&(id, Some(r#"{"enabled":false}"#.to_string()))));
     assert!(s.tx(move |tx| credentials::delete(tx, id)).await.unwrap());
     assert!(!s.tx(move |tx| credentials::delete(tx, id)).await.unwrap());
-    let states = s.call(credentials::pool_states).await.unwrap();
+    let states = s.call(|c| credentials::pool_states(c)).await.unwrap();
     assert!(states.iter().all(|(i, _)| *i != id));
     // Ids are never reused (usage history keeps old ids).
     let c = s
@@ -441,7 +441,7 @@ async fn credential_kinds_groups_and_models_round_trip() {
         .tx(move |tx| credentials::insert(tx, &key, 2))
         .await
         .unwrap();
-    let rows = s.call(credentials::list).await.unwrap();
+    let rows = s.call(|c| credentials::list(c)).await.unwrap();
     assert_eq!(rows[0].kind, CredentialKind::CodeAssist);
     assert!(rows[0].models.is_none() && rows[0].quota_group.is_none());
     let k = rows.iter().find(|r| r.id == kid).unwrap();

@@ -2,6 +2,8 @@
 //! access token (an OAuth refresh for Code Assist, a JWT-bearer grant for a Vertex service
 //! account), obtained at most once at a time per credential whoever asks; for Code Assist also
 //! its project, discovered on first use.
+use chrono::{DateTime, Utc};
+
 use super::{AcquireError, Lease, PoolService, REFRESH_MARGIN, TokenError, sha256_hex};
 use crate::google::executor::{Call, CodeAssist, GeminiApi, Vertex, VertexExpress};
 use crate::google::kind::{CredentialKind, Pin};
@@ -172,6 +174,7 @@ impl PoolService {
                 _ => {}
             }
         }
+        self.note_rejected(lease.id, sent);
         self.access_token(lease.id).await
     }
 
@@ -230,6 +233,9 @@ impl PoolService {
     }
 
     async fn do_refresh(&self, id: CredId) -> Result<String, TokenError> {
+        if self.inner.sync.is_some() {
+            return self.refresh_shared(id).await;
+        }
         let t = self
             .tokens(id)
             .ok_or_else(|| TokenError::Permanent("credential was removed".into()))?;
@@ -239,6 +245,33 @@ impl PoolService {
         {
             return Ok(a.clone());
         }
+        let (token, write, expiry, rotated) = self.spend_refresh_token(id, &t).await?;
+        // Written before use: a rotated refresh token must never exist only in memory.
+        let saved = self
+            .inner
+            .store
+            .run_tx(move |db| repo::write_tokens(db, id, &write, now_ms()))
+            .await;
+        if let Err(e) = saved {
+            tracing::error!(credential = id, error = %e, "could not save refreshed tokens");
+            if rotated.is_some() {
+                return Err(TokenError::Transient(
+                    "could not save the rotated refresh token".into(),
+                ));
+            }
+        }
+        self.keep_tokens(id, &token, expiry, rotated.as_deref());
+        tracing::info!(credential = id, "access token refreshed");
+        Ok(token)
+    }
+
+    /// Spends `t`'s refresh token at the token endpoint. Answers the access token, what to
+    /// write, its expiry and the rotated refresh token, if Google sent a new one.
+    pub(super) async fn spend_refresh_token(
+        &self,
+        id: CredId,
+        t: &crate::pool::secrets::Tokens,
+    ) -> Result<(String, repo::TokenWrite, DateTime<Utc>, Option<String>), TokenError> {
         let up = self.inner.upstream.clone();
         match oauth::refresh(&up, &t.client_id, &t.client_secret, &t.refresh_token).await {
             Ok(tr) => {
@@ -249,49 +282,40 @@ impl PoolService {
                 if let Some(r) = &rotated {
                     crate::logs::register_secret(r);
                 }
-                // Written before use: a rotated refresh token must never exist only in memory.
-                let (access, exp_s) = (tr.access_token.clone(), expiry.to_rfc3339());
-                let rot = rotated.clone().map(|r| {
-                    let sha = sha256_hex(&r);
-                    (r, sha)
-                });
-                let write = self
-                    .inner
-                    .store
-                    .tx(move |tx| {
-                        repo::update_tokens(
-                            tx,
-                            id,
-                            &access,
-                            Some(&exp_s),
-                            rot.as_ref().map(|(r, s)| (r.as_str(), s.as_str())),
-                            now_ms(),
-                        )
-                    })
-                    .await;
-                if let Err(e) = write {
-                    tracing::error!(credential = id, error = %e, "could not save refreshed tokens");
-                    if rotated.is_some() {
-                        return Err(TokenError::Transient(
-                            "could not save the rotated refresh token".into(),
-                        ));
-                    }
-                }
-                let mut all = self.inner.secrets.write();
-                if let Some(Secret::OAuth(slot)) = all.get_mut(&id) {
-                    if let Some(old) = slot.access_token.replace(tr.access_token.clone()) {
-                        crate::logs::forget_secret(&old);
-                    }
-                    slot.expiry = Some(expiry);
-                    if let Some(r) = rotated {
-                        slot.refresh_token = r;
-                    }
-                }
-                tracing::info!(credential = id, "access token refreshed");
-                Ok(tr.access_token)
+                let write = repo::TokenWrite {
+                    access_token: tr.access_token.clone(),
+                    expiry: Some(expiry.to_rfc3339()),
+                    rotated: rotated.clone().map(|r| {
+                        let sha = sha256_hex(&r);
+                        (r, sha)
+                    }),
+                };
+                Ok((tr.access_token, write, expiry, rotated))
             }
             Err(e) if e.is_permanent() => Err(self.refused(id, e.to_string())),
             Err(e) => Err(TokenError::Transient(e.to_string())),
+        }
+    }
+
+    /// Holds these tokens in memory for the credential.
+    pub(super) fn keep_tokens(
+        &self,
+        id: CredId,
+        access: &str,
+        expiry: DateTime<Utc>,
+        refresh_token: Option<&str>,
+    ) {
+        let mut all = self.inner.secrets.write();
+        if let Some(Secret::OAuth(slot)) = all.get_mut(&id) {
+            if slot.access_token.as_deref() != Some(access)
+                && let Some(old) = slot.access_token.replace(access.to_string())
+            {
+                crate::logs::forget_secret(&old);
+            }
+            slot.expiry = Some(expiry);
+            if let Some(r) = refresh_token {
+                slot.refresh_token = r.to_string();
+            }
         }
     }
 

@@ -277,7 +277,7 @@ impl PoolService {
         let wanted = ids.to_vec();
         let rows = self
             .store()
-            .call(move |c| repo::get_many(c, &wanted))
+            .run(move |db| repo::get_many(db, &wanted))
             .await?;
         let mut by_id: std::collections::HashMap<CredId, repo::CredentialRow> =
             rows.into_iter().map(|r| (r.id, r)).collect();
