@@ -140,6 +140,10 @@ pub async fn bind(host: &str, port: u16) -> Result<tokio::net::TcpListener, Star
 /// change without telling it: the client keys.
 const SHARED_RESYNC_EVERY: Duration = Duration::from_secs(1);
 
+/// How often an instance on a shared database compares its whole credential view with the
+/// database, in case a notification was lost (they are normally heard within milliseconds).
+const POOL_RESYNC_EVERY: Duration = Duration::from_secs(30);
+
 /// A configured gateway that has not started serving yet.
 pub struct App {
     state: AppState,
@@ -278,6 +282,8 @@ impl App {
         let watcher = tokio::spawn(watch_settings(state.clone()));
         let keeper = onboarding::keeper::spawn(state.pool.clone(), state.settings.clone());
         let keepalive = keepalive::spawn(state.settings.clone());
+        // On a shared database: the other instances' pool changes, applied off the request path.
+        let pool_listener = state.pool.listen(POOL_RESYNC_EVERY)?;
         // Another instance on the same database may create or revoke client keys.
         let keys_resync = state
             .store
@@ -308,6 +314,10 @@ impl App {
         keepalive.abort();
         if let Some(k) = keys_resync {
             k.abort();
+        }
+        if let Some(l) = pool_listener {
+            // Stopping joins the listener's thread, which may wait out one poll.
+            let _ = tokio::task::spawn_blocking(move || drop(l)).await;
         }
         if let Some(m) = metrics_port {
             m.abort();
