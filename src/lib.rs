@@ -137,7 +137,7 @@ pub async fn bind(host: &str, port: u16) -> Result<tokio::net::TcpListener, Star
 }
 
 /// How often an instance on a shared (PostgreSQL) database re-reads what other instances may
-/// change without telling it: the client keys.
+/// change without telling it: client keys, settings and passwords.
 const SHARED_RESYNC_EVERY: Duration = Duration::from_secs(1);
 
 /// How often an instance on a shared database compares its whole credential view with the
@@ -284,11 +284,11 @@ impl App {
         let keepalive = keepalive::spawn(state.settings.clone());
         // On a shared database: the other instances' pool changes, applied off the request path.
         let pool_listener = state.pool.listen(POOL_RESYNC_EVERY)?;
-        // Another instance on the same database may create or revoke client keys.
-        let keys_resync = state
+        // Another instance on the same database may change keys, settings and passwords.
+        let shared_resync = state
             .store
             .is_postgres()
-            .then(|| state.keys.spawn_resync(SHARED_RESYNC_EVERY));
+            .then(|| tokio::spawn(resync_shared(state.clone())));
         let metrics_port = match state.settings.get().metrics_listen {
             Some(addr) => {
                 let l = bind(&addr.ip().to_string(), addr.port()).await?;
@@ -312,7 +312,7 @@ impl App {
         watcher.abort();
         keeper.abort();
         keepalive.abort();
-        if let Some(k) = keys_resync {
+        if let Some(k) = shared_resync {
             k.abort();
         }
         if let Some(l) = pool_listener {
@@ -336,6 +336,26 @@ impl App {
         }
         served?;
         Ok(())
+    }
+}
+
+/// Re-reads, every [`SHARED_RESYNC_EVERY`], what another instance on the same database may
+/// have changed: a key revoked, a setting saved or a password changed on one instance holds
+/// on all of them within that time. Small reads, off the request path.
+async fn resync_shared(state: AppState) {
+    let mut tick = tokio::time::interval(SHARED_RESYNC_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = state.keys.resync().await {
+            tracing::warn!(error = %e, "could not re-read the client keys");
+        }
+        if let Err(e) = state.settings.resync().await {
+            tracing::warn!(error = %e, "could not re-read the settings");
+        }
+        if let Err(e) = state.passwords.resync().await {
+            tracing::warn!(error = %e, "could not re-read the passwords");
+        }
     }
 }
 

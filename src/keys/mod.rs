@@ -272,22 +272,6 @@ impl KeyService {
         self.reload().await
     }
 
-    /// Runs [`KeyService::resync`] every `every` until the task is aborted: on a shared
-    /// database a key revoked on one instance stops working on the others within that time.
-    pub fn spawn_resync(&self, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
-        let keys = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                if let Err(e) = keys.resync().await {
-                    tracing::warn!(error = %e, "could not re-read the client keys");
-                }
-            }
-        })
-    }
-
     /// The key `presented` is, if it is one of ours (disabled and expired keys included:
     /// the caller decides, see [`ClientKey::usable`]).
     pub fn authenticate(&self, presented: &str) -> Option<Arc<ClientKey>> {

@@ -168,12 +168,7 @@ impl Passwords {
         let rows = store.run(|db| store::secrets::get_all(db)).await?;
         let mut saved = HashMap::new();
         for (name, phc) in rows {
-            let kind = match name.as_str() {
-                "api_password" => PasswordKind::Api,
-                "panel_password" => PasswordKind::Panel,
-                "password" => PasswordKind::Shared,
-                _ => continue,
-            };
+            let Some(kind) = kind_of(&name) else { continue };
             saved.insert(kind, saved_hash(phc));
         }
 
@@ -207,6 +202,30 @@ impl Passwords {
         let same = passwords.compute_same(&plaintext).await;
         passwords.inner.same.store(same, Ordering::Release);
         Ok((passwords, generated))
+    }
+
+    /// Re-reads the saved hashes another instance may have changed in a shared database: a
+    /// password changed on one instance stops working on the others within one resync.
+    pub async fn resync(&self) -> Result<(), SettingsError> {
+        let Some(store) = &self.inner.store else {
+            return Ok(());
+        };
+        let rows = store.run(|db| store::secrets::get_all(db)).await?;
+        let mut now: HashMap<PasswordKind, String> = HashMap::new();
+        for (name, phc) in rows {
+            if let Some(kind) = kind_of(&name) {
+                now.insert(kind, phc);
+            }
+        }
+        let mut saved = self.inner.saved.write();
+        saved.retain(|k, _| now.contains_key(k));
+        for (kind, phc) in now {
+            // An unchanged hash keeps its cache of the digest it accepted.
+            if saved.get(&kind).is_none_or(|h| h.phc != phc) {
+                saved.insert(kind, saved_hash(phc));
+            }
+        }
+        Ok(())
     }
 
     /// Whether the API key and the panel password are known to be the same secret: then
@@ -416,6 +435,16 @@ pub fn warn_same() {
     tracing::warn!(
         "the API key and the panel password are the same: every API client can open the panel and export credentials; set API_PASSWORD and PANEL_PASSWORD to different values"
     );
+}
+
+/// The password a `secrets` row holds, by the row's name.
+fn kind_of(name: &str) -> Option<PasswordKind> {
+    match name {
+        "api_password" => Some(PasswordKind::Api),
+        "panel_password" => Some(PasswordKind::Panel),
+        "password" => Some(PasswordKind::Shared),
+        _ => None,
+    }
 }
 
 fn saved_hash(phc: String) -> Arc<SavedHash> {

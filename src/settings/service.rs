@@ -107,23 +107,7 @@ impl SettingsService {
             })
             .await?;
 
-        let mut saved = HashMap::new();
-        for (key, value) in rows {
-            // Saved values are data, not a typo in a file the operator controls: a bad one is
-            // reported and skipped so the panel can still start and fix it.
-            let Some(def) = registry::find(&key).filter(|d| d.api_writable) else {
-                tracing::warn!(key = %key, "ignoring saved value for an unknown or non-writable setting");
-                continue;
-            };
-            match super::validate::parse(def.kind, &value) {
-                Ok(v) => {
-                    saved.insert(def.key, v);
-                }
-                Err(reason) => {
-                    tracing::warn!(key = def.key, %reason, "ignoring invalid saved setting")
-                }
-            }
-        }
+        let saved = read_saved(rows);
         let saved_secrets = secret_rows
             .iter()
             .filter_map(|(name, _)| registry::find(name).filter(|d| d.secret).map(|d| d.key))
@@ -372,6 +356,35 @@ impl SettingsService {
         self.apply(validated)
     }
 
+    /// Re-reads the saved values another instance may have changed in a shared database and
+    /// applies the differences as if they were saved here (hot settings go live; the others
+    /// wait for a restart, as on the instance that saved them).
+    pub async fn resync(&self) -> Result<(), SettingsError> {
+        let _writer = self.inner.write.lock().await;
+        let rows = self
+            .inner
+            .store
+            .run(|db| store::settings::get_all(db))
+            .await?;
+        let now = read_saved(rows);
+        let changes: Vec<(&'static str, Option<Value>)> = {
+            let view = self.view();
+            let mut keys: Vec<&'static str> =
+                view.saved.keys().chain(now.keys()).copied().collect();
+            keys.sort_unstable();
+            keys.dedup();
+            keys.into_iter()
+                .filter(|k| !self.inner.locked.contains_key(*k))
+                .filter(|k| view.saved.get(k) != now.get(k))
+                .map(|k| (k, now.get(k).cloned()))
+                .collect()
+        };
+        if !changes.is_empty() {
+            self.apply(changes)?;
+        }
+        Ok(())
+    }
+
     /// Delete the saved value of `key` (it falls back to its default).
     pub async fn reset(&self, key: &str) -> Result<(), SettingsError> {
         self.update(vec![(key.to_string(), Value::Null)]).await?;
@@ -442,4 +455,25 @@ impl SettingsService {
             view.saved_secrets.remove(key);
         }
     }
+}
+
+/// The saved rows as values by setting. Saved values are data, not a typo in a file the
+/// operator controls: a bad one is reported and skipped so the panel can still start and fix it.
+fn read_saved(rows: Vec<(String, Value)>) -> HashMap<&'static str, Value> {
+    let mut saved = HashMap::new();
+    for (key, value) in rows {
+        let Some(def) = registry::find(&key).filter(|d| d.api_writable) else {
+            tracing::warn!(key = %key, "ignoring saved value for an unknown or non-writable setting");
+            continue;
+        };
+        match super::validate::parse(def.kind, &value) {
+            Ok(v) => {
+                saved.insert(def.key, v);
+            }
+            Err(reason) => {
+                tracing::warn!(key = def.key, %reason, "ignoring invalid saved setting")
+            }
+        }
+    }
+    saved
 }

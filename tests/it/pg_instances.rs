@@ -223,6 +223,14 @@ async fn a_database_restart_mid_load_loses_no_counted_request() {
         if i == 20 {
             cluster.stop();
         }
+        if i == 39 {
+            // The outage is visible to a load balancer: a flush failed, /healthz says so.
+            assert!(
+                a.state.usage.flush().await.is_err(),
+                "no database, no flush"
+            );
+            assert_eq!(healthz(&a).await, 503);
+        }
         if i == 40 {
             cluster.start_again();
         }
@@ -246,9 +254,19 @@ async fn a_database_restart_mid_load_loses_no_counted_request() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    assert_eq!(healthz(&a).await, 200, "healthy again once a flush landed");
     assert_eq!(counted_in_database(&a.sim, &url).await, (60, 60));
     b.stop().await;
     a.stop().await;
+}
+
+async fn healthz(app: &TestApp) -> u16 {
+    app.http
+        .get(format!("{}/healthz", app.url))
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
 }
 
 async fn status_with_key(app: &TestApp, key: &str) -> u16 {
@@ -310,6 +328,43 @@ async fn a_client_key_made_or_revoked_on_one_instance_counts_on_the_other() {
         "B still accepts the key A revoked: {}",
         status_with_key(&b, &secret).await
     );
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn a_setting_or_password_saved_on_one_instance_holds_on_the_other() {
+    use gcli2api::settings::passwords::PasswordKind;
+    let url = fresh_database("two_instances_settings");
+    let a = builder().users(1).env("DATABASE_URL", &url).spawn().await;
+    let b = another(&a.sim, &url).await;
+    assert!(!b.state.settings.get().compatibility_mode);
+    a.state
+        .settings
+        .update(vec![("compatibility_mode".into(), json!(true))])
+        .await
+        .expect("A saves a hot setting");
+    let took = within(Duration::from_secs(3), || async {
+        b.state.settings.get().compatibility_mode
+    })
+    .await;
+    assert!(took.is_some(), "B never applied the setting A saved");
+
+    assert!(b.state.passwords.verify_panel(KEY).await);
+    a.state
+        .passwords
+        .set(PasswordKind::Panel, "a-new-panel-password-42")
+        .await
+        .expect("A sets a panel password");
+    let took = within(Duration::from_secs(3), || async {
+        b.state
+            .passwords
+            .verify_panel("a-new-panel-password-42")
+            .await
+            && !b.state.passwords.verify_panel(KEY).await
+    })
+    .await;
+    assert!(took.is_some(), "B still takes the old panel password");
     b.stop().await;
     a.stop().await;
 }
