@@ -121,11 +121,10 @@ async fn generate_and_store(
     // believe their own password is the one in force.
     let inserted = store
         .run_tx(move |mut tx| {
-            if store::secrets::get(tx.reborrow(), key)?.is_some() {
+            let now = store::now_ms();
+            if !store::secrets::insert_if_absent(tx.reborrow(), key, &stored, now)? {
                 return Ok(false);
             }
-            let now = store::now_ms();
-            store::secrets::put(tx.reborrow(), key, &stored, now)?;
             store::audit::append(
                 tx.reborrow(),
                 &store::audit::NewAuditEvent {

@@ -42,6 +42,28 @@ pub fn get_all<'c, 't: 'c>(db: impl Into<Db<'c, 't>>) -> Result<Vec<(String, Str
     }
 }
 
+/// Insert the hash for `name` unless one is stored; whether it was inserted. One statement, so
+/// instances starting at once on a shared database cannot both believe theirs is in force.
+pub fn insert_if_absent<'c, 't: 'c>(
+    db: impl Into<Db<'c, 't>>,
+    name: &str,
+    argon2_hash: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    const SQL: &str = "INSERT INTO secrets (name, argon2_hash, updated_at) VALUES ";
+    let n = match db.into() {
+        Db::Sqlite(conn) => conn.execute(
+            &format!("{SQL}(?1, ?2, ?3) ON CONFLICT (name) DO NOTHING"),
+            params![name, argon2_hash, now],
+        )? as u64,
+        Db::Postgres(tx) => tx.execute(
+            &format!("{SQL}($1, $2, $3) ON CONFLICT (name) DO NOTHING"),
+            &[&name, &argon2_hash, &now],
+        )?,
+    };
+    Ok(n == 1)
+}
+
 /// Insert or replace the hash for `name`.
 pub fn put<'c, 't: 'c>(
     db: impl Into<Db<'c, 't>>,

@@ -1042,3 +1042,44 @@ async fn request_log_alike_on_both_backends() {
     assert_eq!((sqlite.2, sqlite.3, sqlite.4), ((0, 7), 5, true));
     assert_eq!(postgres, sqlite);
 }
+
+/// Instances starting together on an empty shared database each generate a password: exactly
+/// one insert wins, and every instance reads back the winner (so none prints a password that
+/// is not in force).
+#[tokio::test]
+async fn racing_password_inserts_leave_exactly_one() {
+    use gcli2api::store::secrets;
+    let url = pg_cluster::fresh_database("secrets_race");
+    let (won, stored) = tokio::task::spawn_blocking(move || {
+        let url = pg_url(&url);
+        let mut c = pg::connect(&url).unwrap();
+        pg::migrate(&mut c, &url).unwrap();
+        let pool = pg_counters::open_pool(&url, 8).unwrap();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let racers: Vec<_> = (0..8)
+            .map(|i| {
+                let (pool, barrier) = (pool.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    let mut conn = pool.get().unwrap();
+                    let mut tx = conn.transaction().unwrap();
+                    barrier.wait();
+                    let hash = format!("$argon2id$v=19$m=19456,t=2,p=1$salt{i}$hash");
+                    let won = secrets::insert_if_absent(&mut tx, "api_password", &hash, 1).unwrap();
+                    tx.commit().unwrap();
+                    won.then_some(hash)
+                })
+            })
+            .collect();
+        let won: Vec<String> = racers
+            .into_iter()
+            .filter_map(|h| h.join().unwrap())
+            .collect();
+        let mut tx = c.transaction().unwrap();
+        let stored = secrets::get(&mut tx, "api_password").unwrap();
+        (won, stored)
+    })
+    .await
+    .unwrap();
+    assert_eq!(won.len(), 1, "{won:?}");
+    assert_eq!(stored.as_deref(), Some(won[0].as_str()));
+}
