@@ -354,6 +354,14 @@ impl From<crate::store::postgres::PgError> for PgWriteError {
 /// again with a savepoint per row, setting the refused ones aside. Then, in the same
 /// transaction, every instance's use of the current window is read for the instance to adopt.
 fn write_batch_pg(tx: &mut ::postgres::Transaction<'_>, b: &Batch) -> Result<Written, StoreError> {
+    for (old, new) in &b.moves {
+        // Idempotent: the first instance to apply a rule change moves the rows, the others
+        // find none left on the old window.
+        tx.execute(
+            "UPDATE quota_windows SET window_start = $2 WHERE window_start = $1",
+            &[old, new],
+        )?;
+    }
     let whole = {
         let mut sp = tx.transaction()?;
         match write_pg(&mut sp, b, false) {
