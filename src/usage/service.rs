@@ -236,6 +236,23 @@ impl Inner {
         for (id, used) in &written.shared {
             self.cell(*id).adopt_shared(batch.window, *used);
         }
+        // And the overrides, which another instance may have changed: a changed one may
+        // have grown, so the pool drops its parks for that credential.
+        if let Some(limits) = &written.limits {
+            for id in limits.keys() {
+                self.cell(*id);
+            }
+            for (id, c) in self.all_cells() {
+                let want = limits.get(&id).copied().unwrap_or_default();
+                let changed = {
+                    let mut d = c.data.lock();
+                    std::mem::replace(&mut d.limits, want) != want
+                };
+                if changed {
+                    self.release(Some(id));
+                }
+            }
+        }
     }
 
     pub(super) fn release(&self, id: Option<CredId>) {

@@ -345,6 +345,36 @@ async fn two_instances_sharing_one_database_count_exactly() {
     assert_eq!(b.credential_stats(1).today.total.used, 154);
     assert_eq!(b.over_quota(2, ModelClass::Flash), None);
 
+    // An override set through one instance reaches the other on its next flush (a raised
+    // limit lets the credential serve again there).
+    a.set_limits(
+        1,
+        LimitOverride {
+            total: Some(1000),
+            pro: None,
+        },
+    )
+    .await
+    .unwrap_err();
+    exec(
+        &sa,
+        "INSERT INTO credentials (id, name, source, payload_json, created_at, updated_at)
+         VALUES (1, 'c1', 'upload', '{}', 0, 0)",
+    )
+    .await;
+    let raised = LimitOverride {
+        total: Some(1000),
+        pro: None,
+    };
+    a.set_limits(1, raised).await.unwrap();
+    assert!(
+        b.over_quota(1, ModelClass::Flash).is_some(),
+        "not flushed yet"
+    );
+    b.flush().await.unwrap();
+    assert_eq!(b.over_quota(1, ModelClass::Flash), None);
+    assert_eq!(b.credential_stats(1).today.total.limit, Some(1000));
+
     // A reset through one instance zeroes the shared rows; the other sees it on its next flush.
     a.reset(Some(1)).await.unwrap();
     b.flush().await.unwrap();
