@@ -677,8 +677,7 @@ fn write_pg(
     })
 }
 
-/// Zero the call counters and today's use of one credential or of all (PostgreSQL: the
-/// shared rows; SQLite writes the zeroed cells with its absolute flush instead).
+/// Zero the call counters and today's use of one credential or of all.
 pub(crate) fn reset_shared<'c, 't: 'c>(
     db: impl Into<Db<'c, 't>>,
     id: Option<CredId>,
