@@ -105,9 +105,10 @@ impl UsageService {
             Some(id) => self.inner.find(id).into_iter().collect(),
             None => self.inner.all_cells().into_iter().map(|(_, c)| c).collect(),
         };
-        if self.inner.store.is_postgres() {
-            // Shared rows: zeroed in the database (a delta cannot say "zero"), then here,
-            // with what this instance had not written yet.
+        {
+            // The rows are zeroed in the database first (on PostgreSQL a delta cannot say
+            // "zero", and other instances must see it), then here, including what this
+            // instance had not written yet.
             let _writer = self.inner.writer.lock().await;
             self.inner
                 .store
@@ -119,16 +120,10 @@ impl UsageService {
                 d.used = [0; 3];
                 d.synced.counts.clear();
                 d.synced.used = [0; 3];
+                c.dirty.store(true, Ordering::Release);
             }
-            self.inner.release(id);
-            return Ok(());
         }
-        for c in targets {
-            let mut d = c.data.lock();
-            d.counts.clear();
-            d.used = [0; 3];
-            c.dirty.store(true, Ordering::Release);
-        }
+        // History recorded before the reset is persisted before this returns, as before.
         self.flush().await?;
         self.inner.release(id);
         Ok(())

@@ -366,6 +366,10 @@ pub(crate) struct Batch {
     /// Start (ms) of the current window when the batch was taken: on PostgreSQL the flush
     /// also reads every instance's use of it.
     pub window: i64,
+    /// Rule changes since the last flush, as (old window start, new window start): on
+    /// PostgreSQL the shared rows of the old window move to the new one before the deltas go
+    /// out (idempotent, so every instance may apply the same move).
+    pub moves: Vec<(i64, i64)>,
 }
 
 impl Batch {

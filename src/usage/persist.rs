@@ -100,8 +100,13 @@ pub(crate) fn load<'c, 't: 'c>(db: impl Into<Db<'c, 't>>) -> Result<Loaded, Stor
             out.quota.push((id, c, window, to_u64(used)));
         }
     }
+    out.limits = limits_of(limit_rows).into_iter().collect();
+    Ok(out)
+}
+
+fn limits_of(rows: Vec<LimitRow>) -> BTreeMap<CredId, LimitOverride> {
     let mut limits: BTreeMap<CredId, LimitOverride> = BTreeMap::new();
-    for (id, class, limit) in limit_rows {
+    for (id, class, limit) in rows {
         let e = limits.entry(id).or_default();
         match class.as_str() {
             "total" => e.total = Some(to_u64(limit)),
@@ -113,8 +118,7 @@ pub(crate) fn load<'c, 't: 'c>(db: impl Into<Db<'c, 't>>) -> Result<Loaded, Stor
             ),
         }
     }
-    out.limits = limits.into_iter().collect();
-    Ok(out)
+    limits
 }
 
 /// Keep a row's failure from sinking its batch. SQLite backs out only the failed statement on a
@@ -154,6 +158,9 @@ pub(crate) struct Written {
     pub totals: Vec<CellTotals>,
     /// PostgreSQL only: every instance's use of the batch's window, per credential and class.
     pub shared: Vec<(CredId, [u64; 3])>,
+    /// PostgreSQL only: every credential's overrides as the database has them (another
+    /// instance may have changed them).
+    pub limits: Option<BTreeMap<CredId, LimitOverride>>,
 }
 
 /// The shared totals after one cell's deltas: per class (`None`: not written, or refused as
@@ -354,6 +361,14 @@ impl From<crate::store::postgres::PgError> for PgWriteError {
 /// again with a savepoint per row, setting the refused ones aside. Then, in the same
 /// transaction, every instance's use of the current window is read for the instance to adopt.
 fn write_batch_pg(tx: &mut ::postgres::Transaction<'_>, b: &Batch) -> Result<Written, StoreError> {
+    for (old, new) in &b.moves {
+        // Idempotent: the first instance to apply a rule change moves the rows, the others
+        // find none left on the old window.
+        tx.execute(
+            "UPDATE quota_windows SET window_start = $2 WHERE window_start = $1",
+            &[old, new],
+        )?;
+    }
     let whole = {
         let mut sp = tx.transaction()?;
         match write_pg(&mut sp, b, false) {
@@ -380,6 +395,12 @@ fn write_batch_pg(tx: &mut ::postgres::Transaction<'_>, b: &Batch) -> Result<Wri
         },
     };
     written.shared = shared_use(tx, b.window)?;
+    let rows = tx
+        .query(LOAD_LIMITS, &[])?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    written.limits = Some(limits_of(rows));
     Ok(written)
 }
 
@@ -652,11 +673,11 @@ fn write_pg(
         rejected,
         totals,
         shared: Vec::new(),
+        limits: None,
     })
 }
 
-/// Zero the call counters and today's use of one credential or of all (PostgreSQL: the
-/// shared rows; SQLite writes the zeroed cells with its absolute flush instead).
+/// Zero the call counters and today's use of one credential or of all.
 pub(crate) fn reset_shared<'c, 't: 'c>(
     db: impl Into<Db<'c, 't>>,
     id: Option<CredId>,

@@ -61,6 +61,8 @@ pub(super) struct Inner {
     default_pro: AtomicU64,
     official: RwLock<OfficialLimits>,
     pending: Mutex<Pending>,
+    /// Window moves from rule changes not yet written (PostgreSQL only; see `Batch::moves`).
+    moves: Mutex<Vec<(i64, i64)>>,
     /// Serialises flushes and limit writes: snapshots are absolute values, so two flushes
     /// committing out of order could write an older value last.
     pub(super) writer: tokio::sync::Mutex<()>,
@@ -157,6 +159,7 @@ impl Inner {
             pending,
             cells,
             window,
+            moves: std::mem::take(&mut *self.moves.lock()),
         }
     }
 
@@ -168,7 +171,13 @@ impl Inner {
             pending: shared.pending.clone(),
             cells: shared.cells.clone(),
             window: shared.window,
+            moves: shared.moves.clone(),
         });
+        if !batch.moves.is_empty() {
+            let mut moves = self.moves.lock();
+            let later = std::mem::replace(&mut *moves, batch.moves);
+            moves.extend(later);
+        }
         self.pending.lock().merge(batch.pending);
         for snap in batch.cells {
             if let Some(c) = self.find(snap.id) {
@@ -226,6 +235,23 @@ impl Inner {
         // which also brings in the classes this flush did not write.
         for (id, used) in &written.shared {
             self.cell(*id).adopt_shared(batch.window, *used);
+        }
+        // And the overrides, which another instance may have changed: a changed one may
+        // have grown, so the pool drops its parks for that credential.
+        if let Some(limits) = &written.limits {
+            for id in limits.keys() {
+                self.cell(*id);
+            }
+            for (id, c) in self.all_cells() {
+                let want = limits.get(&id).copied().unwrap_or_default();
+                let changed = {
+                    let mut d = c.data.lock();
+                    std::mem::replace(&mut d.limits, want) != want
+                };
+                if changed {
+                    self.release(Some(id));
+                }
+            }
         }
     }
 
@@ -305,6 +331,7 @@ impl UsageService {
             default_pro: AtomicU64::new(limits.pro),
             official: RwLock::new(OfficialLimits::default()),
             pending: Mutex::new(Pending::default()),
+            moves: Mutex::new(Vec::new()),
             writer: tokio::sync::Mutex::new(()),
             release: RwLock::new(None),
             task: Mutex::new(None),
@@ -343,12 +370,22 @@ impl UsageService {
             let next = Window::at(rule, now);
             let old = w.start_ms;
             if next.start_ms != old {
+                let shared = self.inner.store.is_postgres();
                 for (_, c) in self.inner.all_cells() {
                     let mut d = c.data.lock();
                     if d.window == old {
                         d.window = next.start_ms;
                         c.dirty.store(true, Ordering::Release);
                     }
+                    // What the database holds moves with it (`Batch::moves`), so only what
+                    // this instance counted since its last flush goes out as a delta; sending
+                    // the whole carried count would add it once per instance.
+                    if shared && d.synced.window == old {
+                        d.synced.window = next.start_ms;
+                    }
+                }
+                if shared {
+                    self.inner.moves.lock().push((old, next.start_ms));
                 }
             }
             *w = next;

@@ -345,6 +345,36 @@ async fn two_instances_sharing_one_database_count_exactly() {
     assert_eq!(b.credential_stats(1).today.total.used, 154);
     assert_eq!(b.over_quota(2, ModelClass::Flash), None);
 
+    // An override set through one instance reaches the other on its next flush (a raised
+    // limit lets the credential serve again there).
+    a.set_limits(
+        1,
+        LimitOverride {
+            total: Some(1000),
+            pro: None,
+        },
+    )
+    .await
+    .unwrap_err();
+    exec(
+        &sa,
+        "INSERT INTO credentials (id, name, source, payload_json, created_at, updated_at)
+         VALUES (1, 'c1', 'upload', '{}', 0, 0)",
+    )
+    .await;
+    let raised = LimitOverride {
+        total: Some(1000),
+        pro: None,
+    };
+    a.set_limits(1, raised).await.unwrap();
+    assert!(
+        b.over_quota(1, ModelClass::Flash).is_some(),
+        "not flushed yet"
+    );
+    b.flush().await.unwrap();
+    assert_eq!(b.over_quota(1, ModelClass::Flash), None);
+    assert_eq!(b.credential_stats(1).today.total.limit, Some(1000));
+
     // A reset through one instance zeroes the shared rows; the other sees it on its next flush.
     a.reset(Some(1)).await.unwrap();
     b.flush().await.unwrap();
@@ -566,6 +596,53 @@ async fn two_instances_loaded_through_an_outage_lose_nothing() {
     };
     assert_eq!(view(&a), view(&b));
     assert_eq!(view(&a).iter().sum::<u64>() as i64, total);
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
+
+/// A reset rule change applied on both instances carries today's shared count into the new
+/// window once, not once per instance: the rows move in the database (an idempotent move
+/// both flushes apply), and each instance then sends only what it counted since.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rule_change_on_two_instances_carries_the_count_once() {
+    let url = pg_cluster::fresh_database("usage_rule");
+    let (sa, sb) = (pg_store(&url).await, pg_store(&url).await);
+    let clock = Arc::new(ManualClock::new(utc("2026-03-10T12:00:00Z")));
+    let a = start(&sa, &clock, unlimited(), quiet()).await;
+    let b = start(&sb, &clock, unlimited(), quiet()).await;
+    for _ in 0..10 {
+        a.record_call(call(1, PRO, Outcome::Success));
+        b.record_call(call(1, FLASH, Outcome::Success));
+    }
+    for u in [&a, &b, &a] {
+        u.flush().await.unwrap();
+    }
+    assert_eq!(a.credential_stats(1).today.total.used, 20);
+    // Reset at 10:00 UTC instead of 07:00: today's window now starts three hours later.
+    let rule = ResetRule {
+        tz: chrono_tz::UTC,
+        hour: 10,
+    };
+    a.set_rule(rule);
+    b.set_rule(rule);
+    a.record_call(call(1, PRO, Outcome::Success));
+    b.record_call(call(1, PRO, Outcome::Success));
+    for u in [&a, &b, &a] {
+        u.flush().await.unwrap();
+    }
+    for (u, name) in [(&a, "a"), (&b, "b")] {
+        let s = u.credential_stats(1);
+        assert_eq!(s.today.total.used, 22, "{name}");
+        assert_eq!(s.today.window_start, utc("2026-03-10T10:00:00Z"), "{name}");
+    }
+    assert_eq!(
+        scalar(
+            &sa,
+            "SELECT CAST(sum(used) AS BIGINT) FROM quota_windows WHERE window_start = 1773136800000"
+        )
+        .await,
+        22
+    );
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
 }
