@@ -382,7 +382,7 @@ pub async fn run(
 #[handler]
 fn healthz(state: poem::web::Data<&AppState>) -> poem::Response {
     use poem::IntoResponse;
-    if state.usage.store_healthy() {
+    if state.usage.store_healthy() && state.pool.store_reachable() {
         "ok".into_response()
     } else {
         (

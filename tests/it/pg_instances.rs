@@ -222,9 +222,18 @@ async fn a_database_restart_mid_load_loses_no_counted_request() {
     for i in 0..60 {
         if i == 20 {
             cluster.stop();
+            // The outage shows on /healthz at once (the pool's listener lost its link), before
+            // any flush has failed.
+            let took = within(Duration::from_secs(3), || async {
+                healthz(&b).await == 503
+            })
+            .await;
+            assert!(
+                took.is_some(),
+                "B's /healthz still says ok with the database down"
+            );
         }
         if i == 39 {
-            // The outage is visible to a load balancer: a flush failed, /healthz says so.
             assert!(
                 a.state.usage.flush().await.is_err(),
                 "no database, no flush"
@@ -254,7 +263,14 @@ async fn a_database_restart_mid_load_loses_no_counted_request() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(healthz(&a).await, 200, "healthy again once a flush landed");
+    let took = within(Duration::from_secs(5), || async {
+        healthz(&a).await == 200 && healthz(&b).await == 200
+    })
+    .await;
+    assert!(
+        took.is_some(),
+        "healthy again once the listener and a flush are back"
+    );
     assert_eq!(counted_in_database(&a.sim, &url).await, (60, 60));
     b.stop().await;
     a.stop().await;

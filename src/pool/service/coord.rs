@@ -4,6 +4,7 @@
 //! path; and token refreshes under the credential's cross-instance lock. On SQLite none of
 //! this runs: the service writes its states as they are.
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -31,6 +32,8 @@ pub(super) struct SharedSync {
     /// Access tokens Google rejected here (a 401), per credential: the stored token may be
     /// the same one, fresh by its expiry but dead, and then it is refreshed, not reused.
     rejected: Mutex<HashMap<CredId, String>>,
+    /// Whether the listener holds a database connection (true until it first loses one).
+    pub(super) connected: Arc<AtomicBool>,
 }
 
 impl SharedSync {
@@ -39,6 +42,7 @@ impl SharedSync {
             origin: uuid::Uuid::new_v4().simple().to_string(),
             synced: Mutex::new(states.map(|(id, s)| (id, Shared::of(s))).collect()),
             rejected: Mutex::default(),
+            connected: Arc::new(AtomicBool::new(true)),
         }
     }
 }
@@ -174,8 +178,17 @@ impl PoolService {
         };
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(apply_loop(Arc::downgrade(&self.inner), rx));
-        let sink = ChannelSink(tx);
+        let sink = ChannelSink(tx, Arc::clone(&sync.connected));
         Listener::spawn(url.clone(), sync.origin.clone(), resync_every, sink).map(Some)
+    }
+
+    /// Whether this instance's link to a shared database is up, as its listener last saw it
+    /// (always true on SQLite: a local file has no link to lose).
+    pub fn store_reachable(&self) -> bool {
+        self.inner
+            .sync
+            .as_ref()
+            .is_none_or(|s| s.connected.load(Ordering::Relaxed))
     }
 
     /// Brings one credential in line with its row (a notification named it).
@@ -363,7 +376,9 @@ enum Event {
     Resync,
 }
 
-struct ChannelSink(mpsc::UnboundedSender<Event>);
+/// Hands the listener's events to this service's apply task, and tells whether the listener
+/// holds a connection (what `/healthz` reports on a shared database).
+struct ChannelSink(mpsc::UnboundedSender<Event>, Arc<AtomicBool>);
 
 impl pg_coord::Sink for ChannelSink {
     fn change(&self, envelope: Envelope) {
@@ -377,10 +392,14 @@ impl pg_coord::Sink for ChannelSink {
 
     fn resync(&self, why: Resync) {
         tracing::debug!(?why, "pool resync");
+        if why == Resync::Connected {
+            self.1.store(true, Ordering::Relaxed);
+        }
         let _ = self.0.send(Event::Resync);
     }
 
     fn disconnected(&self, reason: &str) {
+        self.1.store(false, Ordering::Relaxed);
         tracing::warn!(
             reason,
             "pool listener lost its database connection; retrying"
