@@ -437,8 +437,8 @@ async fn within(limit: Duration, what: &str, mut ok: impl FnMut() -> bool) -> Du
 }
 
 /// Two pools on one database: a credential added on A appears on B, a 429 cooldown that A's
-/// request path records reaches B's in-memory view within a second, and so do a disable and
-/// a delete.
+/// request path records reaches B's in-memory view within a second, and so do a disable, a
+/// quota group and a delete.
 #[tokio::test(flavor = "multi_thread")]
 async fn two_pools_see_each_others_changes_within_a_second() {
     let sim = Simulator::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
@@ -482,12 +482,28 @@ async fn two_pools_see_each_others_changes_within_a_second() {
     a.pool.report_failure(&lease, model, &err);
     drop(lease);
     let until = a.pool.state(id).unwrap().cooldowns[model].until;
-    let took = within(Duration::from_secs(1), "B honours A's cooldown", || {
+    let start = Instant::now();
+    let honoured = |b: &Instance| {
         b.pool
             .state(id)
             .is_some_and(|s| s.cooldowns.get(model).is_some_and(|c| c.until == until))
-    })
-    .await;
+    };
+    while !honoured(&b) {
+        if start.elapsed() > Duration::from_secs(1) {
+            let stored = a
+                .pool
+                .store()
+                .run(move |db| repo::pool_state(db, id, false))
+                .await;
+            panic!(
+                "B does not honour A's cooldown within 1 s\nA: {:?}\nB: {:?}\nstored: {stored:?}",
+                a.pool.state(id),
+                b.pool.state(id)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let took = start.elapsed();
     eprintln!("cooldown A -> B took {took:?}");
     // B now picks only the other credential for that model.
     for _ in 0..4 {
@@ -509,6 +525,20 @@ async fn two_pools_see_each_others_changes_within_a_second() {
     assert!(b.pool.state(id).unwrap().cooldowns.contains_key(model));
     assert!(!b.pool.state(id2).unwrap().enabled);
     assert!(!a.pool.state(id2).unwrap().enabled);
+
+    // A quota group set on A reaches B's profile.
+    assert!(
+        a.pool
+            .set_quota_group(id, Some("proj-x".into()))
+            .await
+            .unwrap()
+    );
+    within(Duration::from_secs(1), "B sees the quota group", || {
+        b.pool
+            .profile(id)
+            .is_some_and(|p| p.group.as_deref() == Some("proj-x"))
+    })
+    .await;
 
     assert!(a.pool.delete(id2).await.unwrap());
     within(
@@ -665,7 +695,7 @@ async fn a_rotated_refresh_token_that_cannot_be_written_is_kept_and_written_late
             assert_eq!(stored.payload["access_token"], token.as_str());
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(5), "not written");
+        assert!(start.elapsed() < Duration::from_secs(10), "not written");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(token_calls(), 1, "written without another refresh");

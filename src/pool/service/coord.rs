@@ -107,8 +107,12 @@ impl PoolService {
     pub(super) async fn write_shared(
         &self,
         sync: &SharedSync,
-        states: Vec<(CredId, CredentialState)>,
+        mut states: Vec<(CredId, CredentialState)>,
     ) -> Result<(), StoreError> {
+        // Rows are locked in id order by every instance: two flushes of the same credentials
+        // in different orders would deadlock (and wait for PostgreSQL to break it, a second).
+        states.sort_by_key(|(id, _)| *id);
+        states.dedup_by_key(|(id, _)| *id);
         // No base yet (a credential added here since the start): what we hold is ours.
         let bases: Vec<Option<Shared>> = {
             let synced = sync.synced.lock();
@@ -206,6 +210,14 @@ impl PoolService {
         if self.inner.sync.is_none() {
             return Ok(());
         }
+        // Known before the read: a credential this instance adds meanwhile is committed
+        // before it is held, so it is either in the read or not in this list, never removed.
+        let known: Vec<CredId> = self
+            .core()
+            .profiles()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
         let (rows, states) = self
             .inner
             .store
@@ -213,12 +225,6 @@ impl PoolService {
             .await?;
         let mut states: HashMap<CredId, Option<String>> = states.into_iter().collect();
         let stored: std::collections::HashSet<CredId> = rows.iter().map(|r| r.id).collect();
-        let known: Vec<CredId> = self
-            .core()
-            .profiles()
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect();
         for id in known.into_iter().filter(|id| !stored.contains(id)) {
             self.apply_row(id, None);
         }
@@ -267,6 +273,12 @@ impl PoolService {
             .unwrap_or_else(|| theirs.clone());
         self.adopt(id, &base, &theirs);
         self.take_secret_if_changed(id, &row);
+        // A quota group or discovered models set elsewhere.
+        let profile = super::profile_of(&row, &self.inner.settings.get());
+        let mut core = self.core_mut();
+        if core.profile(id).is_some_and(|p| p != profile) {
+            core.set_profile(id, profile);
+        }
     }
 
     /// Takes the row's secret when it is not the one held (a new sign-in or key elsewhere);
@@ -345,7 +357,7 @@ impl PoolService {
             let mut wait = Duration::from_millis(500);
             loop {
                 tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(10));
+                wait = (wait * 2).min(Duration::from_secs(2));
                 let Some(inner) = weak.upgrade() else { return };
                 let svc = PoolService { inner };
                 let pending = svc
