@@ -406,9 +406,17 @@ impl PoolService {
         group: Option<String>,
     ) -> Result<bool, StoreError> {
         let g = group.clone();
+        let origin = self.origin();
         let found = self
             .store()
-            .run_tx(move |db| repo::set_quota_group(db, id, g.as_deref(), now_ms()))
+            .run_tx(move |mut db| {
+                let found = repo::set_quota_group(db.reborrow(), id, g.as_deref(), now_ms())?;
+                if let (true, Some(origin)) = (found, &origin) {
+                    let change = PoolChange::Reload { credential_id: id };
+                    super::service::publish(db, origin, change)?;
+                }
+                Ok(found)
+            })
             .await?;
         if found {
             let detail = json!({ "group": group });

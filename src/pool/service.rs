@@ -33,7 +33,7 @@ const REFRESH_MARGIN: chrono::Duration = chrono::Duration::minutes(5);
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// The same on a store shared with other instances: a cooldown must reach them within a
 /// second, write, notification and reload included.
-const FLUSH_EVERY_SHARED: Duration = Duration::from_millis(200);
+const FLUSH_EVERY_SHARED: Duration = Duration::from_millis(100);
 
 type QuotaFn = dyn Fn(CredId, super::ModelClass) -> Option<DateTime<Utc>> + Send + Sync;
 
@@ -482,9 +482,17 @@ impl PoolService {
     /// Records the models a credential was found to serve (a Gemini API key's list).
     pub async fn set_models(&self, id: CredId, models: Vec<String>) -> Result<(), StoreError> {
         let m = models.clone();
+        let origin = self.origin();
         self.inner
             .store
-            .run_tx(move |db| repo::set_models(db, id, &m, now_ms()))
+            .run_tx(move |mut db| {
+                let found = repo::set_models(db.reborrow(), id, &m, now_ms())?;
+                if let (true, Some(origin)) = (found, &origin) {
+                    let change = PoolChange::Reload { credential_id: id };
+                    coord::publish(db, origin, change)?;
+                }
+                Ok(found)
+            })
             .await?;
         let mut core = self.core();
         if let Some(p) = core.profile(id)

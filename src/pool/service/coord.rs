@@ -34,6 +34,9 @@ pub(super) struct SharedSync {
     rejected: Mutex<HashMap<CredId, String>>,
     /// Whether the listener holds a database connection (true until it first loses one).
     pub(super) connected: Arc<AtomicBool>,
+    /// Refreshed tokens with a rotated refresh token that could not be written (the
+    /// database was unreachable): kept until a later turn under the lock writes them.
+    unsaved: Mutex<HashMap<CredId, repo::TokenWrite>>,
 }
 
 impl SharedSync {
@@ -43,6 +46,7 @@ impl SharedSync {
             synced: Mutex::new(states.map(|(id, s)| (id, Shared::of(s))).collect()),
             rejected: Mutex::default(),
             connected: Arc::new(AtomicBool::new(true)),
+            unsaved: Mutex::default(),
         }
     }
 }
@@ -107,8 +111,12 @@ impl PoolService {
     pub(super) async fn write_shared(
         &self,
         sync: &SharedSync,
-        states: Vec<(CredId, CredentialState)>,
+        mut states: Vec<(CredId, CredentialState)>,
     ) -> Result<(), StoreError> {
+        // Rows are locked in id order by every instance: two flushes of the same credentials
+        // in different orders would deadlock (and wait for PostgreSQL to break it, a second).
+        states.sort_by_key(|(id, _)| *id);
+        states.dedup_by_key(|(id, _)| *id);
         // No base yet (a credential added here since the start): what we hold is ours.
         let bases: Vec<Option<Shared>> = {
             let synced = sync.synced.lock();
@@ -215,6 +223,14 @@ impl PoolService {
         if self.inner.sync.is_none() {
             return Ok(());
         }
+        // Known before the read: a credential this instance adds meanwhile is committed
+        // before it is held, so it is either in the read or not in this list, never removed.
+        let known: Vec<CredId> = self
+            .core()
+            .profiles()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
         let (rows, states) = self
             .inner
             .store
@@ -222,12 +238,6 @@ impl PoolService {
             .await?;
         let mut states: HashMap<CredId, Option<String>> = states.into_iter().collect();
         let stored: std::collections::HashSet<CredId> = rows.iter().map(|r| r.id).collect();
-        let known: Vec<CredId> = self
-            .core()
-            .profiles()
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect();
         for id in known.into_iter().filter(|id| !stored.contains(id)) {
             self.apply_row(id, None);
         }
@@ -276,6 +286,12 @@ impl PoolService {
             .unwrap_or_else(|| theirs.clone());
         self.adopt(id, &base, &theirs);
         self.take_secret_if_changed(id, &row);
+        // A quota group or discovered models set elsewhere.
+        let profile = super::profile_of(&row, &self.inner.settings.get());
+        let mut core = self.core_mut();
+        if core.profile(id).is_some_and(|p| p != profile) {
+            core.set_profile(id, profile);
+        }
     }
 
     /// Takes the row's secret when it is not the one held (a new sign-in or key elsewhere);
@@ -305,6 +321,15 @@ impl PoolService {
     /// another instance refreshed it meanwhile; otherwise the stored refresh token (the newest,
     /// whoever rotated it) is spent and the result written before the lock is released.
     pub(super) async fn refresh_shared(&self, id: CredId) -> Result<String, TokenError> {
+        Ok(self.locked_refresh(id).await?.0)
+    }
+
+    /// One turn under the lock; a rotated refresh token that could not be written is kept
+    /// (`unsaved`), used and written by the next turn, and retried in the background.
+    async fn locked_refresh(
+        &self,
+        id: CredId,
+    ) -> Result<(String, Option<repo::TokenWrite>), TokenError> {
         let me = self.clone();
         let locked = self
             .inner
@@ -314,56 +339,121 @@ impl PoolService {
             })
             .await;
         let (out, committed) = locked.map_err(|e| TokenError::Transient(e.to_string()))?;
-        let (token, rotated) = out?;
-        if let Err(e) = committed {
-            tracing::error!(credential = id, error = %e, "could not save refreshed tokens");
-            if rotated {
-                // The old refresh token is spent upstream; the new one is kept in memory (it
-                // is written again by the next refresh here) and this call fails loudly.
-                return Err(TokenError::Transient(
-                    "could not save the rotated refresh token".into(),
-                ));
+        let (token, write) = out?;
+        let Some(sync) = &self.inner.sync else {
+            return Ok((token, write));
+        };
+        match (&committed, &write) {
+            (Ok(()), _) => {
+                sync.unsaved.lock().remove(&id);
+            }
+            (Err(e), Some(w)) if w.rotated.is_some() => {
+                tracing::error!(credential = id, error = %e,
+                    "could not save the rotated refresh token; kept in memory, retrying");
+                let first = sync.unsaved.lock().insert(id, w.clone()).is_none();
+                if first {
+                    self.spawn_token_retry(id);
+                }
+            }
+            (Err(e), _) => {
+                tracing::warn!(credential = id, error = %e, "could not save refreshed tokens");
             }
         }
-        Ok(token)
+        Ok((token, write))
     }
 
-    /// Runs while the lock is held. Answers (token, whether the refresh token rotated) and
-    /// the tokens to write.
+    /// Writes a kept rotated refresh token (under the lock, with the next turn's logic) until
+    /// it is in the database.
+    fn spawn_token_retry(&self, id: CredId) {
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut wait = Duration::from_millis(500);
+            loop {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(2));
+                let Some(inner) = weak.upgrade() else { return };
+                let svc = PoolService { inner };
+                let pending = svc
+                    .inner
+                    .sync
+                    .as_ref()
+                    .is_some_and(|s| s.unsaved.lock().contains_key(&id));
+                if !pending || !svc.core().contains(id) {
+                    return;
+                }
+                if let Err(e) = svc.locked_refresh(id).await {
+                    tracing::warn!(credential = id, error = %e, "rotated refresh token still not saved");
+                }
+            }
+        });
+    }
+
+    /// Runs while the lock is held. Answers the token and what was written, and the tokens
+    /// to write.
     async fn refresh_under_lock(
         &self,
         id: CredId,
         row: Option<repo::CredentialRow>,
-    ) -> (Result<(String, bool), TokenError>, Option<repo::TokenWrite>) {
+    ) -> (
+        Result<(String, Option<repo::TokenWrite>), TokenError>,
+        Option<repo::TokenWrite>,
+    ) {
         let stored = row.and_then(|r| match secret_of(r.kind, &r.payload) {
             Some(Secret::OAuth(t)) => Some(t),
             _ => None,
         });
-        let Some(stored) = stored else {
+        let Some(mut stored) = stored else {
             return (
                 Err(TokenError::Permanent("credential was removed".into())),
                 None,
             );
         };
+        let Some(sync) = &self.inner.sync else {
+            return (
+                Err(TokenError::Transient("not a shared store".into())),
+                None,
+            );
+        };
+        // A rotated refresh token this instance could not write is newer than the stored one
+        // (which Google already retired): it is the one to use, and it is written now.
+        let pending = sync.unsaved.lock().get(&id).cloned();
+        let pending_rotation = pending.as_ref().and_then(|p| p.rotated.clone());
+        if let Some((r, _)) = &pending_rotation {
+            stored.refresh_token = r.clone();
+        }
         let now = self.inner.clock.now();
-        let rejected = self
-            .inner
-            .sync
-            .as_ref()
-            .and_then(|s| s.rejected.lock().remove(&id));
+        let rejected = sync.rejected.lock().remove(&id);
+        if let Some(p) = pending.clone() {
+            let exp = p
+                .expiry
+                .as_deref()
+                .and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok());
+            if exp.is_some_and(|e| e - super::REFRESH_MARGIN > now)
+                && rejected.as_deref() != Some(p.access_token.as_str())
+            {
+                // Our kept tokens are still good: only write them.
+                return (Ok((p.access_token.clone(), Some(p.clone()))), Some(p));
+            }
+        }
         if let (Some(a), Some(exp)) = (&stored.access_token, stored.expiry)
             && exp - super::REFRESH_MARGIN > now
             && rejected.as_deref() != Some(a.as_str())
+            && pending.is_none()
         {
             // Another instance refreshed it while we waited: use theirs.
             crate::logs::register_secret(a);
             self.keep_tokens(id, a, exp, Some(&stored.refresh_token));
-            return (Ok((a.clone(), false)), None);
+            return (Ok((a.clone(), None)), None);
         }
         match self.spend_refresh_token(id, &stored).await {
-            Ok((token, write, expiry, rotated)) => {
-                self.keep_tokens(id, &token, expiry, rotated.as_deref());
-                (Ok((token, rotated.is_some())), Some(write))
+            Ok((token, mut write, expiry, rotated)) => {
+                let refresh = rotated.or_else(|| pending_rotation.as_ref().map(|(r, _)| r.clone()));
+                if write.rotated.is_none() {
+                    write.rotated = pending_rotation;
+                }
+                self.keep_tokens(id, &token, expiry, refresh.as_deref());
+                tracing::info!(credential = id, "access token refreshed");
+                (Ok((token, Some(write.clone()))), Some(write))
             }
             Err(e) => (Err(e), None),
         }
