@@ -3,10 +3,9 @@
 //! a listener was reconnecting is gone for good), and a per-credential advisory lock so that
 //! instances sharing one database refresh a credential's token one at a time.
 //!
-//! The pool service uses them on a PostgreSQL store (`pool::service::coord`); a start with
-//! `DATABASE_URL=postgres://` is still refused (see `StartupError::PostgresNotServed`), so the
-//! gateway does not run them yet. Proven against a real server by `tests/it/pg_coord.rs` and
-//! `tests/it/pg_pool.rs`.
+//! The pool service uses them on a PostgreSQL store (`pool::service::coord`). Proven against a
+//! real server by `tests/it/pg_coord.rs`, `tests/it/pg_pool.rs` and, with whole gateways,
+//! `tests/it/pg_instances.rs`.
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;

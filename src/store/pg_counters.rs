@@ -7,8 +7,7 @@
 //! one round trip per call), the `add_*` functions add what an instance counted in memory
 //! since its last flush (the write-behind the hot path needs) and hand back the shared total.
 //! The usage service's flush on PostgreSQL calls `add_quota_used` and `add_counter`
-//! (`usage::persist`); a start with `DATABASE_URL=postgres://` is still refused until every
-//! domain is ported (see `StartupError::PostgresNotServed`).
+//! (`usage::persist`).
 use std::time::Duration;
 
 use r2d2_postgres::PostgresConnectionManager;
