@@ -6,7 +6,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
 use super::auth::{AuthContext, PanelAuth};
-use super::error::Failure;
+use super::error::{ApiError, ErrorCode, Failure};
 use crate::state::AppState;
 
 pub struct SystemApi;
@@ -54,6 +54,9 @@ enum DownloadBackupResponse {
         #[oai(header = "content-disposition")] String,
         #[oai(header = "cache-control")] String,
     ),
+    /// The store is a shared PostgreSQL database: back it up with `pg_dump`.
+    #[oai(status = 503)]
+    Unavailable(Json<ApiError>),
 }
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::System")]
@@ -99,6 +102,13 @@ impl SystemApi {
         _caller: PanelAuth,
         state: Data<&AppState>,
     ) -> Result<DownloadBackupResponse, Failure> {
+        if state.store.is_postgres() {
+            return Ok(DownloadBackupResponse::Unavailable(ApiError::json(
+                ErrorCode::Unavailable,
+                "this gateway stores its data in PostgreSQL: back the database up with pg_dump \
+                 (this download copies the SQLite file only)",
+            )));
+        }
         let file = crate::store::backup::snapshot_for_download(&state.store)
             .await
             .map_err(|e| Failure::internal("cannot back up the database", &e))?;

@@ -384,3 +384,27 @@ async fn a_setting_or_password_saved_on_one_instance_holds_on_the_other() {
     b.stop().await;
     a.stop().await;
 }
+
+#[tokio::test]
+async fn the_backup_download_says_to_use_pg_dump_on_a_shared_database() {
+    let url = fresh_database("backup_download");
+    let a = builder().users(1).env("DATABASE_URL", &url).spawn().await;
+    let r = a
+        .http
+        .get(format!("{}/api/v1/system/backup", a.url))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("pg_dump"),
+        "{body}"
+    );
+    a.stop().await;
+}
