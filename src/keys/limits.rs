@@ -57,6 +57,24 @@ impl Counters {
         s.tokens = tokens;
     }
 
+    /// Raises today's counts to what the shared database holds for the key (all instances'
+    /// flushed counts), never lowering what this instance counted itself.
+    pub fn raise_to(&self, window: i64, requests: u64, tokens: u64) {
+        let mut s = self.m.lock();
+        if s.window > window {
+            return;
+        }
+        s.roll(window);
+        s.requests = s.requests.max(requests);
+        s.tokens = s.tokens.max(tokens);
+    }
+
+    #[cfg(test)]
+    fn snapshot_for_test(&self) -> (i64, u64, u64) {
+        let s = self.m.lock();
+        (s.window, s.requests, s.tokens)
+    }
+
     /// Lets one request in under `f`'s limits, counting it, or says which limit refuses it.
     /// Checks and count happen under one lock, so concurrent requests never overshoot.
     pub fn admit(
@@ -154,6 +172,21 @@ mod tests {
             next: chrono::DateTime::from_timestamp_millis(start + 86_400_000).unwrap(),
             day: "2026-01-01".into(),
         }
+    }
+
+    #[test]
+    fn shared_counts_raise_but_never_lower_todays_and_an_old_window_is_ignored() {
+        let c = Counters::default();
+        c.seed(100, 5, 50);
+        c.raise_to(100, 3, 70);
+        assert_eq!(c.snapshot_for_test(), (100, 5, 70));
+        c.raise_to(100, 9, 10);
+        assert_eq!(c.snapshot_for_test(), (100, 9, 70));
+        // A newer window starts from the shared count; an older one changes nothing.
+        c.raise_to(200, 2, 1);
+        assert_eq!(c.snapshot_for_test(), (200, 2, 1));
+        c.raise_to(100, 99, 99);
+        assert_eq!(c.snapshot_for_test(), (200, 2, 1));
     }
 
     #[test]

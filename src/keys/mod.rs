@@ -267,9 +267,27 @@ impl KeyService {
     /// Re-reads the keys another instance may have created, changed or revoked in a shared
     /// database. Serialised with this instance's own writes, so it never swaps in a map older
     /// than one a write just stored.
+    ///
+    /// Today's counts are raised to the database's too (every instance's flushed counts), so
+    /// a key's daily limits hold across instances, overshot at most by what they count
+    /// between two flushes.
     pub async fn resync(&self) -> Result<(), StoreError> {
         let _w = self.inner.writer.lock().await;
-        self.reload().await
+        self.reload().await?;
+        let window = self.inner.usage.day_window();
+        let day = window.day.to_string();
+        let used = self
+            .inner
+            .store
+            .run(move |db| repo::usage_on(db, &day))
+            .await?;
+        let counters = self.inner.counters.lock();
+        for (id, requests, tokens) in used {
+            if let Some(c) = counters.get(&id) {
+                c.raise_to(window.start_ms, requests, tokens);
+            }
+        }
+        Ok(())
     }
 
     /// The key `presented` is, if it is one of ours (disabled and expired keys included:

@@ -408,3 +408,44 @@ async fn the_backup_download_says_to_use_pg_dump_on_a_shared_database() {
     );
     a.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_keys_daily_limit_holds_across_instances() {
+    let url = fresh_database("two_instances_key_limit");
+    let a = builder().users(2).env("DATABASE_URL", &url).spawn().await;
+    let b = another(&a.sim, &url).await;
+    let fields = gcli2api::store::client_keys::KeyFields {
+        enabled: true,
+        daily_requests: 4,
+        ..Default::default()
+    };
+    let (_key, secret) = a
+        .state
+        .keys
+        .create("limited".into(), fields)
+        .await
+        .expect("A creates a key");
+    let took = within(Duration::from_secs(3), || async {
+        status_with_key(&b, &secret).await == 200
+    })
+    .await;
+    assert!(took.is_some(), "B never accepted the key A made");
+    // One on B so far; two more on A and one on A again: four in all.
+    for _ in 0..3 {
+        assert_eq!(status_with_key(&a, &secret).await, 200);
+    }
+    // Once both have flushed and re-read (each does so every second on its own; done here at
+    // once), the fifth is refused on either instance, though each counted fewer than four.
+    a.state.usage.flush().await.expect("A flushes");
+    b.state.usage.flush().await.expect("B flushes");
+    a.state.keys.resync().await.expect("A re-reads");
+    b.state.keys.resync().await.expect("B re-reads");
+    assert_eq!(
+        status_with_key(&b, &secret).await,
+        429,
+        "B let the key past its daily limit of 4"
+    );
+    assert_eq!(status_with_key(&a, &secret).await, 429);
+    b.stop().await;
+    a.stop().await;
+}
