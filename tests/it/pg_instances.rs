@@ -271,7 +271,12 @@ async fn a_database_restart_mid_load_loses_no_counted_request() {
         took.is_some(),
         "healthy again once the listener and a flush are back"
     );
-    assert_eq!(counted_in_database(&a.sim, &url).await, (60, 60));
+    // Nothing lost; a flush cut off in its COMMIT may count twice (see the README).
+    let (calls, used) = counted_in_database(&a.sim, &url).await;
+    assert!(
+        calls >= 60 && used >= 60,
+        "{calls} calls, {used} used of 60"
+    );
     b.stop().await;
     a.stop().await;
 }
@@ -446,6 +451,51 @@ async fn a_client_keys_daily_limit_holds_across_instances() {
         "B let the key past its daily limit of 4"
     );
     assert_eq!(status_with_key(&a, &secret).await, 429);
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn two_instances_refreshing_one_expiring_credential_at_once_refresh_it_once() {
+    let url = fresh_database("two_instances_expiring");
+    let email = "expiring@sim.test";
+    let a = builder().no_users().env("DATABASE_URL", &url).spawn().await;
+    // Google's token is good for an hour, but the stored one says it expires in a minute:
+    // every instance that uses it refreshes first (under five minutes left).
+    let mut u = a
+        .sim
+        .add_user(UserSpec::new(email).rotate_refresh_token(true));
+    u.expiry = chrono::Utc::now() + chrono::Duration::seconds(60);
+    a.state
+        .pool
+        .add(crate::support::new_credential("expiring.json", &u))
+        .await
+        .expect("A adds the credential");
+    let b = another(&a.sim, &url).await;
+    let before = a.token_requests(email).len();
+    assert_eq!(before, 0, "nothing refreshed before the requests");
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        let (http, base) = (app.http.clone(), app.url.clone());
+        tasks.push(tokio::spawn(async move {
+            http.post(format!("{base}/v1/chat/completions"))
+                .bearer_auth(KEY)
+                .json(&ask(i))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    assert_eq!(
+        a.token_requests(email).len(),
+        1,
+        "both instances found the credential expiring; one refresh upstream"
+    );
     b.stop().await;
     a.stop().await;
 }
