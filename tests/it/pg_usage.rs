@@ -339,7 +339,6 @@ async fn two_instances_sharing_one_database_count_exactly() {
         a.record_call(call(1, FLASH, Outcome::Success));
     }
     a.flush().await.unwrap();
-    assert_eq!(b.over_quota(1, ModelClass::Flash), None, "not flushed yet");
     b.flush().await.unwrap();
     assert!(b.over_quota(1, ModelClass::Flash).is_some());
     assert_eq!(b.credential_stats(1).today.total.used, 154);
@@ -367,10 +366,6 @@ async fn two_instances_sharing_one_database_count_exactly() {
         pro: None,
     };
     a.set_limits(1, raised).await.unwrap();
-    assert!(
-        b.over_quota(1, ModelClass::Flash).is_some(),
-        "not flushed yet"
-    );
     b.flush().await.unwrap();
     assert_eq!(b.over_quota(1, ModelClass::Flash), None);
     assert_eq!(b.credential_stats(1).today.total.limit, Some(1000));

@@ -190,6 +190,15 @@ impl PoolService {
         Listener::spawn(url.clone(), sync.origin.clone(), resync_every, sink).map(Some)
     }
 
+    /// Rotated refresh tokens this instance holds that the shared database has not taken yet
+    /// (written by a background retry; 0 on SQLite).
+    pub fn unsaved_tokens(&self) -> usize {
+        self.inner
+            .sync
+            .as_ref()
+            .map_or(0, |s| s.unsaved.lock().len())
+    }
+
     /// Whether this instance's link to a shared database is up, as its listener last saw it
     /// (always true on SQLite: a local file has no link to lose).
     pub fn store_reachable(&self) -> bool {
