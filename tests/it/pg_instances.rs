@@ -209,10 +209,34 @@ async fn two_instances_needing_a_new_token_for_one_credential_refresh_it_once() 
         written.is_some(),
         "the rotated refresh token never reached the database"
     );
+    let id = a.ids[0];
+    let stored = a
+        .state
+        .store
+        .run(move |db| gcli2api::store::credentials::get(db, id))
+        .await
+        .unwrap()
+        .map(|r| r.payload["refresh_token"].clone());
+    let current = a
+        .sim
+        .users()
+        .into_iter()
+        .find(|u| u.email == email)
+        .map(|u| json!(u.refresh_token));
+    assert_eq!(
+        stored, current,
+        "the database holds Google's current refresh token"
+    );
     a.sim.expire_access_tokens(email);
     let c = another(&a.sim, &url).await;
     let (status, body) = c.chat(ask(99)).await;
-    assert_eq!(status, 200, "the kept refresh token works: {body}");
+    let st = c.state.pool.state(id);
+    assert_eq!(
+        status,
+        200,
+        "the kept refresh token works: {body}; refreshes upstream {}, state {st:?}",
+        a.token_requests(email).len()
+    );
     c.stop().await;
     b.stop().await;
     a.stop().await;

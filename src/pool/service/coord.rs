@@ -303,15 +303,21 @@ impl PoolService {
         }
     }
 
-    /// Takes the row's secret when it is not the one held (a new sign-in or key elsewhere);
-    /// a fresher access token for the same refresh token is left to the refresh path.
+    /// Takes the row's secret when it is not the one held (a new sign-in or key elsewhere) and
+    /// not older than it; a fresher access token for the same refresh token is left to the
+    /// refresh path.
     fn take_secret_if_changed(&self, id: CredId, row: &repo::CredentialRow) {
         let Some(new) = secret_of(row.kind, &row.payload) else {
             return;
         };
         let mut all = self.inner.secrets.write();
         let same = match (all.get(&id), &new) {
-            (Some(Secret::OAuth(a)), Secret::OAuth(b)) => a.refresh_token == b.refresh_token,
+            // A row read before this instance's own refresh landed (a resync racing it) holds
+            // the older pair: of two pairs, the one whose access token expires later is newer.
+            (Some(Secret::OAuth(a)), Secret::OAuth(b)) => {
+                a.refresh_token == b.refresh_token
+                    || matches!((a.expiry, b.expiry), (Some(held), Some(row)) if row <= held)
+            }
             (Some(Secret::ApiKey(a)), Secret::ApiKey(b)) => a == b,
             (Some(Secret::ServiceAccount(a)), Secret::ServiceAccount(b)) => {
                 a.key.client_email == b.key.client_email
