@@ -27,6 +27,30 @@ async fn another(sim: &SimHandle, url: &str) -> TestApp {
         .await
 }
 
+/// `n` chats at once, alternating between the two instances; their statuses.
+async fn chats_on_both(a: &TestApp, b: &TestApp, n: usize) -> Vec<u16> {
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let app = if i % 2 == 0 { a } else { b };
+            let (http, base) = (app.http.clone(), app.url.clone());
+            tokio::spawn(async move {
+                http.post(format!("{base}/v1/chat/completions"))
+                    .bearer_auth(KEY)
+                    .json(&ask(i))
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0)
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(n);
+    for t in tasks {
+        out.push(t.await.unwrap_or(0));
+    }
+    out
+}
+
 async fn post_chat(app: &TestApp, i: usize) -> u16 {
     app.http
         .post(format!("{}/v1/chat/completions", app.url))
@@ -64,25 +88,8 @@ async fn two_instances_count_400_concurrent_requests_exactly() {
         Some(()),
         "B loaded the credentials A added"
     );
-    let mut tasks = Vec::new();
-    for i in 0..400 {
-        let (http, base) = if i % 2 == 0 {
-            (a.http.clone(), a.url.clone())
-        } else {
-            (b.http.clone(), b.url.clone())
-        };
-        tasks.push(tokio::spawn(async move {
-            http.post(format!("{base}/v1/chat/completions"))
-                .bearer_auth(KEY)
-                .json(&ask(i))
-                .send()
-                .await
-                .map(|r| r.status().as_u16())
-                .unwrap_or(0)
-        }));
-    }
-    for t in tasks {
-        assert_eq!(t.await.unwrap(), 200);
+    for status in chats_on_both(&a, &b, 400).await {
+        assert_eq!(status, 200);
     }
     assert_eq!(a.generation_requests().len(), 400);
     a.state.usage.flush().await.expect("A flushes");
@@ -175,22 +182,8 @@ async fn two_instances_needing_a_new_token_for_one_credential_refresh_it_once() 
     assert_eq!(post_chat(&b, 1).await, 200);
     let before = a.token_requests(email).len();
     a.sim.expire_access_tokens(email);
-    let mut tasks = Vec::new();
-    for i in 0..20 {
-        let app = if i % 2 == 0 { &a } else { &b };
-        let (http, base) = (app.http.clone(), app.url.clone());
-        tasks.push(tokio::spawn(async move {
-            http.post(format!("{base}/v1/chat/completions"))
-                .bearer_auth(KEY)
-                .json(&ask(i))
-                .send()
-                .await
-                .map(|r| r.status().as_u16())
-                .unwrap_or(0)
-        }));
-    }
-    for t in tasks {
-        assert_eq!(t.await.unwrap(), 200);
+    for status in chats_on_both(&a, &b, 20).await {
+        assert_eq!(status, 200);
     }
     assert_eq!(
         a.token_requests(email).len() - before,
@@ -509,22 +502,8 @@ async fn two_instances_refreshing_one_expiring_credential_at_once_refresh_it_onc
     let b = another(&a.sim, &url).await;
     let before = a.token_requests(email).len();
     assert_eq!(before, 0, "nothing refreshed before the requests");
-    let mut tasks = Vec::new();
-    for i in 0..20 {
-        let app = if i % 2 == 0 { &a } else { &b };
-        let (http, base) = (app.http.clone(), app.url.clone());
-        tasks.push(tokio::spawn(async move {
-            http.post(format!("{base}/v1/chat/completions"))
-                .bearer_auth(KEY)
-                .json(&ask(i))
-                .send()
-                .await
-                .map(|r| r.status().as_u16())
-                .unwrap_or(0)
-        }));
-    }
-    for t in tasks {
-        assert_eq!(t.await.unwrap(), 200);
+    for status in chats_on_both(&a, &b, 20).await {
+        assert_eq!(status, 200);
     }
     assert_eq!(
         a.token_requests(email).len(),
