@@ -63,7 +63,12 @@ impl Sinks {
             Some((target, body)) => (target.to_owned(), body),
             None => ("tracing_subscriber::fmt".to_owned(), &*text),
         };
-        let mut message = super::redact(text.trim_end_matches(['\n', '\r'])).into_owned();
+        let message = super::redact(text.trim_end_matches(['\n', '\r'])).into_owned();
+        self.deliver(level, target, message);
+    }
+
+    /// Writes one line, already redacted, to every sink.
+    pub(crate) fn deliver(&self, level: Level, target: String, mut message: String) {
         if level <= Level::WARN {
             let key = format!("{target}{TARGET_END}{message}");
             match self.throttle.check(&key, std::time::Instant::now()) {

@@ -297,26 +297,193 @@ fn access_line(rec: &RequestRecord, pool: &PoolService, status: u16, client: &st
         .credential_id
         .and_then(|id| pool.account(id))
         .unwrap_or_default();
-    let ttfb_ms = rec.ttfb.filter(|_| rec.stream).map(millis);
-    tracing::info!(
-        target: "gcli2api::access",
-        surface = %rec.surface.as_str(),
-        client_model = %rec.requested_model,
-        served_model = %rec.base_model,
-        credential = rec.credential_id,
-        account = %account,
+    let line = AccessLine {
+        rec,
+        account: &account,
         status,
-        outcome = %rec.outcome.key(),
-        stream = rec.stream,
-        attempts = rec.retries + u32::from(rec.credential_id.is_some()),
-        latency_ms = millis(rec.latency),
-        ttfb_ms,
-        tokens_in = rec.prompt_tokens,
-        // Completion tokens already include thinking tokens (OpenAI's convention).
-        tokens_out = rec.completion_tokens,
-        client = %client,
-        // Not `key`: the log redactor blanks any field of that name.
+        client,
         key_name,
-        "request"
-    );
+    };
+    crate::logs::record_access(line.render());
+}
+
+/// The access line's fields. [`AccessLine::render`] writes them as the log layer writes an
+/// event's fields (`request name=value ...`, `key_name` quoted), without going through it.
+struct AccessLine<'a> {
+    rec: &'a RequestRecord,
+    account: &'a str,
+    status: u16,
+    client: &'a str,
+    key_name: &'a str,
+}
+
+impl AccessLine<'_> {
+    /// The line, safe to log. The model names, the account and the key name are the only
+    /// parts a client or an operator supplies (the rest are numbers, fixed words and an IP
+    /// address); they are checked by the redactor together, and in the rare case it finds
+    /// something the whole line is redacted, as any other log line is.
+    fn render(&self) -> String {
+        let rec = self.rec;
+        // A separator no redaction rule reads as part of a token or a value.
+        let joined = [
+            rec.requested_model.as_str(),
+            rec.base_model.as_str(),
+            self.account,
+            self.key_name,
+        ]
+        .join("\n");
+        let text = self.text();
+        match crate::logs::redact(&joined) {
+            std::borrow::Cow::Borrowed(_) => text,
+            std::borrow::Cow::Owned(_) => crate::logs::redact(&text).into_owned(),
+        }
+    }
+
+    fn text(&self) -> String {
+        use std::fmt::Write as _;
+        let rec = self.rec;
+        let mut s = String::with_capacity(320);
+        s.push_str("request surface=");
+        s.push_str(rec.surface.as_str());
+        s.push_str(" client_model=");
+        plain(&mut s, &rec.requested_model);
+        s.push_str(" served_model=");
+        plain(&mut s, &rec.base_model);
+        if let Some(id) = rec.credential_id {
+            number(&mut s, " credential=", id);
+        }
+        s.push_str(" account=");
+        plain(&mut s, self.account);
+        number(&mut s, " status=", self.status);
+        s.push_str(" outcome=");
+        s.push_str(&rec.outcome.key());
+        s.push_str(if rec.stream {
+            " stream=true"
+        } else {
+            " stream=false"
+        });
+        number(
+            &mut s,
+            " attempts=",
+            rec.retries + u32::from(rec.credential_id.is_some()),
+        );
+        number(&mut s, " latency_ms=", millis(rec.latency));
+        if let Some(t) = rec.ttfb.filter(|_| rec.stream) {
+            number(&mut s, " ttfb_ms=", millis(t));
+        }
+        number(&mut s, " tokens_in=", rec.prompt_tokens);
+        // Completion tokens already include thinking tokens (OpenAI's convention).
+        number(&mut s, " tokens_out=", rec.completion_tokens);
+        s.push_str(" client=");
+        plain(&mut s, self.client);
+        // Not `key`: the log redactor blanks any field of that name.
+        let _ = write!(s, " key_name={:?}", self.key_name);
+        s
+    }
+}
+
+/// A text value as the log layer shows a `%` field: as it is, unless it holds a control
+/// character (a line break would forge a log line), then quoted and escaped.
+fn plain(s: &mut String, v: &str) {
+    use std::fmt::Write as _;
+    if v.chars().any(char::is_control) {
+        let _ = write!(s, "{v:?}");
+    } else {
+        s.push_str(v);
+    }
+}
+
+fn number(s: &mut String, name: &str, n: impl itoa::Integer) {
+    s.push_str(name);
+    s.push_str(itoa::Buffer::new().format(n));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> RequestRecord {
+        RequestRecord {
+            credential_id: Some(7),
+            base_model: "gemini-2.5-pro".into(),
+            requested_model: "gemini-2.5-pro-maxthinking".into(),
+            surface: Surface::OpenAi,
+            stream: true,
+            outcome: Outcome::Success,
+            prompt_tokens: 12,
+            completion_tokens: 345,
+            reasoning_tokens: 0,
+            latency: Duration::from_millis(1234),
+            ttfb: Some(Duration::from_millis(56)),
+            retries: 1,
+            key_id: 0,
+        }
+    }
+
+    fn line<'a>(rec: &'a RequestRecord, account: &'a str, key_name: &'a str) -> AccessLine<'a> {
+        AccessLine {
+            rec,
+            account,
+            status: 200,
+            client: "127.0.0.1",
+            key_name,
+        }
+    }
+
+    #[test]
+    fn the_access_line_reads_as_the_log_layer_wrote_it() {
+        let rec = record();
+        assert_eq!(
+            line(&rec, "a@example.com", "api-password").render(),
+            "request surface=openai client_model=gemini-2.5-pro-maxthinking \
+             served_model=gemini-2.5-pro credential=7 account=a@example.com status=200 \
+             outcome=success stream=true attempts=2 latency_ms=1234 ttfb_ms=56 tokens_in=12 \
+             tokens_out=345 client=127.0.0.1 key_name=\"api-password\""
+        );
+        let rec = RequestRecord {
+            credential_id: None,
+            stream: false,
+            ..record()
+        };
+        let text = line(&rec, "", "ci").render();
+        assert!(text.contains(" served_model=gemini-2.5-pro account= status=200"), "{text}");
+        assert!(text.contains(" stream=false attempts=1 latency_ms=1234 tokens_in="), "{text}");
+    }
+
+    /// Only the free-text parts are checked by the redactor, so nothing in the fixed parts of
+    /// a line may ever need redaction: a line whose free text is clean is clean as a whole.
+    #[test]
+    fn the_fixed_parts_never_need_redaction() {
+        let rec = record();
+        let text = line(&rec, "someone@example.com", "team-a").render();
+        assert_eq!(crate::logs::redact(&text), text);
+    }
+
+    #[test]
+    fn secrets_in_the_free_text_are_redacted() {
+        let token = "ya29.a0AfB_byC1234567890abcdefghij";
+        let rec = RequestRecord {
+            requested_model: format!("gemini-2.5-pro {token}"),
+            ..record()
+        };
+        for text in [
+            line(&rec, "a@example.com", "k").render(),
+            line(&record(), "a@example.com", &format!("password={token}")).render(),
+            line(&record(), &format!("Bearer {token}"), "k").render(),
+        ] {
+            assert!(!text.contains("a0AfB_byC1234567890"), "{text}");
+            assert!(text.contains(crate::logs::MARKER), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_line_break_in_a_model_name_cannot_forge_a_line() {
+        let rec = RequestRecord {
+            requested_model: "x\nINFO gcli2api::access: request forged".into(),
+            ..record()
+        };
+        let text = line(&rec, "", "k").render();
+        assert!(!text.contains('\n'), "{text}");
+        assert!(text.contains(r#"client_model="x\nINFO"#), "{text}");
+    }
 }
