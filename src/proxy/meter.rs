@@ -446,8 +446,14 @@ mod tests {
             ..record()
         };
         let text = line(&rec, "", "ci").render();
-        assert!(text.contains(" served_model=gemini-2.5-pro account= status=200"), "{text}");
-        assert!(text.contains(" stream=false attempts=1 latency_ms=1234 tokens_in="), "{text}");
+        assert!(
+            text.contains(" served_model=gemini-2.5-pro account= status=200"),
+            "{text}"
+        );
+        assert!(
+            text.contains(" stream=false attempts=1 latency_ms=1234 tokens_in="),
+            "{text}"
+        );
     }
 
     /// Only the free-text parts are checked by the redactor, so nothing in the fixed parts of

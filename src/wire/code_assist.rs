@@ -4,8 +4,8 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 
-use super::gemini::GenerateContentResponse;
 use super::gemini::Key;
+use super::gemini::{GenerateContentResponse, WithSafetyDefaults};
 
 /// `{model, project, [user_prompt_id], request}`, borrowing the request: it is serialised
 /// straight onto the wire, once per attempt, without copying the request. `model` is the bare
@@ -37,7 +37,14 @@ impl Serialize for Envelope<'_> {
         if let Some(id) = self.user_prompt_id {
             m.serialize_entry("user_prompt_id", id)?;
         }
-        m.serialize_entry("request", self.request)?;
+        // Envelopes carry generation requests, which always go out with safety settings.
+        m.serialize_entry(
+            "request",
+            &WithSafetyDefaults {
+                request: self.request,
+                base_model: self.model,
+            },
+        )?;
         m.end()
     }
 }
@@ -120,9 +127,11 @@ mod tests {
     #[test]
     fn envelope_shape() {
         let req = json!({"contents": []});
+        let safety = crate::wire::gemini::default_safety_settings("gemini-2.5-pro");
         assert_eq!(
             envelope("models/gemini-2.5-pro", "p-1", req.clone(), None),
-            json!({"model": "gemini-2.5-pro", "project": "p-1", "request": req})
+            json!({"model": "gemini-2.5-pro", "project": "p-1",
+                "request": {"contents": [], "safetySettings": safety}})
         );
         let e = envelope("gemini-2.5-pro", "p-1", req, Some("abc########1"));
         assert_eq!(e["user_prompt_id"], "abc########1");
@@ -194,9 +203,15 @@ mod tests {
         let req = json!({"contents": [{"role": "user", "parts": [{"text": "x"}]}]});
         let text = serde_json::to_string(&Envelope::new("models/gemini-2.5-pro", "p-1", &req))
             .expect("serialises");
+        let safety = serde_json::to_string(&crate::wire::gemini::default_safety_settings(
+            "gemini-2.5-pro",
+        ))
+        .unwrap();
         assert_eq!(
             text,
-            r#"{"model":"gemini-2.5-pro","project":"p-1","request":{"contents":[{"role":"user","parts":[{"text":"x"}]}]}}"#
+            format!(
+                r#"{{"model":"gemini-2.5-pro","project":"p-1","request":{{"contents":[{{"role":"user","parts":[{{"text":"x"}}]}}],"safetySettings":{safety}}}}}"#
+            )
         );
     }
 }

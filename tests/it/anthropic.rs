@@ -86,6 +86,13 @@ async fn non_stream_message_has_anthropic_shape_and_respects_max_tokens() {
         env["request"]["systemInstruction"]["parts"][0]["text"],
         "be brief"
     );
+    // The Code Assist envelope's request carries the default safety settings, all BLOCK_NONE.
+    let safety = env["request"]["safetySettings"].as_array().unwrap();
+    assert_eq!(safety.len(), 10, "{env}");
+    assert!(
+        safety.iter().all(|s| s["threshold"] == "BLOCK_NONE"),
+        "{env}"
+    );
 
     // A tiny max_tokens cuts the answer: Anthropic's max_tokens stop reason.
     let (_, m) = messages(

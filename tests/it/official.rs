@@ -173,6 +173,14 @@ async fn every_surface(kind: CredentialKind) {
         // No Code Assist envelope on the official upstreams.
         if let Some(body) = r.json() {
             assert!(body.get("request").is_none() && body.get("project").is_none());
+            // Generation requests carry the default safety settings (the clients sent none);
+            // countTokens takes no such field, and the official upstreams refuse unknown ones.
+            let safety = body["safetySettings"].as_array().map(Vec::len);
+            if r.path.contains("enerateContent") {
+                assert_eq!(safety, Some(10), "{kind} {}: {body}", r.path);
+            } else {
+                assert_eq!(safety, None, "{kind} {}: {body}", r.path);
+            }
         }
     }
     let id = app

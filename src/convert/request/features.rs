@@ -1,11 +1,10 @@
 //! Model-name features applied to a Gemini request, once, on every route: the thinking
-//! config of a suffix or `reasoning_effort`, `googleSearch` for `-search`, and the default
-//! safety settings.
+//! config of a suffix or `reasoning_effort` and `googleSearch` for `-search`. The default
+//! safety settings are added when the request is written (`wire::gemini::WithSafetyDefaults`).
 use serde_json::{Map, Value, json};
 
 use super::ConvertOptions;
 use crate::models::{Family, ResolvedModel, Thinking};
-use crate::wire::gemini::default_safety_settings;
 
 /// The `thinkingConfig` for a thinking setting; `None` for [`Thinking::Default`].
 /// `return_thoughts` can only turn `includeThoughts` off, never on.
@@ -30,13 +29,14 @@ pub(crate) fn thinking_config(thinking: &Thinking, return_thoughts: bool) -> Opt
     })
 }
 
-/// Apply thinking config, `googleSearch` and default safety settings for `model`.
+/// Apply the thinking config and `googleSearch` for `model`.
 ///
 /// - A thinking suffix in the name replaces the client's thinking config.
 /// - Otherwise the client's budget/level is kept (never both: that is an upstream 400), and
 ///   `includeThoughts` is made consistent: false when thinking is off (another upstream 400),
 ///   false when `return_thoughts` is off, and a client's explicit `false` is respected.
-/// - `safetySettings` are only added when the client sent none.
+/// - The default `safetySettings` are not added here but when the request is written for the
+///   upstream, and only when the client sent none (`wire::gemini::WithSafetyDefaults`).
 pub fn apply_model_features(request: &mut Value, model: &ResolvedModel, opts: &ConvertOptions) {
     let Some(req) = request.as_object_mut() else {
         return;
@@ -44,15 +44,6 @@ pub fn apply_model_features(request: &mut Value, model: &ResolvedModel, opts: &C
     apply_thinking(req, model, opts.return_thoughts);
     if model.search {
         add_search_tool(req);
-    }
-    let has_safety = req
-        .get("safetySettings")
-        .is_some_and(|s| s.as_array().is_some_and(|a| !a.is_empty()));
-    if !has_safety {
-        req.insert(
-            "safetySettings".into(),
-            default_safety_settings(&model.base),
-        );
     }
 }
 

@@ -4,8 +4,9 @@
 //! Call order for a generation request:
 //! 1. `models::resolve(model)`;
 //! 2. [`openai_to_gemini`] or [`gemini_native_to_request`];
-//! 3. [`apply_model_features`] once (thinking, `googleSearch`, default safety settings);
-//! 4. `wire::code_assist::envelope(&resolved.base, project, request, None)`.
+//! 3. [`apply_model_features`] once (thinking, `googleSearch`);
+//! 4. the executor writes it for its upstream (`wire::code_assist::Envelope` for Code Assist),
+//!    adding the default safety settings (`wire::gemini::WithSafetyDefaults`).
 //!
 //! Product decisions that differ from the reference:
 //! - Client parameters are forwarded unchanged: no forced `maxOutputTokens: 64000` / `topK: 64`.
@@ -23,7 +24,8 @@
 //!   round-tripped `extra_content.google.thought_signature`, else the bypass sentinel.
 //! - `json_schema` response formats go to `responseJsonSchema` verbatim (Gemini accepts JSON
 //!   Schema there), instead of the reference's lossy OpenAPI-style conversion.
-//! - `safetySettings` defaults are added only when the client sent none.
+//! - `safetySettings` defaults are added (when the request is written) only when the client
+//!   sent none.
 //! - Unknown top-level OpenAI fields are ignored and never forwarded (the upstream rejects
 //!   unknown fields). There is no "Hi" health-check short-circuit: every request is forwarded.
 //! - Consecutive messages with the same role stay separate contents (Gemini accepts that);

@@ -6,6 +6,9 @@
 //! Most requests need no change: the request is then serialized as it is, without a copy.
 use serde_json::{Map, Value};
 
+use super::Method;
+use crate::wire::gemini::WithSafetyDefaults;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Dialect {
     GeminiApi,
@@ -83,11 +86,24 @@ fn adjust(dialect: Dialect, o: &Map<String, Value>) -> Value {
     Value::Object(out)
 }
 
-/// The serialized request for `dialect`.
-pub(crate) fn body(dialect: Dialect, request: &Value) -> Vec<u8> {
-    let bytes = match request.as_object() {
-        Some(o) if needs_change(dialect, o) => serde_json::to_vec(&adjust(dialect, o)),
-        _ => serde_json::to_vec(request),
+/// The serialized request for `dialect`; generation requests get the default safety settings
+/// when they carry none.
+pub(crate) fn body(dialect: Dialect, method: Method, model: &str, request: &Value) -> Vec<u8> {
+    let adjusted;
+    let request = match request.as_object() {
+        Some(o) if needs_change(dialect, o) => {
+            adjusted = adjust(dialect, o);
+            &adjusted
+        }
+        _ => request,
+    };
+    let bytes = if method.generates() {
+        serde_json::to_vec(&WithSafetyDefaults {
+            request,
+            base_model: model,
+        })
+    } else {
+        serde_json::to_vec(request)
     };
     // A `Value` always serializes.
     bytes.unwrap_or_default()
@@ -99,7 +115,7 @@ mod tests {
     use serde_json::json;
 
     fn sent(d: Dialect, v: Value) -> Value {
-        serde_json::from_slice(&body(d, &v)).unwrap()
+        serde_json::from_slice(&body(d, Method::CountTokens, "gemini-2.5-pro", &v)).unwrap()
     }
 
     #[test]
@@ -132,10 +148,30 @@ mod tests {
     }
 
     #[test]
+    fn generation_requests_get_the_default_safety_settings() {
+        let req = json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]});
+        for (method, model, n) in [
+            (Method::Generate, "gemini-2.5-pro", Some(10)),
+            (Method::Stream, "gemini-2.5-flash-lite", Some(5)),
+            (Method::CountTokens, "gemini-2.5-pro", None),
+        ] {
+            for d in [Dialect::GeminiApi, Dialect::Vertex] {
+                let v: Value = serde_json::from_slice(&body(d, method, model, &req)).unwrap();
+                assert_eq!(
+                    v["safetySettings"].as_array().map(Vec::len),
+                    n,
+                    "{d:?} {method:?} {model}"
+                );
+                assert_eq!(v["contents"], req["contents"]);
+            }
+        }
+    }
+
+    #[test]
     fn clean_requests_are_sent_as_they_are() {
         let req = json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]});
         assert_eq!(
-            body(Dialect::Vertex, &req),
+            body(Dialect::Vertex, Method::CountTokens, "gemini-2.5-pro", &req),
             serde_json::to_vec(&req).unwrap()
         );
         assert_eq!(sent(Dialect::GeminiApi, req.clone()), req);

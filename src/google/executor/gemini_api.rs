@@ -37,8 +37,8 @@ impl Executor for GeminiApi {
             .header("user-agent", official_user_agent())
     }
 
-    fn body(&self, _method: Method, _model: &str, request: &Value) -> Vec<u8> {
-        dialect::body(Dialect::GeminiApi, request)
+    fn body(&self, method: Method, model: &str, request: &Value) -> Vec<u8> {
+        dialect::body(Dialect::GeminiApi, method, model, request)
     }
 
     fn classify(&self, err: &UpstreamError) -> ErrorClass {

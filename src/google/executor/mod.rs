@@ -64,6 +64,11 @@ impl Method {
         )
     }
 
+    /// Generation requests, which carry safety settings.
+    fn generates(self) -> bool {
+        matches!(self, Self::Generate | Self::Stream)
+    }
+
     /// Streams are always requested as SSE: one JSON document per `data:` line.
     fn query(self) -> &'static str {
         match self {

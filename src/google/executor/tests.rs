@@ -67,9 +67,12 @@ fn only_code_assist_wraps_the_request() {
         access_token: "t".into(),
         project: "p".into(),
     };
+    // Generation requests also get the default safety settings, on every upstream.
+    let mut with_safety = req.clone();
+    with_safety["safetySettings"] = crate::wire::gemini::default_safety_settings("gemini-2.5-pro");
     assert_eq!(
         sent(&ca, Method::Generate, req.clone()),
-        json!({"model": "gemini-2.5-pro", "project": "p", "request": req})
+        json!({"model": "gemini-2.5-pro", "project": "p", "request": with_safety})
     );
     let count = json!({"contents": req["contents"]});
     assert_eq!(
@@ -77,10 +80,10 @@ fn only_code_assist_wraps_the_request() {
         json!({"request": {"model": "models/gemini-2.5-pro", "contents": req["contents"]}})
     );
     let g = GeminiApi { key: "k".into() };
-    assert_eq!(sent(&g, Method::Generate, req.clone()), req);
+    assert_eq!(sent(&g, Method::Generate, req.clone()), with_safety);
     assert_eq!(sent(&g, Method::CountTokens, count.clone()), count);
     let x = VertexExpress { key: "k".into() };
-    assert_eq!(sent(&x, Method::Stream, req.clone()), req);
+    assert_eq!(sent(&x, Method::Stream, req.clone()), with_safety);
 }
 
 #[test]

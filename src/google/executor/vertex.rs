@@ -51,8 +51,8 @@ impl Executor for Vertex {
             .header("user-agent", official_user_agent())
     }
 
-    fn body(&self, _method: Method, _model: &str, request: &Value) -> Vec<u8> {
-        dialect::body(Dialect::Vertex, request)
+    fn body(&self, method: Method, model: &str, request: &Value) -> Vec<u8> {
+        dialect::body(Dialect::Vertex, method, model, request)
     }
 
     fn classify(&self, err: &UpstreamError) -> ErrorClass {
@@ -93,8 +93,8 @@ impl Executor for VertexExpress {
             .header("user-agent", official_user_agent())
     }
 
-    fn body(&self, _method: Method, _model: &str, request: &Value) -> Vec<u8> {
-        dialect::body(Dialect::Vertex, request)
+    fn body(&self, method: Method, model: &str, request: &Value) -> Vec<u8> {
+        dialect::body(Dialect::Vertex, method, model, request)
     }
 
     fn classify(&self, err: &UpstreamError) -> ErrorClass {

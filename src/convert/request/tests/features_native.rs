@@ -40,14 +40,26 @@ fn case_29_thinking_suffix_and_search() {
     assert_eq!(env["model"], "gemini-2.5-flash");
 }
 
+/// The request as the executors write it for the upstream.
+fn written(r: &Value, model: &crate::models::ResolvedModel) -> Value {
+    serde_json::to_value(crate::wire::gemini::WithSafetyDefaults {
+        request: r,
+        base_model: &model.base,
+    })
+    .unwrap()
+}
+
 #[test]
 fn case_30_safety_defaults_only_when_absent() {
     let count = |model: &str| {
-        let (r, _) = full(
+        let (r, m) = full(
             json!({"model": model, "messages": [{"role": "user", "content": "q"}]}),
             &opts(),
         );
-        r["safetySettings"].as_array().unwrap().len()
+        assert!(r.get("safetySettings").is_none(), "added when written");
+        let w = written(&r, &m);
+        assert_eq!(w["contents"], r["contents"], "the rest is written as it is");
+        w["safetySettings"].as_array().unwrap().len()
     };
     assert_eq!(count("gemini-2.5-flash-lite"), 5);
     assert_eq!(count("gemini-2.5-flash"), 10);
@@ -58,8 +70,19 @@ fn case_30_safety_defaults_only_when_absent() {
         &opts(),
     )
     .unwrap();
-    apply_model_features(&mut native, &resolve("gemini-2.5-pro").unwrap(), &opts());
-    assert_eq!(native["safetySettings"].as_array().unwrap().len(), 1);
+    let pro = resolve("gemini-2.5-pro").unwrap();
+    apply_model_features(&mut native, &pro, &opts());
+    assert_eq!(
+        serde_json::to_vec(&written(&native, &pro)).unwrap(),
+        serde_json::to_vec(&native).unwrap(),
+        "the client's own settings are written unchanged"
+    );
+    // An empty list counts as none.
+    native["safetySettings"] = json!([]);
+    assert_eq!(
+        written(&native, &pro)["safetySettings"],
+        crate::wire::gemini::default_safety_settings("gemini-2.5-pro")
+    );
 }
 
 #[test]
@@ -280,7 +303,13 @@ fn case_47_native_request_forwarded_open_without_clamps_fix() {
         json!({"temperature": 0.2, "maxOutputTokens": 300, "topK": 5,
             "responseModalities": ["TEXT"], "imageConfig": {"aspectRatio": "1:1"}})
     );
-    assert_eq!(r["safetySettings"].as_array().unwrap().len(), 10);
+    assert_eq!(
+        written(&r, &model)["safetySettings"]
+            .as_array()
+            .unwrap()
+            .len(),
+        10
+    );
     assert_eq!(r["cachedContent"], "c/1");
     assert_eq!(r["someFutureField"], json!({"x": 1}));
     let env = envelope(&model.base, "p", r, None);
