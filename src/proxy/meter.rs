@@ -319,24 +319,19 @@ struct AccessLine<'a> {
 
 impl AccessLine<'_> {
     /// The line, safe to log. The model names, the account and the key name are the only
-    /// parts a client or an operator supplies (the rest are numbers, fixed words and an IP
-    /// address); they are checked by the redactor together, and in the rare case it finds
-    /// something the whole line is redacted, as any other log line is.
+    /// parts a client or an operator supplies; the rest are numbers, fixed words and an IP
+    /// address (see `logs::redact_built_line`).
     fn render(&self) -> String {
         let rec = self.rec;
-        // A separator no redaction rule reads as part of a token or a value.
-        let joined = [
-            rec.requested_model.as_str(),
-            rec.base_model.as_str(),
-            self.account,
-            self.key_name,
-        ]
-        .join("\n");
-        let text = self.text();
-        match crate::logs::redact(&joined) {
-            std::borrow::Cow::Borrowed(_) => text,
-            std::borrow::Cow::Owned(_) => crate::logs::redact(&text).into_owned(),
-        }
+        crate::logs::redact_built_line(
+            self.text(),
+            &[
+                &rec.requested_model,
+                &rec.base_model,
+                self.account,
+                self.key_name,
+            ],
+        )
     }
 
     fn text(&self) -> String {
@@ -480,6 +475,21 @@ mod tests {
             assert!(!text.contains("a0AfB_byC1234567890"), "{text}");
             assert!(text.contains(crate::logs::MARKER), "{text}");
         }
+    }
+
+    /// A registered secret is redacted wherever it appears, even in a fixed part of the line.
+    #[test]
+    fn registered_secrets_are_redacted_anywhere_in_the_line() {
+        let secret = "7391846";
+        crate::logs::register_secret(secret);
+        let rec = RequestRecord {
+            prompt_tokens: 7391846,
+            ..record()
+        };
+        let text = line(&rec, "a@example.com", "k").render();
+        crate::logs::forget_secret(secret);
+        assert!(!text.contains(secret), "{text}");
+        assert!(text.contains(crate::logs::MARKER), "{text}");
     }
 
     #[test]
