@@ -205,9 +205,9 @@ pub fn redact(text: &str) -> Cow<'_, str> {
 }
 
 /// Records the access line. `message` is its whole text (`request surface=... key_name="..."`),
-/// built by `proxy::meter`, and every part of it a client or an operator supplied has already
-/// been through [`redact`]. Written once per request, it skips `tracing`'s event formatting and a redaction
-/// of the whole line, which together were about a tenth of the gateway's own work per chat.
+/// built by `proxy::meter` and already redacted (by [`redact_built_line`]). Written once per
+/// request, it skips `tracing`'s event formatting and a redaction of the whole line by every
+/// rule, which together were about a tenth of the gateway's own work per chat.
 /// The caller checks `tracing::enabled!` first, so LOG_LEVEL still decides whether it is kept.
 pub fn record_access(message: String) {
     match HUB.get() {

@@ -378,14 +378,30 @@ impl AccessLine<'_> {
 }
 
 /// A text value as the log layer shows a `%` field: as it is, unless it holds a control
-/// character (a line break would forge a log line), then quoted and escaped.
+/// character (a line break would forge a log line). Then it is quoted, and each control
+/// character is written as `\u{..}`: an escape ending in a letter (`\n`) would glue onto the
+/// text after it, and the redactor does not read a token prefix or `Bearer` that follows a
+/// letter, so a secret written right after a line break would go out unredacted.
 fn plain(s: &mut String, v: &str) {
     use std::fmt::Write as _;
-    if v.chars().any(char::is_control) {
-        let _ = write!(s, "{v:?}");
-    } else {
+    if !v.chars().any(char::is_control) {
         s.push_str(v);
+        return;
     }
+    s.push('"');
+    for c in v.chars() {
+        match c {
+            '"' | '\\' => {
+                s.push('\\');
+                s.push(c);
+            }
+            c if c.is_control() => {
+                let _ = write!(s, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => s.push(c),
+        }
+    }
+    s.push('"');
 }
 
 fn number(s: &mut String, name: &str, n: impl itoa::Integer) {
@@ -500,6 +516,22 @@ mod tests {
         };
         let text = line(&rec, "", "k").render();
         assert!(!text.contains('\n'), "{text}");
-        assert!(text.contains(r#"client_model="x\nINFO"#), "{text}");
+        assert!(text.contains(r#"client_model="x\u{a}INFO"#), "{text}");
+    }
+
+    /// An escaped control character must not hide a secret written right after it from the
+    /// redactor (`\n` would end in a letter, and a token prefix after a letter is not read).
+    #[test]
+    fn a_secret_after_a_control_character_is_still_redacted() {
+        let key = "AIzaSyA1234567890abcdefghijklmnopqrstu";
+        for account in [
+            format!("x\n{key}"),
+            format!("x\t{key}"),
+            format!("x\rBearer {key}"),
+        ] {
+            let text = line(&record(), &account, "k").render();
+            assert!(!text.contains("1234567890abcdefghij"), "{text}");
+            assert!(text.contains(crate::logs::MARKER), "{text}");
+        }
     }
 }

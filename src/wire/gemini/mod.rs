@@ -91,7 +91,7 @@ impl Serialize for WithSafetyDefaults<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self.request.as_object() {
             Some(o) if !has_safety_settings(o) => {
-                let mut m = s.serialize_map(Some(o.len() + 1))?;
+                let mut m = s.serialize_map(None)?;
                 for (k, v) in o.iter().filter(|(k, _)| *k != "safetySettings") {
                     m.serialize_entry(k, v)?;
                 }
