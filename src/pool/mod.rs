@@ -42,7 +42,8 @@
 //! Every mutation returns a [`Change`] with the credential's new [`CredentialState`] for the
 //! caller to write. Activity counters (`calls`, `successes`, `last_used`, `last_success`) move on
 //! every request without a `Change`; flush them in batches from [`Pool::state`] or
-//! [`Pool::export`]. [`Pool::restore`] rebuilds a pool that picks exactly as the exported one.
+//! [`Pool::export`] (the service writes a credential whose only change is a success every 10 s
+//! and at a graceful stop, so that rotating over many credentials costs no row per request). [`Pool::restore`] rebuilds a pool that picks exactly as the exported one.
 pub mod admin;
 pub mod bulk;
 pub(crate) mod clock;

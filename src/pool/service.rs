@@ -34,6 +34,10 @@ const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// The same on a store shared with other instances: a cooldown must reach them within a
 /// second, write, notification and reload included.
 const FLUSH_EVERY_SHARED: Duration = Duration::from_millis(100);
+/// How often a credential whose only change is a success (its count and time) is written. With
+/// requests rotating over 10,000 credentials nearly every request is such a change; written
+/// every second, that was one row written per request. A graceful stop writes them all.
+const STATS_EVERY: Duration = Duration::from_secs(10);
 
 type QuotaFn = dyn Fn(CredId, super::ModelClass) -> Option<DateTime<Utc>> + Send + Sync;
 
@@ -81,6 +85,9 @@ struct Inner {
     refresh: SingleFlight<CredId, String, TokenError>,
     discover: SingleFlight<CredId, String, TokenError>,
     dirty: Mutex<HashSet<CredId>>,
+    /// Credentials whose only unwritten change is a success: written every [`STATS_EVERY`].
+    stats_dirty: Mutex<HashSet<CredId>>,
+    stats_written: Mutex<std::time::Instant>,
     wake: Notify,
     store: Store,
     upstream: Upstream,
@@ -299,6 +306,8 @@ impl PoolService {
                 refresh: SingleFlight::new(),
                 discover: SingleFlight::new(),
                 dirty: Mutex::new(HashSet::new()),
+                stats_dirty: Mutex::new(HashSet::new()),
+                stats_written: Mutex::new(std::time::Instant::now()),
                 wake: Notify::new(),
                 store,
                 upstream,
@@ -527,8 +536,13 @@ impl PoolService {
     }
 
     pub fn report_success(&self, lease: &Lease, base_model: &str) {
-        let c = self.core().record_success(lease.id, base_model);
-        self.mark(c.map(|c| c.id).into_iter().chain([lease.id]));
+        match self.core().record_success(lease.id, base_model) {
+            // The credential recovered (error streak, cooldown, unusable model cleared).
+            Some(c) => self.mark([c.id, lease.id]),
+            None => {
+                self.inner.stats_dirty.lock().insert(lease.id);
+            }
+        }
     }
 
     /// Applies an upstream error to the credential and says what the request should do next.
@@ -683,19 +697,39 @@ impl PoolService {
                 tokio::time::sleep(every).await;
                 let Some(inner) = weak.upgrade() else { return };
                 let svc = PoolService { inner };
-                if let Err(e) = svc.flush().await {
+                if let Err(e) = svc.flush_due().await {
                     tracing::error!(error = %e, "could not write credential states");
                 }
             }
         });
     }
 
-    /// Writes every changed credential state in one transaction (the batched path; graceful
+    /// Writes every changed credential state in one transaction, successes included (graceful
     /// shutdown calls it so nothing is lost).
     pub async fn flush(&self) -> Result<(), StoreError> {
-        let ids: Vec<CredId> = std::mem::take(&mut *self.inner.dirty.lock())
-            .into_iter()
-            .collect();
+        self.write_dirty(true).await
+    }
+
+    /// The writer's periodic flush: changed states, and successes once [`STATS_EVERY`] has
+    /// passed since they were last written.
+    async fn flush_due(&self) -> Result<(), StoreError> {
+        self.write_dirty(false).await
+    }
+
+    async fn write_dirty(&self, all: bool) -> Result<(), StoreError> {
+        let mut ids: HashSet<CredId> = std::mem::take(&mut *self.inner.dirty.lock());
+        let stats_due = {
+            let mut at = self.inner.stats_written.lock();
+            let due = all || at.elapsed() >= STATS_EVERY;
+            if due {
+                *at = std::time::Instant::now();
+            }
+            due
+        };
+        if stats_due {
+            ids.extend(std::mem::take(&mut *self.inner.stats_dirty.lock()));
+        }
+        let ids: Vec<CredId> = ids.into_iter().collect();
         if ids.is_empty() {
             return Ok(());
         }

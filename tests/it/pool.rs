@@ -312,3 +312,106 @@ async fn a_non_preview_404_goes_back_to_the_client() {
     assert_eq!(status, 404, "{b}");
     assert_eq!(app.generation_requests().len(), 1, "not retried elsewhere");
 }
+
+/// A success changes only a credential's activity counters. Those are written every 10 s and
+/// at a graceful stop, not within the second: with requests rotating over many credentials,
+/// that would be one row written per request. A change of health is still written at once.
+#[tokio::test]
+async fn successes_are_written_in_batches_and_health_changes_at_once() {
+    let app = builder().env("CALLS_PER_ROTATION", "1").spawn().await;
+    let stored = |id: i64| {
+        let store = app.state.store.clone();
+        async move {
+            let text = store
+                .run(move |db| gcli2api::store::credentials::pool_state(db, id, false))
+                .await
+                .unwrap()
+                .flatten()
+                .unwrap_or_else(|| "{}".into());
+            serde_json::from_str::<gcli2api::pool::CredentialState>(&text).unwrap()
+        }
+    };
+    let successes = || -> u64 {
+        app.ids
+            .iter()
+            .map(|id| app.state.pool.state(*id).unwrap().successes)
+            .sum()
+    };
+    // Each credential's first use refreshes its token, a change that is written with the
+    // next flush; let those land first.
+    for _ in 0..app.ids.len() {
+        assert_eq!(app.chat(ask()).await.0, 200);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let mut written_before = 0;
+    for id in &app.ids {
+        written_before += stored(*id).await.successes;
+    }
+    let before = successes();
+    for _ in 0..4 {
+        assert_eq!(app.chat(ask()).await.0, 200);
+    }
+    // Longer than the one-second flush of state changes.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(successes(), before + 4);
+    let mut written = 0;
+    for id in &app.ids {
+        written += stored(*id).await.successes;
+    }
+    assert_eq!(
+        written, written_before,
+        "successes alone are not written every second"
+    );
+
+    // A cooldown is a change of health: in the database within about a second.
+    let a = app.users[0].email.clone();
+    app.sim.push_fault(FaultRule::new(
+        FaultMatch::endpoint(Endpoint::GenerateContent).email(&a),
+        1,
+        Fault::RateLimitExceeded {
+            retry_delay_ms: 60_000,
+        },
+    ));
+    let mut cooled = false;
+    for _ in 0..3 {
+        assert_eq!(app.chat(ask()).await.0, 200);
+        if app
+            .state
+            .pool
+            .state(app.ids[0])
+            .unwrap()
+            .cooldowns
+            .contains_key("gemini-2.5-flash")
+        {
+            cooled = true;
+            break;
+        }
+    }
+    assert!(cooled, "A met its rate limit");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while !stored(app.ids[0])
+        .await
+        .cooldowns
+        .contains_key("gemini-2.5-flash")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cooldown was not written"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // A graceful stop (or any full flush) writes every success.
+    app.state.pool.flush().await.unwrap();
+    let mut written = 0;
+    for id in &app.ids {
+        written += stored(*id).await.successes;
+    }
+    let in_memory: u64 = app
+        .ids
+        .iter()
+        .map(|id| app.state.pool.state(*id).unwrap().successes)
+        .sum();
+    assert_eq!(written, in_memory);
+    assert!(written >= before + 5, "{written}");
+}
