@@ -331,6 +331,14 @@ async fn successes_are_written_in_batches_and_health_changes_at_once() {
             serde_json::from_str::<gcli2api::pool::CredentialState>(&text).unwrap()
         }
     };
+    // Successes summed over every credential: as written in the database, and in memory.
+    let written = || async {
+        let mut sum = 0;
+        for id in &app.ids {
+            sum += stored(*id).await.successes;
+        }
+        sum
+    };
     let successes = || -> u64 {
         app.ids
             .iter()
@@ -343,10 +351,7 @@ async fn successes_are_written_in_batches_and_health_changes_at_once() {
         assert_eq!(app.chat(ask()).await.0, 200);
     }
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    let mut written_before = 0;
-    for id in &app.ids {
-        written_before += stored(*id).await.successes;
-    }
+    let written_before = written().await;
     let before = successes();
     for _ in 0..4 {
         assert_eq!(app.chat(ask()).await.0, 200);
@@ -354,12 +359,9 @@ async fn successes_are_written_in_batches_and_health_changes_at_once() {
     // Longer than the one-second flush of state changes.
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
     assert_eq!(successes(), before + 4);
-    let mut written = 0;
-    for id in &app.ids {
-        written += stored(*id).await.successes;
-    }
     assert_eq!(
-        written, written_before,
+        written().await,
+        written_before,
         "successes alone are not written every second"
     );
 
@@ -403,15 +405,7 @@ async fn successes_are_written_in_batches_and_health_changes_at_once() {
 
     // A graceful stop (or any full flush) writes every success.
     app.state.pool.flush().await.unwrap();
-    let mut written = 0;
-    for id in &app.ids {
-        written += stored(*id).await.successes;
-    }
-    let in_memory: u64 = app
-        .ids
-        .iter()
-        .map(|id| app.state.pool.state(*id).unwrap().successes)
-        .sum();
-    assert_eq!(written, in_memory);
+    let written = written().await;
+    assert_eq!(written, successes());
     assert!(written >= before + 5, "{written}");
 }
