@@ -42,6 +42,22 @@ pub struct BenchArgs {
     /// Requests in flight at once (default 16).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub concurrency: Option<u32>,
+    /// The two pool sizes compared, small then large (default 10,10000): running one size
+    /// twice, as in 10000,10000, profiles it alone.
+    #[arg(long, value_parser = parse_pools)]
+    pub pools: Option<[usize; 2]>,
+}
+
+/// `A,B`: two pool sizes from 1 to 100,000.
+fn parse_pools(s: &str) -> Result<[usize; 2], String> {
+    let sizes: Vec<usize> = s
+        .split(',')
+        .map(|n| n.trim().parse::<usize>().map_err(|e| format!("{n:?}: {e}")))
+        .collect::<Result<_, _>>()?;
+    match sizes[..] {
+        [a, b] if (1..=100_000).contains(&a) && (1..=100_000).contains(&b) => Ok([a, b]),
+        _ => Err("two sizes from 1 to 100000, as in 10,10000".into()),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -104,7 +120,7 @@ impl Plan {
             // Enough one-at-a-time requests for a p99 that is not just the slowest one.
             sequential_requests: (requests / 2).clamp(100, 1000),
             warmup: (requests / 10).clamp(10, 100),
-            pools: [10, 10_000],
+            pools: args.pools.unwrap_or([10, 10_000]),
             phase_limit: Duration::from_secs(if args.quick { 20 } else { 60 }),
             pick: PickPlan::standard(args.quick),
             held_streams: 1000,

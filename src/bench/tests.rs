@@ -57,8 +57,14 @@ fn plan_follows_the_flags() {
         quick: true,
         requests: Some(50),
         concurrency: Some(3),
+        pools: Some([100, 1000]),
     });
     assert_eq!((custom.requests, custom.concurrency), (50, 3));
+    assert_eq!(custom.pools, [100, 1000]);
+    assert_eq!(super::parse_pools("10, 10000"), Ok([10, 10_000]));
+    for bad in ["10", "10,0", "10,x", "1,2,3", "10,100001"] {
+        assert!(super::parse_pools(bad).is_err(), "{bad}");
+    }
     assert_eq!(custom.stream_requests, 25);
 }
 

@@ -75,7 +75,12 @@ pub(crate) struct Operation {
 }
 
 pub(crate) struct Inner {
+    /// In the order they were added; only `add_user` and `reset` change the list, so
+    /// `by_email` stays in step with it.
     pub users: Vec<User>,
+    /// Lowercased email to position in `users`: a request finds its user without scanning a
+    /// pool of 10,000, so the bench's large-pool figures are not the simulator's own cost.
+    by_email: HashMap<String, usize>,
     pub tokens: HashMap<String, TokenEntry>,
     pub codes: HashMap<String, AuthCode>,
     pub operations: HashMap<String, Operation>,
@@ -134,6 +139,7 @@ impl SimState {
         Self {
             inner: Mutex::new(Inner {
                 users: Vec::new(),
+                by_email: HashMap::new(),
                 tokens: HashMap::new(),
                 codes: HashMap::new(),
                 operations: HashMap::new(),
@@ -159,15 +165,13 @@ impl SimState {
 
 impl Inner {
     pub fn user(&self, email: &str) -> Option<&User> {
-        self.users
-            .iter()
-            .find(|u| u.spec.email.eq_ignore_ascii_case(email))
+        let i = *self.by_email.get(&email.to_ascii_lowercase())?;
+        self.users.get(i)
     }
 
     pub fn user_mut(&mut self, email: &str) -> Option<&mut User> {
-        self.users
-            .iter_mut()
-            .find(|u| u.spec.email.eq_ignore_ascii_case(email))
+        let i = *self.by_email.get(&email.to_ascii_lowercase())?;
+        self.users.get_mut(i)
     }
 
     pub fn issue_access_token(&mut self, email: &str) -> (String, DateTime<Utc>) {
@@ -229,8 +233,16 @@ impl Inner {
                 | ProjectScenario::Ineligible
         );
         let email = spec.email.clone();
-        self.users
-            .retain(|u| !u.spec.email.eq_ignore_ascii_case(&email));
+        let key = email.to_ascii_lowercase();
+        if let Some(i) = self.by_email.remove(&key) {
+            // Seeded again: the old entry goes, and the list keeps its order.
+            self.users.remove(i);
+            for at in self.by_email.values_mut() {
+                if *at > i {
+                    *at -= 1;
+                }
+            }
+        }
         self.tokens
             .retain(|_, t| !t.email.eq_ignore_ascii_case(&email));
         let user = User {
@@ -250,6 +262,7 @@ impl Inner {
             project_id: user.project_id.clone(),
             token_uri: format!("{base_url}/token"),
         };
+        self.by_email.insert(key, self.users.len());
         self.users.push(user);
         let (access_token, expiry) = self.issue_access_token(&email);
         SeededUser {
@@ -305,6 +318,7 @@ impl Inner {
         if all {
             self.official = OfficialState::default();
             self.users.clear();
+            self.by_email.clear();
             self.tokens.clear();
             self.codes.clear();
             self.operations.clear();
@@ -350,4 +364,36 @@ pub(crate) enum TokenProblem {
     Unknown,
     Expired,
     Revoked,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_are_found_by_email_in_any_case_after_one_is_seeded_again() {
+        let mut inner = SimState::new("http://sim".into()).inner.into_inner();
+        for e in ["a@sim.test", "B@sim.test", "c@sim.test"] {
+            inner.add_user(UserSpec::new(e), "http://sim");
+        }
+        let again = inner.add_user(UserSpec::new("b@SIM.test"), "http://sim");
+        let order: Vec<&str> = inner.users.iter().map(|u| u.spec.email.as_str()).collect();
+        assert_eq!(order, ["a@sim.test", "c@sim.test", "b@SIM.test"]);
+        for e in ["A@sim.test", "b@sim.test", "C@SIM.TEST"] {
+            let found = inner.user(e).map(|u| u.spec.email.to_ascii_lowercase());
+            assert_eq!(found, Some(e.to_ascii_lowercase()), "{e}");
+        }
+        assert_eq!(
+            inner.user("b@sim.test").map(|u| u.refresh_token.clone()),
+            Some(again.refresh_token)
+        );
+        if let Some(u) = inner.user_mut("c@sim.test") {
+            u.numeric_id = 7;
+        }
+        assert_eq!(inner.user("C@sim.test").map(|u| u.numeric_id), Some(7));
+        inner.reset(true);
+        assert!(inner.user("a@sim.test").is_none());
+        inner.add_user(UserSpec::new("a@sim.test"), "http://sim");
+        assert!(inner.user("a@sim.test").is_some());
+    }
 }
