@@ -22,7 +22,7 @@ use crate::google::executor::Call;
 use crate::google::kind::CredentialKind;
 use crate::security::audit;
 use crate::settings::{Settings, SettingsService};
-use crate::store::credentials::{self as repo, StatePatch};
+use crate::store::credentials as repo;
 use crate::store::pg_coord::PoolChange;
 use crate::store::{Store, StoreError, now_ms};
 use serde_json::json;

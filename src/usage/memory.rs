@@ -79,12 +79,13 @@ pub(crate) struct CredData {
     /// The credential's kind: its upstream's default limits apply, and aggregates break
     /// down by it (Code Assist unless told otherwise).
     pub kind: CredentialKind,
-    /// What the shared database is known to hold (PostgreSQL only; untouched on SQLite).
+    /// What the database is known to hold: on PostgreSQL the shared totals as of this
+    /// instance's last flush, on SQLite what the last flush wrote.
     pub synced: Synced,
 }
 
-/// The part of a credential's counts that the shared database already holds, as of this
-/// instance's last successful flush. Only the flusher reads or writes it (under the cell's
+/// The part of a credential's counts that the database already holds, as of this instance's
+/// last successful flush (on SQLite, the values that flush wrote). Only the flusher reads or writes it (under the cell's
 /// lock, like everything in `CredData`), so the hot path pays nothing for it: what an
 /// instance counted since is `used - synced.used` (same window) and `counts - synced.counts`,
 /// computed when a flush takes its snapshot. A flush that fails changes nothing here, so
@@ -196,6 +197,18 @@ impl Cell {
         }
     }
 
+    /// Records that a SQLite flush stored `snap`'s absolute values: the file holds them
+    /// now, so the next flush writes only what changes after them. (The flusher holds the
+    /// writer lock from snapshot to here, so a reset cannot come in between.)
+    pub fn written(&self, snap: &CellSnapshot) {
+        let mut d = self.data.lock();
+        d.synced.window = snap.window;
+        d.synced.used = snap.used;
+        for (class, outcome, n, _) in &snap.counts {
+            d.synced.counts.insert((*class, *outcome), *n);
+        }
+    }
+
     /// Adopts another instance's view of window `window` for a credential this flush did
     /// not write: `shared` is the database's use per class (0 where it has no row).
     pub fn adopt_shared(&self, window: i64, shared: [u64; 3]) {
@@ -229,7 +242,8 @@ fn unsigned(v: i64) -> u64 {
 }
 
 /// What the flusher writes for one dirty credential. SQLite (one instance) writes the absolute
-/// values, so a write can be repeated and the last one wins; PostgreSQL (shared by instances)
+/// values of the rows whose delta is not zero, so a write can be repeated and the last one
+/// wins; PostgreSQL (shared by instances)
 /// adds the deltas, counted by this instance since its last successful flush, to the shared
 /// rows (see [`Synced`]).
 #[derive(Clone, Debug)]

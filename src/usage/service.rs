@@ -282,7 +282,6 @@ impl UsageService {
         opts: UsageOptions,
     ) -> Result<Self, UsageError> {
         let loaded = store.run(|db| persist::load(db)).await?;
-        let shared = store.is_postgres();
         let window = Window::at(rule, clock.now());
         let mut data: HashMap<CredId, CredData> = HashMap::new();
         for (id, class, outcome, n) in loaded.counters {
@@ -296,17 +295,13 @@ impl UsageService {
                 let d = data.entry(id).or_default();
                 d.window = start;
                 d.used[slot(class)] = used;
-                if shared {
-                    d.synced.window = start;
-                    d.synced.used[slot(class)] = used;
-                }
+                d.synced.window = start;
+                d.synced.used[slot(class)] = used;
             }
         }
-        if shared {
-            // What was loaded is what the database holds: only later counts are deltas.
-            for d in data.values_mut() {
-                d.synced.counts = d.counts.clone();
-            }
+        // What was loaded is what the database holds: only later changes are written.
+        for d in data.values_mut() {
+            d.synced.counts = d.counts.clone();
         }
         for (id, l) in loaded.limits {
             data.entry(id).or_default().limits = l;
@@ -615,6 +610,12 @@ impl UsageService {
                     .fetch_add(w.rejected as u64, Ordering::Relaxed);
                 if shared {
                     self.inner.adopt(&batch, &w);
+                } else {
+                    for snap in &batch.cells {
+                        if let Some(c) = self.inner.find(snap.id) {
+                            c.written(snap);
+                        }
+                    }
                 }
                 self.inner.unflushed.fetch_sub(taken, Ordering::Relaxed);
                 self.inner.settle(true);

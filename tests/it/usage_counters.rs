@@ -919,3 +919,68 @@ async fn a_refused_row_is_set_aside_and_the_rest_of_the_batch_lands() {
         4
     );
 }
+
+/// A flush writes only the rows that changed since the last one, and a row that went back to
+/// zero (use carried over to a re-imported credential) is written as zero, so a restart reads
+/// what memory held.
+#[tokio::test]
+async fn a_flush_writes_only_changed_rows_and_a_carried_over_credential_reads_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let ids = add_credentials(&store, 2).await;
+    let (old, new) = (ids[0], ids[1]);
+    let clock = Arc::new(ManualClock::new(utc("2026-03-10T12:00:00Z")));
+    let usage = start(&store, &clock, unlimited(), quiet()).await;
+    usage.record_call(call(old, PRO, Outcome::Success));
+    usage.record_call(call(old, FLASH, Outcome::Success));
+    usage.flush().await.unwrap();
+
+    // Marks on the stored rows: a row the next flush rewrites loses its mark.
+    store
+        .call(|c| {
+            c.execute_batch(
+                "UPDATE quota_windows SET used = 99 WHERE class = 'flash';
+                 UPDATE usage_counters SET calls = 77 WHERE class = 'flash';",
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    usage.record_call(call(old, PRO, Outcome::Success));
+    usage.flush().await.unwrap();
+    let q = "SELECT class, used FROM quota_windows ORDER BY class";
+    let rows: Vec<(String, i64)> = store
+        .call(move |c| {
+            let mut st = c.prepare(q)?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows, [("flash".to_string(), 99), ("pro".to_string(), 2)]);
+    assert_eq!(
+        scalar(
+            &store,
+            "SELECT calls FROM usage_counters WHERE class = 'flash'"
+        )
+        .await,
+        77
+    );
+    assert_eq!(
+        scalar(
+            &store,
+            "SELECT calls FROM usage_counters WHERE class = 'pro'"
+        )
+        .await,
+        2
+    );
+
+    // The carried-over credential's classes go to zero in the file too.
+    usage.carry_over(&[old], new);
+    usage.shutdown().await.unwrap();
+    drop(usage);
+    let usage = start(&store, &clock, unlimited(), quiet()).await;
+    assert_eq!(usage.credential_stats(old).today.total.used, 0);
+    assert_eq!(usage.credential_stats(new).today.pro.used, 2);
+    assert_eq!(usage.credential_stats(new).today.total.used, 3);
+}

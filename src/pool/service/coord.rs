@@ -11,7 +11,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
-use super::{CredId, CredentialState, Inner, PoolService, StatePatch, TokenError, ms, repo};
+use super::{CredId, CredentialState, Inner, PoolService, TokenError, ms, repo};
 use crate::pool::secrets::{Secret, secret_of};
 use crate::pool::shared::{Shared, merge};
 use crate::store::db::Db;
@@ -55,31 +55,27 @@ fn parse_state(json: Option<String>) -> Option<CredentialState> {
     json.and_then(|j| serde_json::from_str(&j).ok())
 }
 
-fn patch_of(s: &CredentialState) -> StatePatch {
-    StatePatch {
-        enabled: Some(s.enabled),
-        disabled_reason: None,
-        ban_reason: Some(s.ban.as_ref().map(|b| b.reason.clone())),
-        ban_link: Some(s.ban.as_ref().and_then(|b| b.link.clone())),
-        preview_ok: Some(Some(s.preview)),
-        email: s.email.clone().map(Some),
-        project_id: s.project_id.clone().map(Some),
-        tier: s.tier.clone().map(Some),
-        last_success_at: ms(s.last_success),
-        last_used_at: ms(s.last_used),
-    }
-}
-
 /// Writes one state document and its mirrored columns.
 pub(super) fn write_state(
-    mut db: Db<'_, '_>,
+    db: Db<'_, '_>,
     id: CredId,
     s: &CredentialState,
     now: i64,
 ) -> Result<(), StoreError> {
     let json = serde_json::to_string(s).map_err(|e| StoreError::Data(e.to_string()))?;
-    repo::set_pool_state(db.reborrow(), id, &json)?;
-    repo::set_state(db, id, &patch_of(s), now)?;
+    let row = repo::PoolStateRow {
+        state_json: &json,
+        enabled: s.enabled,
+        ban_reason: s.ban.as_ref().map(|b| b.reason.as_str()),
+        ban_link: s.ban.as_ref().and_then(|b| b.link.as_deref()),
+        preview_ok: s.preview,
+        email: s.email.as_deref(),
+        project_id: s.project_id.as_deref(),
+        tier: s.tier.as_deref(),
+        last_success_at: ms(s.last_success),
+        last_used_at: ms(s.last_used),
+    };
+    repo::write_pool_state(db, id, &row, now)?;
     Ok(())
 }
 
@@ -539,5 +535,142 @@ async fn apply_loop(inner: Weak<Inner>, mut rx: mpsc::UnboundedReceiver<Event>) 
         if let Err(e) = done {
             tracing::warn!(error = %e, "could not apply another instance's pool change");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::pool::state::{Ban, BanKind};
+    use crate::store::Store;
+    use crate::store::credentials::{CredentialSource, NewCredential, StatePatch};
+
+    /// What the writer stored before it became one statement: the document, then the
+    /// general patch of its mirrored columns.
+    fn two_statements(db: Db<'_, '_>, id: CredId, s: &CredentialState, now: i64) {
+        let Db::Sqlite(conn) = db else { unreachable!() };
+        let json = serde_json::to_string(s).unwrap();
+        repo::set_pool_state(conn, id, &json).unwrap();
+        let patch = StatePatch {
+            enabled: Some(s.enabled),
+            disabled_reason: None,
+            ban_reason: Some(s.ban.as_ref().map(|b| b.reason.clone())),
+            ban_link: Some(s.ban.as_ref().and_then(|b| b.link.clone())),
+            preview_ok: Some(Some(s.preview)),
+            email: s.email.clone().map(Some),
+            project_id: s.project_id.clone().map(Some),
+            tier: s.tier.clone().map(Some),
+            last_success_at: ms(s.last_success),
+            last_used_at: ms(s.last_used),
+        };
+        repo::set_state(conn, id, &patch, now).unwrap();
+    }
+
+    type Columns = (
+        Option<String>,
+        bool,
+        Option<String>,
+        Option<String>,
+        Option<bool>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+        Option<i64>,
+        i64,
+    );
+
+    fn columns(conn: &rusqlite::Connection, id: CredId) -> Columns {
+        conn.query_row(
+            "SELECT state_json, enabled, ban_reason, ban_link, preview_ok, email, project_id,
+                 tier, last_success_at, last_used_at, updated_at FROM credentials WHERE id = ?1",
+            [id],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                    r.get(10)?,
+                ))
+            },
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn one_statement_stores_what_the_document_and_its_patch_stored() {
+        let dir = crate::demo::TempDir::new("coord-write").unwrap();
+        let store = Store::open(&dir.0).await.unwrap();
+        let at = Utc.with_ymd_and_hms(2026, 12, 7, 12, 0, 0).unwrap();
+        let banned = CredentialState {
+            enabled: false,
+            ban: Some(Ban {
+                kind: BanKind::AutoBan,
+                status: Some(403),
+                reason: "PERMISSION_DENIED".into(),
+                link: Some("https://example.test/fix".into()),
+                at,
+            }),
+            preview: false,
+            email: Some("a@sim.test".into()),
+            tier: Some("free-tier".into()),
+            last_used: Some(at),
+            ..CredentialState::default()
+        };
+        let served = CredentialState {
+            project_id: Some("proj-1".into()),
+            last_success: Some(at),
+            last_used: Some(at),
+            calls: 3,
+            successes: 3,
+            ..CredentialState::default()
+        };
+        // The second state clears the ban and leaves the email and tier the first one set.
+        let states = [banned, served, CredentialState::default()];
+        let rows = store
+            .tx(move |tx| {
+                let mut ids = Vec::new();
+                for name in ["old.json", "new.json"] {
+                    let new = NewCredential {
+                        name: name.into(),
+                        source: CredentialSource::Upload,
+                        payload: serde_json::json!({"refresh_token": name}),
+                        email: None,
+                        project_id: None,
+                        tier: None,
+                        refresh_token_sha256: None,
+                        kind: crate::google::kind::CredentialKind::CodeAssist,
+                        secret_sha256: None,
+                        quota_group: None,
+                        models: None,
+                    };
+                    ids.push(repo::insert(tx, &new, 1)?);
+                }
+                let mut seen = Vec::new();
+                for (n, s) in states.iter().enumerate() {
+                    let now = 100 + n as i64;
+                    two_statements(Db::Sqlite(tx), ids[0], s, now);
+                    write_state(Db::Sqlite(tx), ids[1], s, now)?;
+                    seen.push((columns(tx, ids[0]), columns(tx, ids[1])));
+                }
+                Ok(seen)
+            })
+            .await
+            .unwrap();
+        for (n, (old, new)) in rows.iter().enumerate() {
+            assert_eq!(old, new, "state {n}");
+        }
+        assert_eq!(rows[1].1.5.as_deref(), Some("a@sim.test"), "email kept");
+        assert_eq!(rows[1].1.2, None, "ban cleared");
+        assert_eq!(rows[2].1.8, Some(at.timestamp_millis()), "time kept");
     }
 }
