@@ -8,12 +8,16 @@
 //!
 //! A packed binary needs glibc 2.36 or later where it runs, so this applies only to a dynamic
 //! Linux glibc build made on a machine whose own glibc is that new (the binary runs where it
-//! was built), and only if the linker accepts the flag. The static build (`.config/static.toml`,
-//! `+crt-static`) is left as it was. `GCLI2API_PLAIN_RELOCS=1` turns it off.
+//! was built), with the default linker, and only if the machine's C compiler links with the
+//! flag. A configured linker (`RUSTC_LINKER`: cross or older-glibc toolchains such as
+//! cargo-zigbuild) and the static build (`.config/static.toml`, `+crt-static`) are left as they
+//! were. `GCLI2API_PLAIN_RELOCS=1` turns it off, for a binary meant for an older glibc.
 use std::process::Command;
 
 fn main() {
-    println!("cargo:rerun-if-env-changed=GCLI2API_PLAIN_RELOCS");
+    for var in ["GCLI2API_PLAIN_RELOCS", "RUSTC_LINKER", "CC"] {
+        println!("cargo:rerun-if-env-changed={var}");
+    }
     println!("cargo:rerun-if-changed=build.rs");
     if packing_is_safe() {
         println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
@@ -23,6 +27,7 @@ fn main() {
 fn packing_is_safe() -> bool {
     let var = |k: &str| std::env::var(k).unwrap_or_default();
     if var("GCLI2API_PLAIN_RELOCS") == "1"
+        || !var("RUSTC_LINKER").is_empty()
         || var("CARGO_CFG_TARGET_OS") != "linux"
         || var("CARGO_CFG_TARGET_ENV") != "gnu"
         || var("CARGO_CFG_TARGET_FEATURE")

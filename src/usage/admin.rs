@@ -101,10 +101,6 @@ impl UsageService {
     /// Zero the call counters and today's window of one credential, or of all. History
     /// (daily and minute rows) is kept. Persisted before this returns.
     pub async fn reset(&self, id: Option<CredId>) -> Result<(), UsageError> {
-        let targets: Vec<Arc<Cell>> = match id {
-            Some(id) => self.inner.find(id).into_iter().collect(),
-            None => self.inner.all_cells().into_iter().map(|(_, c)| c).collect(),
-        };
         {
             // The rows are zeroed in the database first (on PostgreSQL a delta cannot say
             // "zero", and other instances must see it), then here, including what this
@@ -114,12 +110,23 @@ impl UsageService {
                 .store
                 .run_tx(move |db| persist::reset_shared(db, id))
                 .await?;
+            // Taken under the writer lock, after the rows are gone: a cell a flush wrote while
+            // this waited for the lock is cleared too, so memory never keeps counts that the
+            // flusher believes are stored (it writes only what changes after them).
+            let targets: Vec<Arc<Cell>> = match id {
+                Some(id) => self.inner.find(id).into_iter().collect(),
+                None => self.inner.all_cells().into_iter().map(|(_, c)| c).collect(),
+            };
             for c in targets {
                 let mut d = c.data.lock();
                 d.counts.clear();
                 d.used = [0; 3];
                 d.synced.counts.clear();
                 d.synced.used = [0; 3];
+                // `reset_shared` zeroed the rows and kept their windows.
+                for (_, used) in &mut d.stored {
+                    *used = 0;
+                }
                 c.dirty.store(true, Ordering::Release);
             }
         }

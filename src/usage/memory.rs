@@ -80,8 +80,12 @@ pub(crate) struct CredData {
     /// down by it (Code Assist unless told otherwise).
     pub kind: CredentialKind,
     /// What the database is known to hold: on PostgreSQL the shared totals as of this
-    /// instance's last flush, on SQLite what the last flush wrote.
+    /// instance's last flush, on SQLite the counters the last flush wrote.
     pub synced: Synced,
+    /// SQLite: the window start and use of each class's quota row, as loaded or last
+    /// written ((0, 0): no row). A flush writes a class only when memory differs from what
+    /// that row says about the current window, which with rows of older windows is zero.
+    pub stored: [(i64, u64); 3],
 }
 
 /// The part of a credential's counts that the database already holds, as of this instance's
@@ -151,6 +155,11 @@ impl Cell {
         CellSnapshot {
             id,
             window: d.window,
+            quota_changed: std::array::from_fn(|i| {
+                let (window, used) = d.stored[i];
+                let held = if window == d.window { used } else { 0 };
+                held != d.used[i]
+            }),
             used: d.used,
             used_delta: std::array::from_fn(|i| signed(d.used[i]) - signed(base[i])),
             counts,
@@ -202,8 +211,11 @@ impl Cell {
     /// writer lock from snapshot to here, so a reset cannot come in between.)
     pub fn written(&self, snap: &CellSnapshot) {
         let mut d = self.data.lock();
-        d.synced.window = snap.window;
-        d.synced.used = snap.used;
+        for i in 0..3 {
+            if snap.quota_changed[i] {
+                d.stored[i] = (snap.window, snap.used[i]);
+            }
+        }
         for (class, outcome, n, _) in &snap.counts {
             d.synced.counts.insert((*class, *outcome), *n);
         }
@@ -250,6 +262,9 @@ fn unsigned(v: i64) -> u64 {
 pub(crate) struct CellSnapshot {
     pub id: CredId,
     pub window: i64,
+    /// SQLite: per class, whether the stored quota row says something else about `window`
+    /// than `used` (see `CredData::stored`).
+    pub quota_changed: [bool; 3],
     pub used: [u64; 3],
     /// Per class, what `used` holds beyond what the database has for `window`. Negative
     /// after `carry_over` moved use away from this credential.

@@ -189,8 +189,9 @@ pub(crate) fn write_batch<'c, 't: 'c>(
 fn write_batch_sqlite(tx: &rusqlite::Connection, b: &Batch) -> Result<usize, StoreError> {
     let mut rejected = 0;
     {
-        // Only what changed since the last write goes out (the deltas are against what
-        // this file was last given, `memory::Synced`): with requests spread over 10,000
+        // Only what changed since the last write goes out (counters whose delta against
+        // `memory::Synced` is not zero, quota classes whose row says something else about
+        // the window, `CredData::stored`): with requests spread over 10,000
         // credentials each flush touches thousands of cells, and rewriting every class and
         // counter of each was most of the flusher's work. The values are absolute, so a
         // write can be repeated and the last one wins.
@@ -216,7 +217,7 @@ fn write_batch_sqlite(tx: &rusqlite::Connection, b: &Batch) -> Result<usize, Sto
                 }
             }
             for class in CLASSES {
-                if c.used_delta[slot(class)] == 0 {
+                if !c.quota_changed[slot(class)] {
                     continue;
                 }
                 let r = quota.execute(params![

@@ -290,13 +290,20 @@ impl UsageService {
                 .counts
                 .insert((class, outcome), n);
         }
+        let shared = store.is_postgres();
         for (id, class, start, used) in loaded.quota {
             if start == window.start_ms {
                 let d = data.entry(id).or_default();
                 d.window = start;
                 d.used[slot(class)] = used;
-                d.synced.window = start;
-                d.synced.used[slot(class)] = used;
+                if shared {
+                    d.synced.window = start;
+                    d.synced.used[slot(class)] = used;
+                }
+            }
+            if !shared {
+                // Rows of older windows too: what each row holds decides what SQLite rewrites.
+                data.entry(id).or_default().stored[slot(class)] = (start, used);
             }
         }
         // What was loaded is what the database holds: only later changes are written.

@@ -984,3 +984,35 @@ async fn a_flush_writes_only_changed_rows_and_a_carried_over_credential_reads_ze
     assert_eq!(usage.credential_stats(new).today.pro.used, 2);
     assert_eq!(usage.credential_stats(new).today.total.used, 3);
 }
+
+/// A class whose row holds an earlier window is not rewritten while memory agrees it is zero
+/// today, and is written as zero when a rule change brings that window back: a restart never
+/// revives use that was carried away.
+#[tokio::test]
+async fn a_row_of_an_earlier_window_is_zeroed_when_its_window_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let ids = add_credentials(&store, 2).await;
+    let (old, new) = (ids[0], ids[1]);
+    let clock = Arc::new(ManualClock::new(utc("2026-06-10T12:00:00Z")));
+    let usage = start(&store, &clock, unlimited(), quiet()).await;
+    for _ in 0..5 {
+        usage.record_call(call(old, FLASH, Outcome::Success));
+    }
+    usage.flush().await.unwrap();
+    let default_rule = ResetRule::default();
+    let shanghai = ResetRule {
+        tz: chrono_tz::Asia::Shanghai,
+        hour: 7,
+    };
+    usage.set_rule(shanghai);
+    usage.carry_over(&[old], new);
+    usage.flush().await.unwrap();
+    usage.set_rule(default_rule);
+    usage.shutdown().await.unwrap();
+    drop(usage);
+
+    let usage = start(&store, &clock, unlimited(), quiet()).await;
+    assert_eq!(usage.credential_stats(old).today.total.used, 0);
+    assert_eq!(usage.credential_stats(new).today.total.used, 5);
+}
