@@ -640,19 +640,11 @@ mod tests {
             .tx(move |tx| {
                 let mut ids = Vec::new();
                 for name in ["old.json", "new.json"] {
-                    let new = NewCredential {
-                        name: name.into(),
-                        source: CredentialSource::Upload,
-                        payload: serde_json::json!({"refresh_token": name}),
-                        email: None,
-                        project_id: None,
-                        tier: None,
-                        refresh_token_sha256: None,
-                        kind: crate::google::kind::CredentialKind::CodeAssist,
-                        secret_sha256: None,
-                        quota_group: None,
-                        models: None,
-                    };
+                    let new = NewCredential::code_assist(
+                        name,
+                        CredentialSource::Upload,
+                        serde_json::json!({"refresh_token": name}),
+                    );
                     ids.push(repo::insert(tx, &new, 1)?);
                 }
                 let mut seen = Vec::new();
