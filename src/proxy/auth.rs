@@ -4,6 +4,8 @@
 use std::net::IpAddr;
 
 use futures_util::StreamExt;
+use http_body_util::combinators::BoxBody;
+use hyper::body::Body as _;
 use poem::{Endpoint, IntoResponse, Request, Response};
 
 use crate::error::{GatewayError, Surface};
@@ -151,9 +153,15 @@ pub async fn guard<E: Endpoint>(
         None => call.await?,
     }
     .into_response();
-    // The slot is held until the body is fully sent, so long streams count as in flight.
     let (parts, body) = resp.into_parts();
-    let mut body = body.into_bytes_stream();
+    // A body already in memory (every answer but a stream) runs no code while it is written:
+    // it goes out as it is, with its Content-Length, and the slot is free once it is built.
+    let body: BoxBody<bytes::Bytes, std::io::Error> = body.into();
+    if body.size_hint().exact().is_some() {
+        return Ok(Response::from_parts(parts, poem::Body::from(body)));
+    }
+    // A stream holds the slot until it is fully sent, so long streams count as in flight.
+    let mut body = poem::Body::from(body).into_bytes_stream();
     let body = futures_util::stream::poll_fn(move |cx| {
         let _held = &permit;
         match &caller {

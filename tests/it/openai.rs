@@ -359,3 +359,54 @@ async fn google_thinking_config_in_extra_body_is_honoured() {
     assert_eq!(status, 400, "{e}");
     assert!(e["error"]["message"].as_str().unwrap().contains("not both"));
 }
+
+/// An answer that is in memory when the handler returns goes out with its length, as a
+/// server's JSON replies do; only streams are sent chunked. The concurrency slot of the
+/// first is free once it is built, so a pile of finished answers never fills the limit.
+#[tokio::test]
+async fn a_whole_answer_has_a_content_length_and_a_stream_is_chunked() {
+    let app = TestApp::spawn().await;
+    let body = json!({"model": "gemini-2.5-flash", "messages": [user_text("length please")]});
+    let r = app
+        .post("/v1/chat/completions", &body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let length: usize = r.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(r.headers().get("transfer-encoding").is_none());
+    let bytes = r.bytes().await.unwrap();
+    assert_eq!(bytes.len(), length);
+    let answer: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(
+        answer["choices"][0]["message"]["content"],
+        "Echo: length please"
+    );
+
+    // Errors are whole answers too.
+    let r = app
+        .post("/v1/chat/completions", &json!({"messages": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.headers().get("content-length").is_some());
+
+    let mut stream = body.clone();
+    stream["stream"] = json!(true);
+    let r = app
+        .post("/v1/chat/completions", &stream)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("content-length").is_none());
+    assert_eq!(r.headers()["transfer-encoding"], "chunked");
+    assert!(r.text().await.unwrap().ends_with("data: [DONE]\n\n"));
+    let limiter = &app.state.limiter;
+    assert_eq!(limiter.in_use(limiter.capacity()), 0);
+}
