@@ -3,7 +3,6 @@
 //! and rejections in the route's own wire format.
 use std::net::IpAddr;
 
-use futures_util::StreamExt;
 use http_body_util::combinators::BoxBody;
 use hyper::body::Body as _;
 use poem::{Endpoint, IntoResponse, Request, Response};
@@ -161,18 +160,48 @@ pub async fn guard<E: Endpoint>(
         return Ok(Response::from_parts(parts, poem::Body::from(body)));
     }
     // A stream holds the slot until it is fully sent, so long streams count as in flight.
-    let mut body = poem::Body::from(body).into_bytes_stream();
-    let body = futures_util::stream::poll_fn(move |cx| {
-        let _held = &permit;
-        match &caller {
-            Caller::Builtin => body.poll_next_unpin(cx),
-            // A stream's later upstream calls (anti-truncation continuations) run in these
-            // polls and must still see the client key's allow-lists.
-            key => keys::sync_scope(key.clone(), || body.poll_next_unpin(cx)),
-        }
-    });
+    let held = Held {
+        inner: body,
+        _permit: permit,
+        caller,
+    };
     Ok(Response::from_parts(
         parts,
-        poem::Body::from_bytes_stream(body),
+        poem::Body::from(BoxBody::new(held)),
     ))
+}
+
+/// A streaming answer body with what it needs while it is sent: the concurrency slot, and the
+/// client key's scope, since a stream's later upstream calls (anti-truncation continuations)
+/// run in these polls and must still see the key's allow-lists. One layer around the handler's
+/// body, so a frame passes through nothing else on its way out.
+struct Held {
+    inner: BoxBody<bytes::Bytes, std::io::Error>,
+    _permit: crate::proxy::limit::Permit,
+    caller: Caller,
+}
+
+impl hyper::body::Body for Held {
+    type Data = bytes::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, std::io::Error>>> {
+        let this = &mut *self;
+        let inner = std::pin::Pin::new(&mut this.inner);
+        match &this.caller {
+            Caller::Builtin => inner.poll_frame(cx),
+            key => keys::sync_scope(key.clone(), || inner.poll_frame(cx)),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
 }

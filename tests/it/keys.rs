@@ -366,6 +366,57 @@ async fn a_kinds_allow_list_picks_the_credentials_that_serve_the_key() {
     assert_eq!(v["error"]["code"], "upstream_not_allowed");
 }
 
+/// A stream's continuation calls are made while its body is being sent, after the handler has
+/// returned: they still see the key's kinds allow-list.
+#[tokio::test]
+async fn anti_truncation_continuations_keep_the_kinds_allow_list() {
+    use gcli2api::simulator::{Endpoint, Fault, FaultMatch, FaultRule};
+    // Every call moves to the next credential, so a continuation made without the key's
+    // scope would reach the Code Assist one.
+    let app = builder()
+        .users(1)
+        .env("CALLS_PER_ROTATION", "1")
+        .spawn()
+        .await;
+    app.add_key(CredentialKind::GeminiApiKey, ApiKeySpec::gemini())
+        .await;
+    let (_, key) = create_key(
+        &app,
+        json!({"name": "studio-stream", "kinds": ["gemini_api_key"]}),
+    )
+    .await;
+    app.sim.push_fault(FaultRule::new(
+        FaultMatch::endpoint(Endpoint::StreamGenerateContent),
+        2,
+        Fault::IgnoreDoneMarker,
+    ));
+    let before = app.generation_requests().len();
+    let r = app
+        .http
+        .post(format!("{}/v1/chat/completions", app.url))
+        .bearer_auth(&key)
+        .json(
+            &json!({"model": "anti-truncation/gemini-2.5-flash", "stream": true,
+            "messages": [user_text("go on")]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().ends_with("data: [DONE]\n\n"));
+    assert_eq!(
+        app.generation_requests().len(),
+        before,
+        "no Code Assist call for a key limited to Gemini API keys"
+    );
+    let streams = app
+        .official_requests()
+        .iter()
+        .filter(|r| r.path.contains("streamGenerateContent"))
+        .count();
+    assert_eq!(streams, 3, "the first attempt and two continuations");
+}
+
 #[tokio::test]
 async fn key_names_and_fields_are_checked_by_the_api() {
     let app = spawn(1).await;
