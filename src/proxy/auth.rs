@@ -4,7 +4,6 @@
 use std::net::IpAddr;
 
 use http_body_util::combinators::BoxBody;
-use hyper::body::Body as _;
 use poem::{Endpoint, IntoResponse, Request, Response};
 
 use crate::error::{GatewayError, Surface};
@@ -153,15 +152,9 @@ pub async fn guard<E: Endpoint>(
     }
     .into_response();
     let (parts, body) = resp.into_parts();
-    // A body already in memory (every answer but a stream) runs no code while it is written:
-    // it goes out as it is, with its Content-Length, and the slot is free once it is built.
-    let body: BoxBody<bytes::Bytes, std::io::Error> = body.into();
-    if body.size_hint().exact().is_some() {
-        return Ok(Response::from_parts(parts, poem::Body::from(body)));
-    }
-    // A stream holds the slot until it is fully sent, so long streams count as in flight.
+    // The slot is held until the body is fully sent, so long streams count as in flight.
     let held = Held {
-        inner: body,
+        inner: body.into(),
         _permit: permit,
         caller,
     };
@@ -201,6 +194,8 @@ impl hyper::body::Body for Held {
         self.inner.is_end_stream()
     }
 
+    /// Passed on, so an answer already in memory keeps its Content-Length; only streams are
+    /// sent chunked.
     fn size_hint(&self) -> hyper::body::SizeHint {
         self.inner.size_hint()
     }

@@ -361,8 +361,8 @@ async fn google_thinking_config_in_extra_body_is_honoured() {
 }
 
 /// An answer that is in memory when the handler returns goes out with its length, as a
-/// server's JSON replies do; only streams are sent chunked. The concurrency slot of the
-/// first is free once it is built, so a pile of finished answers never fills the limit.
+/// server's JSON replies do; only streams are sent chunked. Every slot is free again once
+/// the bodies are read.
 #[tokio::test]
 async fn a_whole_answer_has_a_content_length_and_a_stream_is_chunked() {
     let app = TestApp::spawn().await;
