@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
+use super::direct::Direct;
+
 /// Everything the outbound side reads from settings. Every base URL is configurable so the
 /// simulator (or a relay) can stand in for Google.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,6 +61,8 @@ pub enum ClientBuildError {
 struct Built {
     config: UpstreamConfig,
     client: reqwest::Client,
+    /// The generation calls' own client; `None` with a PROXY, which only reqwest speaks.
+    direct: Option<Arc<Direct>>,
 }
 
 /// Hands out the current client and config; cheap to clone, lock-free to read.
@@ -70,8 +74,13 @@ pub struct Upstream {
 impl Upstream {
     pub fn new(config: UpstreamConfig) -> Result<Self, ClientBuildError> {
         let client = build_client(&config)?;
+        let direct = build_direct(&config)?;
         Ok(Self {
-            current: Arc::new(ArcSwap::from_pointee(Built { config, client })),
+            current: Arc::new(ArcSwap::from_pointee(Built {
+                config,
+                client,
+                direct,
+            })),
         })
     }
 
@@ -84,12 +93,16 @@ impl Upstream {
         let same_transport = cur.config.proxy == config.proxy
             && cur.config.connect_timeout == config.connect_timeout
             && cur.config.read_timeout == config.read_timeout;
-        let client = if same_transport {
-            cur.client.clone()
+        let (client, direct) = if same_transport {
+            (cur.client.clone(), cur.direct.clone())
         } else {
-            build_client(&config)?
+            (build_client(&config)?, build_direct(&config)?)
         };
-        self.current.store(Arc::new(Built { config, client }));
+        self.current.store(Arc::new(Built {
+            config,
+            client,
+            direct,
+        }));
         Ok(())
     }
 
@@ -98,6 +111,17 @@ impl Upstream {
     pub fn with<R>(&self, f: impl FnOnce(&reqwest::Client, &UpstreamConfig) -> R) -> R {
         let cur = self.current.load();
         f(&cur.client, &cur.config)
+    }
+
+    /// Like [`Self::with`], with the direct client for generation calls (none with a PROXY).
+    pub fn with_direct<R>(&self, f: impl FnOnce(&UpstreamConfig, Option<&Arc<Direct>>) -> R) -> R {
+        let cur = self.current.load();
+        f(&cur.config, cur.direct.as_ref())
+    }
+
+    /// The direct client for generation calls, unless a PROXY is set.
+    pub fn direct(&self) -> Option<Arc<Direct>> {
+        self.current.load().direct.clone()
     }
 
     pub fn client(&self) -> reqwest::Client {
@@ -130,6 +154,18 @@ fn build_client(config: &UpstreamConfig) -> Result<reqwest::Client, ClientBuildE
         .map_err(|e| ClientBuildError::Build(e.to_string()))
 }
 
+fn build_direct(config: &UpstreamConfig) -> Result<Option<Arc<Direct>>, ClientBuildError> {
+    if config.proxy.as_deref().is_some_and(|p| !p.is_empty()) {
+        return Ok(None);
+    }
+    let tls = crate::outbound::tls_config().map_err(|e| ClientBuildError::Build(e.to_string()))?;
+    Ok(Some(Direct::new(
+        tls,
+        config.connect_timeout,
+        config.read_timeout,
+    )))
+}
+
 /// A GeminiCLI-style User-Agent, as the upstream sees from the official CLI.
 pub fn user_agent(model: &str) -> String {
     let os = match std::env::consts::OS {
@@ -157,6 +193,19 @@ mod tests {
         let ua = user_agent("gemini-2.5-pro");
         assert!(ua.starts_with("GeminiCLI/0.56.0/gemini-2.5-pro ("), "{ua}");
         assert!(ua.ends_with("; gcli2api)"));
+    }
+
+    #[test]
+    fn generation_has_its_own_client_unless_a_proxy_is_set() {
+        let mut c = UpstreamConfig::all_at("http://127.0.0.1:1");
+        let up = Upstream::new(c.clone()).unwrap();
+        assert!(up.direct().is_some());
+        c.proxy = Some("http://127.0.0.1:3128".into());
+        up.reconfigure(c.clone()).unwrap();
+        assert!(up.direct().is_none(), "only reqwest speaks to proxies");
+        c.proxy = None;
+        up.reconfigure(c).unwrap();
+        assert!(up.direct().is_some());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The outbound side: one client per Google service, plus error parsing and SSE decoding.
 pub mod client;
 pub mod code_assist;
+pub mod direct;
 pub mod discovery;
 pub mod errors;
 pub mod executor;

@@ -483,8 +483,8 @@ fn starts_output(ev: &GenerateContentResponse) -> bool {
 
 /// Bytes → SSE events → unwrapped Gemini responses. Unparseable events are skipped; an
 /// in-stream error object or a cut connection ends the stream with a `StreamBreak`.
-fn decode_events(resp: reqwest::Response) -> EventStream {
-    let mut bytes = resp.bytes_stream();
+fn decode_events(resp: executor::Answer) -> EventStream {
+    let mut bytes = http_body_util::BodyDataStream::new(resp.into_body());
     Box::pin(async_stream::stream! {
         let mut dec = SseDecoder::default();
         let mut saw_finish = false;

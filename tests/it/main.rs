@@ -17,6 +17,7 @@ mod model_list;
 mod official;
 mod official_quota;
 mod openai;
+mod outbound;
 mod pool;
 mod remote;
 mod reqlog;

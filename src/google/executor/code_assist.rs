@@ -2,7 +2,10 @@
 //! User-Agent, and the `{model, project, request}` envelope.
 use serde_json::Value;
 
-use super::{Executor, Method};
+use http::HeaderMap;
+use http::header::{AUTHORIZATION, HeaderValue, USER_AGENT};
+
+use super::{Executor, Method, bearer};
 use crate::google::client::{UpstreamConfig, user_agent};
 use crate::google::errors::{ErrorClass, UpstreamError, classify};
 use crate::google::kind::CredentialKind;
@@ -27,9 +30,13 @@ impl Executor for CodeAssist {
         )
     }
 
-    fn authorize(&self, req: reqwest::RequestBuilder, model: &str) -> reqwest::RequestBuilder {
-        req.bearer_auth(&self.access_token)
-            .header("user-agent", user_agent(model))
+    fn authorize(&self, headers: &mut HeaderMap, model: &str) {
+        if let Some(v) = bearer(&self.access_token) {
+            headers.insert(AUTHORIZATION, v);
+        }
+        if let Ok(v) = HeaderValue::try_from(user_agent(model)) {
+            headers.insert(USER_AGENT, v);
+        }
     }
 
     fn body(&self, method: Method, model: &str, request: &Value) -> Vec<u8> {

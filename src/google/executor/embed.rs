@@ -13,7 +13,7 @@
 //! got, and sends each batch with [`embed`]; the answers come back in input order.
 use serde_json::{Map, Value, json};
 
-use super::{Call, CallFailure, Method, post, transport};
+use super::{Call, CallFailure, Method, post, read_all, transport};
 use crate::google::client::Upstream;
 use crate::google::kind::CredentialKind;
 use crate::models::embedding::input_token_limit;
@@ -250,7 +250,7 @@ pub async fn embed(
 ) -> Result<Result<Vec<Embedding>, String>, CallFailure> {
     let (method, body) = request(call.kind(), model, inputs);
     let resp = post(up, call, method, model, &body).await?;
-    let bytes = resp.bytes().await.map_err(transport)?;
+    let bytes = read_all(resp).await.map_err(transport)?;
     let Ok(v) = serde_json::from_slice::<Value>(&bytes) else {
         return Ok(Err(format!("{} answer is not JSON", method.rpc())));
     };

@@ -3,7 +3,9 @@
 use serde_json::Value;
 
 use super::dialect::{self, Dialect};
-use super::{Executor, Method, official_user_agent};
+use http::HeaderMap;
+
+use super::{Executor, Method, api_key};
 use crate::google::client::UpstreamConfig;
 use crate::google::errors::{ErrorClass, UpstreamError, classify_gemini_api};
 use crate::google::kind::CredentialKind;
@@ -32,9 +34,8 @@ impl Executor for GeminiApi {
         )
     }
 
-    fn authorize(&self, req: reqwest::RequestBuilder, _model: &str) -> reqwest::RequestBuilder {
-        req.header("x-goog-api-key", &self.key)
-            .header("user-agent", official_user_agent())
+    fn authorize(&self, headers: &mut HeaderMap, _model: &str) {
+        api_key(headers, &self.key);
     }
 
     fn body(&self, method: Method, model: &str, request: &Value) -> Vec<u8> {

@@ -15,6 +15,9 @@ mod vertex;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use http::HeaderMap;
+use http::header::{CONTENT_TYPE, HeaderValue};
+use http_body_util::BodyExt;
 use serde_json::Value;
 
 pub use self::code_assist::CodeAssist;
@@ -23,6 +26,7 @@ pub use self::vertex::{Vertex, VertexExpress, vertex_base_url};
 use super::client::{Upstream, UpstreamConfig};
 pub use super::code_assist::CallFailure;
 use super::code_assist::parsed_url;
+use super::direct::DirectBody;
 use super::errors::{ErrorClass, UpstreamError};
 use super::kind::CredentialKind;
 
@@ -87,7 +91,7 @@ pub trait Executor: Send + Sync {
     fn url(&self, cfg: &UpstreamConfig, method: Method, model: &str) -> String;
 
     /// Adds the credential and any upstream-specific headers.
-    fn authorize(&self, req: reqwest::RequestBuilder, model: &str) -> reqwest::RequestBuilder;
+    fn authorize(&self, headers: &mut HeaderMap, model: &str);
 
     /// The body for `method`. `request` is a Gemini `GenerateContentRequest`; for
     /// `CountTokens` it holds only `contents`.
@@ -131,9 +135,69 @@ impl std::fmt::Debug for Call {
     }
 }
 
-fn transport(e: reqwest::Error) -> CallFailure {
-    // without_url: error text reaches clients, and the URL is none of their business.
-    CallFailure::Transport(e.without_url().to_string())
+fn transport(e: impl std::fmt::Display) -> CallFailure {
+    CallFailure::Transport(e.to_string())
+}
+
+/// An upstream answer whose status is 2xx; its body is read by the caller.
+pub type Answer = http::Response<UpBody>;
+
+/// An answer's body from either client: the direct one, or reqwest when a PROXY is set.
+pub enum UpBody {
+    Direct(DirectBody),
+    Reqwest(reqwest::Body),
+}
+
+/// Why reading an answer's body failed, as text fit for a client (no URL).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BodyError(String);
+
+impl http_body::Body for UpBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BodyError>>> {
+        use std::task::Poll;
+        let frame = match self.get_mut() {
+            Self::Direct(b) => match std::pin::Pin::new(b).poll_frame(cx) {
+                Poll::Ready(Some(Err(e))) => Some(Err(BodyError(e.to_string()))),
+                Poll::Ready(Some(Ok(f))) => Some(Ok(f)),
+                Poll::Ready(None) => None,
+                Poll::Pending => return Poll::Pending,
+            },
+            // without_url: error text reaches clients, and the URL is none of their business.
+            Self::Reqwest(b) => match std::pin::Pin::new(b).poll_frame(cx) {
+                Poll::Ready(Some(Err(e))) => Some(Err(BodyError(e.without_url().to_string()))),
+                Poll::Ready(Some(Ok(f))) => Some(Ok(f)),
+                Poll::Ready(None) => None,
+                Poll::Pending => return Poll::Pending,
+            },
+        };
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Direct(b) => b.is_end_stream(),
+            Self::Reqwest(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        match self {
+            Self::Direct(b) => b.size_hint(),
+            Self::Reqwest(b) => b.size_hint(),
+        }
+    }
+}
+
+/// The whole body of `resp`.
+pub async fn read_all(resp: Answer) -> Result<Bytes, BodyError> {
+    Ok(resp.into_body().collect().await?.to_bytes())
 }
 
 async fn post(
@@ -142,32 +206,51 @@ async fn post(
     method: Method,
     model: &str,
     request: &Value,
-) -> Result<reqwest::Response, CallFailure> {
+) -> Result<Answer, CallFailure> {
     let exec = &*call.0;
-    // URLs are parsed once and reused: parsing costs more than the rest of the request.
-    let req = up.with(
-        |client, cfg| match parsed_url(exec.url(cfg, method, model)) {
-            Ok(url) => client.post(url),
-            Err(text) => client.post(text),
-        },
-    );
+    let (url, direct) =
+        up.with_direct(|cfg, direct| (parsed_url(exec.url(cfg, method, model)), direct.cloned()));
     let body = if method.is_embedding() {
         serde_json::to_vec(request).unwrap_or_default()
     } else {
         exec.body(method, model, request)
     };
-    let req = req.header("content-type", "application/json").body(body);
-    let resp = exec.authorize(req, model).send().await.map_err(transport)?;
+    let mut headers = HeaderMap::with_capacity(4);
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    exec.authorize(&mut headers, model);
+    let resp = match (direct, url) {
+        (Some(direct), Ok(url)) => direct
+            .post(&url, headers, Bytes::from(body))
+            .await
+            .map_err(transport)?
+            .map(UpBody::Direct),
+        (direct, url) => {
+            // A PROXY (no direct client), or a URL that does not parse, which reqwest reports.
+            debug_assert!(direct.is_none() || url.is_err());
+            let client = up.client();
+            let req = match url {
+                Ok(url) => client.post(url),
+                Err(text) => client.post(text),
+            };
+            let resp = req
+                .headers(headers)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| transport(e.without_url()))?;
+            http::Response::from(resp).map(UpBody::Reqwest)
+        }
+    };
     if resp.status().is_success() {
         return Ok(resp);
     }
     let status = resp.status().as_u16();
-    let body = resp.bytes().await.unwrap_or_default();
+    let body = read_all(resp).await.unwrap_or_default();
     Err(CallFailure::Status { status, body })
 }
 
-async fn json_reply(resp: reqwest::Response) -> Result<Value, CallFailure> {
-    let body: Bytes = resp.bytes().await.map_err(transport)?;
+async fn json_reply(resp: Answer) -> Result<Value, CallFailure> {
+    let body: Bytes = read_all(resp).await.map_err(transport)?;
     // A 2xx whose body is not JSON is the upstream's fault: report it as a bad gateway.
     serde_json::from_slice(&body).map_err(|_| CallFailure::Status { status: 502, body })
 }
@@ -182,7 +265,7 @@ pub async fn generate_body(
     request: &Value,
 ) -> Result<Bytes, CallFailure> {
     let resp = post(up, call, Method::Generate, model, request).await?;
-    resp.bytes().await.map_err(transport)
+    read_all(resp).await.map_err(transport)
 }
 
 /// Streaming generation; the caller reads SSE from the returned body.
@@ -191,7 +274,7 @@ pub async fn stream(
     call: &Call,
     model: &str,
     request: &Value,
-) -> Result<reqwest::Response, CallFailure> {
+) -> Result<Answer, CallFailure> {
     post(up, call, Method::Stream, model, request).await
 }
 
@@ -207,8 +290,25 @@ pub async fn count_tokens(
 }
 
 /// A `User-Agent` for the official upstreams, which have no CLI to imitate.
-fn official_user_agent() -> String {
-    format!("gcli2api/{}", env!("CARGO_PKG_VERSION"))
+fn official_user_agent() -> HeaderValue {
+    HeaderValue::from_static(concat!("gcli2api/", env!("CARGO_PKG_VERSION")))
+}
+
+/// `Authorization: Bearer <token>`, marked sensitive so no debug output shows it.
+fn bearer(token: &str) -> Option<HeaderValue> {
+    let mut v = HeaderValue::try_from(format!("Bearer {token}")).ok()?;
+    v.set_sensitive(true);
+    Some(v)
+}
+
+/// The headers of the official upstreams' API keys: the key (marked sensitive, so no debug
+/// output shows it) and our User-Agent.
+fn api_key(headers: &mut HeaderMap, key: &str) {
+    if let Ok(mut v) = HeaderValue::try_from(key) {
+        v.set_sensitive(true);
+        headers.insert("x-goog-api-key", v);
+    }
+    headers.insert(http::header::USER_AGENT, official_user_agent());
 }
 
 #[cfg(test)]

@@ -5,7 +5,10 @@ use serde_json::Value;
 
 use super::dialect::{self, Dialect};
 use super::gemini_api::bare;
-use super::{Executor, Method, official_user_agent};
+use http::HeaderMap;
+use http::header::{AUTHORIZATION, USER_AGENT};
+
+use super::{Executor, Method, api_key, bearer, official_user_agent};
 use crate::google::client::UpstreamConfig;
 use crate::google::errors::{ErrorClass, UpstreamError, classify_vertex};
 use crate::google::kind::CredentialKind;
@@ -46,9 +49,11 @@ impl Executor for Vertex {
         )
     }
 
-    fn authorize(&self, req: reqwest::RequestBuilder, _model: &str) -> reqwest::RequestBuilder {
-        req.bearer_auth(&self.access_token)
-            .header("user-agent", official_user_agent())
+    fn authorize(&self, headers: &mut HeaderMap, _model: &str) {
+        if let Some(v) = bearer(&self.access_token) {
+            headers.insert(AUTHORIZATION, v);
+        }
+        headers.insert(USER_AGENT, official_user_agent());
     }
 
     fn body(&self, method: Method, model: &str, request: &Value) -> Vec<u8> {
@@ -88,9 +93,8 @@ impl Executor for VertexExpress {
         )
     }
 
-    fn authorize(&self, req: reqwest::RequestBuilder, _model: &str) -> reqwest::RequestBuilder {
-        req.header("x-goog-api-key", &self.key)
-            .header("user-agent", official_user_agent())
+    fn authorize(&self, headers: &mut HeaderMap, _model: &str) {
+        api_key(headers, &self.key);
     }
 
     fn body(&self, method: Method, model: &str, request: &Value) -> Vec<u8> {
