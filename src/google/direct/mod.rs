@@ -48,14 +48,15 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 pub enum DirectError {
     #[error("unsupported URL: {0}")]
     Url(String),
-    #[error("cannot resolve {host}: {why}")]
-    Resolve { host: String, why: String },
-    #[error("cannot connect to {origin}: {why}")]
-    Connect { origin: String, why: String },
-    #[error("connecting to {0} timed out")]
-    ConnectTimeout(String),
-    #[error("TLS handshake with {origin} failed: {why}")]
-    Tls { origin: String, why: String },
+    // The upstream's address stays out of these texts, which reach clients; `connect` logs it.
+    #[error("cannot resolve the upstream's host name: {0}")]
+    Resolve(String),
+    #[error("cannot connect to the upstream: {0}")]
+    Connect(String),
+    #[error("connecting to the upstream timed out")]
+    ConnectTimeout,
+    #[error("TLS handshake with the upstream failed: {0}")]
+    Tls(String),
     #[error("the upstream sent nothing for {0:?}")]
     ReadTimeout(Duration),
     #[error("HTTP error: {0}")]
@@ -244,7 +245,11 @@ impl Direct {
 
     async fn connect(&self, origin: &Origin) -> Result<Box<Link>, DirectError> {
         let made = tokio::time::timeout(self.connect_timeout, self.open(origin)).await;
-        let io = made.map_err(|_| DirectError::ConnectTimeout(origin.to_string()))??;
+        let io = match made {
+            Ok(opened) => opened,
+            Err(_) => Err(DirectError::ConnectTimeout),
+        }
+        .inspect_err(|e| tracing::debug!(%origin, error = %e, "upstream connection failed"))?;
         let (send, conn) = http1::Builder::new()
             .handshake(TokioIo::new(io))
             .await
@@ -268,10 +273,7 @@ impl Direct {
                 .dns
                 .lookup(bare)
                 .await
-                .map_err(|e| DirectError::Resolve {
-                    host: bare.to_owned(),
-                    why: e.to_string(),
-                })?,
+                .map_err(|e| DirectError::Resolve(e.to_string()))?,
         };
         let mut last = format!("{bare} has no address");
         let mut tcp = None;
@@ -284,29 +286,19 @@ impl Direct {
                 Err(e) => last = e.to_string(),
             }
         }
-        let tcp = tcp.ok_or_else(|| DirectError::Connect {
-            origin: origin.to_string(),
-            why: last,
-        })?;
+        let tcp = tcp.ok_or(DirectError::Connect(last))?;
         // Requests are written whole; Nagle would only hold the last segment back.
         let _ = tcp.set_nodelay(true);
         if !origin.tls {
             return Ok(Either::Left(tcp));
         }
-        let name = rustls::pki_types::ServerName::try_from(bare.to_owned()).map_err(|e| {
-            DirectError::Tls {
-                origin: origin.to_string(),
-                why: e.to_string(),
-            }
-        })?;
+        let name = rustls::pki_types::ServerName::try_from(bare.to_owned())
+            .map_err(|e| DirectError::Tls(e.to_string()))?;
         let tls = self
             .tls
             .connect(name, tcp)
             .await
-            .map_err(|e| DirectError::Tls {
-                origin: origin.to_string(),
-                why: e.to_string(),
-            })?;
+            .map_err(|e| DirectError::Tls(e.to_string()))?;
         Ok(Either::Right(tls))
     }
 
