@@ -103,6 +103,9 @@ impl Link {
     }
 }
 
+/// An answer's head, the connection it came on, and the read timer already running.
+type Exchanged = (http::Response<Incoming>, Box<Link>, Pin<Box<Sleep>>);
+
 struct Idle {
     link: Box<Link>,
     since: Instant,
@@ -180,29 +183,29 @@ impl Direct {
     fn wrap(
         self: &Arc<Self>,
         origin: Origin,
-        (resp, link): (http::Response<Incoming>, Box<Link>),
+        (resp, link, timer): Exchanged,
     ) -> http::Response<DirectBody> {
         let timeout = self.read_timeout;
         resp.map(|body| DirectBody {
             body,
             link: Some(link),
             home: Some((Arc::clone(self), origin)),
-            timer: Box::pin(tokio::time::sleep(timeout)),
+            timer,
             deadline: Instant::now() + timeout,
             timeout,
         })
     }
 
-    /// Sends `req` on `link` and waits for the answer's head, driving the connection.
+    /// Sends `req` on `link` and waits for the answer's head, driving the connection. The
+    /// timer goes on to watch the body, so a call registers one timer, not two.
     async fn exchange(
         &self,
         mut link: Box<Link>,
         req: http::Request<Full<Bytes>>,
-    ) -> Result<(http::Response<Incoming>, Box<Link>), DirectError> {
+    ) -> Result<Exchanged, DirectError> {
         let pending = link.send.send_request(req);
         tokio::pin!(pending);
-        let timer = tokio::time::sleep(self.read_timeout);
-        tokio::pin!(timer);
+        let mut timer = Box::pin(tokio::time::sleep(self.read_timeout));
         let resp = poll_fn(|cx| {
             link.drive(cx);
             if let Poll::Ready(r) = pending.as_mut().poll(cx) {
@@ -214,7 +217,7 @@ impl Direct {
             Poll::Pending
         })
         .await?;
-        Ok((resp, link))
+        Ok((resp, link, timer))
     }
 
     fn checkout(&self, origin: &Origin) -> Option<Box<Link>> {
