@@ -197,6 +197,38 @@ async fn a_connection_the_server_closed_is_replaced() {
 }
 
 #[tokio::test]
+async fn a_request_lost_to_a_closing_kept_alive_connection_is_sent_again() {
+    // The first connection answers once, then takes the next request and closes without an
+    // answer, as a server does that drops an idle connection just as a request arrives.
+    // The request is sent again on a new connection; the caller never sees the race.
+    let (addr, accepted) = raw_server(|mut tcp| async move {
+        let _ = tcp
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfirst")
+            .await;
+        read_request(&mut tcp).await;
+    })
+    .await;
+    let c = client(Duration::from_secs(5));
+    let u = url(&format!("http://{addr}/x"));
+    let first = c
+        .post(&u, headers(), Bytes::from_static(b"{}"))
+        .await
+        .unwrap();
+    assert_eq!(body_text(first).await.unwrap(), "first");
+    assert_eq!(c.idle_count(), 1);
+    let again = c
+        .post(&u, headers(), Bytes::from_static(b"{}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        body_text(again).await.unwrap(),
+        "first",
+        "answered on a new connection"
+    );
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
 async fn an_upstream_that_never_answers_times_out() {
     let (addr, _) = raw_server(|tcp| async move {
         tokio::time::sleep(Duration::from_secs(30)).await;
