@@ -11,12 +11,13 @@
 //! Used for generation only and only without `PROXY`: everything else (OAuth, discovery,
 //! proxies) keeps reqwest. HTTP/1.1 is what Gemini CLI itself speaks to Google.
 use std::collections::HashMap;
-use std::future::poll_fn;
-use std::net::{IpAddr, SocketAddr};
+use std::future::{Future, poll_fn};
+use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{HOST, HeaderMap, HeaderValue};
@@ -24,13 +25,16 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::dns::Name;
 use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
 use tokio::net::TcpStream;
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tokio_util::either::Either;
+use tower_service::Service;
 
 use crate::outbound::Dns;
 
@@ -43,14 +47,19 @@ const MAX_IDLE_PER_ORIGIN: usize = 64;
 /// An idle connection older than this is closed rather than reused: servers drop idle
 /// connections after a while, and one dropped under us would fail the next request.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// TCP keepalive and the kernel's limit on unacknowledged data, as reqwest set them: a
+/// connection whose peer vanished (a NAT mapping dropped during a long silent generation)
+/// fails within about a minute instead of waiting out the read timeout.
+const KEEPALIVE: Duration = Duration::from_secs(15);
+const KEEPALIVE_RETRIES: u32 = 3;
+#[cfg(target_os = "linux")]
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DirectError {
     #[error("unsupported URL: {0}")]
     Url(String),
     // The upstream's address stays out of these texts, which reach clients; `connect` logs it.
-    #[error("cannot resolve the upstream's host name: {0}")]
-    Resolve(String),
     #[error("cannot connect to the upstream: {0}")]
     Connect(String),
     #[error("connecting to the upstream timed out")]
@@ -114,10 +123,15 @@ struct Idle {
 /// The client: idle connections per origin, and how new ones are made.
 pub struct Direct {
     idle: Mutex<HashMap<Origin, Vec<Idle>>>,
+    /// Whether the task that closes expired idle connections is running.
+    sweeping: AtomicBool,
     tls: TlsConnector,
-    dns: Dns,
+    /// TCP connections: every address of the host, IPv6 and IPv4 raced after 300 ms as
+    /// reqwest does, the connect timeout shared among them, keepalive set.
+    tcp: HttpConnector<Resolver>,
     connect_timeout: Duration,
     read_timeout: Duration,
+    idle_timeout: Duration,
 }
 
 impl Direct {
@@ -129,12 +143,24 @@ impl Direct {
         let mut tls = tls;
         // Only HTTP/1.1 is spoken here; offering h2 would let a server pick what we can't read.
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let mut tcp = HttpConnector::new_with_resolver(Resolver(Dns::default()));
+        tcp.enforce_http(false);
+        // Requests are written whole; Nagle would only hold the last segment back.
+        tcp.set_nodelay(true);
+        tcp.set_connect_timeout(Some(connect_timeout));
+        tcp.set_keepalive(Some(KEEPALIVE));
+        tcp.set_keepalive_interval(Some(KEEPALIVE));
+        tcp.set_keepalive_retries(Some(KEEPALIVE_RETRIES));
+        #[cfg(target_os = "linux")]
+        tcp.set_tcp_user_timeout(Some(TCP_USER_TIMEOUT));
         Arc::new(Self {
             idle: Mutex::default(),
+            sweeping: AtomicBool::new(false),
             tls: TlsConnector::from(Arc::new(tls)),
-            dns: Dns::default(),
+            tcp,
             connect_timeout,
             read_timeout,
+            idle_timeout: IDLE_TIMEOUT,
         })
     }
 
@@ -163,12 +189,13 @@ impl Direct {
             h.insert(HOST, host.clone());
             Ok::<_, DirectError>(req)
         };
-        // A reused connection the server closed between our check and our write fails before
-        // any answer; that request never reached the server, so it is sent once more on a new
-        // connection (hyper-util's pool does the same).
+        // A reused connection that closed before our request was taken off its queue never
+        // sent it: that request is sent once more on a new connection, as hyper-util's pool
+        // does. Once written, a request is not sent again (the server may have acted on it);
+        // the caller's own retry picks another credential.
         if let Some(link) = self.checkout(&origin) {
             match self.exchange(link, build()?).await {
-                Err(DirectError::Http(e)) if e.is_canceled() || e.is_incomplete_message() => {
+                Err(DirectError::Http(e)) if e.is_canceled() => {
                     tracing::debug!(error = %e, "reused upstream connection was closed; reconnecting");
                 }
                 Err(e) => return Err(e),
@@ -224,26 +251,70 @@ impl Direct {
         let mut idle = self.idle.lock();
         let list = idle.get_mut(origin)?;
         while let Some(mut i) = list.pop() {
-            if i.since.elapsed() < IDLE_TIMEOUT && i.link.usable() {
+            if i.since.elapsed() < self.idle_timeout && i.link.usable() {
                 return Some(i.link);
             }
         }
         None
     }
 
-    fn checkin(&self, origin: Origin, link: Box<Link>) {
+    fn checkin(self: &Arc<Self>, origin: Origin, link: Box<Link>) {
         if link.conn.is_none() || link.send.is_closed() {
             return;
         }
+        self.start_sweeping();
         let mut idle = self.idle.lock();
         let list = idle.entry(origin).or_default();
-        list.retain(|i| i.since.elapsed() < IDLE_TIMEOUT);
         if list.len() < MAX_IDLE_PER_ORIGIN {
             list.push(Idle {
                 link,
                 since: Instant::now(),
             });
         }
+    }
+
+    /// Starts, once, the task that closes idle connections past their time, so that an
+    /// origin no longer called (a base URL changed, traffic stopped) does not keep its
+    /// connections open. The task ends with the client.
+    fn start_sweeping(self: &Arc<Self>) {
+        if self.sweeping.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            self.sweeping.store(false, Ordering::Relaxed);
+            return;
+        };
+        let me: Weak<Self> = Arc::downgrade(self);
+        let every = self.idle_timeout / 3;
+        rt.spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                match me.upgrade() {
+                    Some(direct) => direct.sweep(),
+                    None => return,
+                }
+            }
+        });
+    }
+
+    /// Closes the idle connections past their time (outside the lock) and forgets origins
+    /// left with none.
+    fn sweep(&self) {
+        let mut stale = Vec::new();
+        {
+            let mut idle = self.idle.lock();
+            for list in idle.values_mut() {
+                let (keep, old) = std::mem::take(list)
+                    .into_iter()
+                    .partition(|i| i.since.elapsed() < self.idle_timeout);
+                *list = keep;
+                stale.extend::<Vec<Idle>>(old);
+            }
+            idle.retain(|_, list| !list.is_empty());
+        }
+        drop(stale);
     }
 
     async fn connect(&self, origin: &Origin) -> Result<Box<Link>, DirectError> {
@@ -269,32 +340,22 @@ impl Direct {
         &self,
         origin: &Origin,
     ) -> Result<Either<TcpStream, TlsStream<TcpStream>>, DirectError> {
-        let bare = origin.host.trim_start_matches('[').trim_end_matches(']');
-        let ips = match bare.parse::<IpAddr>() {
-            Ok(ip) => vec![ip],
-            Err(_) => self
-                .dns
-                .lookup(bare)
-                .await
-                .map_err(|e| DirectError::Resolve(e.to_string()))?,
-        };
-        let mut last = format!("{bare} has no address");
-        let mut tcp = None;
-        for ip in ips {
-            match TcpStream::connect(SocketAddr::new(ip, origin.port)).await {
-                Ok(s) => {
-                    tcp = Some(s);
-                    break;
-                }
-                Err(e) => last = e.to_string(),
-            }
-        }
-        let tcp = tcp.ok_or(DirectError::Connect(last))?;
-        // Requests are written whole; Nagle would only hold the last segment back.
-        let _ = tcp.set_nodelay(true);
+        // The connector takes the address only; TLS is added below on the bare TCP stream.
+        let target: http::Uri = format!("http://{}:{}", origin.host, origin.port)
+            .parse()
+            .map_err(|_| DirectError::Url(origin.to_string()))?;
+        let tcp = self
+            .tcp
+            .clone()
+            .call(target)
+            .await
+            // `{:#}` adds the cause (the refusal, the DNS failure); no address is in either.
+            .map_err(|e| DirectError::Connect(format!("{e:#}")))?
+            .into_inner();
         if !origin.tls {
             return Ok(Either::Left(tcp));
         }
+        let bare = origin.host.trim_start_matches('[').trim_end_matches(']');
         let name = rustls::pki_types::ServerName::try_from(bare.to_owned())
             .map_err(|e| DirectError::Tls(e.to_string()))?;
         let tls = self
@@ -303,6 +364,14 @@ impl Direct {
             .await
             .map_err(|e| DirectError::Tls(e.to_string()))?;
         Ok(Either::Right(tls))
+    }
+
+    /// The same client with another idle timeout, for tests.
+    #[cfg(test)]
+    fn with_idle_timeout(self: Arc<Self>, idle_timeout: Duration) -> Arc<Self> {
+        let mut me = Arc::into_inner(self).expect("not shared yet");
+        me.idle_timeout = idle_timeout;
+        Arc::new(me)
     }
 
     /// Idle connections held now, for tests.
@@ -338,6 +407,33 @@ fn host_header(o: &Origin) -> Result<HeaderValue, DirectError> {
         format!("{}:{}", o.host, o.port)
     };
     HeaderValue::from_str(&text).map_err(|_| DirectError::Url(text))
+}
+
+/// Host names resolved in-process (hickory, as reqwest's clients do), for the connector.
+#[derive(Clone)]
+struct Resolver(Dns);
+
+type Addrs = std::vec::IntoIter<SocketAddr>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl Service<Name> for Resolver {
+    type Response = Addrs;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Addrs, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        let dns = self.0.clone();
+        Box::pin(async move {
+            let ips = dns.lookup(name.as_str()).await?;
+            // The connector puts the port in.
+            let addrs: Vec<SocketAddr> = ips.into_iter().map(|ip| SocketAddr::new(ip, 0)).collect();
+            Ok(addrs.into_iter())
+        })
+    }
 }
 
 /// An answer's body. Each poll first drives the connection, so data read from the socket
@@ -390,7 +486,7 @@ impl Body for DirectBody {
                     this.link = None;
                     return Poll::Ready(Some(Err(DirectError::ReadTimeout(this.timeout))));
                 }
-                let at = tokio::time::Instant::from_std(this.deadline);
+                let at = this.deadline;
                 this.timer.as_mut().reset(at);
             },
         }

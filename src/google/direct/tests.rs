@@ -6,6 +6,8 @@ use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+use std::time::Instant;
+
 use super::*;
 
 const SHORT: Duration = Duration::from_millis(300);
@@ -197,10 +199,10 @@ async fn a_connection_the_server_closed_is_replaced() {
 }
 
 #[tokio::test]
-async fn a_request_lost_to_a_closing_kept_alive_connection_is_sent_again() {
-    // The first connection answers once, then takes the next request and closes without an
-    // answer, as a server does that drops an idle connection just as a request arrives.
-    // The request is sent again on a new connection; the caller never sees the race.
+async fn a_request_the_server_took_is_not_sent_again_when_the_connection_drops() {
+    // The connection answers once, then takes the next request and closes without an
+    // answer. That request reached the server, which may have acted on it: it must not be
+    // sent a second time (the dispatcher's retry moves to another credential instead).
     let (addr, accepted) = raw_server(|mut tcp| async move {
         let _ = tcp
             .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfirst")
@@ -216,16 +218,88 @@ async fn a_request_lost_to_a_closing_kept_alive_connection_is_sent_again() {
         .unwrap();
     assert_eq!(body_text(first).await.unwrap(), "first");
     assert_eq!(c.idle_count(), 1);
-    let again = c
+    let err = c
         .post(&u, headers(), Bytes::from_static(b"{}"))
         .await
+        .err()
         .unwrap();
-    assert_eq!(
-        body_text(again).await.unwrap(),
-        "first",
-        "answered on a new connection"
+    assert!(
+        matches!(&err, DirectError::Http(e) if e.is_incomplete_message()),
+        "{err}"
     );
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "sent once");
+}
+
+#[tokio::test]
+async fn a_stream_slower_in_total_than_the_read_timeout_is_not_cut() {
+    // Six chunks 100 ms apart with a 300 ms read timeout: each silence is short, the whole
+    // body takes twice the timeout.
+    let (addr, _) = raw_server(|mut tcp| async move {
+        let _ = tcp
+            .write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+            .await;
+        for _ in 0..6 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let _ = tcp.write_all(b"1\r\nx\r\n").await;
+        }
+        let _ = tcp.write_all(b"0\r\n\r\n").await;
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    })
+    .await;
+    let c = client(SHORT);
+    let started = Instant::now();
+    let resp = c
+        .post(&url(&format!("http://{addr}/x")), headers(), Bytes::new())
+        .await
+        .unwrap();
+    assert_eq!(body_text(resp).await.unwrap(), "xxxxxx");
+    assert!(started.elapsed() > SHORT, "the body outlasted one timeout");
+}
+
+#[tokio::test]
+async fn an_answer_that_closes_its_connection_is_not_pooled() {
+    let (addr, accepted) = raw_server(|mut tcp| async move {
+        let _ = tcp
+            .write_all(b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok")
+            .await;
+        // The socket stays open: only the header says the connection is done.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    })
+    .await;
+    let c = client(Duration::from_secs(5));
+    let u = url(&format!("http://{addr}/x"));
+    for _ in 0..2 {
+        let resp = c.post(&u, headers(), Bytes::new()).await.unwrap();
+        assert_eq!(body_text(resp).await.unwrap(), "ok");
+        assert_eq!(c.idle_count(), 0);
+    }
     assert_eq!(accepted.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn idle_connections_past_their_time_are_closed() {
+    let (addr, accepted, _) = hyper_server(None).await;
+    let c = client(Duration::from_secs(5)).with_idle_timeout(Duration::from_millis(150));
+    let u = url(&format!("http://{addr}/x"));
+    let resp = c
+        .post(&u, headers(), Bytes::from_static(b"a"))
+        .await
+        .unwrap();
+    body_text(resp).await.unwrap();
+    assert_eq!(c.idle_count(), 1);
+    // The sweeper (every third of the idle timeout) closes it without any further call.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(c.idle_count(), 0, "closed by the sweeper");
+    let resp = c
+        .post(&u, headers(), Bytes::from_static(b"b"))
+        .await
+        .unwrap();
+    assert_eq!(body_text(resp).await.unwrap(), "echo b");
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        2,
+        "a new connection after expiry"
+    );
 }
 
 #[tokio::test]

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::HeaderMap;
-use http::header::{CONTENT_TYPE, HeaderValue};
+use http::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use http_body_util::BodyExt;
 use serde_json::Value;
 
@@ -215,18 +215,22 @@ async fn post(
     } else {
         exec.body(method, model, request)
     };
-    let mut headers = HeaderMap::with_capacity(4);
+    let mut headers = HeaderMap::with_capacity(5);
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    // What reqwest sent, so upstreams see the same request from either client.
+    headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
     exec.authorize(&mut headers, model);
     let resp = match (direct, url) {
-        (Some(direct), Ok(url)) => direct
+        // A base URL with a user and password in it (a relay behind basic auth) goes through
+        // reqwest, which turns them into an Authorization header.
+        (Some(direct), Ok(url)) if url.username().is_empty() && url.password().is_none() => direct
             .post(&url, headers, Bytes::from(body))
             .await
             .map_err(transport)?
             .map(UpBody::Direct),
-        (direct, url) => {
-            // A PROXY (no direct client), or a URL that does not parse, which reqwest reports.
-            debug_assert!(direct.is_none() || url.is_err());
+        (_, url) => {
+            // A PROXY (no direct client), credentials in the URL, or a URL that does not
+            // parse, which reqwest reports.
             let client = up.client();
             let req = match url {
                 Ok(url) => client.post(url),
