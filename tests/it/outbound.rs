@@ -2,7 +2,8 @@
 //! with `PROXY` set, through that proxy.
 use std::sync::Arc;
 
-use gcli2api::simulator::Simulator;
+use gcli2api::google::kind::CredentialKind;
+use gcli2api::simulator::{ApiKeySpec, Simulator};
 use parking_lot::Mutex;
 use serde_json::json;
 use tokio::io::AsyncReadExt;
@@ -95,4 +96,34 @@ async fn without_a_proxy_generation_calls_reuse_one_connection() {
         1,
         "one kept-alive connection, back in the pool"
     );
+}
+
+#[tokio::test]
+async fn a_base_url_with_a_user_and_password_sends_them_as_basic_auth() {
+    // A relay behind basic auth, named in the URL: those calls keep going through the client
+    // that turns the URL's user and password into an Authorization header.
+    let sim = Simulator::start(TcpListener::bind("127.0.0.1:0").await.unwrap())
+        .await
+        .unwrap();
+    let base = sim
+        .base_url()
+        .replacen("http://", "http://relay:s3cret@", 1);
+    let app = builder()
+        .reuse_sim(sim)
+        .no_users()
+        .env("GEMINI_API_URL", &base)
+        .spawn()
+        .await;
+    app.add_key(CredentialKind::GeminiApiKey, ApiKeySpec::gemini())
+        .await;
+    let (status, body) = app
+        .chat(json!({"model": "gemini-2.5-flash", "messages": [user_text("hi")]}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let sent = app.official_requests();
+    let auth = sent
+        .last()
+        .and_then(|r| r.headers.iter().find(|(k, _)| k == "authorization"))
+        .map(|(_, v)| v.clone());
+    assert_eq!(auth.as_deref(), Some("Basic cmVsYXk6czNjcmV0"));
 }
