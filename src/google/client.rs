@@ -106,14 +106,9 @@ impl Upstream {
         Ok(())
     }
 
-    /// The client and the config of this moment, lent to `f` without copying the config (a
-    /// copy of its URLs per request showed in profiles).
-    pub fn with<R>(&self, f: impl FnOnce(&reqwest::Client, &UpstreamConfig) -> R) -> R {
-        let cur = self.current.load();
-        f(&cur.client, &cur.config)
-    }
-
-    /// Like [`Self::with`], with the direct client for generation calls (none with a PROXY).
+    /// The config of this moment and the direct client for generation calls (none with a
+    /// PROXY), lent to `f` without copying the config (a copy of its URLs per request showed
+    /// in profiles).
     pub fn with_direct<R>(&self, f: impl FnOnce(&UpstreamConfig, Option<&Arc<Direct>>) -> R) -> R {
         let cur = self.current.load();
         f(&cur.config, cur.direct.as_ref())
